@@ -1,0 +1,158 @@
+"""Checkpoints: written atomically, loaded without ever executing code.
+
+A checkpoint is a ``torch.save`` file holding only tensors and plain values:
+
+- ``format``, ``version``: the marker that it is a unetkit checkpoint;
+- ``model_config``: the :class:`~unetkit.model.UNetConfig`, so the file alone rebuilds the model;
+- ``data``: mask mode, ignore label and the normalisation that prediction must repeat;
+- ``model_state``: the weights;
+- ``training`` (optional): optimiser, scheduler, gradient scaler, RNG states, the position
+  in the data order (epoch, step), early-stopping state and the training options.
+
+Loading uses ``torch.load(weights_only=True)``: a pickle that would build an arbitrary
+object (and so could run code) is refused with :class:`CheckpointError`.
+
+>>> import tempfile
+>>> from unetkit.model import UNet
+>>> path = Path(tempfile.mkdtemp()) / "model.pt"
+>>> save_checkpoint(path, make_checkpoint(UNet(depth=2, base_width=2)))
+>>> load_model(path)[0].config.depth
+2
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .data.dataset import DataOptions
+from .data.io import atomic_write
+from .data.normalize import Normalization
+from .errors import CheckpointError
+from .model import UNet, UNetConfig
+
+FORMAT = "unetkit-checkpoint"
+VERSION = 1
+
+
+def data_options_to_dict(options: DataOptions) -> dict[str, Any]:
+    return {
+        "num_classes": options.num_classes,
+        "mask_mode": options.mask_mode,
+        "ignore_index": options.ignore_index,
+        "normalization": options.normalization.to_dict(),
+    }
+
+
+def data_options_from_dict(values: dict[str, Any]) -> DataOptions:
+    return DataOptions(
+        num_classes=values["num_classes"],
+        mask_mode=values["mask_mode"],
+        ignore_index=values["ignore_index"],
+        normalization=Normalization.from_dict(values["normalization"]),
+    )
+
+
+def unwrap_model(model: torch.nn.Module) -> UNet:
+    """The UNet inside a DDP or compiled wrapper."""
+    while hasattr(model, "module") and not isinstance(model, UNet):
+        model = model.module
+    if hasattr(model, "_orig_mod"):
+        model = model._orig_mod
+    if not isinstance(model, UNet):
+        raise TypeError(f"expected a UNet, got {type(model).__name__}")
+    return model
+
+
+def make_checkpoint(
+    model: torch.nn.Module,
+    data_options: DataOptions | None = None,
+    training: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The checkpoint dictionary of a model (weights copied to the CPU)."""
+    unet = unwrap_model(model)
+    data_options = data_options or DataOptions(num_classes=unet.config.num_classes)
+    payload: dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "model_config": unet.config.to_dict(),
+        "data": data_options_to_dict(data_options),
+        "model_state": {k: v.detach().to("cpu", copy=True) for k, v in unet.state_dict().items()},
+    }
+    if training is not None:
+        payload["training"] = training
+    return payload
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any], overwrite: bool = False) -> None:
+    """Write atomically: a crash leaves the previous file or the new one, never half of one."""
+    atomic_write(path, lambda target: torch.save(payload, target), overwrite=overwrite)
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The checkpoint dictionary; never runs code from the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError("checkpoint not found", path=path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            "refused: the file asks to build Python objects that a checkpoint never holds "
+            "(it may carry code); nothing from it was run",
+            path=path,
+            fix="load only checkpoints written by unetkit, or convert trusted weights with unetkit's API",
+        ) from exc
+    except (zipfile.BadZipFile, RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise CheckpointError(
+            f"not a readable checkpoint ({type(exc).__name__}); it may be truncated or another kind of file",
+            path=path,
+        ) from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(
+            "not a unetkit checkpoint (no unetkit format marker)",
+            path=path,
+            fix="pass a .pt file written by 'unetkit train' or 'unetkit import-keras'",
+        )
+    if payload.get("version", 0) > VERSION:
+        raise CheckpointError(
+            f"checkpoint version {payload['version']} is newer than this unetkit reads ({VERSION})",
+            path=path,
+            fix="upgrade unetkit",
+        )
+    return payload
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[UNet, DataOptions]:
+    """Rebuild the model of a checkpoint, in eval mode, with its data options."""
+    payload = read_checkpoint(path)
+    try:
+        config = UNetConfig.from_dict(payload["model_config"])
+        model = UNet(config)
+        model.load_state_dict(payload["model_state"])
+        data_options = data_options_from_dict(payload["data"])
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise CheckpointError(f"checkpoint is damaged or inconsistent: {exc}", path=path) from exc
+    return model.to(device).eval(), data_options
+
+
+def check_same_config(payload: dict[str, Any], expected: UNetConfig, path: str | Path) -> None:
+    """Raise if a checkpoint's model differs from ``expected``, naming the fields."""
+    stored = payload["model_config"]
+    differing = {
+        name: (stored.get(name), value)
+        for name, value in dataclasses.asdict(expected).items()
+        if stored.get(name) != value
+    }
+    if differing:
+        listed = ", ".join(f"{k}: checkpoint {a!r} vs requested {b!r}" for k, (a, b) in differing.items())
+        raise CheckpointError(
+            f"checkpoint is of another model configuration ({listed})",
+            path=path,
+            fix="use the same model options as the checkpoint, or start a new run",
+        )

@@ -1,0 +1,269 @@
+"""The command line: parse, call the library, turn user errors into messages (exit code 2).
+
+No logic lives here that a Python user would have to copy: each command is one call into
+the library. ``--debug`` shows the traceback of a user error too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from .errors import UnetkitError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def _add_train(subparsers: argparse._SubParsersAction) -> None:
+    from .data.augment import AUGMENT_PRESETS, DEFAULT_AUGMENT
+    from .losses import LOSS_NAMES
+    from .model import PRESETS
+    from .training.config import OPTIMIZERS, SCHEDULES, TrainConfig
+
+    d = TrainConfig(out="")
+    p = subparsers.add_parser("train", help="train a U-Net on images and masks (default: the embedded sample)")
+    p.add_argument("data", nargs="?", help="folder with images/ and masks/, a CSV of image,mask pairs, "
+                   "or sample:train (the default)")
+    p.add_argument("--out", help="run directory (must be new; required unless --resume)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last.pt")
+    p.add_argument("--auto-resume", action="store_true",
+                   help="resume --out if it holds last.pt, else start it (for torchrun --max-restarts)")
+    p.add_argument("--nproc", type=int, help="shortcut: run this command under torchrun with N processes")
+    g = p.add_argument_group("model")
+    g.add_argument("--preset", choices=sorted(PRESETS), default=d.preset)
+    g.add_argument("--classes", dest="num_classes", type=int, default=d.num_classes,
+                   help="1: binary (sigmoid); 2 or more: softmax over classes 0..K-1")
+    g.add_argument("--base-width", type=int)
+    g.add_argument("--depth", type=int)
+    g.add_argument("--padding", choices=["same", "valid"])
+    g.add_argument("--upsampling", choices=["transpose", "bilinear"])
+    g.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None)
+    g.add_argument("--dropout", type=float)
+    g = p.add_argument_group("data")
+    g.add_argument("--val-data", help="separate validation data (default: a split of DATA)")
+    g.add_argument("--val-fraction", type=float, default=d.val_fraction)
+    g.add_argument("--instance-masks", action="store_true", help="masks are instance labels: use objects as foreground")
+    g.add_argument("--ignore-index", type=int, help="mask value that counts nowhere in loss and metrics")
+    g.add_argument("--normalization", choices=["percentile", "minmax", "scale", "none"], default=d.normalization)
+    g.add_argument("--patch-size", type=int, default=d.patch_size)
+    g.add_argument("--foreground-fraction", type=float, default=d.foreground_fraction)
+    g.add_argument("--augment", choices=sorted(AUGMENT_PRESETS), default=DEFAULT_AUGMENT)
+    g.add_argument("--save-augmentations", metavar="PNG", help="write a grid of augmented patches and exit")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--loss", choices=LOSS_NAMES)
+    g.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
+    g.add_argument("--lr", type=float, default=d.lr)
+    g.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    g.add_argument("--schedule", choices=SCHEDULES, default=d.schedule)
+    g.add_argument("--grad-clip", type=float, default=d.grad_clip)
+    g.add_argument("--epochs", type=int, default=d.epochs)
+    g.add_argument("--steps-per-epoch", type=int, default=d.steps_per_epoch)
+    g.add_argument("--batch-size", type=int, default=d.batch_size, help="per process")
+    g.add_argument("--early-stopping", type=int, metavar="PATIENCE")
+    g.add_argument("--max-time", dest="max_time_s", type=float, metavar="SECONDS")
+    g = p.add_argument_group("machinery")
+    g.add_argument("--seed", type=int, default=d.seed)
+    g.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default=d.precision)
+    g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=d.channels_last)
+    g.add_argument("--device", default=d.device)
+    g.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, metavar="STEPS")
+    g.add_argument("--no-progress", dest="progress", action="store_false")
+    p.set_defaults(handler=_run_train)
+
+
+def _tile_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tile-size", type=int, default=512)
+    p.add_argument("--overlap", type=float, default=0.25, help="fraction of the tile (<1) or pixels")
+    p.add_argument("--tiles-per-batch", type=int, default=4)
+    p.add_argument("--blend", choices=["gaussian", "uniform"], default="gaussian")
+    p.add_argument("--tta", action="store_true", help="average the 8 flips/rotations (8x slower)")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
+    p.add_argument("--device", default="auto")
+
+
+def _tile_options(args: argparse.Namespace):  # -> TileOptions
+    from .tiling import TileOptions
+
+    return TileOptions(args.tile_size, args.overlap, args.tiles_per_batch, args.blend, args.tta)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="unetkit", description="U-Net segmentation of biomedical images")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    _add_train(subparsers)
+
+    p = subparsers.add_parser("predict", help="predict label masks and overlays for images of any size")
+    p.add_argument("checkpoint")
+    p.add_argument("inputs", nargs="+", help="image files, folders, or sample:heldout")
+    p.add_argument("--out", required=True)
+    p.add_argument("--probabilities", action="store_true", help="also write probability maps (TIFF)")
+    p.add_argument("--no-overlay", dest="overlay", action="store_false")
+    p.add_argument("--label-format", choices=["png", "tif"], default="png")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--backend", choices=["torch", "onnxruntime"], default="torch")
+    _tile_arguments(p)
+    p.set_defaults(handler=_run_predict)
+
+    p = subparsers.add_parser("evaluate", help="Dice and IoU of a checkpoint on labelled data")
+    p.add_argument("checkpoint")
+    p.add_argument("data", help="folder with images/ and masks/, CSV, or sample:heldout")
+    p.add_argument("--csv", help="write per-image scores here (default: next to the checkpoint)")
+    p.add_argument("--overwrite", action="store_true")
+    _tile_arguments(p)
+    p.set_defaults(handler=_run_evaluate)
+
+    p = subparsers.add_parser("inspect", help="check a dataset before training")
+    p.add_argument("data", nargs="?", default="sample:train")
+    p.add_argument("--classes", dest="num_classes", type=int, default=1)
+    p.add_argument("--instance-masks", action="store_true")
+    p.add_argument("--ignore-index", type=int)
+    p.set_defaults(handler=_run_inspect)
+
+    p = subparsers.add_parser("export", help="export a checkpoint to ONNX or TorchScript")
+    p.add_argument("checkpoint")
+    p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
+    p.add_argument("--out", required=True)
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(handler=_run_export)
+
+    p = subparsers.add_parser("import-keras", help="import reference Keras U-Net weights (.h5/.keras)")
+    p.add_argument("model", help="MODEL.h5 or MODEL.keras")
+    p.add_argument("--out", required=True, help="checkpoint to write")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(handler=_run_import_keras)
+    return parser
+
+
+def _train_config(args: argparse.Namespace):  # -> TrainConfig
+    from .training.config import TrainConfig
+
+    names = [
+        "preset", "num_classes", "base_width", "depth", "padding", "upsampling", "batch_norm", "dropout",
+        "val_data", "val_fraction", "ignore_index", "normalization", "patch_size", "foreground_fraction",
+        "augment", "loss", "optimizer", "lr", "weight_decay", "schedule", "grad_clip", "epochs",
+        "steps_per_epoch", "batch_size", "early_stopping", "max_time_s", "seed", "precision",
+        "channels_last", "device", "checkpoint_every", "progress",
+    ]
+    values = {name: getattr(args, name) for name in names}
+    if args.instance_masks:
+        values["mask_mode"] = "instances"
+    return TrainConfig(out=args.out, data=args.data, **values)
+
+
+def _run_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    if args.nproc:
+        return _relaunch_under_torchrun(args.nproc, argv)
+    from .training.loop import LAST, resume_config, train
+
+    if args.save_augmentations:
+        from .training.preview import save_augmentation_preview
+
+        save_augmentation_preview(_train_config(args), Path(args.save_augmentations))
+        print(f"wrote {args.save_augmentations}")
+        return 0
+    resume_dir = args.resume
+    if args.auto_resume and args.out and (Path(args.out) / LAST).is_file():
+        resume_dir = args.out
+    if resume_dir:
+        config = resume_config(resume_dir, epochs=args.epochs if "--epochs" in argv else None)
+        result = train(config, resume=True)
+    else:
+        if not args.out:
+            raise UnetkitError("train needs --out RUN_DIR (or --resume RUN_DIR)")
+        result = train(_train_config(args))
+    if result.stopped == "signal":
+        return EXIT_INTERRUPTED
+    best = "n/a" if result.best_dice is None else f"{result.best_dice:.4f}"
+    print(f"done ({result.stopped}): {result.epochs_completed} epoch(s), best validation Dice {best}; "
+          f"checkpoints in {result.run_dir}")
+    return 0
+
+
+def _relaunch_under_torchrun(nproc: int, argv: Sequence[str]) -> int:
+    """``unetkit train --nproc N ...`` is ``torchrun --nproc_per_node N -m unetkit train ...``."""
+    import subprocess
+
+    rest = list(argv)
+    index = rest.index("--nproc")
+    del rest[index : index + 2]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+               "-m", "unetkit", *rest]
+    return subprocess.call(command)
+
+
+def _run_predict(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from .predict import PredictOptions, predict_files
+
+    options = PredictOptions(
+        tile=_tile_options(args), overlay=args.overlay, probabilities=args.probabilities,
+        label_format=args.label_format, overwrite=args.overwrite, precision=args.precision,
+        device=args.device, backend=args.backend,
+    )
+    records = predict_files(args.checkpoint, args.inputs, args.out, options)
+    print(f"wrote {len(records)} label mask(s)" + (" and overlays" if args.overlay else "") + f" to {args.out}")
+    return 0
+
+
+def _run_evaluate(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from .evaluation import evaluate_checkpoint
+
+    report = evaluate_checkpoint(args.checkpoint, args.data, _tile_options(args), args.precision, args.device)
+    print(report.table())
+    csv_path = Path(args.csv) if args.csv else Path(args.checkpoint).with_name(
+        f"evaluation_{Path(str(args.data).replace(':', '_')).name}.csv")
+    report.write_csv(csv_path, overwrite=args.overwrite)
+    print(f"per-image scores: {csv_path}")
+    return 0
+
+
+def _run_inspect(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from .data.dataset import DataOptions
+    from .data.sample import resolve_data_source
+    from .inspect_data import inspect_dataset
+
+    source, sample_mode = resolve_data_source(args.data)
+    mode = "instances" if args.instance_masks else (sample_mode or "classes")
+    report = inspect_dataset(source, DataOptions(args.num_classes, mode, args.ignore_index))
+    print(report.text())
+    return 0 if not report.errors else EXIT_USER_ERROR
+
+
+def _run_export(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from .export import export_checkpoint
+
+    export_checkpoint(args.checkpoint, args.out, args.format, overwrite=args.overwrite)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _run_import_keras(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from .keras_import import import_keras_checkpoint
+
+    model = import_keras_checkpoint(args.model, args.out, overwrite=args.overwrite)
+    print(f"imported {args.model} ({model.config.depth} levels, {model.config.base_width} base filters) into {args.out}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args, argv)
+    except UnetkitError as error:
+        if args.debug:
+            raise
+        from .predict import Interrupted
+
+        print(f"unetkit {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_INTERRUPTED if isinstance(error, Interrupted) else EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print(f"unetkit {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""Loading and validating a labelled dataset before any training starts.
+
+Each 2D plane becomes a :class:`Sample`: the normalised image ``(C, H, W)`` float32 and
+its mask ``(H, W)`` of class indices. All masks are checked first (values, size, page
+count), so a bad file stops the run at once with its name, not after an hour.
+
+>>> from unetkit.data.sample import sample_path
+>>> samples = load_labelled(sample_path("heldout"), DataOptions(mask_mode="instances"))
+>>> len(samples), samples[0].image.shape, sorted(set(samples[0].mask.ravel().tolist()))
+(2, (1, 700, 1100), [0, 1])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError
+from .io import read_planes
+from .masks import MaskMode, check_mask_matches_image, prepare_mask
+from .normalize import Normalization, to_channels_first
+from .pairing import find_pairs
+
+
+@dataclass
+class Sample:
+    """One 2D training or evaluation example."""
+
+    name: str
+    image: np.ndarray  # (C, H, W) float32, normalised
+    mask: np.ndarray | None  # (H, W) class indices, or None for unlabelled images
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """How masks are read and images normalised; stored with the model."""
+
+    num_classes: int = 1
+    mask_mode: MaskMode = "classes"
+    ignore_index: int | None = None
+    normalization: Normalization = field(default_factory=Normalization)
+
+
+def plane_name(path: Path, index: int, count: int) -> str:
+    """``a.tif`` for a single plane, ``a.tif[3]`` for page 3 of a stack."""
+    return path.name if count == 1 else f"{path.name}[{index}]"
+
+
+def check_image_values(plane: np.ndarray, path: Path) -> None:
+    """Raise for NaN or infinite pixels."""
+    if plane.dtype.kind == "f" and not np.all(np.isfinite(plane)):
+        bad = int(np.size(plane) - np.count_nonzero(np.isfinite(plane)))
+        raise InputError(
+            f"image holds {bad} NaN or infinite pixel(s)",
+            path=path,
+            fix="replace them (with 0 or the background value) before training or prediction",
+        )
+
+
+def load_image_planes(
+    path: Path, normalization: Normalization
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """``(name, raw plane, normalised (C, H, W))`` for each plane of an image file."""
+    planes = read_planes(path)
+    result = []
+    for index, plane in enumerate(planes):
+        check_image_values(plane, path)
+        result.append((plane_name(path, index, len(planes)), plane, normalization.apply(to_channels_first(plane))))
+    return result
+
+
+def check_channels(samples: list[Sample], expected: int | None, source: str | Path) -> int:
+    """All samples must have the same channel count (and ``expected``, if given)."""
+    if not samples:
+        raise InputError("no images found", path=source)
+    channels = expected if expected is not None else samples[0].image.shape[0]
+    for sample in samples:
+        if sample.image.shape[0] != channels:
+            raise InputError(
+                f"image has {sample.image.shape[0]} channel(s) but "
+                + (f"the model expects {channels}" if expected is not None else f"{samples[0].name} has {channels}"),
+                path=sample.name,
+                fix="convert all images to the same number of channels (grey or RGB)",
+            )
+    return channels
+
+
+def load_labelled(
+    source: str | Path,
+    options: DataOptions,
+    notes: list[str] | None = None,
+    in_channels: int | None = None,
+) -> list[Sample]:
+    """Every image/mask plane pair of a folder or CSV, validated and normalised."""
+    listing = find_pairs(source)
+    if notes is not None and listing.images_without_mask:
+        notes.append(
+            f"{len(listing.images_without_mask)} image(s) without a mask are left out: "
+            + ", ".join(p.name for p in listing.images_without_mask[:5])
+        )
+    samples: list[Sample] = []
+    for pair in listing.pairs:
+        if pair.mask.suffix.lower() in {".jpg", ".jpeg"}:
+            raise InputError(
+                "JPEG masks are not accepted: lossy compression changes label values",
+                path=pair.mask,
+                fix="save masks as PNG or TIFF",
+            )
+        images = load_image_planes(pair.image, options.normalization)
+        masks = read_planes(pair.mask)
+        if len(masks) != len(images):
+            raise InputError(
+                f"mask has {len(masks)} plane(s) but its image {pair.image} has {len(images)}",
+                path=pair.mask,
+                fix="give every image plane exactly one mask plane",
+            )
+        for (name, raw, image), mask_plane in zip(images, masks):
+            mask = prepare_mask(
+                mask_plane,
+                pair.mask,
+                num_classes=options.num_classes,
+                mode=options.mask_mode,
+                ignore_index=options.ignore_index,
+                notes=notes,
+            )
+            check_mask_matches_image(mask, raw.shape[:2], pair.mask, pair.image)
+            samples.append(Sample(name=f"{pair.image.parent.name}/{name}", image=image, mask=mask))
+    check_channels(samples, in_channels, source)
+    if notes is not None:
+        _deduplicate(notes)
+    return samples
+
+
+def _deduplicate(notes: list[str]) -> None:
+    """Collapse the repeated 0/255 note into one line with a count."""
+    seen: dict[str, int] = {}
+    for note in notes:
+        key = note.split(": ", 1)[-1]
+        seen[key] = seen.get(key, 0) + 1
+    notes[:] = [f"{key} ({count} file(s))" if count > 1 else key for key, count in seen.items()]
+
+
+def split_validation(
+    samples: list[Sample], fraction: float, seed: int
+) -> tuple[list[Sample], list[Sample]]:
+    """Hold out ``fraction`` of the samples (at least one, if there are two or more).
+
+    >>> train, val = split_validation([Sample(str(i), np.zeros((1, 2, 2)), None) for i in range(5)], 0.2, 0)
+    >>> len(train), len(val)
+    (4, 1)
+    """
+    if fraction <= 0 or len(samples) < 2:
+        return list(samples), []
+    count = min(len(samples) - 1, max(1, round(fraction * len(samples))))
+    order = np.random.default_rng(seed).permutation(len(samples))
+    held = set(order[:count].tolist())
+    return (
+        [s for i, s in enumerate(samples) if i not in held],
+        [s for i, s in enumerate(samples) if i in held],
+    )

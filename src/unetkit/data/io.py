@@ -1,0 +1,167 @@
+"""Reading images as 2D planes and writing outputs atomically.
+
+:func:`read_planes` reads PNG, JPEG and TIFF (8/16-bit, float, multi-page) into a list
+of 2D planes, each ``(H, W)`` or ``(H, W, C)``; a stack of pages counts as several
+images. Everything that can go wrong names the file.
+
+:func:`atomic_write` writes through a temporary file in the same folder and renames it
+into place, so an output is either complete or absent, and never replaces an existing
+file unless asked to.
+
+>>> import tempfile, numpy as np
+>>> folder = Path(tempfile.mkdtemp())
+>>> write_image(folder / "a.png", np.zeros((4, 6), np.uint8))
+>>> [p.shape for p in read_planes(folder / "a.png")]
+[(4, 6)]
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import tifffile
+from PIL import Image, UnidentifiedImageError
+
+from ..errors import InputError, OutputExistsError
+
+TIFF_SUFFIXES = {".tif", ".tiff"}
+PIL_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
+IMAGE_SUFFIXES = TIFF_SUFFIXES | PIL_SUFFIXES
+LOSSY_SUFFIXES = {".jpg", ".jpeg"}
+# TIFF axes that hold the channels of one image; every other non-YX axis counts pages.
+CHANNEL_AXES = {"C", "S"}
+
+
+def is_image_file(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def read_planes(path: str | Path) -> list[np.ndarray]:
+    """The 2D images in a file: one per page, each (H, W) or (H, W, C).
+
+    Raises :class:`InputError` for a missing, unreadable, truncated or non-image file,
+    an empty image, or a file with more than one stack axis (a 3D time-lapse, say).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("file not found", path=path)
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise InputError(
+            f"unsupported image format {suffix!r}",
+            path=path,
+            fix=f"convert it to one of {', '.join(sorted(IMAGE_SUFFIXES))}",
+        )
+    try:
+        planes = _read_tiff(path) if suffix in TIFF_SUFFIXES else [_read_pil(path)]
+    except InputError:
+        raise
+    except Exception as exc:  # the readers raise many types for corrupt input
+        raise InputError(
+            f"cannot be read as an image ({type(exc).__name__}: {exc}); "
+            "the file may be corrupt, truncated, or not an image",
+            path=path,
+            fix="re-export the file, or remove it from the folder",
+        ) from exc
+    for plane in planes:
+        if plane.size == 0 or plane.shape[0] == 0 or plane.shape[1] == 0:
+            raise InputError(f"image is empty (shape {plane.shape})", path=path)
+    return planes
+
+
+def _read_pil(path: Path) -> np.ndarray:
+    try:
+        with Image.open(path) as image:
+            image.load()
+            # A palette ("P") image reads as its indices: for masks, those are the labels.
+            if image.mode in ("I;16", "I;16B", "I;16L"):
+                return np.asarray(image).astype(np.uint16)
+            array = np.asarray(image)
+    except UnidentifiedImageError as exc:
+        raise InputError(
+            "not an image file, although its name says so",
+            path=path,
+            fix="remove the file or give it its real extension",
+        ) from exc
+    if array.ndim == 3 and array.shape[2] == 4 and np.all(array[..., 3] == 255):
+        array = array[..., :3]  # an opaque alpha channel carries nothing
+    return array
+
+
+def _read_tiff(path: Path) -> list[np.ndarray]:
+    with tifffile.TiffFile(path) as tif:
+        if not tif.series:
+            raise InputError("TIFF file holds no image", path=path)
+        series = tif.series[0]
+        array = series.asarray()
+        axes = series.axes
+    return _planes_from_axes(array, axes, path)
+
+
+def _planes_from_axes(array: np.ndarray, axes: str, path: Path) -> list[np.ndarray]:
+    """Split a TIFF array into 2D planes (channels last), by its axes string."""
+    if array.ndim != len(axes):
+        raise InputError(f"TIFF axes {axes!r} do not match its shape {array.shape}", path=path)
+    channel_axes = [i for i, a in enumerate(axes) if a in CHANNEL_AXES]
+    stack_axes = [i for i, a in enumerate(axes) if a not in CHANNEL_AXES | {"Y", "X"}]
+    if len(stack_axes) > 1 or len(channel_axes) > 1:
+        raise InputError(
+            f"a {array.ndim}D stack (axes {axes}, shape {array.shape}) where 2D images "
+            "(or one stack of them) were expected",
+            path=path,
+            fix="save each 2D plane (or one time/z series of 2D planes) as its own file",
+        )
+    order = stack_axes + [axes.index("Y"), axes.index("X")] + channel_axes
+    array = np.transpose(array, order)
+    if not stack_axes:
+        array = array[None]
+    planes = [np.ascontiguousarray(plane) for plane in array]
+    return [p[..., 0] if p.ndim == 3 and p.shape[2] == 1 else p for p in planes]
+
+
+def ensure_can_write(path: Path, overwrite: bool) -> None:
+    """Raise :class:`OutputExistsError` if ``path`` exists and ``overwrite`` is False."""
+    if path.exists() and not overwrite:
+        raise OutputExistsError(
+            "output exists already", path=path, fix="pass --overwrite, or choose another --out"
+        )
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None], overwrite: bool = False) -> None:
+    """Call ``write(temporary_path)``, then rename the result to ``path``.
+
+    On any error the temporary file is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    ensure_can_write(path, overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent
+    )
+    os.close(handle)
+    temporary_path = Path(temporary)
+    try:
+        write(temporary_path)
+        with open(temporary_path, "rb") as written:
+            os.fsync(written.fileno())
+        os.replace(temporary_path, path)
+    except BaseException:
+        temporary_path.unlink(missing_ok=True)
+        raise
+
+
+def write_image(path: str | Path, array: np.ndarray, overwrite: bool = False) -> None:
+    """Write a 2D (or H x W x 3) array as PNG or TIFF, atomically, by the file's extension."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in TIFF_SUFFIXES:
+        writer = lambda target: tifffile.imwrite(target, array, compression="zlib", photometric="rgb" if array.ndim == 3 else "minisblack")  # noqa: E731
+    elif suffix == ".png":
+        writer = lambda target: Image.fromarray(array).save(target, format="PNG")  # noqa: E731
+    else:
+        raise InputError(f"cannot write {suffix!r}", path=path, fix="use .png or .tif")
+    atomic_write(path, writer, overwrite)

@@ -1,0 +1,124 @@
+"""Turning mask files into class-index maps, and refusing masks that would train wrongly.
+
+Peers guess which value means which class and produce "all-black predictions"; unetkit
+checks every mask before training and says what it found.
+
+- Class masks hold ``0..K-1`` (``{0, 1}`` for one foreground class).
+- ``{0, 255}`` binary masks map to ``{0, 1}``, and a note says so.
+- Instance label images (objects numbered 1..N) become foreground with ``mode="instances"``.
+- Float masks, colour masks, other values, or a size that differs from the image are
+  errors that name the file, the values found, and the fix.
+
+>>> import numpy as np
+>>> notes = []
+>>> prepare_mask(np.array([[0, 255]], np.uint8), "m.png", num_classes=1, notes=notes).tolist()
+[[0, 1]]
+>>> notes[0]
+'m.png: mask values {0, 255} read as background (0) and foreground (255)'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from ..errors import InputError
+
+MaskMode = Literal["classes", "instances"]
+MASK_MODES = ("classes", "instances")
+
+
+def _format_values(values: np.ndarray, limit: int = 8) -> str:
+    shown = ", ".join(str(v) for v in values[:limit].tolist())
+    more = f", ... ({len(values)} values)" if len(values) > limit else ""
+    return "{" + shown + more + "}"
+
+
+def _single_channel(mask: np.ndarray, path: str | Path) -> np.ndarray:
+    if mask.ndim == 2:
+        return mask
+    if mask.ndim == 3 and all(np.array_equal(mask[..., 0], mask[..., c]) for c in range(1, mask.shape[2])):
+        return mask[..., 0]  # a grey mask saved as RGB
+    raise InputError(
+        f"mask has {mask.shape[2] if mask.ndim == 3 else mask.ndim} colour channels that differ",
+        path=path,
+        fix="save masks as single-channel label images (one integer class per pixel)",
+    )
+
+
+def prepare_mask(
+    mask: np.ndarray,
+    path: str | Path,
+    *,
+    num_classes: int,
+    mode: MaskMode = "classes",
+    ignore_index: int | None = None,
+    notes: list[str] | None = None,
+) -> np.ndarray:
+    """A validated (H, W) uint8 map of class indices (``ignore_index`` kept as is)."""
+    mask = _single_channel(mask, path)
+    if mask.dtype.kind == "f":
+        raise InputError(
+            f"mask is floating point ({mask.dtype}); masks must hold integer class labels",
+            path=path,
+            fix="save the mask as an integer PNG or TIFF (0 = background, 1.. = classes)",
+        )
+    if mask.dtype == bool:
+        mask = mask.astype(np.uint8)
+    if mode == "instances":
+        if num_classes != 1:
+            raise InputError(
+                "instance masks give one foreground class, but the model has "
+                f"{num_classes} classes",
+                path=path,
+                fix="use --classes 1 with --instance-masks",
+            )
+        return (mask > 0).astype(np.uint8)
+    values = np.unique(mask)
+    allowed = set(range(max(2, num_classes)))
+    if ignore_index is not None:
+        allowed.add(ignore_index)
+    found = set(values.tolist())
+    if found <= allowed:
+        return mask.astype(np.uint8) if mask.max(initial=0) < 256 else mask.astype(np.int64)
+    if num_classes == 1 and found <= {0, 255}:
+        if notes is not None:
+            notes.append(
+                f"{path}: mask values {{0, 255}} read as background (0) and foreground (255)"
+            )
+        return (mask == 255).astype(np.uint8)
+    raise InputError(
+        f"mask has values {_format_values(values)}, expected {_format_values(np.array(sorted(allowed)))} "
+        f"for {num_classes} class{'es' if num_classes > 1 else ''}",
+        path=path,
+        fix=_suggest_fix(values, num_classes),
+    )
+
+
+def _suggest_fix(values: np.ndarray, num_classes: int) -> str:
+    positive = values[values > 0]
+    consecutive = len(positive) > 0 and np.array_equal(positive, np.arange(1, len(positive) + 1))
+    if num_classes == 1 and len(positive) > 2 and consecutive:
+        return (
+            f"it looks like an instance label image ({len(positive)} objects): pass "
+            "--instance-masks to use every object as foreground"
+        )
+    if values.max() < 256 and len(values) <= 32 and values.min() >= 0:
+        return (
+            f"if these are {int(values.max()) + 1} classes, pass --classes {int(values.max()) + 1}; "
+            "if they are instance labels, pass --instance-masks"
+        )
+    return "relabel the mask so that classes are 0..K-1, or pass --instance-masks"
+
+
+def check_mask_matches_image(mask: np.ndarray, image_shape: tuple[int, int], path: str | Path, image_path: str | Path) -> None:
+    """Raise if the mask's height and width differ from its image's."""
+    if mask.shape[:2] != tuple(image_shape):
+        raise InputError(
+            f"mask is {mask.shape[0]}x{mask.shape[1]} (HxW) but its image {image_path} is "
+            f"{image_shape[0]}x{image_shape[1]}",
+            path=path,
+            fix="masks must have exactly the size of their image; check that the pair is right",
+        )

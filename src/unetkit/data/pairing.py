@@ -1,0 +1,117 @@
+"""Finding image/mask pairs in the layouts users already have.
+
+Two layouts:
+
+- a folder with ``images/`` and ``masks/`` whose files match by stem (``a.tif`` pairs
+  with ``a.png``);
+- a CSV file of ``image,mask`` rows (a header row is optional; relative paths are
+  relative to the CSV file).
+
+>>> import tempfile
+>>> root = Path(tempfile.mkdtemp())
+>>> for name in ["images/a.tif", "images/b.png", "masks/a.png"]:
+...     (root / name).parent.mkdir(exist_ok=True); (root / name).touch()
+>>> listing = find_pairs(root)
+>>> [(p.image.name, p.mask.name) for p in listing.pairs], [p.name for p in listing.images_without_mask]
+([('a.tif', 'a.png')], ['b.png'])
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import InputError
+from .io import is_image_file
+
+
+@dataclass(frozen=True)
+class Pair:
+    image: Path
+    mask: Path
+
+
+@dataclass
+class PairListing:
+    pairs: list[Pair] = field(default_factory=list)
+    images_without_mask: list[Path] = field(default_factory=list)
+    masks_without_image: list[Path] = field(default_factory=list)
+
+
+def image_files(folder: Path) -> list[Path]:
+    """Image files in a folder, sorted by name; an error if there are none."""
+    if not folder.is_dir():
+        raise InputError("folder not found", path=folder)
+    files = sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p))
+    if not files:
+        raise InputError(
+            "folder holds no images (.png, .tif, .tiff, .jpg, .jpeg)",
+            path=folder,
+            fix="point at the folder that holds the images",
+        )
+    return files
+
+
+def _by_stem(files: list[Path]) -> dict[str, Path]:
+    by_stem: dict[str, Path] = {}
+    for path in files:
+        if path.stem in by_stem:
+            raise InputError(
+                f"two files share the name {path.stem!r}: {by_stem[path.stem].name} and {path.name}",
+                path=path.parent,
+                fix="keep one file per image name",
+            )
+        by_stem[path.stem] = path
+    return by_stem
+
+
+def find_pairs(source: str | Path) -> PairListing:
+    """Pairs from a folder (``images/`` + ``masks/``) or a CSV file of image,mask rows."""
+    source = Path(source)
+    if source.suffix.lower() == ".csv":
+        return _pairs_from_csv(source)
+    if not source.exists():
+        raise InputError("data folder not found", path=source)
+    images_dir, masks_dir = source / "images", source / "masks"
+    if not images_dir.is_dir() or not masks_dir.is_dir():
+        raise InputError(
+            "expected a folder with 'images/' and 'masks/' subfolders, or a CSV of image,mask pairs",
+            path=source,
+            fix="put images in DATA/images and masks with the same names in DATA/masks",
+        )
+    images = _by_stem(image_files(images_dir))
+    masks = _by_stem(image_files(masks_dir))
+    listing = PairListing(
+        pairs=[Pair(images[s], masks[s]) for s in sorted(images) if s in masks],
+        images_without_mask=[images[s] for s in sorted(images) if s not in masks],
+        masks_without_image=[masks[s] for s in sorted(masks) if s not in images],
+    )
+    if not listing.pairs:
+        raise InputError(
+            "no image in images/ has a mask of the same name in masks/",
+            path=source,
+            fix="name each mask like its image (a.tif pairs with a.png)",
+        )
+    return listing
+
+
+def _pairs_from_csv(path: Path) -> PairListing:
+    if not path.is_file():
+        raise InputError("CSV file not found", path=path)
+    with open(path, newline="") as handle:
+        rows = [row for row in csv.reader(handle) if row and any(cell.strip() for cell in row)]
+    if rows and [cell.strip().lower() for cell in rows[0][:2]] == ["image", "mask"]:
+        rows = rows[1:]
+    if not rows:
+        raise InputError("CSV file lists no pairs", path=path, fix="write one 'image,mask' row per pair")
+    listing = PairListing()
+    for number, row in enumerate(rows, start=1):
+        if len(row) < 2:
+            raise InputError(f"row {number} has {len(row)} column(s), expected image,mask", path=path)
+        image, mask = (path.parent / row[0].strip(), path.parent / row[1].strip())
+        for file in (image, mask):
+            if not file.is_file():
+                raise InputError(f"row {number} names a file that does not exist: {file}", path=path)
+        listing.pairs.append(Pair(image, mask))
+    return listing

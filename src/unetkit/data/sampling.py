@@ -1,0 +1,111 @@
+"""Random training patches: foreground-aware, augmented, and a pure function of their seed.
+
+Patch ``index`` of step ``step`` in epoch ``epoch`` is drawn from
+``numpy.random.default_rng([seed, epoch, step, index])``. Nothing else influences it:
+not the worker, not the process, not what was drawn before. Hence
+
+- resume is exact (the data order is recomputed, not restored);
+- under DDP, rank ``r`` with batch ``B`` takes indices ``r*B .. r*B+B-1`` of the global
+  batch, so 2 processes with batch B see the same patches as 1 process with batch 2B.
+
+Images smaller than the patch are mirrored up to the patch size once, at the start.
+
+>>> import numpy as np
+>>> from unetkit.data.dataset import Sample
+>>> data = [Sample("a", np.random.rand(1, 40, 30).astype(np.float32), np.ones((40, 30), np.uint8))]
+>>> sampler = PatchSampler(data, SamplingOptions(patch_size=32), seed=0)
+>>> images, masks = sampler.batch(epoch=0, step=0, indices=range(2))
+>>> tuple(images.shape), tuple(masks.shape)
+((2, 1, 32, 32), (2, 32, 32))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError
+from .augment import AugmentOptions, augment_intensity, draw_geometry, extract_patch
+from .dataset import Sample
+
+MAX_FOREGROUND_POINTS = 20_000  # per image, enough to centre patches on any object
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    patch_size: int = 256
+    foreground_fraction: float = 0.33  # share of patches centred on a foreground pixel
+    augment: AugmentOptions = field(default_factory=AugmentOptions)
+
+    def __post_init__(self) -> None:
+        if self.patch_size < 2:
+            raise ConfigError(f"patch size must be at least 2, got {self.patch_size}")
+        if not 0.0 <= self.foreground_fraction <= 1.0:
+            raise ConfigError(f"foreground fraction must be in [0, 1], got {self.foreground_fraction}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _pad_to_at_least(array: np.ndarray, size: int) -> np.ndarray:
+    """Mirror the bottom/right of the last two axes up to ``size``."""
+    pad_h = max(0, size - array.shape[-2])
+    pad_w = max(0, size - array.shape[-1])
+    if pad_h == 0 and pad_w == 0:
+        return array
+    widths = [(0, 0)] * (array.ndim - 2) + [(0, pad_h), (0, pad_w)]
+    return np.pad(array, widths, mode="symmetric")
+
+
+class PatchSampler:
+    """Draws augmented (image, mask) patches from in-memory samples."""
+
+    def __init__(self, samples: list[Sample], options: SamplingOptions, seed: int):
+        if not samples:
+            raise ConfigError("no training samples")
+        self.options = options
+        self.seed = seed
+        size = options.patch_size
+        self.images = [torch.from_numpy(_pad_to_at_least(s.image, size)) for s in samples]
+        self.masks = [torch.from_numpy(_pad_to_at_least(s.mask, size).astype(np.int64)) for s in samples]
+        areas = np.array([m.numel() for m in self.masks], dtype=np.float64)
+        self.image_weights = areas / areas.sum()
+        self.foreground = [self._foreground_points(m) for m in self.masks]
+
+    @staticmethod
+    def _foreground_points(mask: torch.Tensor) -> np.ndarray:
+        points = np.flatnonzero(mask.numpy() > 0)
+        if len(points) > MAX_FOREGROUND_POINTS:
+            points = points[:: len(points) // MAX_FOREGROUND_POINTS + 1]
+        return points
+
+    def patch(self, epoch: int, step: int, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Patch ``index`` of the global batch of (epoch, step)."""
+        rng = np.random.default_rng([self.seed, epoch, step, index])
+        size = self.options.patch_size
+        which = int(rng.choice(len(self.images), p=self.image_weights))
+        image, mask = self.images[which], self.masks[which]
+        height, width = mask.shape
+        points = self.foreground[which]
+        if len(points) and rng.random() < self.options.foreground_fraction:
+            row, col = divmod(int(points[rng.integers(len(points))]), width)
+            top = int(np.clip(row - size // 2, 0, height - size))
+            left = int(np.clip(col - size // 2, 0, width - size))
+        else:
+            top = int(rng.integers(0, height - size + 1))
+            left = int(rng.integers(0, width - size + 1))
+        plan = draw_geometry(rng, self.options.augment, size)
+        image_patch, mask_patch = extract_patch(image, mask, top, left, size, plan)
+        image_patch = augment_intensity(image_patch, rng, self.options.augment)
+        return image_patch, mask_patch
+
+    def batch(self, epoch: int, step: int, indices: Iterable[int]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Stacked patches: images (B, C, P, P) float32, masks (B, P, P) int64."""
+        patches = [self.patch(epoch, step, i) for i in indices]
+        images = torch.stack([p[0] for p in patches]).contiguous()
+        masks = torch.stack([p[1] for p in patches]).contiguous()
+        return images, masks

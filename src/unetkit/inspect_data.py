@@ -1,0 +1,106 @@
+"""``unetkit inspect``: what a user should know about a dataset before training.
+
+It reads every pair with the same validation as training, but collects the problems
+instead of stopping at the first, and reports pairs, unmatched files, sizes, dtypes,
+class pixel fractions and warnings.
+
+>>> from unetkit.data.sample import sample_path
+>>> report = inspect_dataset(sample_path("heldout"), DataOptions(mask_mode="instances"))
+>>> report.pair_count, report.plane_count, report.errors
+(1, 2, [])
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .data.dataset import DataOptions, check_image_values
+from .data.io import read_planes
+from .data.masks import check_mask_matches_image, prepare_mask
+from .data.pairing import find_pairs
+from .errors import UnetkitError
+
+
+@dataclass
+class DatasetReport:
+    source: str
+    pair_count: int = 0
+    plane_count: int = 0
+    images_without_mask: list[str] = field(default_factory=list)
+    masks_without_image: list[str] = field(default_factory=list)
+    sizes: Counter = field(default_factory=Counter)
+    dtypes: Counter = field(default_factory=Counter)
+    channels: Counter = field(default_factory=Counter)
+    class_pixels: Counter = field(default_factory=Counter)
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        total = sum(self.class_pixels.values()) or 1
+        lines = [
+            f"dataset {self.source}",
+            f"  pairs: {self.pair_count} file(s), {self.plane_count} 2D image(s)",
+            f"  images without a mask: {len(self.images_without_mask)}"
+            + (f" ({', '.join(self.images_without_mask[:5])})" if self.images_without_mask else ""),
+            f"  masks without an image: {len(self.masks_without_image)}"
+            + (f" ({', '.join(self.masks_without_image[:5])})" if self.masks_without_image else ""),
+            "  sizes (HxW): " + ", ".join(f"{s} x{n}" for s, n in self.sizes.most_common(6)),
+            "  image dtypes: " + ", ".join(f"{d} x{n}" for d, n in self.dtypes.items()),
+            "  channels: " + ", ".join(f"{c} x{n}" for c, n in self.channels.items()),
+            "  class pixel fractions: "
+            + ", ".join(f"class {c}: {n / total:.3f}" for c, n in sorted(self.class_pixels.items())),
+        ]
+        lines += [f"  note: {n}" for n in self.notes]
+        lines += [f"  warning: {w}" for w in self.warnings]
+        lines += [f"  error: {e}" for e in self.errors]
+        lines.append("  ready to train" if not self.errors else f"  {len(self.errors)} error(s): fix them before training")
+        return "\n".join(lines)
+
+
+def inspect_dataset(source: str | Path, options: DataOptions) -> DatasetReport:
+    """Read and check every pair; collect (rather than raise) per-file problems."""
+    listing = find_pairs(source)
+    report = DatasetReport(str(source), pair_count=len(listing.pairs))
+    report.images_without_mask = [p.name for p in listing.images_without_mask]
+    report.masks_without_image = [p.name for p in listing.masks_without_image]
+    for pair in listing.pairs:
+        try:
+            images, masks = read_planes(pair.image), read_planes(pair.mask)
+            if len(images) != len(masks):
+                raise UnetkitError(f"{len(masks)} mask plane(s) for {len(images)} image plane(s)", path=pair.mask)
+            for image, mask in zip(images, masks):
+                check_image_values(image, pair.image)
+                labels = prepare_mask(mask, pair.mask, num_classes=options.num_classes, mode=options.mask_mode,
+                                      ignore_index=options.ignore_index, notes=report.notes)
+                check_mask_matches_image(labels, image.shape[:2], pair.mask, pair.image)
+                report.plane_count += 1
+                report.sizes[f"{image.shape[0]}x{image.shape[1]}"] += 1
+                report.dtypes[str(image.dtype)] += 1
+                report.channels[1 if image.ndim == 2 else image.shape[2]] += 1
+                values, counts = np.unique(labels, return_counts=True)
+                report.class_pixels.update(dict(zip(values.tolist(), counts.tolist())))
+        except UnetkitError as exc:
+            report.errors.append(str(exc).replace("\n", " "))
+    _add_warnings(report)
+    return report
+
+
+def _add_warnings(report: DatasetReport) -> None:
+    total = sum(report.class_pixels.values())
+    if total:
+        for label, count in sorted(report.class_pixels.items()):
+            if label != 0 and count / total < 0.01:
+                report.warnings.append(
+                    f"class {label} covers {count / total:.2%} of pixels: consider a higher --foreground-fraction"
+                )
+        if set(report.class_pixels) <= {0}:
+            report.warnings.append("no mask has any foreground: the model can only learn background")
+    if len(report.channels) > 1:
+        report.warnings.append("images have different channel counts: training needs one count")
+    if report.plane_count and report.plane_count < 2:
+        report.warnings.append("a single image: no validation split is possible; pass --val-data")

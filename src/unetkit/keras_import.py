@@ -1,0 +1,114 @@
+"""Importing the reference Keras U-Net's weights into the equivalent :class:`UNet`.
+
+The Keras model is read by Keras itself (``pip install 'unetkit[keras]'``; Keras 3 runs on
+the torch backend, so no TensorFlow is needed), with ``safe_mode`` on and without
+compiling, so a custom loss such as the reference's ``dice_coef_loss`` is not needed.
+The U-Net's shape (input channels, base width, depth, classes) is read from the layers;
+each Conv2D/Conv2DTranspose kernel is transposed from Keras' (kh, kw, in, out) layout to
+PyTorch's, in the order the layers were built, which is the order of :class:`UNet`'s
+modules. Every shape is checked, so a model that is not a U-Net of this family is refused.
+
+The Keras model ends in a sigmoid (or softmax); :class:`UNet` returns logits, and
+``probabilities_from_logits(unet(x))`` equals the Keras output.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .checkpoint import make_checkpoint, save_checkpoint
+from .errors import CheckpointError, ConfigError, InputError
+from .model import UNet, UNetConfig
+
+
+def _load_keras_model(path: Path) -> Any:
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    try:
+        import keras
+    except ImportError as exc:
+        raise ConfigError(
+            "importing Keras models needs Keras", fix="pip install 'unetkit[keras]'"
+        ) from exc
+    if not path.is_file():
+        raise InputError("Keras model not found", path=path)
+    try:
+        return keras.saving.load_model(str(path), compile=False, safe_mode=True)
+    except Exception as exc:
+        raise CheckpointError(f"Keras could not load the model: {exc}", path=path) from exc
+
+
+def _weighted_layers(keras_model: Any) -> list[Any]:
+    layers = []
+    for layer in keras_model.layers:
+        kind = type(layer).__name__
+        if kind in ("Conv2D", "Conv2DTranspose"):
+            layers.append(layer)
+        elif layer.weights:
+            raise CheckpointError(
+                f"layer {layer.name} ({kind}) has weights, but the reference U-Net holds only "
+                "Conv2D and Conv2DTranspose layers",
+            )
+    return layers
+
+
+def infer_config(keras_model: Any) -> UNetConfig:
+    """The :class:`UNetConfig` of a reference-style Keras U-Net."""
+    layers = _weighted_layers(keras_model)
+    pools = [l for l in keras_model.layers if type(l).__name__ == "MaxPooling2D"]
+    if not layers or not pools:
+        raise CheckpointError("the Keras model is not a U-Net (no convolutions or no pooling)")
+    first, last = layers[0], layers[-1]
+    kernel = np.asarray(first.get_weights()[0])
+    padding = "same" if first.padding == "same" else "valid"
+    num_outputs = int(last.filters)
+    activation = getattr(last.activation, "__name__", "")
+    if num_outputs == 1 and activation not in ("sigmoid", "linear"):
+        raise CheckpointError(f"a one-output U-Net should end in a sigmoid, this one ends in {activation!r}")
+    return UNetConfig(
+        in_channels=int(kernel.shape[2]), num_classes=num_outputs, base_width=int(first.filters),
+        depth=len(pools) + 1, padding=padding, upsampling="transpose",
+    )
+
+
+def unet_from_keras(path: str | Path) -> UNet:
+    """A :class:`UNet` holding the weights of a reference Keras U-Net (.h5 or .keras)."""
+    path = Path(path)
+    keras_model = _load_keras_model(path)
+    config = infer_config(keras_model)
+    model = UNet(config)
+    targets = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    sources = _weighted_layers(keras_model)
+    if len(targets) != len(sources):
+        raise CheckpointError(
+            f"the Keras model has {len(sources)} convolution layers, a U-Net of depth "
+            f"{config.depth} has {len(targets)}", path=path,
+        )
+    with torch.no_grad():
+        for target, layer in zip(targets, sources):
+            kind = type(layer).__name__
+            expected = "ConvTranspose2d" if kind == "Conv2DTranspose" else "Conv2d"
+            if type(target).__name__ != expected:
+                raise CheckpointError(f"layer {layer.name} ({kind}) sits where the U-Net has a {type(target).__name__}", path=path)
+            kernel, *bias = [np.asarray(w) for w in layer.get_weights()]
+            weight = torch.from_numpy(np.ascontiguousarray(kernel.transpose(3, 2, 0, 1)))
+            if weight.shape != target.weight.shape:
+                raise CheckpointError(
+                    f"layer {layer.name}: kernel {tuple(weight.shape)} does not fit {tuple(target.weight.shape)}", path=path
+                )
+            target.weight.copy_(weight)
+            if bias:
+                target.bias.copy_(torch.from_numpy(bias[0]))
+    return model.eval()
+
+
+def import_keras_checkpoint(path: str | Path, out: str | Path, overwrite: bool = False) -> UNet:
+    """``unetkit import-keras``: read a Keras U-Net, write a unetkit checkpoint."""
+    model = unet_from_keras(path)
+    save_checkpoint(out, make_checkpoint(model), overwrite=overwrite)
+    return model

@@ -1,0 +1,115 @@
+"""Dice and IoU from integer label maps, per class and mean, accumulated over images.
+
+Labels are integer arrays or tensors of the same shape; class 0 is background. For a
+one-class (binary) model, pass ``num_classes=2``: the scores of class 1 are reported.
+A class absent from both prediction and truth scores 1.0 (nothing to find, nothing found).
+
+>>> import numpy as np
+>>> scores = dice_iou(np.array([[1, 1, 0, 0]]), np.array([[1, 0, 0, 0]]), num_classes=2)
+>>> round(scores.dice[1], 4), round(scores.iou[1], 4)
+(0.6667, 0.5)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+ArrayLike = np.ndarray | torch.Tensor
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Dice and IoU per class (index = class); ``mean_*`` averages the foreground classes."""
+
+    dice: tuple[float, ...]
+    iou: tuple[float, ...]
+
+    @property
+    def mean_dice(self) -> float:
+        return float(np.mean(self.dice[1:])) if len(self.dice) > 1 else self.dice[0]
+
+    @property
+    def mean_iou(self) -> float:
+        return float(np.mean(self.iou[1:])) if len(self.iou) > 1 else self.iou[0]
+
+
+def _as_numpy(labels: ArrayLike) -> np.ndarray:
+    if isinstance(labels, torch.Tensor):
+        return labels.detach().cpu().numpy()
+    return np.asarray(labels)
+
+
+def class_counts(
+    prediction: ArrayLike, truth: ArrayLike, num_classes: int, ignore_index: int | None = None
+) -> np.ndarray:
+    """Per class: [intersection, predicted pixels, true pixels], shape (num_classes, 3)."""
+    prediction, truth = _as_numpy(prediction), _as_numpy(truth)
+    if prediction.shape != truth.shape:
+        raise ValueError(
+            f"prediction {prediction.shape} and truth {truth.shape} must have the same shape"
+        )
+    valid = np.ones(truth.shape, bool) if ignore_index is None else truth != ignore_index
+    prediction, truth = prediction[valid].astype(np.int64), truth[valid].astype(np.int64)
+    pred_hist = np.bincount(prediction, minlength=num_classes)[:num_classes]
+    true_hist = np.bincount(truth, minlength=num_classes)[:num_classes]
+    agree = prediction[prediction == truth]
+    inter_hist = np.bincount(agree, minlength=num_classes)[:num_classes]
+    return np.stack([inter_hist, pred_hist, true_hist], axis=1).astype(np.int64)
+
+
+def scores_from_counts(counts: np.ndarray) -> Scores:
+    """Dice and IoU from :func:`class_counts` (both empty: 1.0)."""
+    intersection, predicted, true = counts[:, 0], counts[:, 1], counts[:, 2]
+    union = predicted + true - intersection
+    empty = (predicted + true) == 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dice = np.where(empty, 1.0, 2 * intersection / np.maximum(predicted + true, 1))
+        iou = np.where(empty, 1.0, intersection / np.maximum(union, 1))
+    return Scores(tuple(float(v) for v in dice), tuple(float(v) for v in iou))
+
+
+def dice_iou(
+    prediction: ArrayLike, truth: ArrayLike, num_classes: int, ignore_index: int | None = None
+) -> Scores:
+    """Dice and IoU of one prediction (or of a batch taken as one), per class."""
+    return scores_from_counts(class_counts(prediction, truth, num_classes, ignore_index))
+
+
+@dataclass
+class MetricAccumulator:
+    """Adds up images one by one: per-image scores and the dataset-wide (pooled) scores.
+
+    >>> acc = MetricAccumulator(num_classes=2)
+    >>> _ = acc.update(np.zeros((2, 2), int), np.zeros((2, 2), int))   # no foreground in either
+    >>> _ = acc.update(np.ones((2, 2), int), np.ones((2, 2), int))
+    >>> acc.mean_dice(), acc.pooled().dice[1]
+    (1.0, 1.0)
+    """
+
+    num_classes: int
+    ignore_index: int | None = None
+    per_image: list[Scores] = field(default_factory=list)
+    _counts: np.ndarray | None = None
+
+    def update(self, prediction: ArrayLike, truth: ArrayLike) -> Scores:
+        counts = class_counts(prediction, truth, self.num_classes, self.ignore_index)
+        self._counts = counts if self._counts is None else self._counts + counts
+        scores = scores_from_counts(counts)
+        self.per_image.append(scores)
+        return scores
+
+    def mean_dice(self) -> float:
+        """Mean over images of each image's foreground Dice."""
+        return float(np.mean([s.mean_dice for s in self.per_image])) if self.per_image else 0.0
+
+    def mean_iou(self) -> float:
+        return float(np.mean([s.mean_iou for s in self.per_image])) if self.per_image else 0.0
+
+    def pooled(self) -> Scores:
+        """Scores of all pixels of all images taken together."""
+        if self._counts is None:
+            raise ValueError("no images were added")
+        return scores_from_counts(self._counts)

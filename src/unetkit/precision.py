@@ -1,0 +1,68 @@
+"""Numeric precision and memory layout: which autocast dtype a device runs fastest and safely.
+
+``"auto"`` picks bf16 autocast on CPUs with native bf16 instructions (avx512_bf16 or AMX)
+and on CUDA devices that support it, fp16 on older CUDA devices, and fp32 elsewhere.
+
+>>> import torch
+>>> resolve_precision("fp32", torch.device("cpu")) is None
+True
+>>> with autocast_context(torch.device("cpu"), None):
+...     pass
+"""
+
+from __future__ import annotations
+
+import contextlib
+from functools import lru_cache
+from pathlib import Path
+from typing import ContextManager, Literal
+
+import torch
+
+from .errors import ConfigError
+
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+@lru_cache(maxsize=1)
+def cpu_has_native_bf16() -> bool:
+    """True if /proc/cpuinfo lists avx512_bf16 or amx_bf16 (Linux x86)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``precision`` on ``device`` (None: plain fp32)."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}", fix=f"choose one of {PRECISIONS}")
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp16":
+        if device.type == "cpu":
+            raise ConfigError("fp16 autocast is for CUDA devices", fix="use --precision bf16 or fp32 on CPU")
+        return torch.float16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and cpu_has_native_bf16():
+        return torch.bfloat16
+    return None
+
+
+def autocast_context(device: torch.device, dtype: torch.dtype | None) -> ContextManager:
+    """``torch.autocast`` for ``dtype`` on ``device``, or a no-op for fp32."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto``: the CUDA device of this process if there is one, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    return torch.device(name)

@@ -1,0 +1,283 @@
+"""Overlap-tile prediction of images of any size, in memory bounded by the tile batch.
+
+The image is cut into overlapping tiles; where a tile reaches past the image, the image is
+extended by mirroring (the U-Net paper's overlap-tile strategy); every tile is predicted
+and the tiles' probabilities are blended back by Gaussian (default) or uniform weights.
+For a valid-padding network each tile's input carries the context its output needs.
+
+The model's device only ever holds one batch of tiles. Probabilities are accumulated on
+the CPU, in RAM or, for outputs larger than RAM, in a memory-mapped file. The blending
+weights are separable (row weight x column weight), so their sum is two 1D arrays, not a
+second image-sized array.
+
+>>> import torch
+>>> from unetkit.model import UNet
+>>> model = UNet(depth=3, base_width=4).eval()
+>>> probabilities = predict_tiled(model, torch.rand(1, 150, 90), TileOptions(tile_size=64))
+>>> probabilities.shape
+(1, 150, 90)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Literal
+
+import numpy as np
+import torch
+
+from .errors import ConfigError
+from .model import UNet, probabilities_from_logits
+from .precision import autocast_context
+
+Blend = Literal["gaussian", "uniform"]
+
+
+@dataclass(frozen=True)
+class TileOptions:
+    """How an image is tiled.
+
+    ``tile_size`` is the output side of a tile; ``overlap`` is a fraction of it (< 1) or
+    pixels (>= 1); ``tiles_per_batch`` tiles run through the model at once; ``tta``
+    averages the 8 flips and 90-degree rotations (8x the cost).
+    """
+
+    tile_size: int = 512
+    overlap: float = 0.25
+    tiles_per_batch: int = 4
+    blend: Blend = "gaussian"
+    tta: bool = False
+
+    def __post_init__(self) -> None:
+        if self.tile_size < 1:
+            raise ConfigError(f"tile size must be positive, got {self.tile_size}")
+        if self.overlap < 0 or (self.overlap >= 1 and self.overlap >= self.tile_size):
+            raise ConfigError(f"overlap must be a fraction in [0, 1) or pixels below the tile size, got {self.overlap}")
+        if self.tiles_per_batch < 1:
+            raise ConfigError(f"tiles per batch must be at least 1, got {self.tiles_per_batch}")
+        if self.blend not in ("gaussian", "uniform"):
+            raise ConfigError(f"blend must be 'gaussian' or 'uniform', got {self.blend!r}")
+
+    def overlap_pixels(self, tile: int) -> int:
+        return int(round(self.overlap * tile)) if self.overlap < 1 else int(self.overlap)
+
+
+def tile_starts(size: int, tile: int, step: int, border: int = 0) -> list[int]:
+    """Start positions of tiles of side ``tile`` covering ``[-border, size + border)``.
+
+    Steps are at most ``step``, spread evenly; the first tile starts at ``-border`` and
+    the last ends at ``size + border``.
+
+    >>> tile_starts(10, 4, 3)
+    [0, 3, 6]
+    >>> tile_starts(3, 4, 2)
+    [0]
+    """
+    if step < 1:
+        raise ValueError(f"step must be at least 1, got {step}")
+    span = size + 2 * border
+    if span <= tile:
+        return [-border]
+    count = math.ceil((span - tile) / step) + 1
+    positions = np.linspace(0, span - tile, count)
+    return [int(round(p)) - border for p in positions]
+
+
+def blend_weights(tile: int, blend: Blend, sigma_scale: float = 0.125) -> np.ndarray:
+    """1D blending weights of a tile side: a Gaussian (sigma = tile / 8) or ones.
+
+    The 2D weight is the outer product of the row and column weights. The Gaussian is
+    scaled to a maximum of 1 and floored at 1e-3 so that every pixel keeps some weight.
+
+    >>> w = blend_weights(9, "gaussian")
+    >>> float(w.max()), bool(w[0] < w[4])
+    (1.0, True)
+    """
+    if blend == "uniform":
+        return np.ones(tile, np.float32)
+    center = (tile - 1) / 2
+    sigma = max(tile * sigma_scale, 1e-6)
+    weights = np.exp(-((np.arange(tile) - center) ** 2) / (2 * sigma**2))
+    return np.maximum(weights / weights.max(), 1e-3).astype(np.float32)
+
+
+def mirror_indices(start: int, stop: int, size: int) -> np.ndarray:
+    """Indices ``start..stop-1`` folded into ``[0, size)`` by mirroring (edge repeated).
+
+    >>> mirror_indices(-2, 5, 3).tolist()
+    [1, 0, 0, 1, 2, 2, 1]
+    """
+    index = np.arange(start, stop) % (2 * size)
+    return np.where(index >= size, 2 * size - 1 - index, index)
+
+
+@dataclass(frozen=True)
+class TileGeometry:
+    """Sizes for one image: output tile side, input context, and the tile starts."""
+
+    tile_height: int
+    tile_width: int
+    context: int
+    row_starts: list[int]
+    col_starts: list[int]
+
+
+def plan_tiles(model: UNet, height: int, width: int, options: TileOptions) -> TileGeometry:
+    """Where the tiles of an image go, for this model and these options."""
+    config = model.config
+    if config.padding == "valid":
+        tile = options.tile_size
+        context = (model.input_size_for(tile) - model.output_size(model.input_size_for(tile))) // 2
+        tile = model.output_size(model.input_size_for(tile))
+        tile_h = tile_w = tile
+        border = 0
+    else:
+        multiple = model.size_multiple
+        tile = max(multiple, options.tile_size // multiple * multiple)
+        # A small image is one tile, rounded up to what the network takes unpadded.
+        tile_h = min(tile, -(-height // multiple) * multiple)
+        tile_w = min(tile, -(-width // multiple) * multiple)
+        context = 0
+        border = options.overlap_pixels(min(tile_h, tile_w)) // 2
+    overlap_h = min(options.overlap_pixels(tile_h), tile_h - 1)
+    overlap_w = min(options.overlap_pixels(tile_w), tile_w - 1)
+    border_h = border if height > tile_h else 0
+    border_w = border if width > tile_w else 0
+    return TileGeometry(
+        tile_h,
+        tile_w,
+        context,
+        tile_starts(height, tile_h, tile_h - overlap_h, border_h),
+        tile_starts(width, tile_w, tile_w - overlap_w, border_w),
+    )
+
+
+def _weight_sum(size: int, starts: list[int], weights: np.ndarray) -> np.ndarray:
+    total = np.zeros(size, np.float32)
+    for start in starts:
+        lo, hi = max(start, 0), min(start + len(weights), size)
+        if hi > lo:
+            total[lo:hi] += weights[lo - start : hi - start]
+    return total
+
+
+DIHEDRAL: list[tuple[int, bool]] = [(k, flip) for flip in (False, True) for k in range(4)]
+
+
+def model_device(model: UNet) -> torch.device:
+    """Where the model computes (an ONNX Runtime model names its device itself)."""
+    device = getattr(model, "device", None)
+    return device if isinstance(device, torch.device) else next(model.parameters()).device
+
+
+def _predict_batch(
+    model: UNet, batch: torch.Tensor, tta: bool, autocast_dtype: torch.dtype | None
+) -> torch.Tensor:
+    device = model_device(model)
+    batch = batch.to(device, non_blocking=True)
+    transforms = DIHEDRAL if tta else DIHEDRAL[:1]
+    total = None
+    with torch.inference_mode(), autocast_context(device, autocast_dtype):
+        for turns, flip in transforms:
+            view = batch.flip(-1) if flip else batch
+            view = torch.rot90(view, turns, dims=(-2, -1))
+            probabilities = probabilities_from_logits(model(view).float())
+            probabilities = torch.rot90(probabilities, -turns, dims=(-2, -1))
+            probabilities = probabilities.flip(-1) if flip else probabilities
+            total = probabilities if total is None else total + probabilities
+    return (total / len(transforms)).cpu()
+
+
+def _tiles(
+    image: torch.Tensor | np.ndarray, geometry: TileGeometry
+) -> Iterator[tuple[int, int, torch.Tensor]]:
+    height, width = image.shape[-2:]
+    c = geometry.context
+    for row in geometry.row_starts:
+        rows = mirror_indices(row - c, row + geometry.tile_height + c, height)
+        for col in geometry.col_starts:
+            cols = mirror_indices(col - c, col + geometry.tile_width + c, width)
+            if isinstance(image, np.ndarray):
+                window = torch.from_numpy(np.ascontiguousarray(image[:, rows[:, None], cols[None, :]]))
+            else:
+                window = image[:, torch.from_numpy(rows)[:, None], torch.from_numpy(cols)[None, :]]
+            yield row, col, window
+
+
+def predict_tiled(
+    model: UNet,
+    image: torch.Tensor | np.ndarray,
+    options: TileOptions = TileOptions(),
+    *,
+    autocast_dtype: torch.dtype | None = None,
+    output: np.ndarray | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """Class probabilities ``(K, H, W)`` float32 of a normalised ``(C, H, W)`` image.
+
+    ``output``, if given, is a ``(K, H, W)`` float32 array to fill (a memory map, say) and
+    is returned; ``progress`` is called with the number of tiles done after each batch.
+    """
+    if image.ndim != 3:
+        raise ValueError(f"expected a (C, H, W) image, got shape {tuple(image.shape)}")
+    height, width = image.shape[-2:]
+    geometry = plan_tiles(model, height, width, options)
+    num_outputs = model.config.num_classes
+    if output is None:
+        output = np.zeros((num_outputs, height, width), np.float32)
+    elif output.shape != (num_outputs, height, width):
+        raise ValueError(f"output must have shape {(num_outputs, height, width)}, got {output.shape}")
+    else:
+        output[...] = 0
+    weights_h = blend_weights(geometry.tile_height, options.blend)
+    weights_w = blend_weights(geometry.tile_width, options.blend)
+    tile_weight = torch.from_numpy(np.outer(weights_h, weights_w))
+
+    pending: list[tuple[int, int, torch.Tensor]] = []
+
+    def flush() -> None:
+        batch = torch.stack([tile for _, _, tile in pending])
+        probabilities = _predict_batch(model, batch, options.tta, autocast_dtype) * tile_weight
+        for (row, col, _), tile_probabilities in zip(pending, probabilities.numpy()):
+            _accumulate(output, tile_probabilities, row, col)
+        if progress is not None:
+            progress(len(pending))
+        pending.clear()
+
+    for row, col, tile in _tiles(image, geometry):
+        pending.append((row, col, tile))
+        if len(pending) == options.tiles_per_batch:
+            flush()
+    if pending:
+        flush()
+    row_total = _weight_sum(height, geometry.row_starts, weights_h)
+    col_total = _weight_sum(width, geometry.col_starts, weights_w)
+    for top in range(0, height, 1024):  # normalise in bands: no image-sized temporary
+        band = slice(top, min(top + 1024, height))
+        output[:, band, :] /= row_total[band, None] * col_total[None, :]
+    return output
+
+
+def _accumulate(output: np.ndarray, tile: np.ndarray, row: int, col: int) -> None:
+    height, width = output.shape[-2:]
+    top, left = max(row, 0), max(col, 0)
+    bottom, right = min(row + tile.shape[-2], height), min(col + tile.shape[-1], width)
+    output[:, top:bottom, left:right] += tile[:, top - row : bottom - row, left - col : right - col]
+
+
+def predict_whole(
+    model: UNet, image: torch.Tensor | np.ndarray, *, autocast_dtype: torch.dtype | None = None
+) -> np.ndarray:
+    """Probabilities ``(K, H, W)`` of an image in one forward pass (same-padding models)."""
+    batch = torch.as_tensor(np.asarray(image) if isinstance(image, np.ndarray) else image)[None]
+    return _predict_batch(model, batch, False, autocast_dtype)[0].numpy()
+
+
+def open_probability_memmap(path: str | Path, shape: tuple[int, int, int]) -> np.ndarray:
+    """A float32 memory-mapped TIFF (BigTIFF when large) to receive probabilities on disk."""
+    import tifffile
+
+    nbytes = int(np.prod(shape)) * 4
+    return tifffile.memmap(str(path), shape=shape, dtype=np.float32, bigtiff=nbytes > 2**31)

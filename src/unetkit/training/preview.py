@@ -1,0 +1,30 @@
+"""A picture of what the network sees: a grid of augmented training patches with their masks.
+
+``unetkit train --save-augmentations grid.png`` writes it and exits, so that users can
+check their augmentation before spending hours on it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..data.augment import augment_preset
+from ..data.io import write_image
+from ..data.sampling import PatchSampler, SamplingOptions
+from ..visualize import grid, overlay
+from .config import TrainConfig
+
+
+def save_augmentation_preview(config: TrainConfig, path: Path, count: int = 16, overwrite: bool = False) -> None:
+    """Write ``count`` augmented patches (mask overlaid) of the first training step as a PNG."""
+    from .loop import load_training_data
+
+    train_samples, _, _ = load_training_data(config, notes=[])
+    sampler = PatchSampler(
+        train_samples,
+        SamplingOptions(config.patch_size, config.foreground_fraction, augment_preset(config.augment)),
+        seed=config.seed,
+    )
+    images, masks = sampler.batch(epoch=0, step=0, indices=range(count))
+    pictures = [overlay(image.numpy(), mask.numpy()) for image, mask in zip(images, masks)]
+    write_image(path, grid(pictures), overwrite=overwrite)
