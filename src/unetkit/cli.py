@@ -42,6 +42,8 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--upsampling", choices=["transpose", "bilinear"])
     g.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None)
     g.add_argument("--dropout", type=float)
+    g.add_argument("--init", dest="init_checkpoint", metavar="CHECKPOINT",
+                   help="start from these weights (a checkpoint of the same model options)")
     g = p.add_argument_group("data")
     g.add_argument("--val-data", help="separate validation data (default: a split of DATA)")
     g.add_argument("--val-fraction", type=float, default=d.val_fraction)
@@ -146,7 +148,7 @@ def _train_config(args: argparse.Namespace):  # -> TrainConfig
         "val_data", "val_fraction", "ignore_index", "normalization", "patch_size", "foreground_fraction",
         "augment", "loss", "optimizer", "lr", "weight_decay", "schedule", "grad_clip", "epochs",
         "steps_per_epoch", "batch_size", "early_stopping", "max_time_s", "seed", "precision",
-        "channels_last", "device", "checkpoint_every", "progress",
+        "channels_last", "device", "checkpoint_every", "progress", "init_checkpoint",
     ]
     values = {name: getattr(args, name) for name in names}
     if args.instance_masks:

@@ -186,12 +186,13 @@ def build_loss(
     """
     if name not in LOSS_NAMES:
         raise ConfigError(f"unknown loss {name!r}", fix=f"choose one of {', '.join(LOSS_NAMES)}")
-    if "bce" in name and num_classes != 1:
+    parts = set(name.split("+"))
+    if "bce" in parts and num_classes != 1:
         raise ConfigError(
             f"loss {name!r} needs one class, the model has {num_classes}",
             fix="use 'ce' or 'dice+ce' for several classes",
         )
-    if name.endswith("ce") and "bce" not in name and num_classes < 2:
+    if "ce" in parts and num_classes < 2:
         raise ConfigError(
             f"loss {name!r} needs 2 or more classes, the model has {num_classes}",
             fix="use 'bce' or 'dice+bce' for one class",
@@ -201,13 +202,13 @@ def build_loss(
         logits: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None
     ) -> torch.Tensor:
         total = logits.new_zeros((), dtype=torch.float32)
-        if "dice" in name:
+        if "dice" in parts:
             total = total + dice_loss(
                 logits, target, weights, smooth=smooth, ignore_index=ignore_index
             )
-        if "bce" in name:
+        if "bce" in parts:
             total = total + bce_loss(logits, target, weights, ignore_index=ignore_index)
-        elif name.endswith("ce"):
+        if "ce" in parts:
             total = total + ce_loss(logits, target, weights, ignore_index=ignore_index)
         return total
 

@@ -76,9 +76,11 @@ AUGMENT_PRESETS: dict[str, AugmentOptions] = {
     "flips": AugmentOptions(),
     # Ronneberger et al. 2015: shifts, rotations, elastic deformation on a 3x3 grid, 10 px.
     "paper": AugmentOptions(p_affine=0.5, p_elastic=0.5, elastic_grid=3, elastic_sigma=10.0),
+    # Geometry plus intensity changes that keep dim objects visible (no noise, no blur).
+    "moderate": AugmentOptions(p_affine=0.3, p_elastic=0.3, p_brightness=0.3, p_contrast=0.3, p_gamma=0.3),
     "strong": AugmentOptions(p_affine=0.3, p_elastic=0.3, **_INTENSITY),
 }
-DEFAULT_AUGMENT = "strong"
+DEFAULT_AUGMENT = "flips"
 
 
 def augment_preset(name: str) -> AugmentOptions:

@@ -95,11 +95,17 @@ def load_labelled(
 ) -> list[Sample]:
     """Every image/mask plane pair of a folder or CSV, validated and normalised."""
     listing = find_pairs(source)
-    if notes is not None and listing.images_without_mask:
-        notes.append(
-            f"{len(listing.images_without_mask)} image(s) without a mask are left out: "
-            + ", ".join(p.name for p in listing.images_without_mask[:5])
-        )
+    for unmatched, what, other in (
+        (listing.images_without_mask, "image(s) without a mask", "masks/"),
+        (listing.masks_without_image, "mask(s) without an image", "images/"),
+    ):
+        if unmatched:
+            raise InputError(
+                f"{len(unmatched)} {what}: " + ", ".join(p.name for p in unmatched[:5]),
+                path=unmatched[0].parent,
+                fix=f"add the missing files to {other} under the same name, or move these out "
+                "('unetkit inspect' lists every unmatched file)",
+            )
     samples: list[Sample] = []
     for pair in listing.pairs:
         if pair.mask.suffix.lower() in {".jpg", ".jpeg"}:

@@ -60,6 +60,7 @@ class TrainConfig:
     batch_size: int = 4  # per process
     early_stopping: int | None = None  # patience in epochs, on validation Dice
     max_time_s: float | None = None  # stop (and save) after this much training time
+    init_checkpoint: str | None = None  # start from these weights (same model options)
     # machinery
     seed: int = 0
     precision: str = "auto"

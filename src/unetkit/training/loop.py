@@ -206,7 +206,12 @@ class Trainer:
         for note in notes:
             self.report(f"note: {note}")
         torch.manual_seed(config.seed)
-        self.model = build_model(config, self.train_samples[0].image.shape[0]).to(self.device)
+        self.model = build_model(config, self.train_samples[0].image.shape[0])
+        if config.init_checkpoint:
+            payload = read_checkpoint(config.init_checkpoint)
+            check_same_config(payload, self.model.config, config.init_checkpoint)
+            self.model.load_state_dict(payload["model_state"])
+        self.model = self.model.to(self.device)
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         self.model = self.model.to(memory_format=self.memory_format)
         self.network: torch.nn.Module = self.model

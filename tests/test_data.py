@@ -1,0 +1,151 @@
+"""Readers, mask validation, pairing and patch sampling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from unetkit.data.dataset import DataOptions, load_labelled, split_validation
+from unetkit.data.io import read_planes
+from unetkit.data.masks import prepare_mask
+from unetkit.data.pairing import find_pairs
+from unetkit.data.sampling import PatchSampler, SamplingOptions
+from unetkit.data.augment import AUGMENT_PRESETS
+from unetkit.errors import InputError
+
+from helpers import write_dataset, write_tiff
+
+
+def test_png_8_and_16_bit_and_rgb(tmp_path):
+    Image.fromarray(np.arange(12, dtype=np.uint8).reshape(3, 4)).save(tmp_path / "a.png")
+    Image.fromarray(np.full((3, 4), 40000, np.uint16)).save(tmp_path / "b.png")
+    Image.fromarray(np.zeros((3, 4, 3), np.uint8)).save(tmp_path / "c.png")
+    assert read_planes(tmp_path / "a.png")[0].dtype == np.uint8
+    sixteen = read_planes(tmp_path / "b.png")[0]
+    assert sixteen.dtype == np.uint16 and sixteen.max() == 40000
+    assert read_planes(tmp_path / "c.png")[0].shape == (3, 4, 3)
+
+
+def test_multipage_tiff_counts_as_several_images_and_rgb_tiff_as_one(tmp_path):
+    write_tiff(tmp_path / "stack.tif", np.zeros((5, 6, 7), np.uint16))
+    tifffile.imwrite(tmp_path / "rgb.tif", np.zeros((6, 7, 3), np.uint8), photometric="rgb")
+    assert [p.shape for p in read_planes(tmp_path / "stack.tif")] == [(6, 7)] * 5
+    assert [p.shape for p in read_planes(tmp_path / "rgb.tif")] == [(6, 7, 3)]
+
+
+def test_jpeg_images_are_read(tmp_path):
+    Image.fromarray(np.full((8, 8), 100, np.uint8)).save(tmp_path / "a.jpg")
+    assert read_planes(tmp_path / "a.jpg")[0].shape == (8, 8)
+
+
+def test_0_255_masks_map_to_0_1_and_the_tool_says_so(tmp_path):
+    root = write_dataset(tmp_path / "d", count=2, mask_scale=255)
+    notes: list[str] = []
+    samples = load_labelled(root, DataOptions(), notes)
+    assert all(set(np.unique(s.mask)) <= {0, 1} for s in samples)
+    assert any("{0, 255}" in n and "2 file(s)" in n for n in notes)
+
+
+def test_instance_labels_become_foreground_with_the_option():
+    labels = np.array([[0, 1, 2], [3, 0, 7]], np.uint16)
+    assert prepare_mask(labels, "m.tif", num_classes=1, mode="instances").tolist() == [[0, 1, 1], [1, 0, 1]]
+
+
+def test_instance_labels_without_the_option_are_an_error_that_suggests_it():
+    labels = np.array([[0, 1, 2], [3, 4, 5]], np.uint16)
+    with pytest.raises(InputError, match="--instance-masks") as error:
+        prepare_mask(labels, "m.tif", num_classes=1)
+    assert "m.tif" in str(error.value) and "{0, 1, 2, 3, 4, 5}" in str(error.value)
+
+
+def test_multiclass_masks_need_the_class_count():
+    mask = np.array([[0, 1, 2]], np.uint8)
+    assert prepare_mask(mask, "m.png", num_classes=3).tolist() == [[0, 1, 2]]
+    with pytest.raises(InputError, match="--classes 3"):
+        prepare_mask(mask, "m.png", num_classes=1)
+
+
+def test_float_masks_are_refused():
+    with pytest.raises(InputError, match="floating point"):
+        prepare_mask(np.zeros((2, 2), np.float32), "m.tif", num_classes=1)
+
+
+def test_csv_of_pairs(tmp_path):
+    root = write_dataset(tmp_path / "d", count=2)
+    (tmp_path / "pairs.csv").write_text("image,mask\nd/images/img0.png,d/masks/img0.png\nd/images/img1.png,d/masks/img1.png\n")
+    assert len(find_pairs(tmp_path / "pairs.csv").pairs) == 2
+    assert len(load_labelled(tmp_path / "pairs.csv", DataOptions())) == 2
+
+
+def test_stems_match_across_extensions_and_unmatched_files_are_listed(tmp_path):
+    root = write_dataset(tmp_path / "d", count=2)
+    (root / "masks" / "img1.png").rename(root / "masks" / "img1.tif")
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(root / "images" / "lonely.png")
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(root / "masks" / "orphan.png")
+    listing = find_pairs(root)
+    assert [p.image.name for p in listing.pairs] == ["img0.png", "img1.png"]
+    assert [p.name for p in listing.images_without_mask] == ["lonely.png"]
+    assert [p.name for p in listing.masks_without_image] == ["orphan.png"]
+
+
+def test_validation_split_is_seeded_and_disjoint(tmp_path):
+    samples = load_labelled(write_dataset(tmp_path / "d", count=5), DataOptions())
+    train_a, val_a = split_validation(samples, 0.4, seed=1)
+    train_b, val_b = split_validation(samples, 0.4, seed=1)
+    assert [s.name for s in val_a] == [s.name for s in val_b] and len(val_a) == 2
+    assert not {s.name for s in train_a} & {s.name for s in val_a}
+
+
+def test_foreground_fraction_one_centres_every_patch_on_foreground(tmp_path):
+    samples = load_labelled(write_dataset(tmp_path / "d", count=2, size=(200, 200)), DataOptions())
+    options = SamplingOptions(patch_size=16, foreground_fraction=1.0, augment=AUGMENT_PRESETS["none"])
+    _, masks = PatchSampler(samples, options, seed=0).batch(0, 0, range(40))
+    assert all(m[8, 8] == 1 or m[6:11, 6:11].any() for m in masks)
+    options = SamplingOptions(patch_size=16, foreground_fraction=0.0, augment=AUGMENT_PRESETS["none"])
+    _, random_masks = PatchSampler(samples, options, seed=0).batch(0, 0, range(40))
+    assert masks.float().mean() > 2 * random_masks.float().mean()
+
+
+def test_images_smaller_than_the_patch_are_mirrored_up(tmp_path):
+    samples = load_labelled(write_dataset(tmp_path / "d", count=1, size=(20, 30)), DataOptions())
+    images, masks = PatchSampler(samples, SamplingOptions(patch_size=64), seed=0).batch(0, 0, range(2))
+    assert images.shape == (2, 1, 64, 64) and masks.shape == (2, 64, 64)
+
+
+def test_patches_are_a_pure_function_of_seed_epoch_step_and_index(tmp_path):
+    samples = load_labelled(write_dataset(tmp_path / "d", count=3), DataOptions())
+    sampler = PatchSampler(samples, SamplingOptions(patch_size=32, augment=AUGMENT_PRESETS["strong"]), seed=3)
+    first = sampler.batch(2, 5, range(4))
+    sampler.batch(0, 0, range(8))  # drawing other batches in between changes nothing
+    again = sampler.batch(2, 5, range(4))
+    assert torch_equal(first, again)
+    halves = [sampler.batch(2, 5, range(0, 2)), sampler.batch(2, 5, range(2, 4))]
+    assert torch_equal(first[0][:2], halves[0][0]) and torch_equal(first[0][2:], halves[1][0])
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    if isinstance(a, tuple):
+        return all(torch.equal(x, y) for x, y in zip(a, b))
+    return torch.equal(a, b)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    height=st.integers(2, 40), width=st.integers(2, 40), pages=st.integers(1, 4),
+    channels=st.sampled_from([0, 3]), dtype=st.sampled_from([np.uint8, np.uint16, np.float32]),
+)
+def test_tiff_reader_round_trips_random_shapes_and_dtypes(tmp_path_factory, height, width, pages, channels, dtype):
+    folder = tmp_path_factory.mktemp("tiff")
+    shape = (pages, height, width) + ((channels,) if channels else ())
+    array = (np.random.default_rng(0).random(shape) * 200).astype(dtype)
+    photometric = "rgb" if channels else "minisblack"
+    tifffile.imwrite(folder / "x.tif", array if pages > 1 else array[0], photometric=photometric)
+    planes = read_planes(folder / "x.tif")
+    assert len(planes) == pages
+    assert all(np.array_equal(p, a) for p, a in zip(planes, array))

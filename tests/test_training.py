@@ -1,0 +1,114 @@
+"""Training learns, logs, checkpoints, resumes exactly after SIGKILL and saves on SIGTERM."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from unetkit import TrainConfig, load_model, train
+from unetkit.checkpoint import read_checkpoint
+
+from helpers import write_dataset
+
+QUIET = lambda text: None  # noqa: E731
+
+
+def tiny_config(data: Path, out: Path, **changes) -> TrainConfig:
+    values = dict(out=str(out), data=str(data), depth=3, base_width=8, epochs=3, steps_per_epoch=12,
+                  batch_size=4, patch_size=48, lr=3e-3, val_tile_size=64, progress=False, augment="flips")
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+def test_a_short_run_on_a_tiny_dataset_learns(tmp_path):
+    data = write_dataset(tmp_path / "d", count=5, size=(72, 72))
+    result = train(tiny_config(data, tmp_path / "run", epochs=6), report=QUIET)
+    rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
+    assert len(rows) == 6 and result.stopped == "completed"
+    assert float(rows[-1]["val_dice"]) > 0.8
+    assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
+    assert (tmp_path / "run" / "curves.png").stat().st_size > 1000
+    model, options = load_model(tmp_path / "run" / "best.pt")
+    assert model.config.depth == 3 and options.normalization.mode == "percentile"
+
+
+def test_images_smaller_than_the_patch_train_with_the_defaults(tmp_path):
+    data = write_dataset(tmp_path / "d", count=3, size=(40, 52))
+    result = train(TrainConfig(out=str(tmp_path / "run"), data=str(data), depth=3, base_width=4,
+                               epochs=1, steps_per_epoch=2, progress=False), report=QUIET)
+    assert result.epochs_completed == 1
+
+
+def test_early_stopping_stops_when_validation_dice_stalls(tmp_path):
+    data = write_dataset(tmp_path / "d", count=3)
+    result = train(tiny_config(data, tmp_path / "run", epochs=10, lr=1e-9, early_stopping=2), report=QUIET)
+    assert result.stopped == "early-stopping" and result.epochs_completed == 3
+
+
+def test_max_time_stops_and_keeps_a_resumable_checkpoint(tmp_path):
+    data = write_dataset(tmp_path / "d", count=3)
+    result = train(tiny_config(data, tmp_path / "run", epochs=50, max_time_s=0.5), report=QUIET)
+    assert result.stopped == "time-limit" and result.epochs_completed < 50
+    assert "training" in read_checkpoint(tmp_path / "run" / "last.pt")
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "unetkit", *args]
+
+
+TRAIN_ARGS = ["--depth", "3", "--base-width", "8", "--epochs", "3", "--steps-per-epoch", "10",
+              "--batch-size", "4", "--patch-size", "64", "--checkpoint-every", "3", "--no-progress",
+              "--augment", "moderate"]
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    return read_checkpoint(path)["model_state"]
+
+
+def wait_for(path: Path, process: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None, "training ended before its first checkpoint"
+        assert time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.005)
+
+
+def test_sigkill_then_resume_ends_with_the_same_weights_as_an_uninterrupted_run(tmp_path):
+    data = write_dataset(tmp_path / "d", count=4, size=(90, 90))
+    subprocess.run(cli("train", str(data), "--out", str(tmp_path / "straight"), *TRAIN_ARGS), check=True,
+                   capture_output=True)
+    process = subprocess.Popen(cli("train", str(data), "--out", str(tmp_path / "killed"), *TRAIN_ARGS),
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(tmp_path / "killed" / "last.pt", process)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL
+    interrupted_at = read_checkpoint(tmp_path / "killed" / "last.pt")["training"]["global_step"]
+    assert interrupted_at < 30
+    subprocess.run(cli("train", "--resume", str(tmp_path / "killed")), check=True, capture_output=True)
+    straight, resumed = weights(tmp_path / "straight" / "last.pt"), weights(tmp_path / "killed" / "last.pt")
+    assert all(torch.equal(straight[name], resumed[name]) for name in straight)
+    rows = list(csv.DictReader(open(tmp_path / "killed" / "log.csv")))
+    assert [row["epoch"] for row in rows] == ["1", "2", "3"]
+
+
+def test_sigterm_saves_and_exits_cleanly(tmp_path):
+    data = write_dataset(tmp_path / "d", count=4, size=(90, 90))
+    args = [*TRAIN_ARGS, "--epochs", "100", "--checkpoint-every", "1"]
+    process = subprocess.Popen(cli("train", str(data), "--out", str(tmp_path / "run"), *args),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(tmp_path / "run" / "last.pt", process)
+    process.send_signal(signal.SIGTERM)
+    _, error = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "stopped by a signal" in error and "--resume" in error
+    state = read_checkpoint(tmp_path / "run" / "last.pt")["training"]
+    assert 0 < state["global_step"] < 100 * 10
+    assert not list((tmp_path / "run").glob(".*partial*"))
