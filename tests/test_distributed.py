@@ -1,0 +1,91 @@
+"""DDP under torchrun (gloo on CPU): 2 x B equals 1 x 2B, one set of outputs, fault recovery."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from unetkit.checkpoint import read_checkpoint
+
+from helpers import write_dataset
+
+COMMON = ["--depth", "3", "--base-width", "4", "--epochs", "2", "--steps-per-epoch", "4", "--patch-size", "48",
+          "--loss", "bce", "--precision", "fp32", "--no-progress", "--seed", "7"]
+
+
+def environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("GLOO_SOCKET_IFNAME", "lo")
+    env["OMP_NUM_THREADS"] = "1"
+    return env
+
+
+def torchrun(nproc: int, *args: str, max_restarts: int = 0) -> list[str]:
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+            f"--max-restarts={max_restarts}", "-m", "unetkit", "train", *args]
+
+
+def single(*args: str) -> list[str]:
+    return [sys.executable, "-m", "unetkit", "train", *args]
+
+
+@pytest.mark.slow
+def test_two_processes_with_batch_b_reach_the_weights_of_one_with_batch_2b(tmp_path):
+    data = write_dataset(tmp_path / "d", count=4, size=(80, 80))
+    subprocess.run(torchrun(2, str(data), "--out", str(tmp_path / "ddp"), "--batch-size", "2", *COMMON),
+                   check=True, capture_output=True, env=environment(), timeout=300)
+    subprocess.run(single(str(data), "--out", str(tmp_path / "one"), "--batch-size", "4", *COMMON),
+                   check=True, capture_output=True, env=environment(), timeout=300)
+    ddp = read_checkpoint(tmp_path / "ddp" / "last.pt")
+    one = read_checkpoint(tmp_path / "one" / "last.pt")
+    assert ddp["training"]["global_step"] == one["training"]["global_step"] == 8
+    for name, value in one["model_state"].items():
+        assert torch.allclose(ddp["model_state"][name], value, atol=1e-5, rtol=1e-4), name
+    # rank 0 alone writes: exactly one set of logs and checkpoints
+    assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())
+    assert (tmp_path / "ddp" / "log.csv").read_text().count("\n") == 3  # header + 2 epochs
+
+
+def worker_pids(parent: int) -> list[int]:
+    """Processes whose parent is ``parent`` (torchrun's workers)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent:
+            children.append(int(stat.parent.name))
+    return children
+
+
+@pytest.mark.slow
+def test_a_killed_rank_does_not_hang_the_others_and_the_run_resumes(tmp_path):
+    data = write_dataset(tmp_path / "d", count=4, size=(80, 80))
+    out = tmp_path / "run"
+    args = [str(data), "--out", str(out), "--auto-resume", "--batch-size", "2", *COMMON,
+            "--epochs", "6", "--steps-per-epoch", "6", "--checkpoint-every", "2"]
+    process = subprocess.Popen(torchrun(2, *args, max_restarts=1), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, env=environment())
+    deadline = time.monotonic() + 240
+    while not (out / "last.pt").exists():
+        assert process.poll() is None, process.stdout.read()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    killed_at = read_checkpoint(out / "last.pt")["training"]["global_step"]
+    workers = worker_pids(process.pid)
+    assert len(workers) == 2
+    os.kill(workers[-1], signal.SIGKILL)
+    output, _ = process.communicate(timeout=240)
+    assert process.returncode == 0, output
+    assert "resumed" in output
+    final = read_checkpoint(out / "last.pt")["training"]
+    assert killed_at < 36 and final["global_step"] == 36
+    assert [line.split(",")[0] for line in (out / "log.csv").read_text().splitlines()[1:]] == [str(e) for e in range(1, 7)]

@@ -1,0 +1,177 @@
+"""predict, evaluate and export: outputs, refusals, faults, interruption, parity."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from unetkit import PredictOptions, UNet, evaluate_checkpoint, load_model, make_checkpoint, predict_files, save_checkpoint
+from unetkit.cli import main
+from unetkit.data.io import read_planes
+from unetkit.errors import OutputExistsError, UnetkitError
+from unetkit.model import probabilities_from_logits
+
+from helpers import snapshot, write_dataset
+
+QUIET = lambda text: None  # noqa: E731
+
+
+@pytest.fixture
+def checkpoint(tmp_path) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, make_checkpoint(UNet(depth=3, base_width=4)))
+    return path
+
+
+def test_predict_an_odd_sized_image_writes_labels_overlay_and_probabilities(tmp_path, checkpoint):
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (97, 131), dtype=np.uint8)).save(tmp_path / "odd.png")
+    records = predict_files(checkpoint, [tmp_path / "odd.png"], tmp_path / "out",
+                            PredictOptions(probabilities=True, tile=__import__("unetkit").TileOptions(tile_size=64)), QUIET)
+    record = records[0]
+    labels = read_planes(record.labels)[0]
+    assert labels.shape == (97, 131) and set(np.unique(labels)) <= {0, 1}
+    assert read_planes(record.overlay)[0].shape == (97, 131, 3)
+    probabilities = read_planes(record.probabilities)[0]
+    assert probabilities.shape == (97, 131) and probabilities.dtype == np.float32
+    assert np.array_equal(labels, (probabilities > 0.5).astype(np.uint8))
+
+
+def test_predict_refuses_to_overwrite_and_writes_nothing(tmp_path, checkpoint):
+    predict_files(checkpoint, ["sample:heldout"], tmp_path / "out", PredictOptions(overlay=False), QUIET)
+    (tmp_path / "out" / "hela_001_labels.png").unlink()
+    before = snapshot(tmp_path / "out")
+    with pytest.raises(OutputExistsError, match="hela_000_labels.png"):
+        predict_files(checkpoint, ["sample:heldout"], tmp_path / "out", PredictOptions(overlay=False), QUIET)
+    assert snapshot(tmp_path / "out") == before  # not even the missing one was written
+    predict_files(checkpoint, ["sample:heldout"], tmp_path / "out", PredictOptions(overlay=False, overwrite=True), QUIET)
+    assert (tmp_path / "out" / "hela_001_labels.png").exists()
+
+
+def test_disk_full_during_prediction_leaves_no_partial_files_and_says_what_was_written(tmp_path, checkpoint, monkeypatch):
+    from unetkit.data import io
+
+    real = Image.Image.save
+    calls = {"count": 0}
+
+    def failing_save(self, fp, *args, **kwargs):
+        calls["count"] += 1
+        if calls["count"] == 3:  # labels and overlay of image 1 succeed; image 2's labels fail
+            Path(fp).write_bytes(b"half")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", failing_save)
+    with pytest.raises(UnetkitError, match="No space left on device") as error:
+        predict_files(checkpoint, ["sample:heldout"], tmp_path / "out", PredictOptions(), QUIET)
+    assert "finished images: hela_000_labels.png" in str(error.value)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["hela_000_labels.png", "hela_000_overlay.png"]
+
+
+def test_sigterm_during_predict_leaves_complete_outputs_and_no_partial_file(tmp_path, checkpoint):
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    for index in range(40):
+        Image.fromarray(np.full((300, 300), index, np.uint8)).save(inputs / f"im{index:02d}.png")
+    process = subprocess.Popen([sys.executable, "-m", "unetkit", "predict", str(checkpoint), str(inputs),
+                                "--out", str(tmp_path / "out"), "--tile-size", "64"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list((tmp_path / "out").glob("*_overlay.png")) if (tmp_path / "out").exists() else True:
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    _, error = process.communicate(timeout=60)
+    assert process.returncode == 130, error
+    assert "interrupted by signal SIGTERM" in error and "finished images" in error
+    written = sorted((tmp_path / "out").iterdir())
+    assert not [p for p in written if "partial" in p.name]
+    labels = {p.name.replace("_labels.png", "") for p in written if p.name.endswith("_labels.png")}
+    overlays = {p.name.replace("_overlay.png", "") for p in written if p.name.endswith("_overlay.png")}
+    assert labels == overlays and 0 < len(labels) < 40
+    for name in labels:
+        assert read_planes(tmp_path / "out" / f"{name}_labels.png")[0].shape == (300, 300)
+
+
+def test_evaluate_against_a_known_answer(tmp_path):
+    data = write_dataset(tmp_path / "d", count=2)
+    model = UNet(depth=2, base_width=2)
+    with torch.no_grad():  # a network that calls every pixel foreground
+        for parameter in model.parameters():
+            parameter.zero_()
+        model.head.bias.fill_(10.0)
+    save_checkpoint(tmp_path / "all.pt", make_checkpoint(model))
+    report = evaluate_checkpoint(tmp_path / "all.pt", data)
+    for index, scores in enumerate(report.accumulator.per_image):
+        mask = read_planes(data / "masks" / f"img{index}.png")[0]
+        expected = 2 * mask.sum() / (mask.sum() + mask.size)
+        assert scores.dice[1] == pytest.approx(expected)
+    code = main(["evaluate", str(tmp_path / "all.pt"), str(data), "--csv", str(tmp_path / "scores.csv")])
+    assert code == 0 and "mean" in (tmp_path / "scores.csv").read_text()
+
+
+def test_onnx_export_matches_pytorch_within_1e_4_on_probabilities(tmp_path, checkpoint):
+    pytest.importorskip("onnxruntime")
+    from unetkit.export import OnnxRuntimeModel
+
+    assert main(["export", str(checkpoint), "--out", str(tmp_path / "m.onnx")]) == 0
+    model, _ = load_model(checkpoint)
+    runtime = OnnxRuntimeModel.from_file(tmp_path / "m.onnx")
+    for shape in [(1, 1, 64, 64), (2, 1, 97, 131)]:
+        x = torch.rand(*shape)
+        with torch.no_grad():
+            expected = probabilities_from_logits(model(x))
+        assert torch.allclose(probabilities_from_logits(runtime(x)), expected, atol=1e-4)
+
+
+def test_torchscript_export_matches_pytorch(tmp_path, checkpoint):
+    assert main(["export", str(checkpoint), "--format", "torchscript", "--out", str(tmp_path / "m.ts")]) == 0
+    model, _ = load_model(checkpoint)
+    scripted = torch.jit.load(str(tmp_path / "m.ts"))
+    x = torch.rand(2, 1, 96, 128)  # sizes that divide 2**(depth-1)
+    with torch.no_grad():
+        assert torch.allclose(scripted(x), model(x), atol=1e-5)
+
+
+def test_onnxruntime_backend_predicts_what_pytorch_predicts(tmp_path, checkpoint):
+    pytest.importorskip("onnxruntime")
+    torch_records = predict_files(checkpoint, ["sample:heldout"], tmp_path / "torch",
+                                  PredictOptions(probabilities=True, overlay=False, precision="fp32"), QUIET)
+    onnx_records = predict_files(checkpoint, ["sample:heldout"], tmp_path / "onnx",
+                                 PredictOptions(probabilities=True, overlay=False, backend="onnxruntime"), QUIET)
+    for a, b in zip(torch_records, onnx_records):
+        assert np.abs(read_planes(a.probabilities)[0] - read_planes(b.probabilities)[0]).max() < 1e-4
+
+
+def test_keras_reference_weights_import_with_parity(tmp_path):
+    os.environ.setdefault("KERAS_BACKEND", "torch")  # Keras 3 on PyTorch: no TensorFlow needed
+    pytest.importorskip("keras", reason="Keras is not installed: pip install 'unetkit[keras]'")
+    from keras_reference import build_reference_keras_unet
+
+    keras_model = build_reference_keras_unet(96, 96)
+    rng = np.random.default_rng(0)
+    for layer in keras_model.layers:  # random weights and biases, so that every layer matters
+        if layer.get_weights():
+            kernel, bias = layer.get_weights()
+            layer.set_weights([rng.normal(0, 0.08, kernel.shape).astype("float32"),
+                               rng.normal(0, 0.1, bias.shape).astype("float32")])
+    keras_model.save(tmp_path / "reference.keras")
+    assert main(["import-keras", str(tmp_path / "reference.keras"), "--out", str(tmp_path / "imported.pt")]) == 0
+    model, _ = load_model(tmp_path / "imported.pt")
+    assert model.config == UNet().config
+    x = rng.random((2, 96, 96, 1)).astype("float32")
+    expected = np.asarray(keras_model.predict(x, verbose=0))
+    with torch.no_grad():
+        ours = probabilities_from_logits(model(torch.from_numpy(x).permute(0, 3, 1, 2))).numpy().transpose(0, 2, 3, 1)
+    assert expected.std() > 0.01
+    assert np.abs(ours - expected).max() < 1e-5
