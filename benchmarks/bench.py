@@ -1,0 +1,263 @@
+"""Speed and memory of unetkit against its peers, measured in one run, alternating contenders.
+
+    python benchmarks/bench.py              # the full table (about 10 minutes on 2 cores)
+    python benchmarks/bench.py --quick      # a smoke test on tiny sizes (CI runs it)
+
+Contenders (same input, same task):
+- ``unetkit-fast``: the reference network in unetkit's default path (bf16 autocast where
+  the CPU supports it, channels_last);
+- ``unetkit-fp32``: the same network in plain fp32 eager, contiguous;
+- ``monai-basicunet``: MONAI ``BasicUNet(spatial_dims=2, features=(32, 64, 128, 256, 512, 32))``
+  in fp32 (``pip install --no-deps monai``; skipped if absent);
+- ``milesial-unet``: the milesial/Pytorch-UNet architecture as published (64 to 1024 filters,
+  batch norm, transposed convolutions), written here from its published structure, fp32.
+
+Measures: training step images/s (forward + backward + Adam step) at batch 8 of 96x96 and
+batch 4 of 256x256; inference images/s at 512x512; tiled inference MPix/s and peak RSS on a
+large image (each in its own process, so that RSS is its own), unetkit's ``predict_tiled``
+against MONAI's ``sliding_window_inference`` with the same model, tile and overlap.
+Medians over repeats after a warm-up. Prints a Markdown table and writes JSON if asked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from typing import Callable
+
+import torch
+from torch import nn
+
+from unetkit import UNet
+from unetkit.precision import autocast_context, resolve_precision
+
+
+class MilesialDoubleConv(nn.Sequential):
+    def __init__(self, cin: int, cout: int):
+        super().__init__(
+            nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+            nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+        )
+
+
+class MilesialUNet(nn.Module):
+    """milesial/Pytorch-UNet's UNet(n_channels=1, n_classes=1, bilinear=False), from its published structure."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        widths = [64, 128, 256, 512, 1024]
+        self.inc = MilesialDoubleConv(1, 64)
+        self.downs = nn.ModuleList(nn.Sequential(nn.MaxPool2d(2), MilesialDoubleConv(a, b)) for a, b in zip(widths, widths[1:]))
+        self.ups = nn.ModuleList(nn.ConvTranspose2d(b, b // 2, 2, stride=2) for b in reversed(widths[1:]))
+        self.up_convs = nn.ModuleList(MilesialDoubleConv(b, b // 2) for b in reversed(widths[1:]))
+        self.outc = nn.Conv2d(64, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = [self.inc(x)]
+        for down in self.downs:
+            skips.append(down(skips[-1]))
+        x = skips.pop()
+        for up, conv in zip(self.ups, self.up_convs):
+            x = conv(torch.cat([skips.pop(), up(x)], dim=1))
+        return self.outc(x)
+
+
+def make_contender(name: str) -> tuple[nn.Module, torch.dtype | None, torch.memory_format]:
+    cpu = torch.device("cpu")
+    if name == "unetkit-fast":
+        return UNet(), resolve_precision("auto", cpu), torch.channels_last
+    if name == "unetkit-fp32":
+        return UNet(), None, torch.contiguous_format
+    if name == "monai-basicunet":
+        from monai.networks.nets import BasicUNet
+
+        return BasicUNet(spatial_dims=2, in_channels=1, out_channels=1, features=(32, 64, 128, 256, 512, 32)), None, torch.contiguous_format
+    if name == "milesial-unet":
+        return MilesialUNet(), None, torch.contiguous_format
+    raise ValueError(name)
+
+
+def available_contenders() -> list[str]:
+    names = ["unetkit-fast", "unetkit-fp32", "milesial-unet"]
+    try:
+        import monai  # noqa: F401
+
+        names.insert(2, "monai-basicunet")
+    except ImportError:
+        pass
+    return names
+
+
+def train_step_fn(name: str, batch: int, side: int) -> Callable[[], None]:
+    model, dtype, memory_format = make_contender(name)
+    model = model.to(memory_format=memory_format).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    x = torch.rand(batch, 1, side, side).contiguous(memory_format=memory_format)
+    y = (torch.rand(batch, 1, side, side) > 0.5).float()
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        with autocast_context(torch.device("cpu"), dtype):
+            logits = model(x)
+        loss = nn.functional.binary_cross_entropy_with_logits(logits.float(), y)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def inference_fn(name: str, batch: int, side: int) -> Callable[[], None]:
+    model, dtype, memory_format = make_contender(name)
+    model = model.to(memory_format=memory_format).eval()
+    x = torch.rand(batch, 1, side, side).contiguous(memory_format=memory_format)
+
+    def infer() -> None:
+        with torch.inference_mode(), autocast_context(torch.device("cpu"), dtype):
+            model(x)
+
+    return infer
+
+
+def timed(fn: Callable[[], None], repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def tiled_worker(name: str, side: int, tile: int, overlap: float) -> dict[str, float]:
+    """Run in a fresh process: tiled inference of one side x side image; MPix/s and peak RSS."""
+    image = torch.rand(1, side, side)
+    model, dtype, memory_format = make_contender(name)
+    model = model.to(memory_format=memory_format).eval()
+    baseline_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    if name.startswith("unetkit"):
+        from unetkit.tiling import TileOptions, predict_tiled
+
+        predict_tiled(model, image, TileOptions(tile_size=tile, overlap=overlap, tiles_per_batch=4), autocast_dtype=dtype)
+    else:
+        from monai.inferers import sliding_window_inference
+
+        with torch.inference_mode():
+            sliding_window_inference(image[None], (tile, tile), 4, model, overlap=overlap, mode="gaussian")
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"mpix_per_s": side * side / 1e6 / seconds, "seconds": seconds,
+            "peak_rss_mib": peak / 1024, "rss_growth_mib": (peak - baseline_rss) / 1024}
+
+
+def run_tiled(name: str, side: int, tile: int, overlap: float) -> dict[str, float]:
+    output = subprocess.run(
+        [sys.executable, __file__, "--tiled-worker", name, str(side), str(tile), str(overlap)],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def forward_flops(side: int) -> float:
+    """FLOPs (2 x multiply-adds) of the reference network's forward pass on one side x side image."""
+    model = UNet()
+    total = 0
+
+    def hook(module: nn.Module, args: tuple, out: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(module, nn.Conv2d):
+            total += out.numel() * module.in_channels * module.kernel_size[0] * module.kernel_size[1]
+        elif isinstance(module, nn.ConvTranspose2d):
+            total += args[0].numel() * module.out_channels * module.kernel_size[0] * module.kernel_size[1]
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    with torch.no_grad():
+        model(torch.zeros(1, 1, side, side))
+    for handle in handles:
+        handle.remove()
+    return 2.0 * total
+
+
+def matmul_peak(dtype: torch.dtype, size: int = 2048, repeats: int = 5) -> float:
+    a, b = torch.rand(size, size, dtype=dtype), torch.rand(size, size, dtype=dtype)
+    seconds = timed(lambda: torch.mm(a, b), repeats)
+    return 2 * size**3 / seconds / 1e9
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat: a smoke test")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", help="also write the results here")
+    parser.add_argument("--tiled-worker", nargs=4, metavar=("NAME", "SIDE", "TILE", "OVERLAP"))
+    args = parser.parse_args()
+    if args.tiled_worker:
+        name, side, tile, overlap = args.tiled_worker
+        print(json.dumps(tiled_worker(name, int(side), int(tile), float(overlap))))
+        return
+
+    quick = args.quick
+    repeats = 1 if quick else args.repeats
+    train_settings = [(2, 32)] if quick else [(8, 96), (4, 256)]
+    infer_side = 64 if quick else 512
+    tiled_sides = [256] if quick else [2048, 4096]
+    tile, overlap = (64, 0.25) if quick else (512, 0.25)
+    contenders = available_contenders()
+    results: dict[str, dict[str, float]] = {name: {} for name in contenders}
+
+    # Build every step function first, then alternate between contenders round by round.
+    tasks: list[tuple[str, str, Callable[[], None], int]] = []
+    for batch, side in train_settings:
+        for name in contenders:
+            tasks.append((name, f"train b{batch} {side}px img/s", train_step_fn(name, batch, side), batch))
+    for name in contenders:
+        tasks.append((name, f"infer {infer_side}px img/s", inference_fn(name, 1, infer_side), 1))
+    samples: dict[tuple[str, str], list[float]] = {}
+    for fn_name in {t[1] for t in tasks}:
+        for name, label, fn, _ in tasks:
+            if label == fn_name:
+                fn()  # warm-up
+    for _ in range(repeats):
+        for name, label, fn, images in tasks:
+            start = time.perf_counter()
+            fn()
+            samples.setdefault((name, label), []).append(images / (time.perf_counter() - start))
+    for (name, label), values in samples.items():
+        results[name][label] = statistics.median(values)
+    for side in tiled_sides:
+        for name in contenders:
+            if name in ("unetkit-fast", "unetkit-fp32", "monai-basicunet"):
+                measured = run_tiled(name, side, tile, overlap)
+                results[name][f"tiled {side}px MPix/s"] = measured["mpix_per_s"]
+                results[name][f"tiled {side}px peak RSS MiB"] = measured["peak_rss_mib"]
+
+    header = {
+        "date": time.strftime("%Y-%m-%d"),
+        "cpu": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "autocast (unetkit-fast)": str(resolve_precision("auto", torch.device("cpu"))),
+        "forward GFLOP per 256x256 image": forward_flops(256) / 1e9,
+        "matmul peak fp32 GFLOP/s": matmul_peak(torch.float32, 512 if quick else 2048),
+        "matmul peak bf16 GFLOP/s": matmul_peak(torch.bfloat16, 512 if quick else 2048),
+    }
+    labels = sorted({label for values in results.values() for label in values})
+    print("\n".join(f"- {k}: {v:.4g}" if isinstance(v, float) else f"- {k}: {v}" for k, v in header.items()))
+    print()
+    print("| measure | " + " | ".join(contenders) + " |")
+    print("|---|" + "---|" * len(contenders))
+    for label in labels:
+        print(f"| {label} | " + " | ".join(f"{results[n].get(label, float('nan')):.3g}" for n in contenders) + " |")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"header": header, "results": results}, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()
