@@ -41,7 +41,8 @@ def test_paper_preset_maps_572_to_388():
 
 @pytest.mark.parametrize("options", OPTIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default")
 def test_forward_and_backward_on_odd_sizes_for_every_option(options):
-    model = UNet(base_width=4, **{"depth": 4, **options})
+    torch.manual_seed(0)  # a fixed initialisation: tiny random nets can start with every ReLU dead
+    model = UNet(base_width=8, **{"depth": 4, **options})
     x = torch.randn(2, model.config.in_channels, 97, 131, requires_grad=True)
     out = model(x)
     assert out.shape == (2, model.config.num_classes, 97, 131)

@@ -85,5 +85,11 @@ def init_distributed(device_name: str = "auto", timeout_s: float = DEFAULT_TIMEO
         backend = "nccl"
     else:
         backend = "gloo"
-    dist.init_process_group(backend=backend, timeout=timedelta(seconds=timeout_s))
+    timeout = timedelta(seconds=timeout_s)
+    # After a torchrun restart the store may still hold the previous attempt's addresses;
+    # a prefix per attempt keeps the restarted ranks from dialling processes that are gone.
+    store, _, _ = next(dist.rendezvous("env://", timeout=timeout))
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+    store = dist.PrefixStore(f"unetkit/attempt_{attempt}", store)
+    dist.init_process_group(backend=backend, store=store, rank=rank, world_size=world_size, timeout=timeout)
     return DistributedContext(rank, world_size, local_rank, device, active=True)
