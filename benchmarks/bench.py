@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -134,31 +133,44 @@ def timed(fn: Callable[[], None], repeats: int) -> float:
     return statistics.median(times)
 
 
-def tiled_worker(name: str, side: int, tile: int, overlap: float) -> dict[str, float]:
-    """Run in a fresh process: tiled inference of one side x side image; MPix/s and peak RSS."""
-    image = torch.rand(1, side, side)
-    model, dtype, memory_format = make_contender(name)
-    model = model.to(memory_format=memory_format).eval()
-    baseline_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    start = time.perf_counter()
-    if name.startswith("unetkit"):
-        from unetkit.tiling import TileOptions, predict_tiled
+def peak_rss_mib() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited across exec)."""
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
-        predict_tiled(model, image, TileOptions(tile_size=tile, overlap=overlap, tiles_per_batch=4), autocast_dtype=dtype)
+
+TILING_ENGINES = ("unetkit", "monai")
+
+
+def tiled_worker(engine: str, side: int, tile: int, overlap: float) -> dict[str, float]:
+    """Run in a fresh process: tiled inference of one side x side image with the reference
+    network in unetkit's fast path; only the tiling engine differs. MPix/s and peak RSS."""
+    from unetkit.tiling import TileOptions, plan_tiles, predict_tiled
+
+    model, dtype, memory_format = make_contender("unetkit-fast")
+    model = model.to(memory_format=memory_format).eval()
+    image = torch.rand(1, side, side)
+    start = time.perf_counter()
+    if engine == "unetkit":
+        predict_tiled(model, image, TileOptions(tile_size=tile, overlap=overlap), autocast_dtype=dtype)
+        geometry = plan_tiles(model, side, side, TileOptions(tile_size=tile, overlap=overlap))
+        computed = len(geometry.row_starts) * len(geometry.col_starts) * tile * tile
     else:
         from monai.inferers import sliding_window_inference
 
-        with torch.inference_mode():
-            sliding_window_inference(image[None], (tile, tile), 4, model, overlap=overlap, mode="gaussian")
+        with torch.inference_mode(), autocast_context(torch.device("cpu"), dtype):
+            sliding_window_inference(image[None], (tile, tile), 1, model, overlap=overlap, mode="gaussian")
+        computed = float("nan")
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"mpix_per_s": side * side / 1e6 / seconds, "seconds": seconds,
-            "peak_rss_mib": peak / 1024, "rss_growth_mib": (peak - baseline_rss) / 1024}
+    return {"mpix_per_s": side * side / 1e6 / seconds, "seconds": seconds, "peak_rss_mib": peak_rss_mib(),
+            "overlap_factor": computed / (side * side)}
 
 
-def run_tiled(name: str, side: int, tile: int, overlap: float) -> dict[str, float]:
+def run_tiled(engine: str, side: int, tile: int, overlap: float) -> dict[str, float]:
     output = subprocess.run(
-        [sys.executable, __file__, "--tiled-worker", name, str(side), str(tile), str(overlap)],
+        [sys.executable, __file__, "--tiled-worker", engine, str(side), str(tile), str(overlap)],
         capture_output=True, text=True, check=True,
     ).stdout
     return json.loads(output.strip().splitlines()[-1])
@@ -195,7 +207,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat: a smoke test")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", help="also write the results here")
-    parser.add_argument("--tiled-worker", nargs=4, metavar=("NAME", "SIDE", "TILE", "OVERLAP"))
+    parser.add_argument("--tiled-worker", nargs=4, metavar=("ENGINE", "SIDE", "TILE", "OVERLAP"))
+    parser.add_argument("--tiled-sides", type=int, nargs="+", default=[2048, 8192])
     args = parser.parse_args()
     if args.tiled_worker:
         name, side, tile, overlap = args.tiled_worker
@@ -206,7 +219,7 @@ def main() -> None:
     repeats = 1 if quick else args.repeats
     train_settings = [(2, 32)] if quick else [(8, 96), (4, 256)]
     infer_side = 64 if quick else 512
-    tiled_sides = [256] if quick else [2048, 4096]
+    tiled_sides = [256] if quick else args.tiled_sides
     tile, overlap = (64, 0.25) if quick else (512, 0.25)
     contenders = available_contenders()
     results: dict[str, dict[str, float]] = {name: {} for name in contenders}
@@ -230,12 +243,15 @@ def main() -> None:
             samples.setdefault((name, label), []).append(images / (time.perf_counter() - start))
     for (name, label), values in samples.items():
         results[name][label] = statistics.median(values)
+    tiling: dict[str, dict[str, float]] = {}
     for side in tiled_sides:
-        for name in contenders:
-            if name in ("unetkit-fast", "unetkit-fp32", "monai-basicunet"):
-                measured = run_tiled(name, side, tile, overlap)
-                results[name][f"tiled {side}px MPix/s"] = measured["mpix_per_s"]
-                results[name][f"tiled {side}px peak RSS MiB"] = measured["peak_rss_mib"]
+        for engine in TILING_ENGINES:
+            if engine == "monai" and "monai-basicunet" not in contenders:
+                continue
+            tiling[f"{engine} {side}px"] = run_tiled(engine, side, tile, overlap)
+    single_tile = infer_rate = results["unetkit-fast"][f"infer {infer_side}px img/s"] * infer_side**2 / 1e6
+    for key, values in tiling.items():
+        values["share_of_single_tile_rate"] = values["mpix_per_s"] * values["overlap_factor"] / single_tile
 
     header = {
         "date": time.strftime("%Y-%m-%d"),
@@ -254,9 +270,17 @@ def main() -> None:
     print("|---|" + "---|" * len(contenders))
     for label in labels:
         print(f"| {label} | " + " | ".join(f"{results[n].get(label, float('nan')):.3g}" for n in contenders) + " |")
+    print()
+    print(f"Tiled inference, reference network in unetkit's fast path, tile {tile}, overlap {overlap}, "
+          f"single-tile rate {infer_rate:.3g} MPix/s:")
+    print("| engine, image | MPix/s | seconds | peak RSS MiB | tiles' pixels / image pixels | share of single-tile rate |")
+    print("|---|---|---|---|---|---|")
+    for key, values in tiling.items():
+        print(f"| {key} | {values['mpix_per_s']:.3g} | {values['seconds']:.3g} | {values['peak_rss_mib']:.0f} "
+              f"| {values['overlap_factor']:.3g} | {values['share_of_single_tile_rate']:.0%} |")
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump({"header": header, "results": results}, handle, indent=2)
+            json.dump({"header": header, "results": results, "tiling": tiling}, handle, indent=2)
 
 
 if __name__ == "__main__":

@@ -20,5 +20,6 @@ def test_quick_benchmark_reports_every_measure(tmp_path):
     assert report["header"]["forward GFLOP per 256x256 image"] > 1
     fast = report["results"]["unetkit-fast"]
     assert fast["train b2 32px img/s"] > 0 and fast["infer 64px img/s"] > 0
-    assert fast["tiled 256px MPix/s"] > 0 and fast["tiled 256px peak RSS MiB"] > 10
+    tiled = report["tiling"]["unetkit 256px"]
+    assert tiled["mpix_per_s"] > 0 and tiled["peak_rss_mib"] > 10 and tiled["overlap_factor"] >= 1
     assert "unetkit-fp32" in report["results"] and "milesial-unet" in report["results"]

@@ -79,7 +79,8 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
 def _tile_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tile-size", type=int, default=512)
     p.add_argument("--overlap", type=float, default=0.25, help="fraction of the tile (<1) or pixels")
-    p.add_argument("--tiles-per-batch", type=int, default=4)
+    p.add_argument("--tiles-per-batch", type=int, help="default: 1 on the CPU, 4 on a GPU")
+    p.add_argument("--border", type=int, default=0, help="mirrored context at the image border (same padding)")
     p.add_argument("--blend", choices=["gaussian", "uniform"], default="gaussian")
     p.add_argument("--tta", action="store_true", help="average the 8 flips/rotations (8x slower)")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")
@@ -89,7 +90,7 @@ def _tile_arguments(p: argparse.ArgumentParser) -> None:
 def _tile_options(args: argparse.Namespace):  # -> TileOptions
     from .tiling import TileOptions
 
-    return TileOptions(args.tile_size, args.overlap, args.tiles_per_batch, args.blend, args.tta)
+    return TileOptions(args.tile_size, args.overlap, args.tiles_per_batch, args.blend, args.tta, args.border)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -40,22 +40,27 @@ class TileOptions:
     """How an image is tiled.
 
     ``tile_size`` is the output side of a tile; ``overlap`` is a fraction of it (< 1) or
-    pixels (>= 1); ``tiles_per_batch`` tiles run through the model at once; ``tta``
-    averages the 8 flips and 90-degree rotations (8x the cost).
+    pixels (>= 1); ``tiles_per_batch`` tiles run through the model at once (None: 1 on the
+    CPU, where one 512 px tile runs faster per pixel than a batch of four, and 4 on a GPU);
+    ``tta`` averages the 8 flips and 90-degree rotations (8x the cost); ``border`` extends
+    the image by this many mirrored pixels for 'same'-padding models, so that border pixels
+    see mirrored context rather than zero padding (valid models always get the context
+    their output needs).
     """
 
     tile_size: int = 512
     overlap: float = 0.25
-    tiles_per_batch: int = 4
+    tiles_per_batch: int | None = None
     blend: Blend = "gaussian"
     tta: bool = False
+    border: int = 0
 
     def __post_init__(self) -> None:
         if self.tile_size < 1:
             raise ConfigError(f"tile size must be positive, got {self.tile_size}")
         if self.overlap < 0 or (self.overlap >= 1 and self.overlap >= self.tile_size):
             raise ConfigError(f"overlap must be a fraction in [0, 1) or pixels below the tile size, got {self.overlap}")
-        if self.tiles_per_batch < 1:
+        if self.tiles_per_batch is not None and self.tiles_per_batch < 1:
             raise ConfigError(f"tiles per batch must be at least 1, got {self.tiles_per_batch}")
         if self.blend not in ("gaussian", "uniform"):
             raise ConfigError(f"blend must be 'gaussian' or 'uniform', got {self.blend!r}")
@@ -140,7 +145,7 @@ def plan_tiles(model: UNet, height: int, width: int, options: TileOptions) -> Ti
         tile_h = min(tile, -(-height // multiple) * multiple)
         tile_w = min(tile, -(-width // multiple) * multiple)
         context = 0
-        border = options.overlap_pixels(min(tile_h, tile_w)) // 2
+        border = options.border
     overlap_h = min(options.overlap_pixels(tile_h), tile_h - 1)
     overlap_w = min(options.overlap_pixels(tile_w), tile_w - 1)
     border_h = border if height > tile_h else 0
@@ -236,6 +241,7 @@ def predict_tiled(
     tile_weight = torch.from_numpy(np.outer(weights_h, weights_w))
 
     pending: list[tuple[int, int, torch.Tensor]] = []
+    tiles_per_batch = options.tiles_per_batch or (1 if model_device(model).type == "cpu" else 4)
 
     def flush() -> None:
         batch = torch.stack([tile for _, _, tile in pending])
@@ -248,7 +254,7 @@ def predict_tiled(
 
     for row, col, tile in _tiles(image, geometry):
         pending.append((row, col, tile))
-        if len(pending) == options.tiles_per_batch:
+        if len(pending) == tiles_per_batch:
             flush()
     if pending:
         flush()

@@ -299,7 +299,7 @@ class Trainer:
         if not self.val_samples:
             return None, None
         shard = self.val_samples[self.context.rank :: self.context.world_size]
-        tile = TileOptions(tile_size=self.config.val_tile_size, tiles_per_batch=2)
+        tile = TileOptions(tile_size=self.config.val_tile_size)
         accumulator = evaluate_samples(
             self.model, shard, tile, self.autocast_dtype, self.config.ignore_index
         )
