@@ -71,3 +71,20 @@ def test_probabilities_outside_0_1_are_rejected():
 
     with pytest.raises(ConfigError, match="p_elastic"):
         AugmentOptions(p_elastic=1.5)
+
+
+def test_save_augmentations_writes_a_grid_of_overlaid_patches(tmp_path):
+    from PIL import Image
+
+    from unetkit.cli import main
+    from helpers import write_dataset
+
+    data = write_dataset(tmp_path / "d", count=2)
+    code = main(["train", str(data), "--out", str(tmp_path / "run"), "--patch-size", "32",
+                 "--augment", "strong", "--save-augmentations", str(tmp_path / "grid.png")])
+    assert code == 0 and not (tmp_path / "run").exists()
+    with Image.open(tmp_path / "grid.png") as picture:
+        pixels = np.asarray(picture)
+    assert pixels.shape == (4 * 32 + 3 * 2, 4 * 32 + 3 * 2, 3)
+    red_tint = (pixels[..., 0].astype(int) - pixels[..., 1].astype(int)) > 40
+    assert red_tint.any()  # the mask overlay is there

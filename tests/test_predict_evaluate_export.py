@@ -175,3 +175,14 @@ def test_keras_reference_weights_import_with_parity(tmp_path):
         ours = probabilities_from_logits(model(torch.from_numpy(x).permute(0, 3, 1, 2))).numpy().transpose(0, 2, 3, 1)
     assert expected.std() > 0.01
     assert np.abs(ours - expected).max() < 1e-5
+
+
+def test_probabilities_on_disk_match_in_memory_prediction(tmp_path, checkpoint):
+    in_memory = predict_files(checkpoint, ["sample:heldout"], tmp_path / "ram",
+                              PredictOptions(probabilities=True, overlay=False), QUIET)
+    on_disk = predict_files(checkpoint, ["sample:heldout"], tmp_path / "disk",
+                            PredictOptions(probabilities_on_disk=True, overlay=False), QUIET)
+    for a, b in zip(in_memory, on_disk):
+        assert np.allclose(read_planes(a.probabilities)[0], read_planes(b.probabilities)[0], atol=1e-6)
+        assert np.array_equal(read_planes(a.labels)[0], read_planes(b.labels)[0])
+    assert not list((tmp_path / "disk").glob(".*partial*"))

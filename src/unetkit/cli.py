@@ -104,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="image files, folders, or sample:heldout")
     p.add_argument("--out", required=True)
     p.add_argument("--probabilities", action="store_true", help="also write probability maps (TIFF)")
+    p.add_argument("--probabilities-on-disk", action="store_true",
+                   help="accumulate probabilities in a memory-mapped BigTIFF (outputs larger than RAM)")
     p.add_argument("--no-overlay", dest="overlay", action="store_false")
     p.add_argument("--label-format", choices=["png", "tif"], default="png")
     p.add_argument("--overwrite", action="store_true")
@@ -203,6 +205,7 @@ def _run_predict(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     options = PredictOptions(
         tile=_tile_options(args), overlay=args.overlay, probabilities=args.probabilities,
+        probabilities_on_disk=args.probabilities_on_disk,
         label_format=args.label_format, overwrite=args.overwrite, precision=args.precision,
         device=args.device, backend=args.backend,
     )

@@ -19,6 +19,7 @@ finished.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -39,7 +40,7 @@ from .data.sample import resolve_data_source
 from .errors import ConfigError, InputError, UnetkitError
 from .model import UNet, labels_from_probabilities
 from .precision import resolve_device, resolve_precision
-from .tiling import TileOptions, predict_tiled
+from .tiling import TileOptions, open_probability_memmap, predict_tiled
 from .visualize import overlay
 
 Report = Callable[[str], None]
@@ -54,6 +55,7 @@ class PredictOptions:
     tile: TileOptions = field(default_factory=TileOptions)
     overlay: bool = True
     probabilities: bool = False
+    probabilities_on_disk: bool = False  # accumulate into a memory-mapped TIFF (outputs larger than RAM)
     label_format: str = "png"  # png or tif
     overwrite: bool = False
     precision: str = "auto"
@@ -123,7 +125,8 @@ def _outputs(job: _Job, out_dir: Path, options: PredictOptions) -> PredictionRec
         source=f"{job.image_path}" + (f"[{job.plane_index}]" if job.plane_count > 1 else ""),
         labels=out_dir / f"{job.stem}_labels.{options.label_format}",
         overlay=out_dir / f"{job.stem}_overlay.png" if options.overlay else None,
-        probabilities=out_dir / f"{job.stem}_probabilities.tif" if options.probabilities else None,
+        probabilities=out_dir / f"{job.stem}_probabilities.tif"
+        if options.probabilities or options.probabilities_on_disk else None,
     )
 
 
@@ -224,12 +227,12 @@ def _predict_one(
         )
     if max(height, width) > options.tile.tile_size:
         report(f"{name}: {height}x{width} is larger than the tile size {options.tile.tile_size}: predicting tile by tile")
+    if options.probabilities_on_disk:
+        _predict_to_disk(model, image, autocast_dtype, record, options)
+        return
     probabilities = predict_tiled(model, image, options.tile, autocast_dtype=autocast_dtype)
     labels = labels_from_probabilities(torch.from_numpy(probabilities)[None])[0].numpy()
-    labels = labels.astype(np.uint8 if labels.max(initial=0) < 256 else np.uint16)
-    write_image(record.labels, labels, overwrite=options.overwrite)
-    if record.overlay is not None:
-        write_image(record.overlay, overlay(image, labels), overwrite=options.overwrite)
+    _write_labels_and_overlay(image, labels, record, options)
     if record.probabilities is not None:
         import tifffile
 
@@ -238,3 +241,32 @@ def _predict_one(
             lambda target: tifffile.imwrite(target, probabilities, photometric="minisblack", compression="zlib"),
             overwrite=options.overwrite,
         )
+
+
+def _write_labels_and_overlay(image: np.ndarray, labels: np.ndarray, record: PredictionRecord, options: PredictOptions) -> None:
+    labels = labels.astype(np.uint8 if labels.max(initial=0) < 256 else np.uint16)
+    write_image(record.labels, labels, overwrite=options.overwrite)
+    if record.overlay is not None:
+        write_image(record.overlay, overlay(image, labels), overwrite=options.overwrite)
+
+
+def _predict_to_disk(
+    model: UNet, image: np.ndarray, autocast_dtype: torch.dtype | None, record: PredictionRecord, options: PredictOptions
+) -> None:
+    """Probabilities accumulate in a memory-mapped (Big)TIFF next to the output, renamed when done."""
+    assert record.probabilities is not None
+    temporary = record.probabilities.with_name(f".{record.probabilities.stem}.partial.tif")
+    try:
+        probabilities = open_probability_memmap(temporary, (model.config.num_classes, *image.shape[-2:]))
+        predict_tiled(model, image, options.tile, autocast_dtype=autocast_dtype, output=probabilities)
+        labels = np.empty(image.shape[-2:], np.int64)
+        for top in range(0, labels.shape[0], 1024):  # labels band by band: no float image in RAM
+            band = torch.from_numpy(np.asarray(probabilities[:, top : top + 1024]))[None]
+            labels[top : top + 1024] = labels_from_probabilities(band)[0].numpy()
+        probabilities.flush()
+        del probabilities
+        _write_labels_and_overlay(image, labels, record, options)
+        ensure_can_write(record.probabilities, options.overwrite)
+        os.replace(temporary, record.probabilities)
+    finally:
+        temporary.unlink(missing_ok=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..data.io import atomic_write
 
-FIELDS = ("epoch", "step", "loss", "val_dice", "val_iou", "lr", "seconds")
+FIELDS = ("epoch", "step", "loss", "val_dice", "val_iou", "lr", "seconds", "data_wait")
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:

@@ -238,6 +238,8 @@ class Trainer:
             seed=config.seed,
         )
         self.position = Position()
+        self.data_wait_s = 0.0  # this epoch: seconds spent waiting for batches ...
+        self.step_s = 0.0  # ... out of the seconds spent in training steps
 
     # --- checkpoints -------------------------------------------------------------------
     def training_state(self) -> dict[str, Any]:
@@ -327,6 +329,7 @@ class Trainer:
                 "val_iou": "" if iou is None else f"{iou:.5f}",
                 "lr": f"{self.optimizer.param_groups[0]['lr']:.3g}",
                 "seconds": f"{p.elapsed_s:.1f}",
+                "data_wait": f"{self.data_wait_s / max(self.step_s, 1e-9):.3f}",
             })
             plot_curves(self.run_dir / LOG, self.run_dir / CURVE)
             if improved or dice is None:
@@ -351,15 +354,19 @@ class Trainer:
         try:
             while p.epoch < config.epochs:
                 losses: list[float] = []
+                self.data_wait_s, self.step_s = 0.0, 0.0
                 bar = tqdm(total=config.steps_per_epoch, initial=p.step, desc=f"epoch {p.epoch + 1}",
                            disable=not (config.progress and self.context.is_main), leave=False, file=sys.stderr)
                 while p.step < config.steps_per_epoch:
                     step_start = time.perf_counter()
                     images, masks = prefetcher.next()
+                    self.data_wait_s += time.perf_counter() - step_start
                     losses.append(self.train_step(images, masks))
                     p.step += 1
                     p.global_step += 1
-                    p.elapsed_s += time.perf_counter() - step_start
+                    step_seconds = time.perf_counter() - step_start
+                    self.step_s += step_seconds
+                    p.elapsed_s += step_seconds
                     bar.update(1)
                     bar.set_postfix(loss=f"{losses[-1]:.4f}")
                     out_of_time = config.max_time_s is not None and p.elapsed_s >= config.max_time_s
