@@ -57,7 +57,11 @@ def test_max_time_stops_and_keeps_a_resumable_checkpoint(tmp_path):
     data = write_dataset(tmp_path / "d", count=3)
     result = train(tiny_config(data, tmp_path / "run", epochs=50, max_time_s=0.5), report=QUIET)
     assert result.stopped == "time-limit" and result.epochs_completed < 50
-    assert "training" in read_checkpoint(tmp_path / "run" / "last.pt")
+    stopped_at = read_checkpoint(tmp_path / "run" / "last.pt")["training"]["global_step"]
+    from unetkit.training.loop import resume_config
+
+    resumed = train(resume_config(tmp_path / "run", epochs=5, max_time_s=1000.0), resume=True, report=QUIET)
+    assert resumed.stopped == "completed" and resumed.global_step == 5 * 12 > stopped_at
 
 
 def cli(*args: str) -> list[str]:

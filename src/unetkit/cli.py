@@ -174,7 +174,9 @@ def _run_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.auto_resume and args.out and (Path(args.out) / LAST).is_file():
         resume_dir = args.out
     if resume_dir:
-        config = resume_config(resume_dir, epochs=args.epochs if "--epochs" in argv else None)
+        given = {name: getattr(args, name) for name, flag in (("epochs", "--epochs"), ("max_time_s", "--max-time"))
+                 if flag in argv}
+        config = resume_config(resume_dir, **given)
         result = train(config, resume=True)
     else:
         if not args.out:

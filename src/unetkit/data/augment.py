@@ -79,8 +79,15 @@ AUGMENT_PRESETS: dict[str, AugmentOptions] = {
     # Geometry plus intensity changes that keep dim objects visible (no noise, no blur).
     "moderate": AugmentOptions(p_affine=0.3, p_elastic=0.3, p_brightness=0.3, p_contrast=0.3, p_gamma=0.3),
     "strong": AugmentOptions(p_affine=0.3, p_elastic=0.3, **_INTENSITY),
+    # Geometry, gamma, noise and blur; no brightness or contrast shifts.
+    "gamma-noise": AugmentOptions(p_affine=0.3, p_elastic=0.3, p_gamma=0.3, p_noise=0.2, p_blur=0.2),
+    # All of "strong" at half the ranges.
+    "strong-light": AugmentOptions(
+        p_affine=0.3, p_elastic=0.3, **_INTENSITY, brightness_shift=0.075, contrast_range=(0.85, 1.2),
+        gamma_range=(0.8, 1.25), noise_std=0.025, blur_sigma_range=(0.5, 1.0),
+    ),
 }
-DEFAULT_AUGMENT = "flips"
+DEFAULT_AUGMENT = "gamma-noise"
 
 
 def augment_preset(name: str) -> AugmentOptions:

@@ -384,7 +384,8 @@ class Trainer:
                     self.report(f"stopped by a signal; saved {self.run_dir / LAST} (resume with --resume {self.run_dir})")
                     break
                 early = self.end_epoch(losses)
-                p.epoch, p.step = p.epoch + 1, 0
+                if p.step == config.steps_per_epoch:  # a time limit mid-epoch keeps the position
+                    p.epoch, p.step = p.epoch + 1, 0
                 self.save_last()
                 if stopped == "time-limit":
                     self.report(f"time limit of {config.max_time_s:.0f} s reached")
