@@ -195,19 +195,25 @@ def _predict_batch(
     return (total / len(transforms)).cpu()
 
 
+def _window(image: torch.Tensor | np.ndarray, top: int, bottom: int, left: int, right: int) -> torch.Tensor:
+    """``image[:, top:bottom, left:right]``, mirrored where the window leaves the image."""
+    height, width = image.shape[-2:]
+    if top >= 0 and left >= 0 and bottom <= height and right <= width:
+        window = image[:, top:bottom, left:right]  # inside the image: a plain slice
+        return torch.from_numpy(np.ascontiguousarray(window)) if isinstance(window, np.ndarray) else window
+    rows, cols = mirror_indices(top, bottom, height), mirror_indices(left, right, width)
+    if isinstance(image, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(image[:, rows[:, None], cols[None, :]]))
+    return image[:, torch.from_numpy(rows)[:, None], torch.from_numpy(cols)[None, :]]
+
+
 def _tiles(
     image: torch.Tensor | np.ndarray, geometry: TileGeometry
 ) -> Iterator[tuple[int, int, torch.Tensor]]:
-    height, width = image.shape[-2:]
     c = geometry.context
     for row in geometry.row_starts:
-        rows = mirror_indices(row - c, row + geometry.tile_height + c, height)
         for col in geometry.col_starts:
-            cols = mirror_indices(col - c, col + geometry.tile_width + c, width)
-            if isinstance(image, np.ndarray):
-                window = torch.from_numpy(np.ascontiguousarray(image[:, rows[:, None], cols[None, :]]))
-            else:
-                window = image[:, torch.from_numpy(rows)[:, None], torch.from_numpy(cols)[None, :]]
+            window = _window(image, row - c, row + geometry.tile_height + c, col - c, col + geometry.tile_width + c)
             yield row, col, window
 
 
