@@ -112,6 +112,12 @@ def train_step_fn(name: str, batch: int, side: int) -> Callable[[], None]:
 
 
 def inference_fn(name: str, batch: int, side: int) -> Callable[[], None]:
+    if name == "unetkit-onnxruntime":
+        from unetkit.export import OnnxRuntimeModel
+
+        runtime = OnnxRuntimeModel.from_model(UNet().eval())
+        image = torch.rand(batch, 1, side, side)
+        return lambda: runtime(image)
     model, dtype, memory_format = make_contender(name)
     model = model.to(memory_format=memory_format).eval()
     x = torch.rand(batch, 1, side, side).contiguous(memory_format=memory_format)
@@ -237,7 +243,15 @@ def main() -> None:
     for batch, side in train_settings:
         for name in contenders:
             tasks.append((name, f"train b{batch} {side}px img/s", train_step_fn(name, batch, side), batch))
-    for name in contenders:
+    inference_contenders = list(contenders)
+    try:
+        import onnxruntime  # noqa: F401
+
+        inference_contenders.append("unetkit-onnxruntime")
+        results["unetkit-onnxruntime"] = {}
+    except ImportError:
+        pass
+    for name in inference_contenders:
         if not args.only_tiled or name == "unetkit-fast":
             tasks.append((name, f"infer {infer_side}px img/s", inference_fn(name, 1, infer_side), 1))
     samples: dict[tuple[str, str], list[float]] = {}
@@ -275,10 +289,11 @@ def main() -> None:
     labels = sorted({label for values in results.values() for label in values})
     print("\n".join(f"- {k}: {v:.4g}" if isinstance(v, float) else f"- {k}: {v}" for k, v in header.items()))
     print()
-    print("| measure | " + " | ".join(contenders) + " |")
-    print("|---|" + "---|" * len(contenders))
+    columns = list(results)
+    print("| measure | " + " | ".join(columns) + " |")
+    print("|---|" + "---|" * len(columns))
     for label in labels:
-        print(f"| {label} | " + " | ".join(f"{results[n].get(label, float('nan')):.3g}" for n in contenders) + " |")
+        print(f"| {label} | " + " | ".join(f"{results[n].get(label, float('nan')):.3g}" for n in columns) + " |")
     print()
     print(f"Tiled inference, reference network in unetkit's fast path, tile {tile}, overlap {overlap}, "
           f"single-tile rate {infer_rate:.3g} MPix/s:")

@@ -35,7 +35,7 @@ import tifffile
 import torch
 
 from unetkit import TrainConfig, load_model, train
-from unetkit.data.dataset import DataOptions, Sample, load_labelled
+from unetkit.data.dataset import Sample, load_labelled
 from unetkit.data.normalize import Normalization
 from unetkit.data.sample import sample_path
 from unetkit.evaluation import evaluate_samples

@@ -75,7 +75,7 @@ def test_float_masks_are_refused():
 
 
 def test_csv_of_pairs(tmp_path):
-    root = write_dataset(tmp_path / "d", count=2)
+    write_dataset(tmp_path / "d", count=2)
     (tmp_path / "pairs.csv").write_text("image,mask\nd/images/img0.png,d/masks/img0.png\nd/images/img1.png,d/masks/img1.png\n")
     assert len(find_pairs(tmp_path / "pairs.csv").pairs) == 2
     assert len(load_labelled(tmp_path / "pairs.csv", DataOptions())) == 2

@@ -59,7 +59,6 @@ def test_predict_refuses_to_overwrite_and_writes_nothing(tmp_path, checkpoint):
 
 
 def test_disk_full_during_prediction_leaves_no_partial_files_and_says_what_was_written(tmp_path, checkpoint, monkeypatch):
-    from unetkit.data import io
 
     real = Image.Image.save
     calls = {"count": 0}

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import csv
-import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import pytest
 import torch
 
 from unetkit import TrainConfig, load_model, train

@@ -60,7 +60,7 @@ def _weighted_layers(keras_model: Any) -> list[Any]:
 def infer_config(keras_model: Any) -> UNetConfig:
     """The :class:`UNetConfig` of a reference-style Keras U-Net."""
     layers = _weighted_layers(keras_model)
-    pools = [l for l in keras_model.layers if type(l).__name__ == "MaxPooling2D"]
+    pools = [layer for layer in keras_model.layers if type(layer).__name__ == "MaxPooling2D"]
     if not layers or not pools:
         raise CheckpointError("the Keras model is not a U-Net (no convolutions or no pooling)")
     first, last = layers[0], layers[-1]

@@ -31,7 +31,7 @@ from typing import Any, Callable, Iterator
 import torch
 from tqdm import tqdm
 
-from ..checkpoint import check_same_config, make_checkpoint, read_checkpoint, save_checkpoint, unwrap_model
+from ..checkpoint import check_same_config, make_checkpoint, read_checkpoint, save_checkpoint
 from ..data.augment import augment_preset
 from ..data.dataset import DataOptions, Sample, load_labelled, split_validation
 from ..data.normalize import Normalization
