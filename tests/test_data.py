@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from unetkit.data.dataset import DataOptions, load_labelled, split_validation
-from unetkit.data.io import read_planes
+from unetkit.data.io import count_planes, read_planes
 from unetkit.data.masks import prepare_mask
 from unetkit.data.pairing import find_pairs
 from unetkit.data.sampling import PatchSampler, SamplingOptions
@@ -147,5 +147,5 @@ def test_tiff_reader_round_trips_random_shapes_and_dtypes(tmp_path_factory, heig
     photometric = "rgb" if channels else "minisblack"
     tifffile.imwrite(folder / "x.tif", array if pages > 1 else array[0], photometric=photometric)
     planes = read_planes(folder / "x.tif")
-    assert len(planes) == pages
+    assert len(planes) == pages == count_planes(folder / "x.tif")
     assert all(np.array_equal(p, a) for p, a in zip(planes, array))

@@ -33,7 +33,7 @@ import torch
 
 from .checkpoint import load_model
 from .data.dataset import load_image_planes
-from .data.io import atomic_write, ensure_can_write, read_planes, write_image
+from .data.io import atomic_write, count_planes, ensure_can_write, write_image
 from .data.normalize import Normalization
 from .data.pairing import image_files
 from .data.sample import resolve_data_source
@@ -106,7 +106,7 @@ def collect_inputs(inputs: list[str | Path]) -> list[Path]:
 def _plan_jobs(files: list[Path]) -> list[_Job]:
     jobs = []
     for path in files:
-        count = len(read_planes(path))
+        count = count_planes(path)
         for index in range(count):
             stem = path.stem if count == 1 else f"{path.stem}_{index:03d}"
             jobs.append(_Job(path, index, count, stem))
@@ -183,10 +183,14 @@ def predict_files(
                 ensure_can_write(path, options.overwrite)
     out_dir.mkdir(parents=True, exist_ok=True)
     done: list[PredictionRecord] = []
+    planes: tuple[Path | None, list] = (None, [])  # the planes of the file in hand, read once
     with _signals_raise():
         for job, record in zip(jobs, records):
             try:
-                _predict_one(model, normalization, autocast_dtype, job, record, options, report)
+                if planes[0] != job.image_path:
+                    planes = (job.image_path, load_image_planes(job.image_path, normalization))
+                name, _, image = planes[1][job.plane_index]
+                _predict_one(model, autocast_dtype, name, image, job, record, options, report)
             except (OSError, Interrupted) as exc:
                 _remove_outputs(record)
                 finished = ", ".join(str(r.labels.name) for r in done) or "none"
@@ -208,10 +212,9 @@ def _remove_outputs(record: PredictionRecord) -> None:
 
 
 def _predict_one(
-    model: UNet, normalization: Normalization, autocast_dtype: torch.dtype | None,
+    model: UNet, autocast_dtype: torch.dtype | None, name: str, image: np.ndarray,
     job: _Job, record: PredictionRecord, options: PredictOptions, report: Report,
 ) -> None:
-    name, raw, image = load_image_planes(job.image_path, normalization)[job.plane_index]
     if image.shape[0] != model.config.in_channels:
         raise InputError(
             f"image has {image.shape[0]} channel(s), the model takes {model.config.in_channels}",

@@ -73,6 +73,20 @@ def read_planes(path: str | Path) -> list[np.ndarray]:
     return planes
 
 
+def count_planes(path: str | Path) -> int:
+    """How many 2D images :func:`read_planes` would return, without reading the pixels."""
+    path = Path(path)
+    if path.suffix.lower() not in TIFF_SUFFIXES:
+        return 1
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            shape, axes = series.shape, series.axes
+    except Exception:
+        return len(read_planes(path))  # let the full reader name what is wrong
+    return int(np.prod([n for n, a in zip(shape, axes) if a not in CHANNEL_AXES | {"Y", "X"}], dtype=np.int64))
+
+
 def _read_pil(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as image:
