@@ -152,7 +152,8 @@ def test_onnxruntime_backend_predicts_what_pytorch_predicts(tmp_path, checkpoint
         assert np.abs(read_planes(a.probabilities)[0] - read_planes(b.probabilities)[0]).max() < 1e-4
 
 
-def test_keras_reference_weights_import_with_parity(tmp_path):
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_keras_reference_weights_import_with_parity(tmp_path, suffix):
     os.environ.setdefault("KERAS_BACKEND", "torch")  # Keras 3 on PyTorch: no TensorFlow needed
     pytest.importorskip("keras", reason="Keras is not installed: pip install 'unetkit[keras]'")
     from keras_reference import build_reference_keras_unet
@@ -164,8 +165,8 @@ def test_keras_reference_weights_import_with_parity(tmp_path):
             kernel, bias = layer.get_weights()
             layer.set_weights([rng.normal(0, 0.08, kernel.shape).astype("float32"),
                                rng.normal(0, 0.1, bias.shape).astype("float32")])
-    keras_model.save(tmp_path / "reference.keras")
-    assert main(["import-keras", str(tmp_path / "reference.keras"), "--out", str(tmp_path / "imported.pt")]) == 0
+    keras_model.save(tmp_path / f"reference{suffix}")
+    assert main(["import-keras", str(tmp_path / f"reference{suffix}"), "--out", str(tmp_path / "imported.pt")]) == 0
     model, _ = load_model(tmp_path / "imported.pt")
     assert model.config == UNet().config
     x = rng.random((2, 96, 96, 1)).astype("float32")
