@@ -89,3 +89,16 @@ def test_a_killed_rank_does_not_hang_the_others_and_the_run_resumes(tmp_path):
     final = read_checkpoint(out / "last.pt")["training"]
     assert killed_at < 36 and final["global_step"] == 36
     assert [line.split(",")[0] for line in (out / "log.csv").read_text().splitlines()[1:]] == [str(e) for e in range(1, 7)]
+
+
+@pytest.mark.slow
+def test_nproc_shortcut_runs_the_same_command_under_torchrun(tmp_path):
+    data = write_dataset(tmp_path / "d", count=4, size=(64, 64))
+    finished = subprocess.run(
+        single(str(data), "--out", str(tmp_path / "run"), "--nproc", "2", *COMMON, "--epochs", "1"),
+        capture_output=True, text=True, env=environment(), timeout=300,
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert "world size 2" in finished.stderr
+    assert finished.stdout.count("done (completed)") == 1  # rank 0 alone reports
+    assert read_checkpoint(tmp_path / "run" / "last.pt")["training"]["global_step"] == 4

@@ -7,6 +7,7 @@ the library. ``--debug`` shows the traceback of a user error too.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -185,6 +186,8 @@ def _run_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if result.stopped == "signal":
         return EXIT_INTERRUPTED
     best = "n/a" if result.best_dice is None else f"{result.best_dice:.4f}"
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
+        return 0
     print(f"done ({result.stopped}): {result.epochs_completed} epoch(s), best validation Dice {best}; "
           f"checkpoints in {result.run_dir}")
     return 0
