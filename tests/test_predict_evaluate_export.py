@@ -186,3 +186,17 @@ def test_probabilities_on_disk_match_in_memory_prediction(tmp_path, checkpoint):
         assert np.allclose(read_planes(a.probabilities)[0], read_planes(b.probabilities)[0], atol=1e-6)
         assert np.array_equal(read_planes(a.labels)[0], read_planes(b.labels)[0])
     assert not list((tmp_path / "disk").glob(".*partial*"))
+
+
+def test_an_interruption_while_reading_is_not_mistaken_for_a_bad_file(tmp_path, monkeypatch):
+    from unetkit.data import io
+    from unetkit.predict import Interrupted
+
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "fine.png")
+
+    def interrupted_read(path):
+        raise Interrupted("interrupted by signal SIGTERM")
+
+    monkeypatch.setattr(io, "_read_pil", interrupted_read)
+    with pytest.raises(Interrupted):
+        io.read_planes(tmp_path / "fine.png")

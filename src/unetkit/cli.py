@@ -267,12 +267,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UnetkitError as error:
         if args.debug:
             raise
-        from .predict import Interrupted
-
         print(f"unetkit {args.command}: error: {error}", file=sys.stderr)
-        return EXIT_INTERRUPTED if isinstance(error, Interrupted) else EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print(f"unetkit {args.command}: interrupted", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt as interruption:  # SIGINT, or SIGTERM during predict
+        print(f"unetkit {args.command}: {interruption or 'interrupted'}", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 

@@ -46,8 +46,12 @@ from .visualize import overlay
 Report = Callable[[str], None]
 
 
-class Interrupted(UnetkitError):
-    """SIGINT or SIGTERM arrived; finished outputs are complete, the one in progress removed."""
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived; finished outputs are complete, the one in progress removed.
+
+    A KeyboardInterrupt, not an Exception, so that no ``except Exception`` on the way (a
+    reader turning any failure into "cannot be read") can mistake it for bad input.
+    """
 
 
 @dataclass(frozen=True)
@@ -195,7 +199,7 @@ def predict_files(
                 _remove_outputs(record)
                 finished = ", ".join(str(r.labels.name) for r in done) or "none"
                 if isinstance(exc, Interrupted):
-                    raise Interrupted(f"{exc.problem}; finished images: {finished}") from exc
+                    raise Interrupted(f"{exc}; finished images: {finished}") from exc
                 raise UnetkitError(
                     f"could not write the outputs of {record.source}: {exc.strerror or exc}; "
                     f"its partial outputs were removed; finished images: {finished}",
