@@ -84,7 +84,7 @@ def count_planes(path: str | Path) -> int:
             shape, axes = series.shape, series.axes
     except Exception:
         return len(read_planes(path))  # let the full reader name what is wrong
-    return int(np.prod([n for n, a in zip(shape, axes) if a not in CHANNEL_AXES | {"Y", "X"}], dtype=np.int64))
+    return int(np.prod([shape[i] for i in _stack_axes(axes)], dtype=np.int64))
 
 
 def _read_pil(path: Path) -> np.ndarray:
@@ -116,12 +116,17 @@ def _read_tiff(path: Path) -> list[np.ndarray]:
     return _planes_from_axes(array, axes, path)
 
 
+def _stack_axes(axes: str) -> list[int]:
+    """Positions of the TIFF axes that count pages (neither channels nor Y, X)."""
+    return [i for i, a in enumerate(axes) if a not in CHANNEL_AXES | {"Y", "X"}]
+
+
 def _planes_from_axes(array: np.ndarray, axes: str, path: Path) -> list[np.ndarray]:
     """Split a TIFF array into 2D planes (channels last), by its axes string."""
     if array.ndim != len(axes):
         raise InputError(f"TIFF axes {axes!r} do not match its shape {array.shape}", path=path)
     channel_axes = [i for i, a in enumerate(axes) if a in CHANNEL_AXES]
-    stack_axes = [i for i, a in enumerate(axes) if a not in CHANNEL_AXES | {"Y", "X"}]
+    stack_axes = _stack_axes(axes)
     if len(stack_axes) > 1 or len(channel_axes) > 1:
         raise InputError(
             f"a {array.ndim}D stack (axes {axes}, shape {array.shape}) where 2D images "
