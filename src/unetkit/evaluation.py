@@ -21,11 +21,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .checkpoint import load_model
 from .data.dataset import Sample, load_labelled
 from .data.io import atomic_write
 from .data.sample import resolve_data_source
-from .precision import resolve_device, resolve_precision
+from .predict import PredictOptions, load_predictor
 from .metrics import MetricAccumulator
 from .model import UNet, labels_from_probabilities
 from .tiling import TileOptions, predict_tiled
@@ -112,14 +111,10 @@ def evaluate_checkpoint(
     Masks are read with the options stored in the checkpoint (classes, mask mode,
     normalisation); the embedded sample's instance masks are read as foreground.
     """
-    target_device = resolve_device(device)
-    model, data_options = load_model(checkpoint, target_device)
+    model, data_options, autocast_dtype = load_predictor(checkpoint, PredictOptions(precision=precision, device=device))
     source, sample_mask_mode = resolve_data_source(data)
     if sample_mask_mode is not None:
         data_options = dataclasses.replace(data_options, mask_mode=sample_mask_mode)
     samples = load_labelled(source, data_options, in_channels=model.config.in_channels)
-    accumulator = evaluate_samples(
-        model.to(memory_format=torch.channels_last), samples, tile_options,
-        resolve_precision(precision, target_device), data_options.ignore_index,
-    )
+    accumulator = evaluate_samples(model, samples, tile_options, autocast_dtype, data_options.ignore_index)
     return EvaluationReport([s.name for s in samples], accumulator)

@@ -32,9 +32,8 @@ import numpy as np
 import torch
 
 from .checkpoint import load_model
-from .data.dataset import load_image_planes
+from .data.dataset import DataOptions, load_image_planes
 from .data.io import atomic_write, count_planes, ensure_can_write, write_image
-from .data.normalize import Normalization
 from .data.pairing import image_files
 from .data.sample import resolve_data_source
 from .errors import ConfigError, InputError, UnetkitError
@@ -152,8 +151,9 @@ def _signals_raise() -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def load_predictor(checkpoint: str | Path, options: PredictOptions) -> tuple[UNet, Normalization, torch.dtype | None]:
-    """The model (torch or ONNX Runtime backend), its normalisation and autocast dtype."""
+def load_predictor(checkpoint: str | Path, options: PredictOptions) -> tuple[UNet, DataOptions, torch.dtype | None]:
+    """The model ready for inference (torch or ONNX Runtime backend), its data options
+    (normalisation, mask mode, ignore label) and autocast dtype; predict and evaluate use it."""
     if str(checkpoint).endswith(".onnx") or options.backend == "onnxruntime":
         from .export import OnnxRuntimeModel
 
@@ -162,11 +162,11 @@ def load_predictor(checkpoint: str | Path, options: PredictOptions) -> tuple[UNe
         else:
             model, data_options = load_model(checkpoint)
             runtime = OnnxRuntimeModel.from_model(model, data_options)
-        return runtime, runtime.data_options.normalization, None  # type: ignore[return-value]
+        return runtime, runtime.data_options, None  # type: ignore[return-value]
     device = resolve_device(options.device)
     model, data_options = load_model(checkpoint, device)
     model = model.to(memory_format=torch.channels_last)
-    return model, data_options.normalization, resolve_precision(options.precision, device)
+    return model, data_options, resolve_precision(options.precision, device)
 
 
 def predict_files(
@@ -178,7 +178,8 @@ def predict_files(
 ) -> list[PredictionRecord]:
     """Predict every image plane of ``inputs`` into ``out_dir``; returns what was written."""
     out_dir = Path(out_dir)
-    model, normalization, autocast_dtype = load_predictor(checkpoint, options)
+    model, data_options, autocast_dtype = load_predictor(checkpoint, options)
+    normalization = data_options.normalization
     jobs = _plan_jobs(collect_inputs(inputs))
     records = [_outputs(job, out_dir, options) for job in jobs]
     for record in records:
