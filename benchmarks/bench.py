@@ -113,9 +113,12 @@ def train_step_fn(name: str, batch: int, side: int) -> Callable[[], None]:
 
 def inference_fn(name: str, batch: int, side: int) -> Callable[[], None]:
     if name == "unetkit-onnxruntime":
-        from unetkit.export import OnnxRuntimeModel
+        from unetkit.export import onnx_bytes
+        from unetkit.inference.onnx_backend import OnnxRuntimePredictor
+        from unetkit.tasks import SemanticTask
 
-        runtime = OnnxRuntimeModel.from_model(UNet().eval())
+        model = UNet().eval()
+        runtime = OnnxRuntimePredictor(onnx_bytes(model), model.config, None, SemanticTask()).logits
         image = torch.rand(batch, 1, side, side)
         return lambda: runtime(image)
     model, dtype, memory_format = make_contender(name)
@@ -153,6 +156,7 @@ TILING_ENGINES = ("unetkit", "monai")
 def tiled_worker(engine: str, side: int, tile: int, overlap: float) -> dict[str, float]:
     """Run in a fresh process: tiled inference of one side x side image with the reference
     network in unetkit's fast path; only the tiling engine differs. MPix/s and peak RSS."""
+    from unetkit.inference.predictor import TorchPredictor
     from unetkit.tiling import TileOptions, plan_tiles, predict_tiled
 
     model, dtype, memory_format = make_contender("unetkit-fast")
@@ -164,7 +168,7 @@ def tiled_worker(engine: str, side: int, tile: int, overlap: float) -> dict[str,
     setup_seconds = time.perf_counter() - setup_start
     start = time.perf_counter()
     if engine == "unetkit":
-        predict_tiled(model, image, TileOptions(tile_size=tile, overlap=overlap), autocast_dtype=dtype)
+        predict_tiled(TorchPredictor(model, dtype), image, TileOptions(tile_size=tile, overlap=overlap))
         geometry = plan_tiles(model, side, side, TileOptions(tile_size=tile, overlap=overlap))
         computed = len(geometry.row_starts) * len(geometry.col_starts) * tile * tile
     else:

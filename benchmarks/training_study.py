@@ -38,7 +38,8 @@ from unetkit import TrainConfig, load_model, train
 from unetkit.data.dataset import Sample, load_labelled
 from unetkit.data.normalize import Normalization
 from unetkit.data.sample import sample_path
-from unetkit.evaluation import evaluate_samples
+from unetkit.inference.predictor import TorchPredictor
+from unetkit.scoring import evaluate_samples
 from unetkit.precision import resolve_precision
 from unetkit.tiling import TileOptions
 
@@ -89,7 +90,8 @@ def score(checkpoint: Path, cache: Path | None) -> dict[str, float]:
     sets = {"sample held-out": load_labelled(sample_path("heldout"), replace(options, mask_mode="instances"))}
     if cache is not None:
         sets.update(external_sets(cache, options.normalization))
-    return {name: evaluate_samples(model, samples, TileOptions(), dtype).mean_dice() for name, samples in sets.items()}
+    predictor = TorchPredictor(model, dtype)
+    return {name: evaluate_samples(predictor, samples, TileOptions()).mean_dice() for name, samples in sets.items()}
 
 
 def augmentation_study(args: argparse.Namespace) -> None:

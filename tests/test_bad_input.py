@@ -1,8 +1,16 @@
-"""Every kind of bad input: a clear message naming the file, exit code 2, nothing written."""
+"""Every kind of bad input: a clear message naming the file, exit code 2, nothing written.
+
+One table, one runner: each row prepares a bad case under a fresh folder and gives the
+command line and the words the error must contain. The runner checks, for every row, that
+the command exits with 2 and no traceback, that the message holds the words, that no input
+file changed and that the output (``--out``) was not created. A new case is one row.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -19,145 +27,130 @@ TINY = ["--depth", "3", "--base-width", "4", "--epochs", "1", "--steps-per-epoch
         "--patch-size", "32", "--no-progress"]
 
 
-def run_train(data: Path, out: Path, capsys, *extra: str) -> tuple[int, str]:
-    before = snapshot(data) if data.exists() else {}
-    code = main(["train", str(data), "--out", str(out), *TINY, *extra])
-    error = capsys.readouterr().err
-    if data.exists():
-        assert snapshot(data) == before, "the input data was changed"
-    return code, error
+@dataclass(frozen=True)
+class BadInput:
+    name: str
+    prepare: Callable[[Path], list[str]]  # makes the case under the folder; returns the command line
+    words: tuple[str, ...]  # the error message must contain each
 
 
-def assert_refused(code: int, error: str, out: Path, *fragments: str) -> None:
-    assert code == 2
-    assert "Traceback" not in error
-    for fragment in fragments:
-        assert fragment in error, f"{fragment!r} not in {error!r}"
-    assert not out.exists(), "a refused run must not create its run directory"
+def train(data: Path, *extra: str) -> list[str]:
+    return ["train", str(data), "--out", str(data.parent / "out"), *TINY, *extra]
 
 
-def test_missing_folder(tmp_path, capsys):
-    code, error = run_train(tmp_path / "nowhere", tmp_path / "run", capsys)
-    assert_refused(code, error, tmp_path / "run", "nowhere", "not found")
+def dataset(root: Path, count: int = 2) -> Path:
+    return write_dataset(root / "d", count=count)
 
 
-def test_empty_folders(tmp_path, capsys):
-    (tmp_path / "d" / "images").mkdir(parents=True)
-    (tmp_path / "d" / "masks").mkdir()
-    code, error = run_train(tmp_path / "d", tmp_path / "run", capsys)
-    assert_refused(code, error, tmp_path / "run", "images", "holds no images")
+def with_image(root: Path, name: str, array: np.ndarray, where: str = "images", axes: str | None = None) -> Path:
+    """A two-pair dataset whose ``where/name`` is replaced by ``array`` (TIFF or PNG by name)."""
+    data = dataset(root)
+    stem = Path(name).stem
+    for old in (data / where).glob(f"{stem}.*"):
+        old.unlink()
+    path = data / where / name
+    if path.suffix == ".tif":
+        tifffile.imwrite(path, array, photometric="minisblack", metadata={"axes": axes} if axes else {})
+    else:
+        Image.fromarray(array).save(path)
+    return data
 
 
-def test_image_without_mask(tmp_path, capsys):
-    root = write_dataset(tmp_path / "d", count=2)
-    (root / "masks" / "img1.png").unlink()
-    code, error = run_train(root, tmp_path / "run", capsys)
-    assert_refused(code, error, tmp_path / "run", "1 image(s) without a mask", "img1.png")
+def truncated(root: Path, suffix: str) -> Path:
+    data = dataset(root)
+    if suffix == ".tif":
+        (data / "images" / "img1.png").unlink()
+        tifffile.imwrite(data / "images" / "img1.tif", np.random.default_rng(0).integers(0, 255, (64, 80), dtype=np.uint8))
+    path = data / "images" / f"img1{suffix}"
+    path.write_bytes(path.read_bytes()[: 60 if suffix == ".png" else 200])
+    return data
 
 
-def test_mask_without_image(tmp_path, capsys):
-    root = write_dataset(tmp_path / "d", count=2)
-    (root / "images" / "img0.png").unlink()
-    code, error = run_train(root, tmp_path / "run", capsys)
-    assert_refused(code, error, tmp_path / "run", "mask(s) without an image", "img0.png")
+def empty_folders(root: Path) -> Path:
+    (root / "d" / "images").mkdir(parents=True)
+    (root / "d" / "masks").mkdir()
+    return root / "d"
 
 
-def test_truncated_png(tmp_path, capsys):
-    root = write_dataset(tmp_path / "d", count=2)
-    path = root / "images" / "img1.png"
-    path.write_bytes(path.read_bytes()[:60])
-    code, error = run_train(root, tmp_path / "run", capsys)
-    assert_refused(code, error, tmp_path / "run", "img1.png", "corrupt, truncated")
+def removed(root: Path, relative: str) -> Path:
+    data = dataset(root)
+    (data / relative).unlink()
+    return data
 
 
-def test_truncated_tiff(tmp_path, capsys):
-    root = write_dataset(tmp_path / "d", count=2)
-    (root / "images" / "img1.png").unlink()
-    data = np.random.default_rng(0).integers(0, 255, (64, 80), dtype=np.uint8)
-    tifffile.imwrite(root / "images" / "img1.tif", data)
-    path = root / "images" / "img1.tif"
-    path.write_bytes(path.read_bytes()[:200])
-    code, error = run_train(root, tmp_path / "run", capsys)
-    assert_refused(code, error, tmp_path / "run", "img1.tif", "cannot be read")
+def text_as_png(root: Path) -> Path:
+    data = dataset(root)
+    (data / "images" / "img0.png").write_text("this is not a picture")
+    return data
 
 
-def test_text_file_with_an_image_extension(tmp_path, capsys):
-    root = write_dataset(tmp_path / "d", count=2)
-    (root / "images" / "img0.png").write_text("this is not a picture")
-    code, error = run_train(root, tmp_path / "run", capsys)
-    assert_refused(code, error, tmp_path / "run", "img0.png", "not an image file")
-
-
-def test_image_and_mask_of_different_sizes(tmp_path, capsys):
-    root = write_dataset(tmp_path / "d", count=2)
-    Image.fromarray(np.zeros((10, 10), np.uint8)).save(root / "masks" / "img1.png")
-    code, error = run_train(root, tmp_path / "run", capsys)
-    assert_refused(code, error, tmp_path / "run", "img1.png", "mask is 10x10", "64x80")
-
-
-def test_mask_with_unexpected_values(tmp_path, capsys):
-    root = write_dataset(tmp_path / "d", count=2)
-    Image.fromarray(np.full((64, 80), 7, np.uint8)).save(root / "masks" / "img1.png")
-    code, error = run_train(root, tmp_path / "run", capsys)
-    assert_refused(code, error, tmp_path / "run", "img1.png", "values {7}", "--classes")
-
-
-def test_float_mask(tmp_path, capsys):
-    root = write_dataset(tmp_path / "d", count=2)
-    (root / "masks" / "img1.png").unlink()
-    tifffile.imwrite(root / "masks" / "img1.tif", np.zeros((64, 80), np.float32))
-    code, error = run_train(root, tmp_path / "run", capsys)
-    assert_refused(code, error, tmp_path / "run", "img1.tif", "floating point")
-
-
-@pytest.mark.parametrize("bad", [np.nan, np.inf])
-def test_nan_or_inf_in_an_image(tmp_path, capsys, bad):
-    root = write_dataset(tmp_path / "d", count=2)
-    (root / "images" / "img1.png").unlink()
+def nan_image(value: float) -> np.ndarray:
     image = np.ones((64, 80), np.float32)
-    image[3, 4] = bad
-    tifffile.imwrite(root / "images" / "img1.tif", image)
-    code, error = run_train(root, tmp_path / "run", capsys)
-    assert_refused(code, error, tmp_path / "run", "img1.tif", "NaN or infinite")
+    image[3, 4] = value
+    return image
 
 
-def test_3d_stack_where_2d_was_expected(tmp_path, capsys):
-    root = write_dataset(tmp_path / "d", count=2)
-    (root / "images" / "img1.png").unlink()
-    tifffile.imwrite(root / "images" / "img1.tif", np.zeros((2, 3, 64, 80), np.uint8),
-                     photometric="minisblack", metadata={"axes": "TZYX"})
-    code, error = run_train(root, tmp_path / "run", capsys)
-    assert_refused(code, error, tmp_path / "run", "img1.tif", "4D stack", "2D")
+def checkpoint(root: Path, **options) -> Path:
+    save_checkpoint(root / "m.pt", make_checkpoint(UNet(**options)))
+    return root / "m.pt"
 
 
-def test_images_with_different_channel_counts(tmp_path, capsys):
-    root = write_dataset(tmp_path / "d", count=2)
-    Image.fromarray(np.zeros((64, 80, 3), np.uint8)).save(root / "images" / "img1.png")
-    code, error = run_train(root, tmp_path / "run", capsys)
-    assert_refused(code, error, tmp_path / "run", "img1.png", "3 channel(s)", "img0.png has 1")
+def predict(root: Path, model: Path, *inputs: Path) -> list[str]:
+    return ["predict", str(model), *map(str, inputs), "--out", str(root / "out")]
 
 
-def test_image_smaller_than_the_network_minimum(tmp_path, capsys):
-    save_checkpoint(tmp_path / "m.pt", make_checkpoint(UNet(depth=4, base_width=2)))
-    Image.fromarray(np.zeros((5, 40), np.uint8)).save(tmp_path / "tiny.png")
-    code = main(["predict", str(tmp_path / "m.pt"), str(tmp_path / "tiny.png"), "--out", str(tmp_path / "out")])
+def tiny_png(root: Path) -> Path:
+    Image.fromarray(np.zeros((5, 40), np.uint8)).save(root / "tiny.png")
+    return root / "tiny.png"
+
+
+def not_a_checkpoint(root: Path) -> Path:
+    (root / "notes.pt").write_text("hello")
+    return root / "notes.pt"
+
+
+CASES = [
+    BadInput("missing folder", lambda r: train(r / "nowhere"), ("nowhere", "not found")),
+    BadInput("empty folders", lambda r: train(empty_folders(r)), ("images", "holds no images")),
+    BadInput("image without mask", lambda r: train(removed(r, "masks/img1.png")),
+             ("1 image(s) without a mask", "img1.png")),
+    BadInput("mask without image", lambda r: train(removed(r, "images/img0.png")),
+             ("mask(s) without an image", "img0.png")),
+    BadInput("truncated PNG", lambda r: train(truncated(r, ".png")), ("img1.png", "corrupt, truncated")),
+    BadInput("truncated TIFF", lambda r: train(truncated(r, ".tif")), ("img1.tif", "cannot be read")),
+    BadInput("text file named .png", lambda r: train(text_as_png(r)), ("img0.png", "not an image file")),
+    BadInput("mask of another size", lambda r: train(with_image(r, "img1.png", np.zeros((10, 10), np.uint8), "masks")),
+             ("img1.png", "mask is 10x10", "64x80")),
+    BadInput("mask with unexpected values", lambda r: train(with_image(r, "img1.png", np.full((64, 80), 7, np.uint8), "masks")),
+             ("img1.png", "values {7}", "--classes")),
+    BadInput("float mask", lambda r: train(with_image(r, "img1.tif", np.zeros((64, 80), np.float32), "masks")),
+             ("img1.tif", "floating point")),
+    BadInput("NaN pixel", lambda r: train(with_image(r, "img1.tif", nan_image(np.nan))), ("img1.tif", "NaN or infinite")),
+    BadInput("infinite pixel", lambda r: train(with_image(r, "img1.tif", nan_image(np.inf))), ("img1.tif", "NaN or infinite")),
+    BadInput("4D stack", lambda r: train(with_image(r, "img1.tif", np.zeros((2, 3, 64, 80), np.uint8), axes="TZYX")),
+             ("img1.tif", "4D stack", "2D")),
+    BadInput("different channel counts", lambda r: train(with_image(r, "img1.png", np.zeros((64, 80, 3), np.uint8))),
+             ("img1.png", "3 channel(s)", "img0.png has 1")),
+    BadInput("checkpoint of another model", lambda r: train(dataset(r), "--init", str(checkpoint(r, depth=2, base_width=4))),
+             ("m.pt", "another model configuration", "depth")),
+    BadInput("image below the network's minimum", lambda r: predict(r, checkpoint(r, depth=4, base_width=2), tiny_png(r)),
+             ("tiny.png", "smaller than the network's minimum side 8")),
+    BadInput("file that is not a checkpoint", lambda r: predict(r, not_a_checkpoint(r), Path("sample:heldout")),
+             ("notes.pt", "not a PyTorch checkpoint")),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: case.name)
+def test_bad_input_is_refused_with_a_clear_message_and_nothing_written(tmp_path, capsys, case):
+    argv = case.prepare(tmp_path)
+    before = snapshot(tmp_path)
+    code = main(argv)
     error = capsys.readouterr().err
-    assert code == 2 and "tiny.png" in error and "smaller than the network's minimum side 8" in error
-    assert not any((tmp_path / "out").glob("*")) if (tmp_path / "out").exists() else True
-
-
-def test_checkpoint_of_another_model_configuration(tmp_path, capsys):
-    root = write_dataset(tmp_path / "d", count=2)
-    save_checkpoint(tmp_path / "other.pt", make_checkpoint(UNet(depth=2, base_width=4)))
-    code, error = run_train(root, tmp_path / "run", capsys, "--init", str(tmp_path / "other.pt"))
-    assert_refused(code, error, tmp_path / "run", "other.pt", "another model configuration", "depth")
-
-
-def test_file_that_is_not_a_checkpoint(tmp_path, capsys):
-    (tmp_path / "notes.pt").write_text("hello")
-    code = main(["predict", str(tmp_path / "notes.pt"), "sample:heldout", "--out", str(tmp_path / "out")])
-    error = capsys.readouterr().err
-    assert code == 2 and "notes.pt" in error and "not a readable checkpoint" in error
+    assert code == 2, error
+    assert "Traceback" not in error
+    for word in case.words:
+        assert word in error, f"{word!r} not in {error!r}"
+    assert snapshot(tmp_path) == before, "an input was changed or an output written"
     assert not (tmp_path / "out").exists()
 
 
@@ -176,7 +169,7 @@ def test_a_pickle_that_carries_code_is_refused_and_not_run(tmp_path, capsys):
     assert not marker.exists()
     code = main(["predict", str(tmp_path / "evil.pt"), "sample:heldout", "--out", str(tmp_path / "out")])
     error = capsys.readouterr().err
-    assert code == 2 and "evil.pt" in error and "refused" in error
+    assert code == 2 and "evil.pt" in error and "refused" in error and "Python object" in error
     assert not marker.exists(), "loading the checkpoint ran code from it"
     with open(tmp_path / "evil.pt", "rb") as handle:  # the file really does carry the payload
         assert b"touch" in handle.read()
@@ -189,11 +182,11 @@ def test_debug_shows_the_traceback(tmp_path):
         main(["--debug", "train", str(tmp_path / "nowhere"), "--out", str(tmp_path / "run")])
 
 
-def test_a_run_directory_is_never_reused(tmp_path, capsys):
-    root = write_dataset(tmp_path / "d", count=3)
+def test_a_run_directory_is_never_reused(tmp_path, capsys, dataset):
     out = tmp_path / "run"
     out.mkdir()
     (out / "precious.txt").write_text("keep")
-    code, error = run_train(root, out, capsys)
+    code = main(["train", str(dataset), "--out", str(out), *TINY])
+    error = capsys.readouterr().err
     assert code == 2 and "run directory exists" in error and "--resume" in error
     assert (out / "precious.txt").read_text() == "keep" and len(list(out.iterdir())) == 1

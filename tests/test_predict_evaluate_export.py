@@ -121,16 +121,16 @@ def test_evaluate_against_a_known_answer(tmp_path):
 
 def test_onnx_export_matches_pytorch_within_1e_4_on_probabilities(tmp_path, checkpoint):
     pytest.importorskip("onnxruntime")
-    from unetkit.export import OnnxRuntimeModel
+    from unetkit.inference.onnx_backend import OnnxRuntimePredictor
 
     assert main(["export", str(checkpoint), "--out", str(tmp_path / "m.onnx")]) == 0
     model, _ = load_model(checkpoint)
-    runtime = OnnxRuntimeModel.from_file(tmp_path / "m.onnx")
+    runtime = OnnxRuntimePredictor.from_file(tmp_path / "m.onnx")
     for shape in [(1, 1, 64, 64), (2, 1, 97, 131)]:
         x = torch.rand(*shape)
         with torch.no_grad():
             expected = probabilities_from_logits(model(x))
-        assert torch.allclose(probabilities_from_logits(runtime(x)), expected, atol=1e-4)
+        assert torch.allclose(runtime(x), expected, atol=1e-4)
 
 
 def test_torchscript_export_matches_pytorch(tmp_path, checkpoint):
@@ -190,7 +190,7 @@ def test_probabilities_on_disk_match_in_memory_prediction(tmp_path, checkpoint):
 
 def test_an_interruption_while_reading_is_not_mistaken_for_a_bad_file(tmp_path, monkeypatch):
     from unetkit.data import io
-    from unetkit.predict import Interrupted
+    from unetkit.signals import Interrupted
 
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "fine.png")
 

@@ -56,7 +56,7 @@ def test_max_time_stops_and_keeps_a_resumable_checkpoint(tmp_path):
     result = train(tiny_config(data, tmp_path / "run", epochs=50, max_time_s=0.5), report=QUIET)
     assert result.stopped == "time-limit" and result.epochs_completed < 50
     state = read_checkpoint(tmp_path / "run" / "last.pt")["training"]
-    from unetkit.training.loop import resume_config
+    from unetkit.training.state import resume_config
 
     epochs = state["epoch"] + 2  # at least one more whole epoch, however fast this machine is
     resumed = train(resume_config(tmp_path / "run", epochs=epochs, max_time_s=1000.0), resume=True, report=QUIET)

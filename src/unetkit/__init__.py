@@ -8,9 +8,11 @@ The public API, in the order a user meets it:
 7759521
 """
 
-from .checkpoint import load_model, make_checkpoint, save_checkpoint
-from .errors import CheckpointError, ConfigError, InputError, OutputExistsError, UnetkitError
+from .checkpoint import load_checkpoint, load_model, make_checkpoint, save_checkpoint
+from .errors import CheckpointError, ConfigError, InputError, OutputExistsError, TrainingDiverged, UnetkitError
 from .evaluation import evaluate_checkpoint
+from .inference.loading import load_predictor
+from .inference.predictor import Predictor, TorchPredictor
 from .model import (
     UNet,
     UNetConfig,
@@ -21,14 +23,18 @@ from .model import (
     probabilities_from_logits,
 )
 from .predict import PredictOptions, predict_files
+from .scoring import evaluate_samples
+from .sizes import SizeRule
+from .tasks import SemanticTask
 from .tiling import TileOptions, predict_tiled
 from .training.config import TrainConfig
 from .training.loop import train
 
 __all__ = [
-    "CheckpointError", "ConfigError", "InputError", "OutputExistsError", "PredictOptions",
-    "TileOptions", "TrainConfig", "UNet", "UNetConfig", "UnetkitError", "count_parameters",
-    "evaluate_checkpoint", "labels_from_logits", "labels_from_probabilities", "load_model",
+    "CheckpointError", "ConfigError", "InputError", "OutputExistsError", "PredictOptions", "Predictor",
+    "SemanticTask", "SizeRule", "TileOptions", "TorchPredictor", "TrainConfig", "TrainingDiverged", "UNet",
+    "UNetConfig", "UnetkitError", "count_parameters", "evaluate_checkpoint", "evaluate_samples",
+    "labels_from_logits", "labels_from_probabilities", "load_checkpoint", "load_model", "load_predictor",
     "make_checkpoint", "predict_files", "predict_tiled", "preset", "probabilities_from_logits",
     "save_checkpoint", "train",
 ]

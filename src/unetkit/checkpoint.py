@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,9 @@ import torch
 from .data.dataset import DataOptions
 from .data.io import atomic_write
 from .data.normalize import Normalization
-from .errors import CheckpointError
+from .errors import CheckpointError, ConfigError
 from .model import UNet, UNetConfig
+from .tasks import SemanticTask, Task, task_from_dict, task_to_dict
 
 FORMAT = "unetkit-checkpoint"
 VERSION = 1
@@ -72,6 +74,7 @@ def make_checkpoint(
     model: torch.nn.Module,
     data_options: DataOptions | None = None,
     training: dict[str, Any] | None = None,
+    task: Task | None = None,
 ) -> dict[str, Any]:
     """The checkpoint dictionary of a model (weights copied to the CPU)."""
     unet = unwrap_model(model)
@@ -81,6 +84,7 @@ def make_checkpoint(
         "version": VERSION,
         "model_config": unet.config.to_dict(),
         "data": data_options_to_dict(data_options),
+        "task": task_to_dict(task or SemanticTask(unet.config.num_classes)),
         "model_state": {k: v.detach().to("cpu", copy=True) for k, v in unet.state_dict().items()},
     }
     if training is not None:
@@ -100,17 +104,16 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError("checkpoint not found", path=path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
+    except PermissionError as exc:
+        raise CheckpointError("cannot read the checkpoint: permission denied", path=path,
+                              fix="check the file's permissions (ls -l)") from exc
     except pickle.UnpicklingError as exc:
-        raise CheckpointError(
-            "refused: the file asks to build Python objects that a checkpoint never holds "
-            "(it may carry code); nothing from it was run",
-            path=path,
-            fix="load only checkpoints written by unetkit, or convert trusted weights with unetkit's API",
-        ) from exc
+        raise _unpickling_error(exc, path) from exc
     except Exception as exc:  # a damaged file fails in many ways inside the unpickler
         raise CheckpointError(
-            f"not a readable checkpoint ({type(exc).__name__}); it may be truncated or another kind of file",
+            f"not a PyTorch checkpoint file ({type(exc).__name__}): it may be truncated or another kind of file",
             path=path,
+            fix="pass a .pt file written by 'unetkit train' or 'unetkit import-keras'" + _other_format_hint(path),
         ) from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(
@@ -118,26 +121,88 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
             path=path,
             fix="pass a .pt file written by 'unetkit train' or 'unetkit import-keras'",
         )
-    if payload.get("version", 0) > VERSION:
+    version = payload.get("version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise CheckpointError(f"checkpoint version is {version!r}, not a number: the file is damaged", path=path)
+    if version > VERSION:
         raise CheckpointError(
-            f"checkpoint version {payload['version']} is newer than this unetkit reads ({VERSION})",
+            f"checkpoint version {version} is newer than this unetkit reads ({VERSION})",
             path=path,
             fix="upgrade unetkit",
         )
     return payload
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[UNet, DataOptions]:
-    """Rebuild the model of a checkpoint, in eval mode, with its data options."""
+def _other_format_hint(path: Path) -> str:
+    """A hint when the file is an ONNX model or a NumPy array under another name."""
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+    if head.startswith(b"\x93NUMPY"):
+        return "; this file is a NumPy array (.npy), not a checkpoint"
+    if head[:1] == b"\x08" and b"onnx" in open(path, "rb").read(256).lower():
+        return "; this file looks like an ONNX model: give it the .onnx extension"
+    return ""
+
+
+def _unpickling_error(exc: pickle.UnpicklingError, path: Path) -> CheckpointError:
+    """Tell a file that asks for Python objects (refused unrun) from one that is no checkpoint."""
+    cause = str(exc.__context__ or exc)
+    marker = "Unsupported global: GLOBAL "
+    if marker in cause:
+        wanted = cause.split(marker, 1)[1].split()[0]
+        return CheckpointError(
+            f"refused: the file asks to build the Python object {wanted}, which a unetkit checkpoint never "
+            "holds (building arbitrary objects is how a malicious file runs code); nothing from it was run",
+            path=path,
+            fix="load only checkpoints written by unetkit, or convert trusted weights with unetkit's API",
+        )
+    return CheckpointError(
+        "not a PyTorch checkpoint file (its contents are not what torch.save writes)",
+        path=path,
+        fix="pass a .pt file written by 'unetkit train' or 'unetkit import-keras'" + _other_format_hint(path),
+    )
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A checkpoint's model (in eval mode), data options and task."""
+
+    model: UNet
+    data_options: DataOptions
+    task: Task
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
+    """Rebuild the model of a checkpoint, refusing damaged or non-finite weights."""
     payload = read_checkpoint(path)
     try:
         config = UNetConfig.from_dict(payload["model_config"])
         model = UNet(config)
         model.load_state_dict(payload["model_state"])
         data_options = data_options_from_dict(payload["data"])
-    except (KeyError, TypeError, RuntimeError) as exc:
+        task = task_from_dict(payload.get("task"), config.num_classes)
+    except (KeyError, TypeError, ValueError, RuntimeError, ConfigError) as exc:
         raise CheckpointError(f"checkpoint is damaged or inconsistent: {exc}", path=path) from exc
-    return model.to(device).eval(), data_options
+    check_finite_weights(payload["model_state"], path)
+    return LoadedModel(model.to(device).eval(), data_options, task)
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[UNet, DataOptions]:
+    """Rebuild the model of a checkpoint, in eval mode, with its data options."""
+    loaded = load_checkpoint(path, device)
+    return loaded.model, loaded.data_options
+
+
+def check_finite_weights(state: dict[str, torch.Tensor], path: str | Path) -> None:
+    """Raise if any weight is NaN or infinite (a diverged run saved them)."""
+    bad = [name for name, tensor in state.items() if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+    if bad:
+        raise CheckpointError(
+            f"checkpoint holds NaN or infinite weights ({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}): "
+            "the training that wrote it diverged",
+            path=path,
+            fix="use an earlier checkpoint, or train again with a lower --lr",
+        )
 
 
 def check_same_config(payload: dict[str, Any], expected: UNetConfig, path: str | Path) -> None:

@@ -13,67 +13,25 @@ from pathlib import Path
 from typing import Sequence
 
 from .errors import UnetkitError
+from .inference.loading import BACKENDS
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 
 
 def _add_train(subparsers: argparse._SubParsersAction) -> None:
-    from .data.augment import AUGMENT_PRESETS, DEFAULT_AUGMENT
-    from .losses import LOSS_NAMES
-    from .model import PRESETS
-    from .training.config import OPTIMIZERS, SCHEDULES, TrainConfig
+    from .options import add_arguments
+    from .training.config import TrainConfig
 
-    d = TrainConfig(out="")
     p = subparsers.add_parser("train", help="train a U-Net on images and masks (default: the embedded sample)")
-    p.add_argument("data", nargs="?", help="folder with images/ and masks/, a CSV of image,mask pairs, "
-                   "or sample:train (the default)")
-    p.add_argument("--out", help="run directory (must be new; required unless --resume)")
+    add_arguments(p, TrainConfig)
     p.add_argument("--resume", metavar="RUN_DIR", help="continue the run in RUN_DIR from its last.pt")
     p.add_argument("--auto-resume", action="store_true",
-                   help="resume --out if it holds last.pt, else start it (for torchrun --max-restarts)")
+                   help="resume --out if it holds a run, else start it (for torchrun --max-restarts)")
     p.add_argument("--nproc", type=int, help="shortcut: run this command under torchrun with N processes")
-    g = p.add_argument_group("model")
-    g.add_argument("--preset", choices=sorted(PRESETS), default=d.preset)
-    g.add_argument("--classes", dest="num_classes", type=int, default=d.num_classes,
-                   help="1: binary (sigmoid); 2 or more: softmax over classes 0..K-1")
-    g.add_argument("--base-width", type=int)
-    g.add_argument("--depth", type=int)
-    g.add_argument("--padding", choices=["same", "valid"])
-    g.add_argument("--upsampling", choices=["transpose", "bilinear"])
-    g.add_argument("--batch-norm", action=argparse.BooleanOptionalAction, default=None)
-    g.add_argument("--dropout", type=float)
-    g.add_argument("--init", dest="init_checkpoint", metavar="CHECKPOINT",
-                   help="start from these weights (a checkpoint of the same model options)")
-    g = p.add_argument_group("data")
-    g.add_argument("--val-data", help="separate validation data (default: a split of DATA)")
-    g.add_argument("--val-fraction", type=float, default=d.val_fraction)
-    g.add_argument("--instance-masks", action="store_true", help="masks are instance labels: use objects as foreground")
-    g.add_argument("--ignore-index", type=int, help="mask value that counts nowhere in loss and metrics")
-    g.add_argument("--normalization", choices=["percentile", "minmax", "scale", "none"], default=d.normalization)
-    g.add_argument("--patch-size", type=int, default=d.patch_size)
-    g.add_argument("--foreground-fraction", type=float, default=d.foreground_fraction)
-    g.add_argument("--augment", choices=sorted(AUGMENT_PRESETS), default=DEFAULT_AUGMENT)
-    g.add_argument("--save-augmentations", metavar="PNG", help="write a grid of augmented patches and exit")
-    g = p.add_argument_group("optimisation")
-    g.add_argument("--loss", choices=LOSS_NAMES)
-    g.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
-    g.add_argument("--lr", type=float, default=d.lr)
-    g.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    g.add_argument("--schedule", choices=SCHEDULES, default=d.schedule)
-    g.add_argument("--grad-clip", type=float, default=d.grad_clip)
-    g.add_argument("--epochs", type=int, default=d.epochs)
-    g.add_argument("--steps-per-epoch", type=int, default=d.steps_per_epoch)
-    g.add_argument("--batch-size", type=int, default=d.batch_size, help="per process")
-    g.add_argument("--early-stopping", type=int, metavar="PATIENCE")
-    g.add_argument("--max-time", dest="max_time_s", type=float, metavar="SECONDS")
-    g = p.add_argument_group("machinery")
-    g.add_argument("--seed", type=int, default=d.seed)
-    g.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default=d.precision)
-    g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=d.channels_last)
-    g.add_argument("--device", default=d.device)
-    g.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, metavar="STEPS")
-    g.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("--instance-masks", dest="mask_mode", action="store_const", const="instances",
+                   help="masks are instance labels: use objects as foreground (= --mask-mode instances)")
+    p.add_argument("--save-augmentations", metavar="PNG", help="write a grid of augmented patches and exit")
     p.set_defaults(handler=_run_train)
 
 
@@ -110,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-overlay", dest="overlay", action="store_false")
     p.add_argument("--label-format", choices=["png", "tif"], default="png")
     p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--backend", choices=["torch", "onnxruntime"], default="torch")
+    p.add_argument("--backend", choices=BACKENDS, default="torch")
     _tile_arguments(p)
     p.set_defaults(handler=_run_predict)
 
@@ -119,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", help="folder with images/ and masks/, CSV, or sample:heldout")
     p.add_argument("--csv", help="write per-image scores here (default: next to the checkpoint)")
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--backend", choices=BACKENDS, default="torch")
     _tile_arguments(p)
     p.set_defaults(handler=_run_evaluate)
 
@@ -145,25 +104,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train_config(args: argparse.Namespace):  # -> TrainConfig
+    from .options import values_from_arguments
     from .training.config import TrainConfig
 
-    names = [
-        "preset", "num_classes", "base_width", "depth", "padding", "upsampling", "batch_norm", "dropout",
-        "val_data", "val_fraction", "ignore_index", "normalization", "patch_size", "foreground_fraction",
-        "augment", "loss", "optimizer", "lr", "weight_decay", "schedule", "grad_clip", "epochs",
-        "steps_per_epoch", "batch_size", "early_stopping", "max_time_s", "seed", "precision",
-        "channels_last", "device", "checkpoint_every", "progress", "init_checkpoint",
-    ]
-    values = {name: getattr(args, name) for name in names}
-    if args.instance_masks:
-        values["mask_mode"] = "instances"
-    return TrainConfig(out=args.out, data=args.data, **values)
+    values = values_from_arguments(args, TrainConfig)
+    if not values.get("out"):
+        raise UnetkitError("train needs --out RUN_DIR (or --resume RUN_DIR)")
+    return TrainConfig(**values)
 
 
 def _run_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    if args.nproc:
+    if args.nproc is not None:
         return _relaunch_under_torchrun(args.nproc, argv)
-    from .training.loop import LAST, resume_config, train
+    from .options import values_from_arguments
+    from .training.config import TrainConfig
+    from .training.loop import StopReason, train
+    from .training.state import CONFIG, LAST, resume_config
 
     if args.save_augmentations:
         from .training.preview import save_augmentation_preview
@@ -172,23 +128,19 @@ def _run_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
         print(f"wrote {args.save_augmentations}")
         return 0
     resume_dir = args.resume
-    if args.auto_resume and args.out and (Path(args.out) / LAST).is_file():
+    if args.auto_resume and args.out and any((Path(args.out) / name).is_file() for name in (LAST, CONFIG)):
         resume_dir = args.out
     if resume_dir:
-        given = {name: getattr(args, name) for name, flag in (("epochs", "--epochs"), ("max_time_s", "--max-time"))
-                 if flag in argv}
-        config = resume_config(resume_dir, **given)
+        config = resume_config(resume_dir, **values_from_arguments(args, TrainConfig))
         result = train(config, resume=True)
     else:
-        if not args.out:
-            raise UnetkitError("train needs --out RUN_DIR (or --resume RUN_DIR)")
         result = train(_train_config(args))
-    if result.stopped == "signal":
+    if result.stopped is StopReason.SIGNAL:
         return EXIT_INTERRUPTED
-    best = "n/a" if result.best_dice is None else f"{result.best_dice:.4f}"
+    best = "n/a" if result.best_score is None else f"{result.best_score:.4f}"
     if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
         return 0
-    print(f"done ({result.stopped}): {result.epochs_completed} epoch(s), best validation Dice {best}; "
+    print(f"done ({result.stopped.value}): {result.epochs_completed} epoch(s), best validation score {best}; "
           f"checkpoints in {result.run_dir}")
     return 0
 
@@ -197,9 +149,12 @@ def _relaunch_under_torchrun(nproc: int, argv: Sequence[str]) -> int:
     """``unetkit train --nproc N ...`` is ``torchrun --nproc_per_node N -m unetkit train ...``."""
     import subprocess
 
-    rest = list(argv)
-    index = rest.index("--nproc")
-    del rest[index : index + 2]
+    if nproc < 1:
+        raise UnetkitError(f"--nproc must be at least 1, got {nproc}")
+    rest = [arg for arg in argv if not arg.startswith("--nproc=")]
+    if "--nproc" in rest:
+        index = rest.index("--nproc")
+        del rest[index : index + 2]
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
                "-m", "unetkit", *rest]
     return subprocess.call(command)
@@ -222,7 +177,8 @@ def _run_predict(args: argparse.Namespace, argv: Sequence[str]) -> int:
 def _run_evaluate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from .evaluation import evaluate_checkpoint
 
-    report = evaluate_checkpoint(args.checkpoint, args.data, _tile_options(args), args.precision, args.device)
+    report = evaluate_checkpoint(args.checkpoint, args.data, _tile_options(args), args.precision, args.device,
+                                 args.backend)
     print(report.table())
     csv_path = Path(args.csv) if args.csv else Path(args.checkpoint).with_name(
         f"evaluation_{Path(str(args.data).replace(':', '_')).name}.csv")
@@ -233,11 +189,11 @@ def _run_evaluate(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def _run_inspect(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from .data.dataset import DataOptions
-    from .data.sample import resolve_data_source
+    from .data.sample import resolve_data_source, resolve_mask_mode
     from .inspect_data import inspect_dataset
 
-    source, sample_mode = resolve_data_source(args.data)
-    mode = "instances" if args.instance_masks else (sample_mode or "classes")
+    source, _ = resolve_data_source(args.data)
+    mode = resolve_mask_mode(args.data, "instances" if args.instance_masks else None)
     report = inspect_dataset(source, DataOptions(args.num_classes, mode, args.ignore_index))
     print(report.text())
     return 0 if not report.errors else EXIT_USER_ERROR

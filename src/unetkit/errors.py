@@ -44,3 +44,7 @@ class OutputExistsError(UnetkitError):
 
 class ConfigError(UnetkitError):
     """An option value that is out of range or inconsistent with another option."""
+
+
+class TrainingDiverged(UnetkitError):
+    """The loss or the weights became NaN or infinite; the last good checkpoint is kept."""

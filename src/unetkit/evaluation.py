@@ -1,13 +1,16 @@
-"""Scoring a model on labelled whole images, tile by tile.
+"""``unetkit evaluate``: a model file scored on a labelled folder, as a table and a CSV.
+
+The scoring itself is :func:`unetkit.scoring.evaluate_samples`; this module adds the files:
+the model (any format :func:`~unetkit.inference.loading.load_predictor` reads), the data
+folder or CSV, and the per-image CSV.
 
 >>> import numpy as np
->>> from unetkit.model import UNet
->>> from unetkit.data.dataset import Sample
->>> model = UNet(depth=2, base_width=2).eval()
->>> samples = [Sample("a", np.zeros((1, 20, 30), np.float32), np.zeros((20, 30), np.uint8))]
->>> accumulator = evaluate_samples(model, samples)
->>> len(accumulator.per_image)
-1
+>>> report = EvaluationReport(["a"], MetricAccumulator(2))
+>>> _ = report.accumulator.update(np.ones((2, 2), int), np.ones((2, 2), int))
+>>> print(report.table())
+image  dice    iou
+a     1.0000  1.0000
+mean  1.0000  1.0000
 """
 
 from __future__ import annotations
@@ -16,54 +19,15 @@ import csv
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
-import numpy as np
-import torch
 
-from .data.dataset import Sample, load_labelled
+from .data.dataset import load_labelled
 from .data.io import atomic_write
-from .data.sample import resolve_data_source
-from .predict import PredictOptions, load_predictor
+from .data.sample import resolve_data_source, resolve_mask_mode
+from .inference.loading import load_predictor
 from .metrics import MetricAccumulator
-from .model import UNet, labels_from_probabilities
-from .tiling import TileOptions, predict_tiled
-
-
-def metric_classes(num_classes: int) -> int:
-    """Classes in label maps: a one-output (sigmoid) model labels 0 and 1."""
-    return max(2, num_classes)
-
-
-def predict_labels(
-    model: UNet, image: np.ndarray, tile_options: TileOptions, autocast_dtype: torch.dtype | None = None
-) -> np.ndarray:
-    """(H, W) integer labels of a normalised (C, H, W) image."""
-    probabilities = predict_tiled(model, image, tile_options, autocast_dtype=autocast_dtype)
-    return labels_from_probabilities(torch.from_numpy(probabilities)[None])[0].numpy()
-
-
-def evaluate_samples(
-    model: UNet,
-    samples: list[Sample],
-    tile_options: TileOptions = TileOptions(),
-    autocast_dtype: torch.dtype | None = None,
-    ignore_index: int | None = None,
-    on_image: Callable[[Sample, np.ndarray], None] | None = None,
-) -> MetricAccumulator:
-    """Dice and IoU of every sample (per image, and pooled)."""
-    accumulator = MetricAccumulator(metric_classes(model.config.num_classes), ignore_index)
-    was_training = model.training
-    model.eval()
-    try:
-        for sample in samples:
-            labels = predict_labels(model, sample.image, tile_options, autocast_dtype)
-            accumulator.update(labels, sample.mask)
-            if on_image is not None:
-                on_image(sample, labels)
-    finally:
-        model.train(was_training)
-    return accumulator
+from .scoring import evaluate_samples
+from .tiling import TileOptions
 
 
 @dataclass
@@ -105,16 +69,17 @@ def evaluate_checkpoint(
     tile_options: TileOptions = TileOptions(),
     precision: str = "auto",
     device: str = "auto",
+    backend: str = "torch",
 ) -> EvaluationReport:
     """Dice and IoU of a checkpoint on a labelled folder, CSV or ``sample:SPLIT``.
 
     Masks are read with the options stored in the checkpoint (classes, mask mode,
     normalisation); the embedded sample's instance masks are read as foreground.
     """
-    model, data_options, autocast_dtype = load_predictor(checkpoint, PredictOptions(precision=precision, device=device))
-    source, sample_mask_mode = resolve_data_source(data)
-    if sample_mask_mode is not None:
-        data_options = dataclasses.replace(data_options, mask_mode=sample_mask_mode)
-    samples = load_labelled(source, data_options, in_channels=model.config.in_channels)
-    accumulator = evaluate_samples(model, samples, tile_options, autocast_dtype, data_options.ignore_index)
+    loaded = load_predictor(checkpoint, backend=backend, device=device, precision=precision)
+    source, _ = resolve_data_source(data)
+    mask_mode = resolve_mask_mode(data, loaded.data_options.mask_mode)
+    data_options = dataclasses.replace(loaded.data_options, mask_mode=mask_mode)
+    samples = load_labelled(source, data_options, in_channels=loaded.predictor.in_channels)
+    accumulator = evaluate_samples(loaded.predictor, samples, tile_options, data_options.ignore_index, task=loaded.task)
     return EvaluationReport([s.name for s in samples], accumulator)

@@ -19,7 +19,7 @@ True
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable, Literal, Optional, get_args
 
 import torch
 import torch.nn.functional as F
@@ -27,7 +27,8 @@ import torch.nn.functional as F
 from .errors import ConfigError
 
 LossFunction = Callable[[torch.Tensor, torch.Tensor, Optional[torch.Tensor]], torch.Tensor]
-LOSS_NAMES = ("dice", "bce", "ce", "dice+bce", "dice+ce")
+LossName = Literal["dice", "bce", "ce", "dice+bce", "dice+ce"]
+LOSS_NAMES: tuple[str, ...] = get_args(LossName)
 
 
 def check_loss_inputs(

@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .errors import ConfigError
+from .options import from_dict, to_dict
+from .sizes import SizeRule
 
 Padding = Literal["same", "valid"]
 Upsampling = Literal["transpose", "bilinear"]
@@ -74,16 +76,14 @@ class UNetConfig:
         return tuple(self.base_width * 2**level for level in range(self.depth))
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return to_dict(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> UNetConfig:
-        known = {field.name for field in dataclasses.fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ConfigError(f"unknown model options {sorted(unknown)}")
-        return cls(**values)
+        return from_dict(cls, values)
 
+
+PresetName = Literal["keras-reference", "paper-2015"]
 
 PRESETS: dict[str, UNetConfig] = {
     # The Keras U-Net that unetkit reproduces (7,759,521 parameters).
@@ -91,6 +91,9 @@ PRESETS: dict[str, UNetConfig] = {
     # Ronneberger et al. 2015: 64 to 1024 filters, valid convolutions, two-class softmax.
     "paper-2015": UNetConfig(base_width=64, padding="valid", num_classes=2),
 }
+
+
+assert set(PRESETS) == set(get_args(PresetName)), "PresetName must list PRESETS"
 
 
 def preset(name: str, **overrides: Any) -> UNetConfig:
@@ -211,6 +214,11 @@ class UNet(nn.Module):
         """Input sizes the network takes without padding ('same' mode): multiples of this."""
         return 2 ** (self.config.depth - 1)
 
+    @property
+    def size_rule(self) -> SizeRule:
+        """The sizes the network proper takes (before :meth:`forward`'s padding) and returns."""
+        return size_rule(self.config)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 4 or x.shape[1] != self.config.in_channels:
             raise ValueError(
@@ -310,6 +318,21 @@ def _output_from_bottom(bottom: int, depth: int) -> int:
     for _ in range(depth - 1):
         size = size * 2 - 4
     return size
+
+
+def size_rule(config: UNetConfig) -> SizeRule:
+    """The :class:`~unetkit.sizes.SizeRule` of a U-Net configuration.
+
+    >>> size_rule(preset("paper-2015"))
+    SizeRule(minimum=188, step=16, halo=92)
+    >>> size_rule(UNetConfig())
+    SizeRule(minimum=16, step=16, halo=0)
+    """
+    step = 2 ** (config.depth - 1)
+    if config.padding == "same":
+        return SizeRule(minimum=step, step=step)
+    minimum = valid_input_size(1, config.depth)
+    return SizeRule(minimum=minimum, step=step, halo=(minimum - valid_output_size(minimum, config.depth)) // 2)
 
 
 def check_valid_input_size(shape: torch.Size | tuple[int, ...], depth: int) -> None:

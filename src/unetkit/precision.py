@@ -15,14 +15,14 @@ from __future__ import annotations
 import contextlib
 from functools import lru_cache
 from pathlib import Path
-from typing import ContextManager, Literal
+from typing import ContextManager, Literal, get_args
 
 import torch
 
 from .errors import ConfigError
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 
 @lru_cache(maxsize=1)
@@ -62,7 +62,34 @@ def autocast_context(device: torch.device, dtype: torch.dtype | None) -> Context
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """``auto``: the CUDA device of this process if there is one, else the CPU."""
+    """``auto``: the CUDA device of this process if there is one, else the CPU.
+
+    A device that does not exist here is a :class:`ConfigError` naming what does:
+
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    >>> resolve_device("toaster")
+    Traceback (most recent call last):
+    ...
+    unetkit.errors.ConfigError: unknown device 'toaster'
+      fix: use auto, cpu, cuda or cuda:N (or mps on Apple silicon)
+    """
     if name == "auto":
         return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"unknown device {name!r}", fix="use auto, cpu, cuda or cuda:N (or mps on Apple silicon)") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device {name!r} asked for, but this PyTorch sees no CUDA GPU "
+                              f"(torch {torch.__version__})",
+                              fix="use --device cpu (or auto), or install a CUDA build of PyTorch")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ConfigError(f"device {name!r} asked for, but there are {torch.cuda.device_count()} GPU(s)",
+                              fix=f"use cuda:0 .. cuda:{torch.cuda.device_count() - 1}")
+    elif device.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ConfigError(f"device {name!r} is not available here", fix="use --device cpu (or auto)")
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"unsupported device {name!r}", fix="use auto, cpu, cuda or cuda:N")
+    return device

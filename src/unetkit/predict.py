@@ -20,37 +20,26 @@ finished.
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
-import torch
 
-from .checkpoint import load_model
-from .data.dataset import DataOptions, load_image_planes
-from .data.io import atomic_write, count_planes, ensure_can_write, write_image
+from .data.dataset import load_image_planes
+from .data.io import PlaneShape, atomic_write, ensure_can_write, plane_shape, write_image
 from .data.pairing import image_files
 from .data.sample import resolve_data_source
 from .errors import ConfigError, InputError, UnetkitError
-from .model import UNet, labels_from_probabilities
-from .precision import resolve_device, resolve_precision
+from .inference.loading import BACKENDS, LoadedPredictor, load_predictor
+from .inference.predictor import Predictor
+from .signals import Interrupted, raise_on_stop_signals
+from .tasks import Task
 from .tiling import TileOptions, open_probability_memmap, predict_tiled
 from .visualize import overlay
 
 Report = Callable[[str], None]
-
-
-class Interrupted(KeyboardInterrupt):
-    """SIGINT or SIGTERM arrived; finished outputs are complete, the one in progress removed.
-
-    A KeyboardInterrupt, not an Exception, so that no ``except Exception`` on the way (a
-    reader turning any failure into "cannot be read") can mistake it for bad input.
-    """
 
 
 @dataclass(frozen=True)
@@ -68,8 +57,8 @@ class PredictOptions:
     def __post_init__(self) -> None:
         if self.label_format not in ("png", "tif"):
             raise ConfigError(f"label format must be png or tif, got {self.label_format!r}")
-        if self.backend not in ("torch", "onnxruntime"):
-            raise ConfigError(f"backend must be torch or onnxruntime, got {self.backend!r}")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
 
 
 @dataclass
@@ -106,10 +95,13 @@ def collect_inputs(inputs: list[str | Path]) -> list[Path]:
     return files
 
 
-def _plan_jobs(files: list[Path]) -> list[_Job]:
+def _plan_jobs(files: list[Path], predictor: Predictor) -> list[_Job]:
+    """One job per image plane, each input checked against the model from its header first."""
     jobs = []
     for path in files:
-        count = count_planes(path)
+        shape = plane_shape(path)
+        check_fits_predictor(shape, predictor, path)
+        count = shape.count
         for index in range(count):
             stem = path.stem if count == 1 else f"{path.stem}_{index:03d}"
             jobs.append(_Job(path, index, count, stem))
@@ -133,42 +125,6 @@ def _outputs(job: _Job, out_dir: Path, options: PredictOptions) -> PredictionRec
     )
 
 
-@contextmanager
-def _signals_raise() -> Iterator[None]:
-    """SIGTERM and SIGINT raise :class:`Interrupted` so that clean-up code runs."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(number: int, frame: object) -> None:
-        raise Interrupted(f"interrupted by signal {signal.Signals(number).name}")
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-def load_predictor(checkpoint: str | Path, options: PredictOptions) -> tuple[UNet, DataOptions, torch.dtype | None]:
-    """The model ready for inference (torch or ONNX Runtime backend), its data options
-    (normalisation, mask mode, ignore label) and autocast dtype; predict and evaluate use it."""
-    if str(checkpoint).endswith(".onnx") or options.backend == "onnxruntime":
-        from .export import OnnxRuntimeModel
-
-        if str(checkpoint).endswith(".onnx"):
-            runtime = OnnxRuntimeModel.from_file(checkpoint)
-        else:
-            model, data_options = load_model(checkpoint)
-            runtime = OnnxRuntimeModel.from_model(model, data_options)
-        return runtime, runtime.data_options, None  # type: ignore[return-value]
-    device = resolve_device(options.device)
-    model, data_options = load_model(checkpoint, device)
-    model = model.to(memory_format=torch.channels_last)
-    return model, data_options, resolve_precision(options.precision, device)
-
-
 def predict_files(
     checkpoint: str | Path,
     inputs: list[str | Path],
@@ -178,9 +134,9 @@ def predict_files(
 ) -> list[PredictionRecord]:
     """Predict every image plane of ``inputs`` into ``out_dir``; returns what was written."""
     out_dir = Path(out_dir)
-    model, data_options, autocast_dtype = load_predictor(checkpoint, options)
-    normalization = data_options.normalization
-    jobs = _plan_jobs(collect_inputs(inputs))
+    loaded = load_predictor(checkpoint, backend=options.backend, device=options.device, precision=options.precision)
+    normalization = loaded.data_options.normalization
+    jobs = _plan_jobs(collect_inputs(inputs), loaded.predictor)
     records = [_outputs(job, out_dir, options) for job in jobs]
     for record in records:
         for path in (record.labels, record.overlay, record.probabilities):
@@ -189,13 +145,13 @@ def predict_files(
     out_dir.mkdir(parents=True, exist_ok=True)
     done: list[PredictionRecord] = []
     planes: tuple[Path | None, list] = (None, [])  # the planes of the file in hand, read once
-    with _signals_raise():
+    with raise_on_stop_signals():
         for job, record in zip(jobs, records):
             try:
                 if planes[0] != job.image_path:
                     planes = (job.image_path, load_image_planes(job.image_path, normalization))
                 name, _, image = planes[1][job.plane_index]
-                _predict_one(model, autocast_dtype, name, image, job, record, options, report)
+                _predict_one(loaded, name, image, job, record, options, report)
             except (OSError, Interrupted) as exc:
                 _remove_outputs(record)
                 finished = ", ".join(str(r.labels.name) for r in done) or "none"
@@ -216,31 +172,36 @@ def _remove_outputs(record: PredictionRecord) -> None:
             path.unlink(missing_ok=True)
 
 
-def _predict_one(
-    model: UNet, autocast_dtype: torch.dtype | None, name: str, image: np.ndarray,
-    job: _Job, record: PredictionRecord, options: PredictOptions, report: Report,
-) -> None:
-    if image.shape[0] != model.config.in_channels:
+def check_fits_predictor(shape: PlaneShape, predictor: Predictor, path: Path) -> None:
+    """Raise unless the image's channels and size suit the model."""
+    if shape.channels != predictor.in_channels:
         raise InputError(
-            f"image has {image.shape[0]} channel(s), the model takes {model.config.in_channels}",
-            path=job.image_path,
+            f"image has {shape.channels} channel(s), the model takes {predictor.in_channels}",
+            path=path,
+            fix="convert the image (grey or RGB as the training images were), or use a model trained on such images",
         )
-    height, width = image.shape[-2:]
-    minimum = 2 ** (model.config.depth - 1)
-    if min(height, width) < minimum:
+    minimum = predictor.size_rule.step  # mirroring an image up to one pooling window works; below, it is noise
+    if min(shape.height, shape.width) < minimum:
         raise InputError(
-            f"image is {height}x{width}, smaller than the network's minimum side {minimum}",
-            path=job.image_path,
+            f"image is {shape.height}x{shape.width}, smaller than the network's minimum side {minimum}",
+            path=path,
             fix="upsample the image, or train a shallower network (--depth)",
         )
+
+
+def _predict_one(
+    loaded: LoadedPredictor, name: str, image: np.ndarray,
+    job: _Job, record: PredictionRecord, options: PredictOptions, report: Report,
+) -> None:
+    predictor, task = loaded.predictor, loaded.task
+    height, width = image.shape[-2:]
     if max(height, width) > options.tile.tile_size:
         report(f"{name}: {height}x{width} is larger than the tile size {options.tile.tile_size}: predicting tile by tile")
     if options.probabilities_on_disk:
-        _predict_to_disk(model, image, autocast_dtype, record, options)
+        _predict_to_disk(loaded, image, record, options)
         return
-    probabilities = predict_tiled(model, image, options.tile, autocast_dtype=autocast_dtype)
-    labels = labels_from_probabilities(torch.from_numpy(probabilities)[None])[0].numpy()
-    _write_labels_and_overlay(image, labels, record, options)
+    probabilities = predict_tiled(predictor, image, options.tile)
+    _write_labels_and_overlay(image, task.labels(probabilities), record, options)
     if record.probabilities is not None:
         import tifffile
 
@@ -252,25 +213,29 @@ def _predict_one(
 
 
 def _write_labels_and_overlay(image: np.ndarray, labels: np.ndarray, record: PredictionRecord, options: PredictOptions) -> None:
-    labels = labels.astype(np.uint8 if labels.max(initial=0) < 256 else np.uint16)
     write_image(record.labels, labels, overwrite=options.overwrite)
     if record.overlay is not None:
         write_image(record.overlay, overlay(image, labels), overwrite=options.overwrite)
 
 
-def _predict_to_disk(
-    model: UNet, image: np.ndarray, autocast_dtype: torch.dtype | None, record: PredictionRecord, options: PredictOptions
-) -> None:
+def _labels_in_bands(task: Task, outputs: np.ndarray, band: int = 1024) -> np.ndarray:
+    """The task's labels of (K, H, W) outputs, computed band by band (no float image in RAM)."""
+    first = task.labels(np.asarray(outputs[:, :band]))
+    labels = np.empty(outputs.shape[-2:], first.dtype)
+    labels[:band] = first
+    for top in range(band, labels.shape[0], band):
+        labels[top : top + band] = task.labels(np.asarray(outputs[:, top : top + band]))
+    return labels
+
+
+def _predict_to_disk(loaded: LoadedPredictor, image: np.ndarray, record: PredictionRecord, options: PredictOptions) -> None:
     """Probabilities accumulate in a memory-mapped (Big)TIFF next to the output, renamed when done."""
     assert record.probabilities is not None
     temporary = record.probabilities.with_name(f".{record.probabilities.stem}.partial.tif")
     try:
-        probabilities = open_probability_memmap(temporary, (model.config.num_classes, *image.shape[-2:]))
-        predict_tiled(model, image, options.tile, autocast_dtype=autocast_dtype, output=probabilities)
-        labels = np.empty(image.shape[-2:], np.int64)
-        for top in range(0, labels.shape[0], 1024):  # labels band by band: no float image in RAM
-            band = torch.from_numpy(np.asarray(probabilities[:, top : top + 1024]))[None]
-            labels[top : top + 1024] = labels_from_probabilities(band)[0].numpy()
+        probabilities = open_probability_memmap(temporary, (loaded.predictor.num_outputs, *image.shape[-2:]))
+        predict_tiled(loaded.predictor, image, options.tile, output=probabilities)
+        labels = _labels_in_bands(loaded.task, probabilities)
         probabilities.flush()
         del probabilities
         _write_labels_and_overlay(image, labels, record, options)

@@ -5,7 +5,14 @@ extended by mirroring (the U-Net paper's overlap-tile strategy); every tile is p
 and the tiles' probabilities are blended back by Gaussian (default) or uniform weights.
 For a valid-padding network each tile's input carries the context its output needs.
 
-The model's device only ever holds one batch of tiles. Probabilities are accumulated on
+The tiler knows nothing of the model: it takes a
+:class:`~unetkit.inference.predictor.Predictor` (a callable from a batch of tiles to their
+outputs, with the network's :class:`~unetkit.sizes.SizeRule`), as MONAI's
+``sliding_window_inference`` takes a predictor and a window size. The image is anything
+that slices like a ``(C, H, W)`` array (NumPy, a CPU tensor, a lazily read array): only the
+region of each tile is read from it.
+
+The predictor's device only ever holds one batch of tiles. Outputs are accumulated on
 the CPU, in RAM or, for outputs larger than RAM, in a memory-mapped file. The blending
 weights are separable (row weight x column weight), so their sum is two 1D arrays, not a
 second image-sized array.
@@ -23,14 +30,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Literal
+from typing import Any, Callable, Iterator, Literal
 
 import numpy as np
 import torch
 
 from .errors import ConfigError
-from .model import UNet, probabilities_from_logits
-from .precision import autocast_context
+from .inference.predictor import Predictor, TorchPredictor
+from .model import UNet
+from .sizes import SizeRule
 
 Blend = Literal["gaussian", "uniform"]
 
@@ -69,25 +77,35 @@ class TileOptions:
         return int(round(self.overlap * tile)) if self.overlap < 1 else int(self.overlap)
 
 
-def tile_starts(size: int, tile: int, step: int, border: int = 0) -> list[int]:
+def tile_starts(size: int, tile: int, step: int, border: int = 0, align: int = 1) -> list[int]:
     """Start positions of tiles of side ``tile`` covering ``[-border, size + border)``.
 
-    Steps are at most ``step``, spread evenly; the first tile starts at ``-border`` and
-    the last ends at ``size + border``.
+    Steps are spread evenly, at most ``step`` before alignment; the first tile starts at
+    ``-border``. With ``align > 1`` every start is a multiple of ``align`` (``border`` is
+    rounded up to one), so that each tile meets the network's pooling grid where the whole
+    image would: the last tile may then reach past the end (its extra output is dropped),
+    and steps may exceed ``step`` by up to twice ``align``, never the tile.
 
     >>> tile_starts(10, 4, 3)
     [0, 3, 6]
     >>> tile_starts(3, 4, 2)
     [0]
+    >>> tile_starts(77, 32, 22, align=4)
+    [0, 16, 32, 48]
     """
-    if step < 1:
-        raise ValueError(f"step must be at least 1, got {step}")
+    if step < 1 or align < 1:
+        raise ValueError(f"step and align must be at least 1, got {step}, {align}")
+    border = -(-border // align) * align
     span = size + 2 * border
     if span <= tile:
         return [-border]
     count = math.ceil((span - tile) / step) + 1
-    positions = np.linspace(0, span - tile, count)
-    return [int(round(p)) - border for p in positions]
+    last = -(-(span - tile) // align) * align
+    while True:
+        positions = sorted({int(round(p / align)) * align for p in np.linspace(0, last, count)})
+        if all(b - a <= tile for a, b in zip(positions, positions[1:])):
+            return [p - border for p in positions]
+        count += 1
 
 
 def blend_weights(tile: int, blend: Blend, sigma_scale: float = 0.125) -> np.ndarray:
@@ -128,24 +146,28 @@ class TileGeometry:
     row_starts: list[int]
     col_starts: list[int]
 
+    @property
+    def tile_count(self) -> int:
+        return len(self.row_starts) * len(self.col_starts)
 
-def plan_tiles(model: UNet, height: int, width: int, options: TileOptions) -> TileGeometry:
-    """Where the tiles of an image go, for this model and these options."""
-    config = model.config
-    if config.padding == "valid":
-        tile = options.tile_size
-        context = (model.input_size_for(tile) - model.output_size(model.input_size_for(tile))) // 2
-        tile = model.output_size(model.input_size_for(tile))
-        tile_h = tile_w = tile
-        border = 0
+
+def plan_tiles(rule: SizeRule | UNet, height: int, width: int, options: TileOptions) -> TileGeometry:
+    """Where the tiles of an image go, for a network's size rule and these options.
+
+    >>> plan_tiles(SizeRule(16, 16), 300, 200, TileOptions(tile_size=128)).row_starts
+    [0, 96, 176]
+    """
+    rule = rule.size_rule if isinstance(rule, UNet) else rule
+    if rule.halo:
+        # Each tile's input carries the context its output needs: the halo.
+        tile_h = tile_w = rule.output_size(rule.input_size_for(options.tile_size))
+        context, border = rule.halo, 0
     else:
-        multiple = model.size_multiple
-        tile = max(multiple, options.tile_size // multiple * multiple)
-        # A small image is one tile, rounded up to what the network takes unpadded.
-        tile_h = min(tile, -(-height // multiple) * multiple)
-        tile_w = min(tile, -(-width // multiple) * multiple)
-        context = 0
-        border = options.border
+        tile = rule.round_down(options.tile_size)
+        # A small image is one tile, rounded up to a size the network takes unpadded.
+        tile_h = min(tile, rule.input_size_for(height))
+        tile_w = min(tile, rule.input_size_for(width))
+        context, border = 0, options.border
     overlap_h = min(options.overlap_pixels(tile_h), tile_h - 1)
     overlap_w = min(options.overlap_pixels(tile_w), tile_w - 1)
     border_h = border if height > tile_h else 0
@@ -154,8 +176,8 @@ def plan_tiles(model: UNet, height: int, width: int, options: TileOptions) -> Ti
         tile_h,
         tile_w,
         context,
-        tile_starts(height, tile_h, tile_h - overlap_h, border_h),
-        tile_starts(width, tile_w, tile_w - overlap_w, border_w),
+        tile_starts(height, tile_h, tile_h - overlap_h, border_h, rule.step),
+        tile_starts(width, tile_w, tile_w - overlap_w, border_w, rule.step),
     )
 
 
@@ -171,71 +193,78 @@ def _weight_sum(size: int, starts: list[int], weights: np.ndarray) -> np.ndarray
 DIHEDRAL: list[tuple[int, bool]] = [(k, flip) for flip in (False, True) for k in range(4)]
 
 
-def model_device(model: UNet) -> torch.device:
-    """Where the model computes (an ONNX Runtime model names its device itself)."""
-    device = getattr(model, "device", None)
-    return device if isinstance(device, torch.device) else next(model.parameters()).device
+def as_predictor(model: Predictor | UNet) -> Predictor:
+    """A predictor for a plain :class:`~unetkit.model.UNet` (fp32, sigmoid/softmax), else itself."""
+    return TorchPredictor(model) if isinstance(model, UNet) else model
 
 
-def _predict_batch(
-    model: UNet, batch: torch.Tensor, tta: bool, autocast_dtype: torch.dtype | None
-) -> torch.Tensor:
-    device = model_device(model)
-    batch = batch.to(device, non_blocking=True)
+def _predict_batch(predictor: Predictor, batch: torch.Tensor, tta: bool) -> torch.Tensor:
     transforms = DIHEDRAL if tta else DIHEDRAL[:1]
     total = None
-    with torch.inference_mode(), autocast_context(device, autocast_dtype):
-        for turns, flip in transforms:
-            view = batch.flip(-1) if flip else batch
-            view = torch.rot90(view, turns, dims=(-2, -1))
-            probabilities = probabilities_from_logits(model(view).float())
-            probabilities = torch.rot90(probabilities, -turns, dims=(-2, -1))
-            probabilities = probabilities.flip(-1) if flip else probabilities
-            total = probabilities if total is None else total + probabilities
+    for turns, flip in transforms:
+        view = batch.flip(-1) if flip else batch
+        view = torch.rot90(view, turns, dims=(-2, -1))
+        outputs = predictor(view).float()
+        outputs = torch.rot90(outputs, -turns, dims=(-2, -1))
+        outputs = outputs.flip(-1) if flip else outputs
+        total = outputs if total is None else total + outputs
+    assert total is not None
     return (total / len(transforms)).cpu()
 
 
-def _window(image: torch.Tensor | np.ndarray, top: int, bottom: int, left: int, right: int) -> torch.Tensor:
-    """``image[:, top:bottom, left:right]``, mirrored where the window leaves the image."""
+def read_window(image: Any, top: int, bottom: int, left: int, right: int) -> torch.Tensor:
+    """``image[:, top:bottom, left:right]`` as a float32 tensor, mirrored where it leaves the image.
+
+    Only the part of the image under the window is read (one slice), so ``image`` may be a
+    lazily read array.
+
+    >>> read_window(np.arange(4, dtype=np.float32).reshape(1, 1, 4), 0, 1, -2, 3).tolist()
+    [[[1.0, 0.0, 0.0, 1.0, 2.0]]]
+    """
     height, width = image.shape[-2:]
     if top >= 0 and left >= 0 and bottom <= height and right <= width:
-        window = image[:, top:bottom, left:right]  # inside the image: a plain slice
-        return torch.from_numpy(np.ascontiguousarray(window)) if isinstance(window, np.ndarray) else window
+        return _as_tensor(image[:, top:bottom, left:right])  # inside the image: a plain slice
     rows, cols = mirror_indices(top, bottom, height), mirror_indices(left, right, width)
-    if isinstance(image, np.ndarray):
-        return torch.from_numpy(np.ascontiguousarray(image[:, rows[:, None], cols[None, :]]))
-    return image[:, torch.from_numpy(rows)[:, None], torch.from_numpy(cols)[None, :]]
+    row0, col0 = int(rows.min()), int(cols.min())
+    block = _as_tensor(image[:, row0 : int(rows.max()) + 1, col0 : int(cols.max()) + 1])
+    return block[:, torch.from_numpy(rows - row0)[:, None], torch.from_numpy(cols - col0)[None, :]]
 
 
-def _tiles(
-    image: torch.Tensor | np.ndarray, geometry: TileGeometry
-) -> Iterator[tuple[int, int, torch.Tensor]]:
+def _as_tensor(region: Any) -> torch.Tensor:
+    if isinstance(region, torch.Tensor):
+        return region.float()
+    return torch.from_numpy(np.ascontiguousarray(region, dtype=np.float32))
+
+
+def _tiles(image: Any, geometry: TileGeometry) -> Iterator[tuple[int, int, torch.Tensor]]:
     c = geometry.context
     for row in geometry.row_starts:
         for col in geometry.col_starts:
-            window = _window(image, row - c, row + geometry.tile_height + c, col - c, col + geometry.tile_width + c)
+            window = read_window(image, row - c, row + geometry.tile_height + c, col - c, col + geometry.tile_width + c)
             yield row, col, window
 
 
 def predict_tiled(
-    model: UNet,
-    image: torch.Tensor | np.ndarray,
+    predictor: Predictor | UNet,
+    image: Any,
     options: TileOptions = TileOptions(),
     *,
-    autocast_dtype: torch.dtype | None = None,
     output: np.ndarray | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> np.ndarray:
-    """Class probabilities ``(K, H, W)`` float32 of a normalised ``(C, H, W)`` image.
+    """Outputs ``(K, H, W)`` float32 (class probabilities, say) of a normalised ``(C, H, W)`` image.
 
-    ``output``, if given, is a ``(K, H, W)`` float32 array to fill (a memory map, say) and
-    is returned; ``progress`` is called with the number of tiles done after each batch.
+    ``predictor`` is a :class:`~unetkit.inference.predictor.Predictor` (a plain ``UNet`` is
+    run in fp32). ``output``, if given, is a ``(K, H, W)`` float32 array to fill (a memory
+    map, say) and is returned; ``progress`` is called with the number of tiles done after
+    each batch.
     """
-    if image.ndim != 3:
+    predictor = as_predictor(predictor)
+    if len(image.shape) != 3:
         raise ValueError(f"expected a (C, H, W) image, got shape {tuple(image.shape)}")
     height, width = image.shape[-2:]
-    geometry = plan_tiles(model, height, width, options)
-    num_outputs = model.config.num_classes
+    geometry = plan_tiles(predictor.size_rule, height, width, options)
+    num_outputs = predictor.num_outputs
     if output is None:
         output = np.zeros((num_outputs, height, width), np.float32)
     elif output.shape != (num_outputs, height, width):
@@ -247,13 +276,13 @@ def predict_tiled(
     tile_weight = torch.from_numpy(np.outer(weights_h, weights_w))
 
     pending: list[tuple[int, int, torch.Tensor]] = []
-    tiles_per_batch = options.tiles_per_batch or (1 if model_device(model).type == "cpu" else 4)
+    tiles_per_batch = options.tiles_per_batch or (1 if predictor.device.type == "cpu" else 4)
 
     def flush() -> None:
         batch = torch.stack([tile for _, _, tile in pending])
-        probabilities = _predict_batch(model, batch, options.tta, autocast_dtype) * tile_weight
-        for (row, col, _), tile_probabilities in zip(pending, probabilities.numpy()):
-            _accumulate(output, tile_probabilities, row, col)
+        outputs = _predict_batch(predictor, batch, options.tta) * tile_weight
+        for (row, col, _), tile_outputs in zip(pending, outputs.numpy()):
+            _accumulate(output, tile_outputs, row, col)
         if progress is not None:
             progress(len(pending))
         pending.clear()
@@ -279,12 +308,13 @@ def _accumulate(output: np.ndarray, tile: np.ndarray, row: int, col: int) -> Non
     output[:, top:bottom, left:right] += tile[:, top - row : bottom - row, left - col : right - col]
 
 
-def predict_whole(
-    model: UNet, image: torch.Tensor | np.ndarray, *, autocast_dtype: torch.dtype | None = None
-) -> np.ndarray:
-    """Probabilities ``(K, H, W)`` of an image in one forward pass (same-padding models)."""
-    batch = torch.as_tensor(np.asarray(image) if isinstance(image, np.ndarray) else image)[None]
-    return _predict_batch(model, batch, False, autocast_dtype)[0].numpy()
+def predict_whole(predictor: Predictor | UNet, image: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Outputs ``(K, H, W)`` of an image in one forward pass (networks without a halo)."""
+    from .inference.predictor import run_padded
+
+    predictor = as_predictor(predictor)
+    batch = torch.as_tensor(np.asarray(image, dtype=np.float32) if isinstance(image, np.ndarray) else image)[None]
+    return run_padded(predictor, batch, predictor.size_rule)[0].cpu().numpy()
 
 
 def open_probability_memmap(path: str | Path, shape: tuple[int, int, int]) -> np.ndarray:

@@ -23,13 +23,14 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError
+from ..options import from_dict, to_dict
 
 
 @dataclass(frozen=True)
@@ -63,14 +64,15 @@ class AugmentOptions:
                     raise ConfigError(f"augmentation probability {field.name} must be in [0, 1], got {value}")
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return to_dict(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> AugmentOptions:
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+        return from_dict(cls, values)
 
 
 _INTENSITY = dict(p_brightness=0.3, p_contrast=0.3, p_gamma=0.3, p_noise=0.2, p_blur=0.2)
+AugmentName = Literal["none", "flips", "paper", "moderate", "strong", "gamma-noise", "strong-light"]
 AUGMENT_PRESETS: dict[str, AugmentOptions] = {
     "none": AugmentOptions(p_flip=0.0, p_rotate90=0.0),
     "flips": AugmentOptions(),
@@ -87,7 +89,8 @@ AUGMENT_PRESETS: dict[str, AugmentOptions] = {
         gamma_range=(0.8, 1.25), noise_std=0.025, blur_sigma_range=(0.5, 1.0),
     ),
 }
-DEFAULT_AUGMENT = "gamma-noise"
+assert set(AUGMENT_PRESETS) == set(get_args(AugmentName)), "AugmentName must list AUGMENT_PRESETS"
+DEFAULT_AUGMENT: AugmentName = "gamma-noise"
 
 
 def augment_preset(name: str) -> AugmentOptions:

@@ -166,3 +166,20 @@ def split_validation(
         [s for i, s in enumerate(samples) if i not in held],
         [s for i, s in enumerate(samples) if i in held],
     )
+
+
+def load_training_data(
+    source: str | Path,
+    options: DataOptions,
+    *,
+    val_source: str | Path | None = None,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    notes: list[str] | None = None,
+) -> tuple[list[Sample], list[Sample]]:
+    """Training and validation samples: ``val_source`` if given, else a seeded split of ``source``."""
+    samples = load_labelled(source, options, notes)
+    if val_source is not None:
+        val_samples = load_labelled(val_source, options, notes, in_channels=samples[0].image.shape[0])
+        return samples, val_samples
+    return split_validation(samples, val_fraction, seed)

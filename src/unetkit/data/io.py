@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -73,18 +74,51 @@ def read_planes(path: str | Path) -> list[np.ndarray]:
     return planes
 
 
+@dataclass(frozen=True)
+class PlaneShape:
+    """What :func:`read_planes` would return for a file, read from its header only."""
+
+    count: int  # 2D planes in the file
+    height: int
+    width: int
+    channels: int
+
+
+def plane_shape(path: str | Path) -> PlaneShape:
+    """Plane count, height, width and channels of an image file, without reading its pixels.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> tifffile.imwrite(folder / "s.tif", np.zeros((3, 5, 7), np.uint8), photometric="minisblack")
+    >>> plane_shape(folder / "s.tif")
+    PlaneShape(count=3, height=5, width=7, channels=1)
+    """
+    path = Path(path)
+    try:
+        if path.suffix.lower() in TIFF_SUFFIXES:
+            with tifffile.TiffFile(path) as tif:
+                series = tif.series[0]
+                shape, axes = series.shape, series.axes
+            sizes = dict(zip(axes, shape))
+            channels = int(np.prod([shape[i] for i, a in enumerate(axes) if a in CHANNEL_AXES], dtype=np.int64))
+            count = int(np.prod([shape[i] for i in _stack_axes(axes)], dtype=np.int64))
+            return PlaneShape(count, int(sizes["Y"]), int(sizes["X"]), channels)
+        with Image.open(path) as image:
+            width, height = image.size
+            bands = len(image.getbands())
+            opaque_alpha = False
+        if bands == 4:  # an opaque alpha channel is dropped by the reader: read to know
+            opaque_alpha = _read_pil(path).shape[-1] == 3
+        return PlaneShape(1, height, width, 3 if opaque_alpha else bands)
+    except Exception:
+        planes = read_planes(path)  # let the full reader name what is wrong (or answer)
+        first = planes[0]
+        return PlaneShape(len(planes), first.shape[0], first.shape[1], 1 if first.ndim == 2 else first.shape[2])
+
+
 def count_planes(path: str | Path) -> int:
     """How many 2D images :func:`read_planes` would return, without reading the pixels."""
-    path = Path(path)
-    if path.suffix.lower() not in TIFF_SUFFIXES:
-        return 1
-    try:
-        with tifffile.TiffFile(path) as tif:
-            series = tif.series[0]
-            shape, axes = series.shape, series.axes
-    except Exception:
-        return len(read_planes(path))  # let the full reader name what is wrong
-    return int(np.prod([shape[i] for i in _stack_axes(axes)], dtype=np.int64))
+    return plane_shape(path).count
 
 
 def _read_pil(path: Path) -> np.ndarray:
@@ -143,17 +177,37 @@ def _planes_from_axes(array: np.ndarray, axes: str, path: Path) -> list[np.ndarr
 
 
 def ensure_can_write(path: Path, overwrite: bool) -> None:
-    """Raise :class:`OutputExistsError` if ``path`` exists and ``overwrite`` is False."""
-    if path.exists() and not overwrite:
+    """Raise :class:`OutputExistsError` if ``path`` exists (or is a dangling link) and
+    ``overwrite`` is False, or if it is a folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputExistsError("output path is a folder", path=path, fix="give a file name, or choose another --out")
+    if (path.exists() or path.is_symlink()) and not overwrite:
         raise OutputExistsError(
             "output exists already", path=path, fix="pass --overwrite, or choose another --out"
         )
 
 
-def atomic_write(path: str | Path, write: Callable[[Path], None], overwrite: bool = False) -> None:
-    """Call ``write(temporary_path)``, then rename the result to ``path``.
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system tells it (Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # elsewhere: set and restore at once
+    os.umask(mask)
+    return mask
 
-    On any error the temporary file is removed and ``path`` is untouched.
+
+def atomic_write(path: str | Path, write: Callable[[Path], None], overwrite: bool = False) -> None:
+    """Call ``write(temporary_path)``, then move the result to ``path`` in one step.
+
+    On any error the temporary file is removed and ``path`` is untouched. The file gets the
+    permissions a plain ``open()`` would give it (0666 less the umask). Without
+    ``overwrite``, a file that appears at ``path`` while writing (another process) is never
+    replaced: the move is a hard link, which fails if the name exists.
     """
     path = Path(path)
     ensure_can_write(path, overwrite)
@@ -165,12 +219,31 @@ def atomic_write(path: str | Path, write: Callable[[Path], None], overwrite: boo
     temporary_path = Path(temporary)
     try:
         write(temporary_path)
+        os.chmod(temporary_path, 0o666 & ~current_umask())
         with open(temporary_path, "rb") as written:
             os.fsync(written.fileno())
-        os.replace(temporary_path, path)
+        if overwrite:
+            os.replace(temporary_path, path)
+        else:
+            _move_without_replacing(temporary_path, path)
     except BaseException:
         temporary_path.unlink(missing_ok=True)
         raise
+
+
+def _move_without_replacing(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except FileExistsError:
+        raise OutputExistsError(
+            "output appeared while it was being written (another process writes here?); it was left as it is",
+            path=target, fix="give each run its own --out, or pass --overwrite",
+        ) from None
+    except OSError:  # a file system without hard links: check, then rename
+        ensure_can_write(target, overwrite=False)
+        os.replace(source, target)
+        return
+    source.unlink()
 
 
 def write_image(path: str | Path, array: np.ndarray, overwrite: bool = False) -> None:

@@ -20,14 +20,14 @@ checks every mask before training and says what it found.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
 from ..errors import InputError
 
 MaskMode = Literal["classes", "instances"]
-MASK_MODES = ("classes", "instances")
+MASK_MODES: tuple[str, ...] = get_args(MaskMode)
 
 
 def _format_values(values: np.ndarray, limit: int = 8) -> str:

@@ -13,16 +13,16 @@ channel, to 0 and 1.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 from ..errors import ConfigError
+from ..options import from_dict, to_dict
 
 NormalizationMode = Literal["percentile", "minmax", "scale", "none"]
-NORMALIZATION_MODES = ("percentile", "minmax", "scale", "none")
+NORMALIZATION_MODES: tuple[str, ...] = get_args(NormalizationMode)
 
 
 @dataclass(frozen=True)
@@ -63,11 +63,11 @@ class Normalization:
         return (image - low.astype(np.float32)[:, None, None]) / span[:, None, None]
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return to_dict(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Normalization:
-        return cls(**values)
+        return from_dict(cls, values)
 
 
 def to_channels_first(plane: np.ndarray) -> np.ndarray:

@@ -9,6 +9,8 @@ labels made by a segmentation algorithm; they are read as foreground. See
 'train'
 >>> resolve_data_source("sample:heldout")[1]
 'instances'
+>>> resolve_mask_mode("sample:train", requested="classes"), resolve_mask_mode("data/", None)
+('instances', 'classes')
 """
 
 from __future__ import annotations
@@ -41,3 +43,14 @@ def resolve_data_source(source: str | Path | None) -> tuple[Path, MaskMode | Non
     if text.startswith(SAMPLE_PREFIX):
         return sample_path(text[len(SAMPLE_PREFIX):]), "instances"
     return Path(source), None
+
+
+def resolve_mask_mode(source: str | Path | None, requested: MaskMode | None) -> MaskMode:
+    """How the masks of ``source`` are read: the one rule for train, evaluate and inspect.
+
+    The embedded sample's masks are instance labels, so it is always read as ``instances``;
+    other data as ``requested`` (``--instance-masks``, or what a model was trained with),
+    else as class indices.
+    """
+    _, sample_mode = resolve_data_source(source)
+    return sample_mode or requested or "classes"

@@ -21,7 +21,6 @@ Images smaller than the patch are mirrored up to the patch size once, at the sta
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -29,6 +28,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError
+from ..options import to_dict
 from .augment import AugmentOptions, augment_intensity, draw_geometry, extract_patch
 from .dataset import Sample
 
@@ -48,7 +48,7 @@ class SamplingOptions:
             raise ConfigError(f"foreground fraction must be in [0, 1], got {self.foreground_fraction}")
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return to_dict(self)
 
 
 def _pad_to_at_least(array: np.ndarray, size: int) -> np.ndarray:

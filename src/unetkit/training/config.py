@@ -1,5 +1,8 @@
 """Every training option in one typed, validated object, saved with each run.
 
+The fields are the single source of truth: ``unetkit train``'s flags are generated from them
+(:mod:`unetkit.options`), with their help text, choices (``Literal`` types) and groups.
+
 >>> config = TrainConfig(out="runs/a", epochs=2, lr=3e-4)
 >>> TrainConfig.from_dict(config.to_dict()) == config
 True
@@ -8,96 +11,119 @@ True
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
-from typing import Any
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
-from ..data.augment import AUGMENT_PRESETS, DEFAULT_AUGMENT
-from ..data.masks import MASK_MODES
-from ..data.normalize import NORMALIZATION_MODES
+from ..data.augment import DEFAULT_AUGMENT, AugmentName
+from ..data.masks import MaskMode
+from ..data.normalize import NormalizationMode
 from ..errors import ConfigError
-from ..losses import LOSS_NAMES
-from ..model import PRESETS
-from ..precision import PRECISIONS
+from ..losses import LossName
+from ..model import Padding, PresetName, Upsampling
+from ..options import check_choices, from_dict, option, parse_duration, to_dict
+from ..precision import Precision
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = ("constant", "cosine", "poly", "plateau")
+OptimizerName = Literal["adam", "adamw", "sgd"]
+ScheduleName = Literal["constant", "cosine", "poly", "plateau"]
+
+MODEL, DATA, OPTIMISATION, MACHINERY = "model", "data", "optimisation", "machinery"
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Options of ``unetkit train``; defaults are the measured recommendations (README)."""
 
-    out: str
-    data: str | None = None  # None: the embedded sample's training split
-    val_data: str | None = None  # a separate validation folder; else a split of ``data``
-    val_fraction: float = 0.2
+    out: str = field(metadata=option("run directory (must be new; required unless --resume)"))
+    data: str | None = field(default=None, metadata=option(
+        "folder with images/ and masks/, a CSV of image,mask pairs, or sample:train (the default)",
+        positional=True))
+    val_data: str | None = field(default=None, metadata=option(
+        "separate validation data (default: a split of DATA)", group=DATA))
+    val_fraction: float = field(default=0.2, metadata=option("share of DATA held out for validation", group=DATA))
     # model
-    preset: str = "keras-reference"
-    num_classes: int = 1
-    base_width: int | None = None
-    depth: int | None = None
-    padding: str | None = None
-    upsampling: str | None = None
-    batch_norm: bool | None = None
-    dropout: float | None = None
+    preset: PresetName = field(default="keras-reference", metadata=option("network preset", group=MODEL))
+    num_classes: int = field(default=1, metadata=option(
+        "1: binary (sigmoid); 2 or more: softmax over classes 0..K-1", flag="--classes", group=MODEL))
+    base_width: int | None = field(default=None, metadata=option("filters of the first level (preset's)", group=MODEL))
+    depth: int | None = field(default=None, metadata=option("levels, pooling steps + 1 (preset's)", group=MODEL))
+    padding: Padding | None = field(default=None, metadata=option("convolution padding (preset's)", group=MODEL))
+    upsampling: Upsampling | None = field(default=None, metadata=option("up-sampling kind (preset's)", group=MODEL))
+    batch_norm: bool | None = field(default=None, metadata=option("batch normalisation (preset's)", group=MODEL))
+    dropout: float | None = field(default=None, metadata=option("drop-out at the bottom levels (preset's)", group=MODEL))
+    init_checkpoint: str | None = field(default=None, metadata=option(
+        "start from these weights (a checkpoint of the same model options)", flag="--init",
+        metavar="CHECKPOINT", group=MODEL))
     # data
-    mask_mode: str | None = None  # None: 'classes' (the sample: 'instances')
-    ignore_index: int | None = None
-    normalization: str = "percentile"
-    patch_size: int = 256
-    foreground_fraction: float = 0.33
-    augment: str = DEFAULT_AUGMENT
+    mask_mode: MaskMode | None = field(default=None, metadata=option(
+        "how masks are read: class indices, or instance labels used as foreground "
+        "(default: classes; the sample: instances)", group=DATA))
+    ignore_index: int | None = field(default=None, metadata=option(
+        "mask value that counts nowhere in loss and metrics", group=DATA))
+    normalization: NormalizationMode = field(default="percentile", metadata=option(
+        "image normalisation, stored with the model", group=DATA))
+    patch_size: int = field(default=256, metadata=option("side of the training patches", group=DATA))
+    foreground_fraction: float = field(default=0.33, metadata=option(
+        "share of patches centred on a foreground pixel", group=DATA))
+    augment: AugmentName = field(default=DEFAULT_AUGMENT, metadata=option("augmentation preset", group=DATA))
     # optimisation
-    loss: str | None = None  # None: dice+bce for one class, dice+ce for several
-    optimizer: str = "adam"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    momentum: float = 0.99  # SGD (Nesterov) only
-    schedule: str = "cosine"
-    grad_clip: float | None = 1.0
-    epochs: int = 20
-    steps_per_epoch: int = 50
-    batch_size: int = 4  # per process
-    early_stopping: int | None = None  # patience in epochs, on validation Dice
-    max_time_s: float | None = None  # stop (and save) after this much training time
-    init_checkpoint: str | None = None  # start from these weights (same model options)
+    loss: LossName | None = field(default=None, metadata=option(
+        "loss (default: dice+bce for one class, dice+ce for several)", group=OPTIMISATION))
+    optimizer: OptimizerName = field(default="adam", metadata=option("optimiser", group=OPTIMISATION))
+    lr: float = field(default=1e-3, metadata=option("learning rate", group=OPTIMISATION))
+    weight_decay: float = field(default=0.0, metadata=option("weight decay", group=OPTIMISATION))
+    momentum: float = field(default=0.99, metadata=option("momentum (SGD, Nesterov)", group=OPTIMISATION))
+    schedule: ScheduleName = field(default="cosine", metadata=option("learning-rate schedule", group=OPTIMISATION))
+    grad_clip: float | None = field(default=1.0, metadata=option(
+        "clip the gradient norm to this", group=OPTIMISATION))
+    epochs: int = field(default=20, metadata=option("epochs", group=OPTIMISATION))
+    steps_per_epoch: int = field(default=50, metadata=option("training steps per epoch", group=OPTIMISATION))
+    batch_size: int = field(default=4, metadata=option("patches per step, per process", group=OPTIMISATION))
+    early_stopping: int | None = field(default=None, metadata=option(
+        "stop after this many epochs without a better validation score", metavar="PATIENCE", group=OPTIMISATION))
+    max_time_s: float | None = field(default=None, metadata=option(
+        "stop (and save) after this much training time: 300, 90s, 5m, 1.5h", flag="--max-time",
+        parse=parse_duration, metavar="DURATION", group=OPTIMISATION))
     # machinery
-    seed: int = 0
-    precision: str = "auto"
-    channels_last: bool = True
-    device: str = "auto"
-    checkpoint_every: int = 50  # steps; 0: only at the end of each epoch
-    val_tile_size: int = 512
-    progress: bool = True
+    seed: int = field(default=0, metadata=option("random seed (patches, augmentation, initialisation)", group=MACHINERY))
+    precision: Precision = field(default="auto", metadata=option(
+        "auto: bf16 autocast where the CPU or GPU has native bf16, else fp32", group=MACHINERY))
+    channels_last: bool = field(default=True, metadata=option("channels-last memory layout", group=MACHINERY))
+    device: str = field(default="auto", metadata=option("auto, cpu, cuda or cuda:N", group=MACHINERY))
+    checkpoint_every: int = field(default=50, metadata=option(
+        "write last.pt every this many steps (0: at each epoch's end only)", metavar="STEPS", group=MACHINERY))
+    val_tile_size: int = field(default=512, metadata=option("tile size of whole-image validation", group=MACHINERY))
+    progress: bool = field(default=True, metadata=option("show a progress bar", group=MACHINERY))
 
     def __post_init__(self) -> None:
-        choices = {
-            "preset": (self.preset, tuple(PRESETS)),
-            "optimizer": (self.optimizer, OPTIMIZERS),
-            "schedule": (self.schedule, SCHEDULES),
-            "augment": (self.augment, tuple(AUGMENT_PRESETS)),
-            "normalization": (self.normalization, NORMALIZATION_MODES),
-            "precision": (self.precision, PRECISIONS),
-        }
-        if self.mask_mode is not None:
-            choices["mask_mode"] = (self.mask_mode, MASK_MODES)
-        if self.loss is not None:
-            choices["loss"] = (self.loss, LOSS_NAMES)
-        for name, (value, allowed) in choices.items():
-            if value not in allowed:
-                raise ConfigError(f"unknown {name} {value!r}", fix=f"choose one of {', '.join(allowed)}")
+        check_choices(self)
         positive = {
             "epochs": self.epochs, "steps_per_epoch": self.steps_per_epoch,
             "batch_size": self.batch_size, "patch_size": self.patch_size, "lr": self.lr,
             "num_classes": self.num_classes, "val_tile_size": self.val_tile_size,
         }
         for name, value in positive.items():
-            if value <= 0:
-                raise ConfigError(f"{name} must be positive, got {value}")
+            if not value > 0 or (isinstance(value, float) and not math.isfinite(value)):
+                raise ConfigError(f"{name.replace('_', ' ')} must be a positive number, got {value}")
+        non_negative = {"weight_decay": self.weight_decay, "seed": self.seed, "checkpoint_every": self.checkpoint_every,
+                        "momentum": self.momentum}
+        for name, value in non_negative.items():
+            if not value >= 0 or (isinstance(value, float) and not math.isfinite(value)):
+                raise ConfigError(f"{name.replace('_', ' ')} must be 0 or more, got {value}")
+        for name in ("grad_clip", "max_time_s", "dropout"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                raise ConfigError(f"{name.replace('_', ' ')} must be a finite number, got {value}")
+        if self.grad_clip is not None and self.grad_clip <= 0:
+            raise ConfigError(f"grad clip must be positive, got {self.grad_clip}", fix="leave it out to clip at 1.0")
+        if self.max_time_s is not None and self.max_time_s <= 0:
+            raise ConfigError(f"max time must be positive, got {self.max_time_s}")
+        if self.early_stopping is not None and self.early_stopping < 1:
+            raise ConfigError(f"early stopping patience must be at least 1 epoch, got {self.early_stopping}")
         if not 0 <= self.val_fraction < 1:
-            raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
-        if self.checkpoint_every < 0:
-            raise ConfigError(f"checkpoint_every must be 0 or more, got {self.checkpoint_every}")
+            raise ConfigError(f"val fraction must be in [0, 1), got {self.val_fraction}")
+        if not 0 <= self.foreground_fraction <= 1:
+            raise ConfigError(f"foreground fraction must be in [0, 1], got {self.foreground_fraction}")
 
     def model_overrides(self) -> dict[str, Any]:
         """The model options given explicitly (None means: the preset's)."""
@@ -106,10 +132,12 @@ class TrainConfig:
         overrides["num_classes"] = self.num_classes
         return overrides
 
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return to_dict(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        known = {field.name for field in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        return from_dict(cls, values)

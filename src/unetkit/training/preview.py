@@ -17,9 +17,9 @@ from .config import TrainConfig
 
 def save_augmentation_preview(config: TrainConfig, path: Path, count: int = 16, overwrite: bool = False) -> None:
     """Write ``count`` augmented patches (mask overlaid) of the first training step as a PNG."""
-    from .loop import load_training_data
+    from .setup import data_options_for, load_samples
 
-    train_samples, _, _ = load_training_data(config, notes=[])
+    train_samples, _ = load_samples(config, data_options_for(config), report=lambda text: None)
     sampler = PatchSampler(
         train_samples,
         SamplingOptions(config.patch_size, config.foreground_fraction, augment_preset(config.augment)),

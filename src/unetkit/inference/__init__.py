@@ -1,0 +1,1 @@
+"""Running trained networks: the predictor protocol, its backends and the loader of model files."""

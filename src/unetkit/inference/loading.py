@@ -1,0 +1,72 @@
+"""From a model file to a ready predictor: the one place that knows every model format.
+
+- ``.pt`` checkpoints (``unetkit train``, ``unetkit import-keras``): the PyTorch backend, or
+  ONNX Runtime with ``backend="onnxruntime"`` (exported in memory);
+- ``.onnx`` files written by ``unetkit export``: ONNX Runtime.
+
+Each comes back as a :class:`LoadedPredictor`: the predictor, the data options that
+prediction must repeat (normalisation, mask reading) and the task (how outputs become labels).
+
+>>> import tempfile
+>>> from pathlib import Path
+>>> from unetkit.model import UNet
+>>> from unetkit.checkpoint import make_checkpoint, save_checkpoint
+>>> path = Path(tempfile.mkdtemp()) / "m.pt"
+>>> save_checkpoint(path, make_checkpoint(UNet(depth=2, base_width=2)))
+>>> loaded = load_predictor(path, precision="fp32")
+>>> loaded.predictor.num_outputs, loaded.task.name
+(1, 'semantic')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from ..checkpoint import load_checkpoint
+from ..data.dataset import DataOptions
+from ..errors import ConfigError
+from ..precision import resolve_device, resolve_precision
+from ..tasks import Task
+from .predictor import Predictor, TorchPredictor
+
+Backend = Literal["torch", "onnxruntime"]
+BACKENDS = ("torch", "onnxruntime")
+
+
+@dataclass(frozen=True)
+class LoadedPredictor:
+    predictor: Predictor
+    data_options: DataOptions
+    task: Task
+
+
+def load_predictor(
+    path: str | Path,
+    *,
+    backend: Backend = "torch",
+    device: str = "auto",
+    precision: str = "auto",
+) -> LoadedPredictor:
+    """The predictor of a checkpoint or exported model, with its data options and task."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}", fix=f"choose one of {', '.join(BACKENDS)}")
+    path = Path(path)
+    if path.suffix.lower() == ".onnx":
+        from .onnx_backend import OnnxRuntimePredictor
+
+        runtime = OnnxRuntimePredictor.from_file(path)
+        return LoadedPredictor(runtime, runtime.data_options, runtime.task)
+    if backend == "onnxruntime":
+        from .onnx_backend import OnnxRuntimePredictor
+
+        runtime = OnnxRuntimePredictor.from_checkpoint(path)
+        return LoadedPredictor(runtime, runtime.data_options, runtime.task)
+    torch_device = resolve_device(device)
+    loaded = load_checkpoint(path, torch_device)
+    model = loaded.model.to(memory_format=torch.channels_last)
+    predictor = TorchPredictor(model, resolve_precision(precision, torch_device), loaded.task.activation)
+    return LoadedPredictor(predictor, loaded.data_options, loaded.task)

@@ -1,0 +1,105 @@
+"""The inference seam: what every backend offers the tiler, and the PyTorch backend.
+
+A :class:`Predictor` is a callable from a batch of normalised images ``(N, C, H, W)`` to
+the network's per-pixel outputs after their activation ``(N, K, H', W')`` (sigmoid or
+softmax probabilities for a semantic model), plus the few facts the tiler needs: its
+:class:`~unetkit.sizes.SizeRule`, channel counts and device. Nothing else of the model
+is visible, so a PyTorch module, an ONNX Runtime session or a bioimage.io package are each
+one small class, and nothing impersonates a :class:`~unetkit.model.UNet`.
+
+>>> import torch
+>>> from unetkit.model import UNet
+>>> predictor = TorchPredictor(UNet(depth=2, base_width=2).eval())
+>>> tuple(predictor(torch.rand(1, 1, 10, 14)).shape), predictor.size_rule.step
+((1, 1, 10, 14), 2)
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Protocol, runtime_checkable
+
+import torch
+import torch.nn.functional as F
+
+from ..model import UNet, probabilities_from_logits
+from ..precision import autocast_context
+from ..sizes import SizeRule
+
+Activation = Callable[[torch.Tensor], torch.Tensor]
+
+
+@runtime_checkable
+class Predictor(Protocol):
+    """What the tiler, evaluation and prediction need of a network, whatever runs it."""
+
+    size_rule: SizeRule
+    in_channels: int
+    num_outputs: int
+
+    @property
+    def device(self) -> torch.device: ...
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        """Outputs ``(N, K, H', W')`` float32 for a batch ``(N, C, H, W)``; the sides must be
+        valid for :attr:`size_rule`, or any size where the rule has no halo."""
+        ...
+
+
+def pad_to_rule(batch: torch.Tensor, rule: SizeRule) -> torch.Tensor:
+    """Pad H and W at the bottom and right, by mirroring, up to the next valid sizes.
+
+    Only for rules without a halo, where output pixel (i, j) belongs to input pixel (i, j)
+    and the padding can be cropped off the output.
+
+    >>> pad_to_rule(torch.zeros(1, 1, 5, 9), SizeRule(4, 4)).shape[-2:]
+    torch.Size([8, 12])
+    """
+    height, width = batch.shape[-2:]
+    pad_h = rule.input_size_for(height) - height
+    pad_w = rule.input_size_for(width) - width
+    if pad_h == 0 and pad_w == 0:
+        return batch
+    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
+    return F.pad(batch, (0, pad_w, 0, pad_h), mode=mode)
+
+
+def run_padded(network: Callable[[torch.Tensor], torch.Tensor], batch: torch.Tensor, rule: SizeRule) -> torch.Tensor:
+    """``network(batch)`` for any H, W when the rule has no halo (pad, run, crop back)."""
+    height, width = batch.shape[-2:]
+    if rule.accepts(height) and rule.accepts(width):
+        return network(batch)
+    if not rule.pads_any_size:
+        raise ValueError(f"input {height}x{width} does not fit the network's sizes ({rule}); tile it")
+    return network(pad_to_rule(batch, rule))[..., :height, :width]
+
+
+class TorchPredictor:
+    """A :class:`~unetkit.model.UNet` (or any module with its ``config``) as a Predictor.
+
+    Runs under ``torch.inference_mode`` with the given autocast dtype (None: fp32) and turns
+    logits into outputs with ``activation`` (by default sigmoid or softmax).
+    """
+
+    def __init__(
+        self,
+        model: UNet,
+        autocast_dtype: torch.dtype | None = None,
+        activation: Activation = probabilities_from_logits,
+    ):
+        self.model = model
+        self.autocast_dtype = autocast_dtype
+        self.activation = activation
+        self.size_rule = model.size_rule
+        self.in_channels = model.config.in_channels
+        self.num_outputs = model.config.num_classes
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        device = self.device
+        batch = batch.to(device, non_blocking=True)
+        with torch.inference_mode(), autocast_context(device, self.autocast_dtype):
+            logits = self.model(batch)
+        return self.activation(logits.float())

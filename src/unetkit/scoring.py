@@ -1,0 +1,71 @@
+"""Scoring a predictor on labelled images, tile by tile: pure, no files, no checkpoints.
+
+Training's validation and ``unetkit evaluate`` both call :func:`evaluate_samples`; the
+file side of evaluation (checkpoints, folders, CSV) lives in :mod:`unetkit.evaluation`.
+
+>>> import numpy as np
+>>> from unetkit.model import UNet
+>>> from unetkit.data.dataset import Sample
+>>> model = UNet(depth=2, base_width=2).eval()
+>>> samples = [Sample("a", np.zeros((1, 20, 30), np.float32), np.zeros((20, 30), np.uint8))]
+>>> accumulator = evaluate_samples(model, samples)
+>>> len(accumulator.per_image)
+1
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from .data.dataset import Sample
+from .inference.predictor import Predictor
+from .metrics import MetricAccumulator
+from .model import UNet
+from .tasks import SemanticTask, Task
+from .tiling import TileOptions, as_predictor, predict_tiled
+
+
+def metric_classes(num_classes: int) -> int:
+    """Classes in label maps: a one-output (sigmoid) model labels 0 and 1."""
+    return max(2, num_classes)
+
+
+def predict_labels(
+    predictor: Predictor | UNet, image: np.ndarray, tile_options: TileOptions = TileOptions(), task: Task | None = None
+) -> np.ndarray:
+    """(H, W) integer labels of a normalised (C, H, W) image."""
+    predictor = as_predictor(predictor)
+    task = task or SemanticTask(predictor.num_outputs)
+    return task.labels(predict_tiled(predictor, image, tile_options))
+
+
+def evaluate_samples(
+    predictor: Predictor | UNet,
+    samples: list[Sample],
+    tile_options: TileOptions = TileOptions(),
+    ignore_index: int | None = None,
+    on_image: Callable[[Sample, np.ndarray], None] | None = None,
+    task: Task | None = None,
+) -> MetricAccumulator:
+    """Dice and IoU of every sample (per image, and pooled).
+
+    A :class:`~unetkit.model.UNet` is run in eval mode (fp32) and put back as it was.
+    """
+    module = predictor if isinstance(predictor, UNet) else None
+    was_training = module.training if module is not None else False
+    predictor = as_predictor(predictor)
+    accumulator = MetricAccumulator(metric_classes(predictor.num_outputs), ignore_index)
+    if module is not None:
+        module.eval()
+    try:
+        for sample in samples:
+            labels = predict_labels(predictor, sample.image, tile_options, task)
+            accumulator.update(labels, sample.mask)
+            if on_image is not None:
+                on_image(sample, labels)
+    finally:
+        if module is not None:
+            module.train(was_training)
+    return accumulator

@@ -1,0 +1,74 @@
+"""SIGINT and SIGTERM, handled the same way wherever long work runs.
+
+Two behaviours, one mechanism (:func:`handle_stop_signals`):
+
+- :func:`raise_on_stop_signals` (prediction): the signal raises :class:`Interrupted` at once,
+  so the clean-up code of the file in progress runs;
+- :func:`flag_on_stop_signals` (training): the signal sets a flag that the loop checks after
+  each step, so it can save and stop between steps; later signals are acknowledged.
+
+Outside the main thread (a napari worker, say) signals cannot be caught: both are no-ops.
+
+>>> with flag_on_stop_signals(report=print) as stop:
+...     stop.is_set()
+False
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived.
+
+    A KeyboardInterrupt, not an Exception, so that no ``except Exception`` on the way (a
+    reader turning any failure into "cannot be read") can mistake it for bad input.
+    """
+
+
+@contextmanager
+def handle_stop_signals(handler: Callable[[int], None]) -> Iterator[None]:
+    """Call ``handler(signal_number)`` on SIGINT/SIGTERM inside the block; restore afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, lambda number, frame: handler(number))
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@contextmanager
+def raise_on_stop_signals() -> Iterator[None]:
+    """SIGTERM and SIGINT raise :class:`Interrupted` inside the block."""
+
+    def interrupt(number: int) -> None:
+        raise Interrupted(f"interrupted by signal {signal.Signals(number).name}")
+
+    with handle_stop_signals(interrupt):
+        yield
+
+
+@contextmanager
+def flag_on_stop_signals(report: Callable[[str], None]) -> Iterator[threading.Event]:
+    """SIGTERM and SIGINT set the yielded event; each further signal is acknowledged."""
+    requested = threading.Event()
+
+    def flag(number: int) -> None:
+        if requested.is_set():
+            report(f"{signal.Signals(number).name} again: already stopping; the run saves its "
+                   "checkpoint as soon as the current step or validation ends")
+        requested.set()
+
+    with handle_stop_signals(flag):
+        yield requested

@@ -1,0 +1,146 @@
+"""Building the parts of a training run from its options: data, model, optimiser, loss, sampler.
+
+:func:`build_run` is the one factory; the loop (:mod:`unetkit.training.loop`) only runs what
+it is given. A new task or data source changes what is built here, not how training runs.
+
+>>> from unetkit.training.config import TrainConfig
+>>> from unetkit.training.distributed import DistributedContext
+>>> parts = build_run(TrainConfig(out="unused", depth=2, base_width=2, patch_size=32), DistributedContext(),
+...                   report=lambda text: None)
+>>> len(parts.train_samples), len(parts.val_samples), type(parts.optimizer).__name__
+(3, 1, 'Adam')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from ..checkpoint import check_finite_weights, check_same_config, read_checkpoint
+from ..data.augment import augment_preset
+from ..data.dataset import DataOptions, Sample, load_training_data
+from ..data.normalize import Normalization
+from ..data.sample import resolve_data_source, resolve_mask_mode
+from ..data.sampling import PatchSampler, SamplingOptions
+from ..errors import InputError
+from ..losses import LossFunction, build_loss, default_loss_name
+from ..model import UNet, preset
+from ..precision import resolve_precision
+from ..tasks import SemanticTask, Task
+from .config import TrainConfig
+from .distributed import DistributedContext
+from .optim import build_optimizer, build_scheduler
+
+Report = Callable[[str], None]
+
+
+@dataclass
+class RunParts:
+    """Everything a training run is made of, built by :func:`build_run`."""
+
+    config: TrainConfig
+    context: DistributedContext
+    task: Task
+    data_options: DataOptions
+    train_samples: list[Sample]
+    val_samples: list[Sample]
+    model: UNet  # the network itself (checkpoints, validation)
+    network: torch.nn.Module  # what the steps call: the model, or DDP around it
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: torch.amp.GradScaler
+    loss_fn: LossFunction
+    sampler: PatchSampler
+    autocast_dtype: torch.dtype | None
+    memory_format: torch.memory_format
+
+    @property
+    def device(self) -> torch.device:
+        return self.context.device
+
+
+def data_options_for(config: TrainConfig) -> DataOptions:
+    """How this run reads masks and normalises images (stored with the model)."""
+    return DataOptions(
+        num_classes=config.num_classes,
+        mask_mode=resolve_mask_mode(config.data, config.mask_mode),
+        ignore_index=config.ignore_index,
+        normalization=Normalization(mode=config.normalization),
+    )
+
+
+def build_model(config: TrainConfig, in_channels: int) -> UNet:
+    """The network of ``config``, initialised from the run's seed (or ``--init`` weights)."""
+    torch.manual_seed(config.seed)
+    model = UNet(preset(config.preset, in_channels=in_channels, **config.model_overrides()))
+    if config.init_checkpoint:
+        payload = read_checkpoint(config.init_checkpoint)
+        check_same_config(payload, model.config, config.init_checkpoint)
+        check_finite_weights(payload["model_state"], config.init_checkpoint)
+        model.load_state_dict(payload["model_state"])
+    return model
+
+
+def load_samples(config: TrainConfig, options: DataOptions, report: Report) -> tuple[list[Sample], list[Sample]]:
+    """The run's training and validation samples, with notes and warnings reported."""
+    notes: list[str] = []
+    source, _ = resolve_data_source(config.data)
+    val_source = resolve_data_source(config.val_data)[0] if config.val_data is not None else None
+    train_samples, val_samples = load_training_data(
+        source, options, val_source=val_source, val_fraction=config.val_fraction, seed=config.seed, notes=notes
+    )
+    for note in notes:
+        report(f"note: {note}")
+    if not any(np.any(s.mask > 0) for s in train_samples if s.mask is not None):
+        raise InputError(
+            "no training mask has any foreground: every pixel is background, so there is nothing to learn",
+            path=source,
+            fix="check that the masks are the right files and hold objects (0 = background, 1.. = classes)",
+        )
+    if val_samples and not any(np.any(s.mask > 0) for s in val_samples if s.mask is not None):
+        report("warning: no validation mask has any foreground; an empty prediction scores Dice 1.0 there, "
+               "so the validation score says little (pass --val-data with labelled objects)")
+    return train_samples, val_samples
+
+
+def build_run(config: TrainConfig, context: DistributedContext, report: Report) -> RunParts:
+    """Read and check the data, then build the model (DDP-wrapped under torchrun) and its optimiser."""
+    data_options = data_options_for(config)
+    train_samples, val_samples = load_samples(config, data_options, report)
+    task = SemanticTask(config.num_classes)
+    device = context.device
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    model = build_model(config, train_samples[0].image.shape[0]).to(device).to(memory_format=memory_format)
+    network: torch.nn.Module = model
+    if context.active:
+        network = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    optimizer = build_optimizer(config.optimizer, model.parameters(), lr=config.lr,
+                                weight_decay=config.weight_decay, momentum=config.momentum)
+    autocast_dtype = resolve_precision(config.precision, device)
+    return RunParts(
+        config=config,
+        context=context,
+        task=task,
+        data_options=data_options,
+        train_samples=train_samples,
+        val_samples=val_samples,
+        model=model,
+        network=network,
+        optimizer=optimizer,
+        scheduler=build_scheduler(config.schedule, optimizer, config.epochs * config.steps_per_epoch),
+        scaler=torch.amp.GradScaler(device.type, enabled=autocast_dtype == torch.float16),
+        loss_fn=build_loss(config.loss or default_loss_name(config.num_classes), config.num_classes,
+                           ignore_index=config.ignore_index),
+        sampler=PatchSampler(
+            train_samples,
+            SamplingOptions(config.patch_size, config.foreground_fraction, augment_preset(config.augment)),
+            seed=config.seed,
+        ),
+        autocast_dtype=autocast_dtype,
+        memory_format=memory_format,
+    )

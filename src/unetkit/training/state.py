@@ -1,0 +1,184 @@
+"""Where a run stands, saved in ``last.pt`` and restored bit for bit.
+
+``last.pt`` holds the weights and the whole training state: optimiser, scheduler, gradient
+scaler, RNG states, the position in the data order (epoch, step) and the stopping state.
+The data order itself is not stored: each batch is a pure function of (seed, epoch, step).
+
+>>> position = Position(epoch=2, step=5)
+>>> Position.from_state(position.to_state()) == position
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..checkpoint import check_same_config, make_checkpoint, read_checkpoint, save_checkpoint
+from ..errors import CheckpointError, ConfigError, TrainingDiverged
+from .config import TrainConfig
+from .setup import RunParts
+
+LAST = "last.pt"
+BEST = "best.pt"
+CONFIG = "config.json"
+
+
+@dataclass
+class Position:
+    """The next step to run, and what the run has seen so far."""
+
+    epoch: int = 0
+    step: int = 0
+    global_step: int = 0
+    best_score: float | None = None
+    epochs_without_improvement: int = 0
+    elapsed_s: float = 0.0
+
+    def to_state(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Position:
+        values = dict(state)
+        if "best_dice" in values:  # last.pt of unetkit 0.1
+            values["best_score"] = values.pop("best_dice")
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def rng_state(device: torch.device) -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def training_state(parts: RunParts, position: Position) -> dict[str, Any]:
+    """Everything besides the weights that exact resume needs."""
+    return {
+        "config": parts.config.to_dict(),
+        **position.to_state(),
+        "optimizer": parts.optimizer.state_dict(),
+        "scheduler": parts.scheduler.state_dict(),
+        "scaler": parts.scaler.state_dict(),
+        "rng": rng_state(parts.device),
+    }
+
+
+def weights_are_finite(model: torch.nn.Module) -> bool:
+    return all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def save_last(parts: RunParts, position: Position, run_dir: Path) -> None:
+    """Write ``last.pt`` atomically (rank 0); never with NaN or infinite weights."""
+    if not parts.context.is_main:
+        return
+    if not weights_are_finite(parts.model):
+        raise TrainingDiverged(
+            f"the weights became NaN or infinite at step {position.global_step}; last.pt was not "
+            "overwritten and holds the last good state",
+            path=run_dir,
+            fix="train again with a lower --lr (or --grad-clip 1.0), or --resume from last.pt with a lower --lr "
+                "in a new run: --init RUN/last.pt",
+        )
+    payload = make_checkpoint(parts.model, parts.data_options, training_state(parts, position), task=parts.task)
+    save_checkpoint(run_dir / LAST, payload, overwrite=True)
+
+
+def save_best(parts: RunParts, run_dir: Path) -> None:
+    """Write ``best.pt`` (weights, data options and task only), atomically, rank 0."""
+    if parts.context.is_main and weights_are_finite(parts.model):
+        save_checkpoint(run_dir / BEST, make_checkpoint(parts.model, parts.data_options, task=parts.task),
+                        overwrite=True)
+
+
+def restore(parts: RunParts, run_dir: Path) -> Position:
+    """Load ``last.pt`` into the run's parts; the position to continue from."""
+    path = run_dir / LAST
+    payload = read_checkpoint(path)
+    check_same_config(payload, parts.model.config, path)
+    state = payload["training"]
+    parts.model.load_state_dict(payload["model_state"])
+    parts.optimizer.load_state_dict(state["optimizer"])
+    parts.scheduler.load_state_dict(state["scheduler"])
+    parts.scaler.load_state_dict(state["scaler"])
+    set_rng_state(state["rng"], parts.device)
+    return Position.from_state(state)
+
+
+def stored_config(run_dir: str | Path) -> TrainConfig:
+    """The options a run was started with: from ``last.pt``, or from ``config.json`` if the
+    run stopped before its first checkpoint."""
+    run_dir = Path(run_dir)
+    if (run_dir / LAST).is_file():
+        payload = read_checkpoint(run_dir / LAST)
+        if "training" not in payload:
+            raise CheckpointError("holds no training state to resume (it is a best.pt-style checkpoint)",
+                                  path=run_dir / LAST, fix="start a new run with --init")
+        return TrainConfig.from_dict(payload["training"]["config"])
+    if (run_dir / CONFIG).is_file():
+        try:
+            return TrainConfig.from_dict(json.loads((run_dir / CONFIG).read_text()))
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"cannot read the run's options ({exc})", path=run_dir / CONFIG) from exc
+    if not run_dir.is_dir():
+        raise ConfigError("nothing to resume: the run directory does not exist", path=run_dir,
+                          fix="check the path, or start a new run with --out")
+    raise ConfigError("nothing to resume: the folder holds neither last.pt nor config.json", path=run_dir,
+                      fix="start a new run with --out")
+
+
+#: options a resumed run may change: they decide when it stops or how it reports, not what it computes
+RESUMABLE_OPTIONS = ("epochs", "max_time_s", "early_stopping", "progress", "checkpoint_every")
+
+
+def resume_config(run_dir: str | Path, **given: Any) -> TrainConfig:
+    """The options a run was started with, updated by ``given`` where a resume allows it.
+
+    Options in :data:`RESUMABLE_OPTIONS` may change. Any other option must equal the stored
+    one (as when torchrun restarts the same command with ``--auto-resume``); a different
+    value would silently break exact resume, so it is refused.
+    """
+    config = stored_config(run_dir)
+    changes = {}
+    refused = []
+    for name, value in given.items():
+        if value is None:
+            continue
+        if name in RESUMABLE_OPTIONS:
+            changes[name] = value
+        elif name == "out":
+            if Path(value).resolve() != Path(run_dir).resolve():
+                refused.append(f"--out {value} (the run is {run_dir})")
+        elif not _same_option(name, getattr(config, name), value):
+            refused.append(f"{name.replace('_', '-')} {value!r} (the run has {getattr(config, name)!r})")
+    if refused:
+        raise ConfigError(
+            "these options cannot change when a run resumes, because the resumed run would no longer "
+            "continue the same computation: " + "; ".join(refused),
+            path=run_dir,
+            fix="leave them out (a resume may change only --epochs, --max-time, --early-stopping, "
+                "--checkpoint-every and --progress), or start a new run from these weights with "
+                f"--init {Path(run_dir) / LAST}",
+        )
+    return config.replace(out=str(run_dir), **changes)
+
+
+def _same_option(name: str, stored: Any, given: Any) -> bool:
+    if name in ("data", "val_data", "init_checkpoint") and stored is not None and given is not None:
+        if str(stored).startswith("sample:") or str(given).startswith("sample:"):
+            return str(stored) == str(given)
+        return Path(stored).resolve() == Path(given).resolve()
+    return stored == given
