@@ -115,3 +115,20 @@ def test_sigterm_saves_and_exits_cleanly(tmp_path):
     state = read_checkpoint(tmp_path / "run" / "last.pt")["training"]
     assert 0 < state["global_step"] < 100 * 10
     assert not list((tmp_path / "run").glob(".*partial*"))
+
+
+def test_a_stop_event_from_another_thread_ends_the_run_and_epochs_are_reported(tmp_path):
+    import threading
+
+    data = write_dataset(tmp_path / "d", count=3)
+    stop = threading.Event()
+    rows = []
+
+    def on_epoch(row):
+        rows.append(row)
+        stop.set()  # as a GUI's stop button would, after the first epoch
+
+    result = train(tiny_config(data, tmp_path / "run", epochs=5), report=QUIET, stop=stop, on_epoch=on_epoch)
+    assert result.stopped == "signal" and result.global_step <= 12 + 1
+    assert rows[0]["epoch"] == "1" and float(rows[0]["loss"]) > 0
+    assert read_checkpoint(tmp_path / "run" / "last.pt")["training"]["global_step"] == result.global_step

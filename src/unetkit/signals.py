@@ -60,9 +60,12 @@ def raise_on_stop_signals() -> Iterator[None]:
 
 
 @contextmanager
-def flag_on_stop_signals(report: Callable[[str], None]) -> Iterator[threading.Event]:
-    """SIGTERM and SIGINT set the yielded event; each further signal is acknowledged."""
-    requested = threading.Event()
+def flag_on_stop_signals(
+    report: Callable[[str], None], event: threading.Event | None = None
+) -> Iterator[threading.Event]:
+    """SIGTERM and SIGINT set the yielded event (``event``, or a new one); each further
+    signal is acknowledged."""
+    requested = event if event is not None else threading.Event()
 
     def flag(number: int) -> None:
         if requested.is_set():

@@ -50,6 +50,7 @@ LOG = "log.csv"
 CURVE = "curves.png"
 
 Report = Callable[[str], None]
+EpochCallback = Callable[[dict[str, str]], None]
 
 __all__ = ["BEST", "LAST", "StopReason", "TrainResult", "run_epoch", "train"]
 
@@ -176,8 +177,11 @@ def run_epoch(
     return meter, None
 
 
-def end_epoch(parts: RunParts, position: Position, meter: EpochMeter, run_dir: Path, report: Report) -> bool:
-    """Validate, log, keep the best model; True if early stopping says stop."""
+def end_epoch(
+    parts: RunParts, position: Position, meter: EpochMeter, run_dir: Path, report: Report,
+    on_epoch: EpochCallback | None = None,
+) -> bool:
+    """Validate, log, keep the best model, tell ``on_epoch`` the log row; True if early stopping says stop."""
     dice, iou = validate(parts)
     improved = dice is not None and (position.best_score is None or dice > position.best_score)
     if improved:
@@ -188,18 +192,21 @@ def end_epoch(parts: RunParts, position: Position, meter: EpochMeter, run_dir: P
         parts.scheduler.step(dice)
     loss_sum, loss_count = parts.context.all_sum([sum(meter.losses), float(len(meter.losses))])
     mean_loss = loss_sum / max(loss_count, 1)
+    row = {
+        "epoch": str(position.epoch + 1), "step": str(position.global_step), "loss": f"{mean_loss:.5f}",
+        "val_dice": "" if dice is None else f"{dice:.5f}",
+        "val_iou": "" if iou is None else f"{iou:.5f}",
+        "lr": f"{parts.optimizer.param_groups[0]['lr']:.3g}",
+        "seconds": f"{position.elapsed_s:.1f}",
+        "data_wait": f"{meter.data_wait_s / max(meter.step_s, 1e-9):.3f}",
+    }
     if parts.context.is_main:
-        append_row(run_dir / LOG, {
-            "epoch": position.epoch + 1, "step": position.global_step, "loss": f"{mean_loss:.5f}",
-            "val_dice": "" if dice is None else f"{dice:.5f}",
-            "val_iou": "" if iou is None else f"{iou:.5f}",
-            "lr": f"{parts.optimizer.param_groups[0]['lr']:.3g}",
-            "seconds": f"{position.elapsed_s:.1f}",
-            "data_wait": f"{meter.data_wait_s / max(meter.step_s, 1e-9):.3f}",
-        })
+        append_row(run_dir / LOG, row)
         plot_curves(run_dir / LOG, run_dir / CURVE)
         if improved or dice is None:
             save_best(parts, run_dir)
+        if on_epoch is not None:
+            on_epoch(row)
     report(
         f"epoch {position.epoch + 1}/{parts.config.epochs}: loss {mean_loss:.4f}"
         + ("" if dice is None else f", validation Dice {dice:.4f}, IoU {iou:.4f}")
@@ -209,7 +216,10 @@ def end_epoch(parts: RunParts, position: Position, meter: EpochMeter, run_dir: P
     return patience is not None and position.epochs_without_improvement >= patience
 
 
-def run(parts: RunParts, position: Position, stop_requested: threading.Event, run_dir: Path, report: Report) -> StopReason:
+def run(
+    parts: RunParts, position: Position, stop_requested: threading.Event, run_dir: Path, report: Report,
+    on_epoch: EpochCallback | None = None,
+) -> StopReason:
     """Epochs until the configured end, a signal, the time limit or early stopping."""
     config = parts.config
     per_rank = config.batch_size
@@ -230,7 +240,7 @@ def run(parts: RunParts, position: Position, stop_requested: threading.Event, ru
                 save_last(parts, position, run_dir)
                 report(f"stopped by a signal; saved {run_dir / LAST} (resume with --resume {run_dir})")
                 return reason
-            early = end_epoch(parts, position, meter, run_dir, report)
+            early = end_epoch(parts, position, meter, run_dir, report, on_epoch)
             if position.step == config.steps_per_epoch:  # a time limit mid-epoch keeps the position
                 position.epoch, position.step = position.epoch + 1, 0
             save_last(parts, position, run_dir)
@@ -245,11 +255,22 @@ def run(parts: RunParts, position: Position, stop_requested: threading.Event, ru
         prefetcher.close()
 
 
-def train(config: TrainConfig, *, resume: bool = False, report: Report = _report_to_stderr) -> TrainResult:
+def train(
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    report: Report = _report_to_stderr,
+    stop: threading.Event | None = None,
+    on_epoch: EpochCallback | None = None,
+) -> TrainResult:
     """Train a U-Net as ``config`` says; ``resume=True`` continues ``config.out``.
 
     A resumed run continues from ``last.pt``, or starts again from step 0 if it stopped
     before writing one. Under ``torchrun`` every rank calls this; rank 0 alone writes files.
+
+    ``stop``: an event another thread may set (a GUI's stop button) to end the run after the
+    current step, as SIGINT/SIGTERM do in the main thread; ``on_epoch`` receives each epoch's
+    log row (``log.csv``'s columns) as it is written.
     """
     context = init_distributed(config.device)
     run_dir = Path(config.out)
@@ -277,8 +298,8 @@ def train(config: TrainConfig, *, resume: bool = False, report: Report = _report
                 f"training on {len(parts.train_samples)} image(s), validating on {len(parts.val_samples)}; "
                 f"{parts.device}, precision {parts.autocast_dtype or 'fp32'}, world size {context.world_size}"
             )
-        with flag_on_stop_signals(report) as stop_requested:
-            stopped = run(parts, position, stop_requested, run_dir, report)
+        with flag_on_stop_signals(report, stop) as stop_requested:
+            stopped = run(parts, position, stop_requested, run_dir, report, on_epoch)
         context.barrier()
         return TrainResult(run_dir, position.best_score, position.epoch, position.global_step, stopped)
     finally:
