@@ -93,8 +93,23 @@ def make_checkpoint(
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any], overwrite: bool = False) -> None:
-    """Write atomically: a crash leaves the previous file or the new one, never half of one."""
-    atomic_write(path, lambda target: torch.save(payload, target), overwrite=overwrite)
+    """Write atomically: a crash leaves the previous file or the new one, never half of one.
+
+    A failed write (disk full, say) raises :class:`CheckpointError` and leaves an existing
+    file at ``path`` as it was.
+    """
+    try:
+        atomic_write(path, lambda target: torch.save(payload, target), overwrite=overwrite)
+    except OSError as exc:
+        kept = "the previous file is intact" if Path(path).exists() else "nothing was written"
+        raise CheckpointError(f"could not write the checkpoint ({exc.strerror or exc}); {kept}", path=path,
+                              fix="free disk space (or fix permissions), then continue with --resume") from exc
+    except RuntimeError as exc:  # torch.save reports a full disk from its C++ writer as a RuntimeError
+        if "write" not in str(exc).lower() and "file" not in str(exc).lower():
+            raise
+        kept = "the previous file is intact" if Path(path).exists() else "nothing was written"
+        raise CheckpointError(f"could not write the checkpoint ({exc}); {kept}", path=path,
+                              fix="free disk space (or fix permissions), then continue with --resume") from exc
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:

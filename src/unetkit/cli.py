@@ -12,8 +12,10 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from .data.io import ensure_can_write
 from .errors import UnetkitError
 from .inference.loading import BACKENDS
+from .options import finite_float
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -37,7 +39,7 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
 
 def _tile_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tile-size", type=int, default=512)
-    p.add_argument("--overlap", type=float, default=0.25, help="fraction of the tile (<1) or pixels")
+    p.add_argument("--overlap", type=finite_float, default=0.25, help="fraction of the tile (<1) or pixels")
     p.add_argument("--tiles-per-batch", type=int, help="default: 1 on the CPU, 4 on a GPU")
     p.add_argument("--border", type=int, default=0, help="mirrored context at the image border (same padding)")
     p.add_argument("--blend", choices=["gaussian", "uniform"], default="gaussian")
@@ -67,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="accumulate probabilities in a memory-mapped BigTIFF (outputs larger than RAM)")
     p.add_argument("--no-overlay", dest="overlay", action="store_false")
     p.add_argument("--label-format", choices=["png", "tif"], default="png")
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--skip-existing", action="store_true",
+                   help="skip images whose outputs all exist: continue a stopped batch")
     p.add_argument("--backend", choices=BACKENDS, default="torch")
     _tile_arguments(p)
     p.set_defaults(handler=_run_predict)
@@ -166,7 +170,8 @@ def _run_predict(args: argparse.Namespace, argv: Sequence[str]) -> int:
     options = PredictOptions(
         tile=_tile_options(args), overlay=args.overlay, probabilities=args.probabilities,
         probabilities_on_disk=args.probabilities_on_disk,
-        label_format=args.label_format, overwrite=args.overwrite, precision=args.precision,
+        label_format=args.label_format, overwrite=args.overwrite, skip_existing=args.skip_existing,
+        precision=args.precision,
         device=args.device, backend=args.backend,
     )
     records = predict_files(args.checkpoint, args.inputs, args.out, options)
@@ -177,11 +182,12 @@ def _run_predict(args: argparse.Namespace, argv: Sequence[str]) -> int:
 def _run_evaluate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from .evaluation import evaluate_checkpoint
 
+    csv_path = Path(args.csv) if args.csv else Path(args.checkpoint).with_name(
+        f"evaluation_{Path(str(args.data).replace(':', '_')).name}.csv")
+    ensure_can_write(csv_path, args.overwrite, fix="pass --overwrite, or choose another --csv")  # before the work
     report = evaluate_checkpoint(args.checkpoint, args.data, _tile_options(args), args.precision, args.device,
                                  args.backend)
     print(report.table())
-    csv_path = Path(args.csv) if args.csv else Path(args.checkpoint).with_name(
-        f"evaluation_{Path(str(args.data).replace(':', '_')).name}.csv")
     report.write_csv(csv_path, overwrite=args.overwrite)
     print(f"per-image scores: {csv_path}")
     return 0

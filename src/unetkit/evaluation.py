@@ -80,6 +80,6 @@ def evaluate_checkpoint(
     source, _ = resolve_data_source(data)
     mask_mode = resolve_mask_mode(data, loaded.data_options.mask_mode)
     data_options = dataclasses.replace(loaded.data_options, mask_mode=mask_mode)
-    samples = load_labelled(source, data_options, in_channels=loaded.predictor.in_channels)
+    samples = load_labelled(source, data_options, in_channels=loaded.predictor.in_channels, options_can_change=False)
     accumulator = evaluate_samples(loaded.predictor, samples, tile_options, data_options.ignore_index, task=loaded.task)
     return EvaluationReport([s.name for s in samples], accumulator)

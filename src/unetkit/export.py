@@ -28,7 +28,7 @@ from torch import nn
 
 from .checkpoint import data_options_to_dict, load_checkpoint
 from .data.dataset import DataOptions
-from .data.io import atomic_write
+from .data.io import atomic_write, ensure_can_write
 from .errors import ConfigError
 from .model import UNet
 from .tasks import SemanticTask, Task, task_to_dict
@@ -108,6 +108,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, format: str = "on
     """``unetkit export``: a checkpoint to ONNX or TorchScript."""
     if format not in EXPORT_FORMATS:
         raise ConfigError(f"unknown export format {format!r}", fix=f"choose one of {', '.join(EXPORT_FORMATS)}")
+    ensure_can_write(Path(out), overwrite)  # before the work
     loaded = load_checkpoint(checkpoint)
     if format == "onnx":
         export_onnx(loaded.model, out, loaded.data_options, overwrite, loaded.task)

@@ -1,8 +1,9 @@
 """``unetkit inspect``: what a user should know about a dataset before training.
 
-It reads every pair with the same validation as training, but collects the problems
-instead of stopping at the first, and reports pairs, unmatched files, sizes, dtypes,
-class pixel fractions and warnings.
+It reads every pair with exactly the checks training runs (:func:`~unetkit.data.dataset.read_pair`),
+but collects the problems instead of stopping at the first, and reports pairs, unmatched
+files, sizes, dtypes, class pixel fractions and warnings. It says "ready to train" only
+when training would accept the data.
 
 >>> from unetkit.data.sample import sample_path
 >>> report = inspect_dataset(sample_path("heldout"), DataOptions(mask_mode="instances"))
@@ -18,9 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.dataset import DataOptions, check_image_values
-from .data.io import read_planes
-from .data.masks import check_mask_matches_image, prepare_mask
+from .data.dataset import DataOptions, read_pair
 from .data.pairing import find_pairs
 from .errors import UnetkitError
 
@@ -70,22 +69,21 @@ def inspect_dataset(source: str | Path, options: DataOptions) -> DatasetReport:
     report.masks_without_image = [p.name for p in listing.masks_without_image]
     for pair in listing.pairs:
         try:
-            images, masks = read_planes(pair.image), read_planes(pair.mask)
-            if len(images) != len(masks):
-                raise UnetkitError(f"{len(masks)} mask plane(s) for {len(images)} image plane(s)", path=pair.mask)
-            for image, mask in zip(images, masks):
-                check_image_values(image, pair.image)
-                labels = prepare_mask(mask, pair.mask, num_classes=options.num_classes, mode=options.mask_mode,
-                                      ignore_index=options.ignore_index, notes=report.notes)
-                check_mask_matches_image(labels, image.shape[:2], pair.mask, pair.image)
-                report.plane_count += 1
-                report.sizes[f"{image.shape[0]}x{image.shape[1]}"] += 1
-                report.dtypes[str(image.dtype)] += 1
-                report.channels[1 if image.ndim == 2 else image.shape[2]] += 1
-                values, counts = np.unique(labels, return_counts=True)
-                report.class_pixels.update(dict(zip(values.tolist(), counts.tolist())))
+            planes = read_pair(pair, options, report.notes)
         except UnetkitError as exc:
             report.errors.append(str(exc).replace("\n", " "))
+            continue
+        for plane in planes:
+            report.plane_count += 1
+            report.sizes[f"{plane.raw.shape[0]}x{plane.raw.shape[1]}"] += 1
+            report.dtypes[str(plane.raw.dtype)] += 1
+            report.channels[1 if plane.raw.ndim == 2 else plane.raw.shape[2]] += 1
+            values, counts = np.unique(plane.mask, return_counts=True)
+            report.class_pixels.update(dict(zip(values.tolist(), counts.tolist())))
+    for unmatched, what in ((report.images_without_mask, "image(s) without a mask"),
+                            (report.masks_without_image, "mask(s) without an image")):
+        if unmatched:
+            report.errors.append(f"{len(unmatched)} {what}: {', '.join(unmatched[:5])} (training refuses them)")
     _add_warnings(report)
     return report
 
@@ -96,11 +94,12 @@ def _add_warnings(report: DatasetReport) -> None:
         for label, count in sorted(report.class_pixels.items()):
             if label != 0 and count / total < 0.01:
                 report.warnings.append(
-                    f"class {label} covers {count / total:.2%} of pixels: consider a higher --foreground-fraction"
+                    f"class {label} covers {count / total:.2%} of pixels: consider training with a higher "
+                    "--foreground-fraction (unetkit train)"
                 )
         if set(report.class_pixels) <= {0}:
-            report.warnings.append("no mask has any foreground: the model can only learn background")
+            report.errors.append("no mask has any foreground: there is nothing to learn (training refuses this)")
     if len(report.channels) > 1:
-        report.warnings.append("images have different channel counts: training needs one count")
+        report.errors.append("images have different channel counts: training needs one count (it refuses this)")
     if report.plane_count and report.plane_count < 2:
-        report.warnings.append("a single image: no validation split is possible; pass --val-data")
+        report.warnings.append("a single image: no validation split is possible; train with --val-data")

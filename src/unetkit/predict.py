@@ -1,10 +1,12 @@
 """Predicting files: label masks, colour overlays and (on request) probability maps.
 
-Every output path is worked out and checked before the first prediction, so a run that
-would overwrite something stops before doing anything. Each output is written atomically;
-if writing fails (disk full, permissions) or the run is interrupted (SIGINT, SIGTERM),
-the outputs of the image in progress are removed and the error says which images were
-finished.
+Everything that can be checked is checked before the first prediction: the inputs (from
+their headers: readable, channels, size), the outputs (none would replace a file without
+``--overwrite``, none is also an input, the folder can be written). Each output is written
+atomically; if writing fails (disk full, permissions), an input turns out to be damaged, or
+the run is interrupted (SIGINT, SIGTERM), the outputs of the image in progress are removed
+and the error says which images were finished. ``--skip-existing`` continues such a batch:
+an image whose outputs all exist is skipped (an output exists only once complete).
 
 >>> import tempfile
 >>> from unetkit.model import UNet
@@ -28,10 +30,19 @@ from typing import Callable
 import numpy as np
 
 from .data.dataset import load_image_planes
-from .data.io import PlaneShape, atomic_write, ensure_can_write, plane_shape, write_image
+from .data.io import (
+    PlaneShape,
+    atomic_write,
+    check_output_folder,
+    ensure_can_write,
+    image_stem,
+    plane_shape,
+    write_image,
+)
+from .data.memory import check_fits_in_memory
 from .data.pairing import image_files
 from .data.sample import resolve_data_source
-from .errors import ConfigError, InputError, UnetkitError
+from .errors import ConfigError, InputError, OutputExistsError, UnetkitError
 from .inference.loading import BACKENDS, LoadedPredictor, load_predictor
 from .inference.predictor import Predictor
 from .signals import Interrupted, raise_on_stop_signals
@@ -50,6 +61,7 @@ class PredictOptions:
     probabilities_on_disk: bool = False  # accumulate into a memory-mapped TIFF (outputs larger than RAM)
     label_format: str = "png"  # png or tif
     overwrite: bool = False
+    skip_existing: bool = False  # skip images whose outputs all exist (continue a stopped batch)
     precision: str = "auto"
     device: str = "auto"
     backend: str = "torch"  # torch or onnxruntime
@@ -59,21 +71,42 @@ class PredictOptions:
             raise ConfigError(f"label format must be png or tif, got {self.label_format!r}")
         if self.backend not in BACKENDS:
             raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.overwrite and self.skip_existing:
+            raise ConfigError("--overwrite and --skip-existing contradict each other", fix="choose one")
 
 
 @dataclass
 class PredictionRecord:
+    """One image plane's source and its output files, by kind (labels, overlay, probabilities)."""
+
     source: str
-    labels: Path
-    overlay: Path | None
-    probabilities: Path | None
+    outputs: dict[str, Path]
+
+    @property
+    def labels(self) -> Path:
+        return self.outputs["labels"]
+
+    @property
+    def overlay(self) -> Path | None:
+        return self.outputs.get("overlay")
+
+    @property
+    def probabilities(self) -> Path | None:
+        return self.outputs.get("probabilities")
+
+    def existing(self) -> list[Path]:
+        return [path for path in self.outputs.values() if path.exists() or path.is_symlink()]
+
+    def remove(self) -> None:
+        for path in self.outputs.values():
+            path.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
 class _Job:
     image_path: Path
     plane_index: int
-    plane_count: int
+    shape: PlaneShape
     stem: str
 
 
@@ -101,10 +134,9 @@ def _plan_jobs(files: list[Path], predictor: Predictor) -> list[_Job]:
     for path in files:
         shape = plane_shape(path)
         check_fits_predictor(shape, predictor, path)
-        count = shape.count
-        for index in range(count):
-            stem = path.stem if count == 1 else f"{path.stem}_{index:03d}"
-            jobs.append(_Job(path, index, count, stem))
+        for index in range(shape.count):
+            stem = image_stem(path) if shape.count == 1 else f"{image_stem(path)}_{index:03d}"
+            jobs.append(_Job(path, index, shape, stem))
     stems = [job.stem for job in jobs]
     duplicates = sorted({s for s in stems if stems.count(s) > 1})
     if duplicates:
@@ -115,14 +147,51 @@ def _plan_jobs(files: list[Path], predictor: Predictor) -> list[_Job]:
     return jobs
 
 
-def _outputs(job: _Job, out_dir: Path, options: PredictOptions) -> PredictionRecord:
-    return PredictionRecord(
-        source=f"{job.image_path}" + (f"[{job.plane_index}]" if job.plane_count > 1 else ""),
-        labels=out_dir / f"{job.stem}_labels.{options.label_format}",
-        overlay=out_dir / f"{job.stem}_overlay.png" if options.overlay else None,
-        probabilities=out_dir / f"{job.stem}_probabilities.tif"
-        if options.probabilities or options.probabilities_on_disk else None,
-    )
+def _record(job: _Job, out_dir: Path, options: PredictOptions) -> PredictionRecord:
+    outputs = {"labels": out_dir / f"{job.stem}_labels.{options.label_format}"}
+    if options.overlay:
+        outputs["overlay"] = out_dir / f"{job.stem}_overlay.png"
+    if options.probabilities or options.probabilities_on_disk:
+        outputs["probabilities"] = out_dir / f"{job.stem}_probabilities.tif"
+    source = f"{job.image_path}" + (f"[{job.plane_index}]" if job.shape.count > 1 else "")
+    return PredictionRecord(source, outputs)
+
+
+def check_outputs_are_not_inputs(records: list[PredictionRecord], files: list[Path]) -> None:
+    """An output may never be an input of the same command (not even with --overwrite)."""
+    inputs = {path.resolve() for path in files}
+    for record in records:
+        for path in record.outputs.values():
+            if path.resolve() in inputs:
+                raise InputError(
+                    f"the output {path.name} of {record.source} would replace an input of this same command",
+                    path=path,
+                    fix="write the outputs into another --out folder than the inputs' (or move earlier "
+                        "outputs out of the input folder)",
+                )
+
+
+def _select(records: list[PredictionRecord], options: PredictOptions, report: Report) -> list[bool]:
+    """Which records to predict; raise before any work if one would overwrite without consent."""
+    todo = []
+    for record in records:
+        existing = record.existing()
+        if options.skip_existing and len(existing) == len(record.outputs):
+            todo.append(False)
+            continue
+        if existing and not (options.overwrite or options.skip_existing):
+            raise OutputExistsError(
+                "output exists already", path=existing[0],
+                fix="pass --skip-existing to continue a stopped batch, --overwrite to redo it, "
+                    "or choose another --out",
+            )
+        for path in record.outputs.values():
+            ensure_can_write(path, overwrite=True)  # a folder in the way, an unwritable folder
+        todo.append(True)
+    skipped = todo.count(False)
+    if skipped:
+        report(f"skipping {skipped} image(s) whose outputs all exist (--skip-existing)")
+    return todo
 
 
 def predict_files(
@@ -132,44 +201,50 @@ def predict_files(
     options: PredictOptions = PredictOptions(),
     report: Report = lambda text: print(text, file=sys.stderr),
 ) -> list[PredictionRecord]:
-    """Predict every image plane of ``inputs`` into ``out_dir``; returns what was written."""
+    """Predict every image plane of ``inputs`` into ``out_dir``; returns the records written now."""
     out_dir = Path(out_dir)
+    check_output_folder(out_dir)
     loaded = load_predictor(checkpoint, backend=options.backend, device=options.device, precision=options.precision)
-    normalization = loaded.data_options.normalization
-    jobs = _plan_jobs(collect_inputs(inputs), loaded.predictor)
-    records = [_outputs(job, out_dir, options) for job in jobs]
-    for record in records:
-        for path in (record.labels, record.overlay, record.probabilities):
-            if path is not None:
-                ensure_can_write(path, options.overwrite)
+    files = collect_inputs(inputs)
+    jobs = _plan_jobs(files, loaded.predictor)
+    records = [_record(job, out_dir, options) for job in jobs]
+    check_outputs_are_not_inputs(records, files)
+    todo = _select(records, options, report)
     out_dir.mkdir(parents=True, exist_ok=True)
     done: list[PredictionRecord] = []
     planes: tuple[Path | None, list] = (None, [])  # the planes of the file in hand, read once
     with raise_on_stop_signals():
-        for job, record in zip(jobs, records):
+        for job, record, wanted in zip(jobs, records, todo):
+            if not wanted:
+                continue
+            replace = options.overwrite or bool(record.existing())  # --skip-existing redoes an incomplete set
             try:
                 if planes[0] != job.image_path:
-                    planes = (job.image_path, load_image_planes(job.image_path, normalization))
+                    check_fits_in_memory(job.shape, np.dtype(job.shape.dtype), job.image_path,
+                                         float_copies=3 * job.shape.count,
+                                         fix="save it as a tiled (Big)TIFF or OME-Zarr and predict it in chunks")
+                    planes = (job.image_path, load_image_planes(job.image_path, loaded.data_options.normalization))
                 name, _, image = planes[1][job.plane_index]
-                _predict_one(loaded, name, image, job, record, options, report)
-            except (OSError, Interrupted) as exc:
-                _remove_outputs(record)
-                finished = ", ".join(str(r.labels.name) for r in done) or "none"
-                if isinstance(exc, Interrupted):
-                    raise Interrupted(f"{exc}; finished images: {finished}") from exc
-                raise UnetkitError(
-                    f"could not write the outputs of {record.source}: {exc.strerror or exc}; "
-                    f"its partial outputs were removed; finished images: {finished}",
-                    path=out_dir,
-                ) from exc
+                _predict_one(loaded, name, image, record, options, replace, report)
+            except (OSError, UnetkitError, Interrupted) as exc:
+                record.remove()
+                raise _batch_error(exc, record, done, out_dir) from exc
             done.append(record)
     return done
 
 
-def _remove_outputs(record: PredictionRecord) -> None:
-    for path in (record.labels, record.overlay, record.probabilities):
-        if path is not None:
-            path.unlink(missing_ok=True)
+def _batch_error(exc: BaseException, record: PredictionRecord, done: list[PredictionRecord], out_dir: Path) -> BaseException:
+    """The error of a batch that stopped at ``record``: what happened, what is finished, how to go on."""
+    finished = ", ".join(r.labels.name for r in done[:10]) + (f" and {len(done) - 10} more" if len(done) > 10 else "")
+    state = f"its partial outputs were removed; finished images: {finished or 'none'}"
+    if isinstance(exc, Interrupted):
+        return Interrupted(f"{exc}; {state}; continue with --skip-existing")
+    if isinstance(exc, UnetkitError):
+        return type(exc)(f"{exc.problem}; {state}", path=exc.path,
+                         fix=(exc.fix + "; then " if exc.fix else "") + "continue the batch with --skip-existing")
+    assert isinstance(exc, OSError)
+    return UnetkitError(f"could not write the outputs of {record.source}: {exc.strerror or exc}; {state}",
+                        path=out_dir, fix="free space or fix permissions, then continue with --skip-existing")
 
 
 def check_fits_predictor(shape: PlaneShape, predictor: Predictor, path: Path) -> None:
@@ -185,37 +260,37 @@ def check_fits_predictor(shape: PlaneShape, predictor: Predictor, path: Path) ->
         raise InputError(
             f"image is {shape.height}x{shape.width}, smaller than the network's minimum side {minimum}",
             path=path,
-            fix="upsample the image, or train a shallower network (--depth)",
+            fix="upsample the image, or use a model with fewer levels (unetkit train --depth)",
         )
 
 
 def _predict_one(
-    loaded: LoadedPredictor, name: str, image: np.ndarray,
-    job: _Job, record: PredictionRecord, options: PredictOptions, report: Report,
+    loaded: LoadedPredictor, name: str, image: np.ndarray, record: PredictionRecord,
+    options: PredictOptions, replace: bool, report: Report,
 ) -> None:
     predictor, task = loaded.predictor, loaded.task
     height, width = image.shape[-2:]
     if max(height, width) > options.tile.tile_size:
         report(f"{name}: {height}x{width} is larger than the tile size {options.tile.tile_size}: predicting tile by tile")
     if options.probabilities_on_disk:
-        _predict_to_disk(loaded, image, record, options)
+        _predict_to_disk(loaded, image, record, options.tile, replace)
         return
     probabilities = predict_tiled(predictor, image, options.tile)
-    _write_labels_and_overlay(image, task.labels(probabilities), record, options)
+    _write_labels_and_overlay(image, task.labels(probabilities), record, replace)
     if record.probabilities is not None:
         import tifffile
 
         atomic_write(
             record.probabilities,
             lambda target: tifffile.imwrite(target, probabilities, photometric="minisblack", compression="zlib"),
-            overwrite=options.overwrite,
+            overwrite=replace,
         )
 
 
-def _write_labels_and_overlay(image: np.ndarray, labels: np.ndarray, record: PredictionRecord, options: PredictOptions) -> None:
-    write_image(record.labels, labels, overwrite=options.overwrite)
+def _write_labels_and_overlay(image: np.ndarray, labels: np.ndarray, record: PredictionRecord, replace: bool) -> None:
+    write_image(record.labels, labels, overwrite=replace)
     if record.overlay is not None:
-        write_image(record.overlay, overlay(image, labels), overwrite=options.overwrite)
+        write_image(record.overlay, overlay(image, labels), overwrite=replace)
 
 
 def _labels_in_bands(task: Task, outputs: np.ndarray, band: int = 1024) -> np.ndarray:
@@ -228,18 +303,20 @@ def _labels_in_bands(task: Task, outputs: np.ndarray, band: int = 1024) -> np.nd
     return labels
 
 
-def _predict_to_disk(loaded: LoadedPredictor, image: np.ndarray, record: PredictionRecord, options: PredictOptions) -> None:
+def _predict_to_disk(
+    loaded: LoadedPredictor, image: np.ndarray, record: PredictionRecord, tile: TileOptions, replace: bool
+) -> None:
     """Probabilities accumulate in a memory-mapped (Big)TIFF next to the output, renamed when done."""
     assert record.probabilities is not None
     temporary = record.probabilities.with_name(f".{record.probabilities.stem}.partial.tif")
     try:
         probabilities = open_probability_memmap(temporary, (loaded.predictor.num_outputs, *image.shape[-2:]))
-        predict_tiled(loaded.predictor, image, options.tile, output=probabilities)
+        predict_tiled(loaded.predictor, image, tile, output=probabilities)
         labels = _labels_in_bands(loaded.task, probabilities)
         probabilities.flush()
         del probabilities
-        _write_labels_and_overlay(image, labels, record, options)
-        ensure_can_write(record.probabilities, options.overwrite)
+        _write_labels_and_overlay(image, labels, record, replace)
+        ensure_can_write(record.probabilities, replace)
         os.replace(temporary, record.probabilities)
     finally:
         temporary.unlink(missing_ok=True)

@@ -66,7 +66,7 @@ class TileOptions:
     def __post_init__(self) -> None:
         if self.tile_size < 1:
             raise ConfigError(f"tile size must be positive, got {self.tile_size}")
-        if self.overlap < 0 or (self.overlap >= 1 and self.overlap >= self.tile_size):
+        if not math.isfinite(self.overlap) or self.overlap < 0 or (self.overlap >= 1 and self.overlap >= self.tile_size):
             raise ConfigError(f"overlap must be a fraction in [0, 1) or pixels below the tile size, got {self.overlap}")
         if self.tiles_per_batch is not None and self.tiles_per_batch < 1:
             raise ConfigError(f"tiles per batch must be at least 1, got {self.tiles_per_batch}")

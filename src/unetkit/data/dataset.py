@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from .io import read_planes
+from .io import LOSSY_SUFFIXES, plane_shape, read_planes
+from .memory import check_fits_in_memory
 from .masks import MaskMode, check_mask_matches_image, prepare_mask
 from .normalize import Normalization, to_channels_first
-from .pairing import find_pairs
+from .pairing import Pair, PairListing, find_pairs
 
 
 @dataclass
@@ -87,14 +88,17 @@ def check_channels(samples: list[Sample], expected: int | None, source: str | Pa
     return channels
 
 
-def load_labelled(
-    source: str | Path,
-    options: DataOptions,
-    notes: list[str] | None = None,
-    in_channels: int | None = None,
-) -> list[Sample]:
-    """Every image/mask plane pair of a folder or CSV, validated and normalised."""
-    listing = find_pairs(source)
+@dataclass(frozen=True)
+class LabelledPlane:
+    """One image plane as read (before normalisation) and its validated mask."""
+
+    name: str
+    raw: np.ndarray  # (H, W) or (H, W, C), as stored
+    mask: np.ndarray  # (H, W) class indices
+
+
+def check_all_matched(listing: PairListing) -> None:
+    """Raise if an image has no mask or a mask no image."""
     for unmatched, what, other in (
         (listing.images_without_mask, "image(s) without a mask", "masks/"),
         (listing.masks_without_image, "mask(s) without an image", "images/"),
@@ -106,33 +110,70 @@ def load_labelled(
                 fix=f"add the missing files to {other} under the same name, or move these out "
                 "('unetkit inspect' lists every unmatched file)",
             )
-    samples: list[Sample] = []
-    for pair in listing.pairs:
-        if pair.mask.suffix.lower() in {".jpg", ".jpeg"}:
-            raise InputError(
-                "JPEG masks are not accepted: lossy compression changes label values",
-                path=pair.mask,
-                fix="save masks as PNG or TIFF",
-            )
-        images = load_image_planes(pair.image, options.normalization)
-        masks = read_planes(pair.mask)
-        if len(masks) != len(images):
-            raise InputError(
-                f"mask has {len(masks)} plane(s) but its image {pair.image} has {len(images)}",
-                path=pair.mask,
-                fix="give every image plane exactly one mask plane",
-            )
-        for (name, raw, image), mask_plane in zip(images, masks):
-            mask = prepare_mask(
-                mask_plane,
-                pair.mask,
-                num_classes=options.num_classes,
-                mode=options.mask_mode,
-                ignore_index=options.ignore_index,
-                notes=notes,
-            )
-            check_mask_matches_image(mask, raw.shape[:2], pair.mask, pair.image)
-            samples.append(Sample(name=f"{pair.image.parent.name}/{name}", image=image, mask=mask))
+
+
+def read_pair(
+    pair: Pair, options: DataOptions, notes: list[str] | None = None, options_can_change: bool = True
+) -> list[LabelledPlane]:
+    """Every plane of one image/mask pair, read and checked as training checks it.
+
+    The one place that decides whether a pair is usable: training, evaluation and
+    ``unetkit inspect`` all call it.
+    """
+    if pair.mask.suffix.lower() in LOSSY_SUFFIXES:
+        raise InputError(
+            "JPEG masks are not accepted: lossy compression changes label values",
+            path=pair.mask,
+            fix="save masks as PNG or TIFF",
+        )
+    shape = plane_shape(pair.image)
+    check_fits_in_memory(shape, np.dtype(shape.dtype), pair.image, float_copies=3 * shape.count,
+                         fix="crop it into smaller images for training")
+    images = read_planes(pair.image)
+    masks = read_planes(pair.mask)
+    if len(masks) != len(images):
+        raise InputError(
+            f"mask has {len(masks)} plane(s) but its image {pair.image} has {len(images)}",
+            path=pair.mask,
+            fix="give every image plane exactly one mask plane",
+        )
+    planes = []
+    for index, (raw, mask_plane) in enumerate(zip(images, masks)):
+        check_image_values(raw, pair.image)
+        mask = prepare_mask(
+            mask_plane,
+            pair.mask,
+            num_classes=options.num_classes,
+            mode=options.mask_mode,
+            ignore_index=options.ignore_index,
+            notes=notes,
+            options_can_change=options_can_change,
+        )
+        check_mask_matches_image(mask, raw.shape[:2], pair.mask, pair.image)
+        name = f"{pair.image.parent.name}/{plane_name(pair.image, index, len(images))}"
+        planes.append(LabelledPlane(name, raw, mask))
+    return planes
+
+
+def load_labelled(
+    source: str | Path,
+    options: DataOptions,
+    notes: list[str] | None = None,
+    in_channels: int | None = None,
+    options_can_change: bool = True,
+) -> list[Sample]:
+    """Every image/mask plane pair of a folder or CSV, validated and normalised.
+
+    ``options_can_change=False`` when the masks must suit a trained model (evaluate): error
+    messages then do not suggest mask options.
+    """
+    listing = find_pairs(source)
+    check_all_matched(listing)
+    samples = [
+        Sample(plane.name, options.normalization.apply(to_channels_first(plane.raw)), plane.mask)
+        for pair in listing.pairs
+        for plane in read_pair(pair, options, notes, options_can_change)
+    ]
     check_channels(samples, in_channels, source)
     if notes is not None:
         _deduplicate(notes)

@@ -27,7 +27,7 @@ import numpy as np
 import tifffile
 from PIL import Image, UnidentifiedImageError
 
-from ..errors import InputError, OutputExistsError
+from ..errors import ConfigError, InputError, OutputExistsError
 
 TIFF_SUFFIXES = {".tif", ".tiff"}
 PIL_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
@@ -39,6 +39,19 @@ CHANNEL_AXES = {"C", "S"}
 
 def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def image_stem(path: str | Path) -> str:
+    """The file's name without its image extension; ``.ome.tif`` counts as one extension.
+
+    >>> image_stem("a.ome.tif"), image_stem("a.png"), image_stem("cell.v2.tiff")
+    ('a', 'a', 'cell.v2')
+    """
+    path = Path(path)
+    stem = path.stem
+    if path.suffix.lower() in TIFF_SUFFIXES and stem.lower().endswith(".ome"):
+        stem = stem[: -len(".ome")]
+    return stem
 
 
 def read_planes(path: str | Path) -> list[np.ndarray]:
@@ -61,6 +74,12 @@ def read_planes(path: str | Path) -> list[np.ndarray]:
         planes = _read_tiff(path) if suffix in TIFF_SUFFIXES else [_read_pil(path)]
     except InputError:
         raise
+    except PermissionError as exc:
+        raise InputError("cannot read the file: permission denied", path=path,
+                         fix="check the file's permissions (ls -l); unetkit only needs to read it") from exc
+    except MemoryError as exc:
+        raise InputError("the image does not fit in memory when decoded", path=path,
+                         fix="predict it with the chunked reader (a tiled TIFF or OME-Zarr), or crop it") from exc
     except Exception as exc:  # the readers raise many types for corrupt input
         raise InputError(
             f"cannot be read as an image ({type(exc).__name__}: {exc}); "
@@ -82,6 +101,7 @@ class PlaneShape:
     height: int
     width: int
     channels: int
+    dtype: str = "uint8"
 
 
 def plane_shape(path: str | Path) -> PlaneShape:
@@ -91,29 +111,30 @@ def plane_shape(path: str | Path) -> PlaneShape:
     >>> folder = Path(tempfile.mkdtemp())
     >>> tifffile.imwrite(folder / "s.tif", np.zeros((3, 5, 7), np.uint8), photometric="minisblack")
     >>> plane_shape(folder / "s.tif")
-    PlaneShape(count=3, height=5, width=7, channels=1)
+    PlaneShape(count=3, height=5, width=7, channels=1, dtype='uint8')
     """
     path = Path(path)
     try:
         if path.suffix.lower() in TIFF_SUFFIXES:
             with tifffile.TiffFile(path) as tif:
-                series = tif.series[0]
-                shape, axes = series.shape, series.axes
+                all_series = uniform_series(tif, path)
+                shape, axes, dtype = all_series[0].shape, all_series[0].axes, all_series[0].dtype
             sizes = dict(zip(axes, shape))
             channels = int(np.prod([shape[i] for i, a in enumerate(axes) if a in CHANNEL_AXES], dtype=np.int64))
-            count = int(np.prod([shape[i] for i in _stack_axes(axes)], dtype=np.int64))
-            return PlaneShape(count, int(sizes["Y"]), int(sizes["X"]), channels)
+            count = int(np.prod([shape[i] for i in _stack_axes(axes)], dtype=np.int64)) * len(all_series)
+            return PlaneShape(count, int(sizes["Y"]), int(sizes["X"]), channels, np.dtype(dtype).name)
         with Image.open(path) as image:
             width, height = image.size
             bands = len(image.getbands())
-            opaque_alpha = False
-        if bands == 4:  # an opaque alpha channel is dropped by the reader: read to know
-            opaque_alpha = _read_pil(path).shape[-1] == 3
-        return PlaneShape(1, height, width, 3 if opaque_alpha else bands)
+            dtype = "uint16" if image.mode.startswith("I;16") else ("int32" if image.mode in ("I", "F") else "uint8")
+        if bands == 4 and _read_pil(path).shape[-1] == 3:  # an opaque alpha channel is dropped by the reader
+            bands = 3
+        return PlaneShape(1, height, width, bands, dtype)
     except Exception:
         planes = read_planes(path)  # let the full reader name what is wrong (or answer)
         first = planes[0]
-        return PlaneShape(len(planes), first.shape[0], first.shape[1], 1 if first.ndim == 2 else first.shape[2])
+        return PlaneShape(len(planes), first.shape[0], first.shape[1], 1 if first.ndim == 2 else first.shape[2],
+                          first.dtype.name)
 
 
 def count_planes(path: str | Path) -> int:
@@ -140,14 +161,34 @@ def _read_pil(path: Path) -> np.ndarray:
     return array
 
 
+def uniform_series(tif: tifffile.TiffFile, path: Path) -> list:
+    """Every image series of a TIFF file; they must share shape, axes and type.
+
+    A file written page by page (one ``write()`` call per plane) holds one series per page:
+    all of them are read, none is dropped. Series of different shapes (a slide scanner's
+    thumbnail and label images, say) are refused rather than guessed at.
+    """
+    series = list(tif.series)
+    if not series:
+        raise InputError("TIFF file holds no image", path=path)
+    first = series[0]
+    different = [s for s in series[1:] if (s.shape, s.axes, s.dtype) != (first.shape, first.axes, first.dtype)]
+    if different:
+        shapes = sorted({f"{s.axes} {tuple(s.shape)} {s.dtype}" for s in series})
+        raise InputError(
+            f"TIFF file holds {len(series)} image series of different shapes or types ({', '.join(shapes[:4])})",
+            path=path,
+            fix="save the images to segment as their own files, one shape per file",
+        )
+    return series
+
+
 def _read_tiff(path: Path) -> list[np.ndarray]:
     with tifffile.TiffFile(path) as tif:
-        if not tif.series:
-            raise InputError("TIFF file holds no image", path=path)
-        series = tif.series[0]
-        array = series.asarray()
-        axes = series.axes
-    return _planes_from_axes(array, axes, path)
+        planes = []
+        for series in uniform_series(tif, path):
+            planes.extend(_planes_from_axes(series.asarray(), series.axes, path))
+    return planes
 
 
 def _stack_axes(axes: str) -> list[int]:
@@ -176,16 +217,43 @@ def _planes_from_axes(array: np.ndarray, axes: str, path: Path) -> list[np.ndarr
     return [p[..., 0] if p.ndim == 3 and p.shape[2] == 1 else p for p in planes]
 
 
-def ensure_can_write(path: Path, overwrite: bool) -> None:
-    """Raise :class:`OutputExistsError` if ``path`` exists (or is a dangling link) and
-    ``overwrite`` is False, or if it is a folder."""
+def ensure_can_write(path: Path, overwrite: bool, fix: str = "pass --overwrite, or choose another --out") -> None:
+    """Raise unless ``path`` can be written: :class:`OutputExistsError` if it exists (or is a
+    dangling link) and ``overwrite`` is False, or is a folder; :class:`ConfigError` if its
+    folder cannot be created or written. ``fix`` says what the command offers instead.
+
+    A check before the work: nothing is computed only to be refused at the end.
+    """
     path = Path(path)
     if path.is_dir():
-        raise OutputExistsError("output path is a folder", path=path, fix="give a file name, or choose another --out")
+        raise OutputExistsError("output path is a folder, not a file", path=path, fix="give a file name")
     if (path.exists() or path.is_symlink()) and not overwrite:
-        raise OutputExistsError(
-            "output exists already", path=path, fix="pass --overwrite, or choose another --out"
-        )
+        raise OutputExistsError("output exists already", path=path, fix=fix)
+    check_writable_folder(path.parent)
+
+
+def check_output_folder(folder: Path) -> None:
+    """Raise unless ``folder`` (an ``--out``) is, or can be made, a folder this process can write into."""
+    folder = Path(folder)
+    if folder.is_symlink() and not folder.exists():
+        raise ConfigError("--out is a link to nothing", path=folder, fix="remove the link or choose another --out")
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError("--out is a file, not a folder", path=folder, fix="choose a folder for --out")
+    check_writable_folder(folder)
+
+
+def check_writable_folder(folder: Path) -> None:
+    """Raise :class:`ConfigError` unless ``folder`` is, or can be created as, a writable folder."""
+    existing = Path(folder)
+    while not existing.exists() and existing != existing.parent:
+        if existing.is_symlink():
+            raise ConfigError("output folder is a link to nothing", path=existing, fix="remove the link")
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError("output folder is a file", path=existing, fix="choose an output path inside a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError("cannot write here: permission denied", path=existing,
+                          fix="choose an output path in a folder you can write to")
 
 
 def current_umask() -> int:

@@ -4,7 +4,8 @@ Peers guess which value means which class and produce "all-black predictions"; u
 checks every mask before training and says what it found.
 
 - Class masks hold ``0..K-1`` (``{0, 1}`` for one foreground class).
-- ``{0, 255}`` binary masks map to ``{0, 1}``, and a note says so.
+- ``{0, 255}`` (8-bit) and ``{0, 65535}`` (16-bit) binary masks map to ``{0, 1}``, and a
+  note says so.
 - Instance label images (objects numbered 1..N) become foreground with ``mode="instances"``.
 - Float masks, colour masks, other values, or a size that differs from the image are
   errors that name the file, the values found, and the fix.
@@ -56,8 +57,14 @@ def prepare_mask(
     mode: MaskMode = "classes",
     ignore_index: int | None = None,
     notes: list[str] | None = None,
+    options_can_change: bool = True,
 ) -> np.ndarray:
-    """A validated (H, W) uint8 map of class indices (``ignore_index`` kept as is)."""
+    """A validated (H, W) uint8 map of class indices (``ignore_index`` kept as is).
+
+    ``options_can_change``: the fix of an error may suggest other mask options (training,
+    inspect); False when the masks must suit an existing model (evaluate), whose options
+    are fixed.
+    """
     mask = _single_channel(mask, path)
     if mask.dtype.kind == "f":
         raise InputError(
@@ -73,7 +80,8 @@ def prepare_mask(
                 "instance masks give one foreground class, but the model has "
                 f"{num_classes} classes",
                 path=path,
-                fix="use --classes 1 with --instance-masks",
+                fix="use --classes 1 with --instance-masks" if options_can_change
+                else "evaluate this model on masks of class indices",
             )
         return (mask > 0).astype(np.uint8)
     values = np.unique(mask)
@@ -83,21 +91,35 @@ def prepare_mask(
     found = set(values.tolist())
     if found <= allowed:
         return mask.astype(np.uint8) if mask.max(initial=0) < 256 else mask.astype(np.int64)
-    if num_classes == 1 and found <= {0, 255}:
+    binary_high = _binary_maximum(found)
+    if num_classes == 1 and binary_high is not None:
         if notes is not None:
             notes.append(
-                f"{path}: mask values {{0, 255}} read as background (0) and foreground (255)"
+                f"{path}: mask values {{0, {binary_high}}} read as background (0) and foreground ({binary_high})"
             )
-        return (mask == 255).astype(np.uint8)
+        return (mask == binary_high).astype(np.uint8)
     raise InputError(
         f"mask has values {_format_values(values)}, expected {_format_values(np.array(sorted(allowed)))} "
         f"for {num_classes} class{'es' if num_classes > 1 else ''}",
         path=path,
-        fix=_suggest_fix(values, num_classes),
+        fix=_suggest_fix(values, num_classes) if options_can_change else
+        f"the model was trained on masks of {num_classes} class{'es' if num_classes > 1 else ''}; "
+        "evaluate it on masks of that kind",
     )
 
 
+def _binary_maximum(found: set[int]) -> int | None:
+    """255 or 65535 if the mask is binary with that as foreground (8- or 16-bit white)."""
+    for high in (255, 65535):
+        if found <= {0, high} and high in found:
+            return high
+    return None
+
+
 def _suggest_fix(values: np.ndarray, num_classes: int) -> str:
+    high = _binary_maximum(set(values.tolist()))
+    if high is not None:
+        return f"these are binary masks (0 and {high}): train one class, the default (--classes 1)"
     positive = values[values > 0]
     consecutive = len(positive) > 0 and np.array_equal(positive, np.arange(1, len(positive) + 1))
     if num_classes == 1 and len(positive) > 2 and consecutive:

@@ -3,7 +3,7 @@
 Two layouts:
 
 - a folder with ``images/`` and ``masks/`` whose files match by stem (``a.tif`` pairs
-  with ``a.png``);
+  with ``a.png``; ``a.ome.tif`` has the stem ``a``, so it pairs with ``a.png`` too);
 - a CSV file of ``image,mask`` rows (a header row is optional; relative paths are
   relative to the CSV file).
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
-from .io import is_image_file
+from .io import image_stem, is_image_file
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,18 @@ def image_files(folder: Path) -> list[Path]:
     """Image files in a folder, sorted by name; an error if there are none."""
     if not folder.is_dir():
         raise InputError("folder not found", path=folder)
-    files = sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p))
+    try:
+        entries = list(folder.iterdir())
+    except PermissionError as exc:
+        raise InputError("cannot list the folder: permission denied", path=folder,
+                         fix="check the folder's permissions (ls -ld); unetkit only needs to read it") from exc
+    dangling = sorted(p.name for p in entries if p.is_symlink() and not p.exists())
+    if dangling:
+        raise InputError(
+            f"{len(dangling)} file(s) are links to nothing: {', '.join(dangling[:5])}",
+            path=folder, fix="restore the files the links point to, or remove the links",
+        )
+    files = sorted(p for p in entries if p.is_file() and is_image_file(p))
     if not files:
         raise InputError(
             "folder holds no images (.png, .tif, .tiff, .jpg, .jpeg)",
@@ -56,13 +67,14 @@ def image_files(folder: Path) -> list[Path]:
 def _by_stem(files: list[Path]) -> dict[str, Path]:
     by_stem: dict[str, Path] = {}
     for path in files:
-        if path.stem in by_stem:
+        stem = image_stem(path)
+        if stem in by_stem:
             raise InputError(
-                f"two files share the name {path.stem!r}: {by_stem[path.stem].name} and {path.name}",
+                f"two files share the name {stem!r}: {by_stem[stem].name} and {path.name}",
                 path=path.parent,
                 fix="keep one file per image name",
             )
-        by_stem[path.stem] = path
+        by_stem[stem] = path
     return by_stem
 
 
@@ -99,13 +111,23 @@ def find_pairs(source: str | Path) -> PairListing:
 def _pairs_from_csv(path: Path) -> PairListing:
     if not path.is_file():
         raise InputError("CSV file not found", path=path)
-    with open(path, newline="") as handle:
-        rows = [row for row in csv.reader(handle) if row and any(cell.strip() for cell in row)]
+    try:  # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            rows = [row for row in csv.reader(handle) if row and any(cell.strip() for cell in row)]
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"CSV file is not UTF-8 text (byte {exc.object[exc.start]:#04x} at position {exc.start})",
+            path=path,
+            fix="save it as UTF-8 (in Excel: 'CSV UTF-8'; elsewhere: iconv -f latin1 -t utf-8)",
+        ) from exc
+    except PermissionError as exc:
+        raise InputError("cannot read the CSV file: permission denied", path=path) from exc
     if rows and [cell.strip().lower() for cell in rows[0][:2]] == ["image", "mask"]:
         rows = rows[1:]
     if not rows:
         raise InputError("CSV file lists no pairs", path=path, fix="write one 'image,mask' row per pair")
     listing = PairListing()
+    first_row: dict[Path, int] = {}
     for number, row in enumerate(rows, start=1):
         if len(row) < 2:
             raise InputError(f"row {number} has {len(row)} column(s), expected image,mask", path=path)
@@ -113,5 +135,12 @@ def _pairs_from_csv(path: Path) -> PairListing:
         for file in (image, mask):
             if not file.is_file():
                 raise InputError(f"row {number} names a file that does not exist: {file}", path=path)
+        if image.resolve() in first_row:
+            raise InputError(
+                f"rows {first_row[image.resolve()]} and {number} list the same image {row[0].strip()}: "
+                "it could land in both training and validation",
+                path=path, fix="list each image once",
+            )
+        first_row[image.resolve()] = number
         listing.pairs.append(Pair(image, mask))
     return listing

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..data.augment import augment_preset
-from ..data.io import write_image
+from ..data.io import ensure_can_write, write_image
 from ..data.sampling import PatchSampler, SamplingOptions
 from ..visualize import grid, overlay
 from .config import TrainConfig
@@ -19,6 +19,7 @@ def save_augmentation_preview(config: TrainConfig, path: Path, count: int = 16, 
     """Write ``count`` augmented patches (mask overlaid) of the first training step as a PNG."""
     from .setup import data_options_for, load_samples
 
+    ensure_can_write(path, overwrite, fix="choose another file name for --save-augmentations, or delete this one")
     train_samples, _ = load_samples(config, data_options_for(config), report=lambda text: None)
     sampler = PatchSampler(
         train_samples,

@@ -19,29 +19,15 @@ import json
 import os
 from pathlib import Path
 
-from ..data.io import atomic_write
+from ..data.io import atomic_write, check_output_folder
 from ..errors import ConfigError, OutputExistsError
 from .config import TrainConfig
 from .state import CONFIG
 
 
-def check_run_dir_is_usable(run_dir: Path) -> None:
-    """Raise unless ``run_dir`` is a folder that exists, or can be made, and can be written."""
-    if run_dir.is_symlink() and not run_dir.exists():
-        raise ConfigError("--out is a dangling symbolic link", path=run_dir, fix="remove the link or choose another --out")
-    if run_dir.exists() and not run_dir.is_dir():
-        raise ConfigError("--out is a file, not a folder", path=run_dir, fix="choose a folder name for --out")
-    existing = run_dir
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(f"cannot write into {existing}: permission denied", path=run_dir,
-                          fix="choose an --out in a folder you can write to")
-
-
 def check_new_run_dir(run_dir: Path) -> None:
     """A run directory is never silently reused: it must be absent or empty."""
-    check_run_dir_is_usable(run_dir)
+    check_output_folder(run_dir)
     if run_dir.is_dir() and any(run_dir.iterdir()):
         raise OutputExistsError(
             "run directory exists and is not empty",

@@ -1,0 +1,569 @@
+"""What a hostile tester broke (issue 12), one test per finding: no data lost, no silent
+wrong result, a clear error with exit 2 and no traceback."""
+
+from __future__ import annotations
+
+import csv
+import errno
+import os
+import re
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+from PIL import Image
+
+from unetkit import TrainConfig, UNet, make_checkpoint, predict_files, save_checkpoint, train
+from unetkit.checkpoint import read_checkpoint
+from unetkit.cli import build_parser, main
+from unetkit.errors import CheckpointError, OutputExistsError, TrainingDiverged
+from unetkit.predict import PredictOptions
+
+from helpers import snapshot, write_dataset
+
+QUIET = lambda text: None  # noqa: E731
+TINY = ["--depth", "3", "--base-width", "4", "--epochs", "1", "--steps-per-epoch", "2",
+        "--patch-size", "32", "--no-progress", "--augment", "flips"]
+
+
+def tiny(data: Path, out: Path, **changes) -> TrainConfig:
+    values = dict(out=str(out), data=str(data), depth=3, base_width=4, epochs=1, steps_per_epoch=2,
+                  batch_size=2, patch_size=32, progress=False, augment="flips", val_tile_size=64)
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+@pytest.fixture
+def model_file(tmp_path) -> Path:
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "m.pt", make_checkpoint(UNet(depth=2, base_width=2)))
+    return tmp_path / "m.pt"
+
+
+def run_cli(argv: list[str], capsys) -> tuple[int, str]:
+    """Exit code and what the command printed (errors on stderr; inspect's report on stdout)."""
+    code = main(argv)
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return code, captured.err + captured.out
+
+
+# 1. file modes ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_outputs_get_the_mode_open_gives_under_the_umask(tmp_path, umask, model_file):
+    previous = os.umask(umask)
+    try:
+        data = write_dataset(tmp_path / "d", count=2)
+        train(tiny(data, tmp_path / "run"), report=QUIET)
+        predict_files(model_file, [data / "images"], tmp_path / "pred", PredictOptions(), QUIET)
+        assert main(["export", str(model_file), "--out", str(tmp_path / "m.onnx")]) == 0
+        assert main(["evaluate", str(model_file), str(data), "--csv", str(tmp_path / "e.csv")]) == 0
+    finally:
+        os.umask(previous)
+    outputs = [*(tmp_path / "run").iterdir(), *(tmp_path / "pred").iterdir(), tmp_path / "m.onnx", tmp_path / "e.csv"]
+    names = {p.name for p in outputs}
+    assert {"last.pt", "best.pt", "log.csv", "curves.png", "config.json", "img0_labels.png",
+            "img0_overlay.png", "m.onnx", "e.csv"} <= names
+    for path in outputs:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path
+
+
+# 2. TIFF written page by page ------------------------------------------------------------------
+
+def test_a_tiff_written_page_by_page_is_read_as_all_its_pages(tmp_path, model_file):
+    from unetkit.data.io import plane_shape, read_planes
+    from unetkit.inspect_data import inspect_dataset
+    from unetkit.data.dataset import DataOptions
+
+    root = tmp_path / "d"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    rng = np.random.default_rng(0)
+    with tifffile.TiffWriter(root / "images" / "s.tif") as images, tifffile.TiffWriter(root / "masks" / "s.tif") as masks:
+        for _ in range(3):
+            images.write(rng.integers(0, 255, (64, 80), dtype=np.uint8))
+            masks.write((rng.random((64, 80)) > 0.5).astype(np.uint8))
+    assert len(read_planes(root / "images" / "s.tif")) == 3 == plane_shape(root / "images" / "s.tif").count
+    assert inspect_dataset(root, DataOptions()).plane_count == 3
+    records = predict_files(model_file, [root / "images"], tmp_path / "out", PredictOptions(overlay=False), QUIET)
+    assert len(records) == 3
+
+
+# 3. a run killed before its first last.pt; a full disk while saving -----------------------------
+
+@pytest.mark.parametrize("how", ["--resume", "--auto-resume"])
+def test_a_run_that_stopped_before_its_first_checkpoint_can_continue(tmp_path, capsys, how):
+    from unetkit.training.run_dir import claim_run_dir
+
+    data = write_dataset(tmp_path / "d", count=2)
+    config = tiny(data, tmp_path / "run")
+    claim_run_dir(tmp_path / "run", config)  # what a run killed while loading its data leaves
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["config.json"]
+    argv = (["train", "--resume", str(tmp_path / "run")] if how == "--resume"
+            else ["train", str(data), "--out", str(tmp_path / "run"), *TINY, "--batch-size", "2", "--auto-resume"])
+    code, error = run_cli(argv, capsys)
+    assert code == 0, error
+    assert "starting it again from step 0" in error
+    assert read_checkpoint(tmp_path / "run" / "last.pt")["training"]["global_step"] == 2
+
+
+def test_a_full_disk_while_saving_keeps_the_previous_last_pt_and_says_so(tmp_path, capsys, monkeypatch):
+    from unetkit import checkpoint
+
+    data = write_dataset(tmp_path / "d", count=2)
+    assert main(["train", str(data), "--out", str(tmp_path / "run"), *TINY, "--checkpoint-every", "1"]) == 0
+    before = (tmp_path / "run" / "last.pt").read_bytes()
+    real_save = torch.save
+
+    def full_disk(payload, target):
+        real_save(payload, target)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint.torch, "save", full_disk)
+    code, error = run_cli(["train", "--resume", str(tmp_path / "run"), "--epochs", "2"], capsys)
+    assert code == 2
+    assert "No space left on device" in error and "previous file is intact" in error
+    assert (tmp_path / "run" / "last.pt").read_bytes() == before
+    assert not list((tmp_path / "run").glob(".*partial*"))
+
+
+# 4. what --resume may change -------------------------------------------------------------------
+
+@pytest.fixture
+def finished_run(tmp_path) -> Path:
+    data = write_dataset(tmp_path / "d", count=2)
+    train(tiny(data, tmp_path / "run"), report=QUIET)
+    return tmp_path / "run"
+
+
+@pytest.mark.parametrize("flags", [["--epochs=2"], ["--epoch", "2"], ["--epochs", "2", "--lr", "0.001"]])
+def test_resume_parses_the_options_it_may_change(finished_run, capsys, flags):
+    code, error = run_cli(["train", "--resume", str(finished_run), *flags], capsys)
+    assert code == 0, error
+    assert read_checkpoint(finished_run / "last.pt")["training"]["global_step"] == 4  # 2 epochs of 2 steps
+
+
+@pytest.mark.parametrize("flags, named", [
+    (["--lr", "0.1"], "lr"), (["--batch-size", "8"], "batch-size"), (["--augment", "strong"], "augment"),
+    (["--patch-size", "48"], "patch-size"), (["elsewhere"], "data"), (["--out", "other"], "--out other"),
+])
+def test_resume_refuses_options_that_would_break_exact_resume(finished_run, capsys, flags, named):
+    before = snapshot(finished_run)
+    code, error = run_cli(["train", "--resume", str(finished_run), "--epochs", "2", *flags], capsys)
+    assert code == 2 and named in error and "cannot change when a run resumes" in error
+    assert snapshot(finished_run) == before
+
+
+# 5. races ---------------------------------------------------------------------------------------
+
+def test_two_runs_started_at_once_into_one_folder_do_not_both_run(tmp_path):
+    data = write_dataset(tmp_path / "d", count=2)
+    command = [sys.executable, "-m", "unetkit", "train", str(data), "--out", str(tmp_path / "run"), *TINY]
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in processes]
+    codes = sorted(code for code, _ in results)
+    assert codes == [0, 2], results
+    refused = next(error for code, error in results if code == 2)
+    assert "claimed it" in refused or "run directory exists" in refused
+    epochs = [row["epoch"] for row in csv.DictReader(open(tmp_path / "run" / "log.csv"))]
+    assert epochs == ["1"]
+
+
+def test_an_output_that_appears_while_writing_is_never_replaced(tmp_path):
+    from unetkit.data.io import atomic_write
+
+    target = tmp_path / "x_labels.png"
+
+    def write_while_another_process_creates_the_file(temporary: Path) -> None:
+        temporary.write_bytes(b"ours")
+        target.write_bytes(b"theirs")  # the other process's output, after our existence check
+
+    with pytest.raises(OutputExistsError, match="appeared while it was being written"):
+        atomic_write(target, write_while_another_process_creates_the_file)
+    assert target.read_bytes() == b"theirs"
+    assert [p.name for p in tmp_path.iterdir()] == ["x_labels.png"]
+
+
+# 6. NaN ----------------------------------------------------------------------------------------
+
+def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    from unetkit.training import setup
+
+    data = write_dataset(tmp_path / "d", count=2)
+    real_build_loss = setup.build_loss
+    calls = {"count": 0}
+
+    def loss_that_diverges(*args, **kwargs):
+        loss = real_build_loss(*args, **kwargs)
+
+        def wrapped(logits, target, weights=None):
+            calls["count"] += 1
+            value = loss(logits, target, weights)
+            return value * float("nan") if calls["count"] >= 4 else value
+
+        return wrapped
+
+    monkeypatch.setattr(setup, "build_loss", loss_that_diverges)
+    with pytest.raises(TrainingDiverged, match="step 4") as error:
+        train(tiny(data, tmp_path / "run", epochs=3, checkpoint_every=1), report=QUIET)
+    assert "--lr" in str(error.value)
+    state = read_checkpoint(tmp_path / "run" / "last.pt")
+    assert state["training"]["global_step"] == 3
+    assert all(torch.isfinite(value).all() for value in state["model_state"].values())
+
+
+def test_non_finite_weights_are_refused_on_load(tmp_path, capsys):
+    model = UNet(depth=2, base_width=2)
+    with torch.no_grad():
+        model.head.weight.fill_(float("nan"))
+    save_checkpoint(tmp_path / "nan.pt", make_checkpoint(model))
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / "x.png")
+    for argv in (["predict", str(tmp_path / "nan.pt"), str(tmp_path / "x.png"), "--out", str(tmp_path / "out")],
+                 ["train", str(write_dataset(tmp_path / "d")), "--out", str(tmp_path / "run"), *TINY,
+                  "--depth", "2", "--base-width", "2", "--init", str(tmp_path / "nan.pt")]):
+        code, error = run_cli(argv, capsys)
+        assert code == 2 and "NaN or infinite weights" in error
+    assert not (tmp_path / "out").exists() and not (tmp_path / "run").exists()
+
+
+# 7. an output is never an input ----------------------------------------------------------------
+
+def test_overwrite_never_replaces_an_input_of_the_same_command(tmp_path, capsys, model_file):
+    folder = tmp_path / "d"
+    folder.mkdir()
+    Image.fromarray(np.full((32, 32), 9, np.uint8)).save(folder / "x.png")
+    Image.fromarray(np.full((32, 32), 7, np.uint8)).save(folder / "x_labels.png")
+    before = snapshot(folder)
+    code, error = run_cli(["predict", str(model_file), str(folder), "--out", str(folder), "--overwrite"], capsys)
+    assert code == 2 and "would replace an input" in error and "x_labels.png" in error
+    assert snapshot(folder) == before
+
+
+# 8. tracebacks instead of clear errors -------------------------------------------------------------
+
+def test_out_that_is_a_file_or_a_dangling_link_is_a_clear_error(tmp_path, capsys, model_file):
+    data = write_dataset(tmp_path / "d", count=2)
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    for out, words in ((tmp_path / "file", "is a file"), (tmp_path / "dangling", "link to nothing")):
+        for argv in (["train", str(data), "--out", str(out), *TINY],
+                     ["predict", str(model_file), str(data / "images"), "--out", str(out)]):
+            code, error = run_cli(argv, capsys)
+            assert code == 2 and words in error, (argv, error)
+    assert (tmp_path / "file").read_text() == "x" and not (tmp_path / "nowhere").exists()
+
+
+def as_regular_user(monkeypatch) -> None:
+    """Tests run as root in CI, and root may write anywhere: answer os.access as the mode bits
+    answer it for a regular user, so that the checks meet a read-only folder."""
+    def access(path, mode, *args, **kwargs):
+        bits = stat.S_IMODE(os.stat(path).st_mode)
+        wanted = {os.W_OK: stat.S_IWOTH, os.R_OK: stat.S_IROTH, os.X_OK: stat.S_IXOTH}
+        return all(bits & wanted[flag] for flag in wanted if mode & flag)
+
+    monkeypatch.setattr(os, "access", access)
+
+
+def test_a_read_only_folder_is_refused_before_any_work(tmp_path, capsys, monkeypatch, model_file):
+    data = write_dataset(tmp_path / "d", count=2)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    as_regular_user(monkeypatch)
+    cases = [
+        ["train", str(data), "--out", str(locked / "run"), *TINY],
+        ["predict", str(model_file), str(data / "images"), "--out", str(locked / "out")],
+        ["evaluate", str(model_file), str(data), "--csv", str(locked / "e.csv")],
+        ["export", str(model_file), "--out", str(locked / "m.onnx")],
+    ]
+    for argv in cases:
+        code, error = run_cli(argv, capsys)
+        assert code == 2 and "permission denied" in error, (argv, error)
+    assert list(locked.iterdir()) == []
+
+
+def test_an_unreadable_masks_folder_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    data = write_dataset(tmp_path / "d", count=2)
+    real_iterdir = Path.iterdir
+
+    def iterdir(self):  # what a regular user meets in a folder without read permission
+        if self == data / "masks":
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real_iterdir(self)
+
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    code, error = run_cli(["train", str(data), "--out", str(tmp_path / "run"), *TINY], capsys)
+    assert code == 2 and "masks" in error and "permission denied" in error
+
+
+@pytest.mark.parametrize("argv_tail, words", [
+    (["--lr", "nan"], "must be a finite number"), (["--weight-decay", "nan"], "must be a finite number"),
+    (["--weight-decay", "-1"], "weight decay must be 0 or more"), (["--seed", "-1"], "seed must be 0 or more"),
+    (["--device", "bogus"], "unknown device 'bogus'"), (["--grad-clip", "inf"], "must be a finite number"),
+])
+def test_bad_option_values_are_clear_errors(tmp_path, capsys, argv_tail, words):
+    data = write_dataset(tmp_path / "d", count=2)
+    try:
+        code = main(["train", str(data), "--out", str(tmp_path / "run"), *TINY, *argv_tail])
+    except SystemExit as exit_:  # argparse's own refusal: also exit 2, with the flag named
+        code = exit_.code
+    error = capsys.readouterr().err
+    assert code == 2 and words in error and "Traceback" not in error
+    assert not (tmp_path / "run").exists()
+
+
+def test_cuda_on_a_build_without_it_is_a_clear_error(tmp_path, capsys, model_file):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    code, error = run_cli(["predict", str(model_file), "sample:heldout", "--out", str(tmp_path / "o"),
+                           "--device", "cuda"], capsys)
+    assert code == 2 and "sees no CUDA GPU" in error
+
+
+def test_overlap_nan_and_export_onto_a_folder_are_clear_errors(tmp_path, capsys, model_file):
+    with pytest.raises(SystemExit) as exit_:
+        main(["predict", str(model_file), "sample:heldout", "--out", str(tmp_path / "o"), "--overlap", "nan"])
+    assert exit_.value.code == 2 and "finite" in capsys.readouterr().err
+    (tmp_path / "dir").mkdir()
+    code, error = run_cli(["export", str(model_file), "--out", str(tmp_path / "dir"), "--overwrite"], capsys)
+    assert code == 2 and "is a folder" in error
+
+
+def test_nproc_with_an_equals_sign_runs_under_torchrun(monkeypatch, tmp_path):
+    import unetkit.cli as cli
+
+    seen = {}
+    monkeypatch.setattr(subprocess, "call", lambda command: seen.setdefault("command", command) and 0)
+    argv = ["train", "d", "--out", str(tmp_path / "r"), "--nproc=2"]
+    cli.main(argv)
+    assert "--nproc_per_node=2" in seen["command"] and not any(a.startswith("--nproc=") for a in seen["command"])
+
+
+def test_an_image_too_large_for_memory_is_refused_before_decoding(tmp_path, capsys, monkeypatch):
+    from unetkit.data import memory
+
+    data = write_dataset(tmp_path / "d", count=2)
+    huge = np.zeros((3000, 3000), np.uint8)  # compresses to a few kB
+    (data / "images" / "img1.png").unlink()
+    tifffile.imwrite(data / "images" / "img1.tif", huge, compression="zlib")
+    tifffile.imwrite(data / "masks" / "img1.tif", huge, compression="zlib")
+    (data / "masks" / "img1.png").unlink()
+    monkeypatch.setattr(memory, "available_memory_bytes", lambda: 50 * 2**20)  # as on a machine with 50 MiB free
+    code, error = run_cli(["train", str(data), "--out", str(tmp_path / "run"), *TINY], capsys)
+    assert code == 2 and "img1.tif" in error and "3000x3000" in error and "GiB of memory is free" in error
+
+
+def test_a_checkpoint_whose_version_is_not_a_number_is_a_clear_error(tmp_path, capsys):
+    payload = make_checkpoint(UNet(depth=2, base_width=2))
+    payload["version"] = "2"
+    torch.save(payload, tmp_path / "odd.pt")
+    code, error = run_cli(["predict", str(tmp_path / "odd.pt"), "sample:heldout", "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and "version is '2', not a number" in error
+
+
+# 9. CSV encodings -------------------------------------------------------------------------------
+
+def test_an_excel_utf8_csv_is_read_and_a_latin1_csv_is_refused_with_the_encoding(tmp_path, capsys):
+    from unetkit.data.pairing import find_pairs
+
+    write_dataset(tmp_path / "d", count=2)
+    text = "image,mask\nd/images/img0.png,d/masks/img0.png\nd/images/img1.png,d/masks/img1.png\n"
+    (tmp_path / "excel.csv").write_bytes("\ufeff".encode() + text.encode())
+    assert len(find_pairs(tmp_path / "excel.csv").pairs) == 2
+    (tmp_path / "latin.csv").write_bytes(("image,mask\n" + "d/images/img0\xe9.png,d/masks/img0.png\n").encode("latin-1"))
+    code, error = run_cli(["train", str(tmp_path / "latin.csv"), "--out", str(tmp_path / "run"), *TINY], capsys)
+    assert code == 2 and "not UTF-8" in error and "latin.csv" in error
+
+
+# 10. inspect agrees with train ------------------------------------------------------------------
+
+def test_inspect_refuses_what_train_refuses(tmp_path, capsys):
+    data = write_dataset(tmp_path / "d", count=3)
+    (data / "masks" / "img2.png").unlink()
+    (data / "masks" / "img2.png").symlink_to(data / "masks" / "gone.png")
+    inspect_code, inspect_error = run_cli(["inspect", str(data)], capsys)
+    train_code, train_error = run_cli(["train", str(data), "--out", str(tmp_path / "run"), *TINY], capsys)
+    assert train_code == 2 and "links to nothing" in train_error
+    assert inspect_code == 2 and "links to nothing" in inspect_error
+
+
+def test_ome_tiff_stems_pair_without_their_ome_suffix(tmp_path):
+    from unetkit.data.pairing import find_pairs
+
+    data = write_dataset(tmp_path / "d", count=2)
+    image = np.asarray(Image.open(data / "images" / "img1.png"))
+    (data / "images" / "img1.png").unlink()
+    tifffile.imwrite(data / "images" / "img1.ome.tif", image, ome=True)
+    listing = find_pairs(data)
+    assert [(p.image.name, p.mask.name) for p in listing.pairs] == [("img0.png", "img0.png"), ("img1.ome.tif", "img1.png")]
+    assert not listing.images_without_mask and not listing.masks_without_image
+
+
+# 11. duplicate CSV rows -------------------------------------------------------------------------
+
+def test_a_csv_that_lists_an_image_twice_is_refused(tmp_path, capsys):
+    write_dataset(tmp_path / "d", count=2)
+    (tmp_path / "pairs.csv").write_text("d/images/img0.png,d/masks/img0.png\nd/images/img1.png,d/masks/img1.png\n"
+                                        "d/images/img0.png,d/masks/img0.png\n")
+    code, error = run_cli(["train", str(tmp_path / "pairs.csv"), "--out", str(tmp_path / "run"), *TINY], capsys)
+    assert code == 2 and "rows 1 and 3" in error and "both training and validation" in error
+
+
+# 12. every fix names an option the command has ------------------------------------------------------
+
+def command_flags(command: str) -> set[str]:
+    import argparse
+
+    subparsers = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return {flag for action in subparsers.choices[command]._actions for flag in action.option_strings}
+
+
+def mask_file(folder: Path, name: str, array: np.ndarray) -> None:
+    for old in folder.glob(f"{Path(name).stem}.*"):
+        old.unlink()
+    Image.fromarray(array).save(folder / name)
+
+
+def test_every_suggested_fix_names_an_option_of_the_command_that_failed(tmp_path, capsys, model_file):
+    binary = write_dataset(tmp_path / "binary", count=2, mask_scale=255)
+    jpeg = write_dataset(tmp_path / "jpeg", count=2)
+    mask_file(jpeg / "masks", "img1.jpg", np.zeros((64, 80), np.uint8))
+    odd = write_dataset(tmp_path / "odd", count=2)
+    mask_file(odd / "masks", "img1.png", np.full((64, 80), 7, np.uint8))
+    (tmp_path / "grid.png").write_bytes(b"exists")
+    (tmp_path / "e.csv").write_text("exists")
+    predict_files(model_file, [binary / "images"], tmp_path / "pred", PredictOptions(), QUIET)
+    cases = [
+        ["train", str(binary), "--out", str(tmp_path / "r1"), *TINY, "--classes", "2"],
+        ["train", str(jpeg), "--out", str(tmp_path / "r2"), *TINY],
+        ["train", str(odd), "--out", str(tmp_path / "r3"), *TINY],
+        ["train", str(binary), "--out", str(tmp_path / "r4"), "--save-augmentations", str(tmp_path / "grid.png")],
+        ["inspect", str(odd)],
+        ["evaluate", str(model_file), str(odd), "--csv", str(tmp_path / "e2.csv")],
+        ["evaluate", str(model_file), str(binary), "--csv", str(tmp_path / "e.csv")],
+        ["predict", str(model_file), str(binary / "images"), "--out", str(tmp_path / "pred")],
+        ["export", str(model_file), "--out", str(tmp_path / "e.csv")],
+    ]
+    for argv in cases:
+        code = main(argv)
+        error = capsys.readouterr()
+        text = error.err + error.out
+        assert code == 2, (argv, text)
+        fixes = [line for line in text.splitlines() if "fix:" in line or "error:" in line]
+        suggested = {flag for line in fixes for flag in re.findall(r"(?<![\w-])--[a-z][a-z-]+", line)}
+        assert suggested <= command_flags(argv[0]), (argv, suggested - command_flags(argv[0]), text)
+    # and the fixes are the right ones
+    code = main(cases[0])
+    assert "--classes 1" in capsys.readouterr().err and "--classes 256" not in capsys.readouterr().err
+
+
+def test_16_bit_white_masks_are_read_as_binary_like_8_bit_ones(tmp_path):
+    from unetkit.data.dataset import DataOptions, load_labelled
+
+    data = write_dataset(tmp_path / "d", count=2)
+    for path in (data / "masks").iterdir():
+        mask = np.asarray(Image.open(path)).astype(np.uint16) * 65535
+        path.unlink()
+        tifffile.imwrite(path.with_suffix(".tif"), mask)
+    notes: list[str] = []
+    samples = load_labelled(data, DataOptions(), notes)
+    assert all(set(np.unique(s.mask)) == {0, 1} for s in samples)
+    assert any("{0, 65535}" in note for note in notes)
+
+
+def test_a_jpeg_mask_is_refused_as_lossy_everywhere(tmp_path, capsys, model_file):
+    data = write_dataset(tmp_path / "d", count=2)
+    mask_file(data / "masks", "img1.jpg", np.zeros((64, 80), np.uint8))
+    for argv in (["train", str(data), "--out", str(tmp_path / "run"), *TINY], ["inspect", str(data)],
+                 ["evaluate", str(model_file), str(data), "--csv", str(tmp_path / "e.csv")]):
+        code, error = run_cli(argv, capsys)
+        assert "JPEG masks are not accepted" in error, argv
+
+
+def test_permission_denied_is_not_reported_as_a_corrupt_file(tmp_path, monkeypatch):
+    from unetkit.data import io
+    from unetkit.errors import InputError
+
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "x.png")
+    monkeypatch.setattr(io, "_read_pil", lambda path: (_ for _ in ()).throw(PermissionError(errno.EACCES, "denied")))
+    with pytest.raises(InputError, match="permission denied") as error:
+        io.read_planes(tmp_path / "x.png")
+    assert "corrupt" not in str(error.value)
+
+
+def test_numpy_data_in_a_pt_file_is_not_called_code(tmp_path):
+    torch.save({"weights": np.zeros(3)}, tmp_path / "numpy.pt")
+    np.save(tmp_path / "array.npy", np.zeros(3))
+    (tmp_path / "array.npy").rename(tmp_path / "array.pt")
+    with pytest.raises(CheckpointError) as first:
+        read_checkpoint(tmp_path / "numpy.pt")
+    assert "numpy" in str(first.value) and "refused" in str(first.value)
+    with pytest.raises(CheckpointError, match="NumPy array") as second:
+        read_checkpoint(tmp_path / "array.pt")
+    assert "code" not in str(second.value)
+
+
+# 13. work thrown away ----------------------------------------------------------------------------
+
+def test_evaluate_refuses_an_existing_csv_before_scoring_anything(tmp_path, capsys, monkeypatch, model_file):
+    import unetkit.evaluation as evaluation
+
+    data = write_dataset(tmp_path / "d", count=2)
+    (tmp_path / "e.csv").write_text("keep")
+    monkeypatch.setattr(evaluation, "evaluate_samples", lambda *a, **k: pytest.fail("scored before checking"))
+    code, error = run_cli(["evaluate", str(model_file), str(data), "--csv", str(tmp_path / "e.csv")], capsys)
+    assert code == 2 and "exists already" in error and (tmp_path / "e.csv").read_text() == "keep"
+
+
+def test_a_bad_file_in_a_batch_says_what_is_finished_and_skip_existing_continues(tmp_path, capsys, model_file):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name in ("a", "b", "c"):
+        tifffile.imwrite(inputs / f"{name}.tif", np.full((40, 40), ord(name), np.uint8))
+    good_b = (inputs / "b.tif").read_bytes()
+    # b's header is fine (the batch is planned), its pixel data is cut off
+    (inputs / "b.tif").write_bytes(good_b[:-800])
+    code, error = run_cli(["predict", str(model_file), str(inputs), "--out", str(tmp_path / "out")], capsys)
+    assert code == 2 and "b.tif" in error and "finished images: a_labels.png" in error and "--skip-existing" in error
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_labels.png", "a_overlay.png"]
+    finished_at = (tmp_path / "out" / "a_labels.png").stat().st_mtime_ns
+    (inputs / "b.tif").write_bytes(good_b)
+    code, error = run_cli(["predict", str(model_file), str(inputs), "--out", str(tmp_path / "out"), "--skip-existing"], capsys)
+    assert code == 0 and "skipping 1 image(s)" in error
+    assert len(list((tmp_path / "out").glob("*_labels.png"))) == 3
+    assert (tmp_path / "out" / "a_labels.png").stat().st_mtime_ns == finished_at
+
+
+def test_all_empty_masks_are_refused_and_an_empty_validation_is_warned(tmp_path, capsys):
+    data = write_dataset(tmp_path / "d", count=2)
+    for path in (data / "masks").iterdir():
+        Image.fromarray(np.zeros((64, 80), np.uint8)).save(path)
+    code, error = run_cli(["train", str(data), "--out", str(tmp_path / "run"), *TINY], capsys)
+    assert code == 2 and "nothing to learn" in error
+
+
+def test_repeated_signals_are_acknowledged(tmp_path):
+    data = write_dataset(tmp_path / "d", count=3, size=(90, 90))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "unetkit", "train", str(data), "--out", str(tmp_path / "run"), "--depth", "3",
+         "--base-width", "8", "--epochs", "100", "--steps-per-epoch", "200", "--patch-size", "64",
+         "--checkpoint-every", "1", "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "run" / "last.pt").exists():
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    process.send_signal(signal.SIGINT)
+    _, error = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert "again: already stopping" in error and "stopped by a signal" in error
