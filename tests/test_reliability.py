@@ -195,10 +195,10 @@ def test_an_output_that_appears_while_writing_is_never_replaced(tmp_path):
 # 6. NaN ----------------------------------------------------------------------------------------
 
 def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    from unetkit.training import setup
+    from unetkit import tasks
 
     data = write_dataset(tmp_path / "d", count=2)
-    real_build_loss = setup.build_loss
+    real_build_loss = tasks.build_loss
     calls = {"count": 0}
 
     def loss_that_diverges(*args, **kwargs):
@@ -211,7 +211,7 @@ def test_a_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp
 
         return wrapped
 
-    monkeypatch.setattr(setup, "build_loss", loss_that_diverges)
+    monkeypatch.setattr(tasks, "build_loss", loss_that_diverges)
     with pytest.raises(TrainingDiverged, match="step 4") as error:
         train(tiny(data, tmp_path / "run", epochs=3, checkpoint_every=1), report=QUIET)
     assert "--lr" in str(error.value)

@@ -12,6 +12,7 @@ from .checkpoint import load_checkpoint, load_model, make_checkpoint, save_check
 from .errors import CheckpointError, ConfigError, InputError, OutputExistsError, TrainingDiverged, UnetkitError
 from .evaluation import evaluate_checkpoint
 from .inference.loading import load_predictor
+from .instances import InstanceTask, instances_from_probabilities, match_instances
 from .inference.predictor import Predictor, TorchPredictor
 from .model import (
     UNet,
@@ -31,7 +32,8 @@ from .training.config import TrainConfig
 from .training.loop import train
 
 __all__ = [
-    "CheckpointError", "ConfigError", "InputError", "OutputExistsError", "PredictOptions", "Predictor",
+    "CheckpointError", "ConfigError", "InputError", "InstanceTask", "OutputExistsError", "PredictOptions",
+    "Predictor", "instances_from_probabilities", "match_instances",
     "SemanticTask", "SizeRule", "TileOptions", "TorchPredictor", "TrainConfig", "TrainingDiverged", "UNet",
     "UNetConfig", "UnetkitError", "count_parameters", "evaluate_checkpoint", "evaluate_samples",
     "labels_from_logits", "labels_from_probabilities", "load_checkpoint", "load_model", "load_predictor",

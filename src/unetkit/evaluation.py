@@ -5,12 +5,13 @@ the model (any format :func:`~unetkit.inference.loading.load_predictor` reads), 
 folder or CSV, and the per-image CSV.
 
 >>> import numpy as np
+>>> from unetkit.metrics import MetricAccumulator
 >>> report = EvaluationReport(["a"], MetricAccumulator(2))
 >>> _ = report.accumulator.update(np.ones((2, 2), int), np.ones((2, 2), int))
 >>> print(report.table())
 image  dice    iou
-a     1.0000  1.0000
-mean  1.0000  1.0000
+a      1.0000  1.0000
+mean   1.0000  1.0000
 """
 
 from __future__ import annotations
@@ -25,42 +26,51 @@ from .data.dataset import load_labelled
 from .data.io import atomic_write
 from .data.sample import resolve_data_source, resolve_mask_mode
 from .inference.loading import load_predictor
-from .metrics import MetricAccumulator
 from .scoring import evaluate_samples
+from .tasks import ScoreAccumulator
 from .tiling import TileOptions
 
 
 @dataclass
 class EvaluationReport:
-    """Per-image Dice and IoU and their means, from :func:`evaluate_checkpoint`."""
+    """Per-image scores and their means, from :func:`evaluate_checkpoint` (the columns are
+    the task's: Dice and IoU, and object scores for an instance model)."""
 
     names: list[str]
-    accumulator: MetricAccumulator
+    accumulator: ScoreAccumulator
 
     def rows(self) -> list[dict[str, str]]:
-        rows = [
-            {"image": name, "dice": f"{s.mean_dice:.4f}", "iou": f"{s.mean_iou:.4f}"}
-            for name, s in zip(self.names, self.accumulator.per_image)
-        ]
-        rows.append({"image": "mean", "dice": f"{self.accumulator.mean_dice():.4f}",
-                     "iou": f"{self.accumulator.mean_iou():.4f}"})
+        per_image = self.accumulator.rows()
+        rows = [{"image": name, **{k: _format(v) for k, v in scores.items()}}
+                for name, scores in zip(self.names, per_image)]
+        rows.append({"image": "mean", **{k: _format(v) for k, v in self.accumulator.means().items()}})
         return rows
 
     def table(self) -> str:
         rows = self.rows()
-        width = max(len(r["image"]) for r in rows)
-        lines = [f"{'image':<{width}}  dice    iou"]
-        lines += [f"{r['image']:<{width}}  {r['dice']}  {r['iou']}" for r in rows]
+        columns = list(rows[0])
+        widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
+        lines = ["  ".join(f"{c:<{widths[c]}}" for c in columns).rstrip()]
+        lines += ["  ".join(f"{r[c]:<{widths[c]}}" for c in columns).rstrip() for r in rows]
         return "\n".join(lines)
 
     def write_csv(self, path: Path, overwrite: bool = False) -> None:
+        rows = self.rows()
+
         def write(target: Path) -> None:
             with open(target, "w", newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=["image", "dice", "iou"])
+                writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
                 writer.writeheader()
-                writer.writerows(self.rows())
+                writer.writerows(rows)
 
         atomic_write(path, write, overwrite)
+
+
+def _format(value: float) -> str:
+    """Scores with 4 decimals, counts as integers, undefined scores as 'n/a'."""
+    if value != value:  # NaN: undefined for this image (SEG without true objects)
+        return "n/a"
+    return f"{value:.0f}" if float(value).is_integer() and abs(value) > 1 else f"{value:.4f}"
 
 
 def evaluate_checkpoint(
@@ -71,7 +81,7 @@ def evaluate_checkpoint(
     device: str = "auto",
     backend: str = "torch",
 ) -> EvaluationReport:
-    """Dice and IoU of a checkpoint on a labelled folder, CSV or ``sample:SPLIT``.
+    """Scores of a model file on a labelled folder, CSV or ``sample:SPLIT``.
 
     Masks are read with the options stored in the checkpoint (classes, mask mode,
     normalisation); the embedded sample's instance masks are read as foreground.

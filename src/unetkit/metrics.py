@@ -113,3 +113,26 @@ class MetricAccumulator:
         if self._counts is None:
             raise ValueError("no images were added")
         return scores_from_counts(self._counts)
+
+    def rows(self) -> list[dict[str, float]]:
+        """Per image: ``dice`` and ``iou`` (the foreground mean), the columns of a report."""
+        return [{"dice": s.mean_dice, "iou": s.mean_iou} for s in self.per_image]
+
+    def means(self) -> dict[str, float]:
+        """Each column's mean over images (NaN entries skipped)."""
+        return mean_rows(self.rows())
+
+
+def mean_rows(rows: list[dict[str, float]]) -> dict[str, float]:
+    """The mean of every column over rows, skipping NaN (an undefined score of one image).
+
+    >>> mean_rows([{"a": 1.0, "b": float("nan")}, {"a": 0.0, "b": 0.5}])
+    {'a': 0.5, 'b': 0.5}
+    """
+    if not rows:
+        return {}
+    means = {}
+    for name in rows[0]:
+        values = [float(row[name]) for row in rows if not np.isnan(float(row[name]))]
+        means[name] = float(np.mean(values)) if values else float("nan")
+    return means

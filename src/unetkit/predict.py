@@ -37,7 +37,6 @@ from .data.io import (
     ensure_can_write,
     image_stem,
     plane_shape,
-    write_image,
 )
 from .data.memory import check_fits_in_memory
 from .data.pairing import image_files
@@ -48,7 +47,6 @@ from .inference.predictor import Predictor
 from .signals import Interrupted, raise_on_stop_signals
 from .tasks import Task
 from .tiling import TileOptions, open_probability_memmap, predict_tiled
-from .visualize import overlay
 
 Report = Callable[[str], None]
 
@@ -147,10 +145,9 @@ def _plan_jobs(files: list[Path], predictor: Predictor) -> list[_Job]:
     return jobs
 
 
-def _record(job: _Job, out_dir: Path, options: PredictOptions) -> PredictionRecord:
-    outputs = {"labels": out_dir / f"{job.stem}_labels.{options.label_format}"}
-    if options.overlay:
-        outputs["overlay"] = out_dir / f"{job.stem}_overlay.png"
+def _record(job: _Job, out_dir: Path, options: PredictOptions, task: Task) -> PredictionRecord:
+    files = task.output_files(job.stem, options.label_format, options.overlay)
+    outputs = {kind: out_dir / name for kind, name in files.items()}
     if options.probabilities or options.probabilities_on_disk:
         outputs["probabilities"] = out_dir / f"{job.stem}_probabilities.tif"
     source = f"{job.image_path}" + (f"[{job.plane_index}]" if job.shape.count > 1 else "")
@@ -207,7 +204,7 @@ def predict_files(
     loaded = load_predictor(checkpoint, backend=options.backend, device=options.device, precision=options.precision)
     files = collect_inputs(inputs)
     jobs = _plan_jobs(files, loaded.predictor)
-    records = [_record(job, out_dir, options) for job in jobs]
+    records = [_record(job, out_dir, options, loaded.task) for job in jobs]
     check_outputs_are_not_inputs(records, files)
     todo = _select(records, options, report)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -224,8 +221,8 @@ def predict_files(
                                          float_copies=3 * job.shape.count,
                                          fix="save it as a tiled (Big)TIFF or OME-Zarr and predict it in chunks")
                     planes = (job.image_path, load_image_planes(job.image_path, loaded.data_options.normalization))
-                name, _, image = planes[1][job.plane_index]
-                _predict_one(loaded, name, image, record, options, replace, report)
+                name, raw, image = planes[1][job.plane_index]
+                _predict_one(loaded, name, raw, image, record, options, replace, report)
             except (OSError, UnetkitError, Interrupted) as exc:
                 record.remove()
                 raise _batch_error(exc, record, done, out_dir) from exc
@@ -265,7 +262,7 @@ def check_fits_predictor(shape: PlaneShape, predictor: Predictor, path: Path) ->
 
 
 def _predict_one(
-    loaded: LoadedPredictor, name: str, image: np.ndarray, record: PredictionRecord,
+    loaded: LoadedPredictor, name: str, raw: np.ndarray, image: np.ndarray, record: PredictionRecord,
     options: PredictOptions, replace: bool, report: Report,
 ) -> None:
     predictor, task = loaded.predictor, loaded.task
@@ -273,10 +270,10 @@ def _predict_one(
     if max(height, width) > options.tile.tile_size:
         report(f"{name}: {height}x{width} is larger than the tile size {options.tile.tile_size}: predicting tile by tile")
     if options.probabilities_on_disk:
-        _predict_to_disk(loaded, image, record, options.tile, replace)
+        _predict_to_disk(loaded, raw, image, record, options.tile, replace)
         return
     probabilities = predict_tiled(predictor, image, options.tile)
-    _write_labels_and_overlay(image, task.labels(probabilities), record, replace)
+    _write_task_outputs(task, raw, image, task.labels(probabilities), record, replace)
     if record.probabilities is not None:
         import tifffile
 
@@ -287,14 +284,19 @@ def _predict_one(
         )
 
 
-def _write_labels_and_overlay(image: np.ndarray, labels: np.ndarray, record: PredictionRecord, replace: bool) -> None:
-    write_image(record.labels, labels, overwrite=replace)
-    if record.overlay is not None:
-        write_image(record.overlay, overlay(image, labels), overwrite=replace)
+def _write_task_outputs(
+    task: Task, raw: np.ndarray, image: np.ndarray, labels: np.ndarray, record: PredictionRecord, replace: bool
+) -> None:
+    files = {kind: path for kind, path in record.outputs.items() if kind != "probabilities"}
+    task.write_outputs(files, raw, image, labels, replace)
 
 
 def _labels_in_bands(task: Task, outputs: np.ndarray, band: int = 1024) -> np.ndarray:
-    """The task's labels of (K, H, W) outputs, computed band by band (no float image in RAM)."""
+    """The task's labels of (K, H, W) outputs, computed band by band (no float image in RAM)
+    where each pixel's label depends on its own outputs alone (semantic); objects need the
+    whole image at once."""
+    if not task.pixelwise:
+        return task.labels(np.asarray(outputs))
     first = task.labels(np.asarray(outputs[:, :band]))
     labels = np.empty(outputs.shape[-2:], first.dtype)
     labels[:band] = first
@@ -304,7 +306,8 @@ def _labels_in_bands(task: Task, outputs: np.ndarray, band: int = 1024) -> np.nd
 
 
 def _predict_to_disk(
-    loaded: LoadedPredictor, image: np.ndarray, record: PredictionRecord, tile: TileOptions, replace: bool
+    loaded: LoadedPredictor, raw: np.ndarray, image: np.ndarray, record: PredictionRecord, tile: TileOptions,
+    replace: bool,
 ) -> None:
     """Probabilities accumulate in a memory-mapped (Big)TIFF next to the output, renamed when done."""
     assert record.probabilities is not None
@@ -315,7 +318,7 @@ def _predict_to_disk(
         labels = _labels_in_bands(loaded.task, probabilities)
         probabilities.flush()
         del probabilities
-        _write_labels_and_overlay(image, labels, record, replace)
+        _write_task_outputs(loaded.task, raw, image, labels, record, replace)
         ensure_can_write(record.probabilities, replace)
         os.replace(temporary, record.probabilities)
     finally:

@@ -21,9 +21,8 @@ import numpy as np
 
 from .data.dataset import Sample
 from .inference.predictor import Predictor
-from .metrics import MetricAccumulator
 from .model import UNet
-from .tasks import SemanticTask, Task
+from .tasks import ScoreAccumulator, SemanticTask, Task
 from .tiling import TileOptions, as_predictor, predict_tiled
 
 
@@ -48,15 +47,17 @@ def evaluate_samples(
     ignore_index: int | None = None,
     on_image: Callable[[Sample, np.ndarray], None] | None = None,
     task: Task | None = None,
-) -> MetricAccumulator:
-    """Dice and IoU of every sample (per image, and pooled).
+) -> ScoreAccumulator:
+    """The task's scores of every sample (semantic: Dice and IoU per image, and pooled;
+    instances: object matching too).
 
     A :class:`~unetkit.model.UNet` is run in eval mode (fp32) and put back as it was.
     """
     module = predictor if isinstance(predictor, UNet) else None
     was_training = module.training if module is not None else False
     predictor = as_predictor(predictor)
-    accumulator = MetricAccumulator(metric_classes(predictor.num_outputs), ignore_index)
+    task = task or SemanticTask(predictor.num_outputs)
+    accumulator = task.new_accumulator(ignore_index)
     if module is not None:
         module.eval()
     try:

@@ -6,7 +6,9 @@ checks every mask before training and says what it found.
 - Class masks hold ``0..K-1`` (``{0, 1}`` for one foreground class).
 - ``{0, 255}`` (8-bit) and ``{0, 65535}`` (16-bit) binary masks map to ``{0, 1}``, and a
   note says so.
-- Instance label images (objects numbered 1..N) become foreground with ``mode="instances"``.
+- Instance label images (objects numbered 1..N) become foreground with ``mode="instances"``,
+  or stay object ids with ``mode="labels"`` (instance segmentation, ``--task instances``),
+  where a mask that is clearly binary or semantic is refused.
 - Float masks, colour masks, other values, or a size that differs from the image are
   errors that name the file, the values found, and the fix.
 
@@ -27,7 +29,7 @@ import numpy as np
 
 from ..errors import InputError
 
-MaskMode = Literal["classes", "instances"]
+MaskMode = Literal["classes", "instances", "labels"]
 MASK_MODES: tuple[str, ...] = get_args(MaskMode)
 
 
@@ -74,6 +76,8 @@ def prepare_mask(
         )
     if mask.dtype == bool:
         mask = mask.astype(np.uint8)
+    if mode == "labels":
+        return check_instance_labels(mask, path)
     if mode == "instances":
         if num_classes != 1:
             raise InputError(
@@ -106,6 +110,30 @@ def prepare_mask(
         f"the model was trained on masks of {num_classes} class{'es' if num_classes > 1 else ''}; "
         "evaluate it on masks of that kind",
     )
+
+
+def check_instance_labels(mask: np.ndarray, path: str | Path) -> np.ndarray:
+    """An instance label image (objects numbered 1..N, ids may skip) as int32, or an error
+    if it is clearly a binary or semantic mask rather than one id per object."""
+    from scipy import ndimage as ndi
+
+    if mask.min(initial=0) < 0:
+        raise InputError("instance labels must not be negative", path=path, fix="number objects 1..N, background 0")
+    ids = np.unique(mask[mask > 0])
+    if ids.size and ids.size <= 10:
+        pieces_per_id = [ndi.label(mask == i)[1] for i in ids]
+        pieces = sum(pieces_per_id)
+        fragmented = sum(1 for count in pieces_per_id if count > 1)
+        if fragmented >= max(1, ids.size / 2) and pieces >= ids.size + 2:
+            kind = "binary" if ids.size == 1 else "semantic (a class per value)"
+            raise InputError(
+                f"mask looks {kind}: {ids.size} value(s) {_format_values(ids)} cover {pieces} separate "
+                "objects, but instance segmentation needs each object numbered on its own",
+                path=path,
+                fix="save a label image with one id per object (0 = background), or train the default "
+                    "semantic task (leave --task instances out)",
+            )
+    return mask.astype(np.int32)
 
 
 def _binary_maximum(found: set[int]) -> int | None:

@@ -48,9 +48,11 @@ def resolve_data_source(source: str | Path | None) -> tuple[Path, MaskMode | Non
 def resolve_mask_mode(source: str | Path | None, requested: MaskMode | None) -> MaskMode:
     """How the masks of ``source`` are read: the one rule for train, evaluate and inspect.
 
-    The embedded sample's masks are instance labels, so it is always read as ``instances``;
-    other data as ``requested`` (``--instance-masks``, or what a model was trained with),
+    The embedded sample's masks are instance labels, so it is read as ``instances``
+    (foreground) or, for instance segmentation, ``labels``; other data as ``requested`` (``--instance-masks``, or what a model was trained with),
     else as class indices.
     """
     _, sample_mode = resolve_data_source(source)
+    if requested == "labels":  # instance segmentation keeps the object ids, the sample's too
+        return "labels"
     return sample_mode or requested or "classes"

@@ -22,7 +22,7 @@ Images smaller than the patch are mirrored up to the patch size once, at the sta
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import torch
@@ -61,14 +61,23 @@ def _pad_to_at_least(array: np.ndarray, size: int) -> np.ndarray:
     return np.pad(array, widths, mode="symmetric")
 
 
-class PatchSampler:
-    """Draws augmented (image, mask) patches from in-memory samples."""
+Encoder = Callable[[np.ndarray], tuple[np.ndarray, ...]]
 
-    def __init__(self, samples: list[Sample], options: SamplingOptions, seed: int):
+
+class PatchSampler:
+    """Draws augmented (image, targets...) patches from in-memory samples.
+
+    ``encode`` turns each augmented mask patch into the task's training targets (the mask
+    itself by default; an instance task's boundary classes or distance map, say), so that
+    this work happens where batches are prepared, off the training step.
+    """
+
+    def __init__(self, samples: list[Sample], options: SamplingOptions, seed: int, encode: Encoder | None = None):
         if not samples:
             raise ConfigError("no training samples")
         self.options = options
         self.seed = seed
+        self.encode = encode
         size = options.patch_size
         self.images = [torch.from_numpy(_pad_to_at_least(s.image, size)) for s in samples]
         self.masks = [torch.from_numpy(_pad_to_at_least(s.mask, size).astype(np.int64)) for s in samples]
@@ -83,8 +92,8 @@ class PatchSampler:
             points = points[:: len(points) // MAX_FOREGROUND_POINTS + 1]
         return points
 
-    def patch(self, epoch: int, step: int, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Patch ``index`` of the global batch of (epoch, step)."""
+    def patch(self, epoch: int, step: int, index: int) -> tuple[torch.Tensor, ...]:
+        """Patch ``index`` of the global batch of (epoch, step): the image and its targets."""
         rng = np.random.default_rng([self.seed, epoch, step, index])
         size = self.options.patch_size
         which = int(rng.choice(len(self.images), p=self.image_weights))
@@ -101,11 +110,13 @@ class PatchSampler:
         plan = draw_geometry(rng, self.options.augment, size)
         image_patch, mask_patch = extract_patch(image, mask, top, left, size, plan)
         image_patch = augment_intensity(image_patch, rng, self.options.augment)
-        return image_patch, mask_patch
+        if self.encode is None:
+            return image_patch, mask_patch
+        return (image_patch, *(torch.from_numpy(np.ascontiguousarray(t)) for t in self.encode(mask_patch.numpy())))
 
-    def batch(self, epoch: int, step: int, indices: Iterable[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Stacked patches: images (B, C, P, P) float32, masks (B, P, P) int64."""
+    def batch(self, epoch: int, step: int, indices: Iterable[int]) -> tuple[torch.Tensor, ...]:
+        """Stacked patches: images (B, C, P, P) float32, then each target (B, P, P): masks and
+        other class maps as int64, maps of values (distances, weights) as float32."""
         patches = [self.patch(epoch, step, i) for i in indices]
-        images = torch.stack([p[0] for p in patches]).contiguous()
-        masks = torch.stack([p[1] for p in patches]).contiguous()
-        return images, masks
+        stacked = [torch.stack([p[k] for p in patches]).contiguous() for k in range(len(patches[0]))]
+        return tuple(t if t.is_floating_point() else t.long() for t in stacked)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..data.augment import DEFAULT_AUGMENT, AugmentName
-from ..data.masks import MaskMode
+from ..instances.task import DEFAULT_METHOD, InstanceMethod
 from ..data.normalize import NormalizationMode
 from ..errors import ConfigError
 from ..losses import LossName
@@ -25,6 +25,8 @@ from ..options import check_choices, from_dict, option, parse_duration, to_dict
 from ..precision import Precision
 
 OptimizerName = Literal["adam", "adamw", "sgd"]
+TaskName = Literal["semantic", "instances"]
+SemanticMaskMode = Literal["classes", "instances"]
 ScheduleName = Literal["constant", "cosine", "poly", "plateau"]
 
 MODEL, DATA, OPTIMISATION, MACHINERY = "model", "data", "optimisation", "machinery"
@@ -41,6 +43,10 @@ class TrainConfig:
     val_data: str | None = field(default=None, metadata=option(
         "separate validation data (default: a split of DATA)", group=DATA))
     val_fraction: float = field(default=0.2, metadata=option("share of DATA held out for validation", group=DATA))
+    task: TaskName = field(default="semantic", metadata=option(
+        "semantic: pixels into classes; instances: objects, touching ones separated (instance label masks)"))
+    instance_method: InstanceMethod = field(default=DEFAULT_METHOD, metadata=option(
+        "how --task instances separates touching objects", group="instances"))
     # model
     preset: PresetName = field(default="keras-reference", metadata=option("network preset", group=MODEL))
     num_classes: int = field(default=1, metadata=option(
@@ -55,7 +61,7 @@ class TrainConfig:
         "start from these weights (a checkpoint of the same model options)", flag="--init",
         metavar="CHECKPOINT", group=MODEL))
     # data
-    mask_mode: MaskMode | None = field(default=None, metadata=option(
+    mask_mode: SemanticMaskMode | None = field(default=None, metadata=option(
         "how masks are read: class indices, or instance labels used as foreground "
         "(default: classes; the sample: instances)", group=DATA))
     ignore_index: int | None = field(default=None, metadata=option(
@@ -124,12 +130,15 @@ class TrainConfig:
             raise ConfigError(f"val fraction must be in [0, 1), got {self.val_fraction}")
         if not 0 <= self.foreground_fraction <= 1:
             raise ConfigError(f"foreground fraction must be in [0, 1], got {self.foreground_fraction}")
+        if self.task == "instances" and (self.num_classes != 1 or self.mask_mode is not None or self.loss is not None):
+            raise ConfigError("--task instances reads instance label masks and has its own outputs and loss",
+                              fix="leave --classes, --mask-mode/--instance-masks and --loss out with --task instances")
 
-    def model_overrides(self) -> dict[str, Any]:
-        """The model options given explicitly (None means: the preset's)."""
+    def model_overrides(self, num_outputs: int) -> dict[str, Any]:
+        """The model options given explicitly (None means: the preset's), and the outputs."""
         names = ("base_width", "depth", "padding", "upsampling", "batch_norm", "dropout")
         overrides = {name: getattr(self, name) for name in names if getattr(self, name) is not None}
-        overrides["num_classes"] = self.num_classes
+        overrides["num_classes"] = num_outputs
         return overrides
 
     def replace(self, **changes: Any) -> TrainConfig:

@@ -13,9 +13,11 @@ import csv
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..data.io import atomic_write
 
-FIELDS = ("epoch", "step", "loss", "val_dice", "val_iou", "lr", "seconds", "data_wait")
+FIELDS = ("epoch", "step", "loss", "val_dice", "val_iou", "val_f1", "val_ap50", "lr", "seconds", "data_wait")
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -62,9 +64,10 @@ def plot_curves(log_path: Path, png_path: Path) -> None:
     figure, (loss_axis, score_axis) = plt.subplots(1, 2, figsize=(9, 3.5))
     loss_axis.plot(epochs, [float(r["loss"]) for r in rows], marker="o")
     loss_axis.set(xlabel="epoch", ylabel="training loss", title="loss")
-    for name in ("val_dice", "val_iou"):
+    for name in ("val_dice", "val_iou", "val_f1", "val_ap50"):
         values = [float(r[name]) if r.get(name) not in (None, "") else float("nan") for r in rows]
-        score_axis.plot(epochs, values, marker="o", label=name.replace("val_", "validation "))
+        if not all(np.isnan(values)):
+            score_axis.plot(epochs, values, marker="o", label=name.replace("val_", "validation "))
     score_axis.set(xlabel="epoch", ylim=(0, 1), title="validation")
     score_axis.legend()
     figure.tight_layout()

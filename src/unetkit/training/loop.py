@@ -82,14 +82,14 @@ def _report_to_stderr(text: str) -> None:
     tqdm.write(text, file=sys.stderr)
 
 
-def train_step(parts: RunParts, images: torch.Tensor, masks: torch.Tensor) -> float:
+def train_step(parts: RunParts, images: torch.Tensor, targets: tuple[torch.Tensor, ...]) -> float:
     """One optimiser step on a batch; returns the loss (NaN if it was not finite: no update)."""
     images = images.to(parts.device, non_blocking=True).contiguous(memory_format=parts.memory_format)
-    masks = masks.to(parts.device, non_blocking=True)
+    targets = tuple(t.to(parts.device, non_blocking=True) for t in targets)
     parts.optimizer.zero_grad(set_to_none=True)
     with autocast_context(parts.device, parts.autocast_dtype):
         logits = parts.network(images)
-    loss = parts.loss_fn(logits.float(), masks)
+    loss = parts.loss_fn(logits.float(), targets)
     if not torch.isfinite(loss):
         return math.nan
     parts.scaler.scale(loss).backward()
@@ -103,10 +103,13 @@ def train_step(parts: RunParts, images: torch.Tensor, masks: torch.Tensor) -> fl
     return float(loss.detach())
 
 
-def validate(parts: RunParts) -> tuple[float | None, float | None]:
-    """Mean per-image Dice and IoU over the validation images, all ranks together."""
+VALIDATION_LOG_COLUMNS = ("dice", "iou", "f1", "ap50")  # log.csv's val_* columns (blank where a task has none)
+
+
+def validate(parts: RunParts) -> dict[str, float]:
+    """Mean per-image validation scores (the task's ``validation_columns``), all ranks together."""
     if not parts.val_samples:
-        return None, None
+        return {}
     shard = parts.val_samples[parts.context.rank :: parts.context.world_size]
     predictor = TorchPredictor(parts.model, parts.autocast_dtype, parts.task.activation)
     was_training = parts.model.training
@@ -116,10 +119,11 @@ def validate(parts: RunParts) -> tuple[float | None, float | None]:
                                        parts.config.ignore_index, task=parts.task)
     finally:
         parts.model.train(was_training)
-    dice_sum = sum(s.mean_dice for s in accumulator.per_image)
-    iou_sum = sum(s.mean_iou for s in accumulator.per_image)
-    dice_sum, iou_sum, count = parts.context.all_sum([dice_sum, iou_sum, len(shard)])
-    return dice_sum / count, iou_sum / count
+    rows, columns = accumulator.rows(), parts.task.validation_columns
+    sums = [sum(float(row[name]) for row in rows if not math.isnan(float(row[name]))) for name in columns]
+    counts = [sum(1 for row in rows if not math.isnan(float(row[name]))) for name in columns]
+    totals = parts.context.all_sum(sums + counts)
+    return {name: totals[i] / max(totals[len(columns) + i], 1) for i, name in enumerate(columns)}
 
 
 @dataclass
@@ -148,9 +152,9 @@ def run_epoch(
     meter = EpochMeter(losses=[])
     while position.step < config.steps_per_epoch:
         step_start = time.perf_counter()
-        images, masks = prefetcher.next()
+        images, *targets = prefetcher.next()
         meter.data_wait_s += time.perf_counter() - step_start
-        loss = train_step(parts, images, masks)
+        loss = train_step(parts, images, tuple(targets))
         signal_flag, non_finite = parts.context.all_sum([float(stop_requested.is_set()), float(math.isnan(loss))])
         if non_finite:
             raise TrainingDiverged(
@@ -182,20 +186,20 @@ def end_epoch(
     on_epoch: EpochCallback | None = None,
 ) -> bool:
     """Validate, log, keep the best model, tell ``on_epoch`` the log row; True if early stopping says stop."""
-    dice, iou = validate(parts)
-    improved = dice is not None and (position.best_score is None or dice > position.best_score)
+    scores = validate(parts)
+    score = scores.get(parts.task.score_name)
+    improved = score is not None and (position.best_score is None or score > position.best_score)
     if improved:
-        position.best_score, position.epochs_without_improvement = dice, 0
-    elif dice is not None:
+        position.best_score, position.epochs_without_improvement = score, 0
+    elif score is not None:
         position.epochs_without_improvement += 1
-    if parts.config.schedule == "plateau" and dice is not None:
-        parts.scheduler.step(dice)
+    if parts.config.schedule == "plateau" and score is not None:
+        parts.scheduler.step(score)
     loss_sum, loss_count = parts.context.all_sum([sum(meter.losses), float(len(meter.losses))])
     mean_loss = loss_sum / max(loss_count, 1)
     row = {
         "epoch": str(position.epoch + 1), "step": str(position.global_step), "loss": f"{mean_loss:.5f}",
-        "val_dice": "" if dice is None else f"{dice:.5f}",
-        "val_iou": "" if iou is None else f"{iou:.5f}",
+        **{f"val_{name}": "" if name not in scores else f"{scores[name]:.5f}" for name in VALIDATION_LOG_COLUMNS},
         "lr": f"{parts.optimizer.param_groups[0]['lr']:.3g}",
         "seconds": f"{position.elapsed_s:.1f}",
         "data_wait": f"{meter.data_wait_s / max(meter.step_s, 1e-9):.3f}",
@@ -203,13 +207,13 @@ def end_epoch(
     if parts.context.is_main:
         append_row(run_dir / LOG, row)
         plot_curves(run_dir / LOG, run_dir / CURVE)
-        if improved or dice is None:
+        if improved or score is None:
             save_best(parts, run_dir)
         if on_epoch is not None:
             on_epoch(row)
     report(
         f"epoch {position.epoch + 1}/{parts.config.epochs}: loss {mean_loss:.4f}"
-        + ("" if dice is None else f", validation Dice {dice:.4f}, IoU {iou:.4f}")
+        + "".join(f", validation {name} {value:.4f}" for name, value in scores.items())
         + (" (best)" if improved else "")
     )
     patience = parts.config.early_stopping

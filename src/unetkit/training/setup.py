@@ -26,10 +26,9 @@ from ..data.normalize import Normalization
 from ..data.sample import resolve_data_source, resolve_mask_mode
 from ..data.sampling import PatchSampler, SamplingOptions
 from ..errors import InputError
-from ..losses import LossFunction, build_loss, default_loss_name
 from ..model import UNet, preset
 from ..precision import resolve_precision
-from ..tasks import SemanticTask, Task
+from ..tasks import Task, TargetLoss, task_for
 from .config import TrainConfig
 from .distributed import DistributedContext
 from .optim import build_optimizer, build_scheduler
@@ -52,7 +51,7 @@ class RunParts:
     optimizer: torch.optim.Optimizer
     scheduler: Any
     scaler: torch.amp.GradScaler
-    loss_fn: LossFunction
+    loss_fn: TargetLoss
     sampler: PatchSampler
     autocast_dtype: torch.dtype | None
     memory_format: torch.memory_format
@@ -62,11 +61,18 @@ class RunParts:
         return self.context.device
 
 
+def task_of(config: TrainConfig) -> Task:
+    """What the run trains the model to do."""
+    if config.task == "instances":
+        return task_for("instances", method=config.instance_method)
+    return task_for("semantic", config.num_classes)
+
+
 def data_options_for(config: TrainConfig) -> DataOptions:
     """How this run reads masks and normalises images (stored with the model)."""
     return DataOptions(
         num_classes=config.num_classes,
-        mask_mode=resolve_mask_mode(config.data, config.mask_mode),
+        mask_mode=resolve_mask_mode(config.data, task_of(config).mask_mode(config.mask_mode)),
         ignore_index=config.ignore_index,
         normalization=Normalization(mode=config.normalization),
     )
@@ -75,7 +81,8 @@ def data_options_for(config: TrainConfig) -> DataOptions:
 def build_model(config: TrainConfig, in_channels: int) -> UNet:
     """The network of ``config``, initialised from the run's seed (or ``--init`` weights)."""
     torch.manual_seed(config.seed)
-    model = UNet(preset(config.preset, in_channels=in_channels, **config.model_overrides()))
+    outputs = task_of(config).num_outputs
+    model = UNet(preset(config.preset, in_channels=in_channels, **config.model_overrides(outputs)))
     if config.init_checkpoint:
         payload = read_checkpoint(config.init_checkpoint)
         check_same_config(payload, model.config, config.init_checkpoint)
@@ -110,7 +117,7 @@ def build_run(config: TrainConfig, context: DistributedContext, report: Report) 
     """Read and check the data, then build the model (DDP-wrapped under torchrun) and its optimiser."""
     data_options = data_options_for(config)
     train_samples, val_samples = load_samples(config, data_options, report)
-    task = SemanticTask(config.num_classes)
+    task = task_of(config)
     device = context.device
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     model = build_model(config, train_samples[0].image.shape[0]).to(device).to(memory_format=memory_format)
@@ -134,12 +141,12 @@ def build_run(config: TrainConfig, context: DistributedContext, report: Report) 
         optimizer=optimizer,
         scheduler=build_scheduler(config.schedule, optimizer, config.epochs * config.steps_per_epoch),
         scaler=torch.amp.GradScaler(device.type, enabled=autocast_dtype == torch.float16),
-        loss_fn=build_loss(config.loss or default_loss_name(config.num_classes), config.num_classes,
-                           ignore_index=config.ignore_index),
+        loss_fn=task.build_loss(config.loss, config.ignore_index),
         sampler=PatchSampler(
             train_samples,
             SamplingOptions(config.patch_size, config.foreground_fraction, augment_preset(config.augment)),
             seed=config.seed,
+            encode=task.encode,
         ),
         autocast_dtype=autocast_dtype,
         memory_format=memory_format,

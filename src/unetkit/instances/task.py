@@ -1,0 +1,149 @@
+"""The instance task: objects, touching ones separated, for training, prediction and scoring.
+
+``InstanceTask(method=...)`` bundles one separation method's pieces: what the network
+outputs, the targets it learns (:mod:`~unetkit.instances.targets`), its loss, the
+post-processing that turns outputs into objects (:mod:`~unetkit.instances.postprocess`),
+object-level scores (:mod:`~unetkit.instances.scores`) and the files ``predict`` writes:
+``<stem>_instances.tif`` (uint16, uint32 past 65,535 objects), ``<stem>_objects.csv`` (one row
+per object) and an overlay with each object in its own colour and its outline drawn.
+
+Methods (chosen by measurement, BENCHMARKS.md):
+
+- ``distance`` (default): foreground + distance to the boundary, seeded watershed;
+- ``three-class``: background / interior / boundary, seeded watershed;
+- ``border-weights``: the U-Net paper's weight map, 1-pixel gaps between touching objects.
+
+>>> import numpy as np
+>>> task = InstanceTask(method="three-class")
+>>> task.num_outputs, task.score_name
+(3, 'f1')
+>>> labels = np.zeros((8, 8), np.int64); labels[1:4, 1:7] = 3; labels[4:7, 1:7] = 9
+>>> [target.shape for target in task.encode(labels)]
+[(8, 8)]
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+
+from ..data.io import atomic_write, write_image
+from ..errors import ConfigError
+from ..losses import bce_loss, build_loss, dice_loss
+from ..options import check_choices
+from ..visualize import object_overlay
+from . import postprocess, targets
+from .measure import measure_objects
+from .scores import ObjectAccumulator
+
+InstanceMethod = Literal["distance", "three-class", "border-weights"]
+DEFAULT_METHOD: InstanceMethod = "distance"
+OUTPUTS = {"distance": 2, "three-class": 3, "border-weights": 1}
+
+
+@dataclass(frozen=True)
+class InstanceTask:
+    """Objects from instance label masks; ``threshold`` and ``min_size`` tune the post-processing."""
+
+    method: InstanceMethod = DEFAULT_METHOD
+    threshold: float = 0.5  # foreground probability (and interior probability for three-class)
+    seed_threshold: float = 0.5  # scaled distance that makes a seed (distance method)
+    min_size: int = 10  # objects of fewer pixels are dropped
+    name: ClassVar[str] = "instances"
+    score_name: ClassVar[str] = "f1"
+    validation_columns: ClassVar[tuple[str, ...]] = ("dice", "iou", "f1", "ap50")
+    pixelwise: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        if not 0 < self.threshold < 1 or not 0 < self.seed_threshold < 1:
+            raise ConfigError(f"thresholds must be in (0, 1), got {self.threshold}, {self.seed_threshold}")
+        if self.min_size < 1:
+            raise ConfigError(f"min_size must be at least 1 pixel, got {self.min_size}")
+
+    @property
+    def num_outputs(self) -> int:
+        return OUTPUTS[self.method]
+
+    def activation(self, logits: torch.Tensor) -> torch.Tensor:
+        if self.method == "three-class":
+            return torch.softmax(logits, dim=1)
+        return torch.sigmoid(logits)
+
+    def labels(self, outputs: np.ndarray) -> np.ndarray:
+        outputs = np.asarray(outputs, np.float32)
+        if self.method == "distance":
+            return postprocess.labels_from_distance(outputs, self.threshold, self.seed_threshold, self.min_size)
+        if self.method == "three-class":
+            return postprocess.labels_from_three_class(outputs, self.threshold, self.min_size)
+        return postprocess.labels_from_border_gaps(outputs, self.threshold, self.min_size)
+
+    def mask_mode(self, requested: str | None) -> str:
+        return "labels"  # object ids, kept
+
+    def encode(self, mask: np.ndarray) -> tuple[np.ndarray, ...]:
+        labels = np.asarray(mask)
+        if self.method == "distance":
+            return targets.distance_target(labels)
+        if self.method == "three-class":
+            return (targets.three_class_target(labels),)
+        return targets.border_weight_target(labels)
+
+    def build_loss(self, loss_name: str | None, ignore_index: int | None):
+        if loss_name is not None:
+            raise ConfigError(f"--loss {loss_name} is for semantic models; each instance method has its own loss",
+                              fix="leave --loss out with --task instances")
+        if self.method == "three-class":
+            loss = build_loss("dice+ce", 3)
+            return lambda logits, batch: loss(logits, batch[0])
+        if self.method == "distance":
+            def distance_loss(logits: torch.Tensor, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+                foreground, distance = batch
+                fg_logits = logits[:, :1]
+                return (dice_loss(fg_logits, foreground) + bce_loss(fg_logits, foreground)
+                        + torch.nn.functional.binary_cross_entropy_with_logits(logits[:, 1], distance.float()))
+            return distance_loss
+
+        def border_weight_loss(logits: torch.Tensor, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+            foreground, weights = batch
+            return dice_loss(logits, foreground) + bce_loss(logits, foreground, weights.float())
+        return border_weight_loss
+
+    def new_accumulator(self, ignore_index: int | None) -> ObjectAccumulator:
+        return ObjectAccumulator()
+
+    def output_files(self, stem: str, label_format: str, overlay: bool) -> dict[str, str]:
+        files = {"labels": f"{stem}_instances.tif", "objects": f"{stem}_objects.csv"}
+        if overlay:
+            files["overlay"] = f"{stem}_overlay.png"
+        return files
+
+    def write_outputs(self, files: dict[str, Path], raw: np.ndarray, image: np.ndarray, labels: np.ndarray,
+                      replace: bool) -> None:
+        write_image(files["labels"], labels, overwrite=replace)
+        write_objects_csv(files["objects"], measure_objects(labels, raw), replace)
+        if "overlay" in files:
+            write_image(files["overlay"], object_overlay(image, labels), overwrite=replace)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, **asdict(self)}
+
+
+def write_objects_csv(path: Path, rows: list[dict[str, object]], replace: bool) -> None:
+    """The per-object table, atomically (a header only when there is no object)."""
+    from .measure import COLUMNS
+
+    fields = list(rows[0]) if rows else list(COLUMNS)
+
+    def write(target: Path) -> None:
+        with open(target, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    atomic_write(path, write, overwrite=replace)

@@ -1,0 +1,269 @@
+"""Instance segmentation: object metrics on hand-made cases, targets and post-processing of
+every method, bad instance masks, training, tiling across objects, export."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+from PIL import Image
+
+from unetkit import TrainConfig, instances_from_probabilities, match_instances, train
+from unetkit.cli import main
+from unetkit.instances.targets import border_weight_target, distance_target, three_class_target
+from unetkit.instances.task import InstanceTask
+from unetkit.sizes import SizeRule
+from unetkit.tiling import TileOptions, plan_tiles, predict_tiled
+
+from helpers import snapshot
+
+METHODS = ["distance", "three-class", "border-weights"]
+
+
+# --- metrics on hand-computed cases ------------------------------------------------------------
+
+def test_both_empty_scores_one_and_seg_is_undefined():
+    empty = np.zeros((4, 4), np.uint16)
+    stats = match_instances(empty, empty)
+    assert (stats.tp, stats.fp, stats.fn) == (0, 0, 0)
+    assert stats.precision == stats.recall == stats.f1 == stats.ap == stats.panoptic_quality == 1.0
+    assert math.isnan(stats.seg)
+
+
+def test_a_prediction_on_an_empty_truth_is_all_false_positives():
+    truth = np.zeros((4, 4), np.uint16)
+    prediction = truth.copy()
+    prediction[1:3, 1:3] = 7
+    stats = match_instances(truth, prediction)
+    assert (stats.tp, stats.fp, stats.fn, stats.f1, stats.ap, stats.precision) == (0, 1, 0, 0.0, 0.0, 0.0)
+
+
+def test_a_merge_of_two_objects_matches_at_most_one():
+    truth = np.array([[1, 1, 1, 2, 2, 0]])  # object 1 (3 px), object 2 (2 px)
+    merged = np.array([[5, 5, 5, 5, 5, 0]])
+    stats = match_instances(truth, merged)
+    # IoU(1, merged) = 3/5 = 0.6 >= 0.5 matches; IoU(2, merged) = 2/5 does not
+    assert (stats.tp, stats.fp, stats.fn) == (1, 0, 1)
+    assert stats.precision == 1.0 and stats.recall == 0.5 and stats.ap == pytest.approx(0.5)
+    assert stats.mean_matched_iou == pytest.approx(0.6)
+    assert stats.panoptic_quality == pytest.approx(0.6 / 1.5)
+    # SEG: object 1 is more than half covered by the merge (J = 3/5), object 2 fully (J = 2/5)
+    assert stats.seg == pytest.approx((3 / 5 + 2 / 5) / 2)
+
+
+def test_a_split_an_unmatched_object_and_ap_over_thresholds():
+    truth = np.zeros((10, 10), np.uint16)
+    truth[0:4, 0:4] = 1  # 16 px
+    truth[6:10, 6:10] = 2  # 16 px, nothing predicted here
+    prediction = np.zeros_like(truth)
+    prediction[0:4, 0:3] = 3  # 12 px of object 1: IoU 0.75
+    prediction[0:4, 3:4] = 4  # 4 px: IoU 0.25
+    prediction[8, 0] = 9  # a stray object
+    stats = match_instances(truth, prediction)
+    assert (stats.tp, stats.fp, stats.fn) == (1, 2, 1)
+    assert stats.f1 == pytest.approx(2 / (2 + 2 + 1))
+    # AP(t) = 1/4 for t <= 0.75, else 0: six of the ten thresholds (0.5 .. 0.75)
+    assert stats.ap_50_95 == pytest.approx(6 * 0.25 / 10)
+    assert stats.seg == pytest.approx(0.75 / 2)
+
+
+def test_matching_is_optimal_not_greedy():
+    # prediction a overlaps truths 1 and 2; b overlaps only 1. Greedy (largest IoU first)
+    # pairs a-1 and leaves 2 unmatched; the optimal matching pairs a-2 and b-1.
+    truth = np.array([[1, 1, 1, 1, 2, 2, 2, 0]])
+    prediction = np.array([[3, 3, 5, 5, 5, 5, 5, 0]])
+    stats = match_instances(truth, prediction, threshold=0.3)
+    assert stats.tp == 2
+
+
+# --- targets and post-processing -----------------------------------------------------------
+
+def touching_disks(size=(64, 160), count=6, seed=0) -> np.ndarray:
+    """Instance labels of a row of disks, each overlapping the previous one (which it keeps),
+    so that neighbours touch along a short edge; ids that skip."""
+    rng = np.random.default_rng(seed)
+    rows, cols = np.mgrid[: size[0], : size[1]]
+    labels = np.zeros(size, np.int32)
+    column, previous = 4.0, 0
+    for index in range(count):
+        radius = int(rng.integers(8, 11))
+        column += previous + radius - 1
+        row = size[0] / 2 + rng.integers(-4, 5)
+        disk = (rows - row) ** 2 + (cols - column) ** 2 <= radius**2
+        labels[disk & (labels == 0)] = 10 + 3 * index
+        previous = radius
+    return labels
+
+
+def ideal_outputs(task: InstanceTask, labels: np.ndarray) -> np.ndarray:
+    """What a perfect network would output for these objects (the targets, as probabilities)."""
+    targets = task.encode(labels)
+    if task.method == "three-class":
+        return np.stack([(targets[0] == c).astype(np.float32) for c in range(3)])
+    if task.method == "distance":
+        return np.stack([targets[0].astype(np.float32), targets[1]])
+    return targets[0][None].astype(np.float32)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_perfect_outputs_give_back_every_object_touching_ones_apart(method):
+    labels = touching_disks()
+    from unetkit.instances.targets import touching_border
+
+    assert touching_border(labels).any(), "the test needs objects that touch"
+    task = InstanceTask(method=method)
+    recovered = task.labels(ideal_outputs(task, labels))
+    stats = match_instances(labels, recovered, threshold=0.8)
+    assert stats.n_pred == stats.n_true == 6 and stats.tp == 6
+    # the same outputs thresholded as one foreground merge touching objects: the test has teeth
+    merged = instances_from_probabilities((labels > 0)[None].astype(np.float32), method="foreground")
+    assert match_instances(labels, merged, threshold=0.8).tp < 6
+
+
+def test_targets_mark_boundaries_gaps_distances_and_weights():
+    labels = np.zeros((12, 20), np.int32)
+    labels[2:10, 2:10] = 1
+    labels[2:10, 10:18] = 2  # touches object 1 along a column
+    classes = three_class_target(labels)
+    assert classes[5, 9] == 2 and classes[5, 10] == 2 and classes[5, 5] == 1 and classes[0, 0] == 0
+    foreground, distance = distance_target(labels)
+    assert distance.max() == pytest.approx(1.0) and distance[5, 9] < distance[5, 5]
+    assert distance[labels == 1].max() == pytest.approx(1.0) and distance[labels == 2].max() == pytest.approx(1.0)
+    gapped, weights = border_weight_target(labels)
+    assert gapped[5, 9] == 0 and gapped[5, 10] == 1  # a one-pixel gap on object 1's side
+    assert weights[5, 9] > 5 * weights[0, 0]  # the gap weighs most
+
+
+# --- bad instance masks ---------------------------------------------------------------------------
+
+def instance_dataset(root: Path, count: int = 3, size=(64, 160)) -> Path:
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for index in range(count):
+        labels = touching_disks(size, seed=index)
+        rng = np.random.default_rng(index)
+        image = 40 + 120 * (labels > 0) + rng.normal(0, 10, size)
+        from unetkit.instances.targets import touching_border
+
+        image[touching_border(labels)] -= 60  # a darker seam between touching nuclei, as in real images
+        Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(root / "images" / f"n{index}.png")
+        tifffile.imwrite(root / "masks" / f"n{index}.tif", labels.astype(np.uint16))
+    return root
+
+
+@pytest.mark.parametrize("kind, mask, words", [
+    ("float", np.zeros((64, 160), np.float32), "floating point"),
+    ("binary", None, "looks binary"),
+    ("semantic", None, "looks semantic"),
+])
+def test_bad_instance_masks_are_refused_with_the_file_named(tmp_path, capsys, kind, mask, words):
+    data = instance_dataset(tmp_path / "d")
+    if kind == "binary":
+        mask = (tifffile.imread(data / "masks" / "n1.tif") > 0).astype(np.uint8) * 255
+    elif kind == "semantic":
+        labels = tifffile.imread(data / "masks" / "n1.tif")
+        mask = np.where(labels > 0, 1 + (labels % 2), 0).astype(np.uint8)
+    tifffile.imwrite(data / "masks" / "n1.tif", mask)
+    before = snapshot(data)
+    code = main(["train", str(data), "--task", "instances", "--out", str(tmp_path / "run"), "--depth", "2",
+                 "--epochs", "1", "--steps-per-epoch", "1", "--patch-size", "32", "--no-progress"])
+    error = capsys.readouterr().err
+    assert code == 2 and "n1.tif" in error and words in error, error
+    assert snapshot(data) == before and not (tmp_path / "run").exists()
+
+
+# --- training, prediction, export -------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def trained_instance_model(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("instances")
+    data = instance_dataset(root / "d", count=4)
+    config = TrainConfig(out=str(root / "run"), data=str(data), task="instances", depth=3, base_width=8,
+                         epochs=4, steps_per_epoch=15, batch_size=4, patch_size=48, lr=3e-3,
+                         augment="flips", progress=False, val_tile_size=64, seed=1)
+    result = train(config, report=lambda text: None)
+    assert result.best_score is not None
+    return root / "run" / "best.pt"
+
+
+def test_instance_training_learns_to_separate_touching_objects(trained_instance_model):
+    rows = list(csv.DictReader(open(trained_instance_model.parent / "log.csv")))
+    assert rows[-1]["val_f1"] != "" and float(rows[-1]["loss"]) < float(rows[0]["loss"])
+    assert max(float(r["val_f1"]) for r in rows) > 0.6
+
+
+def test_predict_writes_instances_objects_table_and_outlined_overlay(tmp_path, trained_instance_model):
+    data = instance_dataset(tmp_path / "d", count=1)
+    assert main(["predict", str(trained_instance_model), str(data / "images"), "--out", str(tmp_path / "out")]) == 0
+    labels = tifffile.imread(tmp_path / "out" / "n0_instances.tif")
+    assert labels.dtype == np.uint16 and labels.shape == (64, 160) and labels.max() >= 2
+    rows = list(csv.DictReader(open(tmp_path / "out" / "n0_objects.csv")))
+    assert [int(r["label"]) for r in rows] == sorted(np.unique(labels[labels > 0]).tolist())
+    first = rows[0]
+    assert {"area", "centroid_y", "bbox_min_x", "mean_intensity", "max_intensity", "equivalent_diameter",
+            "eccentricity", "touches_border"} <= set(first)
+    assert int(first["area"]) == int((labels == int(first["label"])).sum())
+    overlay = np.asarray(Image.open(tmp_path / "out" / "n0_overlay.png"))
+    assert overlay.shape == (64, 160, 3) and (overlay == 255).all(axis=-1).sum() > 20  # white outlines
+
+
+def test_evaluate_reports_object_metrics_with_pixel_dice(tmp_path, trained_instance_model, capsys):
+    data = instance_dataset(tmp_path / "d", count=2)
+    assert main(["evaluate", str(trained_instance_model), str(data), "--csv", str(tmp_path / "e.csv")]) == 0
+    header = capsys.readouterr().out.splitlines()[0].split()
+    assert header[:4] == ["image", "dice", "iou", "f1"] and {"ap50", "ap50_95", "pq", "seg"} <= set(header)
+    rows = list(csv.DictReader(open(tmp_path / "e.csv")))
+    assert [r["image"] for r in rows][-1] == "mean" and 0 <= float(rows[-1]["f1"]) <= 1
+
+
+def test_an_instance_model_survives_onnx_export_with_the_same_objects(tmp_path, trained_instance_model):
+    pytest.importorskip("onnxruntime")
+    data = instance_dataset(tmp_path / "d", count=1)
+    assert main(["export", str(trained_instance_model), "--out", str(tmp_path / "m.onnx")]) == 0
+    common = [str(data / "images"), "--no-overlay", "--precision", "fp32"]
+    assert main(["predict", str(trained_instance_model), *common, "--out", str(tmp_path / "torch")]) == 0
+    assert main(["predict", str(tmp_path / "m.onnx"), *common, "--out", str(tmp_path / "onnx")]) == 0
+    ours = tifffile.imread(tmp_path / "torch" / "n0_instances.tif")
+    theirs = tifffile.imread(tmp_path / "onnx" / "n0_instances.tif")
+    assert ours.max() >= 2
+    stats = match_instances(ours, theirs, threshold=0.9)
+    assert stats.tp == stats.n_true == stats.n_pred
+
+
+class ChannelsAsOutputs:
+    """A predictor whose outputs are its input channels: every pixel's output is its own,
+    so tiling cannot change them; only how objects are assembled could."""
+
+    size_rule = SizeRule(16, 16)
+    in_channels = 2
+    num_outputs = 2
+    device = torch.device("cpu")
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        return batch.float()
+
+
+def test_objects_that_cross_tile_borders_come_out_whole_and_once():
+    height, width = 150, 400
+    labels = np.zeros((height, width), np.int32)
+    for index, top in enumerate(range(10, 140, 26)):  # long bars, each crossing several tiles
+        labels[top : top + 16, 15 + 7 * index : 385 - 5 * index] = index + 1
+    labels[62:78, 200:260] = 0  # one bar cut in two by a gap: two objects there
+    labels[62:78, 260:380] = 99
+    task = InstanceTask(method="distance")
+    image = np.stack(ideal_outputs(task, labels))
+    options = TileOptions(tile_size=64, overlap=0.25)
+    geometry = plan_tiles(SizeRule(16, 16), height, width, options)
+    crossing = [i for i in np.unique(labels[labels > 0]) if
+                len({s for s in geometry.col_starts if np.any((labels == i)[:, max(s, 0):s + 64])}) > 2]
+    assert len(crossing) >= 5  # objects span more than two tiles each
+    tiled = task.labels(predict_tiled(ChannelsAsOutputs(), image, options))
+    whole = task.labels(image)
+    assert np.array_equal(tiled, whole)
+    stats = match_instances(labels, tiled, threshold=0.8)
+    assert stats.n_true == 6 and stats.n_pred == 6 and stats.tp == 6
