@@ -27,7 +27,7 @@ import numpy as np
 import tifffile
 from PIL import Image, UnidentifiedImageError
 
-from ..errors import InputError, OutputExistsError
+from ..errors import ConfigError, InputError, OutputExistsError
 
 TIFF_SUFFIXES = {".tif", ".tiff"}
 PIL_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
@@ -176,10 +176,27 @@ def _planes_from_axes(array: np.ndarray, axes: str, path: Path) -> list[np.ndarr
     return [p[..., 0] if p.ndim == 3 and p.shape[2] == 1 else p for p in planes]
 
 
+def ensure_folder_writable(folder: Path, fix: str, path: Path | None = None) -> None:
+    """Raise :class:`ConfigError` unless ``folder`` exists or can be made, and can be written.
+
+    The nearest part of ``folder`` that exists must be a folder this process may write into;
+    the error names ``path`` (default: ``folder``).
+    """
+    existing = Path(folder)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"cannot write into {existing}: it is a file, not a folder", path=path or folder, fix=fix)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot write into {existing}: permission denied", path=path or folder, fix=fix)
+
+
 def ensure_can_write(path: Path, overwrite: bool) -> None:
     """Raise :class:`OutputExistsError` if ``path`` exists (or is a dangling link) and
-    ``overwrite`` is False, or if it is a folder."""
+    ``overwrite`` is False, or if it is a folder; :class:`ConfigError` if its folder cannot
+    be written. Call it before long work, so that the work is not lost at the end."""
     path = Path(path)
+    ensure_folder_writable(path.parent, "choose a path in a folder you can write to", path)
     if path.is_dir():
         raise OutputExistsError("output path is a folder", path=path, fix="give a file name, or choose another --out")
     if (path.exists() or path.is_symlink()) and not overwrite:

@@ -19,7 +19,7 @@ import json
 import os
 from pathlib import Path
 
-from ..data.io import atomic_write
+from ..data.io import atomic_write, ensure_folder_writable
 from ..errors import ConfigError, OutputExistsError
 from .config import TrainConfig
 from .state import CONFIG
@@ -31,12 +31,7 @@ def check_run_dir_is_usable(run_dir: Path) -> None:
         raise ConfigError("--out is a dangling symbolic link", path=run_dir, fix="remove the link or choose another --out")
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError("--out is a file, not a folder", path=run_dir, fix="choose a folder name for --out")
-    existing = run_dir
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(f"cannot write into {existing}: permission denied", path=run_dir,
-                          fix="choose an --out in a folder you can write to")
+    ensure_folder_writable(run_dir, fix="choose an --out in a folder you can write to")
 
 
 def check_new_run_dir(run_dir: Path) -> None:
