@@ -178,6 +178,13 @@ def test_a_report_in_a_folder_that_cannot_be_written_is_refused_before_anything_
     assert "notes.txt/report.html" in error and "it is a file, not a folder" in error and "fix:" in error
 
 
+def test_a_negative_number_of_report_images_is_refused_before_anything_is_scored(tmp_path, scoring_forbidden, capsys):
+    code = main(["evaluate", str(tmp_path / "model.pt"), "sample:heldout", "--report", str(tmp_path / "r.html"),
+                 "--report-images", "-1"])
+    assert code == 2 and "--report-images must be 0 or more, got -1" in capsys.readouterr().err
+    assert not (tmp_path / "r.html").exists()
+
+
 # --- in Chromium --------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -265,10 +272,11 @@ def test_every_image_shows_and_a_thumbnail_opens_large(run_report, open_page):
     page.click(".card .thumb")
     assert page.is_visible("#lightbox")
     large = page.locator("#lightbox-picture")
-    assert large.evaluate("i => i.decode().then(() => i.naturalWidth)") == 128  # the 96 x 128 image, not shrunk
+    natural_width = "i => i.decode().then(() => i.naturalWidth)"
+    assert large.evaluate(natural_width) == 128  # the 96 x 128 image, not shrunk
     errors_source = large.get_attribute("src")
     page.click("#lightbox [data-kind=image]")
-    assert large.get_attribute("src") != errors_source and large.evaluate("i => i.decode().then(() => i.naturalWidth)") > 0
+    assert large.get_attribute("src") != errors_source and large.evaluate(natural_width) == 128
     page.keyboard.press("Escape")
     assert not page.is_visible("#lightbox")
 
