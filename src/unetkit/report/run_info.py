@@ -38,7 +38,7 @@ class RunRecord:
 
 def read_run(checkpoint: str | Path) -> RunRecord:
     """The settings and training curves of the run directory that holds ``checkpoint``, if any."""
-    folder = Path(checkpoint).resolve().parent
+    folder = Path(checkpoint).parent
     config_path, log_path = folder / CONFIG, folder / LOG
     if not config_path.is_file() and not log_path.is_file():
         return RunRecord(folder, None, None, (
