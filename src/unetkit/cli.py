@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .data.io import ensure_can_write
-from .errors import UnetkitError
+from .errors import ConfigError, UnetkitError
 from .inference.loading import BACKENDS
 from .options import finite_float
 
@@ -80,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint")
     p.add_argument("data", help="folder with images/ and masks/, CSV, or sample:heldout")
     p.add_argument("--csv", help="write per-image scores here (default: next to the checkpoint)")
+    p.add_argument("--report", metavar="HTML", help="also write a report to open in a browser: settings, curves, "
+                   "sortable scores, each image with its errors coloured (one self-contained file)")
+    p.add_argument("--report-images", type=int, default=50, metavar="N",
+                   help="pictures of the N images of lowest Dice in the report (about 0.3 MB each)")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--backend", choices=BACKENDS, default="torch")
     _tile_arguments(p)
@@ -184,12 +188,21 @@ def _run_evaluate(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     csv_path = Path(args.csv) if args.csv else Path(args.checkpoint).with_name(
         f"evaluation_{Path(str(args.data).replace(':', '_')).name}.csv")
-    ensure_can_write(csv_path, args.overwrite, fix="pass --overwrite, or choose another --csv")  # before the work
+    outputs = [csv_path] + ([Path(args.report)] if args.report else [])
+    for path in outputs:  # before the work, so that a refusal loses none
+        ensure_can_write(path, args.overwrite, fix="pass --overwrite, or choose another --csv / --report")
+    if args.report_images < 0:
+        raise ConfigError(f"--report-images must be 0 or more, got {args.report_images}")
     report = evaluate_checkpoint(args.checkpoint, args.data, _tile_options(args), args.precision, args.device,
-                                 args.backend)
+                                 args.backend, pictures=args.report_images if args.report else 0)
     print(report.table())
     report.write_csv(csv_path, overwrite=args.overwrite)
     print(f"per-image scores: {csv_path}")
+    if args.report:
+        from .report import write_report
+
+        write_report(report, args.report, overwrite=args.overwrite)
+        print(f"report: {args.report}")
     return 0
 
 

@@ -2,7 +2,8 @@
 
 The scoring itself is :func:`unetkit.scoring.evaluate_samples`; this module adds the files:
 the model (any format :func:`~unetkit.inference.loading.load_predictor` reads), the data
-folder or CSV, and the per-image CSV.
+folder or CSV, and the per-image CSV. With ``pictures=N`` it also keeps pictures of the N
+worst images for the HTML report (:func:`unetkit.report.write_report`).
 
 >>> import numpy as np
 >>> from unetkit.metrics import MetricAccumulator
@@ -18,15 +19,15 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-
 
 from .data.dataset import load_labelled
 from .data.io import atomic_write
 from .data.sample import resolve_data_source, resolve_mask_mode
 from .inference.loading import load_predictor
-from .scoring import evaluate_samples
+from .report.pictures import ImagePictures, WorstImagePictures, error_finder
+from .scoring import evaluate_samples, image_score
 from .tasks import ScoreAccumulator
 from .tiling import TileOptions
 
@@ -34,10 +35,15 @@ from .tiling import TileOptions
 @dataclass
 class EvaluationReport:
     """Per-image scores and their means, from :func:`evaluate_checkpoint` (the columns are
-    the task's: Dice and IoU, and object scores for an instance model)."""
+    the task's: Dice and IoU, and object scores for an instance model); what was evaluated,
+    and pictures of some images (by their index) for the HTML report."""
 
     names: list[str]
     accumulator: ScoreAccumulator
+    checkpoint: str | None = None
+    data: str | None = None
+    pictures: dict[int, ImagePictures] = field(default_factory=dict)
+    score_name: str = "dice"  # the task's main score: worst images are those lowest in it
 
     def rows(self) -> list[dict[str, str]]:
         per_image = self.accumulator.rows()
@@ -80,16 +86,24 @@ def evaluate_checkpoint(
     precision: str = "auto",
     device: str = "auto",
     backend: str = "torch",
+    pictures: int = 0,
 ) -> EvaluationReport:
     """Scores of a model file on a labelled folder, CSV or ``sample:SPLIT``.
 
-    Masks are read with the options stored in the checkpoint (classes, mask mode,
-    normalisation); the embedded sample's instance masks are read as foreground.
+    Masks are read with the options stored in the model (classes, mask mode,
+    normalisation); the embedded sample's instance masks are read as foreground (or as
+    objects, for an instance model). ``pictures``: keep the report's pictures of this many
+    images, those lowest in the task's score (their errors as the task marks them: pixels,
+    or objects for an instance model; about 0.3 MB each).
     """
     loaded = load_predictor(checkpoint, backend=backend, device=device, precision=precision)
     source, _ = resolve_data_source(data)
     mask_mode = resolve_mask_mode(data, loaded.data_options.mask_mode)
     data_options = dataclasses.replace(loaded.data_options, mask_mode=mask_mode)
     samples = load_labelled(source, data_options, in_channels=loaded.predictor.in_channels, options_can_change=False)
-    accumulator = evaluate_samples(loaded.predictor, samples, tile_options, data_options.ignore_index, task=loaded.task)
-    return EvaluationReport([s.name for s in samples], accumulator)
+    keep = WorstImagePictures(pictures, image_score(loaded.task, data_options.ignore_index),
+                              error_finder(loaded.task, data_options.ignore_index))
+    accumulator = evaluate_samples(loaded.predictor, samples, tile_options, data_options.ignore_index,
+                                   on_image=keep, task=loaded.task)
+    return EvaluationReport([s.name for s in samples], accumulator, str(checkpoint), str(data), keep.pictures(),
+                            loaded.task.score_name)

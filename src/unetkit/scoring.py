@@ -31,6 +31,20 @@ def metric_classes(num_classes: int) -> int:
     return max(2, num_classes)
 
 
+def image_score(task: Task, ignore_index: int | None = None) -> Callable[[np.ndarray, np.ndarray], float]:
+    """The task's main score (``task.score_name``) of one predicted label image against its truth.
+
+    >>> image_score(SemanticTask(1))(np.array([[1, 0]]), np.array([[1, 1]]))
+    0.6666666666666666
+    """
+    def score(prediction: np.ndarray, truth: np.ndarray) -> float:
+        accumulator = task.new_accumulator(ignore_index)
+        accumulator.update(prediction, truth)
+        return float(accumulator.rows()[-1][task.score_name])
+
+    return score
+
+
 def predict_labels(
     predictor: Predictor | UNet, image: np.ndarray, tile_options: TileOptions = TileOptions(), task: Task | None = None
 ) -> np.ndarray:

@@ -229,7 +229,7 @@ def ensure_can_write(path: Path, overwrite: bool, fix: str = "pass --overwrite, 
         raise OutputExistsError("output path is a folder, not a file", path=path, fix="give a file name")
     if (path.exists() or path.is_symlink()) and not overwrite:
         raise OutputExistsError("output exists already", path=path, fix=fix)
-    check_writable_folder(path.parent)
+    check_writable_folder(path.parent, path)
 
 
 def check_output_folder(folder: Path) -> None:
@@ -242,17 +242,20 @@ def check_output_folder(folder: Path) -> None:
     check_writable_folder(folder)
 
 
-def check_writable_folder(folder: Path) -> None:
-    """Raise :class:`ConfigError` unless ``folder`` is, or can be created as, a writable folder."""
+def check_writable_folder(folder: Path, path: Path | None = None) -> None:
+    """Raise :class:`ConfigError` unless ``folder`` is, or can be created as, a writable
+    folder; the error names ``path`` (the output, default: the folder)."""
     existing = Path(folder)
+    named = path or folder
     while not existing.exists() and existing != existing.parent:
         if existing.is_symlink():
-            raise ConfigError("output folder is a link to nothing", path=existing, fix="remove the link")
+            raise ConfigError(f"cannot write into {existing}: it is a link to nothing", path=named, fix="remove the link")
         existing = existing.parent
     if not existing.is_dir():
-        raise ConfigError("output folder is a file", path=existing, fix="choose an output path inside a folder")
+        raise ConfigError(f"cannot write into {existing}: it is a file, not a folder", path=named,
+                          fix="choose an output path inside a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError("cannot write here: permission denied", path=existing,
+        raise ConfigError(f"cannot write into {existing}: permission denied", path=named,
                           fix="choose an output path in a folder you can write to")
 
 

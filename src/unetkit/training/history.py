@@ -17,6 +17,9 @@ import numpy as np
 
 from ..data.io import atomic_write
 
+LOG = "log.csv"
+CONFIG = "config.json"
+CURVE = "curves.png"
 FIELDS = ("epoch", "step", "loss", "val_dice", "val_iou", "val_f1", "val_ap50", "lr", "seconds", "data_wait")
 
 
@@ -51,25 +54,46 @@ def truncate_after(path: Path, epoch: int) -> None:
 
 
 def plot_curves(log_path: Path, png_path: Path) -> None:
-    """Loss and validation Dice/IoU against epochs, as a PNG."""
+    """Loss and validation Dice/IoU against epochs, as a PNG (nothing while the log is empty)."""
+    rows = read_rows(log_path)
+    if rows:
+        png = curves_png(rows)
+        atomic_write(png_path, lambda target: target.write_bytes(png), overwrite=True)
+
+
+def curves_png(rows: list[dict[str, str]], dpi: int = 90) -> bytes:
+    """The PNG of :func:`plot_curves` for log rows (of :func:`read_rows`), as bytes.
+
+    Raises ValueError for a row whose epoch or loss is not a number.
+
+    >>> curves_png([{"epoch": "1", "loss": "0.5", "val_dice": "0.8", "val_iou": ""}])[:4]
+    b'\\x89PNG'
+    """
+    import io
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
-    rows = read_rows(log_path)
-    if not rows:
-        return
     epochs = [int(r["epoch"]) for r in rows]
+    losses = [float(r["loss"]) for r in rows]
     figure, (loss_axis, score_axis) = plt.subplots(1, 2, figsize=(9, 3.5))
-    loss_axis.plot(epochs, [float(r["loss"]) for r in rows], marker="o")
-    loss_axis.set(xlabel="epoch", ylabel="training loss", title="loss")
-    for name in ("val_dice", "val_iou", "val_f1", "val_ap50"):
-        values = [float(r[name]) if r.get(name) not in (None, "") else float("nan") for r in rows]
-        if not all(np.isnan(values)):
-            score_axis.plot(epochs, values, marker="o", label=name.replace("val_", "validation "))
-    score_axis.set(xlabel="epoch", ylim=(0, 1), title="validation")
-    score_axis.legend()
-    figure.tight_layout()
-    atomic_write(png_path, lambda target: figure.savefig(target, format="png", dpi=90), overwrite=True)
-    plt.close(figure)
+    try:
+        loss_axis.plot(epochs, losses, marker="o")
+        loss_axis.set(xlabel="epoch", ylabel="training loss", title="loss")
+        for name in ("val_dice", "val_iou", "val_f1", "val_ap50"):
+            values = [float(r[name]) if r.get(name) not in (None, "") else float("nan") for r in rows]
+            if not all(np.isnan(values)):
+                score_axis.plot(epochs, values, marker="o", label=name.replace("val_", "validation "))
+        score_axis.set(xlabel="epoch", ylim=(0, 1), title="validation")
+        score_axis.legend()
+        for axis in (loss_axis, score_axis):
+            axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        figure.tight_layout()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=dpi)
+    finally:
+        plt.close(figure)
+    return buffer.getvalue()

@@ -41,13 +41,11 @@ from ..signals import flag_on_stop_signals
 from ..tiling import TileOptions
 from .config import TrainConfig
 from .distributed import init_distributed
-from .history import append_row, plot_curves, truncate_after
+from .history import CURVE, LOG, append_row, plot_curves, truncate_after
 from .run_dir import check_new_run_dir, claim_run_dir, update_config_file
 from .setup import RunParts, build_run
 from .state import BEST, LAST, Position, restore, save_best, save_last
 
-LOG = "log.csv"
-CURVE = "curves.png"
 
 Report = Callable[[str], None]
 EpochCallback = Callable[[dict[str, str]], None]

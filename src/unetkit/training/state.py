@@ -22,11 +22,11 @@ import torch
 from ..checkpoint import check_same_config, make_checkpoint, read_checkpoint, save_checkpoint
 from ..errors import CheckpointError, ConfigError, TrainingDiverged
 from .config import TrainConfig
+from .history import CONFIG
 from .setup import RunParts
 
 LAST = "last.pt"
 BEST = "best.pt"
-CONFIG = "config.json"
 
 
 @dataclass
