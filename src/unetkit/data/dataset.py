@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import InputError
 from .io import read_planes
 from .masks import MaskMode, check_mask_matches_image, prepare_mask
-from .normalize import Normalization, to_channels_first
+from .normalize import ImageNormalizer, Normalization, to_channels_first
 from .pairing import find_pairs
 
 
@@ -40,7 +40,7 @@ class DataOptions:
     num_classes: int = 1
     mask_mode: MaskMode = "classes"
     ignore_index: int | None = None
-    normalization: Normalization = field(default_factory=Normalization)
+    normalization: ImageNormalizer = field(default_factory=Normalization)  # a package's: its preprocessing
 
 
 def plane_name(path: Path, index: int, count: int) -> str:
@@ -60,7 +60,7 @@ def check_image_values(plane: np.ndarray, path: Path) -> None:
 
 
 def load_image_planes(
-    path: Path, normalization: Normalization
+    path: Path, normalization: ImageNormalizer
 ) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """``(name, raw plane, normalised (C, H, W))`` for each plane of an image file."""
     planes = read_planes(path)
