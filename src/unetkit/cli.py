@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(subparsers)
 
     p = subparsers.add_parser("predict", help="predict label masks and overlays for images of any size")
-    p.add_argument("checkpoint")
+    p.add_argument("checkpoint", help="checkpoint (.pt), ONNX export (.onnx) or bioimage.io package (.zip)")
     p.add_argument("inputs", nargs="+", help="image files, folders, or sample:heldout")
     p.add_argument("--out", required=True)
     p.add_argument("--probabilities", action="store_true", help="also write probability maps (TIFF)")
@@ -96,11 +96,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ignore-index", type=int)
     p.set_defaults(handler=_run_inspect)
 
-    p = subparsers.add_parser("export", help="export a checkpoint to ONNX or TorchScript")
+    p = subparsers.add_parser("export", help="export a checkpoint to ONNX, TorchScript or a bioimage.io package")
     p.add_argument("checkpoint")
-    p.add_argument("--format", choices=["onnx", "torchscript"], default="onnx")
+    p.add_argument("--format", choices=["onnx", "torchscript", "bioimageio"], default="onnx",
+                   help="bioimageio: a model package (.zip) for Fiji, ilastik, napari (pip install 'unetkit[bioimageio]')")
     p.add_argument("--out", required=True)
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--author", dest="authors", action="append", metavar="NAME",
+                   help="bioimageio: an author of the model (repeat for several; default: 'unetkit user')")
+    p.add_argument("--license", help="bioimageio: the model's SPDX licence (default: CC-BY-4.0)")
+    p.add_argument("--name", help="bioimageio: the model's name (default: 'unetkit U-Net RUN_FOLDER')")
     p.set_defaults(handler=_run_export)
 
     p = subparsers.add_parser("import-keras", help="import reference Keras U-Net weights (.h5/.keras)")
@@ -221,9 +226,19 @@ def _run_inspect(args: argparse.Namespace, argv: Sequence[str]) -> int:
 def _run_export(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from .export import export_checkpoint
 
-    export_checkpoint(args.checkpoint, args.out, args.format, overwrite=args.overwrite)
+    export_checkpoint(args.checkpoint, args.out, args.format, overwrite=args.overwrite, package=_package_options(args))
     print(f"wrote {args.out}")
     return 0
+
+
+def _package_options(args: argparse.Namespace):  # -> PackageOptions | None
+    given = {"authors": tuple(args.authors) if args.authors else None, "license": args.license, "name": args.name}
+    given = {key: value for key, value in given.items() if value is not None}
+    if not given:
+        return None
+    from .bioimageio_export import PackageOptions
+
+    return PackageOptions(**given)
 
 
 def _run_import_keras(args: argparse.Namespace, argv: Sequence[str]) -> int:

@@ -22,6 +22,7 @@ import io
 import json
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -33,8 +34,11 @@ from .errors import ConfigError
 from .model import UNet
 from .tasks import SemanticTask, Task, task_to_dict
 
+if TYPE_CHECKING:
+    from .bioimageio_export import PackageOptions
+
 ONNX_OPSET = 17
-EXPORT_FORMATS = ("onnx", "torchscript")
+EXPORT_FORMATS = ("onnx", "torchscript", "bioimageio")
 
 
 class NetworkOnly(nn.Module):
@@ -104,10 +108,25 @@ def export_torchscript(model: UNet, path: str | Path, overwrite: bool = False) -
     atomic_write(path, lambda target: torch.jit.save(traced, str(target)), overwrite)
 
 
-def export_checkpoint(checkpoint: str | Path, out: str | Path, format: str = "onnx", overwrite: bool = False) -> None:
-    """``unetkit export``: a checkpoint to ONNX or TorchScript."""
+def export_checkpoint(
+    checkpoint: str | Path, out: str | Path, format: str = "onnx", overwrite: bool = False,
+    package: PackageOptions | None = None,
+) -> None:
+    """``unetkit export``: a checkpoint to ONNX, TorchScript or a bioimage.io package (.zip).
+
+    ``package`` (authors, licence, name) describes a bioimage.io package; see
+    :mod:`unetkit.bioimageio_export`.
+    """
     if format not in EXPORT_FORMATS:
         raise ConfigError(f"unknown export format {format!r}", fix=f"choose one of {', '.join(EXPORT_FORMATS)}")
+    if format == "bioimageio":
+        from .bioimageio_export import PackageOptions, export_bioimageio
+
+        export_bioimageio(checkpoint, out, package or PackageOptions(), overwrite)
+        return
+    if package is not None:
+        raise ConfigError("authors, licence and name describe bioimage.io packages only",
+                          fix="add --format bioimageio, or leave out --author, --license and --name")
     ensure_can_write(Path(out), overwrite)  # before the work
     loaded = load_checkpoint(checkpoint)
     if format == "onnx":

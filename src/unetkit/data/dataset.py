@@ -21,7 +21,7 @@ from ..errors import InputError
 from .io import LOSSY_SUFFIXES, plane_shape, read_planes
 from .memory import check_fits_in_memory
 from .masks import MaskMode, check_mask_matches_image, prepare_mask
-from .normalize import Normalization, to_channels_first
+from .normalize import ImageNormalizer, Normalization, to_channels_first
 from .pairing import Pair, PairListing, find_pairs
 
 
@@ -41,7 +41,7 @@ class DataOptions:
     num_classes: int = 1
     mask_mode: MaskMode = "classes"
     ignore_index: int | None = None
-    normalization: Normalization = field(default_factory=Normalization)
+    normalization: ImageNormalizer = field(default_factory=Normalization)  # a package's: its preprocessing
 
 
 def plane_name(path: Path, index: int, count: int) -> str:
@@ -61,7 +61,7 @@ def check_image_values(plane: np.ndarray, path: Path) -> None:
 
 
 def load_image_planes(
-    path: Path, normalization: Normalization
+    path: Path, normalization: ImageNormalizer
 ) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """``(name, raw plane, normalised (C, H, W))`` for each plane of an image file."""
     planes = read_planes(path)

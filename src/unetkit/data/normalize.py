@@ -14,12 +14,23 @@ channel, to 0 and 1.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Literal, Protocol, get_args
 
 import numpy as np
 
 from ..errors import ConfigError
 from ..options import from_dict, to_dict
+
+class ImageNormalizer(Protocol):
+    """What turns an image as read into network input: a :class:`Normalization` for unetkit's
+    models, or a bioimage.io package's preprocessing
+    (:class:`~unetkit.inference.bioimageio_ops.PackagePreprocessing`). It runs once per whole
+    image, before tiling, so that per-image statistics are the image's, not a tile's."""
+
+    def apply(self, image: np.ndarray) -> np.ndarray:
+        """A ``(C, H, W)`` image as read to float32 ``(C, H, W)`` network input."""
+        ...
+
 
 NormalizationMode = Literal["percentile", "minmax", "scale", "none"]
 NORMALIZATION_MODES: tuple[str, ...] = get_args(NormalizationMode)

@@ -2,7 +2,10 @@
 
 - ``.pt`` checkpoints (``unetkit train``, ``unetkit import-keras``): the PyTorch backend, or
   ONNX Runtime with ``backend="onnxruntime"`` (exported in memory);
-- ``.onnx`` files written by ``unetkit export``: ONNX Runtime.
+- ``.onnx`` files written by ``unetkit export``: ONNX Runtime;
+- bioimage.io model packages (``.zip``, ``rdf.yaml``, ``bioimageio.yaml``), unetkit's or
+  another 2D model's: their ONNX weights in ONNX Runtime, whatever ``backend`` says
+  (:mod:`~unetkit.inference.bioimageio_backend`; extra ``bioimageio``).
 
 Each comes back as a :class:`LoadedPredictor`: the predictor, the data options that
 prediction must repeat (normalisation, mask reading) and the task (how outputs become labels).
@@ -31,6 +34,7 @@ from ..data.dataset import DataOptions
 from ..errors import ConfigError
 from ..precision import resolve_device, resolve_precision
 from ..tasks import Task
+from .bioimageio_backend import BioimageioPredictor, is_package
 from .predictor import Predictor, TorchPredictor
 
 Backend = Literal["torch", "onnxruntime"]
@@ -55,6 +59,9 @@ def load_predictor(
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}", fix=f"choose one of {', '.join(BACKENDS)}")
     path = Path(path)
+    if is_package(path):
+        package = BioimageioPredictor.from_package(path)
+        return LoadedPredictor(package, package.data_options, package.task)
     if path.suffix.lower() == ".onnx":
         from .onnx_backend import OnnxRuntimePredictor
 
