@@ -426,3 +426,25 @@ def test_packages_without_onnx_weights_are_refused_and_their_code_never_runs(tmp
             load_predictor(package)
         assert "torchscript_to_onnx" in str(refused.value)
         assert not marker.exists()  # the package's Python file was never imported
+
+
+def test_an_instance_model_package_passes_the_model_test_and_predicts_the_same_objects(tmp_path):
+    from bioimageio.core import test_model
+
+    from unetkit.instances.task import InstanceTask
+
+    torch.manual_seed(0)
+    task = InstanceTask(method="distance", min_size=1)
+    model = UNet(depth=3, base_width=4, num_classes=2).eval()
+    save_checkpoint(tmp_path / "objects.pt", make_checkpoint(model, task=task))
+    package = export_bioimageio(tmp_path / "objects.pt", tmp_path / "objects.zip")
+    summary = test_model(package)
+    assert summary.status == "passed", summary.format()
+    from_package = load_predictor(package)
+    from_checkpoint = load_predictor(tmp_path / "objects.pt", precision="fp32")
+    assert from_package.task == task
+    image = from_checkpoint.data_options.normalization.apply(sample_crop(256, 1))
+    ours = predict_tiled(from_checkpoint.predictor, image)
+    theirs = predict_tiled(from_package.predictor, image)
+    assert np.abs(ours - theirs).max() < 1e-4
+    assert np.array_equal(task.labels(ours), from_package.task.labels(theirs))

@@ -124,7 +124,9 @@ def check_instance_labels(mask: np.ndarray, path: str | Path) -> np.ndarray:
         pieces_per_id = [ndi.label(mask == i)[1] for i in ids]
         pieces = sum(pieces_per_id)
         fragmented = sum(1 for count in pieces_per_id if count > 1)
-        if fragmented >= max(1, ids.size / 2) and pieces >= ids.size + 2:
+        binary = ids.size == 1 and pieces >= 2
+        semantic = ids.size >= 2 and fragmented >= ids.size / 2 and pieces >= ids.size + 2
+        if binary or semantic:
             kind = "binary" if ids.size == 1 else "semantic (a class per value)"
             raise InputError(
                 f"mask looks {kind}: {ids.size} value(s) {_format_values(ids)} cover {pieces} separate "
