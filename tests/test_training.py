@@ -132,3 +132,67 @@ def test_a_stop_event_from_another_thread_ends_the_run_and_epochs_are_reported(t
     assert result.stopped == "signal" and result.global_step <= 12 + 1
     assert rows[0]["epoch"] == "1" and float(rows[0]["loss"]) > 0
     assert read_checkpoint(tmp_path / "run" / "last.pt")["training"]["global_step"] == result.global_step
+
+
+# --- the default length: a stopping rule ----------------------------------------------------
+
+def test_the_stopping_rule_on_synthetic_validation_curves():
+    from unetkit.training.stopping import CONTINUE, DROP_LR, STOP, StoppingRule, StopState
+
+    def decisions(rule: StoppingRule, scores=None, losses=None) -> list[str]:
+        state = StopState()
+        values = scores if scores is not None else losses
+        return [rule.decide(state, s if scores is not None else None, s if losses is not None else None)
+                for s in values]
+
+    rule = StoppingRule(patience=3, min_delta=0.005, lr_drops=0)
+    rising = [0.5, 0.7, 0.8, 0.85, 0.88, 0.9]
+    assert STOP not in decisions(rule, rising)
+    creeping = [0.90, 0.902, 0.904, 0.906]  # better each epoch, but by less than min_delta
+    assert decisions(rule, creeping) == [CONTINUE, CONTINUE, CONTINUE, STOP]
+    noisy = [0.90, 0.89, 0.91, 0.90, 0.905, 0.899, 0.90]  # 0.91 counts (> 0.905); then three below it
+    assert decisions(rule, noisy).index(STOP) == 5
+    with_drop = StoppingRule(patience=2, min_delta=0.005, lr_drops=1)
+    assert decisions(with_drop, [0.9, 0.9, 0.9, 0.9, 0.9]) == [CONTINUE, CONTINUE, DROP_LR, CONTINUE, STOP]
+    losses = [1.0, 0.5, 0.3, 0.295, 0.29, 0.289]  # without validation: relative drops below 2 %
+    assert decisions(StoppingRule(patience=3, lr_drops=0), losses=losses) == [CONTINUE] * 5 + [STOP]
+
+
+def test_without_epochs_a_run_stops_when_validation_stops_improving(tmp_path):
+    data = write_dataset(tmp_path / "d", count=3)
+    config = tiny_config(data, tmp_path / "run", epochs=None, lr=1e-9, early_stopping=2, steps_per_epoch=4)
+    result = train(config, report=QUIET)
+    rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
+    assert result.stopped == "early-stopping" and len(rows) == 3 < config.planned_epochs
+    assert rows[-1]["note"].startswith("stopped: no validation improvement") and rows[-1]["best"] != ""
+    # the same options with --epochs run every epoch: --epochs means what it says
+    fixed = train(config.replace(out=str(tmp_path / "fixed"), epochs=5, early_stopping=None), report=QUIET)
+    assert fixed.stopped == "completed" and fixed.epochs_completed == 5
+
+
+def test_resume_across_a_plateau_decision_takes_the_same_decision(tmp_path):
+    import threading
+
+    data = write_dataset(tmp_path / "d", count=3)
+    config = tiny_config(data, tmp_path / "straight", epochs=None, lr=1e-9, early_stopping=3, steps_per_epoch=3,
+                         checkpoint_every=0)
+    straight = train(config, report=QUIET)
+    stop = threading.Event()
+
+    def stop_after_the_second_epoch(row):
+        if row["epoch"] == "2":  # the plateau count is 1 here: a decision half taken
+            stop.set()
+
+    interrupted = train(config.replace(out=str(tmp_path / "resumed")), report=QUIET, stop=stop,
+                        on_epoch=stop_after_the_second_epoch)
+    assert interrupted.stopped == "signal"
+    state = read_checkpoint(tmp_path / "resumed" / "last.pt")["training"]
+    assert state["epochs_without_improvement"] >= 1
+    from unetkit.training.state import resume_config
+
+    resumed = train(resume_config(tmp_path / "resumed"), resume=True, report=QUIET)
+    assert (resumed.stopped, resumed.global_step) == (straight.stopped, straight.global_step)
+    assert all(torch.equal(a, b) for a, b in zip(weights(tmp_path / "straight" / "last.pt").values(),
+                                                 weights(tmp_path / "resumed" / "last.pt").values()))
+    again = train(resume_config(tmp_path / "resumed"), resume=True, report=QUIET)  # an ended run stays ended
+    assert again.stopped == "early-stopping" and again.global_step == straight.global_step

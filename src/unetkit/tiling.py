@@ -257,48 +257,73 @@ def predict_tiled(
     ``predictor`` is a :class:`~unetkit.inference.predictor.Predictor` (a plain ``UNet`` is
     run in fp32). ``output``, if given, is a ``(K, H, W)`` float32 array to fill (a memory
     map, say) and is returned; ``progress`` is called with the number of tiles done after
-    each batch.
+    each batch. For outputs that should not be held at all, see :func:`tiled_bands`.
+    """
+    predictor = as_predictor(predictor)
+    height, width = image.shape[-2:]
+    shape = (predictor.num_outputs, height, width)
+    if output is None:
+        output = np.zeros(shape, np.float32)
+    elif output.shape != shape:
+        raise ValueError(f"output must have shape {shape}, got {output.shape}")
+    for top, band in tiled_bands(predictor, image, options, progress=progress):
+        output[:, top : top + band.shape[1]] = band
+    return output
+
+
+def tiled_bands(
+    predictor: Predictor | UNet,
+    image: Any,
+    options: TileOptions = TileOptions(),
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """The outputs of a normalised ``(C, H, W)`` image as full-width bands, top to bottom.
+
+    Yields ``(top, band)`` with ``band`` of shape ``(K, h, W)``: rows ``top .. top + h`` of the
+    blended outputs, final once yielded. Tiles are predicted row of tiles by row of tiles,
+    and only the rows that later tiles still overlap are held, so memory is about two tile
+    heights times the image width, whatever the image's height.
+
+    >>> from unetkit.model import UNet
+    >>> bands = list(tiled_bands(UNet(depth=2, base_width=2), np.random.rand(1, 100, 30), TileOptions(tile_size=32)))
+    >>> [top for top, _ in bands][:3], sum(band.shape[1] for _, band in bands)
+    ([0, 22, 46], 100)
     """
     predictor = as_predictor(predictor)
     if len(image.shape) != 3:
         raise ValueError(f"expected a (C, H, W) image, got shape {tuple(image.shape)}")
     height, width = image.shape[-2:]
     geometry = plan_tiles(predictor.size_rule, height, width, options)
-    num_outputs = predictor.num_outputs
-    if output is None:
-        output = np.zeros((num_outputs, height, width), np.float32)
-    elif output.shape != (num_outputs, height, width):
-        raise ValueError(f"output must have shape {(num_outputs, height, width)}, got {output.shape}")
-    else:
-        output[...] = 0
     weights_h = blend_weights(geometry.tile_height, options.blend)
     weights_w = blend_weights(geometry.tile_width, options.blend)
     tile_weight = torch.from_numpy(np.outer(weights_h, weights_w))
-
-    pending: list[tuple[int, int, torch.Tensor]] = []
-    tiles_per_batch = options.tiles_per_batch or (1 if predictor.device.type == "cpu" else 4)
-
-    def flush() -> None:
-        batch = torch.stack([tile for _, _, tile in pending])
-        outputs = _predict_batch(predictor, batch, options.tta) * tile_weight
-        for (row, col, _), tile_outputs in zip(pending, outputs.numpy()):
-            _accumulate(output, tile_outputs, row, col)
-        if progress is not None:
-            progress(len(pending))
-        pending.clear()
-
-    for row, col, tile in _tiles(image, geometry):
-        pending.append((row, col, tile))
-        if len(pending) == tiles_per_batch:
-            flush()
-    if pending:
-        flush()
     row_total = _weight_sum(height, geometry.row_starts, weights_h)
     col_total = _weight_sum(width, geometry.col_starts, weights_w)
-    for top in range(0, height, 1024):  # normalise in bands: no image-sized temporary
-        band = slice(top, min(top + 1024, height))
-        output[:, band, :] /= row_total[band, None] * col_total[None, :]
-    return output
+    tiles_per_batch = options.tiles_per_batch or (1 if predictor.device.type == "cpu" else 4)
+    span = 2 * geometry.tile_height  # rows held: the current row of tiles and what the next may still add to
+    held = np.zeros((predictor.num_outputs, span, width), np.float32)
+    held_top = geometry.row_starts[0]  # image row of held[:, 0]; may be negative (a mirrored border)
+    c = geometry.context
+    for index, row in enumerate(geometry.row_starts):
+        windows = [(col, read_window(image, row - c, row + geometry.tile_height + c,
+                                     col - c, col + geometry.tile_width + c)) for col in geometry.col_starts]
+        for first in range(0, len(windows), tiles_per_batch):
+            chunk = windows[first : first + tiles_per_batch]
+            outputs = _predict_batch(predictor, torch.stack([tile for _, tile in chunk]), options.tta) * tile_weight
+            for (col, _), tile_outputs in zip(chunk, outputs.numpy()):
+                _accumulate(held, tile_outputs, row - held_top, col)
+            if progress is not None:
+                progress(len(chunk))
+        final_until = geometry.row_starts[index + 1] if index + 1 < len(geometry.row_starts) else held_top + span
+        final_until = min(final_until, height)
+        top = max(held_top, 0)
+        if final_until > top:
+            band = held[:, top - held_top : final_until - held_top]
+            yield top, band / (row_total[top:final_until, None] * col_total[None, :])
+        shift = max(final_until, top) - held_top
+        held = np.concatenate([held[:, shift:], np.zeros((held.shape[0], shift, width), np.float32)], axis=1)
+        held_top += shift
 
 
 def _accumulate(output: np.ndarray, tile: np.ndarray, row: int, col: int) -> None:

@@ -60,18 +60,26 @@ class Normalization:
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         """Normalise a ``(C, H, W)`` image; returns float32 of the same shape."""
-        image = image.astype(np.float32, copy=False)
+        return self.fitted(image).apply(image)
+
+    def fitted(self, sample: np.ndarray) -> FixedScaling:
+        """The affine map this normalisation gives an image whose pixels ``sample`` (``(C, ...)``)
+        represents: the image itself, or a bounded sample of a huge one.
+
+        >>> Normalization("minmax").fitted(np.array([[[2.0, 4.0]]])).apply(np.array([[[3.0]]])).tolist()
+        [[[0.5]]]
+        """
+        channels = sample.shape[0]
         if self.mode == "none":
-            return image
+            return FixedScaling(np.zeros(channels), np.ones(channels))
         if self.mode == "scale":
-            return image / np.float32(self.high)
-        flat = image.reshape(image.shape[0], -1)
+            return FixedScaling(np.zeros(channels), np.full(channels, self.high))
+        flat = np.asarray(sample, np.float32).reshape(channels, -1)
         if self.mode == "percentile":
             low, high = np.percentile(flat, [self.low, self.high], axis=1)
         else:
             low, high = flat.min(axis=1), flat.max(axis=1)
-        span = np.maximum(high - low, 1e-6).astype(np.float32)
-        return (image - low.astype(np.float32)[:, None, None]) / span[:, None, None]
+        return FixedScaling(low, np.maximum(high - low, 1e-6))
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)
@@ -79,6 +87,23 @@ class Normalization:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Normalization:
         return from_dict(cls, values)
+
+
+@dataclass(frozen=True)
+class FixedScaling:
+    """``(image - offset) / span`` per channel, with the numbers fixed: what a normalisation
+    fitted to one image applies to any region of it."""
+
+    offset: np.ndarray
+    span: np.ndarray
+
+    def apply(self, image: np.ndarray) -> np.ndarray:
+        image = np.asarray(image).astype(np.float32, copy=False)
+        offset = np.asarray(self.offset, np.float32)[:, None, None]
+        span = np.asarray(self.span, np.float32)[:, None, None]
+        if not offset.any() and np.all(span == 1):
+            return image
+        return (image - offset) / span
 
 
 def to_channels_first(plane: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ from ..precision import Precision
 OptimizerName = Literal["adam", "adamw", "sgd"]
 TaskName = Literal["semantic", "instances"]
 SemanticMaskMode = Literal["classes", "instances"]
-ScheduleName = Literal["constant", "cosine", "poly", "plateau"]
+ScheduleName = Literal["warmup-constant", "cosine", "constant", "poly", "plateau"]
 
 MODEL, DATA, OPTIMISATION, MACHINERY = "model", "data", "optimisation", "machinery"
 
@@ -79,14 +79,19 @@ class TrainConfig:
     lr: float = field(default=1e-3, metadata=option("learning rate", group=OPTIMISATION))
     weight_decay: float = field(default=0.0, metadata=option("weight decay", group=OPTIMISATION))
     momentum: float = field(default=0.99, metadata=option("momentum (SGD, Nesterov)", group=OPTIMISATION))
-    schedule: ScheduleName = field(default="cosine", metadata=option("learning-rate schedule", group=OPTIMISATION))
+    schedule: ScheduleName | None = field(default=None, metadata=option(
+        "learning-rate schedule (default: warmup-constant, with a drop on plateau, when the run decides its "
+        "length; cosine for a fixed --epochs)", group=OPTIMISATION))
     grad_clip: float | None = field(default=1.0, metadata=option(
         "clip the gradient norm to this", group=OPTIMISATION))
-    epochs: int = field(default=20, metadata=option("epochs", group=OPTIMISATION))
+    epochs: int | None = field(default=None, metadata=option(
+        "train exactly this many epochs (default: until the validation score stops improving, at most 40)",
+        group=OPTIMISATION))
     steps_per_epoch: int = field(default=50, metadata=option("training steps per epoch", group=OPTIMISATION))
     batch_size: int = field(default=4, metadata=option("patches per step, per process", group=OPTIMISATION))
     early_stopping: int | None = field(default=None, metadata=option(
-        "stop after this many epochs without a better validation score", metavar="PATIENCE", group=OPTIMISATION))
+        "stop after this many epochs without a better validation score (default: 3 when --epochs is "
+        "not given, none with --epochs)", metavar="PATIENCE", group=OPTIMISATION))
     max_time_s: float | None = field(default=None, metadata=option(
         "stop (and save) after this much training time: 300, 90s, 5m, 1.5h", flag="--max-time",
         parse=parse_duration, metavar="DURATION", group=OPTIMISATION))
@@ -104,7 +109,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         check_choices(self)
         positive = {
-            "epochs": self.epochs, "steps_per_epoch": self.steps_per_epoch,
+            "epochs": self.epochs if self.epochs is not None else 1, "steps_per_epoch": self.steps_per_epoch,
             "batch_size": self.batch_size, "patch_size": self.patch_size, "lr": self.lr,
             "num_classes": self.num_classes, "val_tile_size": self.val_tile_size,
         }
@@ -140,6 +145,34 @@ class TrainConfig:
         overrides = {name: getattr(self, name) for name in names if getattr(self, name) is not None}
         overrides["num_classes"] = num_outputs
         return overrides
+
+    @property
+    def decides_length(self) -> bool:
+        """True when the run ends by the stopping rule (no ``--epochs``)."""
+        return self.epochs is None
+
+    @property
+    def planned_epochs(self) -> int:
+        """``--epochs``, or the stopping rule's cap."""
+        from .stopping import MAX_EPOCHS
+
+        return self.epochs if self.epochs is not None else MAX_EPOCHS
+
+    @property
+    def resolved_schedule(self) -> str:
+        """``--schedule``, or the default for this run's length."""
+        return self.schedule or ("warmup-constant" if self.decides_length else "cosine")
+
+    def stopping_rule(self):  # -> StoppingRule | None
+        """The rule that may end the run before ``planned_epochs`` (None: it runs them all)."""
+        from .stopping import LR_DROPS, StoppingRule
+
+        if self.decides_length:
+            patience = self.early_stopping or StoppingRule().patience
+            return StoppingRule(patience=patience, lr_drops=LR_DROPS if self.schedule is None else 0)
+        if self.early_stopping is not None:
+            return StoppingRule(patience=self.early_stopping, lr_drops=0)
+        return None
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)

@@ -20,7 +20,8 @@ from ..data.io import atomic_write
 LOG = "log.csv"
 CONFIG = "config.json"
 CURVE = "curves.png"
-FIELDS = ("epoch", "step", "loss", "val_dice", "val_iou", "val_f1", "val_ap50", "lr", "seconds", "data_wait")
+FIELDS = ("epoch", "step", "loss", "val_dice", "val_iou", "val_f1", "val_ap50", "best", "lr", "seconds", "data_wait",
+          "note")
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -88,7 +89,10 @@ def curves_png(rows: list[dict[str, str]], dpi: int = 90) -> bytes:
             if not all(np.isnan(values)):
                 score_axis.plot(epochs, values, marker="o", label=name.replace("val_", "validation "))
         score_axis.set(xlabel="epoch", ylim=(0, 1), title="validation")
-        score_axis.legend()
+        if score_axis.get_legend_handles_labels()[0]:
+            score_axis.legend()
+        else:
+            score_axis.text(0.5, 0.5, "no validation images", ha="center", va="center", transform=score_axis.transAxes)
         for axis in (loss_axis, score_axis):
             axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         figure.tight_layout()

@@ -42,9 +42,11 @@ from ..tiling import TileOptions
 from .config import TrainConfig
 from .distributed import init_distributed
 from .history import CURVE, LOG, append_row, plot_curves, truncate_after
+from .optim import scale_learning_rate
 from .run_dir import check_new_run_dir, claim_run_dir, update_config_file
 from .setup import RunParts, build_run
 from .state import BEST, LAST, Position, restore, save_best, save_last
+from .stopping import DROP_LR, STOP
 
 
 Report = Callable[[str], None]
@@ -58,6 +60,7 @@ class StopReason(str, Enum):
 
     COMPLETED = "completed"
     EARLY_STOPPING = "early-stopping"
+    EPOCH_LIMIT = "epoch-limit"  # the stopping rule's cap, when the run decides its length
     TIME_LIMIT = "time-limit"
     SIGNAL = "signal"
 
@@ -169,7 +172,6 @@ def run_epoch(
         meter.step_s += step_seconds
         position.elapsed_s += step_seconds
         bar.update(1)
-        bar.set_postfix(loss=f"{loss:.4f}")
         if signal_flag:
             return meter, StopReason.SIGNAL
         if config.max_time_s is not None and position.elapsed_s >= config.max_time_s:
@@ -179,28 +181,46 @@ def run_epoch(
     return meter, None
 
 
+@dataclass
+class EpochOutcome:
+    """What the end of an epoch decided."""
+
+    stop: bool
+    note: str = ""
+
+
 def end_epoch(
     parts: RunParts, position: Position, meter: EpochMeter, run_dir: Path, report: Report,
     on_epoch: EpochCallback | None = None,
-) -> bool:
-    """Validate, log, keep the best model, tell ``on_epoch`` the log row; True if early stopping says stop."""
+) -> EpochOutcome:
+    """Validate, keep the best model, apply the stopping rule, log, tell ``on_epoch`` the log row."""
     scores = validate(parts)
     score = scores.get(parts.task.score_name)
-    improved = score is not None and (position.best_score is None or score > position.best_score)
-    if improved:
-        position.best_score, position.epochs_without_improvement = score, 0
-    elif score is not None:
-        position.epochs_without_improvement += 1
-    if parts.config.schedule == "plateau" and score is not None:
-        parts.scheduler.step(score)
     loss_sum, loss_count = parts.context.all_sum([sum(meter.losses), float(len(meter.losses))])
     mean_loss = loss_sum / max(loss_count, 1)
+    previous_best = position.best_score
+    improved = score is not None and (previous_best is None or score > previous_best)
+    outcome = EpochOutcome(stop=False)
+    rule = parts.config.stopping_rule()
+    if rule is not None:
+        decision = rule.decide(position, score, mean_loss if score is None else None)
+        if decision == DROP_LR:
+            scale_learning_rate(parts.optimizer, parts.scheduler, rule.lr_factor)
+            outcome.note = f"plateau: learning rate x{rule.lr_factor:g}"
+        elif decision == STOP:
+            outcome = EpochOutcome(stop=True, note=f"stopped: {rule.reason(position)}")
+    elif improved:
+        position.best_score = score
+    if parts.config.resolved_schedule == "plateau" and score is not None:
+        parts.scheduler.step(score)
     row = {
         "epoch": str(position.epoch + 1), "step": str(position.global_step), "loss": f"{mean_loss:.5f}",
         **{f"val_{name}": "" if name not in scores else f"{scores[name]:.5f}" for name in VALIDATION_LOG_COLUMNS},
+        "best": "" if position.best_score is None else f"{position.best_score:.5f}",
         "lr": f"{parts.optimizer.param_groups[0]['lr']:.3g}",
         "seconds": f"{position.elapsed_s:.1f}",
         "data_wait": f"{meter.data_wait_s / max(meter.step_s, 1e-9):.3f}",
+        "note": outcome.note,
     }
     if parts.context.is_main:
         append_row(run_dir / LOG, row)
@@ -209,51 +229,74 @@ def end_epoch(
             save_best(parts, run_dir)
         if on_epoch is not None:
             on_epoch(row)
+    limit = f"/{parts.config.epochs}" if parts.config.epochs else f" (at most {parts.config.planned_epochs})"
     report(
-        f"epoch {position.epoch + 1}/{parts.config.epochs}: loss {mean_loss:.4f}"
+        f"epoch {position.epoch + 1}{limit}: loss {mean_loss:.4f}"
         + "".join(f", validation {name} {value:.4f}" for name, value in scores.items())
-        + (" (best)" if improved else "")
+        + (" (best)" if improved else "") + (f"; {outcome.note}" if outcome.note else "")
     )
-    patience = parts.config.early_stopping
-    return patience is not None and position.epochs_without_improvement >= patience
+    return outcome
+
+
+def _run_bar(parts: RunParts, position: Position) -> tqdm:
+    """One progress bar for the whole run (its total is the planned or the largest number of steps)."""
+    config = parts.config
+    total = config.planned_epochs * config.steps_per_epoch
+    return tqdm(total=total, initial=position.global_step, unit="step", file=sys.stderr, dynamic_ncols=True,
+                desc="training" if config.epochs else f"training (≤{config.planned_epochs} epochs)",
+                disable=not (config.progress and parts.context.is_main))
+
+
+def _already_stopped(parts: RunParts, position: Position) -> bool:
+    """A resumed run whose stopping rule had already ended it stays ended."""
+    rule = parts.config.stopping_rule()
+    return (rule is not None and position.epoch > 0 and position.step == 0
+            and position.epochs_without_improvement >= rule.patience and position.lr_drops >= rule.lr_drops)
 
 
 def run(
     parts: RunParts, position: Position, stop_requested: threading.Event, run_dir: Path, report: Report,
     on_epoch: EpochCallback | None = None,
 ) -> StopReason:
-    """Epochs until the configured end, a signal, the time limit or early stopping."""
+    """Epochs until the planned end, the stopping rule, a signal or the time limit."""
     config = parts.config
+    planned = config.planned_epochs
+    if _already_stopped(parts, position):
+        report(f"{run_dir} had already stopped ({config.stopping_rule().reason(position)}); "
+               "pass --epochs N to train it further")
+        return StopReason.EARLY_STOPPING
     per_rank = config.batch_size
     indices = range(parts.context.rank * per_rank, (parts.context.rank + 1) * per_rank)
-    positions = [(e, s) for e in range(position.epoch, config.epochs)
+    positions = [(e, s) for e in range(position.epoch, planned)
                  for s in range(position.step if e == position.epoch else 0, config.steps_per_epoch)]
     prefetcher = BatchPrefetcher(parts.sampler, positions, indices)
     parts.network.train()
+    bar = _run_bar(parts, position)
     try:
-        while position.epoch < config.epochs:
-            bar = tqdm(total=config.steps_per_epoch, initial=position.step, desc=f"epoch {position.epoch + 1}",
-                       disable=not (config.progress and parts.context.is_main), leave=False, file=sys.stderr)
-            try:
-                meter, reason = run_epoch(parts, position, prefetcher, stop_requested, run_dir, bar)
-            finally:
-                bar.close()
+        while position.epoch < planned:
+            meter, reason = run_epoch(parts, position, prefetcher, stop_requested, run_dir, bar)
             if reason is StopReason.SIGNAL:
                 save_last(parts, position, run_dir)
                 report(f"stopped by a signal; saved {run_dir / LAST} (resume with --resume {run_dir})")
                 return reason
-            early = end_epoch(parts, position, meter, run_dir, report, on_epoch)
+            outcome = end_epoch(parts, position, meter, run_dir, report, on_epoch)
+            bar.set_postfix_str(f"epoch {position.epoch + 1}, best {parts.task.score_name} "
+                                + ("n/a" if position.best_score is None else f"{position.best_score:.4f}"))
             if position.step == config.steps_per_epoch:  # a time limit mid-epoch keeps the position
                 position.epoch, position.step = position.epoch + 1, 0
             save_last(parts, position, run_dir)
             if reason is StopReason.TIME_LIMIT:
-                report(f"time limit of {config.max_time_s:.0f} s reached")
+                report(f"stopped: time limit of {config.max_time_s:.0f} s reached")
                 return reason
-            if early:
-                report(f"early stopping: no better validation score for {config.early_stopping} epochs")
+            if outcome.stop:
+                report(outcome.note)
                 return StopReason.EARLY_STOPPING
+        if config.decides_length:
+            report(f"stopped: the limit of {planned} epochs")
+            return StopReason.EPOCH_LIMIT
         return StopReason.COMPLETED
     finally:
+        bar.close()
         prefetcher.close()
 
 

@@ -39,12 +39,19 @@ def build_optimizer(
     raise ConfigError(f"unknown optimizer {name!r}", fix="choose adam, adamw or sgd")
 
 
+WARMUP_STEPS = 25
+
+
 def build_scheduler(
     name: str, optimizer: torch.optim.Optimizer, total_steps: int
 ) -> torch.optim.lr_scheduler.LRScheduler | torch.optim.lr_scheduler.ReduceLROnPlateau:
+    """``warmup-constant``: a linear warm-up over :data:`WARMUP_STEPS` steps, then constant (for
+    runs whose end is decided on the way; the stopping rule may lower it on a plateau)."""
     total_steps = max(1, total_steps)
     if name == "constant":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    if name == "warmup-constant":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / WARMUP_STEPS))
     if name == "cosine":
         return torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
@@ -55,4 +62,14 @@ def build_scheduler(
         )
     if name == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=3)
-    raise ConfigError(f"unknown schedule {name!r}", fix="choose constant, cosine, poly or plateau")
+    raise ConfigError(f"unknown schedule {name!r}", fix="choose constant, warmup-constant, cosine, poly or plateau")
+
+
+def scale_learning_rate(optimizer: torch.optim.Optimizer, scheduler: object, factor: float) -> None:
+    """Multiply the learning rate by ``factor`` from now on (the scheduler's base too, so that it
+    keeps the change and a checkpoint of its state holds it)."""
+    for group in optimizer.param_groups:
+        group["lr"] *= factor
+    base = getattr(scheduler, "base_lrs", None)
+    if base is not None:
+        scheduler.base_lrs = [value * factor for value in base]  # type: ignore[attr-defined]

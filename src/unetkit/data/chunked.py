@@ -1,0 +1,253 @@
+"""Images larger than memory: read region by region, from (Big)TIFF or OME-Zarr.
+
+:func:`open_image` gives a :class:`RegionReader` over one 2D plane of a file, reading only
+the region asked for: a (Big)TIFF, tiled or not, and pyramidal OME-TIFF through tifffile's
+zarr store (the full-resolution level), or an OME-Zarr image (zarr v2 or v3; OME-NGFF 0.4 or
+0.5 metadata). Nothing of the file is read until a region is.
+
+:class:`NormalizedImage` puts the model's normalisation on top: it slices like a normalised
+``(C, H, W)`` array, which is what the tiler reads windows from. A huge image's statistics
+(its percentiles, say) come from a bounded sample of it: :func:`sample_pixels` reads up to
+``max_pixels`` pixels (4 Mi by default) in evenly spread windows; an image no larger than
+that is read whole, so that lazy and eager reading agree exactly there.
+
+>>> import tempfile, tifffile
+>>> path = Path(tempfile.mkdtemp()) / "big.tif"
+>>> tifffile.imwrite(path, np.arange(64 * 80, dtype=np.uint16).reshape(64, 80), tile=(32, 32))
+>>> reader = open_image(path)
+>>> (reader.height, reader.width, reader.channels), reader.read(10, 12, 0, 3)[..., 0].tolist()
+((64, 80, 1), [[800, 801, 802], [880, 881, 882]])
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from ..errors import InputError
+from .io import CHANNEL_AXES, TIFF_SUFFIXES, uniform_series
+
+DEFAULT_SAMPLE_PIXELS = 4 * 2**20
+ZARR_SUFFIXES = (".zarr",)
+
+
+class RegionReader(Protocol):
+    """One 2D plane of an image file, read region by region."""
+
+    height: int
+    width: int
+    channels: int
+    dtype: np.dtype
+    path: Path
+
+    def read(self, top: int, bottom: int, left: int, right: int) -> np.ndarray:
+        """Pixels ``[top:bottom, left:right]`` as ``(h, w, C)``, in the file's type."""
+        ...
+
+
+def is_zarr(path: str | Path) -> bool:
+    """True for an OME-Zarr (or plain zarr) folder."""
+    path = Path(path)
+    return path.suffix.lower() in ZARR_SUFFIXES or (path.is_dir() and any(
+        (path / name).exists() for name in ("zarr.json", ".zattrs", ".zgroup", ".zarray")))
+
+
+@dataclass
+class ArrayRegionReader:
+    """A plane of an N-D array-like (a zarr array, a NumPy array) whose axes are named."""
+
+    array: Any
+    axes: str  # e.g. "TCZYX", "YXS", "QYX"
+    path: Path
+    plane: int = 0  # which 2D plane, counting the stack axes (all but Y, X and channels) in C order
+
+    def __post_init__(self) -> None:
+        if len(self.axes) != len(self.array.shape):
+            raise InputError(f"axes {self.axes!r} do not match the shape {tuple(self.array.shape)}", path=self.path)
+        if "Y" not in self.axes or "X" not in self.axes:
+            raise InputError(f"the image has no Y and X axes (axes {self.axes!r})", path=self.path)
+        sizes = dict(zip(self.axes, self.array.shape))
+        self.height, self.width = int(sizes["Y"]), int(sizes["X"])
+        self._channel_axes = [i for i, a in enumerate(self.axes) if a in CHANNEL_AXES]
+        if len(self._channel_axes) > 1:
+            raise InputError(f"two channel axes ({self.axes})", path=self.path)
+        self.channels = int(self.array.shape[self._channel_axes[0]]) if self._channel_axes else 1
+        stack_axes = [i for i, a in enumerate(self.axes) if a not in CHANNEL_AXES | {"Y", "X"}]
+        stack_shape = [int(self.array.shape[i]) for i in stack_axes]
+        count = int(np.prod(stack_shape, dtype=np.int64)) if stack_axes else 1
+        if not 0 <= self.plane < count:
+            raise InputError(f"plane {self.plane} asked for, the file has {count}", path=self.path)
+        self._stack_index = dict(zip(stack_axes, np.unravel_index(self.plane, stack_shape) if stack_axes else ()))
+        self.dtype = np.dtype(self.array.dtype)
+        self.count = count
+
+    def read(self, top: int, bottom: int, left: int, right: int) -> np.ndarray:
+        index: list[Any] = []
+        for i, axis in enumerate(self.axes):
+            if axis == "Y":
+                index.append(slice(top, bottom))
+            elif axis == "X":
+                index.append(slice(left, right))
+            elif i in self._stack_index:
+                index.append(int(self._stack_index[i]))
+            else:
+                index.append(slice(None))
+        region = np.asarray(self.array[tuple(index)])
+        kept = [a for i, a in enumerate(self.axes) if i not in self._stack_index]  # Y, X and the channels
+        order = [kept.index("Y"), kept.index("X")] + [k for k, a in enumerate(kept) if a in CHANNEL_AXES]
+        region = np.transpose(region, order)
+        return region if region.ndim == 3 else region[..., None]
+
+
+def open_image(path: str | Path, plane: int = 0) -> ArrayRegionReader:
+    """A region reader over plane ``plane`` of a (Big)TIFF or OME-Zarr image; reads nothing yet."""
+    path = Path(path)
+    if is_zarr(path):
+        return _open_zarr(path, plane)
+    if path.suffix.lower() not in TIFF_SUFFIXES:
+        raise InputError(f"only TIFF and OME-Zarr images are read in chunks, not {path.suffix!r}", path=path,
+                         fix="convert the image to a (tiled) TIFF or OME-Zarr, or predict it as a whole")
+    import tifffile
+    import zarr
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = uniform_series(tif, path)[0]
+            axes = series.axes
+        store = tifffile.imread(path, aszarr=True, series=0, level=0)
+        array = zarr.open(store, mode="r")
+        if hasattr(array, "keys") and not hasattr(array, "shape"):  # a pyramid: its first (full) level
+            array = array[sorted(array.keys())[0]]
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(f"cannot be read in chunks ({type(exc).__name__}: {exc})", path=path,
+                         fix="check that the file is a complete TIFF") from exc
+    return ArrayRegionReader(array, axes, path, plane)
+
+
+def _open_zarr(path: Path, plane: int) -> ArrayRegionReader:
+    import zarr
+
+    try:
+        node = zarr.open(str(path), mode="r")
+    except Exception as exc:
+        raise InputError(f"not a readable zarr store ({type(exc).__name__}: {exc})", path=path) from exc
+    if hasattr(node, "shape"):  # a bare array: its last two axes are Y and X
+        axes = "Q" * (len(node.shape) - 2) + "YX"
+        return ArrayRegionReader(node, axes, path, plane)
+    multiscales = _multiscales(node.attrs.asdict())
+    if multiscales is None:
+        raise InputError("zarr group without OME-NGFF multiscales metadata", path=path,
+                         fix="write the image as OME-Zarr (an image group with 'multiscales')")
+    names = [axis["name"] if isinstance(axis, dict) else axis for axis in multiscales.get("axes", ["y", "x"])]
+    axes = "".join({"c": "C", "y": "Y", "x": "X", "z": "Z", "t": "T"}.get(n.lower(), "Q") for n in names)
+    return ArrayRegionReader(node[multiscales["datasets"][0]["path"]], axes, path, plane)
+
+
+def _multiscales(attributes: dict[str, Any]) -> dict[str, Any] | None:
+    """The first multiscales entry of OME-NGFF 0.4 (top level) or 0.5 (under 'ome') attributes."""
+    found = attributes.get("ome", attributes).get("multiscales")
+    return found[0] if found else None
+
+
+def pixel_size(path: str | Path) -> tuple[float, float, str] | None:
+    """The (y, x) pixel size and its unit, where the file records it (OME-TIFF, TIFF
+    resolution tags, OME-Zarr); None otherwise."""
+    path = Path(path)
+    try:
+        if is_zarr(path):
+            import zarr
+
+            group = zarr.open_group(str(path), mode="r")
+            multiscales = _multiscales(group.attrs.asdict())
+            if multiscales is None:
+                return None
+            names = [a["name"] if isinstance(a, dict) else a for a in multiscales["axes"]]
+            units = [a.get("unit", "") if isinstance(a, dict) else "" for a in multiscales["axes"]]
+            scale = next(t["scale"] for t in multiscales["datasets"][0]["coordinateTransformations"]
+                         if t["type"] == "scale")
+            y, x = names.index("y"), names.index("x")
+            return float(scale[y]), float(scale[x]), units[x] or ""
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            if tif.is_ome:
+                import xml.etree.ElementTree as ET
+
+                pixels = next(e for e in ET.fromstring(tif.ome_metadata).iter() if e.tag.endswith("Pixels"))
+                if "PhysicalSizeX" in pixels.attrib:
+                    x = float(pixels.attrib["PhysicalSizeX"])
+                    y = float(pixels.attrib.get("PhysicalSizeY", x))
+                    return y, x, _ome_unit(pixels.attrib.get("PhysicalSizeXUnit", "µm"))
+            page = tif.pages[0]
+            tags = page.tags
+            if "XResolution" in tags and "ResolutionUnit" in tags:
+                numerator, denominator = tags["XResolution"].value
+                unit = {2: "inch", 3: "centimeter"}.get(int(tags["ResolutionUnit"].value))
+                if unit and numerator:
+                    size = denominator / numerator
+                    y_num, y_den = tags["YResolution"].value if "YResolution" in tags else (numerator, denominator)
+                    return (y_den / y_num if y_num else size), size, unit
+    except Exception:
+        return None
+    return None
+
+
+def _ome_unit(symbol: str) -> str:
+    return {"µm": "micrometer", "um": "micrometer", "nm": "nanometer", "mm": "millimeter"}.get(symbol, symbol)
+
+
+def sample_pixels(reader: RegionReader, max_pixels: int = DEFAULT_SAMPLE_PIXELS, window: int = 256) -> np.ndarray:
+    """A ``(C, N)`` sample of the plane's pixels: all of them if there are at most
+    ``max_pixels``, else windows of ``window`` px on an even grid over the image."""
+    height, width = reader.height, reader.width
+    if height * width <= max_pixels:
+        return reader.read(0, height, 0, width).reshape(-1, reader.channels).T
+    count = max(1, max_pixels // (window * window))
+    rows = max(1, round(math.sqrt(count * height / width)))
+    cols = max(1, count // rows)
+    tops = np.linspace(0, max(height - window, 0), rows).astype(int)
+    lefts = np.linspace(0, max(width - window, 0), cols).astype(int)
+    pieces = [reader.read(t, min(t + window, height), l, min(l + window, width)).reshape(-1, reader.channels)
+              for t in tops for l in lefts]
+    return np.concatenate(pieces).T
+
+
+class NormalizedImage:
+    """A region reader seen as a normalised ``(C, H, W)`` float32 array: what the tiler slices.
+
+    ``normalizer`` must offer ``fitted(sample)`` (a :class:`~unetkit.data.normalize.Normalization`
+    does); its numbers come from :func:`sample_pixels`.
+    """
+
+    def __init__(self, reader: RegionReader, normalizer: Any, max_pixels: int = DEFAULT_SAMPLE_PIXELS):
+        fit = getattr(normalizer, "fitted", None)
+        if fit is None:
+            raise InputError(
+                "this model's preprocessing needs the whole image at once, so the image cannot be read in chunks",
+                path=reader.path, fix="crop the image, or use a unetkit model (its normalisation works on a sample)")
+        self.reader = reader
+        self.scaling = fit(sample_pixels(reader, max_pixels)[:, :, None])
+        self.shape = (reader.channels, reader.height, reader.width)
+
+    def __getitem__(self, key: tuple[slice, slice, slice]) -> np.ndarray:
+        _, rows, cols = key
+        region = self.reader.read(rows.start or 0, rows.stop, cols.start or 0, cols.stop)
+        return self.scaling.apply(np.moveaxis(region, -1, 0))
+
+    def raw(self, top: int, bottom: int, left: int, right: int) -> np.ndarray:
+        """The region as read (``(h, w, C)``, the file's type): for measurements and overlays."""
+        return self.reader.read(top, bottom, left, right)
+
+
+def describe_ome_zarr(path: str | Path) -> dict[str, Any]:
+    """The OME-NGFF attributes of an OME-Zarr image group, as plain values (for tests and tools)."""
+    import zarr
+
+    return json.loads(json.dumps(zarr.open_group(str(path), mode="r").attrs.asdict()))

@@ -1,0 +1,98 @@
+"""When a run is done: the rule behind ``unetkit train``'s default length.
+
+Without ``--epochs``, a run ends when more training no longer pays:
+
+- with validation images: when the validation score (Dice; F1 for instance models) has not
+  improved by more than ``min_delta`` for ``patience`` epochs (``best.pt`` keeps the best);
+- without (a single training image): when the mean training loss has not fallen by more
+  than ``loss_min_drop`` (relative) for ``patience`` epochs;
+- at the latest after ``max_epochs`` epochs, or at ``--max-time``.
+
+With ``lr_drops`` > 0, the first plateaus lower the learning rate (by ``lr_factor``) instead
+of stopping, and the run stops at the plateau after the last drop: warm-up, constant, then
+decay on plateau, for a run whose end is decided on the way.
+
+``--epochs N`` means exactly N epochs (``--early-stopping P`` adds the patience rule to it).
+The rule's state (best so far, epochs without improvement) is part of ``last.pt``, so a
+resumed run takes the same decision as an uninterrupted one.
+
+The constants were chosen by measurement on five public sets (BENCHMARKS.md,
+``benchmarks/length_study.py``).
+
+>>> rule = StoppingRule(patience=2, min_delta=0.01)
+>>> state = StopState()
+>>> [rule.update(state, score=s, loss=None) for s in (0.80, 0.85, 0.855, 0.858)]
+[False, False, False, True]
+>>> rule.reason(state)
+'no validation improvement above 0.01 for 2 epochs'
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+#: the measured defaults (BENCHMARKS.md, "Training length")
+PATIENCE = 3
+MIN_DELTA = 0.003
+LOSS_MIN_DROP = 0.02
+MAX_EPOCHS = 40
+LR_DROPS = 0
+LR_FACTOR = 0.2
+
+
+@dataclass
+class StopState:
+    """What the rule has seen (the training :class:`~unetkit.training.state.Position` holds the
+    same fields, and so checkpoints them)."""
+
+    best_score: float | None = None
+    best_loss: float | None = None
+    epochs_without_improvement: int = 0
+    lr_drops: int = 0
+
+    def to_state(self) -> dict[str, float | int | None]:
+        return asdict(self)
+
+
+CONTINUE, DROP_LR, STOP = "continue", "drop-lr", "stop"
+
+
+@dataclass(frozen=True)
+class StoppingRule:
+    """Stop after ``patience`` epochs without an improvement larger than ``min_delta``."""
+
+    patience: int = PATIENCE
+    min_delta: float = MIN_DELTA
+    loss_min_drop: float = LOSS_MIN_DROP
+    lr_drops: int = LR_DROPS
+    lr_factor: float = LR_FACTOR
+
+    def decide(self, state: StopState, score: float | None, loss: float | None) -> str:
+        """Record an epoch; :data:`CONTINUE`, :data:`DROP_LR` (then the count starts again) or :data:`STOP`."""
+        if not self.update(state, score, loss):
+            return CONTINUE
+        if state.lr_drops < self.lr_drops:
+            state.lr_drops += 1
+            state.epochs_without_improvement = 0
+            return DROP_LR
+        return STOP
+
+    def update(self, state: StopState, score: float | None, loss: float | None) -> bool:
+        """Record an epoch's validation score (or, without validation, its mean loss); True: a plateau."""
+        if score is not None:
+            improved = state.best_score is None or score > state.best_score + self.min_delta
+            if state.best_score is None or score > state.best_score:
+                state.best_score = score
+        elif loss is not None:
+            improved = state.best_loss is None or loss < state.best_loss * (1 - self.loss_min_drop)
+            if state.best_loss is None or loss < state.best_loss:
+                state.best_loss = loss
+        else:
+            return False
+        state.epochs_without_improvement = 0 if improved else state.epochs_without_improvement + 1
+        return state.epochs_without_improvement >= self.patience
+
+    def reason(self, state: StopState) -> str:
+        if state.best_score is not None:
+            return f"no validation improvement above {self.min_delta:g} for {self.patience} epochs"
+        return f"training loss fell by less than {self.loss_min_drop:.0%} for {self.patience} epochs"
