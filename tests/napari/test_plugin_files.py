@@ -113,3 +113,17 @@ def test_training_data_refuse_labels_of_another_shape_and_non_integer_labels(tmp
         write_training_folder(np.zeros((24, 32)), np.zeros((24, 32), np.float32), False, tmp_path / "b")
     with pytest.raises(InputError, match="negative"):
         write_training_folder(np.zeros((24, 32)), -np.ones((24, 32), np.int32), False, tmp_path / "c")
+
+
+def test_drawing_the_training_curve_leaves_the_gui_s_matplotlib_backend_alone(tmp_path):
+    # Training in napari's worker thread must not switch the process's backend (which closes every pyplot figure).
+    code = (
+        "import sys, matplotlib; from pathlib import Path; matplotlib.use('svg')\n"
+        "from unetkit.training.history import append_row, plot_curves\n"
+        "log, png = Path(sys.argv[1]) / 'log.csv', Path(sys.argv[1]) / 'curves.png'\n"
+        "append_row(log, {'epoch': 1, 'loss': 0.5, 'val_dice': 0.8})\n"
+        "plot_curves(log, png)\n"
+        "print(matplotlib.get_backend(), png.read_bytes()[:4] == b'\\x89PNG')"
+    )
+    output = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
+    assert output.stdout.split() == ["svg", "True"]

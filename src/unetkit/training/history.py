@@ -49,17 +49,19 @@ def truncate_after(path: Path, epoch: int) -> None:
 
 
 def plot_curves(log_path: Path, png_path: Path) -> None:
-    """Loss and validation Dice/IoU against epochs, as a PNG."""
-    import matplotlib
+    """Loss and validation Dice/IoU against epochs, as a PNG.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Drawn on a plain ``Figure``, not through pyplot: no global backend switch and no figure
+    registry, so training in a GUI's worker thread (napari) leaves the GUI's plots alone.
+    """
+    from matplotlib.figure import Figure
 
     rows = read_rows(log_path)
     if not rows:
         return
     epochs = [int(r["epoch"]) for r in rows]
-    figure, (loss_axis, score_axis) = plt.subplots(1, 2, figsize=(9, 3.5))
+    figure = Figure(figsize=(9, 3.5))
+    loss_axis, score_axis = figure.subplots(1, 2)
     loss_axis.plot(epochs, [float(r["loss"]) for r in rows], marker="o")
     loss_axis.set(xlabel="epoch", ylabel="training loss", title="loss")
     for name in ("val_dice", "val_iou"):
@@ -69,4 +71,3 @@ def plot_curves(log_path: Path, png_path: Path) -> None:
     score_axis.legend()
     figure.tight_layout()
     atomic_write(png_path, lambda target: figure.savefig(target, format="png", dpi=90), overwrite=True)
-    plt.close(figure)
