@@ -127,3 +127,10 @@ def test_drawing_the_training_curve_leaves_the_gui_s_matplotlib_backend_alone(tm
     )
     output = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
     assert output.stdout.split() == ["svg", "True"]
+
+
+def test_the_readme_shows_the_napari_screenshot_and_it_is_small():
+    readme = (ROOT / "README.md").read_text()
+    assert "](docs/images/napari.png)" in readme and "## Segment and train in napari" in readme
+    picture = ROOT / "docs" / "images" / "napari.png"
+    assert picture.read_bytes()[:4] == b"\x89PNG" and picture.stat().st_size < 300_000

@@ -44,7 +44,7 @@ def colour_pixels(shot: np.ndarray, rgb: np.ndarray, tolerance: int = 12) -> int
 
 def test_train_then_segment_in_the_viewer_and_see_the_labels(make_napari_viewer, qtbot, tmp_path):
     viewer = make_napari_viewer(show=True)  # a shown window: the canvas draws (hidden, it stays black)
-    viewer.window.resize(1280, 900)
+    viewer.window.resize(1280, 1000)
     viewer.open_sample("unetkit", "hela")
     viewer.open_sample("unetkit", "hela-heldout")
     _, trainer = viewer.window.add_plugin_dock_widget("unetkit", "Train")

@@ -9,6 +9,7 @@ import sys
 import traceback
 from typing import TYPE_CHECKING, Any
 
+from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QComboBox, QLabel, QSpinBox, QWidget
 
 from ..errors import UnetkitError
@@ -42,6 +43,15 @@ def show_error(status: QLabel, error: BaseException) -> str:
     status.setText(message)
     notify(message)
     return message
+
+
+def status_label(lines: int = 3) -> QLabel:
+    """A word-wrapping label with room for ``lines`` lines, whose text can be selected and copied."""
+    label = QLabel()
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    label.setMinimumHeight(label.fontMetrics().lineSpacing() * lines + 4)
+    return label
 
 
 def show_status(status: QLabel, text: str) -> None:

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import (
-    QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget,
+    QFileDialog, QFormLayout, QHBoxLayout, QLineEdit, QProgressBar, QPushButton, QVBoxLayout, QWidget,
 )
 
 from ..errors import InputError
 from ..inference.loading import load_predictor
-from .common_widget import LayerChoice, show_error, show_status, spin_box
+from .common_widget import LayerChoice, show_error, show_status, spin_box, status_label
 from .segment import TileOptions, count_tiles, segment_layer_data
 
 if TYPE_CHECKING:
@@ -67,8 +67,7 @@ class SegmentWidget(QWidget):
         self.run_button.clicked.connect(self.segment)
         self.progress = QProgressBar()
         self.progress.setFormat("%v / %m tiles")
-        self.status = QLabel()
-        self.status.setWordWrap(True)
+        self.status = status_label()
         self._worker: FunctionWorker | None = None
         self._relay: _Progress | None = None
         self._layer: Any = None  # the image layer being segmented

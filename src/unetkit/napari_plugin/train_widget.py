@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import (
-    QCheckBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout,
+    QCheckBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout,
     QWidget,
 )
 
 from ..errors import InputError, UnetkitError
 from ..model import PRESETS
 from ..training.loop import BEST, TrainResult
-from .common_widget import LayerChoice, show_error, show_status, spin_box
+from .common_widget import LayerChoice, show_error, show_status, spin_box, status_label
 from .curve_widget import TrainingCurve
 from .reader import MASK_MODE_KEY
 from .training import TrainConfig, default_run_dir, train_from_layers
@@ -88,8 +88,7 @@ class TrainWidget(QWidget):
         self.stop_button.setEnabled(False)
         self.stop_button.clicked.connect(self.stop)
         self.curve = TrainingCurve()
-        self.status = QLabel()
-        self.status.setWordWrap(True)
+        self.status = status_label()
         self.use_button = QPushButton("Segment with this model")
         self.use_button.setEnabled(False)
         self.use_button.clicked.connect(self.use_model)
