@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("napari", reason='the napari extra is not installed: pip install -e ".[napari,napari-dev]"')
+# napari.viewer, not napari: without napari, "import napari" finds this folder (tests/ is on sys.path)
+pytest.importorskip("napari.viewer", reason='the napari extra is not installed: pip install -e ".[napari,napari-dev]"')
 
 from unetkit.napari_plugin.segment_widget import SegmentWidget  # noqa: E402
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("napari", reason='the napari extra is not installed: pip install -e ".[napari,napari-dev]"')
+# napari.viewer, not napari: without napari, "import napari" finds this folder (tests/ is on sys.path)
+pytest.importorskip("napari.viewer", reason='the napari extra is not installed: pip install -e ".[napari,napari-dev]"')
 
 from unetkit.data.io import write_image  # noqa: E402
 from unetkit.metrics import dice_iou  # noqa: E402

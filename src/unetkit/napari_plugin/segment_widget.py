@@ -110,6 +110,7 @@ class SegmentWidget(QWidget):
         relay.total.connect(self._start_progress)
         relay.advanced.connect(self._advance)
         self._relay, self._layer = relay, layer
+        self.progress.reset()  # empty until the model is loaded and the tiles counted
         self.run_button.setEnabled(False)
         show_status(self.status, f"segmenting {layer.name} with {Path(path).name} ...")
         self._worker = create_worker(
