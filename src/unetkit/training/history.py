@@ -65,6 +65,8 @@ def plot_curves(log_path: Path, png_path: Path) -> None:
 def curves_png(rows: list[dict[str, str]], dpi: int = 90) -> bytes:
     """The PNG of :func:`plot_curves` for log rows (of :func:`read_rows`), as bytes.
 
+    Drawn on a plain ``Figure``, not through pyplot: no global backend switch and no figure
+    registry, so training in a GUI's worker thread (napari) leaves the GUI's plots alone.
     Raises ValueError for a row whose epoch or loss is not a number.
 
     >>> curves_png([{"epoch": "1", "loss": "0.5", "val_dice": "0.8", "val_iou": ""}])[:4]
@@ -72,32 +74,27 @@ def curves_png(rows: list[dict[str, str]], dpi: int = 90) -> bytes:
     """
     import io
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
     epochs = [int(r["epoch"]) for r in rows]
     losses = [float(r["loss"]) for r in rows]
-    figure, (loss_axis, score_axis) = plt.subplots(1, 2, figsize=(9, 3.5))
-    try:
-        loss_axis.plot(epochs, losses, marker="o")
-        loss_axis.set(xlabel="epoch", ylabel="training loss", title="loss")
-        for name in ("val_dice", "val_iou", "val_f1", "val_ap50"):
-            values = [float(r[name]) if r.get(name) not in (None, "") else float("nan") for r in rows]
-            if not all(np.isnan(values)):
-                score_axis.plot(epochs, values, marker="o", label=name.replace("val_", "validation "))
-        score_axis.set(xlabel="epoch", ylim=(0, 1), title="validation")
-        if score_axis.get_legend_handles_labels()[0]:
-            score_axis.legend()
-        else:
-            score_axis.text(0.5, 0.5, "no validation images", ha="center", va="center", transform=score_axis.transAxes)
-        for axis in (loss_axis, score_axis):
-            axis.xaxis.set_major_locator(MaxNLocator(integer=True))
-        figure.tight_layout()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=dpi)
-    finally:
-        plt.close(figure)
+    figure = Figure(figsize=(9, 3.5))
+    loss_axis, score_axis = figure.subplots(1, 2)
+    loss_axis.plot(epochs, losses, marker="o")
+    loss_axis.set(xlabel="epoch", ylabel="training loss", title="loss")
+    for name in ("val_dice", "val_iou", "val_f1", "val_ap50"):
+        values = [float(r[name]) if r.get(name) not in (None, "") else float("nan") for r in rows]
+        if not all(np.isnan(values)):
+            score_axis.plot(epochs, values, marker="o", label=name.replace("val_", "validation "))
+    score_axis.set(xlabel="epoch", ylim=(0, 1), title="validation")
+    if score_axis.get_legend_handles_labels()[0]:
+        score_axis.legend()
+    else:
+        score_axis.text(0.5, 0.5, "no validation images", ha="center", va="center", transform=score_axis.transAxes)
+    for axis in (loss_axis, score_axis):
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()

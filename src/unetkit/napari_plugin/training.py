@@ -1,0 +1,114 @@
+"""Training on layer data: the work behind the Train widget, without Qt.
+
+The image and labels layers are written to a temporary ``images/`` + ``masks/`` folder as
+TIFF (a stack of planes as a multi-page TIFF, so that each plane is one sample and
+validation holds some of them out), then :func:`unetkit.train` runs on it as on any
+folder; the folder is removed when training ends. The run directory keeps the model
+(``best.pt``, ``last.pt``), ``log.csv`` and ``curves.png``; its ``config.json`` names the
+removed folder, so resuming from the command line needs the data saved as files first.
+
+>>> import tempfile, threading
+>>> from unetkit.data.sample import sample_path
+>>> from unetkit.data.io import read_planes
+>>> image = np.stack(read_planes(sample_path("heldout") / "images" / "hela.tif"))[:, 96:192, 96:192]
+>>> labels = np.stack(read_planes(sample_path("heldout") / "masks" / "hela.tif"))[:, 96:192, 96:192]
+>>> config = TrainConfig(out=tempfile.mkdtemp() + "/run", depth=2, base_width=4, epochs=1,
+...     steps_per_epoch=2, batch_size=1, patch_size=32, mask_mode="instances", progress=False)
+>>> rows = []
+>>> result = train_from_layers(image, labels, rgb=False, config=config, on_epoch=rows.append,
+...     report=lambda text: None)
+>>> result.stopped.value, len(rows), rows[0]["val_dice"] != ""   # 2 planes: one holds out for validation
+('completed', 1, True)
+"""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+import threading
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import tifffile
+
+from ..errors import InputError
+from ..training.config import TrainConfig
+from ..training.loop import EpochCallback, Report, TrainResult, train
+from .layers import spatial_shape, stack_planes
+
+__all__ = ["TrainConfig", "default_run_dir", "train_from_layers", "write_training_folder"]
+
+RUNS_HOME = "unetkit-runs"
+
+
+def default_run_dir(now: datetime | None = None, home: Path | None = None) -> Path:
+    """A run directory that does not exist yet: ``~/unetkit-runs/<date>-<time>`` (``-2``, ``-3``... if taken).
+
+    >>> default_run_dir(datetime(2026, 1, 2, 3, 4, 5), home=Path("/nonexistent")).as_posix()
+    '/nonexistent/unetkit-runs/20260102-030405'
+    """
+    stem = (home or Path.home()) / RUNS_HOME / (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    candidates = (stem.with_name(f"{stem.name}-{n}") if n > 1 else stem for n in itertools.count(1))
+    return next(path for path in candidates if not path.exists())
+
+
+def mask_array(labels: Any, name: str) -> np.ndarray:
+    """Labels layer data as an unsigned integer array that mask files hold.
+
+    >>> mask_array(np.array([[0, 3]], np.int64), "labels").dtype
+    dtype('uint16')
+    """
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "uib":
+        raise InputError(f"labels layer holds {labels.dtype} values, not integers", path=name,
+                         fix="use a Labels layer (integer object or class ids)")
+    if labels.size and labels.min() < 0:
+        raise InputError(f"labels layer holds negative values (down to {labels.min()})", path=name,
+                         fix="use 0 for background and 1.. for classes or objects")
+    top = int(labels.max()) if labels.size else 0
+    return labels.astype(np.uint16 if top < 2**16 else np.uint32)
+
+
+def write_training_folder(image: Any, labels: Any, rgb: bool, folder: Path, name: str = "layer") -> Path:
+    """``folder/images/<name>.tif`` and ``folder/masks/<name>.tif`` from layer data; returns ``folder``.
+
+    Every leading axis of the image (time, z) counts planes; the labels must have the
+    image's shape without its channels.
+    """
+    image = np.asarray(image)
+    labels = mask_array(labels, name)
+    expected = image.shape[:-1] if rgb else image.shape
+    if labels.shape != expected:
+        raise InputError(
+            f"labels layer has shape {labels.shape}, the image layer {expected}"
+            + (" (without its colour channels)" if rgb else ""),
+            path=name, fix="choose the labels layer drawn on this image (same size and planes)",
+        )
+    spatial_shape(image.shape, rgb)  # a 1D layer says so here
+    for sub in ("images", "masks"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    tifffile.imwrite(folder / "images" / f"{name}.tif", stack_planes(image, rgb),
+                     photometric="rgb" if rgb else "minisblack")
+    tifffile.imwrite(folder / "masks" / f"{name}.tif", stack_planes(labels, False), photometric="minisblack")
+    return folder
+
+
+def train_from_layers(
+    image: Any,
+    labels: Any,
+    rgb: bool,
+    config: TrainConfig,
+    *,
+    stop: threading.Event | None = None,
+    on_epoch: EpochCallback | None = None,
+    report: Report | None = None,
+) -> TrainResult:
+    """Train ``config`` (its ``data`` is replaced) on layer data; see :func:`unetkit.train`."""
+    with tempfile.TemporaryDirectory(prefix="unetkit-napari-") as folder:
+        write_training_folder(image, labels, rgb, Path(folder))
+        options: dict[str, Callable[..., Any] | threading.Event | None] = {"stop": stop, "on_epoch": on_epoch}
+        if report is not None:
+            options["report"] = report
+        return train(config.replace(data=folder, val_data=None), **options)  # type: ignore[arg-type]

@@ -1,0 +1,136 @@
+"""The plugin's parts that need no display: isolation from Qt, manifest, reader, sample, training data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from unetkit.data.io import write_image
+from unetkit.errors import InputError
+
+pytestmark = pytest.mark.napari
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_importing_unetkit_imports_no_qt_and_no_napari():
+    code = (
+        "import json, sys, unetkit, unetkit.napari_plugin, unetkit.napari_plugin.segment, "
+        "unetkit.napari_plugin.training, unetkit.napari_plugin.reader, unetkit.napari_plugin.sample\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('napari', 'qtpy', 'PyQt5', 'PyQt6', 'PySide2', 'PySide6', 'vispy', 'magicgui', 'superqt'))))"
+    )
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert json.loads(output) == []
+
+
+def test_the_manifest_validates_and_lists_every_contribution():
+    npe2 = pytest.importorskip("npe2", reason='the napari extra is not installed: pip install -e ".[napari]"')
+    result = subprocess.run([sys.executable, "-m", "npe2", "validate", "--imports", "unetkit"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "valid" in result.stdout
+    manifest = npe2.PluginManifest.from_distribution("unetkit")
+    assert {w.display_name for w in manifest.contributions.widgets} == {"Segment", "Train"}
+    assert {s.key for s in manifest.contributions.sample_data} == {"hela", "hela-heldout"}
+    assert manifest.contributions.readers[0].command == "unetkit.get_reader"
+
+
+def test_the_manifest_is_package_data_beside_the_plugin():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert 'unetkit = "unetkit.napari_plugin:napari.yaml"' in pyproject
+    assert "napari_plugin/napari.yaml" in pyproject
+    assert (ROOT / "src" / "unetkit" / "napari_plugin" / "napari.yaml").is_file()
+
+
+def test_the_reader_reads_unetkit_label_images_as_labels_layers(tmp_path):
+    from unetkit.napari_plugin.reader import get_reader
+
+    labels = np.zeros((20, 30), np.uint8)
+    labels[5:10, 5:15] = 1
+    write_image(tmp_path / "cells_labels.png", labels)
+    instances = np.stack([labels * 3, labels * 7]).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "cells_instances.tif", instances, photometric="minisblack")
+    for path, expected, mode in ((tmp_path / "cells_labels.png", labels, "classes"),
+                                 (tmp_path / "cells_instances.tif", instances, "instances")):
+        reader = get_reader(str(path))
+        assert reader is not None
+        [(data, meta, kind)] = reader(str(path))
+        assert kind == "labels" and meta["name"] == path.stem and meta["metadata"]["unetkit_mask_mode"] == mode
+        np.testing.assert_array_equal(data, expected)
+
+
+def test_the_reader_declines_other_files(tmp_path):
+    from unetkit.napari_plugin.reader import get_reader
+
+    write_image(tmp_path / "cells.png", np.zeros((8, 8), np.uint8))  # not a label file name
+    write_image(tmp_path / "cells_overlay.png", np.zeros((8, 8, 3), np.uint8))  # predict's overlay
+    write_image(tmp_path / "photo_labels.png", np.zeros((8, 8, 3), np.uint8))  # the name, but colour
+    (tmp_path / "broken_labels.tif").write_bytes(b"not a tiff")
+    for name in ("cells.png", "cells_overlay.png", "photo_labels.png", "broken_labels.tif", "missing_labels.png"):
+        assert get_reader(str(tmp_path / name)) is None, name
+    assert get_reader([str(tmp_path / "cells.png"), str(tmp_path / "photo_labels.png")]) is None
+
+
+def test_the_sample_gives_the_hela_frames_and_their_instance_labels():
+    from unetkit.napari_plugin.sample import hela_heldout, hela_train
+
+    for layers, frames in ((hela_train(), 4), (hela_heldout(), 2)):
+        [(image, image_meta, image_kind), (labels, labels_meta, labels_kind)] = layers
+        assert (image_kind, labels_kind) == ("image", "labels")
+        assert image.shape == labels.shape == (frames, 700, 1100)
+        assert labels_meta["metadata"]["unetkit_mask_mode"] == "instances"
+        assert len(np.unique(labels[0])) > 20  # object ids, not a binary mask
+        assert image.dtype == np.uint16 and image.std() > 0
+        low, high = image_meta["contrast_limits"]  # the nuclei's range, not the raw 16-bit one
+        assert image.min() <= low < high <= image.max() and high - low < 0.5 * 65535
+
+
+def test_training_data_from_layers_are_a_folder_that_training_reads(tmp_path):
+    from unetkit.data.dataset import DataOptions, load_labelled
+    from unetkit.napari_plugin.training import write_training_folder
+
+    image = np.random.default_rng(0).integers(0, 255, (3, 24, 32, 3), dtype=np.uint8)
+    labels = np.zeros((3, 24, 32), np.int32)
+    labels[:, 4:10, 4:12] = [[[1]], [[2]], [[5]]]
+    folder = write_training_folder(image, labels, rgb=True, folder=tmp_path / "data", name="cells")
+    samples = load_labelled(folder, DataOptions(mask_mode="instances"))
+    assert [s.image.shape for s in samples] == [(3, 24, 32)] * 3
+    assert all(sorted(np.unique(s.mask).tolist()) == [0, 1] for s in samples)
+
+
+def test_training_data_refuse_labels_of_another_shape_and_non_integer_labels(tmp_path):
+    from unetkit.napari_plugin.training import write_training_folder
+
+    with pytest.raises(InputError, match=r"labels layer has shape \(20, 20\), the image layer \(24, 32\)"):
+        write_training_folder(np.zeros((24, 32)), np.zeros((20, 20), np.uint8), False, tmp_path / "a")
+    with pytest.raises(InputError, match="not integers"):
+        write_training_folder(np.zeros((24, 32)), np.zeros((24, 32), np.float32), False, tmp_path / "b")
+    with pytest.raises(InputError, match="negative"):
+        write_training_folder(np.zeros((24, 32)), -np.ones((24, 32), np.int32), False, tmp_path / "c")
+
+
+def test_drawing_the_training_curve_leaves_the_gui_s_matplotlib_backend_alone(tmp_path):
+    # Training in napari's worker thread must not switch the process's backend (which closes every pyplot figure).
+    code = (
+        "import sys, matplotlib; from pathlib import Path; matplotlib.use('svg')\n"
+        "from unetkit.training.history import append_row, plot_curves\n"
+        "log, png = Path(sys.argv[1]) / 'log.csv', Path(sys.argv[1]) / 'curves.png'\n"
+        "append_row(log, {'epoch': 1, 'loss': 0.5, 'val_dice': 0.8})\n"
+        "plot_curves(log, png)\n"
+        "print(matplotlib.get_backend(), png.read_bytes()[:4] == b'\\x89PNG')"
+    )
+    output = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, check=True)
+    assert output.stdout.split() == ["svg", "True"]
+
+
+def test_the_readme_shows_the_napari_screenshot_and_it_is_small():
+    readme = (ROOT / "README.md").read_text()
+    assert "](docs/images/napari.png)" in readme and "## Segment and train in napari" in readme
+    picture = ROOT / "docs" / "images" / "napari.png"
+    assert picture.read_bytes()[:4] == b"\x89PNG" and picture.stat().st_size < 300_000

@@ -1,0 +1,104 @@
+"""The Train widget in a napari viewer (Xvfb): a run from layers, the live curve, Stop, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+# napari.viewer, not napari: without napari, "import napari" finds this folder (tests/ is on sys.path)
+pytest.importorskip("napari.viewer", reason='the napari extra is not installed: pip install -e ".[napari,napari-dev]"')
+
+from unetkit.napari_plugin.segment_widget import SegmentWidget  # noqa: E402
+from unetkit.napari_plugin.train_widget import TrainWidget  # noqa: E402
+
+pytestmark = pytest.mark.napari
+TIMEOUT_MS = 60_000
+
+
+def train_widget(viewer, run_dir, epochs: int, steps: int) -> TrainWidget:
+    """The widget from the manifest, set for a tiny run (depth 2, width 4, 32 px patches)."""
+    _, widget = viewer.window.add_plugin_dock_widget("unetkit", "Train")
+    assert isinstance(widget, TrainWidget)
+    widget.epochs.setValue(epochs)
+    widget.steps.setValue(steps)
+    widget.patch_size.setValue(32)
+    widget.depth.setValue(2)
+    widget.width.setValue(4)
+    if run_dir is not None:
+        widget.run_dir.setText(str(run_dir))
+    return widget
+
+
+def open_crop_of_the_sample(viewer, size: int = 96) -> None:
+    """The held-out frames, cropped where both hold nuclei (image + labels layers)."""
+    from unetkit.napari_plugin.sample import hela_heldout
+
+    (image, image_meta, _), (labels, labels_meta, _) = hela_heldout()
+    viewer.add_image(image[:, 96 : 96 + size, 96 : 96 + size], **image_meta)
+    viewer.add_labels(labels[:, 96 : 96 + size, 96 : 96 + size], **labels_meta)
+
+
+def test_a_run_from_layers_draws_its_curve_and_offers_its_model(make_napari_viewer, qtbot, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))  # the default run folder: ~/unetkit-runs/<date>-<time>
+    viewer = make_napari_viewer()
+    open_crop_of_the_sample(viewer)
+    widget = train_widget(viewer, None, epochs=2, steps=2)
+    run = Path(widget.run_dir.text())
+    assert run.parent == tmp_path / "unetkit-runs" and not run.exists()
+    assert widget.instances.isChecked()  # the sample's labels say they are object ids
+    with qtbot.waitSignal(widget.trained, timeout=TIMEOUT_MS) as done:
+        assert widget.start() is not None
+        assert not widget.train_button.isEnabled() and widget.stop_button.isEnabled()
+    result = done.args[0]
+    assert result.stopped.value == "completed" and result.epochs_completed == 2
+    assert result.run_dir == run and (run / "best.pt").is_file() and (run / "log.csv").is_file()
+    # one point per epoch on each line; the two frames split into training and validation
+    assert list(widget.curve.loss_line.get_xdata()) == [1, 2]
+    assert all(np.isfinite(widget.curve.loss_line.get_ydata()))
+    assert all(0 <= dice <= 1 for dice in widget.curve.dice_line.get_ydata())
+    assert "completed after 2 epoch(s)" in widget.status.text()
+    qtbot.waitUntil(widget.train_button.isEnabled, timeout=TIMEOUT_MS)
+    assert widget.use_button.isEnabled()
+    next_run = Path(widget.run_dir.text())
+    assert next_run.parent == run.parent and next_run != run and not next_run.exists()  # a new folder next time
+    segment = widget.use_model()
+    assert isinstance(segment, SegmentWidget) and segment.model_path.text() == str(run / "best.pt")
+
+
+def test_stop_ends_the_run_after_the_current_step_with_a_checkpoint(make_napari_viewer, qtbot, tmp_path):
+    viewer = make_napari_viewer()
+    open_crop_of_the_sample(viewer)
+    widget = train_widget(viewer, tmp_path / "run", epochs=50, steps=4)
+    widget.epoch_finished.connect(lambda row: widget.stop_button.click())  # Stop once the first epoch is drawn
+    with qtbot.waitSignal(widget.trained, timeout=TIMEOUT_MS) as done:
+        widget.start()
+    result = done.args[0]
+    assert result.stopped.value == "signal"
+    assert result.epochs_completed == 1 and result.global_step < 2 * 4  # it did not run on to the end
+    assert (tmp_path / "run" / "last.pt").is_file()
+    assert len(widget.curve.rows) == 1 and "stopped after 1 epoch(s)" in widget.status.text()
+    qtbot.waitUntil(widget.train_button.isEnabled, timeout=TIMEOUT_MS)
+    assert not widget.stop_button.isEnabled()
+
+
+@pytest.mark.parametrize("problem", ["no labels layer", "labels of another size", "run folder in use"])
+def test_problems_are_shown_in_the_widget_not_raised(make_napari_viewer, qtbot, tmp_path, problem):
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((64, 64), np.uint16), name="img")
+    if problem == "labels of another size":
+        viewer.add_labels(np.ones((32, 32), np.uint8), name="small")
+    elif problem == "run folder in use":
+        viewer.add_labels(np.ones((64, 64), np.uint8), name="lab")
+        (tmp_path / "run").mkdir()
+        (tmp_path / "run" / "config.json").write_text("{}")
+    widget = train_widget(viewer, tmp_path / "run", epochs=1, steps=1)
+    expected = {"no labels layer": "needs an image layer and a labels layer",
+                "labels of another size": "labels layer has shape (32, 32), the image layer (64, 64)",
+                "run folder in use": "run directory exists and is not empty"}[problem]
+    with qtbot.waitSignal(widget.failed, timeout=TIMEOUT_MS) as failed:
+        widget.start()
+    assert expected in failed.args[0] and expected in widget.status.text()
+    qtbot.waitUntil(widget.train_button.isEnabled, timeout=TIMEOUT_MS)
+    assert widget.result is None and not widget.use_button.isEnabled()
