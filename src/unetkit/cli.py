@@ -37,6 +37,17 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_run_train)
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """``I/N`` -> (I, N): shard I (0-based) of N."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a shard: {text!r} (example: 3/10, the 4th of 10)") from None
+    if not (count >= 1 and 0 <= index < count):
+        raise argparse.ArgumentTypeError(f"shard {text} does not exist: give I/N with 0 <= I < N")
+    return index, count
+
+
 def _tile_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tile-size", type=int, default=512)
     p.add_argument("--overlap", type=finite_float, default=0.25, help="fraction of the tile (<1) or pixels")
@@ -66,12 +77,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--probabilities", action="store_true", help="also write probability maps (TIFF)")
     p.add_argument("--probabilities-on-disk", action="store_true",
-                   help="accumulate probabilities in a memory-mapped BigTIFF (outputs larger than RAM)")
+                   help="predict region by region with the outputs on disk, and write the probabilities "
+                        "(images larger than 8192x8192 are always predicted region by region)")
     p.add_argument("--no-overlay", dest="overlay", action="store_false")
-    p.add_argument("--label-format", choices=["png", "tif"], default="png")
+    p.add_argument("--format", "--label-format", dest="label_format", choices=["png", "tif", "ome-zarr"],
+                   default="png", help="label images (and probabilities): PNG (TIFF past 8192x8192), "
+                   "TIFF, or OME-Zarr with a multiscale pyramid")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--skip-existing", action="store_true",
                    help="skip images whose outputs all exist: continue a stopped batch")
+    p.add_argument("--shard", type=parse_shard, metavar="I/N",
+                   help="predict files I, I+N, I+2N, ... only (a SLURM array task; under torchrun: each rank's)")
     p.add_argument("--backend", choices=BACKENDS, default="torch")
     _tile_arguments(p)
     p.set_defaults(handler=_run_predict)
@@ -180,6 +196,7 @@ def _run_predict(args: argparse.Namespace, argv: Sequence[str]) -> int:
         tile=_tile_options(args), overlay=args.overlay, probabilities=args.probabilities,
         probabilities_on_disk=args.probabilities_on_disk,
         label_format=args.label_format, overwrite=args.overwrite, skip_existing=args.skip_existing,
+        shard=args.shard,
         precision=args.precision,
         device=args.device, backend=args.backend,
     )

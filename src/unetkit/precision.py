@@ -13,6 +13,7 @@ True
 from __future__ import annotations
 
 import contextlib
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import ContextManager, Literal, get_args
@@ -74,8 +75,10 @@ def resolve_device(name: str = "auto") -> torch.device:
     unetkit.errors.ConfigError: unknown device 'toaster'
       fix: use auto, cpu, cuda or cuda:N (or mps on Apple silicon)
     """
-    if name == "auto":
-        return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    if name == "auto":  # under torchrun, each process its own GPU
+        if torch.cuda.is_available():
+            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count())
+        return torch.device("cpu")
     try:
         device = torch.device(name)
     except (RuntimeError, ValueError):

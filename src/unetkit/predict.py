@@ -25,7 +25,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -45,8 +45,11 @@ from .errors import ConfigError, InputError, OutputExistsError, UnetkitError
 from .inference.loading import BACKENDS, LoadedPredictor, load_predictor
 from .inference.predictor import Predictor
 from .signals import Interrupted, raise_on_stop_signals
-from .tasks import Task
-from .tiling import TileOptions, open_probability_memmap, predict_tiled
+from .data.chunked import is_zarr, pixel_size
+from .data.writers import LARGE_PIXELS, write_ome_zarr
+from .predict_large import predict_large
+from .tasks import LABEL_FORMATS, Task
+from .tiling import TileOptions, predict_tiled
 
 Report = Callable[[str], None]
 
@@ -56,17 +59,21 @@ class PredictOptions:
     tile: TileOptions = field(default_factory=TileOptions)
     overlay: bool = True
     probabilities: bool = False
-    probabilities_on_disk: bool = False  # accumulate into a memory-mapped TIFF (outputs larger than RAM)
-    label_format: str = "png"  # png or tif
+    probabilities_on_disk: bool = False  # predict region by region, outputs on disk (images larger than RAM)
+    label_format: str = "png"  # png, tif or ome-zarr (images past LARGE_PIXELS: tif instead of png)
     overwrite: bool = False
     skip_existing: bool = False  # skip images whose outputs all exist (continue a stopped batch)
     precision: str = "auto"
     device: str = "auto"
     backend: str = "torch"  # torch or onnxruntime
+    shard: tuple[int, int] | None = None  # (i, N): files i, i + N, ... (default: torchrun's rank and world size)
 
     def __post_init__(self) -> None:
-        if self.label_format not in ("png", "tif"):
-            raise ConfigError(f"label format must be png or tif, got {self.label_format!r}")
+        if self.shard is not None and not (self.shard[1] >= 1 and 0 <= self.shard[0] < self.shard[1]):
+            raise ConfigError(f"shard {self.shard[0]}/{self.shard[1]} does not exist",
+                              fix="give --shard I/N with 0 <= I < N (SLURM: $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT)")
+        if self.label_format not in LABEL_FORMATS:
+            raise ConfigError(f"label format must be one of {', '.join(LABEL_FORMATS)}, got {self.label_format!r}")
         if self.backend not in BACKENDS:
             raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.overwrite and self.skip_existing:
@@ -79,6 +86,7 @@ class PredictionRecord:
 
     source: str
     outputs: dict[str, Path]
+    image_path: Path | None = None
 
     @property
     def labels(self) -> Path:
@@ -115,9 +123,9 @@ def collect_inputs(inputs: list[str | Path]) -> list[Path]:
         path, sample_mode = resolve_data_source(item)
         if sample_mode is not None:
             path = path / "images"
-        if path.is_dir():
+        if path.is_dir() and not is_zarr(path):
             files.extend(image_files(path / "images" if (path / "images").is_dir() else path))
-        elif path.is_file():
+        elif path.is_file() or is_zarr(path):
             files.append(path)
         else:
             raise InputError("input not found", path=path)
@@ -145,13 +153,25 @@ def _plan_jobs(files: list[Path], predictor: Predictor) -> list[_Job]:
     return jobs
 
 
+def is_large(job: _Job, options: PredictOptions) -> bool:
+    """Whether a plane is predicted region by region (:mod:`unetkit.predict_large`): above
+    :data:`~unetkit.data.writers.LARGE_PIXELS` pixels (8,192 x 8,192), or on request, for files
+    that can be read in chunks (TIFF, OME-Zarr)."""
+    chunkable = job.image_path.suffix.lower() in (".tif", ".tiff") or is_zarr(job.image_path)
+    return chunkable and (options.probabilities_on_disk or job.shape.height * job.shape.width > LARGE_PIXELS)
+
+
 def _record(job: _Job, out_dir: Path, options: PredictOptions, task: Task) -> PredictionRecord:
-    files = task.output_files(job.stem, options.label_format, options.overlay)
+    label_format = options.label_format
+    if label_format == "png" and is_large(job, options):
+        label_format = "tif"  # a PNG is written whole; a tiled TIFF band by band
+    files = task.output_files(job.stem, label_format, options.overlay)
     outputs = {kind: out_dir / name for kind, name in files.items()}
     if options.probabilities or options.probabilities_on_disk:
-        outputs["probabilities"] = out_dir / f"{job.stem}_probabilities.tif"
+        ending = "ome.zarr" if options.label_format == "ome-zarr" else "tif"
+        outputs["probabilities"] = out_dir / f"{job.stem}_probabilities.{ending}"
     source = f"{job.image_path}" + (f"[{job.plane_index}]" if job.shape.count > 1 else "")
-    return PredictionRecord(source, outputs)
+    return PredictionRecord(source, outputs, job.image_path)
 
 
 def check_outputs_are_not_inputs(records: list[PredictionRecord], files: list[Path]) -> None:
@@ -198,36 +218,152 @@ def predict_files(
     options: PredictOptions = PredictOptions(),
     report: Report = lambda text: print(text, file=sys.stderr),
 ) -> list[PredictionRecord]:
-    """Predict every image plane of ``inputs`` into ``out_dir``; returns the records written now."""
+    """Predict every image plane of ``inputs`` into ``out_dir``; returns the records written now.
+
+    Reading the next file, predicting the current one and writing the previous one's outputs
+    overlap (two helper threads). Under ``torchrun`` (or with ``options.shard``) this process
+    predicts its share of the files only: files ``i, i + N, i + 2N, ...`` for shard i of N.
+    """
     out_dir = Path(out_dir)
     check_output_folder(out_dir)
     loaded = load_predictor(checkpoint, backend=options.backend, device=options.device, precision=options.precision)
     files = collect_inputs(inputs)
-    jobs = _plan_jobs(files, loaded.predictor)
+    index, count = options.shard or shard_from_environment()
+    mine = files[index::count]
+    jobs = _plan_jobs(mine, loaded.predictor) if mine else []
     records = [_record(job, out_dir, options, loaded.task) for job in jobs]
     check_outputs_are_not_inputs(records, files)
     todo = _select(records, options, report)
+    if count > 1:
+        report(f"shard {index + 1} of {count}: {len(mine)} of {len(files)} file(s)")
     out_dir.mkdir(parents=True, exist_ok=True)
-    done: list[PredictionRecord] = []
-    planes: tuple[Path | None, list] = (None, [])  # the planes of the file in hand, read once
-    with raise_on_stop_signals():
+    with raise_on_stop_signals(), _Pipeline(loaded, options, out_dir, report) as pipeline:
         for job, record, wanted in zip(jobs, records, todo):
-            if not wanted:
-                continue
-            replace = options.overwrite or bool(record.existing())  # --skip-existing redoes an incomplete set
-            try:
-                if planes[0] != job.image_path:
-                    check_fits_in_memory(job.shape, np.dtype(job.shape.dtype), job.image_path,
-                                         float_copies=3 * job.shape.count,
-                                         fix="save it as a tiled (Big)TIFF or OME-Zarr and predict it in chunks")
-                    planes = (job.image_path, load_image_planes(job.image_path, loaded.data_options.normalization))
-                name, raw, image = planes[1][job.plane_index]
-                _predict_one(loaded, name, raw, image, record, options, replace, report)
-            except (OSError, UnetkitError, Interrupted) as exc:
-                record.remove()
-                raise _batch_error(exc, record, done, out_dir) from exc
-            done.append(record)
-    return done
+            if wanted:
+                pipeline.predict(job, record, upcoming=[j.image_path for j, w in zip(jobs, todo) if w])
+    return pipeline.done
+
+
+def shard_from_environment() -> tuple[int, int]:
+    """(this process's rank, world size) under torchrun; (0, 1) otherwise."""
+    return int(os.environ.get("RANK", "0")), max(1, int(os.environ.get("WORLD_SIZE", "1")))
+
+
+class _Pipeline:
+    """Reads ahead in one thread, writes behind in another, predicts in the caller's; keeps the
+    promise of the module: a record is in ``done`` only once all its outputs are written, and
+    the outputs of a record that failed are removed."""
+
+    def __init__(self, loaded: LoadedPredictor, options: PredictOptions, out_dir: Path, report: Report):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.loaded, self.options, self.out_dir, self.report = loaded, options, out_dir, report
+        self.reader = ThreadPoolExecutor(1, thread_name_prefix="unetkit-read")
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix="unetkit-write")
+        self.reads: dict[Path, Any] = {}
+        self.writing: tuple[PredictionRecord, Any] | None = None
+        self.done: list[PredictionRecord] = []
+
+    def __enter__(self) -> _Pipeline:
+        return self
+
+    def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
+        try:
+            if error is None:
+                self._finish_write()
+            else:
+                self._settle_write()
+        finally:
+            for future in self.reads.values():
+                future.cancel()
+            self.reader.shutdown(wait=True)
+            self.writer.shutdown(wait=True)
+
+    def _read(self, job: _Job) -> Any:
+        check_fits_in_memory(job.shape, np.dtype(job.shape.dtype), job.image_path, float_copies=3 * job.shape.count,
+                             fix="save it as a tiled (Big)TIFF or OME-Zarr and predict it in chunks")
+        return load_image_planes(job.image_path, self.loaded.data_options.normalization)
+
+    def _planes(self, job: _Job, upcoming: list[Path]) -> list:
+        if job.image_path not in self.reads:
+            self.reads[job.image_path] = self.reader.submit(self._read, job)
+        following = [path for path in upcoming if path != job.image_path and path not in self.reads]
+        for path in list(self.reads):
+            if path != job.image_path and path not in upcoming:
+                del self.reads[path]  # a file whose planes are all done
+        if following:  # read the next file while this one is predicted
+            self.reads[following[0]] = self.reader.submit(self._read, _next_job_like(job, following[0]))
+        return self.reads[job.image_path].result()
+
+    def predict(self, job: _Job, record: PredictionRecord, upcoming: list[Path]) -> None:
+        options = self.options
+        replace = options.overwrite or bool(record.existing())  # --skip-existing redoes an incomplete set
+        try:
+            if is_large(job, options):
+                self._finish_write()
+                self.report(f"{record.source}: {job.shape.height}x{job.shape.width}, predicted region by region")
+                predict_large(self.loaded, job.image_path, job.plane_index, record.outputs, options.tile, replace)
+                self.done.append(record)
+                return
+            name, raw, image = self._planes(job, upcoming)[job.plane_index]
+            height, width = image.shape[-2:]
+            if max(height, width) > options.tile.tile_size:
+                self.report(f"{name}: {height}x{width} is larger than the tile size {options.tile.tile_size}: "
+                            "predicting tile by tile")
+            outputs = predict_tiled(self.loaded.predictor, image, options.tile)
+            labels = self.loaded.task.labels(outputs)
+        except (OSError, UnetkitError, Interrupted) as exc:
+            self._settle_write()
+            record.remove()
+            raise _batch_error(exc, record, self.done, self.out_dir) from exc
+        self._finish_write()
+        self.writing = (record, self.writer.submit(_write_outputs, self.loaded.task, raw, image, labels, outputs,
+                                                   record, replace))
+
+    def _finish_write(self) -> None:
+        """Wait for the write in progress; an error there stops the batch, naming that image."""
+        if self.writing is None:
+            return
+        record, future = self.writing
+        self.writing = None
+        try:
+            future.result()
+        except (OSError, UnetkitError) as exc:
+            record.remove()
+            raise _batch_error(exc, record, self.done, self.out_dir) from exc
+        self.done.append(record)
+
+    def _settle_write(self) -> None:
+        """After a failure elsewhere: let the write in progress end (it is atomic), keep it if it succeeded."""
+        if self.writing is None:
+            return
+        record, future = self.writing
+        self.writing = None
+        try:
+            future.result()
+            self.done.append(record)
+        except BaseException:
+            record.remove()
+
+
+def _next_job_like(job: _Job, path: Path) -> _Job:
+    """A job for reading ``path`` ahead (its header is read again for the memory check)."""
+    return _Job(path, 0, plane_shape(path), job.stem)
+
+
+def _write_outputs(task: Task, raw: np.ndarray, image: np.ndarray, labels: np.ndarray, outputs: np.ndarray,
+                   record: PredictionRecord, replace: bool) -> None:
+    files = {kind: path for kind, path in record.outputs.items() if kind != "probabilities"}
+    size = pixel_size(record.image_path) if record.image_path is not None else None
+    task.write_outputs(files, raw, image, labels, replace, pixel_size=size)
+    if record.probabilities is not None:
+        if record.probabilities.name.endswith(".zarr"):
+            write_ome_zarr(record.probabilities, outputs, labels=False, pixel_size=size, overwrite=replace)
+        else:
+            import tifffile
+
+            atomic_write(record.probabilities, lambda target: tifffile.imwrite(
+                target, outputs, photometric="minisblack", compression="zlib"), overwrite=replace)
 
 
 def _batch_error(exc: BaseException, record: PredictionRecord, done: list[PredictionRecord], out_dir: Path) -> BaseException:
@@ -259,67 +395,3 @@ def check_fits_predictor(shape: PlaneShape, predictor: Predictor, path: Path) ->
             path=path,
             fix="upsample the image, or use a model with fewer levels (unetkit train --depth)",
         )
-
-
-def _predict_one(
-    loaded: LoadedPredictor, name: str, raw: np.ndarray, image: np.ndarray, record: PredictionRecord,
-    options: PredictOptions, replace: bool, report: Report,
-) -> None:
-    predictor, task = loaded.predictor, loaded.task
-    height, width = image.shape[-2:]
-    if max(height, width) > options.tile.tile_size:
-        report(f"{name}: {height}x{width} is larger than the tile size {options.tile.tile_size}: predicting tile by tile")
-    if options.probabilities_on_disk:
-        _predict_to_disk(loaded, raw, image, record, options.tile, replace)
-        return
-    probabilities = predict_tiled(predictor, image, options.tile)
-    _write_task_outputs(task, raw, image, task.labels(probabilities), record, replace)
-    if record.probabilities is not None:
-        import tifffile
-
-        atomic_write(
-            record.probabilities,
-            lambda target: tifffile.imwrite(target, probabilities, photometric="minisblack", compression="zlib"),
-            overwrite=replace,
-        )
-
-
-def _write_task_outputs(
-    task: Task, raw: np.ndarray, image: np.ndarray, labels: np.ndarray, record: PredictionRecord, replace: bool
-) -> None:
-    files = {kind: path for kind, path in record.outputs.items() if kind != "probabilities"}
-    task.write_outputs(files, raw, image, labels, replace)
-
-
-def _labels_in_bands(task: Task, outputs: np.ndarray, band: int = 1024) -> np.ndarray:
-    """The task's labels of (K, H, W) outputs, computed band by band (no float image in RAM)
-    where each pixel's label depends on its own outputs alone (semantic); objects need the
-    whole image at once."""
-    if not task.pixelwise:
-        return task.labels(np.asarray(outputs))
-    first = task.labels(np.asarray(outputs[:, :band]))
-    labels = np.empty(outputs.shape[-2:], first.dtype)
-    labels[:band] = first
-    for top in range(band, labels.shape[0], band):
-        labels[top : top + band] = task.labels(np.asarray(outputs[:, top : top + band]))
-    return labels
-
-
-def _predict_to_disk(
-    loaded: LoadedPredictor, raw: np.ndarray, image: np.ndarray, record: PredictionRecord, tile: TileOptions,
-    replace: bool,
-) -> None:
-    """Probabilities accumulate in a memory-mapped (Big)TIFF next to the output, renamed when done."""
-    assert record.probabilities is not None
-    temporary = record.probabilities.with_name(f".{record.probabilities.stem}.partial.tif")
-    try:
-        probabilities = open_probability_memmap(temporary, (loaded.predictor.num_outputs, *image.shape[-2:]))
-        predict_tiled(loaded.predictor, image, tile, output=probabilities)
-        labels = _labels_in_bands(loaded.task, probabilities)
-        probabilities.flush()
-        del probabilities
-        _write_task_outputs(loaded.task, raw, image, labels, record, replace)
-        ensure_can_write(record.probabilities, replace)
-        os.replace(temporary, record.probabilities)
-    finally:
-        temporary.unlink(missing_ok=True)

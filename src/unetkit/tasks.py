@@ -33,11 +33,12 @@ import numpy as np
 import torch
 
 from .data.io import write_image
+from .data.writers import write_label_file
 from .errors import ConfigError
 from .losses import build_loss, default_loss_name
 from .metrics import MetricAccumulator
 from .model import labels_from_probabilities, probabilities_from_logits
-from .visualize import overlay
+from .visualize import overlay_picture
 
 TargetLoss = Callable[[torch.Tensor, tuple[torch.Tensor, ...]], torch.Tensor]
 
@@ -86,12 +87,17 @@ class Task(Protocol):
     def new_accumulator(self, ignore_index: int | None) -> ScoreAccumulator: ...
 
     def output_files(self, stem: str, label_format: str, overlay: bool) -> dict[str, str]:
-        """The file names ``predict`` writes for an image, by kind; "labels" always among them."""
+        """The file names ``predict`` writes for an image, by kind; "labels" always among them.
+        ``label_format`` is ``png``, ``tif`` or ``ome-zarr``."""
         ...
 
-    def write_outputs(self, files: dict[str, Path], raw: np.ndarray, image: np.ndarray, labels: np.ndarray,
-                      replace: bool) -> None:
-        """Write the label image and the task's other outputs (overlay, tables) atomically."""
+    def write_outputs(self, files: dict[str, Path], raw: Any, image: Any, labels: Any, replace: bool,
+                      pixel_size: tuple[float, float, str] | None = None) -> None:
+        """Write the label image and the task's other outputs (overlay, tables) atomically.
+
+        ``raw`` is the image as read (``(H, W[, C])``), ``image`` the normalised ``(C, H, W)``,
+        ``labels`` the ``(H, W)`` label image: arrays, or array-likes read band by band for
+        images larger than memory."""
         ...
 
     def to_dict(self) -> dict[str, Any]: ...
@@ -133,22 +139,28 @@ class SemanticTask:
         return MetricAccumulator(max(2, self.num_classes), ignore_index)
 
     def output_files(self, stem: str, label_format: str, overlay: bool) -> dict[str, str]:
-        files = {"labels": f"{stem}_labels.{label_format}"}
+        files = {"labels": f"{stem}_labels.{label_suffix(label_format)}"}
         if overlay:
             files["overlay"] = f"{stem}_overlay.png"
         return files
 
-    def write_outputs(self, files: dict[str, Path], raw: np.ndarray, image: np.ndarray, labels: np.ndarray,
-                      replace: bool) -> None:
-        write_image(files["labels"], labels, overwrite=replace)
+    def write_outputs(self, files: dict[str, Path], raw: Any, image: Any, labels: Any, replace: bool,
+                      pixel_size: tuple[float, float, str] | None = None) -> None:
+        write_label_file(files["labels"], labels, pixel_size=pixel_size, overwrite=replace)
         if "overlay" in files:
-            write_image(files["overlay"], overlay(image, labels), overwrite=replace)
+            write_image(files["overlay"], overlay_picture(image, labels), overwrite=replace)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name}
 
 
 TASK_NAMES = ("semantic", "instances")
+LABEL_FORMATS = ("png", "tif", "ome-zarr")
+
+
+def label_suffix(label_format: str) -> str:
+    """The file ending of a label format: ``png``, ``tif`` or ``ome.zarr``."""
+    return "ome.zarr" if label_format == "ome-zarr" else label_format
 
 
 def task_to_dict(task: Task) -> dict[str, Any]:

@@ -18,25 +18,35 @@ CLASS_COLOURS = np.array(
 )
 
 
-def display_image(image: np.ndarray) -> np.ndarray:
-    """A normalised (C, H, W) image as (H, W, 3) floats in [0, 1] (first channel, or RGB)."""
+def display_bounds(image: np.ndarray, max_pixels: int = 2**22) -> tuple[float, float]:
+    """The 0.5th and 99.5th percentiles of a (C, H, W) image's displayed channels (from a
+    regular subsample of at most ``max_pixels`` pixels, so that huge images cost little)."""
+    shown = np.asarray(image[:3] if image.shape[0] >= 3 else image[:1])
+    step = max(1, int(np.ceil(np.sqrt(shown[0].size / max_pixels))))
+    low, high = np.percentile(shown[:, ::step, ::step], [0.5, 99.5])
+    return float(low), float(high)
+
+
+def display_image(image: np.ndarray, bounds: tuple[float, float] | None = None) -> np.ndarray:
+    """A normalised (C, H, W) image as (H, W, 3) float32 in [0, 1] (first channel, or RGB)."""
+    low, high = bounds if bounds is not None else display_bounds(image)
+    scale = np.float32(1.0 / max(high - low, 1e-6))
     if image.shape[0] >= 3:
-        rgb = np.moveaxis(image[:3], 0, -1)
+        rgb = np.moveaxis(np.asarray(image[:3], np.float32), 0, -1)
     else:
-        rgb = np.repeat(image[0][..., None], 3, axis=-1)
-    low, high = np.percentile(rgb, [0.5, 99.5])
-    return np.clip((rgb - low) / max(high - low, 1e-6), 0, 1)
+        rgb = np.repeat(np.asarray(image[0], np.float32)[..., None], 3, axis=-1)
+    return np.clip((rgb - np.float32(low)) * scale, 0, 1)
 
 
-def overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+def overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.45,
+            bounds: tuple[float, float] | None = None) -> np.ndarray:
     """The image in grey (or colour) with each class's pixels tinted in its own colour."""
-    picture = display_image(image) * 255
-    for label in np.unique(labels):
-        if label == 0:
-            continue
-        colour = CLASS_COLOURS[1 + (int(label) - 1) % (len(CLASS_COLOURS) - 1)]
-        where = labels == label
-        picture[where] = (1 - alpha) * picture[where] + alpha * colour
+    picture = display_image(image, bounds) * 255
+    labels = np.asarray(labels)
+    tinted = labels > 0
+    if tinted.any():
+        colours = CLASS_COLOURS[1 + (labels[tinted].astype(np.int64) - 1) % (len(CLASS_COLOURS) - 1)]
+        picture[tinted] = (1 - alpha) * picture[tinted] + alpha * colours
     return picture.astype(np.uint8)
 
 
@@ -52,20 +62,28 @@ def grid(pictures: list[np.ndarray], columns: int = 4, gap: int = 2) -> np.ndarr
     return canvas
 
 
-def object_colours(count: int) -> np.ndarray:
-    """``count + 1`` distinct RGB colours (row 0, the background, black), golden-ratio hues.
+def object_colours(ids: np.ndarray) -> np.ndarray:
+    """An RGB colour (0-255, float32) for each object id: golden-ratio hues, so that
+    neighbouring ids differ and an id has the same colour wherever it is drawn.
 
-    >>> object_colours(2).shape
-    (3, 3)
+    >>> object_colours(np.array([1, 2])).shape
+    (2, 3)
     """
-    import colorsys
+    hues = (np.asarray(ids, np.float64) * 0.618033988749895) % 1.0
+    sector = (hues * 6).astype(int) % 6
+    fraction = hues * 6 - np.floor(hues * 6)
+    value, low = 1.0, 0.25  # saturation 0.75
+    falling, rising = value - 0.75 * fraction, low + 0.75 * fraction
+    table = np.stack([
+        np.choose(sector, [value, falling, low, low, rising, value]),
+        np.choose(sector, [rising, value, value, falling, low, low]),
+        np.choose(sector, [low, low, rising, value, value, falling]),
+    ], axis=-1)
+    return (table * 255).astype(np.float32)
 
-    hues = (np.arange(1, count + 1) * 0.618033988749895) % 1.0
-    colours = [colorsys.hsv_to_rgb(h, 0.75, 1.0) for h in hues]
-    return np.vstack([np.zeros((1, 3)), np.array(colours).reshape(-1, 3)]).astype(np.float32) * 255
 
-
-def object_overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.4) -> np.ndarray:
+def object_overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.4,
+                   bounds: tuple[float, float] | None = None) -> np.ndarray:
     """The image with each object tinted in its own colour and its outline drawn in white.
 
     >>> labels = np.zeros((6, 6), np.uint16); labels[1:5, 1:5] = 1
@@ -75,13 +93,50 @@ def object_overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.4) ->
     """
     from skimage.segmentation import find_boundaries
 
-    picture = display_image(image) * 255
+    picture = display_image(image, bounds) * 255
     labels = np.asarray(labels)
     inside = labels > 0
     if inside.any():
-        ids, compact = np.unique(labels, return_inverse=True)
-        compact = compact.reshape(labels.shape) + (0 if ids[0] == 0 else 1)
-        colours = object_colours(int(compact.max()))
-        picture[inside] = (1 - alpha) * picture[inside] + alpha * colours[compact[inside]]
+        picture[inside] = (1 - alpha) * picture[inside] + alpha * object_colours(labels[inside])
         picture[find_boundaries(labels, mode="inner") & inside] = 255
     return picture.astype(np.uint8)
+
+
+def overlay_picture(image, labels, objects: bool = False, max_side: int = 8192, band: int = 1024) -> np.ndarray:
+    """An overlay of array-likes too large to hold (a (C, H, W) normalised image and its (H, W)
+    labels), drawn band by band; images longer than ``max_side`` are shown downscaled by a
+    whole factor (every n-th pixel), so that the picture stays small enough to view.
+
+    >>> labels = np.zeros((40, 30), np.uint8); labels[5:9, 5:9] = 1
+    >>> overlay_picture(np.zeros((1, 40, 30), np.float32), labels, max_side=20).shape
+    (20, 15, 3)
+    """
+    height, width = labels.shape[-2:]
+    factor = max(1, -(-max(height, width) // max_side))
+    band = max(factor, band // factor * factor)
+    bounds = display_bounds(_Subsampled(image))
+    draw = object_overlay if objects else overlay
+    rows = []
+    for top in range(0, height, band):
+        bottom = min(top + band, height)
+        context_top, context_bottom = max(top - 1, 0), min(bottom + 1, height)  # outlines need a neighbour row
+        picture = draw(np.asarray(image[:, context_top:context_bottom, :]),
+                       np.asarray(labels[context_top:context_bottom]), bounds=bounds)
+        rows.append(picture[top - context_top : top - context_top + bottom - top][::factor, ::factor])
+    return np.concatenate(rows)
+
+
+class _Subsampled:
+    """Every n-th row and column of a large (C, H, W) array-like, read in a few bands."""
+
+    def __init__(self, image, max_pixels: int = 2**22):
+        channels, height, width = image.shape
+        step = max(1, int(np.ceil(np.sqrt(height * width / max_pixels))))
+        rows = range(0, height, max(step, 1024 // step * step))
+        pieces = [np.asarray(image[:3, top : min(top + max(step, 1024 // step * step), height), :])[:, ::step, ::step]
+                  for top in rows]
+        self.data = np.concatenate(pieces, axis=1)
+        self.shape = self.data.shape
+
+    def __getitem__(self, key):
+        return self.data[key]

@@ -44,12 +44,12 @@ def is_image_file(path: Path) -> bool:
 def image_stem(path: str | Path) -> str:
     """The file's name without its image extension; ``.ome.tif`` counts as one extension.
 
-    >>> image_stem("a.ome.tif"), image_stem("a.png"), image_stem("cell.v2.tiff")
-    ('a', 'a', 'cell.v2')
+    >>> image_stem("a.ome.tif"), image_stem("a.png"), image_stem("cell.v2.tiff"), image_stem("b.ome.zarr")
+    ('a', 'a', 'cell.v2', 'b')
     """
     path = Path(path)
     stem = path.stem
-    if path.suffix.lower() in TIFF_SUFFIXES and stem.lower().endswith(".ome"):
+    if path.suffix.lower() in TIFF_SUFFIXES | {".zarr"} and stem.lower().endswith(".ome"):
         stem = stem[: -len(".ome")]
     return stem
 
@@ -114,6 +114,11 @@ def plane_shape(path: str | Path) -> PlaneShape:
     PlaneShape(count=3, height=5, width=7, channels=1, dtype='uint8')
     """
     path = Path(path)
+    if path.name.lower().endswith(".zarr"):  # an OME-Zarr image: its metadata only
+        from .chunked import open_image
+
+        reader = open_image(path)
+        return PlaneShape(reader.count, reader.height, reader.width, reader.channels, reader.dtype.name)
     try:
         if path.suffix.lower() in TIFF_SUFFIXES:
             with tifffile.TiffFile(path) as tif:

@@ -54,10 +54,11 @@ def image_files(folder: Path) -> list[Path]:
             f"{len(dangling)} file(s) are links to nothing: {', '.join(dangling[:5])}",
             path=folder, fix="restore the files the links point to, or remove the links",
         )
-    files = sorted(p for p in entries if p.is_file() and is_image_file(p))
+    files = sorted(p for p in entries if (p.is_file() and is_image_file(p))
+                   or (p.is_dir() and p.name.lower().endswith(".zarr")))
     if not files:
         raise InputError(
-            "folder holds no images (.png, .tif, .tiff, .jpg, .jpeg)",
+            "folder holds no images (.png, .tif, .tiff, .jpg, .jpeg, .ome.zarr)",
             path=folder,
             fix="point at the folder that holds the images",
         )

@@ -1,9 +1,12 @@
 """One row per object: where it is, how big, how bright, what shape; the ``_objects.csv`` table.
 
-Measured with scikit-image's ``regionprops_table`` on the instance labels and the image as
-read from its file (intensities in the file's own units, not normalised).
+The label image and the image as read from its file (intensities in the file's own units,
+not normalised) are read band by band, and each object's sums (pixels, coordinates and
+their squares, intensities) are added up, so that an image larger than memory is measured
+in bounded memory. The quantities are scikit-image's ``regionprops`` definitions (centroid,
+bounding box with an exclusive end, mean and max intensity, ``equivalent_diameter_area``,
+eccentricity from the second central moments); a test checks them against it.
 
->>> import numpy as np
 >>> labels = np.zeros((6, 8), np.uint16); labels[1:3, 1:4] = 1; labels[3:6, 5:8] = 2
 >>> image = np.arange(48, dtype=np.uint16).reshape(6, 8)
 >>> rows = measure_objects(labels, image)
@@ -13,8 +16,9 @@ read from its file (intensities in the file's own units, not normalised).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-from skimage.measure import regionprops_table
 
 COLUMNS = (
     "label", "area", "centroid_y", "centroid_x", "bbox_min_y", "bbox_min_x", "bbox_max_y", "bbox_max_x",
@@ -22,32 +26,81 @@ COLUMNS = (
 )
 
 
-def measure_objects(labels: np.ndarray, image: np.ndarray) -> list[dict[str, object]]:
-    """Rows of :data:`COLUMNS` (channels get ``mean_intensity_c0``, ... for a multi-channel image)."""
+class _Sums:
+    """Per-object running sums, indexed by object id (grown as larger ids appear)."""
+
+    def __init__(self, channels: int):
+        self.channels = channels
+        self.size = 0
+        self.moments = np.zeros((0, 6))  # n, sum y, sum x, sum yy, sum xx, sum xy
+        self.low = np.zeros((0, 2), np.int64)
+        self.high = np.zeros((0, 2), np.int64)
+        self.intensity_sum = np.zeros((0, channels))
+        self.intensity_max = np.zeros((0, channels))
+
+    def _grow(self, size: int) -> None:
+        if size <= self.size:
+            return
+        extra = size - self.size
+        self.moments = np.vstack([self.moments, np.zeros((extra, 6))])
+        self.low = np.vstack([self.low, np.full((extra, 2), np.iinfo(np.int64).max)])
+        self.high = np.vstack([self.high, np.full((extra, 2), -1)])
+        self.intensity_sum = np.vstack([self.intensity_sum, np.zeros((extra, self.channels))])
+        self.intensity_max = np.vstack([self.intensity_max, np.full((extra, self.channels), -np.inf)])
+        self.size = size
+
+    def add(self, labels: np.ndarray, image: np.ndarray, top: int) -> None:
+        inside = labels > 0
+        if not inside.any():
+            return
+        ids = labels[inside].astype(np.int64)
+        self._grow(int(ids.max()) + 1)
+        rows, cols = np.nonzero(inside)
+        y, x = (rows + top).astype(np.float64), cols.astype(np.float64)
+        for k, values in enumerate((np.ones_like(y), y, x, y * y, x * x, y * x)):
+            self.moments[:, k] += np.bincount(ids, values, minlength=self.size)
+        for axis, coordinate in enumerate((rows + top, cols)):
+            np.minimum.at(self.low[:, axis], ids, coordinate)
+            np.maximum.at(self.high[:, axis], ids, coordinate)
+        pixels = image[inside].reshape(len(ids), -1).astype(np.float64)
+        for c in range(self.channels):
+            self.intensity_sum[:, c] += np.bincount(ids, pixels[:, c], minlength=self.size)
+            np.maximum.at(self.intensity_max[:, c], ids, pixels[:, c])
+
+
+def measure_objects(labels: Any, image: Any, band: int = 2048) -> list[dict[str, object]]:
+    """Rows of :data:`COLUMNS` for every object of ``labels`` (channels get ``mean_intensity_c0``,
+    ... for a multi-channel image). Both are ``(H, W)`` / ``(H, W[, C])`` arrays or array-likes
+    read in bands of ``band`` rows."""
     height, width = labels.shape
-    table = regionprops_table(
-        labels.astype(np.int64), intensity_image=image,  # (H, W) or (H, W, C)
-        properties=("label", "area", "centroid", "bbox", "intensity_mean", "intensity_max",
-                    "equivalent_diameter_area", "eccentricity"),
-    )
-    count = len(table["label"])
+    channels = 1 if len(image.shape) == 2 else image.shape[2]
+    sums = _Sums(channels)
+    for top in range(0, height, band):
+        bottom = min(top + band, height)
+        sums.add(np.asarray(labels[top:bottom]), np.asarray(image[top:bottom]), top)
+    return _rows(sums, height, width, channels)
+
+
+def _rows(sums: _Sums, height: int, width: int, channels: int) -> list[dict[str, object]]:
     rows = []
-    for i in range(count):
-        min_y, min_x, max_y, max_x = (int(table[f"bbox-{k}"][i]) for k in range(4))
+    for label in np.flatnonzero(sums.moments[:, 0]):
+        n, sy, sx, syy, sxx, sxy = sums.moments[label]
+        cy, cx = sy / n, sx / n
+        covariance = np.array([[syy / n - cy * cy, sxy / n - cy * cx], [sxy / n - cy * cx, sxx / n - cx * cx]])
+        small, large = np.clip(np.linalg.eigvalsh(covariance), 0, None)
+        (min_y, min_x), (max_y, max_x) = sums.low[label], sums.high[label] + 1
         row: dict[str, object] = {
-            "label": int(table["label"][i]), "area": int(table["area"][i]),
-            "centroid_y": round(float(table["centroid-0"][i]), 2), "centroid_x": round(float(table["centroid-1"][i]), 2),
-            "bbox_min_y": min_y, "bbox_min_x": min_x, "bbox_max_y": max_y, "bbox_max_x": max_x,
+            "label": int(label), "area": int(n), "centroid_y": round(float(cy), 2), "centroid_x": round(float(cx), 2),
+            "bbox_min_y": int(min_y), "bbox_min_x": int(min_x), "bbox_max_y": int(max_y), "bbox_max_x": int(max_x),
         }
-        if image.ndim == 2:
-            row["mean_intensity"] = round(float(table["intensity_mean"][i]), 4)
-            row["max_intensity"] = float(table["intensity_max"][i])
+        means, maxima = sums.intensity_sum[label] / n, sums.intensity_max[label]
+        if channels == 1:
+            row["mean_intensity"], row["max_intensity"] = round(float(means[0]), 4), float(maxima[0])
         else:
-            for c in range(image.shape[2]):
-                row[f"mean_intensity_c{c}"] = round(float(table[f"intensity_mean-{c}"][i]), 4)
-                row[f"max_intensity_c{c}"] = float(table[f"intensity_max-{c}"][i])
-        row["equivalent_diameter"] = round(float(table["equivalent_diameter_area"][i]), 3)
-        row["eccentricity"] = round(float(table["eccentricity"][i]), 4)
-        row["touches_border"] = min_y == 0 or min_x == 0 or max_y == height or max_x == width
+            for c in range(channels):
+                row[f"mean_intensity_c{c}"], row[f"max_intensity_c{c}"] = round(float(means[c]), 4), float(maxima[c])
+        row["equivalent_diameter"] = round(float(np.sqrt(4 * n / np.pi)), 3)
+        row["eccentricity"] = round(float(np.sqrt(1 - small / large)) if large > 0 else 0.0, 4)
+        row["touches_border"] = bool(min_y == 0 or min_x == 0 or max_y == height or max_x == width)
         rows.append(row)
     return rows

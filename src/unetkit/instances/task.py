@@ -33,10 +33,11 @@ import numpy as np
 import torch
 
 from ..data.io import atomic_write, write_image
+from ..data.writers import write_label_file
 from ..errors import ConfigError
 from ..losses import bce_loss, build_loss, dice_loss
 from ..options import check_choices
-from ..visualize import object_overlay
+from ..visualize import overlay_picture
 from . import postprocess, targets
 from .measure import measure_objects
 from .scores import ObjectAccumulator
@@ -118,17 +119,18 @@ class InstanceTask:
         return ObjectAccumulator()
 
     def output_files(self, stem: str, label_format: str, overlay: bool) -> dict[str, str]:
-        files = {"labels": f"{stem}_instances.tif", "objects": f"{stem}_objects.csv"}
+        ending = "ome.zarr" if label_format == "ome-zarr" else "tif"  # ids past 255: never PNG
+        files = {"labels": f"{stem}_instances.{ending}", "objects": f"{stem}_objects.csv"}
         if overlay:
             files["overlay"] = f"{stem}_overlay.png"
         return files
 
-    def write_outputs(self, files: dict[str, Path], raw: np.ndarray, image: np.ndarray, labels: np.ndarray,
-                      replace: bool) -> None:
-        write_image(files["labels"], labels, overwrite=replace)
+    def write_outputs(self, files: dict[str, Path], raw: Any, image: Any, labels: Any, replace: bool,
+                      pixel_size: tuple[float, float, str] | None = None) -> None:
+        write_label_file(files["labels"], labels, pixel_size=pixel_size, overwrite=replace)
         write_objects_csv(files["objects"], measure_objects(labels, raw), replace)
         if "overlay" in files:
-            write_image(files["overlay"], object_overlay(image, labels), overwrite=replace)
+            write_image(files["overlay"], overlay_picture(image, labels, objects=True), overwrite=replace)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, **asdict(self)}

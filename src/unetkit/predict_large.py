@@ -1,0 +1,104 @@
+"""Predicting one image plane larger than memory: read, computed and written region by region.
+
+:func:`predict_large` never holds the whole image, nor its outputs:
+
+1. the input is read lazily (:func:`~unetkit.data.chunked.open_image`: a (Big)TIFF, tiled or
+   pyramidal OME-TIFF, or OME-Zarr), normalised with statistics from a bounded sample of it;
+2. the tiler yields finished full-width bands (:func:`~unetkit.tiling.tiled_bands`), about two
+   tile heights at a time;
+3. a pixelwise task (semantic) turns each band into labels at once; an instance task first
+   stores the outputs on disk (a temporary zarr array), then finds objects block by block
+   (:func:`~unetkit.instances.blocks.label_in_blocks`);
+4. labels go into a temporary zarr array, from which the task writes its files band by band:
+   the label image (tiled BigTIFF, or OME-Zarr with a pyramid), the objects table, and an
+   overlay downscaled to at most 8,192 px on its longer side
+   (:func:`~unetkit.visualize.overlay_picture`).
+
+The temporary arrays live in a ``.<stem>.partial-work`` folder beside the outputs and are
+removed at the end, whatever happens. Peak memory stays well under 1.5 GiB for images of
+any size (BENCHMARKS.md: a 32,768 x 32,768 uint16 image).
+
+>>> import tempfile, tifffile, numpy as np
+>>> from unetkit.model import UNet
+>>> from unetkit.inference.loading import LoadedPredictor
+>>> from unetkit.inference.predictor import TorchPredictor
+>>> from unetkit.data.dataset import DataOptions
+>>> from unetkit.tasks import SemanticTask
+>>> folder = Path(tempfile.mkdtemp())
+>>> tifffile.imwrite(folder / "big.tif", np.random.randint(0, 255, (300, 200), np.uint8), tile=(64, 64))
+>>> loaded = LoadedPredictor(TorchPredictor(UNet(depth=2, base_width=2)), DataOptions(), SemanticTask())
+>>> files = {"labels": folder / "big_labels.tif"}
+>>> predict_large(loaded, folder / "big.tif", 0, files, TileOptions(tile_size=64))
+>>> tifffile.imread(folder / "big_labels.tif").shape
+(300, 200)
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .data.chunked import NormalizedImage, open_image, pixel_size
+from .data.writers import write_ome_zarr, write_tiled_tiff
+from .inference.loading import LoadedPredictor
+from .instances.blocks import label_in_blocks
+from .tiling import TileOptions, tiled_bands
+
+
+class _RawView:
+    """The image as read, sliced by rows: ``view[top:bottom]`` is ``(h, W[, C])``."""
+
+    def __init__(self, reader):
+        self.reader = reader
+        self.shape = (reader.height, reader.width) if reader.channels == 1 else \
+            (reader.height, reader.width, reader.channels)
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        region = self.reader.read(rows.start or 0, rows.stop, 0, self.reader.width)
+        return region[..., 0] if self.reader.channels == 1 else region
+
+
+def predict_large(
+    loaded: LoadedPredictor, path: Path, plane: int, files: dict[str, Path], tile: TileOptions,
+    replace: bool = False,
+) -> None:
+    """Write the task's outputs (``files``, by kind; plus ``probabilities`` if asked) for one
+    plane of an image file, in bounded memory (see the module docstring)."""
+    import zarr
+
+    predictor, task = loaded.predictor, loaded.task
+    reader = open_image(path, plane)
+    image = NormalizedImage(reader, loaded.data_options.normalization)
+    height, width = reader.height, reader.width
+    size = pixel_size(path)
+    labels_path = Path(files["labels"])
+    work = Path(tempfile.mkdtemp(prefix=f".{labels_path.stem}.", suffix=".partial-work", dir=labels_path.parent))
+    try:
+        chunks = (min(1024, height), min(1024, width))
+        labels = zarr.open_array(str(work / "labels.zarr"), mode="w", shape=(height, width),
+                                 dtype=np.uint32 if not task.pixelwise else np.uint16, chunks=chunks)
+        keep_outputs = not task.pixelwise or "probabilities" in files
+        outputs = zarr.open_array(str(work / "outputs.zarr"), mode="w", dtype=np.float32,
+                                  shape=(predictor.num_outputs, height, width),
+                                  chunks=(1, *chunks)) if keep_outputs else None
+        for top, band in tiled_bands(predictor, image, tile):
+            rows = slice(top, top + band.shape[1])
+            if outputs is not None:
+                outputs[:, rows, :] = band
+            if task.pixelwise:
+                labels[rows, :] = task.labels(band)
+        if not task.pixelwise:
+            label_in_blocks(outputs, labels, task)
+        task_files = {kind: path for kind, path in files.items() if kind != "probabilities"}
+        task.write_outputs(task_files, _RawView(reader), image, labels, replace, pixel_size=size)
+        if "probabilities" in files and outputs is not None:
+            target = Path(files["probabilities"])
+            if target.name.endswith(".zarr"):
+                write_ome_zarr(target, outputs, labels=False, pixel_size=size, overwrite=replace)
+            else:
+                write_tiled_tiff(target, outputs, pixel_size=size, overwrite=replace, compression=None)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
