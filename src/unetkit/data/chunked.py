@@ -158,7 +158,7 @@ def _multiscales(attributes: dict[str, Any]) -> dict[str, Any] | None:
 
 def pixel_size(path: str | Path) -> tuple[float, float, str] | None:
     """The (y, x) pixel size and its unit, where the file records it (OME-TIFF, TIFF
-    resolution tags, OME-Zarr); None otherwise."""
+    resolution tags in micrometres, OME-Zarr); None otherwise."""
     path = Path(path)
     try:
         if is_zarr(path):
@@ -189,11 +189,11 @@ def pixel_size(path: str | Path) -> tuple[float, float, str] | None:
             tags = page.tags
             if "XResolution" in tags and "ResolutionUnit" in tags:
                 numerator, denominator = tags["XResolution"].value
-                unit = {2: "inch", 3: "centimeter"}.get(int(tags["ResolutionUnit"].value))
-                if unit and numerator:
-                    size = denominator / numerator
+                micrometres = {2: 25400.0, 3: 10000.0}.get(int(tags["ResolutionUnit"].value))  # per inch, per cm
+                if micrometres and numerator:
+                    size = denominator / numerator * micrometres
                     y_num, y_den = tags["YResolution"].value if "YResolution" in tags else (numerator, denominator)
-                    return (y_den / y_num if y_num else size), size, unit
+                    return (y_den / y_num * micrometres if y_num else size), size, "micrometer"
     except Exception:
         return None
     return None

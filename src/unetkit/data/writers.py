@@ -187,15 +187,16 @@ LARGE_PIXELS = 64 * 2**20  # label images larger than this (8192 x 8192) are wri
 
 def write_label_file(path: Path, labels: Any, *, pixel_size: tuple[float, float, str] | None = None,
                      overwrite: bool = False) -> None:
-    """A label image (array or array-like) to ``path``: PNG, TIFF (tiled BigTIFF, band by band,
-    when large) or OME-Zarr (``.ome.zarr``, with a pyramid), by the name's ending."""
+    """A label image (array or array-like) to ``path``: PNG, tiled TIFF (BigTIFF when large;
+    written band by band, with the pixel size) or OME-Zarr (``.ome.zarr``, with a pyramid),
+    by the name's ending."""
     from .io import write_image
 
     path = Path(path)
     name = path.name.lower()
     if name.endswith(".zarr"):
         write_ome_zarr(path, labels, labels=True, pixel_size=pixel_size, overwrite=overwrite)
-    elif path.suffix.lower() in (".tif", ".tiff") and labels.shape[0] * labels.shape[1] > LARGE_PIXELS:
+    elif path.suffix.lower() in (".tif", ".tiff"):
         write_tiled_tiff(path, labels, pixel_size=pixel_size, overwrite=overwrite)
     else:
         write_image(path, np.asarray(labels), overwrite=overwrite)

@@ -1,0 +1,218 @@
+"""Images larger than memory: lazy readers, band-by-band writers, out-of-core prediction,
+OME-Zarr, object measurement in bands, block-wise objects, sharded and resumed batches."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+import torch
+from PIL import Image
+
+from unetkit import PredictOptions, TileOptions, UNet, make_checkpoint, match_instances, predict_files, save_checkpoint
+from unetkit.data.chunked import NormalizedImage, open_image, pixel_size, sample_pixels
+from unetkit.data.io import read_planes
+from unetkit.data.normalize import Normalization
+from unetkit.instances.blocks import label_in_blocks
+from unetkit.instances.measure import measure_objects
+from unetkit.instances.task import InstanceTask
+
+QUIET = lambda text: None  # noqa: E731
+
+
+def image(shape=(300, 420), channels: int = 0, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 4000, shape + ((channels,) if channels else ()), dtype=np.uint16)
+
+
+# --- lazy and eager readers agree ----------------------------------------------------------------
+
+@pytest.mark.parametrize("layout", ["strips", "tiled", "pyramid OME-TIFF", "RGB", "stack", "OME-Zarr"])
+def test_lazy_and_eager_readers_agree(tmp_path, layout):
+    path = tmp_path / ("x.ome.zarr" if layout == "OME-Zarr" else "x.tif")
+    channels = 3 if layout == "RGB" else 0
+    data = np.stack([image(seed=1), image(seed=2)]) if layout == "stack" else image(channels=channels)
+    if layout == "tiled":
+        tifffile.imwrite(path, data, tile=(64, 64))
+    elif layout == "pyramid OME-TIFF":
+        with tifffile.TiffWriter(path, ome=True) as tif:
+            tif.write(data, tile=(64, 64), subifds=1, metadata={"axes": "YX"})
+            tif.write(data[::2, ::2], tile=(64, 64), subfiletype=1)
+    elif layout == "OME-Zarr":
+        from unetkit.data.writers import write_ome_zarr
+
+        write_ome_zarr(path, data, labels=True, min_side=64)
+    else:
+        tifffile.imwrite(path, data, photometric="rgb" if channels else "minisblack")
+    eager = [data] if layout == "OME-Zarr" else read_planes(path)
+    for plane, expected in enumerate(eager):
+        reader = open_image(path, plane)
+        assert (reader.height, reader.width) == expected.shape[:2]
+        window = reader.read(37, 250, 11, 400)
+        assert np.array_equal(window.squeeze(-1) if not channels else window, expected[37:250, 11:400])
+    assert np.array_equal(open_image(path, len(eager) - 1).read(0, 300, 0, 420).squeeze(), eager[-1].squeeze())
+
+
+def test_a_huge_images_normalisation_comes_from_a_bounded_sample(tmp_path):
+    data = image((600, 800))
+    tifffile.imwrite(tmp_path / "x.tif", data, tile=(64, 64))
+    reader = open_image(tmp_path / "x.tif")
+    whole = NormalizedImage(reader, Normalization(), max_pixels=10**9)
+    exact = Normalization().apply(data[None].astype(np.float32))
+    assert np.allclose(whole[:, 100:200, 50:300], exact[:, 100:200, 50:300], atol=1e-6)  # small: read whole
+    sample = sample_pixels(reader, max_pixels=20_000, window=64)
+    assert sample.shape[1] <= 20_000 and sample.shape[1] >= 4 * 64 * 64
+    sampled = NormalizedImage(reader, Normalization(), max_pixels=20_000)
+    assert np.abs(sampled[:, 100:200, 50:300] - exact[:, 100:200, 50:300]).max() < 0.02  # uniform noise: close
+
+
+# --- out-of-core prediction equals in-memory prediction ----------------------------------------
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    model = UNet(depth=3, base_width=4)
+    with torch.no_grad():  # about half the pixels foreground: labels that can differ
+        model.head.bias -= model(torch.rand(1, 1, 64, 64)).median()
+    path = tmp_path_factory.mktemp("model") / "m.pt"
+    save_checkpoint(path, make_checkpoint(model))
+    return path
+
+
+@pytest.mark.parametrize("label_format", ["tif", "ome-zarr"])
+def test_region_by_region_prediction_writes_what_the_in_memory_path_writes(tmp_path, model_file, label_format):
+    tifffile.imwrite(tmp_path / "in.tif", image((500, 700)), tile=(128, 128), resolution=(1e4 / 0.65, 1e4 / 0.65),
+                     resolutionunit="CENTIMETER")
+    common = dict(tile=TileOptions(tile_size=128), label_format=label_format, probabilities=True)
+    eager = predict_files(model_file, [tmp_path / "in.tif"], tmp_path / "eager", PredictOptions(**common), QUIET)[0]
+    large = predict_files(model_file, [tmp_path / "in.tif"], tmp_path / "large",
+                          PredictOptions(**common, probabilities_on_disk=True), QUIET)[0]
+    read = (lambda p: open_image(p).read(0, 500, 0, 700)[..., 0]) if label_format == "ome-zarr" else tifffile.imread
+    labels = read(large.labels)
+    assert labels.shape == (500, 700) and 0.2 < labels.mean() < 0.8
+    assert np.array_equal(labels, read(eager.labels))
+    probabilities = open_image(large.probabilities).read(0, 500, 0, 700)[..., 0] if label_format == "ome-zarr" \
+        else tifffile.imread(large.probabilities)
+    assert probabilities.dtype == np.float32 and np.abs(np.squeeze(probabilities) - np.squeeze(
+        open_image(eager.probabilities).read(0, 500, 0, 700)[..., 0] if label_format == "ome-zarr"
+        else tifffile.imread(eager.probabilities))).max() < 1e-5
+    size = pixel_size(large.labels)
+    assert size is not None and size[0] == pytest.approx(0.65, rel=1e-3)  # the input's pixel size, kept
+    assert not [p for p in (tmp_path / "large").iterdir() if "partial" in p.name]
+
+
+def test_ome_zarr_labels_open_in_the_ome_ngff_reader_of_the_registry(tmp_path, model_file):
+    ome_zarr = pytest.importorskip("ome_zarr")
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+
+    tifffile.imwrite(tmp_path / "in.tif", image((600, 520)))
+    record = predict_files(model_file, [tmp_path / "in.tif"], tmp_path / "out",
+                           PredictOptions(label_format="ome-zarr", tile=TileOptions(tile_size=128)), QUIET)[0]
+    nodes = list(Reader(parse_url(str(record.labels)))())
+    assert ome_zarr.__version__ and nodes, "the reader found no image"
+    pyramid = nodes[0].data
+    assert [level.shape for level in pyramid] == [(600, 520), (300, 260)]
+    assert np.array_equal(np.asarray(pyramid[0]), np.asarray(Image.open(
+        predict_files(model_file, [tmp_path / "in.tif"], tmp_path / "png", PredictOptions(
+            tile=TileOptions(tile_size=128)), QUIET)[0].labels)))
+    assert np.array_equal(np.asarray(pyramid[1]), np.asarray(pyramid[0])[::2, ::2])
+    metadata = nodes[0].metadata
+    assert [axis["name"] for axis in metadata["axes"]] == ["y", "x"]
+
+
+# --- objects larger than memory ------------------------------------------------------------------
+
+def test_objects_measured_band_by_band_equal_regionprops():
+    from scipy import ndimage as ndi
+    from skimage.measure import regionprops_table
+
+    rng = np.random.default_rng(0)
+    labels = ndi.label(ndi.gaussian_filter(rng.random((300, 200)), 3) > 0.52)[0].astype(np.uint16)
+    intensities = rng.integers(0, 1000, (300, 200, 2)).astype(np.uint16)
+    rows = measure_objects(labels, intensities, band=64)
+    table = regionprops_table(labels.astype(int), intensity_image=intensities, properties=(
+        "label", "area", "centroid", "bbox", "intensity_mean", "intensity_max", "equivalent_diameter_area",
+        "eccentricity"))
+    assert len(rows) == len(table["label"]) > 20
+    pairs = [("area", "area"), ("centroid_y", "centroid-0"), ("centroid_x", "centroid-1"),
+             ("bbox_min_y", "bbox-0"), ("bbox_max_x", "bbox-3"), ("mean_intensity_c1", "intensity_mean-1"),
+             ("max_intensity_c0", "intensity_max-0"), ("equivalent_diameter", "equivalent_diameter_area"),
+             ("eccentricity", "eccentricity")]
+    for index, row in enumerate(rows):
+        for ours, theirs in pairs:
+            assert float(row[ours]) == pytest.approx(float(table[theirs][index]), abs=0.006), (ours, index)
+
+
+def test_objects_found_block_by_block_equal_those_of_the_whole_image():
+    from test_instances import ideal_outputs
+
+    rng = np.random.default_rng(3)
+    rows, cols = np.mgrid[:200, :260]
+    truth = np.zeros((200, 260), np.int32)
+    for index in range(40):  # objects everywhere, many across the 48-px blocks' borders
+        r, c, radius = rng.integers(0, 200), rng.integers(0, 260), rng.integers(5, 12)
+        truth[((rows - r) ** 2 + (cols - c) ** 2 <= radius**2) & (truth == 0)] = index + 1
+    task = InstanceTask(method="distance", min_size=3)
+    outputs = ideal_outputs(task, truth)
+    whole = task.labels(outputs)
+    blocks = np.zeros(truth.shape, np.uint32)
+    count = label_in_blocks(outputs, blocks, task, block=48, margin=32)
+    stats = match_instances(whole, blocks, threshold=0.95)
+    assert count == stats.n_true == stats.n_pred == stats.tp > 25
+
+
+# --- many files: sharded, resumed ------------------------------------------------------------------
+
+def small_inputs(folder: Path, count: int) -> Path:
+    folder.mkdir()
+    for index in range(count):
+        Image.fromarray(np.random.default_rng(index).integers(0, 255, (40, 48), dtype=np.uint8)).save(
+            folder / f"im{index:03d}.png")
+    return folder
+
+
+def test_torchrun_shards_the_files_so_each_is_predicted_exactly_once(tmp_path, model_file):
+    inputs = small_inputs(tmp_path / "in", 9)
+    environment = dict(os.environ, OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo")
+    finished = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "unetkit",
+         "predict", str(model_file), str(inputs), "--out", str(tmp_path / "out"), "--no-overlay"],
+        capture_output=True, text=True, env=environment, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    assert "shard 1 of 2: 5 of 9" in finished.stderr and "shard 2 of 2: 4 of 9" in finished.stderr
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == [f"im{index:03d}_labels.png" for index in range(9)]
+
+
+def test_a_batch_killed_midway_is_completed_by_skip_existing_without_redoing_finished_files(tmp_path, model_file):
+    inputs = small_inputs(tmp_path / "in", 60)
+    command = [sys.executable, "-m", "unetkit", "predict", str(model_file), str(inputs), "--out", str(tmp_path / "out")]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(list((tmp_path / "out").glob("*_overlay.png")) if (tmp_path / "out").exists() else []) < 5:
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)  # no clean-up at all: only atomic writes protect the outputs
+    process.wait()
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "out").iterdir() if not p.name.startswith(".")}
+    assert 0 < len(before) < 120
+    subprocess.run([*command, "--skip-existing"], check=True, capture_output=True, timeout=300)
+    after = {p.name: p for p in (tmp_path / "out").iterdir()}
+    assert sorted(n for n in after if not n.startswith(".")) == sorted(
+        f"im{i:03d}_{kind}.png" for i in range(60) for kind in ("labels", "overlay"))
+    complete_before = {n for n in before if n.replace("_labels", "_overlay") in before and n.endswith("_labels.png")}
+    for name in complete_before:  # finished images were not redone
+        assert after[name].stat().st_mtime_ns == before[name]
+    references = predict_files(model_file, [inputs / "im000.png", inputs / "im059.png"], tmp_path / "ref",
+                               PredictOptions(), QUIET)
+    for reference in references:  # a file finished before the kill and one done after it: both right
+        assert np.array_equal(read_planes(tmp_path / "out" / reference.labels.name)[0], read_planes(reference.labels)[0])
