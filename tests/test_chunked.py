@@ -216,3 +216,32 @@ def test_a_batch_killed_midway_is_completed_by_skip_existing_without_redoing_fin
                                PredictOptions(), QUIET)
     for reference in references:  # a file finished before the kill and one done after it: both right
         assert np.array_equal(read_planes(tmp_path / "out" / reference.labels.name)[0], read_planes(reference.labels)[0])
+
+
+# --- datasets larger than the memory budget --------------------------------------------------------
+
+def test_a_dataset_over_the_memory_budget_trains_from_its_files_and_learns(tmp_path):
+    from unetkit import TrainConfig, train
+    from unetkit.data.sampling import PatchSampler, SamplingOptions
+    from unetkit.data.sources import FileSource
+    from unetkit.training.setup import data_options_for, load_samples
+
+    from helpers import write_dataset
+
+    data = write_dataset(tmp_path / "d", count=5, size=(72, 72))
+    for path in (data / "images").iterdir():  # TIFF, read region by region; masks stay PNG (read whole)
+        tifffile.imwrite(path.with_suffix(".tif"), read_planes(path)[0], tile=(32, 32))
+        path.unlink()
+    config = TrainConfig(out=str(tmp_path / "run"), data=str(data), depth=3, base_width=8, epochs=6, steps_per_epoch=12,
+                         batch_size=4, patch_size=48, lr=3e-3, val_tile_size=64, progress=False, augment="flips",
+                         memory_budget_gib=1e-5)
+    messages: list[str] = []
+    train_sources, val_sources = load_samples(config, data_options_for(config), messages.append)
+    assert all(isinstance(s, FileSource) for s in train_sources + val_sources) and len(val_sources) == 1
+    assert any("read from the files as they are drawn" in m for m in messages)
+    sampler = PatchSampler(train_sources, SamplingOptions(48), seed=3)
+    first, again = sampler.batch(1, 2, range(4)), PatchSampler(train_sources, SamplingOptions(48), seed=3).batch(1, 2, range(4))
+    assert all(torch.equal(a, b) for a, b in zip(first, again))  # still a pure function of (seed, epoch, step)
+    result = train(config, report=QUIET)
+    rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
+    assert result.epochs_completed == 6 and float(rows[-1]["val_dice"]) > 0.8

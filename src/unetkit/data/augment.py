@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Callable, Literal, get_args
 
 import numpy as np
 import torch
@@ -140,6 +140,9 @@ def draw_geometry(rng: np.random.Generator, options: AugmentOptions, patch_size:
     return GeometryPlan(np.round(matrix, 12), displacement)
 
 
+WindowReader = Callable[[int, int, int, int], tuple[torch.Tensor, torch.Tensor]]
+
+
 def extract_patch(
     image: torch.Tensor, mask: torch.Tensor, top: int, left: int, patch_size: int, plan: GeometryPlan
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -147,14 +150,33 @@ def extract_patch(
 
     ``image`` is (C, H, W) float, ``mask`` (H, W) integer; the window must lie inside.
     """
+    from .sources import mirrored_window
+
+    def read(top: int, bottom: int, left: int, right: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return mirrored_window(image, top, bottom, left, right), mirrored_window(mask, top, bottom, left, right)
+
+    return extract_patch_from(read, top, left, patch_size, plan)
+
+
+def extract_patch_from(
+    read: WindowReader, top: int, left: int, patch_size: int, plan: GeometryPlan
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`extract_patch` from a reader of windows ``read(top, bottom, left, right)`` that
+    gives the image ``(C, h, w)`` and mask ``(h, w)`` there, mirrored beyond the image's edges:
+    only the region the transformed patch draws from is read (an image read from its file,
+    region by region, say)."""
     if plan.is_lattice:
-        image_patch = image[:, top : top + patch_size, left : left + patch_size]
-        mask_patch = mask[top : top + patch_size, left : left + patch_size]
+        image_patch, mask_patch = read(top, top + patch_size, left, left + patch_size)
         return _apply_lattice(image_patch, plan.matrix), _apply_lattice(mask_patch, plan.matrix)
-    grid = _sampling_grid(image.shape[-2:], top, left, patch_size, plan)
-    image_patch = F.grid_sample(image[None], grid, mode="bilinear", padding_mode="reflection", align_corners=False)[0]
+    rows, cols = _source_coordinates(top, left, patch_size, plan)
+    row0, col0 = int(math.floor(float(rows.min()))) - 1, int(math.floor(float(cols.min()))) - 1
+    row1, col1 = int(math.ceil(float(rows.max()))) + 2, int(math.ceil(float(cols.max()))) + 2
+    image, mask = read(row0, row1, col0, col1)
+    height, width = row1 - row0, col1 - col0
+    grid = torch.stack([(2 * (cols - col0) + 1) / width - 1, (2 * (rows - row0) + 1) / height - 1], dim=-1)[None]
+    image_patch = F.grid_sample(image[None], grid, mode="bilinear", padding_mode="border", align_corners=False)[0]
     mask_patch = F.grid_sample(
-        mask[None, None].float(), grid, mode="nearest", padding_mode="reflection", align_corners=False
+        mask[None, None].float(), grid, mode="nearest", padding_mode="border", align_corners=False
     )[0, 0].to(mask.dtype)
     return image_patch, mask_patch
 
@@ -169,10 +191,8 @@ def _apply_lattice(patch: torch.Tensor, matrix: np.ndarray) -> torch.Tensor:
     return patch.flip(flip_axes) if flip_axes else patch
 
 
-def _sampling_grid(
-    image_size: torch.Size, top: int, left: int, patch_size: int, plan: GeometryPlan
-) -> torch.Tensor:
-    height, width = image_size
+def _source_coordinates(top: int, left: int, patch_size: int, plan: GeometryPlan) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where each output pixel of the patch comes from, in image coordinates (rows, columns)."""
     offsets = torch.arange(patch_size, dtype=torch.float32) - (patch_size - 1) / 2
     rows, cols = torch.meshgrid(offsets, offsets, indexing="ij")
     matrix = torch.from_numpy(plan.matrix).float()
@@ -182,10 +202,7 @@ def _sampling_grid(
         field = torch.from_numpy(plan.displacement)
         source_rows = source_rows + field[0]
         source_cols = source_cols + field[1]
-    source_rows = source_rows + top + (patch_size - 1) / 2
-    source_cols = source_cols + left + (patch_size - 1) / 2
-    grid = torch.stack([(2 * source_cols + 1) / width - 1, (2 * source_rows + 1) / height - 1], dim=-1)
-    return grid[None]
+    return source_rows + top + (patch_size - 1) / 2, source_cols + left + (patch_size - 1) / 2
 
 
 def augment_intensity(patch: torch.Tensor, rng: np.random.Generator, options: AugmentOptions) -> torch.Tensor:

@@ -224,3 +224,13 @@ def load_training_data(
         val_samples = load_labelled(val_source, options, notes, in_channels=samples[0].image.shape[0])
         return samples, val_samples
     return split_validation(samples, val_fraction, seed)
+
+
+def decoded_dataset_bytes(source: str | Path) -> int:
+    """Memory a labelled dataset takes decoded for training, from the files' headers: float32
+    images and int64 masks (the patch sampler's tensors)."""
+    total = 0
+    for pair in find_pairs(source).pairs:
+        shape = plane_shape(pair.image)
+        total += shape.count * shape.height * shape.width * (4 * shape.channels + 8)
+    return total

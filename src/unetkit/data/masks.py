@@ -23,6 +23,7 @@ checks every mask before training and says what it found.
 from __future__ import annotations
 
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Literal, get_args
 
 import numpy as np
@@ -51,6 +52,32 @@ def _single_channel(mask: np.ndarray, path: str | Path) -> np.ndarray:
     )
 
 
+@dataclass(frozen=True)
+class MaskRule:
+    """How one (validated) mask file's values become training labels; applies to the whole
+    mask or to any window of it (datasets read region by region).
+
+    ``kind``: ``keep`` (class indices as they are), ``foreground`` (any object: 1),
+    ``equals`` (``value`` is foreground: 0/255, 0/65535 binary masks), ``labels`` (object ids,
+    int32).
+    """
+
+    kind: Literal["keep", "foreground", "equals", "labels"]
+    value: int = 0
+
+    def apply(self, mask: np.ndarray) -> np.ndarray:
+        mask = np.asarray(mask)
+        if mask.ndim == 3:
+            mask = mask[..., 0]
+        if self.kind == "foreground":
+            return (mask > 0).astype(np.uint8)
+        if self.kind == "equals":
+            return (mask == self.value).astype(np.uint8)
+        if self.kind == "labels":
+            return mask.astype(np.int32)
+        return mask.astype(np.uint8) if mask.max(initial=0) < 256 else mask.astype(np.int64)
+
+
 def prepare_mask(
     mask: np.ndarray,
     path: str | Path,
@@ -67,6 +94,22 @@ def prepare_mask(
     inspect); False when the masks must suit an existing model (evaluate), whose options
     are fixed.
     """
+    rule = mask_rule(mask, path, num_classes=num_classes, mode=mode, ignore_index=ignore_index, notes=notes,
+                     options_can_change=options_can_change)
+    return rule.apply(_single_channel(mask, path))
+
+
+def mask_rule(
+    mask: np.ndarray,
+    path: str | Path,
+    *,
+    num_classes: int,
+    mode: MaskMode = "classes",
+    ignore_index: int | None = None,
+    notes: list[str] | None = None,
+    options_can_change: bool = True,
+) -> MaskRule:
+    """Check a whole mask and say how its values become labels (see :func:`prepare_mask`)."""
     mask = _single_channel(mask, path)
     if mask.dtype.kind == "f":
         raise InputError(
@@ -77,7 +120,8 @@ def prepare_mask(
     if mask.dtype == bool:
         mask = mask.astype(np.uint8)
     if mode == "labels":
-        return check_instance_labels(mask, path)
+        check_instance_labels(mask, path)
+        return MaskRule("labels")
     if mode == "instances":
         if num_classes != 1:
             raise InputError(
@@ -87,21 +131,21 @@ def prepare_mask(
                 fix="use --classes 1 with --instance-masks" if options_can_change
                 else "evaluate this model on masks of class indices",
             )
-        return (mask > 0).astype(np.uint8)
+        return MaskRule("foreground")
     values = np.unique(mask)
     allowed = set(range(max(2, num_classes)))
     if ignore_index is not None:
         allowed.add(ignore_index)
     found = set(values.tolist())
     if found <= allowed:
-        return mask.astype(np.uint8) if mask.max(initial=0) < 256 else mask.astype(np.int64)
+        return MaskRule("keep")
     binary_high = _binary_maximum(found)
     if num_classes == 1 and binary_high is not None:
         if notes is not None:
             notes.append(
                 f"{path}: mask values {{0, {binary_high}}} read as background (0) and foreground ({binary_high})"
             )
-        return (mask == binary_high).astype(np.uint8)
+        return MaskRule("equals", binary_high)
     raise InputError(
         f"mask has values {_format_values(values)}, expected {_format_values(np.array(sorted(allowed)))} "
         f"for {num_classes} class{'es' if num_classes > 1 else ''}",

@@ -22,17 +22,16 @@ Images smaller than the patch are mirrored up to the patch size once, at the sta
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 import torch
 
 from ..errors import ConfigError
 from ..options import to_dict
-from .augment import AugmentOptions, augment_intensity, draw_geometry, extract_patch
+from .augment import AugmentOptions, augment_intensity, draw_geometry, extract_patch_from
 from .dataset import Sample
-
-MAX_FOREGROUND_POINTS = 20_000  # per image, enough to centre patches on any object
+from .sources import InMemorySource, PatchSource
 
 
 @dataclass(frozen=True)
@@ -51,64 +50,45 @@ class SamplingOptions:
         return to_dict(self)
 
 
-def _pad_to_at_least(array: np.ndarray, size: int) -> np.ndarray:
-    """Mirror the bottom/right of the last two axes up to ``size``."""
-    pad_h = max(0, size - array.shape[-2])
-    pad_w = max(0, size - array.shape[-1])
-    if pad_h == 0 and pad_w == 0:
-        return array
-    widths = [(0, 0)] * (array.ndim - 2) + [(0, pad_h), (0, pad_w)]
-    return np.pad(array, widths, mode="symmetric")
-
-
 Encoder = Callable[[np.ndarray], tuple[np.ndarray, ...]]
 
 
 class PatchSampler:
-    """Draws augmented (image, targets...) patches from in-memory samples.
+    """Draws augmented (image, targets...) patches from samples in memory or from
+    :class:`~unetkit.data.sources.PatchSource` s (files read window by window).
 
     ``encode`` turns each augmented mask patch into the task's training targets (the mask
     itself by default; an instance task's boundary classes or distance map, say), so that
-    this work happens where batches are prepared, off the training step.
+    this work happens where batches are prepared, off the training step. Images smaller than
+    the patch are extended by mirroring.
     """
 
-    def __init__(self, samples: list[Sample], options: SamplingOptions, seed: int, encode: Encoder | None = None):
+    def __init__(self, samples: Sequence[Sample | PatchSource], options: SamplingOptions, seed: int,
+                 encode: Encoder | None = None):
         if not samples:
             raise ConfigError("no training samples")
         self.options = options
         self.seed = seed
         self.encode = encode
-        size = options.patch_size
-        self.images = [torch.from_numpy(_pad_to_at_least(s.image, size)) for s in samples]
-        self.masks = [torch.from_numpy(_pad_to_at_least(s.mask, size).astype(np.int64)) for s in samples]
-        areas = np.array([m.numel() for m in self.masks], dtype=np.float64)
+        self.sources = [InMemorySource(s) if isinstance(s, Sample) else s for s in samples]
+        areas = np.array([s.height * s.width for s in self.sources], dtype=np.float64)
         self.image_weights = areas / areas.sum()
-        self.foreground = [self._foreground_points(m) for m in self.masks]
-
-    @staticmethod
-    def _foreground_points(mask: torch.Tensor) -> np.ndarray:
-        points = np.flatnonzero(mask.numpy() > 0)
-        if len(points) > MAX_FOREGROUND_POINTS:
-            points = points[:: len(points) // MAX_FOREGROUND_POINTS + 1]
-        return points
 
     def patch(self, epoch: int, step: int, index: int) -> tuple[torch.Tensor, ...]:
         """Patch ``index`` of the global batch of (epoch, step): the image and its targets."""
         rng = np.random.default_rng([self.seed, epoch, step, index])
         size = self.options.patch_size
-        which = int(rng.choice(len(self.images), p=self.image_weights))
-        image, mask = self.images[which], self.masks[which]
-        height, width = mask.shape
-        points = self.foreground[which]
-        if len(points) and rng.random() < self.options.foreground_fraction:
-            row, col = divmod(int(points[rng.integers(len(points))]), width)
-            top = int(np.clip(row - size // 2, 0, height - size))
-            left = int(np.clip(col - size // 2, 0, width - size))
+        source = self.sources[int(rng.choice(len(self.sources), p=self.image_weights))]
+        span_h, span_w = max(source.height, size), max(source.width, size)
+        centre = source.foreground_centre(rng) if rng.random() < self.options.foreground_fraction else None
+        if centre is not None:
+            top = int(np.clip(centre[0] - size // 2, 0, span_h - size))
+            left = int(np.clip(centre[1] - size // 2, 0, span_w - size))
         else:
-            top = int(rng.integers(0, height - size + 1))
-            left = int(rng.integers(0, width - size + 1))
+            top = int(rng.integers(0, span_h - size + 1))
+            left = int(rng.integers(0, span_w - size + 1))
         plan = draw_geometry(rng, self.options.augment, size)
-        image_patch, mask_patch = extract_patch(image, mask, top, left, size, plan)
+        image_patch, mask_patch = extract_patch_from(source.window, top, left, size, plan)
         image_patch = augment_intensity(image_patch, rng, self.options.augment)
         if self.encode is None:
             return image_patch, mask_patch

@@ -105,6 +105,9 @@ class TrainConfig:
         "write last.pt every this many steps (0: at each epoch's end only)", metavar="STEPS", group=MACHINERY))
     val_tile_size: int = field(default=512, metadata=option("tile size of whole-image validation", group=MACHINERY))
     progress: bool = field(default=True, metadata=option("show a progress bar", group=MACHINERY))
+    memory_budget_gib: float | None = field(default=None, metadata=option(
+        "memory the decoded dataset may take; a larger dataset is read from its files patch by patch "
+        "(default: a quarter of this machine's memory)", flag="--memory-budget", metavar="GIB", group=DATA))
 
     def __post_init__(self) -> None:
         check_choices(self)
@@ -121,6 +124,8 @@ class TrainConfig:
         for name, value in non_negative.items():
             if not value >= 0 or (isinstance(value, float) and not math.isfinite(value)):
                 raise ConfigError(f"{name.replace('_', ' ')} must be 0 or more, got {value}")
+        if self.memory_budget_gib is not None and not (math.isfinite(self.memory_budget_gib) and self.memory_budget_gib > 0):
+            raise ConfigError(f"memory budget must be a positive number of GiB, got {self.memory_budget_gib}")
         for name in ("grad_clip", "max_time_s", "dropout"):
             value = getattr(self, name)
             if value is not None and not math.isfinite(value):
@@ -145,6 +150,18 @@ class TrainConfig:
         overrides = {name: getattr(self, name) for name in names if getattr(self, name) is not None}
         overrides["num_classes"] = num_outputs
         return overrides
+
+    @property
+    def memory_budget_bytes(self) -> int:
+        """``--memory-budget`` in bytes (default: a quarter of the machine's memory)."""
+        if self.memory_budget_gib is not None:
+            return int(self.memory_budget_gib * 2**30)
+        import os
+
+        try:
+            return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 4
+        except (ValueError, OSError, AttributeError):
+            return 4 * 2**30
 
     @property
     def decides_length(self) -> bool:

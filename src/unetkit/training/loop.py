@@ -33,6 +33,7 @@ import torch
 from tqdm import tqdm
 
 from ..data.prefetch import BatchPrefetcher
+from ..data.sources import as_sample
 from ..errors import TrainingDiverged
 from ..inference.predictor import TorchPredictor
 from ..precision import autocast_context
@@ -111,7 +112,7 @@ def validate(parts: RunParts) -> dict[str, float]:
     """Mean per-image validation scores (the task's ``validation_columns``), all ranks together."""
     if not parts.val_samples:
         return {}
-    shard = parts.val_samples[parts.context.rank :: parts.context.world_size]
+    shard = (as_sample(s) for s in parts.val_samples[parts.context.rank :: parts.context.world_size])  # one at a time
     predictor = TorchPredictor(parts.model, parts.autocast_dtype, parts.task.activation)
     was_training = parts.model.training
     parts.model.eval()

@@ -21,7 +21,8 @@ import torch
 
 from ..checkpoint import check_finite_weights, check_same_config, read_checkpoint
 from ..data.augment import augment_preset
-from ..data.dataset import DataOptions, Sample, load_training_data
+from ..data.dataset import DataOptions, Sample, decoded_dataset_bytes, load_training_data, split_validation
+from ..data.sources import FileSource, scan_file_sources
 from ..data.normalize import Normalization
 from ..data.sample import resolve_data_source, resolve_mask_mode
 from ..data.sampling import PatchSampler, SamplingOptions
@@ -91,23 +92,47 @@ def build_model(config: TrainConfig, in_channels: int) -> UNet:
     return model
 
 
-def load_samples(config: TrainConfig, options: DataOptions, report: Report) -> tuple[list[Sample], list[Sample]]:
-    """The run's training and validation samples, with notes and warnings reported."""
+MAX_STREAMED_VALIDATION_IMAGES = 16
+
+
+def load_samples(config: TrainConfig, options: DataOptions, report: Report) -> tuple[list, list]:
+    """The run's training and validation samples, with notes and warnings reported.
+
+    A dataset whose decoded size exceeds the memory budget (``--memory-budget``) is not
+    loaded: it trains from :class:`~unetkit.data.sources.FileSource` s, read window by window,
+    and validates on at most :data:`MAX_STREAMED_VALIDATION_IMAGES` images, one at a time.
+    """
     notes: list[str] = []
     source, _ = resolve_data_source(config.data)
     val_source = resolve_data_source(config.val_data)[0] if config.val_data is not None else None
-    train_samples, val_samples = load_training_data(
-        source, options, val_source=val_source, val_fraction=config.val_fraction, seed=config.seed, notes=notes
-    )
+    needed = decoded_dataset_bytes(source) + (decoded_dataset_bytes(val_source) if val_source else 0)
+    budget = config.memory_budget_bytes
+    if needed > budget:
+        report(f"the dataset needs about {needed / 2**30:.1f} GiB decoded, over the memory budget of "
+               f"{budget / 2**30:.1f} GiB: patches are read from the files as they are drawn")
+        train_samples = scan_file_sources(source, options, notes)
+        if val_source is not None:
+            val_samples = scan_file_sources(val_source, options, notes)
+        else:
+            train_samples, val_samples = split_validation(train_samples, config.val_fraction, config.seed)
+        val_samples = val_samples[:MAX_STREAMED_VALIDATION_IMAGES]
+        foreground = any(len(s.grid) for s in train_samples)
+        val_foreground = any(len(s.grid) for s in val_samples)
+    else:
+        train_samples, val_samples = load_training_data(
+            source, options, val_source=val_source, val_fraction=config.val_fraction, seed=config.seed, notes=notes
+        )
+        foreground = any(np.any(s.mask > 0) for s in train_samples if s.mask is not None)
+        val_foreground = any(np.any(s.mask > 0) for s in val_samples if s.mask is not None)
     for note in notes:
         report(f"note: {note}")
-    if not any(np.any(s.mask > 0) for s in train_samples if s.mask is not None):
+    if not foreground:
         raise InputError(
             "no training mask has any foreground: every pixel is background, so there is nothing to learn",
             path=source,
             fix="check that the masks are the right files and hold objects (0 = background, 1.. = classes)",
         )
-    if val_samples and not any(np.any(s.mask > 0) for s in val_samples if s.mask is not None):
+    if val_samples and not val_foreground:
         report("warning: no validation mask has any foreground; an empty prediction scores Dice 1.0 there, "
                "so the validation score says little (pass --val-data with labelled objects)")
     return train_samples, val_samples
@@ -120,7 +145,8 @@ def build_run(config: TrainConfig, context: DistributedContext, report: Report) 
     task = task_of(config)
     device = context.device
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
-    model = build_model(config, train_samples[0].image.shape[0]).to(device).to(memory_format=memory_format)
+    channels = train_samples[0].channels if isinstance(train_samples[0], FileSource) else train_samples[0].image.shape[0]
+    model = build_model(config, channels).to(device).to(memory_format=memory_format)
     network: torch.nn.Module = model
     if context.active:
         network = torch.nn.parallel.DistributedDataParallel(

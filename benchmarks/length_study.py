@@ -1,0 +1,132 @@
+"""How long ``unetkit train`` should run by default: the stopping rule, chosen by measurement.
+
+    python benchmarks/length_study.py long --sets hela cho bacteria cells3d     # ~2 h on 2 cores
+    python benchmarks/length_study.py rules                                     # seconds, from the logs
+    python benchmarks/length_study.py default --sets hela cho bacteria cells3d  # ~20 min
+
+``long``: one 40-epoch run per set (the reference network, unetkit's defaults: warm-up then a
+constant learning rate, validation on a split of the training images), recording after every
+epoch the validation score, the training time so far, and the test Dice of the best model so
+far (what ``best.pt`` would hold if the run stopped there). Logs go to ``--logs``.
+
+``rules``: replays every candidate rule (patience x min_delta) on those logs: where it would
+have stopped, after how long, and the test Dice it would have given, against the 40-epoch
+run's; prints the table behind the default's constants.
+
+``default``: runs ``unetkit train`` as a user would (no --epochs) on each set and reports its
+wall time, why it stopped, and its test Dice, beside the 40-epoch run's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from public_data import CACHE, build
+
+from unetkit import TrainConfig, train
+from unetkit.data.dataset import DataOptions, load_labelled
+from unetkit.inference.loading import load_predictor
+from unetkit.scoring import evaluate_samples
+from unetkit.training.stopping import StoppingRule, StopState
+
+PATIENCES = (2, 3, 4, 5)
+MIN_DELTAS = (0.0, 0.001, 0.003, 0.01)
+
+
+def test_dice(checkpoint: Path, root: Path) -> float:
+    loaded = load_predictor(checkpoint)
+    options = DataOptions(num_classes=1, mask_mode="instances", normalization=loaded.data_options.normalization)
+    samples = load_labelled(root / "test", options)
+    return evaluate_samples(loaded.predictor, samples, task=loaded.task).means()["dice"]
+
+
+def config_for(root: Path, out: Path, **changes) -> TrainConfig:
+    return TrainConfig(out=str(out), data=str(root / "train"), mask_mode="instances", progress=False, **changes)
+
+
+def long_runs(args: argparse.Namespace) -> None:
+    args.logs.mkdir(parents=True, exist_ok=True)
+    for set_name in args.sets:
+        root = build(set_name, args.cache)
+        out = Path(tempfile.mkdtemp()) / set_name
+        epochs: list[dict] = []
+        wall = time.perf_counter()
+
+        def after_epoch(row: dict[str, str]) -> None:
+            entry = {k: row[k] for k in ("epoch", "val_dice", "loss", "seconds")}
+            entry["test_dice_of_best"] = test_dice(out / "best.pt", root)
+            epochs.append(entry)
+            print(set_name, json.dumps(entry), flush=True)
+
+        config = config_for(root, out, epochs=40, schedule="warmup-constant")
+        train(config, report=lambda text: None, on_epoch=after_epoch)
+        log = {"set": set_name, "epochs": epochs, "wall_s": time.perf_counter() - wall,
+               "final_test_dice": epochs[-1]["test_dice_of_best"]}
+        (args.logs / f"{set_name}.json").write_text(json.dumps(log, indent=1))
+
+
+def replay(epochs: list[dict], rule: StoppingRule) -> int:
+    """The index of the epoch at which ``rule`` stops (the last one if it never does)."""
+    state = StopState()
+    for index, entry in enumerate(epochs):
+        score = float(entry["val_dice"]) if entry["val_dice"] else None
+        loss = None if score is not None else float(entry["loss"])
+        if rule.update(state, score, loss):
+            return index
+    return len(epochs) - 1
+
+
+def rules(args: argparse.Namespace) -> None:
+    logs = {path.stem: json.loads(path.read_text()) for path in sorted(args.logs.glob("*.json"))}
+    print("| patience | min_delta | " + " | ".join(f"{name}: epochs, s, Dice - 40-epoch Dice" for name in logs)
+          + " | worst Dice gap | mean s |")
+    print("|---|---|" + "---|" * len(logs) + "---|---|")
+    for patience in PATIENCES:
+        for delta in MIN_DELTAS:
+            cells, gaps, seconds = [], [], []
+            for log in logs.values():
+                stop = replay(log["epochs"], StoppingRule(patience=patience, min_delta=delta, lr_drops=0))
+                entry = log["epochs"][stop]
+                gap = entry["test_dice_of_best"] - log["final_test_dice"]
+                gaps.append(gap)
+                seconds.append(float(entry["seconds"]))
+                cells.append(f"{stop + 1}, {float(entry['seconds']):.0f}, {gap:+.4f}")
+            print(f"| {patience} | {delta} | " + " | ".join(cells) + f" | {min(gaps):+.4f} | {np.mean(seconds):.0f} |")
+
+
+def default_runs(args: argparse.Namespace) -> None:
+    logs = {path.stem: json.loads(path.read_text()) for path in sorted(args.logs.glob("*.json"))}
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print("| set | default: wall s | epochs | stopped | test Dice | 40 epochs: test Dice | difference |")
+    print("|---|---|---|---|---|---|---|")
+    for set_name in args.sets:
+        root = build(set_name, args.cache)
+        out = Path(tempfile.mkdtemp()) / set_name
+        start = time.perf_counter()
+        result = train(config_for(root, out), report=lambda text: None)
+        wall = time.perf_counter() - start
+        dice = test_dice(out / "best.pt", root)
+        reference = logs.get(set_name, {}).get("final_test_dice", float("nan"))
+        print(f"| {set_name} | {wall:.0f} | {result.epochs_completed} | {result.stopped.value} | {dice:.4f} | "
+              f"{reference:.4f} | {dice - reference:+.4f} |", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("part", choices=["long", "rules", "default"])
+    parser.add_argument("--sets", nargs="+", default=["hela", "cho", "bacteria", "cells3d"])
+    parser.add_argument("--cache", type=Path, default=CACHE)
+    parser.add_argument("--logs", type=Path, default=CACHE / "length-logs")
+    args = parser.parse_args()
+    {"long": long_runs, "rules": rules, "default": default_runs}[args.part](args)
+
+
+if __name__ == "__main__":
+    main()
