@@ -8,7 +8,7 @@ zarr store (the full-resolution level), or an OME-Zarr image (zarr v2 or v3; OME
 :class:`NormalizedImage` puts the model's normalisation on top: it slices like a normalised
 ``(C, H, W)`` array, which is what the tiler reads windows from. A huge image's statistics
 (its percentiles, say) come from a bounded sample of it: :func:`sample_pixels` reads up to
-``max_pixels`` pixels (4 Mi by default) in evenly spread windows; an image no larger than
+``max_pixels`` pixels (64 Mi by default, 8,192 x 8,192) in evenly spread windows; an image no larger than
 that is read whole, so that lazy and eager reading agree exactly there.
 
 >>> import tempfile, tifffile
@@ -32,7 +32,7 @@ import numpy as np
 from ..errors import InputError
 from .io import CHANNEL_AXES, TIFF_SUFFIXES, uniform_series
 
-DEFAULT_SAMPLE_PIXELS = 4 * 2**20
+DEFAULT_SAMPLE_PIXELS = 64 * 2**20  # = the largest image predicted in memory: up to it, statistics are exact
 ZARR_SUFFIXES = (".zarr",)
 
 

@@ -61,6 +61,12 @@ def read_planes(path: str | Path) -> list[np.ndarray]:
     an empty image, or a file with more than one stack axis (a 3D time-lapse, say).
     """
     path = Path(path)
+    if path.name.lower().endswith(".zarr") and path.is_dir():  # OME-Zarr: every plane, whole
+        from .chunked import open_image
+
+        first = open_image(path)
+        readers = [first] + [open_image(path, plane) for plane in range(1, first.count)]
+        return [_squeezed(r.read(0, r.height, 0, r.width)) for r in readers]
     if not path.is_file():
         raise InputError("file not found", path=path)
     suffix = path.suffix.lower()
@@ -140,6 +146,10 @@ def plane_shape(path: str | Path) -> PlaneShape:
         first = planes[0]
         return PlaneShape(len(planes), first.shape[0], first.shape[1], 1 if first.ndim == 2 else first.shape[2],
                           first.dtype.name)
+
+
+def _squeezed(plane: np.ndarray) -> np.ndarray:
+    return plane[..., 0] if plane.ndim == 3 and plane.shape[2] == 1 else plane
 
 
 def count_planes(path: str | Path) -> int:
