@@ -322,28 +322,27 @@ class _Pipeline:
 
     def _finish_write(self) -> None:
         """Wait for the write in progress; an error there stops the batch, naming that image."""
-        if self.writing is None:
-            return
-        record, future = self.writing
-        self.writing = None
-        try:
-            future.result()
-        except (OSError, UnetkitError) as exc:
-            record.remove()
-            raise _batch_error(exc, record, self.done, self.out_dir) from exc
-        self.done.append(record)
+        self._end_write(raise_errors=True)
 
     def _settle_write(self) -> None:
         """After a failure elsewhere: let the write in progress end (it is atomic), keep it if it succeeded."""
+        self._end_write(raise_errors=False)
+
+    def _end_write(self, raise_errors: bool) -> None:
         if self.writing is None:
             return
         record, future = self.writing
         self.writing = None
         try:
             future.result()
-            self.done.append(record)
-        except BaseException:
+        except BaseException as exc:
             record.remove()
+            if raise_errors and isinstance(exc, (OSError, UnetkitError)):
+                raise _batch_error(exc, record, self.done, self.out_dir) from exc
+            if raise_errors:
+                raise
+            return
+        self.done.append(record)
 
 
 def _next_job_like(job: _Job, path: Path) -> _Job:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -78,25 +78,10 @@ class MaskRule:
         return mask.astype(np.uint8) if mask.max(initial=0) < 256 else mask.astype(np.int64)
 
 
-def prepare_mask(
-    mask: np.ndarray,
-    path: str | Path,
-    *,
-    num_classes: int,
-    mode: MaskMode = "classes",
-    ignore_index: int | None = None,
-    notes: list[str] | None = None,
-    options_can_change: bool = True,
-) -> np.ndarray:
-    """A validated (H, W) uint8 map of class indices (``ignore_index`` kept as is).
-
-    ``options_can_change``: the fix of an error may suggest other mask options (training,
-    inspect); False when the masks must suit an existing model (evaluate), whose options
-    are fixed.
-    """
-    rule = mask_rule(mask, path, num_classes=num_classes, mode=mode, ignore_index=ignore_index, notes=notes,
-                     options_can_change=options_can_change)
-    return rule.apply(_single_channel(mask, path))
+def prepare_mask(mask: np.ndarray, path: str | Path, **options: Any) -> np.ndarray:
+    """A validated (H, W) uint8 map of class indices (``ignore_index`` kept as is); the
+    options are :func:`mask_rule`'s."""
+    return mask_rule(mask, path, **options).apply(_single_channel(mask, path))
 
 
 def mask_rule(
@@ -109,7 +94,12 @@ def mask_rule(
     notes: list[str] | None = None,
     options_can_change: bool = True,
 ) -> MaskRule:
-    """Check a whole mask and say how its values become labels (see :func:`prepare_mask`)."""
+    """Check a whole mask and say how its values become labels.
+
+    ``options_can_change``: the fix of an error may suggest other mask options (training,
+    inspect); False when the masks must suit an existing model (evaluate), whose options
+    are fixed.
+    """
     mask = _single_channel(mask, path)
     if mask.dtype.kind == "f":
         raise InputError(
