@@ -135,6 +135,10 @@ CASES = [
              ("m.pt", "another model configuration", "depth")),
     BadInput("image below the network's minimum", lambda r: predict(r, checkpoint(r, depth=4, base_width=2), tiny_png(r)),
              ("tiny.png", "smaller than the network's minimum side 8")),
+    BadInput("a border past the tile", lambda r: predict(r, checkpoint(r, depth=2), Path("sample:heldout"))
+             + ["--border", "600"], ("border must be", "below the tile size")),
+    BadInput("ignore index with instances", lambda r: train(dataset(r), "--task", "instances", "--ignore-index", "9"),
+             ("--task instances", "--ignore-index")),
     BadInput("file that is not a checkpoint", lambda r: predict(r, not_a_checkpoint(r), Path("sample:heldout")),
              ("notes.pt", "not a PyTorch checkpoint")),
 ]

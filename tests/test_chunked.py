@@ -245,3 +245,63 @@ def test_a_dataset_over_the_memory_budget_trains_from_its_files_and_learns(tmp_p
     result = train(config, report=QUIET)
     rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
     assert result.epochs_completed == 6 and float(rows[-1]["val_dice"]) > 0.8
+
+
+# --- what a review found -------------------------------------------------------------------------
+
+def test_ome_zarr_outputs_can_be_overwritten_and_continued(tmp_path, model_file):
+    tifffile.imwrite(tmp_path / "a.tif", image((200, 240)))
+    options = dict(label_format="ome-zarr", tile=TileOptions(tile_size=128))
+    first = predict_files(model_file, [tmp_path / "a.tif"], tmp_path / "out", PredictOptions(**options), QUIET)[0]
+    assert first.labels.is_dir()
+    again = predict_files(model_file, [tmp_path / "a.tif"], tmp_path / "out",
+                          PredictOptions(**options, overwrite=True), QUIET)
+    skipped = predict_files(model_file, [tmp_path / "a.tif"], tmp_path / "out",
+                            PredictOptions(**options, skip_existing=True), QUIET)
+    assert len(again) == 1 and skipped == []
+    first.remove()
+    assert not first.labels.exists()
+
+
+def test_pages_written_one_by_one_are_predicted_region_by_region_too(tmp_path, model_file):
+    with tifffile.TiffWriter(tmp_path / "pages.tif") as writer:
+        for seed in range(2):
+            writer.write(image((160, 200), seed=seed))
+    records = predict_files(model_file, [tmp_path / "pages.tif"], tmp_path / "out",
+                            PredictOptions(probabilities_on_disk=True, tile=TileOptions(tile_size=128)), QUIET)
+    eager = predict_files(model_file, [tmp_path / "pages.tif"], tmp_path / "eager",
+                          PredictOptions(label_format="tif", tile=TileOptions(tile_size=128)), QUIET)
+    assert [r.labels.name for r in records] == ["pages_000_labels.tif", "pages_001_labels.tif"]
+    for large, small in zip(records, eager):
+        ours, theirs = tifffile.imread(large.labels), tifffile.imread(small.labels)
+        assert ours.dtype == theirs.dtype and np.array_equal(ours, theirs)
+
+
+def test_files_predicted_region_by_region_are_never_read_whole(tmp_path, model_file, monkeypatch):
+    import unetkit.predict as predict
+
+    tifffile.imwrite(tmp_path / "a_small.tif", image((64, 64)))
+    tifffile.imwrite(tmp_path / "b_large.tif", image((300, 300)), tile=(64, 64))
+    real = predict.load_image_planes
+
+    def whole_reads_only_of_small_files(path, normalization):
+        assert "large" not in path.name, "a file predicted region by region was read whole"
+        return real(path, normalization)
+
+    monkeypatch.setattr(predict, "LARGE_PIXELS", 100 * 100)
+    monkeypatch.setattr(predict, "load_image_planes", whole_reads_only_of_small_files)
+    records = predict_files(model_file, [tmp_path / "a_small.tif", tmp_path / "b_large.tif"], tmp_path / "out",
+                            PredictOptions(tile=TileOptions(tile_size=64)), QUIET)
+    assert [r.labels.suffix for r in records] == [".png", ".tif"]
+
+
+def test_shards_refuse_inputs_whose_outputs_would_collide_across_shards(tmp_path, model_file):
+    from unetkit.errors import InputError
+
+    for folder in ("x", "y"):
+        (tmp_path / folder).mkdir()
+        Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / folder / "same.png")
+    for shard in ((0, 2), (1, 2)):
+        with pytest.raises(InputError, match="same"):
+            predict_files(model_file, [tmp_path / "x" / "same.png", tmp_path / "y" / "same.png"], tmp_path / "out",
+                          PredictOptions(shard=shard), QUIET)

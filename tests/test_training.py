@@ -148,13 +148,15 @@ def test_the_stopping_rule_on_synthetic_validation_curves():
     rule = StoppingRule(patience=3, min_delta=0.005, lr_drops=0)
     rising = [0.5, 0.7, 0.8, 0.85, 0.88, 0.9]
     assert STOP not in decisions(rule, rising)
-    creeping = [0.90, 0.902, 0.904, 0.906]  # better each epoch, but by less than min_delta
+    creeping = [0.90, 0.901, 0.902, 0.904]  # better each epoch, never by min_delta over the last real gain
     assert decisions(rule, creeping) == [CONTINUE, CONTINUE, CONTINUE, STOP]
+    slow = [0.90, 0.902, 0.904, 0.906]  # tiny steps that add up: 0.906 beats 0.90 by more than min_delta
+    assert decisions(rule, slow) == [CONTINUE] * 4
     noisy = [0.90, 0.89, 0.91, 0.90, 0.905, 0.899, 0.90]  # 0.91 counts (> 0.905); then three below it
     assert decisions(rule, noisy).index(STOP) == 5
     with_drop = StoppingRule(patience=2, min_delta=0.005, lr_drops=1)
     assert decisions(with_drop, [0.9, 0.9, 0.9, 0.9, 0.9]) == [CONTINUE, CONTINUE, DROP_LR, CONTINUE, STOP]
-    losses = [1.0, 0.5, 0.3, 0.295, 0.29, 0.289]  # without validation: relative drops below 2 %
+    losses = [1.0, 0.5, 0.3, 0.299, 0.298, 0.297]  # without validation: drops below 2 % of the last real one
     assert decisions(StoppingRule(patience=3, lr_drops=0), losses=losses) == [CONTINUE] * 5 + [STOP]
 
 
@@ -196,3 +198,16 @@ def test_resume_across_a_plateau_decision_takes_the_same_decision(tmp_path):
                                                  weights(tmp_path / "resumed" / "last.pt").values()))
     again = train(resume_config(tmp_path / "resumed"), resume=True, report=QUIET)  # an ended run stays ended
     assert again.stopped == "early-stopping" and again.global_step == straight.global_step
+
+
+def test_a_time_limit_mid_epoch_then_resume_decides_as_an_uninterrupted_run(tmp_path):
+    from unetkit.training.state import resume_config
+
+    data = write_dataset(tmp_path / "d", count=3)
+    config = tiny_config(data, tmp_path / "straight", epochs=3, lr=1e-9, early_stopping=1, steps_per_epoch=40,
+                         checkpoint_every=0)
+    straight = train(config, report=QUIET)
+    cut = train(config.replace(out=str(tmp_path / "cut"), max_time_s=0.3), report=QUIET)
+    assert cut.stopped == "time-limit" and cut.global_step % 40 != 0  # stopped inside an epoch
+    resumed = train(resume_config(tmp_path / "cut", max_time_s=1e6), resume=True, report=QUIET)
+    assert (resumed.stopped, resumed.global_step) == (straight.stopped, straight.global_step)

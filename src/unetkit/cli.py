@@ -52,7 +52,8 @@ def _tile_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tile-size", type=int, default=512)
     p.add_argument("--overlap", type=finite_float, default=0.25, help="fraction of the tile (<1) or pixels")
     p.add_argument("--tiles-per-batch", type=int, help="default: 1 on the CPU, 4 on a GPU")
-    p.add_argument("--border", type=int, default=0, help="mirrored context at the image border (same padding)")
+    p.add_argument("--border", type=int, default=0,
+                   help="mirrored context at the image border (same padding; 0 to below the tile size)")
     p.add_argument("--blend", choices=["gaussian", "uniform"], default="gaussian")
     p.add_argument("--tta", action="store_true", help="average the 8 flips/rotations (8x slower)")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto")

@@ -21,7 +21,9 @@ an image whose outputs all exist is skipped (an output exists only once complete
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,7 +107,10 @@ class PredictionRecord:
 
     def remove(self) -> None:
         for path in self.outputs.values():
-            path.unlink(missing_ok=True)
+            if path.is_dir() and not path.is_symlink():  # an OME-Zarr output
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -134,6 +139,17 @@ def collect_inputs(inputs: list[str | Path]) -> list[Path]:
     return files
 
 
+def check_unique_stems(files_or_stems: list[Path] | list[str]) -> None:
+    """Raise if two inputs (files, or image planes by their stems) would write outputs of the same name."""
+    stems = [image_stem(item) if isinstance(item, Path) else item for item in files_or_stems]
+    duplicates = sorted({s for s in stems if stems.count(s) > 1})
+    if duplicates:
+        raise InputError(
+            f"several inputs would write outputs named {duplicates[:3]}",
+            fix="predict files with the same name into different --out folders",
+        )
+
+
 def _plan_jobs(files: list[Path], predictor: Predictor) -> list[_Job]:
     """One job per image plane, each input checked against the model from its header first."""
     jobs = []
@@ -143,13 +159,7 @@ def _plan_jobs(files: list[Path], predictor: Predictor) -> list[_Job]:
         for index in range(shape.count):
             stem = image_stem(path) if shape.count == 1 else f"{image_stem(path)}_{index:03d}"
             jobs.append(_Job(path, index, shape, stem))
-    stems = [job.stem for job in jobs]
-    duplicates = sorted({s for s in stems if stems.count(s) > 1})
-    if duplicates:
-        raise InputError(
-            f"several inputs would write outputs named {duplicates[:3]}",
-            fix="predict files with the same name into different --out folders",
-        )
+    check_unique_stems([job.stem for job in jobs])
     return jobs
 
 
@@ -229,6 +239,7 @@ def predict_files(
     loaded = load_predictor(checkpoint, backend=options.backend, device=options.device, precision=options.precision)
     files = collect_inputs(inputs)
     index, count = options.shard or shard_from_environment()
+    check_unique_stems(files)  # over all shards: two shards must not write the same names
     mine = files[index::count]
     jobs = _plan_jobs(mine, loaded.predictor) if mine else []
     records = [_record(job, out_dir, options, loaded.task) for job in jobs]
@@ -237,10 +248,11 @@ def predict_files(
     if count > 1:
         report(f"shard {index + 1} of {count}: {len(mine)} of {len(files)} file(s)")
     out_dir.mkdir(parents=True, exist_ok=True)
+    wanted = [(job, record) for job, record, keep in zip(jobs, records, todo) if keep]
     with raise_on_stop_signals(), _Pipeline(loaded, options, out_dir, report) as pipeline:
-        for job, record, wanted in zip(jobs, records, todo):
-            if wanted:
-                pipeline.predict(job, record, upcoming=[j.image_path for j, w in zip(jobs, todo) if w])
+        for index, (job, record) in enumerate(wanted):
+            upcoming = [later.image_path for later, _ in wanted[index:] if not is_large(later, options)]
+            pipeline.predict(job, record, upcoming=list(dict.fromkeys(upcoming)))
     return pipeline.done
 
 
@@ -285,13 +297,15 @@ class _Pipeline:
         return load_image_planes(job.image_path, self.loaded.data_options.normalization)
 
     def _planes(self, job: _Job, upcoming: list[Path]) -> list:
+        """The planes of the job's file; ``upcoming``: the files still to predict in memory, in order
+        (this one first). Files done are let go; the next one is read while this one is predicted."""
         if job.image_path not in self.reads:
             self.reads[job.image_path] = self.reader.submit(self._read, job)
-        following = [path for path in upcoming if path != job.image_path and path not in self.reads]
         for path in list(self.reads):
-            if path != job.image_path and path not in upcoming:
+            if path not in upcoming:
                 del self.reads[path]  # a file whose planes are all done
-        if following:  # read the next file while this one is predicted
+        following = [path for path in upcoming if path != job.image_path]
+        if following and following[0] not in self.reads:
             self.reads[following[0]] = self.reader.submit(self._read, _next_job_like(job, following[0]))
         return self.reads[job.image_path].result()
 
@@ -333,16 +347,24 @@ class _Pipeline:
             return
         record, future = self.writing
         self.writing = None
-        try:
-            future.result()
-        except BaseException as exc:
+        interrupted: Interrupted | None = None
+        while True:  # a signal while waiting does not stop the write: wait for it to end, then report
+            try:
+                concurrent.futures.wait([future])
+                break
+            except Interrupted as signal_arrived:
+                interrupted = signal_arrived
+        error = future.exception()
+        if error is None:
+            self.done.append(record)
+        else:
             record.remove()
-            if raise_errors and isinstance(exc, (OSError, UnetkitError)):
-                raise _batch_error(exc, record, self.done, self.out_dir) from exc
-            if raise_errors:
-                raise
-            return
-        self.done.append(record)
+        if interrupted is not None:
+            raise _batch_error(interrupted, record, self.done, self.out_dir)
+        if error is not None and raise_errors:
+            if isinstance(error, (OSError, UnetkitError)):
+                raise _batch_error(error, record, self.done, self.out_dir) from error
+            raise error
 
 
 def _next_job_like(job: _Job, path: Path) -> _Job:

@@ -61,6 +61,16 @@ class _RawView:
         return region[..., 0] if self.reader.channels == 1 else region
 
 
+class _AsType:
+    """An array-like read as another integer type (labels that fit a narrower one)."""
+
+    def __init__(self, array, dtype):
+        self.array, self.dtype, self.shape = array, np.dtype(dtype), array.shape
+
+    def __getitem__(self, key) -> np.ndarray:
+        return np.asarray(self.array[key]).astype(self.dtype)
+
+
 def predict_large(
     loaded: LoadedPredictor, path: Path, plane: int, files: dict[str, Path], tile: TileOptions,
     replace: bool = False,
@@ -79,7 +89,8 @@ def predict_large(
     try:
         chunks = (min(1024, height), min(1024, width))
         labels = zarr.open_array(str(work / "labels.zarr"), mode="w", shape=(height, width),
-                                 dtype=np.uint32 if not task.pixelwise else np.uint16, chunks=chunks)
+                                 dtype=np.uint16 if task.pixelwise and task.num_outputs >= 256 else
+                                 np.uint8 if task.pixelwise else np.uint32, chunks=chunks)
         keep_outputs = not task.pixelwise or "probabilities" in files
         outputs = zarr.open_array(str(work / "outputs.zarr"), mode="w", dtype=np.float32,
                                   shape=(predictor.num_outputs, height, width),
@@ -90,10 +101,12 @@ def predict_large(
                 outputs[:, rows, :] = band
             if task.pixelwise:
                 labels[rows, :] = task.labels(band)
+        written = labels
         if not task.pixelwise:
-            label_in_blocks(outputs, labels, task)
+            count = label_in_blocks(outputs, labels, task)
+            written = labels if count >= 2**16 else _AsType(labels, np.uint16)  # as in memory: uint16 if it fits
         task_files = {kind: path for kind, path in files.items() if kind != "probabilities"}
-        task.write_outputs(task_files, _RawView(reader), image, labels, replace, pixel_size=size)
+        task.write_outputs(task_files, _RawView(reader), image, written, replace, pixel_size=size)
         if "probabilities" in files and outputs is not None:
             target = Path(files["probabilities"])
             if target.name.endswith(".zarr"):

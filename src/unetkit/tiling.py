@@ -72,6 +72,8 @@ class TileOptions:
             raise ConfigError(f"tiles per batch must be at least 1, got {self.tiles_per_batch}")
         if self.blend not in ("gaussian", "uniform"):
             raise ConfigError(f"blend must be 'gaussian' or 'uniform', got {self.blend!r}")
+        if not 0 <= self.border < self.tile_size:
+            raise ConfigError(f"border must be 0 or more and below the tile size, got {self.border}")
 
     def overlap_pixels(self, tile: int) -> int:
         return int(round(self.overlap * tile)) if self.overlap < 1 else int(self.overlap)
@@ -330,7 +332,8 @@ def _accumulate(output: np.ndarray, tile: np.ndarray, row: int, col: int) -> Non
     height, width = output.shape[-2:]
     top, left = max(row, 0), max(col, 0)
     bottom, right = min(row + tile.shape[-2], height), min(col + tile.shape[-1], width)
-    output[:, top:bottom, left:right] += tile[:, top - row : bottom - row, left - col : right - col]
+    if bottom > top and right > left:  # a tile wholly in a mirrored border adds nothing
+        output[:, top:bottom, left:right] += tile[:, top - row : bottom - row, left - col : right - col]
 
 
 def predict_whole(predictor: Predictor | UNet, image: torch.Tensor | np.ndarray) -> np.ndarray:

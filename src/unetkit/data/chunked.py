@@ -117,9 +117,12 @@ def open_image(path: str | Path, plane: int = 0) -> ArrayRegionReader:
 
     try:
         with tifffile.TiffFile(path) as tif:
-            series = uniform_series(tif, path)[0]
-            axes = series.axes
-        store = tifffile.imread(path, aszarr=True, series=0, level=0)
+            all_series = uniform_series(tif, path)
+            axes = all_series[0].axes
+            per_series = int(np.prod([s for s, a in zip(all_series[0].shape, axes)
+                                      if a not in CHANNEL_AXES | {"Y", "X"}], dtype=np.int64))
+        series, plane = divmod(plane, per_series) if plane < per_series * len(all_series) else (0, plane)
+        store = tifffile.imread(path, aszarr=True, series=series, level=0)
         array = zarr.open(store, mode="r")
         if hasattr(array, "keys") and not hasattr(array, "shape"):  # a pyramid: its first (full) level
             array = array[sorted(array.keys())[0]]

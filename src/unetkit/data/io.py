@@ -240,7 +240,7 @@ def ensure_can_write(path: Path, overwrite: bool, fix: str = "pass --overwrite, 
     A check before the work: nothing is computed only to be refused at the end.
     """
     path = Path(path)
-    if path.is_dir():
+    if path.is_dir() and not path.name.lower().endswith(".zarr"):  # an OME-Zarr output is a folder
         raise OutputExistsError("output path is a folder, not a file", path=path, fix="give a file name")
     if (path.exists() or path.is_symlink()) and not overwrite:
         raise OutputExistsError("output exists already", path=path, fix=fix)

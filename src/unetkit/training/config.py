@@ -140,9 +140,11 @@ class TrainConfig:
             raise ConfigError(f"val fraction must be in [0, 1), got {self.val_fraction}")
         if not 0 <= self.foreground_fraction <= 1:
             raise ConfigError(f"foreground fraction must be in [0, 1], got {self.foreground_fraction}")
-        if self.task == "instances" and (self.num_classes != 1 or self.mask_mode is not None or self.loss is not None):
+        if self.task == "instances" and (self.num_classes != 1 or self.mask_mode is not None or self.loss is not None
+                                         or self.ignore_index is not None):
             raise ConfigError("--task instances reads instance label masks and has its own outputs and loss",
-                              fix="leave --classes, --mask-mode/--instance-masks and --loss out with --task instances")
+                              fix="leave --classes, --mask-mode/--instance-masks, --loss and --ignore-index out "
+                                  "with --task instances")
 
     def model_overrides(self, num_outputs: int) -> dict[str, Any]:
         """The model options given explicitly (None means: the preset's), and the outputs."""

@@ -199,20 +199,20 @@ def end_epoch(
     score = scores.get(parts.task.score_name)
     loss_sum, loss_count = parts.context.all_sum([sum(meter.losses), float(len(meter.losses))])
     mean_loss = loss_sum / max(loss_count, 1)
-    previous_best = position.best_score
-    improved = score is not None and (previous_best is None or score > previous_best)
+    improved = score is not None and (position.best_score is None or score > position.best_score)
+    if improved:
+        position.best_score = score
     outcome = EpochOutcome(stop=False)
     rule = parts.config.stopping_rule()
-    if rule is not None:
+    whole_epoch = position.step == parts.config.steps_per_epoch  # not a --max-time stop mid-epoch:
+    if rule is not None and whole_epoch:  # a resumed run finishes that epoch and decides then, once
         decision = rule.decide(position, score, mean_loss if score is None else None)
         if decision == DROP_LR:
             scale_learning_rate(parts.optimizer, parts.scheduler, rule.lr_factor)
             outcome.note = f"plateau: learning rate x{rule.lr_factor:g}"
         elif decision == STOP:
             outcome = EpochOutcome(stop=True, note=f"stopped: {rule.reason(position)}")
-    elif improved:
-        position.best_score = score
-    if parts.config.resolved_schedule == "plateau" and score is not None:
+    if parts.config.resolved_schedule == "plateau" and score is not None and whole_epoch:
         parts.scheduler.step(score)
     row = {
         "epoch": str(position.epoch + 1), "step": str(position.global_step), "loss": f"{mean_loss:.5f}",

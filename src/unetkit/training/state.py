@@ -36,8 +36,9 @@ class Position:
     epoch: int = 0
     step: int = 0
     global_step: int = 0
-    best_score: float | None = None  # the stopping rule's state (see training/stopping.py) ...
-    best_loss: float | None = None
+    best_score: float | None = None  # the best validation score so far (best.pt's)
+    reference_score: float | None = None  # the stopping rule's state (see training/stopping.py) ...
+    reference_loss: float | None = None
     epochs_without_improvement: int = 0
     lr_drops: int = 0  # ... up to here
     elapsed_s: float = 0.0

@@ -3,7 +3,9 @@
 Without ``--epochs``, a run ends when more training no longer pays:
 
 - with validation images: when the validation score (Dice; F1 for instance models) has not
-  improved by more than ``min_delta`` for ``patience`` epochs (``best.pt`` keeps the best);
+  beaten the last real improvement by more than ``min_delta`` for ``patience`` epochs (so a
+  slow creep of tiny gains counts as a plateau only while it stays below ``min_delta``;
+  ``best.pt`` keeps the best model whatever the margin);
 - without (a single training image): when the mean training loss has not fallen by more
   than ``loss_min_drop`` (relative) for ``patience`` epochs;
 - at the latest after ``max_epochs`` epochs, or at ``--max-time``.
@@ -21,7 +23,7 @@ The constants were chosen by measurement on five public sets (BENCHMARKS.md,
 
 >>> rule = StoppingRule(patience=2, min_delta=0.01)
 >>> state = StopState()
->>> [rule.update(state, score=s, loss=None) for s in (0.80, 0.85, 0.855, 0.858)]
+>>> [rule.update(state, score=s, loss=None) for s in (0.80, 0.85, 0.855, 0.859)]
 [False, False, False, True]
 >>> rule.reason(state)
 'no validation improvement above 0.01 for 2 epochs'
@@ -45,8 +47,8 @@ class StopState:
     """What the rule has seen (the training :class:`~unetkit.training.state.Position` holds the
     same fields, and so checkpoints them)."""
 
-    best_score: float | None = None
-    best_loss: float | None = None
+    reference_score: float | None = None  # the score an epoch must beat by min_delta (moves only then)
+    reference_loss: float | None = None
     epochs_without_improvement: int = 0
     lr_drops: int = 0
 
@@ -80,19 +82,19 @@ class StoppingRule:
     def update(self, state: StopState, score: float | None, loss: float | None) -> bool:
         """Record an epoch's validation score (or, without validation, its mean loss); True: a plateau."""
         if score is not None:
-            improved = state.best_score is None or score > state.best_score + self.min_delta
-            if state.best_score is None or score > state.best_score:
-                state.best_score = score
+            improved = state.reference_score is None or score > state.reference_score + self.min_delta
+            if improved:
+                state.reference_score = score
         elif loss is not None:
-            improved = state.best_loss is None or loss < state.best_loss * (1 - self.loss_min_drop)
-            if state.best_loss is None or loss < state.best_loss:
-                state.best_loss = loss
+            improved = state.reference_loss is None or loss < state.reference_loss * (1 - self.loss_min_drop)
+            if improved:
+                state.reference_loss = loss
         else:
             return False
         state.epochs_without_improvement = 0 if improved else state.epochs_without_improvement + 1
         return state.epochs_without_improvement >= self.patience
 
     def reason(self, state: StopState) -> str:
-        if state.best_score is not None:
+        if state.reference_score is not None:
             return f"no validation improvement above {self.min_delta:g} for {self.patience} epochs"
         return f"training loss fell by less than {self.loss_min_drop:.0%} for {self.patience} epochs"
