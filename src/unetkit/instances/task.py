@@ -53,7 +53,7 @@ class InstanceTask:
 
     method: InstanceMethod = DEFAULT_METHOD
     threshold: float = 0.5  # foreground probability (and interior probability for three-class)
-    seed_threshold: float = 0.5  # scaled distance that makes a seed (distance method)
+    seed_fraction: float = 0.7  # share of its piece's highest distance a seed must reach (distance method)
     min_size: int = 10  # objects of fewer pixels are dropped
     name: ClassVar[str] = "instances"
     score_name: ClassVar[str] = "f1"
@@ -62,8 +62,8 @@ class InstanceTask:
 
     def __post_init__(self) -> None:
         check_choices(self)
-        if not 0 < self.threshold < 1 or not 0 < self.seed_threshold < 1:
-            raise ConfigError(f"thresholds must be in (0, 1), got {self.threshold}, {self.seed_threshold}")
+        if not 0 < self.threshold < 1 or not 0 < self.seed_fraction < 1:
+            raise ConfigError(f"threshold and seed fraction must be in (0, 1), got {self.threshold}, {self.seed_fraction}")
         if self.min_size < 1:
             raise ConfigError(f"min_size must be at least 1 pixel, got {self.min_size}")
 
@@ -79,7 +79,7 @@ class InstanceTask:
     def labels(self, outputs: np.ndarray) -> np.ndarray:
         outputs = np.asarray(outputs, np.float32)
         if self.method == "distance":
-            return postprocess.labels_from_distance(outputs, self.threshold, self.seed_threshold, self.min_size)
+            return postprocess.labels_from_distance(outputs, self.threshold, self.seed_fraction, self.min_size)
         if self.method == "three-class":
             return postprocess.labels_from_three_class(outputs, self.threshold, self.min_size)
         return postprocess.labels_from_border_gaps(outputs, self.threshold, self.min_size)
