@@ -128,3 +128,43 @@ def test_train_flags_parse_into_the_config_with_choices_from_the_types():
     assert config.augment == "strong" and config.batch_norm is True and config.depth is None
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--out", "r", "--augment", "wild"])
+
+
+def unetkit_imports() -> dict[str, set[str]]:
+    """Each unetkit module's imports of other unetkit modules (from the source, not by running it)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "src" / "unetkit"
+    graph: dict[str, set[str]] = {}
+    for path in root.rglob("*.py"):
+        parts = path.relative_to(root.parent).with_suffix("").parts
+        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+        imported: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = package
+                for _ in range(max(node.level - 1, 0)):
+                    base = base.rsplit(".", 1)[0]
+                target = (f"{base}.{node.module}" if node.module else base) if node.level else (node.module or "")
+                imported.add(target)
+                imported.update(f"{target}.{alias.name}" for alias in node.names)
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+        graph[module] = {name for name in imported if name.startswith("unetkit")}
+    return graph
+
+
+def test_training_imports_no_file_prediction_or_command_line_module():
+    graph = unetkit_imports()
+    forbidden = {"unetkit.predict", "unetkit.predict_large", "unetkit.evaluation", "unetkit.cli", "unetkit.report"}
+    seen, stack = set(), [m for m in graph if m.startswith("unetkit.training")]
+    while stack:  # every module training reaches, however indirectly (the package's __init__ aside)
+        module = stack.pop()
+        if module in seen or module == "unetkit":
+            continue
+        seen.add(module)
+        stack.extend(graph.get(module, ()))
+    assert seen & forbidden == set(), sorted(seen & forbidden)
+    assert "unetkit.training.loop" in seen and "unetkit.scoring" in seen  # the walk does see imports
