@@ -268,3 +268,16 @@ def test_objects_that_cross_tile_borders_come_out_whole_and_once():
     assert np.array_equal(tiled, whole)
     stats = match_instances(labels, tiled, threshold=0.8)
     assert stats.n_true == 6 and stats.n_pred == 6 and stats.tp == 6
+
+
+def test_the_report_marks_whole_objects_for_an_instance_model():
+    truth = np.zeros((6, 12), np.int32)
+    truth[1:5, 1:4] = 1  # found
+    truth[1:5, 8:11] = 2  # missed
+    predicted = np.zeros_like(truth)
+    predicted[1:5, 1:4] = 5
+    predicted[0:2, 5:7] = 6  # nothing there
+    errors = InstanceTask().error_masks(predicted, truth)
+    assert errors.unit == "objects"
+    assert errors.true_positive.sum() == 12 and errors.false_positive.sum() == 4
+    assert errors.false_negative.sum() == 12 and errors.wrong_class is None

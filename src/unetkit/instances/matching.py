@@ -116,6 +116,32 @@ def _optimal_pairs(iou: sparse.coo_matrix, threshold: float) -> np.ndarray:
     return np.asarray(matched)
 
 
+def matched_pairs(truth: np.ndarray, prediction: np.ndarray, threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """The ids of the true and predicted objects matched one to one at IoU >= ``threshold``
+    (the matching of :func:`match_instances`), as two aligned arrays.
+
+    >>> matched_pairs(np.array([[1, 1, 0, 2]]), np.array([[7, 7, 0, 0]]))
+    (array([1]), array([7]))
+    """
+    truth_ids, truth_compact = np.unique(np.asarray(truth), return_inverse=True)
+    pred_ids, pred_compact = np.unique(np.asarray(prediction), return_inverse=True)
+    truth_ids = truth_ids[truth_ids > 0] if truth_ids.size and truth_ids[0] == 0 else truth_ids
+    pred_ids = pred_ids[pred_ids > 0] if pred_ids.size and pred_ids[0] == 0 else pred_ids
+    intersection, true_area, pred_area = overlaps(truth, prediction)
+    iou = _iou_matrix(intersection, true_area, pred_area)
+    keep = iou.data >= threshold
+    if not keep.any():
+        return np.zeros(0, truth_ids.dtype), np.zeros(0, pred_ids.dtype)
+    rows, cols, values = iou.row[keep], iou.col[keep], iou.data[keep]
+    dense_rows, row_index = np.unique(rows, return_inverse=True)
+    dense_cols, col_index = np.unique(cols, return_inverse=True)
+    dense = np.zeros((len(dense_rows), len(dense_cols)))
+    dense[row_index, col_index] = values
+    chosen_rows, chosen_cols = linear_sum_assignment(dense, maximize=True)
+    good = dense[chosen_rows, chosen_cols] >= threshold
+    return truth_ids[dense_rows[chosen_rows[good]]], pred_ids[dense_cols[chosen_cols[good]]]
+
+
 def _seg(intersection: sparse.csr_matrix, true_area: np.ndarray, pred_area: np.ndarray) -> float:
     """CTC SEG: Jaccard of each true object with the prediction covering > half of it."""
     if true_area.size == 0:

@@ -115,6 +115,21 @@ class InstanceTask:
             return dice_loss(logits, foreground) + bce_loss(logits, foreground, weights.float())
         return border_weight_loss
 
+    def error_masks(self, predicted: np.ndarray, truth: np.ndarray):  # -> report.pictures.ErrorMasks
+        """Objects, for the HTML report: matched predictions (IoU >= 0.5) are true positives,
+        unmatched predictions false positives, unmatched true objects false negatives."""
+        from ..report.pictures import ErrorMasks
+        from .matching import matched_pairs
+
+        true_ids, pred_ids = matched_pairs(truth, predicted)
+        matched_prediction = np.isin(predicted, pred_ids) & (predicted > 0)
+        return ErrorMasks(
+            true_positive=matched_prediction,
+            false_positive=(predicted > 0) & ~matched_prediction,
+            false_negative=(truth > 0) & ~np.isin(truth, true_ids) & (predicted == 0),
+            unit="objects",
+        )
+
     def new_accumulator(self, ignore_index: int | None) -> ObjectAccumulator:
         return ObjectAccumulator()
 
