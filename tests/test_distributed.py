@@ -100,5 +100,5 @@ def test_nproc_shortcut_runs_the_same_command_under_torchrun(tmp_path):
     )
     assert finished.returncode == 0, finished.stderr
     assert "world size 2" in finished.stderr
-    assert finished.stdout.count("done (completed)") == 1  # rank 0 alone reports
+    assert finished.stdout.count("done (completed: all 1 epoch(s) asked for)") == 1  # rank 0 alone reports
     assert read_checkpoint(tmp_path / "run" / "last.pt")["training"]["global_step"] == 4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import signal
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import torch
 
 from unetkit import TrainConfig, load_model, train
 from unetkit.checkpoint import read_checkpoint
+from unetkit.training.history import read_rows
 
 from helpers import write_dataset
 
@@ -49,12 +51,18 @@ def test_early_stopping_stops_when_validation_dice_stalls(tmp_path):
     data = write_dataset(tmp_path / "d", count=3)
     result = train(tiny_config(data, tmp_path / "run", epochs=10, lr=1e-9, early_stopping=2), report=QUIET)
     assert result.stopped == "early-stopping" and result.epochs_completed == 3
+    why = "no validation improvement above 0.003 for 2 epochs"
+    assert read_rows(tmp_path / "run" / "log.csv")[-1]["note"] == f"stopped: {why}"
+    written = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert written["stopped"] == "early-stopping" and written["why"] == why and written["epochs_completed"] == 3
 
 
 def test_max_time_stops_and_keeps_a_resumable_checkpoint(tmp_path):
     data = write_dataset(tmp_path / "d", count=3)
     result = train(tiny_config(data, tmp_path / "run", epochs=50, max_time_s=0.5), report=QUIET)
     assert result.stopped == "time-limit" and result.epochs_completed < 50
+    assert read_rows(tmp_path / "run" / "log.csv")[-1]["note"] == "stopped: time limit of 0.5 s reached"
+    assert json.loads((tmp_path / "run" / "result.json").read_text())["stopped"] == "time-limit"
     state = read_checkpoint(tmp_path / "run" / "last.pt")["training"]
     from unetkit.training.state import resume_config
 
@@ -170,6 +178,15 @@ def test_without_epochs_a_run_stops_when_validation_stops_improving(tmp_path):
     # the same options with --epochs run every epoch: --epochs means what it says
     fixed = train(config.replace(out=str(tmp_path / "fixed"), epochs=5, early_stopping=None), report=QUIET)
     assert fixed.stopped == "completed" and fixed.epochs_completed == 5
+
+
+def test_a_run_that_decides_its_length_ends_at_the_cap_and_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr("unetkit.training.stopping.MAX_EPOCHS", 2)  # the cap, small enough for a test
+    data = write_dataset(tmp_path / "d", count=3)
+    result = train(tiny_config(data, tmp_path / "run", epochs=None, lr=1e-9, steps_per_epoch=2), report=QUIET)
+    assert (result.stopped, result.epochs_completed, result.why) == ("epoch-limit", 2, "the limit of 2 epochs")
+    assert [row["note"] for row in read_rows(tmp_path / "run" / "log.csv")] == ["", "stopped: the limit of 2 epochs"]
+    assert json.loads((tmp_path / "run" / "result.json").read_text())["why"] == "the limit of 2 epochs"
 
 
 def test_resume_across_a_plateau_decision_takes_the_same_decision(tmp_path):

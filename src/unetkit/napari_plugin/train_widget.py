@@ -37,8 +37,7 @@ if TYPE_CHECKING:
     from napari.qt.threading import FunctionWorker
 
 PLUGIN, SEGMENT_WIDGET = "unetkit", "Segment"
-ENDINGS = {"completed": "completed", "signal": "stopped", "early-stopping": "stopped early (no better Dice)",
-           "time-limit": "time limit reached"}  # StopReason values, as the status line says them
+ENDINGS = {"completed": "completed", "signal": "stopped"}  # else: "done (why)", e.g. the stopping rule's reason
 
 
 class _Relay(QObject):
@@ -201,7 +200,7 @@ class TrainWidget(QWidget):
         self.result = result
         best = result.run_dir / BEST
         score = "" if result.best_score is None else f", best validation Dice {result.best_score:.3f}"
-        ending = ENDINGS.get(result.stopped.value, result.stopped.value)
+        ending = ENDINGS.get(result.stopped.value) or f"done ({result.why})"
         show_status(self.status, f"{ending} after {result.epochs_completed} epoch(s){score}; "
                                  + (f"model: {best}" if best.is_file() else f"no best.pt yet; {result.run_dir} holds last.pt"))
         self.use_button.setEnabled(best.is_file())

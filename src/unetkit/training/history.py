@@ -1,4 +1,5 @@
-"""The training log: one CSV row per epoch, and a training-curve PNG redrawn each epoch.
+"""The training log: one CSV row per epoch, a training-curve PNG redrawn each epoch, and
+``result.json`` (why the run ended) written when it ends.
 
 >>> import tempfile
 >>> run = Path(tempfile.mkdtemp())
@@ -10,6 +11,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from ..data.io import atomic_write
 LOG = "log.csv"
 CONFIG = "config.json"
 CURVE = "curves.png"
+RESULT = "result.json"
 FIELDS = ("epoch", "step", "loss", "val_dice", "val_iou", "val_f1", "val_ap50", "best", "lr", "seconds", "data_wait",
           "note")
 
@@ -52,6 +55,12 @@ def truncate_after(path: Path, epoch: int) -> None:
     kept = [r for r in rows if int(r["epoch"]) <= epoch]
     if len(kept) != len(rows):
         _write_rows(path, kept)
+
+
+def write_result(path: Path, summary: dict[str, Any]) -> None:
+    """Write how the run ended (replaced when a resumed run ends again)."""
+    text = json.dumps(summary, indent=2)
+    atomic_write(path, lambda target: target.write_text(text), overwrite=True)
 
 
 def plot_curves(log_path: Path, png_path: Path) -> None:

@@ -42,7 +42,7 @@ from ..signals import flag_on_stop_signals
 from ..tiling import TileOptions
 from .config import TrainConfig
 from .distributed import init_distributed
-from .history import CURVE, LOG, append_row, plot_curves, truncate_after
+from .history import CURVE, LOG, RESULT, append_row, plot_curves, truncate_after, write_result
 from .optim import scale_learning_rate
 from .run_dir import check_new_run_dir, claim_run_dir, update_config_file
 from .setup import RunParts, build_run
@@ -73,6 +73,12 @@ class TrainResult:
     epochs_completed: int
     global_step: int
     stopped: StopReason
+    why: str = ""  # in words: "no validation improvement above 0.003 for 3 epochs", "time limit of 300 s reached"
+
+    def summary(self, seconds: float) -> dict[str, object]:
+        """What ``result.json`` records: why and when the run ended, and its best score."""
+        return {"stopped": self.stopped.value, "why": self.why, "epochs_completed": self.epochs_completed,
+                "steps": self.global_step, "best_score": self.best_score, "training_seconds": round(seconds, 1)}
 
     @property
     def best_dice(self) -> float | None:
@@ -192,9 +198,13 @@ class EpochOutcome:
 
 def end_epoch(
     parts: RunParts, position: Position, meter: EpochMeter, run_dir: Path, report: Report,
-    on_epoch: EpochCallback | None = None,
+    on_epoch: EpochCallback | None = None, ending: str = "",
 ) -> EpochOutcome:
-    """Validate, keep the best model, apply the stopping rule, log, tell ``on_epoch`` the log row."""
+    """Validate, keep the best model, apply the stopping rule, log, tell ``on_epoch`` the log row.
+
+    ``ending``: why the run ends after this epoch whatever the rule says (a time limit, the
+    last planned epoch), written to the row's note.
+    """
     scores = validate(parts)
     score = scores.get(parts.task.score_name)
     loss_sum, loss_count = parts.context.all_sum([sum(meter.losses), float(len(meter.losses))])
@@ -202,7 +212,7 @@ def end_epoch(
     improved = score is not None and (position.best_score is None or score > position.best_score)
     if improved:
         position.best_score = score
-    outcome = EpochOutcome(stop=False)
+    outcome = EpochOutcome(stop=False, note=ending)
     rule = parts.config.stopping_rule()
     whole_epoch = position.step == parts.config.steps_per_epoch  # not a --max-time stop mid-epoch:
     if rule is not None and whole_epoch:  # a resumed run finishes that epoch and decides then, once
@@ -212,6 +222,8 @@ def end_epoch(
             outcome.note = f"plateau: learning rate x{rule.lr_factor:g}"
         elif decision == STOP:
             outcome = EpochOutcome(stop=True, note=f"stopped: {rule.reason(position)}")
+    if ending and not outcome.stop:
+        outcome = EpochOutcome(stop=True, note=ending)
     if parts.config.resolved_schedule == "plateau" and score is not None and whole_epoch:
         parts.scheduler.step(score)
     row = {
@@ -239,6 +251,15 @@ def end_epoch(
     return outcome
 
 
+def _ending(config: TrainConfig, position: Position, reason: StopReason | None) -> str:
+    """The note for an epoch after which the run ends whatever the stopping rule says."""
+    if reason is StopReason.TIME_LIMIT:
+        return f"stopped: time limit of {config.max_time_s:g} s reached"
+    if config.decides_length and position.epoch + 1 == config.planned_epochs:
+        return f"stopped: the limit of {config.planned_epochs} epochs"
+    return ""
+
+
 def _run_bar(parts: RunParts, position: Position) -> tqdm:
     """One progress bar for the whole run (its total is the planned or the largest number of steps)."""
     config = parts.config
@@ -258,14 +279,14 @@ def _already_stopped(parts: RunParts, position: Position) -> bool:
 def run(
     parts: RunParts, position: Position, stop_requested: threading.Event, run_dir: Path, report: Report,
     on_epoch: EpochCallback | None = None,
-) -> StopReason:
-    """Epochs until the planned end, the stopping rule, a signal or the time limit."""
+) -> tuple[StopReason, str]:
+    """Epochs until the planned end, the stopping rule, a signal or the time limit; why it ended."""
     config = parts.config
     planned = config.planned_epochs
     if _already_stopped(parts, position):
-        report(f"{run_dir} had already stopped ({config.stopping_rule().reason(position)}); "
-               "pass --epochs N to train it further")
-        return StopReason.EARLY_STOPPING
+        why = config.stopping_rule().reason(position)
+        report(f"{run_dir} had already stopped ({why}); pass --epochs N to train it further")
+        return StopReason.EARLY_STOPPING, why
     per_rank = config.batch_size
     indices = range(parts.context.rank * per_rank, (parts.context.rank + 1) * per_rank)
     positions = [(e, s) for e in range(position.epoch, planned)
@@ -279,23 +300,23 @@ def run(
             if reason is StopReason.SIGNAL:
                 save_last(parts, position, run_dir)
                 report(f"stopped by a signal; saved {run_dir / LAST} (resume with --resume {run_dir})")
-                return reason
-            outcome = end_epoch(parts, position, meter, run_dir, report, on_epoch)
+                return reason, "stopped by a signal"
+
+            ending = _ending(config, position, reason)
+            outcome = end_epoch(parts, position, meter, run_dir, report, on_epoch, ending)
             bar.set_postfix_str(f"epoch {position.epoch + 1}, best {parts.task.score_name} "
                                 + ("n/a" if position.best_score is None else f"{position.best_score:.4f}"))
             if position.step == config.steps_per_epoch:  # a time limit mid-epoch keeps the position
                 position.epoch, position.step = position.epoch + 1, 0
             save_last(parts, position, run_dir)
-            if reason is StopReason.TIME_LIMIT:
-                report(f"stopped: time limit of {config.max_time_s:.0f} s reached")
-                return reason
             if outcome.stop:
+                bar.set_postfix_str(f"{bar.postfix}; {outcome.note}")
                 report(outcome.note)
-                return StopReason.EARLY_STOPPING
-        if config.decides_length:
-            report(f"stopped: the limit of {planned} epochs")
-            return StopReason.EPOCH_LIMIT
-        return StopReason.COMPLETED
+                why = outcome.note.removeprefix("stopped: ")
+                if outcome.note != ending:
+                    return StopReason.EARLY_STOPPING, why
+                return (StopReason.TIME_LIMIT if reason is StopReason.TIME_LIMIT else StopReason.EPOCH_LIMIT), why
+        return StopReason.COMPLETED, f"all {planned} epoch(s) asked for"
     finally:
         bar.close()
         prefetcher.close()
@@ -345,8 +366,11 @@ def train(
                 f"{parts.device}, precision {parts.autocast_dtype or 'fp32'}, world size {context.world_size}"
             )
         with flag_on_stop_signals(report, stop) as stop_requested:
-            stopped = run(parts, position, stop_requested, run_dir, report, on_epoch)
+            stopped, why = run(parts, position, stop_requested, run_dir, report, on_epoch)
+        result = TrainResult(run_dir, position.best_score, position.epoch, position.global_step, stopped, why)
+        if context.is_main:
+            write_result(run_dir / RESULT, result.summary(position.elapsed_s))
         context.barrier()
-        return TrainResult(run_dir, position.best_score, position.epoch, position.global_step, stopped)
+        return result
     finally:
         context.close()
