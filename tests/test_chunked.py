@@ -74,6 +74,38 @@ def test_a_huge_images_normalisation_comes_from_a_bounded_sample(tmp_path):
     assert np.abs(sampled[:, 100:200, 50:300] - exact[:, 100:200, 50:300]).max() < 0.02  # uniform noise: close
 
 
+def test_the_overlay_of_a_huge_image_is_drawn_from_bounded_bands_and_equals_the_whole_one():
+    from scipy import ndimage
+
+    from unetkit.visualize import _Subsampled, display_bounds, object_overlay, overlay, overlay_picture
+
+    rng = np.random.default_rng(0)
+    image = rng.random((1, 301, 257)).astype(np.float32)
+    objects = ndimage.label(rng.random((301, 257)) > 0.7)[0]
+
+    class Recorded:
+        """An array-like that remembers the most rows read at once."""
+
+        def __init__(self, array):
+            self.array, self.shape, self.most_rows = array, array.shape, 0
+
+        def __getitem__(self, key):
+            part = self.array[key]
+            self.most_rows = max(self.most_rows, part.shape[-2] if part.ndim == 3 else part.shape[0])
+            return part
+
+    bounds = display_bounds(_Subsampled(image))
+    for is_objects, draw in ((False, overlay), (True, object_overlay)):
+        labels = objects if is_objects else (objects > 0).astype(np.uint8)
+        full = overlay_picture(image, labels, objects=is_objects, band_pixels=257 * 10)
+        assert np.array_equal(full, draw(image, labels, bounds=bounds))  # outlines across band borders too
+        label_reads = Recorded(labels)
+        small = overlay_picture(image, label_reads, objects=is_objects, max_side=100, band_pixels=257 * 9)
+        assert small.shape == (76, 65, 3)  # downscaled by 4: every 4th pixel, outlines at that scale
+        assert np.array_equal(small, draw(image[:, ::4, ::4], labels[::4, ::4], bounds=bounds))
+        assert label_reads.most_rows <= 8 + 2 * 4  # a band of 8 rows (9 rows' pixels, whole steps of 4) + context
+
+
 # --- out-of-core prediction equals in-memory prediction ----------------------------------------
 
 @pytest.fixture(scope="module")

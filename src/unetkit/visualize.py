@@ -102,10 +102,12 @@ def object_overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.4,
     return picture.astype(np.uint8)
 
 
-def overlay_picture(image, labels, objects: bool = False, max_side: int = 8192, band: int = 1024) -> np.ndarray:
+def overlay_picture(image, labels, objects: bool = False, max_side: int = 8192, band_pixels: int = 2**24) -> np.ndarray:
     """An overlay of array-likes too large to hold (a (C, H, W) normalised image and its (H, W)
     labels), drawn band by band; images longer than ``max_side`` are shown downscaled by a
-    whole factor (every n-th pixel), so that the picture stays small enough to view.
+    whole factor (every n-th pixel, outlines found at that scale), so that the picture stays
+    small enough to view. Each band of about ``band_pixels`` input pixels is subsampled as it
+    is read, so memory is one band and the picture, whatever the image's size.
 
     >>> labels = np.zeros((40, 30), np.uint8); labels[5:9, 5:9] = 1
     >>> overlay_picture(np.zeros((1, 40, 30), np.float32), labels, max_side=20).shape
@@ -113,17 +115,19 @@ def overlay_picture(image, labels, objects: bool = False, max_side: int = 8192, 
     """
     height, width = labels.shape[-2:]
     factor = max(1, -(-max(height, width) // max_side))
-    band = max(factor, band // factor * factor)
+    band = max(factor, band_pixels // width // factor * factor)  # a whole number of picture rows
     bounds = display_bounds(_Subsampled(image))
     draw = object_overlay if objects else overlay
-    rows = []
+    picture = np.empty((-(-height // factor), -(-width // factor), 3), np.uint8)
     for top in range(0, height, band):
         bottom = min(top + band, height)
-        context_top, context_bottom = max(top - 1, 0), min(bottom + 1, height)  # outlines need a neighbour row
-        picture = draw(np.asarray(image[:, context_top:context_bottom, :]),
-                       np.asarray(labels[context_top:context_bottom]), bounds=bounds)
-        rows.append(picture[top - context_top : top - context_top + bottom - top][::factor, ::factor])
-    return np.concatenate(rows)
+        # one picture row of context on each side: outlines need their neighbours
+        first, last = max(top - factor, 0), min(bottom + factor, height)
+        drawn = draw(np.asarray(image[:, first:last, :])[:, ::factor, ::factor],
+                     np.asarray(labels[first:last])[::factor, ::factor], bounds=bounds)
+        skip = (top - first) // factor
+        picture[top // factor : -(-bottom // factor)] = drawn[skip : skip + -(-bottom // factor) - top // factor]
+    return picture
 
 
 class _Subsampled:
@@ -133,7 +137,8 @@ class _Subsampled:
         channels, height, width = image.shape
         step = max(1, int(np.ceil(np.sqrt(height * width / max_pixels))))
         rows = range(0, height, max(step, 1024 // step * step))
-        pieces = [np.asarray(image[:3, top : min(top + max(step, 1024 // step * step), height), :])[:, ::step, ::step]
+        # copies, not views: a view would keep its whole band of the image alive
+        pieces = [np.asarray(image[:3, top : min(top + max(step, 1024 // step * step), height), :])[:, ::step, ::step].copy()
                   for top in rows]
         self.data = np.concatenate(pieces, axis=1)
         self.shape = self.data.shape

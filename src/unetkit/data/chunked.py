@@ -207,19 +207,34 @@ def _ome_unit(symbol: str) -> str:
 
 
 def sample_pixels(reader: RegionReader, max_pixels: int = DEFAULT_SAMPLE_PIXELS, window: int = 256) -> np.ndarray:
-    """A ``(C, N)`` sample of the plane's pixels: all of them if there are at most
-    ``max_pixels``, else windows of ``window`` px on an even grid over the image."""
-    height, width = reader.height, reader.width
+    """A ``(C, N)`` float32 sample of the plane's pixels: all of them if there are at most
+    ``max_pixels``, else windows of ``window`` px on an even grid over the image. The windows
+    are copied into one array as they are read, so memory is the sample and one window.
+
+    >>> import tempfile, tifffile
+    >>> path = Path(tempfile.mkdtemp()) / "x.tif"
+    >>> tifffile.imwrite(path, np.arange(600 * 800, dtype=np.uint32).reshape(600, 800), tile=(64, 64))
+    >>> sample_pixels(open_image(path), max_pixels=20_000, window=64).shape
+    (1, 16384)
+    """
+    height, width, channels = reader.height, reader.width, reader.channels
     if height * width <= max_pixels:
-        return reader.read(0, height, 0, width).reshape(-1, reader.channels).T
+        return reader.read(0, height, 0, width).reshape(-1, channels).T.astype(np.float32)
     count = max(1, max_pixels // (window * window))
     rows = max(1, round(math.sqrt(count * height / width)))
     cols = max(1, count // rows)
     tops = np.linspace(0, max(height - window, 0), rows).astype(int)
     lefts = np.linspace(0, max(width - window, 0), cols).astype(int)
-    pieces = [reader.read(t, min(t + window, height), l, min(l + window, width)).reshape(-1, reader.channels)
-              for t in tops for l in lefts]
-    return np.concatenate(pieces).T
+    heights = [min(top + window, height) - top for top in tops]
+    widths = [min(left + window, width) - left for left in lefts]
+    sample = np.empty((channels, sum(heights) * sum(widths)), np.float32)
+    filled = 0
+    for top, tall in zip(tops, heights):
+        for left, wide in zip(lefts, widths):
+            piece = reader.read(top, top + tall, left, left + wide).reshape(-1, channels)
+            sample[:, filled : filled + len(piece)] = piece.T
+            filled += len(piece)
+    return sample
 
 
 class NormalizedImage:
@@ -236,7 +251,7 @@ class NormalizedImage:
                 "this model's preprocessing needs the whole image at once, so the image cannot be read in chunks",
                 path=reader.path, fix="crop the image, or use a unetkit model (its normalisation works on a sample)")
         self.reader = reader
-        self.scaling = fit(sample_pixels(reader, max_pixels)[:, :, None])
+        self.scaling = fit(sample_pixels(reader, max_pixels)[:, :, None], scratch=True)
         self.shape = (reader.channels, reader.height, reader.width)
 
     def __getitem__(self, key: tuple[slice, slice, slice]) -> np.ndarray:

@@ -62,9 +62,11 @@ class Normalization:
         """Normalise a ``(C, H, W)`` image; returns float32 of the same shape."""
         return self.fitted(image).apply(image)
 
-    def fitted(self, sample: np.ndarray) -> FixedScaling:
+    def fitted(self, sample: np.ndarray, scratch: bool = False) -> FixedScaling:
         """The affine map this normalisation gives an image whose pixels ``sample`` (``(C, ...)``)
-        represents: the image itself, or a bounded sample of a huge one.
+        represents: the image itself, or a bounded sample of a huge one. With ``scratch``, the
+        sample is the caller's throw-away copy: its pixels may be reordered, which saves
+        another copy of it (hundreds of MiB for the sample of a huge image).
 
         >>> Normalization("minmax").fitted(np.array([[[2.0, 4.0]]])).apply(np.array([[[3.0]]])).tolist()
         [[[0.5]]]
@@ -76,7 +78,8 @@ class Normalization:
             return FixedScaling(np.zeros(channels), np.full(channels, self.high))
         flat = np.asarray(sample, np.float32).reshape(channels, -1)
         if self.mode == "percentile":
-            low, high = np.percentile(flat, [self.low, self.high], axis=1)
+            reorder = scratch or not np.shares_memory(flat, sample)  # a copy made here may be reordered too
+            low, high = np.percentile(flat, [self.low, self.high], axis=1, overwrite_input=reorder)
         else:
             low, high = flat.min(axis=1), flat.max(axis=1)
         return FixedScaling(low, np.maximum(high - low, 1e-6))
