@@ -2,7 +2,7 @@
 larger than memory, and predicting thousands of files. Each part generates its synthetic
 data in ``--work`` (default: a temporary folder) and removes it afterwards.
 
-    python benchmarks/chunked_bench.py big --side 32768      # ~40 min on 2 cores
+    python benchmarks/chunked_bench.py big --side 32768      # ~40 min on 2 cores (--base-width 8: a narrower net)
     python benchmarks/chunked_bench.py train --images 1600   # ~15 min, 13 GiB of disk for a while
     python benchmarks/chunked_bench.py files --count 2000    # ~10 min
 
@@ -77,13 +77,14 @@ def blobs_template(side: int = 2048, seed: int = 0) -> tuple[np.ndarray, np.ndar
     return image, mask
 
 
-def checkpoint(folder: Path) -> Path:
-    """The reference network, random weights, its bias set so that about half the pixels are foreground."""
-    from unetkit import UNet, make_checkpoint, save_checkpoint
+def checkpoint(folder: Path, base_width: int = 32) -> Path:
+    """The reference network (or a narrower one), random weights, its bias set so that about half
+    the pixels are foreground."""
+    from unetkit import UNet, UNetConfig, make_checkpoint, save_checkpoint
     from unetkit.data.normalize import Normalization
 
     torch.manual_seed(0)
-    model = UNet().eval()
+    model = UNet(UNetConfig(base_width=base_width)).eval()
     image, _ = blobs_template(512)
     with torch.no_grad():
         logits = model(torch.from_numpy(Normalization().apply(image[None].astype(np.float32)))[None])
@@ -100,7 +101,7 @@ def big(args: argparse.Namespace) -> None:
     from unetkit.tiling import TileOptions, predict_tiled
 
     work = args.work
-    model = checkpoint(work)
+    model = checkpoint(work, args.base_width)
     template, _ = blobs_template(2048)
     side = args.side
     path = work / "big.tif"
@@ -108,9 +109,10 @@ def big(args: argparse.Namespace) -> None:
              for r in range(0, side, 512) for c in range(0, side, 512))
     tifffile.imwrite(path, tiles, shape=(side, side), dtype=np.uint16, tile=(512, 512), bigtiff=True)
     print(f"wrote {path} ({path.stat().st_size / 2**30:.2f} GiB)", flush=True)
-    write_ome_zarr(work / "big.ome.zarr", _TiffRows(path), labels=False, min_side=4096)
+    if "ome-zarr" in args.formats:
+        write_ome_zarr(work / "big.ome.zarr", _TiffRows(path), labels=False, min_side=4096)
     results = {}
-    for name in ("big.tif", "big.ome.zarr"):
+    for name in [{"tif": "big.tif", "ome-zarr": "big.ome.zarr"}[kind] for kind in args.formats]:
         out = work / f"out-{name}"
         results[name] = run_worker(["predict", str(model), str(work / name), "--out", str(out)])
         results[name]["mpix_per_s"] = side * side / 1e6 / results[name]["seconds"]
@@ -186,7 +188,7 @@ def train_part(args: argparse.Namespace) -> None:
 def files_part(args: argparse.Namespace) -> None:
     from PIL import Image
 
-    model = checkpoint(args.work)
+    model = checkpoint(args.work, args.base_width)
     inputs = args.work / "inputs"
     inputs.mkdir()
     template, _ = blobs_template(2048)
@@ -236,9 +238,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("part", choices=["big", "train", "files"])
     parser.add_argument("--side", type=int, default=32768)
+    parser.add_argument("--formats", nargs="+", choices=["tif", "ome-zarr"], default=["tif", "ome-zarr"],
+                        help="big: the input formats to predict")
     parser.add_argument("--images", type=int, default=1600)
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--base-width", type=int, default=32,
+                        help="first level's filters of the network that big and files predict with (32: the reference)")
     parser.add_argument("--work", type=Path)
     args = parser.parse_args()
     made = args.work is None

@@ -64,12 +64,17 @@ def long_runs(args: argparse.Namespace) -> None:
             entry["test_dice_of_best"] = test_dice(out / "best.pt", root)
             epochs.append(entry)
             print(set_name, json.dumps(entry), flush=True)
+            write_log(complete=False)
 
-        config = config_for(root, out, epochs=40, schedule="warmup-constant")
+        def write_log(complete: bool) -> None:
+            # after every epoch, so that a run cut short still leaves its curve
+            log = {"set": set_name, "epochs": epochs, "complete": complete, "wall_s": time.perf_counter() - wall,
+                   "final_test_dice": epochs[-1]["test_dice_of_best"]}
+            (args.logs / f"{set_name}.json").write_text(json.dumps(log, indent=1))
+
+        config = config_for(root, out, epochs=args.epochs, schedule="warmup-constant")
         train(config, report=lambda text: None, on_epoch=after_epoch)
-        log = {"set": set_name, "epochs": epochs, "wall_s": time.perf_counter() - wall,
-               "final_test_dice": epochs[-1]["test_dice_of_best"]}
-        (args.logs / f"{set_name}.json").write_text(json.dumps(log, indent=1))
+        write_log(complete=True)
 
 
 def replay(epochs: list[dict], rule: StoppingRule) -> int:
@@ -122,6 +127,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("part", choices=["long", "rules", "default"])
     parser.add_argument("--sets", nargs="+", default=["hela", "cho", "bacteria", "cells3d"])
+    parser.add_argument("--epochs", type=int, default=40, help="length of the long runs")
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--logs", type=Path, default=CACHE / "length-logs")
     args = parser.parse_args()
