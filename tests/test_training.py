@@ -189,6 +189,26 @@ def test_a_run_that_decides_its_length_ends_at_the_cap_and_says_so(tmp_path, mon
     assert json.loads((tmp_path / "run" / "result.json").read_text())["why"] == "the limit of 2 epochs"
 
 
+def test_a_run_that_decides_its_length_is_the_first_epochs_of_a_longer_run(tmp_path, monkeypatch):
+    # what benchmarks/length_study.py relies on to read the default run off a 40-epoch run:
+    # the warm-up-constant schedule and the data order do not depend on where the run ends
+    monkeypatch.setattr("unetkit.training.stopping.MAX_EPOCHS", 2)
+    data = write_dataset(tmp_path / "d", count=3)
+    config = tiny_config(data, tmp_path / "auto", epochs=None, steps_per_epoch=6, checkpoint_every=0)
+    assert train(config, report=QUIET).epochs_completed == 2
+    longer = config.replace(out=str(tmp_path / "longer"), epochs=3, schedule="warmup-constant")
+    cosine = config.replace(out=str(tmp_path / "cosine"), epochs=3)  # its schedule knows the end: differs
+    snapshots = {}
+    for name, run in (("longer", longer), ("cosine", cosine)):
+        def keep_second(row, name=name):
+            if row["epoch"] == "3":  # told before its own last.pt: this one holds the end of epoch 2
+                snapshots[name] = weights(tmp_path / name / "last.pt")
+        train(run.replace(checkpoint_every=0), report=QUIET, on_epoch=keep_second)
+    auto = weights(tmp_path / "auto" / "last.pt")
+    assert all(torch.equal(a, b) for a, b in zip(auto.values(), snapshots["longer"].values()))
+    assert not all(torch.equal(a, b) for a, b in zip(auto.values(), snapshots["cosine"].values()))
+
+
 def test_resume_across_a_plateau_decision_takes_the_same_decision(tmp_path):
     import threading
 

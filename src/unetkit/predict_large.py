@@ -15,8 +15,9 @@
    (:func:`~unetkit.visualize.overlay_picture`).
 
 The temporary arrays live in a ``.<stem>.partial-work`` folder beside the outputs and are
-removed at the end, whatever happens. Peak memory stays well under 1.5 GiB for images of
-any size (BENCHMARKS.md: a 32,768 x 32,768 uint16 image).
+removed at the end, whatever happens. What is held grows only with the image's width (two
+tile heights of it in the tiler, bands of at most 16 Mpixel for the overlay): the whole
+command peaked at 0.96 GiB on a 16,384 x 16,384 uint16 image (BENCHMARKS.md, "Beyond RAM").
 
 >>> import tempfile, tifffile, numpy as np
 >>> from unetkit.model import UNet

@@ -18,7 +18,7 @@ decay on plateau, for a run whose end is decided on the way.
 The rule's state (best so far, epochs without improvement) is part of ``last.pt``, so a
 resumed run takes the same decision as an uninterrupted one.
 
-The constants were chosen by measurement on five public sets (BENCHMARKS.md,
+The constants were chosen by measurement on public sets (BENCHMARKS.md, "Training length";
 ``benchmarks/length_study.py``).
 
 >>> rule = StoppingRule(patience=2, min_delta=0.01)
