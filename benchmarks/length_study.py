@@ -73,8 +73,8 @@ def long_runs(args: argparse.Namespace) -> None:
             (args.logs / f"{set_name}.json").write_text(json.dumps(log, indent=1))
 
         config = config_for(root, out, epochs=args.epochs, schedule="warmup-constant")
-        train(config, report=lambda text: None, on_epoch=after_epoch)
-        write_log(complete=True)
+        result = train(config, report=lambda text: None, on_epoch=after_epoch)
+        write_log(complete=result.stopped == "completed")  # not after a signal
 
 
 def replay(epochs: list[dict], rule: StoppingRule) -> int:
@@ -104,6 +104,15 @@ def rules(args: argparse.Namespace) -> None:
                 seconds.append(float(entry["seconds"]))
                 cells.append(f"{stop + 1}, {float(entry['seconds']):.0f}, {gap:+.4f}")
             print(f"| {patience} | {delta} | " + " | ".join(cells) + f" | {min(gaps):+.4f} | {np.mean(seconds):.0f} |")
+    print("\nThe default rule (patience 3, min_delta 0.003), per set:\n")
+    print("| set | default: epochs | training s | test Dice | long run: epochs | test Dice | difference |")
+    print("|---|---|---|---|---|---|---|")
+    for name, log in logs.items():
+        stop = replay(log["epochs"], StoppingRule())
+        entry, last = log["epochs"][stop], log["epochs"][-1]
+        print(f"| {name} | {stop + 1} | {float(entry['seconds']):.0f} | {entry['test_dice_of_best']:.4f} | "
+              f"{last['epoch']}{'' if log.get('complete', True) else ' (cut)'} | {log['final_test_dice']:.4f} | "
+              f"{entry['test_dice_of_best'] - log['final_test_dice']:+.4f} |")
 
 
 def default_runs(args: argparse.Namespace) -> None:

@@ -80,8 +80,8 @@ class TrainConfig:
     weight_decay: float = field(default=0.0, metadata=option("weight decay", group=OPTIMISATION))
     momentum: float = field(default=0.99, metadata=option("momentum (SGD, Nesterov)", group=OPTIMISATION))
     schedule: ScheduleName | None = field(default=None, metadata=option(
-        "learning-rate schedule (default: warmup-constant, with a drop on plateau, when the run decides its "
-        "length; cosine for a fixed --epochs)", group=OPTIMISATION))
+        "learning-rate schedule (default: warmup-constant when the run decides its length; cosine for a "
+        "fixed --epochs)", group=OPTIMISATION))
     grad_clip: float | None = field(default=1.0, metadata=option(
         "clip the gradient norm to this", group=OPTIMISATION))
     epochs: int | None = field(default=None, metadata=option(
