@@ -248,3 +248,19 @@ def test_a_time_limit_mid_epoch_then_resume_decides_as_an_uninterrupted_run(tmp_
     assert cut.stopped == "time-limit" and cut.global_step % 40 != 0  # stopped inside an epoch
     resumed = train(resume_config(tmp_path / "cut", max_time_s=1e6), resume=True, report=QUIET)
     assert (resumed.stopped, resumed.global_step) == (straight.stopped, straight.global_step)
+
+
+def test_the_run_bar_names_the_limits_that_may_end_the_run(capsys):
+    from types import SimpleNamespace
+
+    from unetkit.training.loop import _run_bar
+
+    def label(config: TrainConfig) -> str:
+        bar = _run_bar(SimpleNamespace(config=config, context=SimpleNamespace(is_main=True)),
+                       SimpleNamespace(global_step=0))
+        bar.close()
+        return capsys.readouterr().err
+
+    assert "training (≤40 epochs, ≤180 s of training)" in label(TrainConfig(out="x", max_time_s=180.0))
+    assert "training (≤40 epochs)" in label(TrainConfig(out="x"))
+    assert "training:" in label(TrainConfig(out="x", epochs=3))  # --epochs: the bar's end is the run's

@@ -261,11 +261,15 @@ def _ending(config: TrainConfig, position: Position, reason: StopReason | None) 
 
 
 def _run_bar(parts: RunParts, position: Position) -> tqdm:
-    """One progress bar for the whole run (its total is the planned or the largest number of steps)."""
+    """One progress bar for the whole run (its total is the planned or the largest number of steps;
+    its label says when a time budget may end it sooner than the bar's own estimate)."""
     config = parts.config
     total = config.planned_epochs * config.steps_per_epoch
+    limits = [] if config.epochs else [f"≤{config.planned_epochs} epochs"]
+    if config.max_time_s is not None:
+        limits.append(f"≤{config.max_time_s:g} s of training")
     return tqdm(total=total, initial=position.global_step, unit="step", file=sys.stderr, dynamic_ncols=True,
-                desc="training" if config.epochs else f"training (≤{config.planned_epochs} epochs)",
+                desc="training" + (f" ({', '.join(limits)})" if limits else ""),
                 disable=not (config.progress and parts.context.is_main))
 
 
