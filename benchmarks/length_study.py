@@ -90,7 +90,7 @@ def replay(epochs: list[dict], rule: StoppingRule) -> int:
 
 def rules(args: argparse.Namespace) -> None:
     logs = {path.stem: json.loads(path.read_text()) for path in sorted(args.logs.glob("*.json"))}
-    print("| patience | min_delta | " + " | ".join(f"{name}: epochs, s, Dice - 40-epoch Dice" for name in logs)
+    print("| patience | min_delta | " + " | ".join(f"{name}: epochs, s, Dice - long run's" for name in logs)
           + " | worst Dice gap | mean s |")
     print("|---|---|" + "---|" * len(logs) + "---|---|")
     for patience in PATIENCES:
