@@ -194,6 +194,7 @@ class EpochOutcome:
 
     stop: bool
     note: str = ""
+    by_rule: bool = False  # the stopping rule ended the run (not the time limit or the epoch cap)
 
 
 def end_epoch(
@@ -221,7 +222,7 @@ def end_epoch(
             scale_learning_rate(parts.optimizer, parts.scheduler, rule.lr_factor)
             outcome.note = f"plateau: learning rate x{rule.lr_factor:g}"
         elif decision == STOP:
-            outcome = EpochOutcome(stop=True, note=f"stopped: {rule.reason(position)}")
+            outcome = EpochOutcome(stop=True, note=f"stopped: {rule.reason(position)}", by_rule=True)
     if ending and not outcome.stop:
         outcome = EpochOutcome(stop=True, note=ending)
     if parts.config.resolved_schedule == "plateau" and score is not None and whole_epoch:
@@ -317,7 +318,7 @@ def run(
                 bar.set_postfix_str(f"{bar.postfix}; {outcome.note}")
                 report(outcome.note)
                 why = outcome.note.removeprefix("stopped: ")
-                if outcome.note != ending:
+                if outcome.by_rule:
                     return StopReason.EARLY_STOPPING, why
                 return (StopReason.TIME_LIMIT if reason is StopReason.TIME_LIMIT else StopReason.EPOCH_LIMIT), why
         return StopReason.COMPLETED, f"all {planned} epoch(s) asked for"
