@@ -222,6 +222,39 @@ def test_evaluate_reports_object_metrics_with_pixel_dice(tmp_path, trained_insta
     assert [r["image"] for r in rows][-1] == "mean" and 0 <= float(rows[-1]["f1"]) <= 1
 
 
+def test_evaluate_can_leave_out_objects_the_labels_omit_at_the_image_border(tmp_path, trained_instance_model, capsys):
+    from skimage.segmentation import clear_border
+
+    data = instance_dataset(tmp_path / "d", count=1)
+    image = np.asarray(Image.open(data / "images" / "n0.png")).copy()
+    image[20:44, :14] = 160  # a nucleus cut by the left border, in the image but not in the labels
+    image[50:, 140:156] = 160  # one cut by the bottom border, in both
+    Image.fromarray(image).save(data / "images" / "n0.png")
+    truth = tifffile.imread(data / "masks" / "n0.tif")
+    truth[50:, 140:156] = truth.max() + 1
+    tifffile.imwrite(data / "masks" / "n0.tif", truth)
+    assert main(["predict", str(trained_instance_model), str(data / "images"), "--out", str(tmp_path / "p")]) == 0
+    found = tifffile.imread(tmp_path / "p" / "n0_instances.tif")
+    count = lambda labels: len(np.unique(labels[labels > 0]))  # noqa: E731
+    assert count(clear_border(truth)) < count(truth)  # the case holds an object on the border
+    means = {}
+    for flags in ([], ["--ignore-border-objects"]):
+        csv_path = tmp_path / f"e{len(flags)}.csv"
+        assert main(["evaluate", str(trained_instance_model), str(data), "--csv", str(csv_path), *flags]) == 0
+        means[bool(flags)] = list(csv.DictReader(open(csv_path)))[-1]
+    assert (int(means[False]["n_true"]), int(means[False]["n_pred"])) == (count(truth), count(found))
+    assert (int(means[True]["n_true"]), int(means[True]["n_pred"])) == (count(clear_border(truth)),
+                                                                        count(clear_border(found)))
+    semantic = tmp_path / "semantic"
+    train(TrainConfig(out=str(semantic), data=str(data), depth=2, base_width=4, epochs=1, steps_per_epoch=1,
+                      batch_size=1, patch_size=32, progress=False, val_fraction=0.0, mask_mode="instances"),
+          report=lambda text: None)
+    capsys.readouterr()
+    assert main(["evaluate", str(semantic / "last.pt"), str(data), "--ignore-border-objects",
+                 "--csv", str(tmp_path / "s.csv")]) == 2
+    assert "for instance models" in capsys.readouterr().err and not (tmp_path / "s.csv").exists()
+
+
 def test_an_instance_model_survives_onnx_export_with_the_same_objects(tmp_path, trained_instance_model):
     pytest.importorskip("onnxruntime")
     data = instance_dataset(tmp_path / "d", count=1)

@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "sortable scores, each image with its errors coloured (one self-contained file)")
     p.add_argument("--report-images", type=int, default=50, metavar="N",
                    help="pictures of the N images of lowest Dice in the report (about 0.3 MB each)")
+    p.add_argument("--ignore-border-objects", action="store_true",
+                   help="instance models: leave objects that touch the image border out of both the truth and the "
+                   "prediction (for labels that omit the objects the border cuts, as the embedded sample's do)")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--backend", choices=BACKENDS, default="torch")
     _tile_arguments(p)
@@ -217,7 +220,8 @@ def _run_evaluate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.report_images < 0:
         raise ConfigError(f"--report-images must be 0 or more, got {args.report_images}")
     report = evaluate_checkpoint(args.checkpoint, args.data, _tile_options(args), args.precision, args.device,
-                                 args.backend, pictures=args.report_images if args.report else 0)
+                                 args.backend, pictures=args.report_images if args.report else 0,
+                                 ignore_border_objects=args.ignore_border_objects)
     print(report.table())
     report.write_csv(csv_path, overwrite=args.overwrite)
     print(f"per-image scores: {csv_path}")

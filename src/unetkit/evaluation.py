@@ -25,7 +25,9 @@ from pathlib import Path
 from .data.dataset import load_labelled
 from .data.io import atomic_write
 from .data.sample import resolve_data_source, resolve_mask_mode
+from .errors import ConfigError
 from .inference.loading import load_predictor
+from .instances.scores import ObjectAccumulator
 from .report.pictures import ImagePictures, WorstImagePictures, error_finder
 from .scoring import evaluate_samples, image_score
 from .tasks import ScoreAccumulator
@@ -87,6 +89,7 @@ def evaluate_checkpoint(
     device: str = "auto",
     backend: str = "torch",
     pictures: int = 0,
+    ignore_border_objects: bool = False,
 ) -> EvaluationReport:
     """Scores of a model file on a labelled folder, CSV or ``sample:SPLIT``.
 
@@ -94,9 +97,17 @@ def evaluate_checkpoint(
     normalisation); the embedded sample's instance masks are read as foreground (or as
     objects, for an instance model). ``pictures``: keep the report's pictures of this many
     images, those lowest in the task's score (their errors as the task marks them: pixels,
-    or objects for an instance model; about 0.3 MB each).
+    or objects for an instance model; about 0.3 MB each). ``ignore_border_objects`` (instance
+    models): objects touching the image border are left out of the truth and the prediction
+    before matching, for labels that omit the objects the border cuts (the embedded sample's do).
     """
     loaded = load_predictor(checkpoint, backend=backend, device=device, precision=precision)
+    accumulator = None
+    if ignore_border_objects:
+        if loaded.task.pixelwise:
+            raise ConfigError(f"--ignore-border-objects is for instance models; {checkpoint} is a {loaded.task.name} model",
+                              fix="leave --ignore-border-objects out")
+        accumulator = ObjectAccumulator(ignore_border_objects=True)
     source, _ = resolve_data_source(data)
     mask_mode = resolve_mask_mode(data, loaded.data_options.mask_mode)
     data_options = dataclasses.replace(loaded.data_options, mask_mode=mask_mode)
@@ -104,6 +115,6 @@ def evaluate_checkpoint(
     keep = WorstImagePictures(pictures, image_score(loaded.task, data_options.ignore_index),
                               error_finder(loaded.task, data_options.ignore_index))
     accumulator = evaluate_samples(loaded.predictor, samples, tile_options, data_options.ignore_index,
-                                   on_image=keep, task=loaded.task)
+                                   on_image=keep, task=loaded.task, accumulator=accumulator)
     return EvaluationReport([s.name for s in samples], accumulator, str(checkpoint), str(data), keep.pictures(),
                             loaded.task.score_name)
