@@ -125,6 +125,23 @@ def test_perfect_outputs_give_back_every_object_touching_ones_apart(method):
     assert match_instances(labels, merged, threshold=0.8).tp < 6
 
 
+def test_the_distance_loss_reads_the_distance_inside_objects_only():
+    from unetkit.instances.task import distance_loss
+
+    foreground, distance = distance_target(touching_disks())
+    batch = (torch.from_numpy(foreground)[None].long(), torch.from_numpy(distance)[None])
+    guess = torch.zeros(1, 2, *foreground.shape)
+    background_changed = guess.clone()
+    background_changed[0, 1][torch.from_numpy(foreground == 0)] = 5.0
+    assert torch.isclose(distance_loss(background_changed, batch), distance_loss(guess, batch))
+    inside_changed = guess.clone()
+    inside_changed[0, 1][torch.from_numpy(foreground > 0)] = 5.0  # far too high inside: costs more
+    assert distance_loss(inside_changed, batch) > distance_loss(guess, batch) + 0.5
+    right = guess.clone()
+    right[0, 1] = torch.logit(torch.from_numpy(distance).clamp(1e-4, 1 - 1e-4))
+    assert distance_loss(right, batch) < distance_loss(guess, batch)
+
+
 def test_targets_mark_boundaries_gaps_distances_and_weights():
     labels = np.zeros((12, 20), np.int32)
     labels[2:10, 2:10] = 1
