@@ -272,6 +272,24 @@ def test_evaluate_can_leave_out_objects_the_labels_omit_at_the_image_border(tmp_
     assert "for instance models" in capsys.readouterr().err and not (tmp_path / "s.csv").exists()
 
 
+def test_min_object_size_drops_the_smaller_objects_in_predict_and_evaluate(tmp_path, trained_instance_model, capsys):
+    data = instance_dataset(tmp_path / "d", count=1)
+    assert main(["predict", str(trained_instance_model), str(data / "images"), "--out", str(tmp_path / "a")]) == 0
+    areas = np.bincount(tifffile.imread(tmp_path / "a" / "n0_instances.tif").ravel())[1:]
+    cut = int(np.median(areas[areas > 0])) + 1  # about half the objects are smaller
+    assert main(["predict", str(trained_instance_model), str(data / "images"), "--out", str(tmp_path / "b"),
+                 "--min-object-size", str(cut)]) == 0
+    kept = np.bincount(tifffile.imread(tmp_path / "b" / "n0_instances.tif").ravel())[1:]
+    assert 0 < (kept > 0).sum() == (areas >= cut).sum() < (areas > 0).sum() and kept[kept > 0].min() >= cut
+    assert main(["evaluate", str(trained_instance_model), str(data), "--csv", str(tmp_path / "e.csv"),
+                 "--min-object-size", str(cut)]) == 0
+    assert int(list(csv.DictReader(open(tmp_path / "e.csv")))[-1]["n_pred"]) == (areas >= cut).sum()
+    capsys.readouterr()
+    assert main(["predict", str(trained_instance_model), str(data / "images"), "--out", str(tmp_path / "c"),
+                 "--min-object-size", "0"]) == 2
+    assert "at least 1 pixel" in capsys.readouterr().err and not (tmp_path / "c").exists()
+
+
 def test_an_instance_model_survives_onnx_export_with_the_same_objects(tmp_path, trained_instance_model):
     pytest.importorskip("onnxruntime")
     data = instance_dataset(tmp_path / "d", count=1)

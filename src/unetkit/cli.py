@@ -60,6 +60,11 @@ def _tile_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto")
 
 
+def _object_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--min-object-size", type=int, metavar="PIXELS",
+                   help="instance models: drop objects smaller than this (default: the model's setting, 10)")
+
+
 def _tile_options(args: argparse.Namespace):  # -> TileOptions
     from .tiling import TileOptions
 
@@ -90,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", type=parse_shard, metavar="I/N",
                    help="predict files I, I+N, I+2N, ... only (a SLURM array task; under torchrun: each rank's)")
     p.add_argument("--backend", choices=BACKENDS, default="torch")
+    _object_arguments(p)
     _tile_arguments(p)
     p.set_defaults(handler=_run_predict)
 
@@ -106,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "prediction (for labels that omit the objects the border cuts, as the embedded sample's do)")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--backend", choices=BACKENDS, default="torch")
+    _object_arguments(p)
     _tile_arguments(p)
     p.set_defaults(handler=_run_evaluate)
 
@@ -202,7 +209,7 @@ def _run_predict(args: argparse.Namespace, argv: Sequence[str]) -> int:
         label_format=args.label_format, overwrite=args.overwrite, skip_existing=args.skip_existing,
         shard=args.shard,
         precision=args.precision,
-        device=args.device, backend=args.backend,
+        device=args.device, backend=args.backend, min_object_size=args.min_object_size,
     )
     records = predict_files(args.checkpoint, args.inputs, args.out, options)
     print(f"wrote {len(records)} label mask(s)" + (" and overlays" if args.overlay else "") + f" to {args.out}")
@@ -221,7 +228,8 @@ def _run_evaluate(args: argparse.Namespace, argv: Sequence[str]) -> int:
         raise ConfigError(f"--report-images must be 0 or more, got {args.report_images}")
     report = evaluate_checkpoint(args.checkpoint, args.data, _tile_options(args), args.precision, args.device,
                                  args.backend, pictures=args.report_images if args.report else 0,
-                                 ignore_border_objects=args.ignore_border_objects)
+                                 ignore_border_objects=args.ignore_border_objects,
+                                 min_object_size=args.min_object_size)
     print(report.table())
     report.write_csv(csv_path, overwrite=args.overwrite)
     print(f"per-image scores: {csv_path}")

@@ -26,7 +26,7 @@ from .data.dataset import load_labelled
 from .data.io import atomic_write
 from .data.sample import resolve_data_source, resolve_mask_mode
 from .errors import ConfigError
-from .inference.loading import load_predictor
+from .inference.loading import load_predictor, with_min_object_size
 from .instances.scores import ObjectAccumulator
 from .report.pictures import ImagePictures, WorstImagePictures, error_finder
 from .scoring import evaluate_samples, image_score
@@ -90,6 +90,7 @@ def evaluate_checkpoint(
     backend: str = "torch",
     pictures: int = 0,
     ignore_border_objects: bool = False,
+    min_object_size: int | None = None,
 ) -> EvaluationReport:
     """Scores of a model file on a labelled folder, CSV or ``sample:SPLIT``.
 
@@ -100,8 +101,11 @@ def evaluate_checkpoint(
     or objects for an instance model; about 0.3 MB each). ``ignore_border_objects`` (instance
     models): objects touching the image border are left out of the truth and the prediction
     before matching, for labels that omit the objects the border cuts (the embedded sample's do).
+    ``min_object_size`` (instance models): drop predicted objects under this many pixels
+    instead of the model's setting.
     """
     loaded = load_predictor(checkpoint, backend=backend, device=device, precision=precision)
+    loaded = with_min_object_size(loaded, min_object_size, checkpoint)
     accumulator = None
     if ignore_border_objects:
         if loaded.task.pixelwise:

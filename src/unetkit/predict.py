@@ -44,7 +44,7 @@ from .data.memory import check_fits_in_memory
 from .data.pairing import image_files
 from .data.sample import resolve_data_source
 from .errors import ConfigError, InputError, OutputExistsError, UnetkitError
-from .inference.loading import BACKENDS, LoadedPredictor, load_predictor
+from .inference.loading import BACKENDS, LoadedPredictor, load_predictor, with_min_object_size
 from .inference.predictor import Predictor
 from .signals import Interrupted, raise_on_stop_signals
 from .data.chunked import is_zarr, pixel_size
@@ -69,6 +69,7 @@ class PredictOptions:
     device: str = "auto"
     backend: str = "torch"  # torch or onnxruntime
     shard: tuple[int, int] | None = None  # (i, N): files i, i + N, ... (default: torchrun's rank and world size)
+    min_object_size: int | None = None  # instance models: drop smaller objects (default: the model's setting)
 
     def __post_init__(self) -> None:
         if self.shard is not None and not (self.shard[1] >= 1 and 0 <= self.shard[0] < self.shard[1]):
@@ -237,6 +238,7 @@ def predict_files(
     out_dir = Path(out_dir)
     check_output_folder(out_dir)
     loaded = load_predictor(checkpoint, backend=options.backend, device=options.device, precision=options.precision)
+    loaded = with_min_object_size(loaded, options.min_object_size, checkpoint)
     files = collect_inputs(inputs)
     index, count = options.shard or shard_from_environment()
     check_unique_stems(files)  # over all shards: two shards must not write the same names

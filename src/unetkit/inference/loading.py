@@ -23,6 +23,8 @@ prediction must repeat (normalisation, mask reading) and the task (how outputs b
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -33,7 +35,7 @@ from ..checkpoint import load_checkpoint
 from ..data.dataset import DataOptions
 from ..errors import ConfigError
 from ..precision import resolve_device, resolve_precision
-from ..tasks import Task
+from ..tasks import Task, replace_options
 from .bioimageio_backend import BioimageioPredictor, is_package
 from .predictor import Predictor, TorchPredictor
 
@@ -77,3 +79,24 @@ def load_predictor(
     model = loaded.model.to(memory_format=torch.channels_last)
     predictor = TorchPredictor(model, resolve_precision(precision, torch_device), loaded.task.activation)
     return LoadedPredictor(predictor, loaded.data_options, loaded.task)
+
+
+def with_min_object_size(loaded: LoadedPredictor, min_size: int | None, path: str | Path) -> LoadedPredictor:
+    """``loaded`` whose instance post-processing drops objects under ``min_size`` pixels (None:
+    the model's own setting, 10 px by default).
+
+    >>> from unetkit.tasks import SemanticTask
+    >>> with_min_object_size(LoadedPredictor(None, None, SemanticTask(1)), 40, "model.pt")
+    Traceback (most recent call last):
+    ...
+    unetkit.errors.ConfigError: --min-object-size is for instance models; model.pt is a semantic model
+      fix: leave --min-object-size out
+    """
+    if min_size is None:
+        return loaded
+    if loaded.task.pixelwise:
+        raise ConfigError(f"--min-object-size is for instance models; {path} is a {loaded.task.name} model",
+                          fix="leave --min-object-size out")
+    if min_size < 1:
+        raise ConfigError(f"--min-object-size must be at least 1 pixel, got {min_size}")
+    return dataclasses.replace(loaded, task=replace_options(loaded.task, min_size=min_size))
