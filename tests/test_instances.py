@@ -72,6 +72,28 @@ def test_a_split_an_unmatched_object_and_ap_over_thresholds():
     assert stats.seg == pytest.approx(0.75 / 2)
 
 
+def test_border_objects_are_left_out_with_their_matches_and_whole():
+    from unetkit.instances.scores import object_scores
+
+    truth = np.zeros((12, 12), np.int32)
+    truth[0:3, 4:8] = 1        # on the top border: left out, with its match
+    truth[3:6, 4:8] = 2        # touching 1, inside: kept
+    truth[7:10, 1:4] = 3       # inside; its prediction grazes the left border: kept, a match
+    truth[8:10, 8:11] = 4      # inside, missed: a false negative
+    found = np.zeros_like(truth)
+    found[0:3, 4:8] = 7        # matches 1: left out with it
+    found[3:6, 4:8] = 8        # matches 2
+    found[7:10, 0:4] = 9       # matches 3 (IoU 0.75) and touches the border: kept
+    found[11, 0:2] = 5         # an id in two pieces on the border (debris): left out whole
+    found[5:7, 9:11] = 5       # (this piece does not touch the border)
+    found[10:12, 6:8] = 6      # unmatched, on the border: left out
+    scores = object_scores(found, truth, ignore_border_objects=True)
+    assert (scores["n_true"], scores["n_pred"]) == (3, 2)
+    assert (scores["precision"], scores["recall"]) == (1.0, 2 / 3)
+    everything = object_scores(found, truth)
+    assert (everything["n_true"], everything["n_pred"], everything["precision"]) == (4, 5, 3 / 5)
+
+
 def test_matching_is_optimal_not_greedy():
     # prediction a overlaps truths 1 and 2; b overlaps only 1. Greedy (largest IoU first)
     # pairs a-1 and leaves 2 unmatched; the optimal matching pairs a-2 and b-1.
@@ -140,6 +162,17 @@ def test_the_distance_loss_reads_the_distance_inside_objects_only():
     right = guess.clone()
     right[0, 1] = torch.logit(torch.from_numpy(distance).clamp(1e-4, 1 - 1e-4))
     assert distance_loss(right, batch) < distance_loss(guess, batch)
+    from unetkit.losses import bce_loss, dice_loss
+
+    logits = torch.randn(1, 2, *foreground.shape)
+    inside = torch.from_numpy(foreground > 0)
+    by_hand = torch.nn.functional.binary_cross_entropy_with_logits(logits[0, 1][inside], batch[1][0][inside])
+    pixel_part = dice_loss(logits[:, :1], batch[0]) + bce_loss(logits[:, :1], batch[0])
+    assert torch.isclose(distance_loss(logits, batch), pixel_part + by_hand, atol=1e-5)
+    empty = (torch.zeros_like(batch[0]), torch.zeros_like(batch[1]))  # a patch with no object
+    empty_part = dice_loss(logits[:, :1], empty[0]) + bce_loss(logits[:, :1], empty[0])
+    assert torch.isfinite(distance_loss(logits, empty)) and torch.isclose(distance_loss(logits, empty), empty_part)
+
 
 
 def test_targets_mark_boundaries_gaps_distances_and_weights():

@@ -62,7 +62,8 @@ def _tile_arguments(p: argparse.ArgumentParser) -> None:
 
 def _object_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-object-size", type=int, metavar="PIXELS",
-                   help="instance models: drop objects smaller than this (default: the model's setting, 10)")
+                   help="instance models: drop objects smaller than this, and seeds smaller than a quarter of it "
+                   "(default: the model's setting, 10)")
 
 
 def _tile_options(args: argparse.Namespace):  # -> TileOptions

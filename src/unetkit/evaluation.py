@@ -25,9 +25,7 @@ from pathlib import Path
 from .data.dataset import load_labelled
 from .data.io import atomic_write
 from .data.sample import resolve_data_source, resolve_mask_mode
-from .errors import ConfigError
-from .inference.loading import load_predictor, with_min_object_size
-from .instances.scores import ObjectAccumulator
+from .inference.loading import load_predictor, with_object_options
 from .report.pictures import ImagePictures, WorstImagePictures, error_finder
 from .scoring import evaluate_samples, image_score
 from .tasks import ScoreAccumulator
@@ -102,16 +100,10 @@ def evaluate_checkpoint(
     models): objects touching the image border are left out of the truth and the prediction
     before matching, for labels that omit the objects the border cuts (the embedded sample's do).
     ``min_object_size`` (instance models): drop predicted objects under this many pixels
-    instead of the model's setting.
+    (and seeds under a quarter of it) instead of the model's setting.
     """
     loaded = load_predictor(checkpoint, backend=backend, device=device, precision=precision)
-    loaded = with_min_object_size(loaded, min_object_size, checkpoint)
-    accumulator = None
-    if ignore_border_objects:
-        if loaded.task.pixelwise:
-            raise ConfigError(f"--ignore-border-objects is for instance models; {checkpoint} is a {loaded.task.name} model",
-                              fix="leave --ignore-border-objects out")
-        accumulator = ObjectAccumulator(ignore_border_objects=True)
+    loaded = with_object_options(loaded, checkpoint, min_object_size, ignore_border_objects)
     source, _ = resolve_data_source(data)
     mask_mode = resolve_mask_mode(data, loaded.data_options.mask_mode)
     data_options = dataclasses.replace(loaded.data_options, mask_mode=mask_mode)
@@ -119,6 +111,6 @@ def evaluate_checkpoint(
     keep = WorstImagePictures(pictures, image_score(loaded.task, data_options.ignore_index),
                               error_finder(loaded.task, data_options.ignore_index))
     accumulator = evaluate_samples(loaded.predictor, samples, tile_options, data_options.ignore_index,
-                                   on_image=keep, task=loaded.task, accumulator=accumulator)
+                                   on_image=keep, task=loaded.task)
     return EvaluationReport([s.name for s in samples], accumulator, str(checkpoint), str(data), keep.pictures(),
                             loaded.task.score_name)

@@ -44,7 +44,7 @@ from .data.memory import check_fits_in_memory
 from .data.pairing import image_files
 from .data.sample import resolve_data_source
 from .errors import ConfigError, InputError, OutputExistsError, UnetkitError
-from .inference.loading import BACKENDS, LoadedPredictor, load_predictor, with_min_object_size
+from .inference.loading import BACKENDS, LoadedPredictor, load_predictor, with_object_options
 from .inference.predictor import Predictor
 from .signals import Interrupted, raise_on_stop_signals
 from .data.chunked import is_zarr, pixel_size
@@ -79,6 +79,8 @@ class PredictOptions:
             raise ConfigError(f"label format must be one of {', '.join(LABEL_FORMATS)}, got {self.label_format!r}")
         if self.backend not in BACKENDS:
             raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.min_object_size is not None and self.min_object_size < 1:
+            raise ConfigError(f"--min-object-size must be at least 1 pixel, got {self.min_object_size}")
         if self.overwrite and self.skip_existing:
             raise ConfigError("--overwrite and --skip-existing contradict each other", fix="choose one")
 
@@ -238,7 +240,7 @@ def predict_files(
     out_dir = Path(out_dir)
     check_output_folder(out_dir)
     loaded = load_predictor(checkpoint, backend=options.backend, device=options.device, precision=options.precision)
-    loaded = with_min_object_size(loaded, options.min_object_size, checkpoint)
+    loaded = with_object_options(loaded, checkpoint, options.min_object_size)
     files = collect_inputs(inputs)
     index, count = options.shard or shard_from_environment()
     check_unique_stems(files)  # over all shards: two shards must not write the same names

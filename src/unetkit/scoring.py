@@ -61,10 +61,9 @@ def evaluate_samples(
     ignore_index: int | None = None,
     on_image: Callable[[Sample, np.ndarray], None] | None = None,
     task: Task | None = None,
-    accumulator: ScoreAccumulator | None = None,
 ) -> ScoreAccumulator:
     """The task's scores of every sample (semantic: Dice and IoU per image, and pooled;
-    instances: object matching too), added to ``accumulator`` (default: the task's own).
+    instances: object matching too).
 
     A :class:`~unetkit.model.UNet` is run in eval mode (fp32) and put back as it was.
     """
@@ -72,7 +71,7 @@ def evaluate_samples(
     was_training = module.training if module is not None else False
     predictor = as_predictor(predictor)
     task = task or SemanticTask(predictor.num_outputs)
-    accumulator = accumulator if accumulator is not None else task.new_accumulator(ignore_index)
+    accumulator = task.new_accumulator(ignore_index)
     if module is not None:
         module.eval()
     try:

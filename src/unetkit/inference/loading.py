@@ -81,22 +81,31 @@ def load_predictor(
     return LoadedPredictor(predictor, loaded.data_options, loaded.task)
 
 
-def with_min_object_size(loaded: LoadedPredictor, min_size: int | None, path: str | Path) -> LoadedPredictor:
-    """``loaded`` whose instance post-processing drops objects under ``min_size`` pixels (None:
-    the model's own setting, 10 px by default).
+def with_object_options(loaded: LoadedPredictor, path: str | Path, min_object_size: int | None = None,
+                        ignore_border_objects: bool = False) -> LoadedPredictor:
+    """``loaded`` with its instance options changed for one command: objects smaller than
+    ``min_object_size`` pixels dropped (None: the model's own, 10 px by default; seeds smaller
+    than a quarter of it are ignored too), and border objects left out of the scores
+    (:func:`unetkit.instances.scores.object_scores`).
 
     >>> from unetkit.tasks import SemanticTask
-    >>> with_min_object_size(LoadedPredictor(None, None, SemanticTask(1)), 40, "model.pt")
+    >>> with_object_options(LoadedPredictor(None, None, SemanticTask(1)), "model.pt", min_object_size=40)
     Traceback (most recent call last):
     ...
     unetkit.errors.ConfigError: --min-object-size is for instance models; model.pt is a semantic model
       fix: leave --min-object-size out
     """
-    if min_size is None:
+    changes: dict[str, object] = {}
+    if min_object_size is not None:
+        changes["min_size"] = min_object_size
+    if ignore_border_objects:
+        changes["ignore_border_objects"] = True
+    if not changes:
         return loaded
     if loaded.task.pixelwise:
-        raise ConfigError(f"--min-object-size is for instance models; {path} is a {loaded.task.name} model",
-                          fix="leave --min-object-size out")
-    if min_size < 1:
-        raise ConfigError(f"--min-object-size must be at least 1 pixel, got {min_size}")
-    return dataclasses.replace(loaded, task=replace_options(loaded.task, min_size=min_size))
+        flags = " and ".join(f"--{name.replace('_', '-')}" for name in
+                             (["min_object_size"] if min_object_size is not None else [])
+                             + (["ignore_border_objects"] if ignore_border_objects else []))
+        raise ConfigError(f"{flags} {'are' if ' and ' in flags else 'is'} for instance models; "
+                          f"{path} is a {loaded.task.name} model", fix=f"leave {flags} out")
+    return dataclasses.replace(loaded, task=replace_options(loaded.task, **changes))

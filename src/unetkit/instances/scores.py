@@ -8,7 +8,11 @@
 
 Labels that omit the objects cut by the image border (the embedded sample's do, as many
 machine-made and hand-drawn sets do) would count every such object the model finds as a
-false positive; ``ignore_border_objects=True`` leaves them out of both sides before matching:
+false positive. With ``ignore_border_objects=True`` the objects are matched on the whole
+images first; then every true object touching the border is left out with its match, and
+every predicted object touching the border is left out unless it matches a true object
+inside (an object the border only grazes on one side is not lost). Every column, pixel
+Dice and counts included, is then computed on what remains:
 
 >>> truth = np.array([[0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 0]])
 >>> found = np.array([[0, 0, 0, 2], [0, 1, 0, 2], [0, 0, 0, 0]])       # 2 is cut by the border
@@ -22,10 +26,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from skimage.segmentation import clear_border
-
 from ..metrics import dice_iou, mean_rows
-from .matching import match_instances
+from .matching import match_instances, matched_pairs
 
 #: the columns of an instance model's per-image scores, in report order
 OBJECT_COLUMNS = ("dice", "iou", "f1", "precision", "recall", "ap50", "ap50_95", "pq", "matched_iou", "seg",
@@ -36,7 +38,7 @@ def object_scores(prediction: np.ndarray, truth: np.ndarray, ignore_border_objec
     """Every column of :data:`OBJECT_COLUMNS` for one image (label images, 0 = background);
     with ``ignore_border_objects``, objects touching the image border are left out of both."""
     if ignore_border_objects:
-        prediction, truth = clear_border(np.asarray(prediction)), clear_border(np.asarray(truth))
+        prediction, truth = without_border_objects(np.asarray(prediction), np.asarray(truth))
     stats = match_instances(truth, prediction, threshold=0.5)
     pixels = dice_iou((prediction > 0).astype(np.uint8), (truth > 0).astype(np.uint8), num_classes=2)
     return {
@@ -45,6 +47,32 @@ def object_scores(prediction: np.ndarray, truth: np.ndarray, ignore_border_objec
         "matched_iou": stats.mean_matched_iou, "seg": stats.seg,
         "n_true": float(stats.n_true), "n_pred": float(stats.n_pred),
     }
+
+
+def border_ids(labels: np.ndarray) -> np.ndarray:
+    """Ids of the objects with a pixel on the image's outermost rows or columns."""
+    edges = np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])
+    return np.unique(edges[edges > 0])
+
+
+def without_border_objects(prediction: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both label images with the border objects left out, as :func:`object_scores` describes
+    (whole ids removed, however many pieces they have).
+
+    >>> truth = np.array([[1, 0, 0, 0], [0, 0, 2, 0], [0, 0, 2, 0]])    # 2 touches the bottom row
+    >>> found = np.array([[0, 0, 0, 0], [0, 0, 5, 5], [0, 0, 5, 0]])    # 5 touches the right edge
+    >>> [a.tolist() for a in without_border_objects(found, truth)]       # 2 and its match 5 both go
+    [[[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]], [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]]
+    """
+    true_ids, pred_ids = matched_pairs(truth, prediction)
+    true_out = border_ids(truth)
+    match_of = dict(zip(true_ids.tolist(), pred_ids.tolist()))
+    matched_inside = set(pred_ids[~np.isin(true_ids, true_out)].tolist())
+    pred_out = {i for i in border_ids(prediction).tolist() if i not in matched_inside}
+    pred_out |= {match_of[i] for i in true_out.tolist() if i in match_of}
+    keep_truth = np.where(np.isin(truth, true_out), 0, truth)
+    keep_prediction = np.where(np.isin(prediction, list(pred_out)), 0, prediction)
+    return keep_prediction, keep_truth
 
 
 @dataclass

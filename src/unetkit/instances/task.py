@@ -54,7 +54,8 @@ class InstanceTask:
     method: InstanceMethod = DEFAULT_METHOD
     threshold: float = 0.5  # foreground probability (and interior probability for three-class)
     seed_fraction: float = 0.7  # share of its piece's highest distance a seed must reach (distance method)
-    min_size: int = 10  # objects of fewer pixels are dropped
+    min_size: int = 10  # objects of fewer pixels are dropped (and seeds of fewer than a quarter of it)
+    ignore_border_objects: bool = False  # scoring only: objects on the image border left out (scores.object_scores)
     name: ClassVar[str] = "instances"
     score_name: ClassVar[str] = "f1"
     validation_columns: ClassVar[tuple[str, ...]] = ("dice", "iou", "f1", "ap50")
@@ -115,7 +116,10 @@ class InstanceTask:
         unmatched predictions false positives, unmatched true objects false negatives."""
         from ..report.pictures import ErrorMasks
         from .matching import matched_pairs
+        from .scores import without_border_objects
 
+        if self.ignore_border_objects:
+            predicted, truth = without_border_objects(predicted, truth)
         true_ids, pred_ids = matched_pairs(truth, predicted)
         matched_prediction = np.isin(predicted, pred_ids) & (predicted > 0)
         return ErrorMasks(
@@ -126,7 +130,7 @@ class InstanceTask:
         )
 
     def new_accumulator(self, ignore_index: int | None) -> ObjectAccumulator:
-        return ObjectAccumulator()
+        return ObjectAccumulator(self.ignore_border_objects)
 
     def output_files(self, stem: str, label_format: str, overlay: bool) -> dict[str, str]:
         ending = "ome.zarr" if label_format == "ome-zarr" else "tif"  # ids past 255: never PNG
@@ -151,7 +155,7 @@ def distance_loss(logits: torch.Tensor, batch: tuple[torch.Tensor, ...]) -> torc
 
     The distance is read only where the foreground is, and averaging its loss over every
     pixel let the easy background drown the hills and valleys inside touching nuclei: on the
-    sample, the first version's distances stayed flat across touching pairs (merged), this
+    sample, the previous loss's distances stayed flat across touching pairs (merged), this
     one's dip between them (BENCHMARKS.md, "Objects").
     """
     foreground, distance = batch
