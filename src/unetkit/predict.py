@@ -253,11 +253,31 @@ def predict_files(
         report(f"shard {index + 1} of {count}: {len(mine)} of {len(files)} file(s)")
     out_dir.mkdir(parents=True, exist_ok=True)
     wanted = [(job, record) for job, record, keep in zip(jobs, records, todo) if keep]
+    in_memory = [None if is_large(job, options) else job.image_path for job, _ in wanted]
     with raise_on_stop_signals(), _Pipeline(loaded, options, out_dir, report) as pipeline:
-        for index, (job, record) in enumerate(wanted):
-            upcoming = [later.image_path for later, _ in wanted[index:] if not is_large(later, options)]
-            pipeline.predict(job, record, upcoming=list(dict.fromkeys(upcoming)))
+        for (job, record), following in zip(wanted, next_different(in_memory)):
+            upcoming = [job.image_path] + ([following] if following is not None else [])
+            pipeline.predict(job, record, upcoming=upcoming)
     return pipeline.done
+
+
+def next_different(paths: list[Path | None]) -> list[Path | None]:
+    """For each position, the first later path that is not None and differs from this one's
+    (the file to read ahead), in one pass from the end: a batch of thousands of files stays
+    linear (asking each job for all the files after it made 2,000 files cost ~60 s).
+
+    >>> next_different(["a", "a", None, "b", "c", None])
+    ['b', 'b', 'b', 'c', None, None]
+    """
+    result: list[Path | None] = [None] * len(paths)
+    nearest: Path | None = None  # the first non-None path after the current position
+    beyond: Path | None = None  # the first non-None path after the run of ``nearest``
+    for index in range(len(paths) - 1, -1, -1):
+        path = paths[index]
+        result[index] = nearest if nearest != path else beyond
+        if path is not None and path != nearest:
+            beyond, nearest = nearest, path
+    return result
 
 
 def shard_from_environment() -> tuple[int, int]:
