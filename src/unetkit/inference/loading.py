@@ -96,16 +96,17 @@ def with_object_options(loaded: LoadedPredictor, path: str | Path, min_object_si
       fix: leave --min-object-size out
     """
     changes: dict[str, object] = {}
+    flags: list[str] = []
     if min_object_size is not None:
         changes["min_size"] = min_object_size
+        flags.append("--min-object-size")
     if ignore_border_objects:
         changes["ignore_border_objects"] = True
+        flags.append("--ignore-border-objects")
     if not changes:
         return loaded
     if loaded.task.pixelwise:
-        flags = " and ".join(f"--{name.replace('_', '-')}" for name in
-                             (["min_object_size"] if min_object_size is not None else [])
-                             + (["ignore_border_objects"] if ignore_border_objects else []))
-        raise ConfigError(f"{flags} {'are' if ' and ' in flags else 'is'} for instance models; "
-                          f"{path} is a {loaded.task.name} model", fix=f"leave {flags} out")
+        named = " and ".join(flags)
+        raise ConfigError(f"{named} {'are' if len(flags) > 1 else 'is'} for instance models; "
+                          f"{path} is a {loaded.task.name} model", fix=f"leave {named} out")
     return dataclasses.replace(loaded, task=replace_options(loaded.task, **changes))
