@@ -318,9 +318,15 @@ def test_min_object_size_drops_the_smaller_objects_in_predict_and_evaluate(tmp_p
                  "--min-object-size", str(cut)]) == 0
     assert int(list(csv.DictReader(open(tmp_path / "e.csv")))[-1]["n_pred"]) == (areas >= cut).sum()
     capsys.readouterr()
-    assert main(["predict", str(trained_instance_model), str(data / "images"), "--out", str(tmp_path / "c"),
-                 "--min-object-size", "0"]) == 2
-    assert "at least 1 pixel" in capsys.readouterr().err and not (tmp_path / "c").exists()
+    with pytest.raises(SystemExit) as refused:  # argparse's usage error, before the model is loaded
+        main(["predict", str(trained_instance_model), str(data / "images"), "--out", str(tmp_path / "c"),
+              "--min-object-size", "0"])
+    assert refused.value.code == 2 and not (tmp_path / "c").exists()
+    assert "--min-object-size: must be at least 1, got '0'" in capsys.readouterr().err
+    for value, why in (("-3", "must be at least 1"), ("ten", "not a whole number")):
+        with pytest.raises(SystemExit):
+            main(["evaluate", str(trained_instance_model), str(data), "--min-object-size", value])
+        assert f"--min-object-size: {why}" in capsys.readouterr().err
 
 
 def test_an_instance_model_survives_onnx_export_with_the_same_objects(tmp_path, trained_instance_model):

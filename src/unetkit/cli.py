@@ -15,7 +15,7 @@ from typing import Sequence
 from .data.io import ensure_can_write
 from .errors import ConfigError, UnetkitError
 from .inference.loading import BACKENDS
-from .options import finite_float
+from .options import finite_float, positive_int
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -61,7 +61,7 @@ def _tile_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _object_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--min-object-size", type=int, metavar="PIXELS",
+    p.add_argument("--min-object-size", type=positive_int, metavar="PIXELS",
                    help="instance models: drop objects smaller than this, and seeds smaller than a quarter of it "
                    "(default: the model's setting, 10)")
 

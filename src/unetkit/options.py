@@ -169,6 +169,25 @@ def finite_float(text: str) -> float:
     return value
 
 
+def positive_int(text: str) -> int:
+    """A whole number of at least 1 (argparse type), so that a bad value is named with its flag.
+
+    >>> positive_int("80")
+    80
+    >>> positive_int("0")
+    Traceback (most recent call last):
+    ...
+    argparse.ArgumentTypeError: must be at least 1, got '0'
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return value
+
+
 def _argument_type(annotation: Any) -> Callable[[str], Any]:
     inner, _ = _without_none(annotation)
     if inner is float:
