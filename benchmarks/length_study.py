@@ -3,6 +3,7 @@
     python benchmarks/length_study.py long --sets hela cho cells3d bbbc007     # ~35 min a set on 2 cores
     python benchmarks/length_study.py rules                                    # seconds, from the logs
     python benchmarks/length_study.py default --sets hela cho cells3d bbbc007  # ~10 min a set
+    python benchmarks/length_study.py resume --runs hela=/tmp/tmpXXXX/hela      # finish a cut long run
 
 ``long``: one 40-epoch run per set (the reference network, unetkit's defaults: warm-up then a
 constant learning rate, validation on a split of the training images), recording after every
@@ -13,6 +14,11 @@ far (what ``best.pt`` would hold if the run stopped there). Logs go to ``--logs`
 have stopped, after how long, and the test Dice it would have given, against the 40-epoch
 run's; prints the table behind the default's constants.
 
+``resume``: finishes long runs that were cut short (a machine restart, a session's end) from
+their run directories' ``last.pt``, appending to their logs. Training resumes exactly (the
+resume tests check it), so the finished curve is the one an uncut run would have drawn; only
+the seconds may differ, as they do with the machine's load.
+
 ``default``: runs ``unetkit train`` as a user would (no --epochs) on each set and reports its
 wall time, why it stopped, and its test Dice, beside the 40-epoch run's.
 """
@@ -20,6 +26,7 @@ wall time, why it stopped, and its test Dice, beside the 40-epoch run's.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import tempfile
 import time
@@ -34,6 +41,7 @@ from unetkit import TrainConfig, train
 from unetkit.data.dataset import DataOptions, load_labelled
 from unetkit.inference.loading import load_predictor
 from unetkit.scoring import evaluate_samples
+from unetkit.training.state import resume_config
 from unetkit.training.stopping import StoppingRule, StopState
 
 PATIENCES = (2, 3, 4, 5)
@@ -60,10 +68,8 @@ def long_runs(args: argparse.Namespace) -> None:
         wall = time.perf_counter()
 
         def after_epoch(row: dict[str, str]) -> None:
-            entry = {k: row[k] for k in ("epoch", "val_dice", "loss", "seconds")}
-            entry["test_dice_of_best"] = test_dice(out / "best.pt", root)
-            epochs.append(entry)
-            print(set_name, json.dumps(entry), flush=True)
+            epochs.append(epoch_entry(row, out, root))
+            print(set_name, json.dumps(epochs[-1]), flush=True)
             write_log(complete=False)
 
         def write_log(complete: bool) -> None:
@@ -75,6 +81,47 @@ def long_runs(args: argparse.Namespace) -> None:
         config = config_for(root, out, epochs=args.epochs, schedule="warmup-constant")
         result = train(config, report=lambda text: None, on_epoch=after_epoch)
         write_log(complete=result.stopped == "completed")  # not after a signal
+
+
+def resume_runs(args: argparse.Namespace) -> None:
+    for item in args.runs:
+        set_name, _, run_dir = item.partition("=")
+        run_dir = Path(run_dir)
+        root = build(set_name, args.cache)
+        log_path = args.logs / f"{set_name}.json"
+        log = json.loads(log_path.read_text())
+        epochs: list[dict] = log["epochs"]
+        rows = read_log_rows(run_dir / "log.csv")
+        missing = [row for row in rows if int(row["epoch"]) > len(epochs)]
+        if len(missing) > 1:  # best.pt only tells the test Dice of the last epoch's best model
+            raise SystemExit(f"{run_dir}: {len(missing)} epochs are in log.csv but not in {log_path}")
+        for row in missing:
+            epochs.append(epoch_entry(row, run_dir, root))
+        wall = time.perf_counter() - float(log.get("wall_s") or 0.0)
+
+        def after_epoch(row: dict[str, str]) -> None:
+            epochs.append(epoch_entry(row, run_dir, root))
+            print(set_name, json.dumps(epochs[-1]), flush=True)
+            write_log(complete=False)
+
+        def write_log(complete: bool) -> None:
+            log.update(epochs=epochs, complete=complete, wall_s=time.perf_counter() - wall,
+                       final_test_dice=epochs[-1]["test_dice_of_best"])
+            log_path.write_text(json.dumps(log, indent=1))
+
+        result = train(resume_config(run_dir, progress=False), resume=True, report=print, on_epoch=after_epoch)
+        write_log(complete=result.stopped == "completed")
+
+
+def read_log_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def epoch_entry(row: dict[str, str], run_dir: Path, root: Path) -> dict:
+    entry: dict = {k: row[k] for k in ("epoch", "val_dice", "loss", "seconds")}
+    entry["test_dice_of_best"] = test_dice(run_dir / "best.pt", root)
+    return entry
 
 
 def replay(epochs: list[dict], rule: StoppingRule) -> int:
@@ -134,15 +181,16 @@ def default_runs(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=["long", "rules", "default"])
+    parser.add_argument("part", choices=["long", "resume", "rules", "default"])
     # not "bacteria": its test frames (a grown colony, 200-600 cells) are unlike its training
     # frames (2-50 cells); a model at 0.90 validation Dice scored 0.01-0.03 on them
     parser.add_argument("--sets", nargs="+", default=["hela", "cho", "cells3d", "bbbc007"])
     parser.add_argument("--epochs", type=int, default=40, help="length of the long runs")
+    parser.add_argument("--runs", nargs="+", default=[], metavar="SET=RUN_DIR", help="for resume: cut runs")
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--logs", type=Path, default=CACHE / "length-logs")
     args = parser.parse_args()
-    {"long": long_runs, "rules": rules, "default": default_runs}[args.part](args)
+    {"long": long_runs, "resume": resume_runs, "rules": rules, "default": default_runs}[args.part](args)
 
 
 if __name__ == "__main__":
