@@ -61,18 +61,25 @@ def _no_worker_outlives_its_test():
         WorkerBase.await_workers(msecs=30_000)
 
 
-def constant_checkpoint(path: Path, bias: float, in_channels: int = 1) -> Path:
-    """A tiny U-Net whose every weight is 0 and whose head bias is ``bias``: sigmoid(bias) everywhere."""
+def constant_checkpoint(path: Path, bias: float, in_channels: int = 1, instances: bool = False) -> Path:
+    """A tiny U-Net whose every weight is 0 and whose head bias is ``bias``: sigmoid(bias) everywhere.
+
+    ``instances``: a ``--task instances`` model (distance method) whose foreground and distance
+    are flat, so the whole image is one object.
+    """
     import torch
 
     from unetkit import UNet, UNetConfig, make_checkpoint, save_checkpoint
+    from unetkit.instances.task import InstanceTask
 
-    model = UNet(UNetConfig(in_channels=in_channels, depth=2, base_width=2))
+    task = InstanceTask() if instances else None
+    model = UNet(UNetConfig(in_channels=in_channels, num_classes=task.num_outputs if task else 1, depth=2,
+                            base_width=2))
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.zero_()
         model.head.bias.fill_(bias)
-    save_checkpoint(path, make_checkpoint(model))
+    save_checkpoint(path, make_checkpoint(model, task=task))
     return path
 
 

@@ -77,6 +77,30 @@ def test_an_onnx_export_segments_like_its_checkpoint(make_napari_viewer, qtbot, 
     assert np.mean(results[0] == results[1]) > 0.99
 
 
+def test_an_instance_model_counts_its_objects_and_drops_those_under_the_min_object_size(
+        make_napari_viewer, qtbot, tmp_path, make_constant_model, foreground_model):
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((40, 60), np.float32), name="img")
+    widget = segment_widget(viewer)
+    widget.set_model_path(make_constant_model(tmp_path / "objects.pt", bias=10.0, instances=True))
+    assert widget.min_object_size.value() == 0 and widget.min_object_size.text() == "model's"
+    found = []
+    for min_size in (0, 2400, 2401):  # the model's 10 px, then the one 40 x 60 object kept, then dropped
+        widget.min_object_size.setValue(min_size)
+        with qtbot.waitSignal(widget.segmented, timeout=TIMEOUT_MS) as done:
+            widget.segment()
+        found.append((int(done.args[0].data.max()), widget.status.text().split(": ")[1]))
+        qtbot.waitUntil(widget.run_button.isEnabled, timeout=TIMEOUT_MS)
+    assert found == [(1, "1 object, 100.0% of pixels labelled"), (1, "1 object, 100.0% of pixels labelled"),
+                     (0, "0 objects, 0.0% of pixels labelled")]
+    widget.set_model_path(foreground_model)  # semantic: refused, not ignored
+    with qtbot.waitSignal(widget.failed, timeout=TIMEOUT_MS) as failed:
+        widget.segment()
+    assert "a min object size is for instance models; foreground.pt is a semantic model" in failed.args[0]
+    assert len(viewer.layers) == 4
+    qtbot.waitUntil(widget.run_button.isEnabled, timeout=TIMEOUT_MS)
+
+
 @pytest.mark.parametrize("problem", ["not a model", "wrong channels", "no model", "missing file"])
 def test_problems_are_shown_in_the_widget_not_raised(make_napari_viewer, qtbot, tmp_path, foreground_model, problem):
     viewer = make_napari_viewer()

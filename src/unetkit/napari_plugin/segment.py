@@ -21,10 +21,22 @@ trained (its stored ``data_options.normalization``), predicted tile by tile
 >>> labels = segment_layer_data(loaded, image, rgb=False, options=options, name="cells", progress=done.append)
 >>> labels.shape, labels.dtype, sum(done)
 ((2, 40, 60), dtype('uint8'), 12)
+
+An instance model's smallest object can be changed for one segmentation, as
+``--min-object-size`` does on the command line; a semantic model has no objects to drop:
+
+>>> with_min_object_size(loaded, "m.pt", 0) is loaded  # 0: the model's own setting
+True
+>>> with_min_object_size(loaded, "m.pt", 80)
+Traceback (most recent call last):
+...
+unetkit.errors.ConfigError: a min object size is for instance models; m.pt is a semantic model
+  fix: set min object size back to "model's"
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -32,12 +44,35 @@ import numpy as np
 from ..data.dataset import check_image_values
 from ..data.io import PlaneShape
 from ..data.normalize import to_channels_first
-from ..inference.loading import LoadedPredictor
+from ..errors import ConfigError
+from ..inference.loading import LoadedPredictor, with_object_options
 from ..predict import check_fits_predictor
 from ..tiling import TileOptions, plan_tiles, predict_tiled
 from .layers import channel_count, iter_planes, leading_shape, plane_count, spatial_shape
 
-__all__ = ["TileOptions", "count_tiles", "segment_layer_data"]
+__all__ = ["TileOptions", "count_tiles", "count_objects", "segment_layer_data", "with_min_object_size"]
+
+MODELS_OWN = "model's"  # what the widget shows for a min object size of 0
+
+
+def with_min_object_size(loaded: LoadedPredictor, path: str | Path, min_object_size: int) -> LoadedPredictor:
+    """``loaded`` dropping objects under ``min_object_size`` pixels (0: the model's own setting)."""
+    if min_object_size == 0:
+        return loaded
+    if loaded.task.pixelwise:
+        raise ConfigError(f"a min object size is for instance models; {Path(path).name} is a {loaded.task.name} "
+                          "model", fix=f'set min object size back to "{MODELS_OWN}"')
+    return with_object_options(loaded, path, min_object_size=min_object_size)
+
+
+def count_objects(labels: np.ndarray) -> int:
+    """Objects in a stack of instance label images (``(..., H, W)``: ids start again in each plane).
+
+    >>> count_objects(np.array([[[0, 1, 1, 4]], [[2, 0, 0, 0]]]))
+    3
+    """
+    planes = labels.reshape(-1, *labels.shape[-2:])
+    return sum(int(np.count_nonzero(np.unique(plane))) for plane in planes)
 
 
 def count_tiles(loaded: LoadedPredictor, shape: tuple[int, ...], rgb: bool, options: TileOptions) -> int:

@@ -3,7 +3,8 @@
 A thin layer over :mod:`unetkit.napari_plugin.segment`: the model is loaded and the image
 predicted in a worker thread (``napari.qt.threading.create_worker``), so the viewer stays
 responsive; the progress bar counts tiles done out of the total; the Labels layer is added
-back on the GUI thread; errors appear in the widget and as a napari notification.
+back on the GUI thread, with the number of objects for an instance model; errors appear in
+the widget and as a napari notification. "min object size" is ``--min-object-size``.
 
 Needs a display (Qt); ``tests/napari/test_segment_widget.py`` drives it under Xvfb.
 """
@@ -22,7 +23,7 @@ from qtpy.QtWidgets import (
 from ..errors import InputError
 from ..inference.loading import load_predictor
 from .common_widget import LayerChoice, show_error, show_status, spin_box, status_label
-from .segment import TileOptions, count_tiles, segment_layer_data
+from .segment import MODELS_OWN, TileOptions, count_objects, count_tiles, segment_layer_data, with_min_object_size
 
 if TYPE_CHECKING:
     import napari
@@ -38,11 +39,13 @@ class _Progress(QObject):
     advanced = Signal(int)
 
 
-def _segment(path: str, data: Any, rgb: bool, options: TileOptions, name: str, relay: _Progress) -> np.ndarray:
-    """Runs in the worker thread: load, count tiles, predict every plane."""
-    loaded = load_predictor(path)
+def _segment(path: str, data: Any, rgb: bool, options: TileOptions, min_object_size: int, name: str,
+             relay: _Progress) -> tuple[np.ndarray, bool]:
+    """Runs in the worker thread: load, count tiles, predict every plane; (labels, are they objects)."""
+    loaded = with_min_object_size(load_predictor(path), path, min_object_size)
     relay.total.emit(count_tiles(loaded, tuple(data.shape), rgb, options))
-    return segment_layer_data(loaded, data, rgb, options, name, progress=relay.advanced.emit)
+    labels = segment_layer_data(loaded, data, rgb, options, name, progress=relay.advanced.emit)
+    return labels, not loaded.task.pixelwise
 
 
 class SegmentWidget(QWidget):
@@ -63,6 +66,10 @@ class SegmentWidget(QWidget):
         browse.clicked.connect(self._browse)
         self.tile_size = spin_box(32, 8192, TileOptions().tile_size, step=64,
                                   tip="side of the tiles that large images are cut into")
+        self.min_object_size = spin_box(0, 1_000_000, 0, step=10,
+                                        tip="instance models: drop objects of fewer pixels "
+                                        f"({MODELS_OWN}: the model's own setting, 10 by default)")
+        self.min_object_size.setSpecialValueText(MODELS_OWN)
         self.run_button = QPushButton("Segment")
         self.run_button.clicked.connect(self.segment)
         self.progress = QProgressBar()
@@ -79,6 +86,7 @@ class SegmentWidget(QWidget):
         form.addRow("image", self.image_choice)
         form.addRow("model", model_row)
         form.addRow("tile size", self.tile_size)
+        form.addRow("min object size", self.min_object_size)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.run_button)
@@ -115,7 +123,7 @@ class SegmentWidget(QWidget):
         show_status(self.status, f"segmenting {layer.name} with {Path(path).name} ...")
         self._worker = create_worker(
             _segment, str(Path(path).expanduser()), data, bool(layer.rgb),
-            TileOptions(tile_size=self.tile_size.value()), layer.name, relay,
+            TileOptions(tile_size=self.tile_size.value()), self.min_object_size.value(), layer.name, relay,
             _connect={"returned": self._add_labels, "errored": self._fail, "finished": self._finished},
         )
         return self._worker
@@ -130,11 +138,14 @@ class SegmentWidget(QWidget):
     def _finished(self) -> None:
         self.run_button.setEnabled(True)
 
-    def _add_labels(self, labels: np.ndarray) -> None:
+    def _add_labels(self, result: tuple[np.ndarray, bool]) -> None:
+        labels, are_objects = result
         layer = self._layer
         added = self.viewer.add_labels(labels, name=f"{layer.name} prediction", scale=layer.scale, translate=layer.translate)
         foreground = float(np.count_nonzero(labels)) / max(labels.size, 1)
-        show_status(self.status, f"added {added.name}: {foreground:.1%} of pixels labelled")
+        count = count_objects(labels) if are_objects else 0
+        objects = f"{count} object{'' if count == 1 else 's'}, " if are_objects else ""
+        show_status(self.status, f"added {added.name}: {objects}{foreground:.1%} of pixels labelled")
         self.segmented.emit(added)
 
     def _fail(self, error: BaseException) -> None:
