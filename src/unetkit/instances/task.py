@@ -147,7 +147,17 @@ class InstanceTask:
             write_image(files["overlay"], overlay_picture(image, labels, objects=True), overwrite=replace)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, **asdict(self)}
+        """What a model stores: the post-processing, not how one command scores (border objects).
+
+        Leaving the scoring-only option out keeps models loadable by unetkit versions that
+        did not have it.
+
+        >>> sorted(InstanceTask(ignore_border_objects=True).to_dict())
+        ['method', 'min_size', 'name', 'seed_fraction', 'threshold']
+        """
+        stored = asdict(self)
+        del stored["ignore_border_objects"]
+        return {"name": self.name, **stored}
 
 
 def distance_loss(logits: torch.Tensor, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
