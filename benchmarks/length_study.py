@@ -42,6 +42,7 @@ from unetkit.data.dataset import DataOptions, load_labelled
 from unetkit.inference.loading import load_predictor
 from unetkit.scoring import evaluate_samples
 from unetkit.training.state import resume_config
+from unetkit.training import stopping
 from unetkit.training.stopping import StoppingRule, StopState
 
 PATIENCES = (2, 3, 4, 5)
@@ -164,7 +165,10 @@ def rules(args: argparse.Namespace) -> None:
 
 def default_runs(args: argparse.Namespace) -> None:
     logs = {path.stem: json.loads(path.read_text()) for path in sorted(args.logs.glob("*.json"))}
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    if args.lr_drops is not None:  # a candidate: plateaus first lower the learning rate (stopping.LR_DROPS)
+        stopping.LR_DROPS = args.lr_drops
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; learning-rate drops before the stop: "
+          f"{stopping.LR_DROPS}")
     print("| set | default: wall s | epochs | stopped | test Dice | 40 epochs: test Dice | difference |")
     print("|---|---|---|---|---|---|---|")
     for set_name in args.sets:
@@ -177,6 +181,7 @@ def default_runs(args: argparse.Namespace) -> None:
         reference = logs.get(set_name, {}).get("final_test_dice", float("nan"))
         print(f"| {set_name} | {wall:.0f} | {result.epochs_completed} | {result.stopped.value} | {dice:.4f} | "
               f"{reference:.4f} | {dice - reference:+.4f} |", flush=True)
+        (out.parent / "seconds.txt").write_text(f"{wall}\n")  # beside the run's log.csv, for a later look
 
 
 def main() -> None:
@@ -186,6 +191,7 @@ def main() -> None:
     # frames (2-50 cells); a model at 0.90 validation Dice scored 0.01-0.03 on them
     parser.add_argument("--sets", nargs="+", default=["hela", "cho", "cells3d", "bbbc007"])
     parser.add_argument("--epochs", type=int, default=40, help="length of the long runs")
+    parser.add_argument("--lr-drops", type=int, help="default: try this many learning-rate drops on plateaus")
     parser.add_argument("--runs", nargs="+", default=[], metavar="SET=RUN_DIR", help="for resume: cut runs")
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--logs", type=Path, default=CACHE / "length-logs")
