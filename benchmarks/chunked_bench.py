@@ -17,9 +17,10 @@ as float32); training reads them from the files (the dataset is over the memory 
 against the in-memory path on 40 such images: images per second, the share of the step time
 spent waiting for data, peak memory.
 
-``files``: ``--count`` 256 x 256 PNGs: ``unetkit predict`` (reading ahead, writing behind)
-against a plain loop that reads, predicts and writes one file after the other; then a batch
-killed halfway and finished with ``--skip-existing``.
+``files``: ``--count`` 256 x 256 PNGs: ``unetkit predict`` (reading ahead and writing behind
+in helper threads where a core is idle, in turn where not) against a plain loop that reads,
+predicts and writes one file after the other, and with the helper threads forced on and off;
+then a batch killed halfway and finished with ``--skip-existing``.
 """
 
 from __future__ import annotations
@@ -50,9 +51,16 @@ def peak_rss_mib() -> float:
 
 
 def worker(argv: list[str]) -> None:
-    """Run one unetkit command in this fresh process; print its seconds and peak memory."""
+    """Run one unetkit command in this fresh process; print its seconds and peak memory.
+
+    A first argument ``--overlap=on`` or ``--overlap=off`` forces predict's choice of helper
+    threads (:func:`unetkit.predict.spare_core`), to measure both on one machine."""
+    from unetkit import predict
     from unetkit.cli import main
 
+    if argv and argv[0].startswith("--overlap="):
+        forced = argv.pop(0) == "--overlap=on"
+        predict.spare_core = lambda loaded: forced
     start = time.perf_counter()
     code = main(argv)
     print(json.dumps({"code": code, "seconds": time.perf_counter() - start, "peak_rss_mib": peak_rss_mib()}))
@@ -197,6 +205,8 @@ def files_part(args: argparse.Namespace) -> None:
         Image.fromarray((template[r : r + 256, c : c + 256] // 256).astype(np.uint8)).save(inputs / f"f{index:05d}.png")
     pipelined = run_worker(["predict", str(model), str(inputs), "--out", str(args.work / "pipelined")])
     plain_seconds = plain_loop(model, sorted(inputs.iterdir()), args.work / "plain")
+    forced = {way: run_worker([f"--overlap={way}", "predict", str(model), str(inputs), "--out",
+                               str(args.work / f"overlap-{way}")])["seconds"] for way in ("on", "off")}
     killed = subprocess.Popen([sys.executable, "-m", "unetkit", "predict", str(model), str(inputs), "--out",
                                str(args.work / "resumed")], stderr=subprocess.DEVNULL)
     time.sleep(pipelined["seconds"] / 2)
@@ -208,6 +218,8 @@ def files_part(args: argparse.Namespace) -> None:
     print(json.dumps({
         "files": args.count, "unetkit predict files/s": args.count / pipelined["seconds"],
         "plain loop files/s": args.count / plain_seconds, "ratio": plain_seconds / pipelined["seconds"],
+        "cores": len(os.sched_getaffinity(0)), "torch threads": torch.get_num_threads(),
+        **{f"helper threads {way}: files/s": args.count / seconds for way, seconds in forced.items()},
         "killed after": done_before, "resume seconds": resumed["seconds"], "complete after resume": complete,
     }))
 

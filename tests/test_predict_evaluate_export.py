@@ -58,8 +58,8 @@ def test_predict_refuses_to_overwrite_and_writes_nothing(tmp_path, checkpoint):
     assert (tmp_path / "out" / "hela_001_labels.png").exists()
 
 
-def test_disk_full_during_prediction_leaves_no_partial_files_and_says_what_was_written(tmp_path, checkpoint, monkeypatch):
-
+def failing_third_save(monkeypatch, error: BaseException) -> None:
+    """Image.save writes half a file and raises ``error`` on its third call (image 2's labels)."""
     real = Image.Image.save
     calls = {"count": 0}
 
@@ -67,14 +67,44 @@ def test_disk_full_during_prediction_leaves_no_partial_files_and_says_what_was_w
         calls["count"] += 1
         if calls["count"] == 3:  # labels and overlay of image 1 succeed; image 2's labels fail
             Path(fp).write_bytes(b"half")
-            raise OSError(errno.ENOSPC, "No space left on device")
+            raise error
         return real(self, fp, *args, **kwargs)
 
     monkeypatch.setattr(Image.Image, "save", failing_save)
+
+
+# overlap: writing in a helper thread (machines with a spare core, GPUs) or in turn (2 cores)
+@pytest.mark.parametrize("overlap", [True, False])
+def test_disk_full_during_prediction_leaves_no_partial_files_and_says_what_was_written(tmp_path, checkpoint,
+                                                                                      monkeypatch, overlap):
+    failing_third_save(monkeypatch, OSError(errno.ENOSPC, "No space left on device"))
     with pytest.raises(UnetkitError, match="No space left on device") as error:
-        predict_files(checkpoint, ["sample:heldout"], tmp_path / "out", PredictOptions(), QUIET)
+        predict_files(checkpoint, ["sample:heldout"], tmp_path / "out", PredictOptions(overlap=overlap), QUIET)
     assert "finished images: hela_000_labels.png" in str(error.value)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["hela_000_labels.png", "hela_000_overlay.png"]
+
+
+def test_a_signal_during_a_write_in_turn_removes_that_image_and_says_what_is_finished(tmp_path, checkpoint,
+                                                                                     monkeypatch):
+    from unetkit.signals import Interrupted
+
+    failing_third_save(monkeypatch, Interrupted("interrupted by signal SIGTERM"))
+    with pytest.raises(Interrupted) as error:
+        predict_files(checkpoint, ["sample:heldout"], tmp_path / "out", PredictOptions(overlap=False), QUIET)
+    assert "finished images: hela_000_labels.png; continue with --skip-existing" in str(error.value)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["hela_000_labels.png", "hela_000_overlay.png"]
+
+
+def test_helper_threads_are_used_only_where_a_core_is_idle(checkpoint, monkeypatch):
+    from unetkit.inference.loading import load_predictor
+    from unetkit.predict import spare_core
+
+    loaded = load_predictor(checkpoint, precision="fp32")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    assert not spare_core(loaded)  # both cores run the network
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    assert spare_core(loaded)
 
 
 def test_sigterm_during_predict_leaves_complete_outputs_and_no_partial_file(tmp_path, checkpoint):

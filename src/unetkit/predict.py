@@ -70,6 +70,7 @@ class PredictOptions:
     backend: str = "torch"  # torch or onnxruntime
     shard: tuple[int, int] | None = None  # (i, N): files i, i + N, ... (default: torchrun's rank and world size)
     min_object_size: int | None = None  # instance models: drop smaller objects (default: the model's setting)
+    overlap: bool | None = None  # read ahead and write behind in threads (None: where a core is idle; see spare_core)
 
     def __post_init__(self) -> None:
         if self.shard is not None and not (self.shard[1] >= 1 and 0 <= self.shard[0] < self.shard[1]):
@@ -234,7 +235,9 @@ def predict_files(
     """Predict every image plane of ``inputs`` into ``out_dir``; returns the records written now.
 
     Reading the next file, predicting the current one and writing the previous one's outputs
-    overlap (two helper threads). Under ``torchrun`` (or with ``options.shard``) this process
+    overlap (two helper threads) where that pays: on a GPU, or where the CPU has a core that
+    the network's threads leave idle (:func:`spare_core`; ``options.overlap`` decides
+    otherwise). Under ``torchrun`` (or with ``options.shard``) this process
     predicts its share of the files only: files ``i, i + N, i + 2N, ...`` for shard i of N.
     """
     out_dir = Path(out_dir)
@@ -254,7 +257,8 @@ def predict_files(
     out_dir.mkdir(parents=True, exist_ok=True)
     wanted = [(job, record) for job, record, keep in zip(jobs, records, todo) if keep]
     in_memory = [None if is_large(job, options) else job.image_path for job, _ in wanted]
-    with raise_on_stop_signals(), _Pipeline(loaded, options, out_dir, report) as pipeline:
+    overlap = spare_core(loaded) if options.overlap is None else options.overlap
+    with raise_on_stop_signals(), _Pipeline(loaded, options, out_dir, report, overlap) as pipeline:
         for (job, record), following in zip(wanted, next_different(in_memory)):
             upcoming = [job.image_path] + ([following] if following is not None else [])
             pipeline.predict(job, record, upcoming=upcoming)
@@ -285,17 +289,52 @@ def shard_from_environment() -> tuple[int, int]:
     return int(os.environ.get("RANK", "0")), max(1, int(os.environ.get("WORLD_SIZE", "1")))
 
 
-class _Pipeline:
-    """Reads ahead in one thread, writes behind in another, predicts in the caller's; keeps the
-    promise of the module: a record is in ``done`` only once all its outputs are written, and
-    the outputs of a record that failed are removed."""
+def spare_core(loaded: LoadedPredictor) -> bool:
+    """Whether reading and writing in helper threads can overlap the network: it runs on a GPU,
+    or this process may use more CPU cores than torch's threads keep busy.
 
-    def __init__(self, loaded: LoadedPredictor, options: PredictOptions, out_dir: Path, report: Report):
+    Where it cannot (2 cores, both running the network), the helper threads take cores from
+    the network's and the batch is slower than doing one thing after the other
+    (BENCHMARKS.md, "Predicting thousands of files").
+    """
+    import torch
+
+    device = getattr(loaded.predictor, "device", None)
+    if isinstance(device, torch.device) and device.type != "cpu":
+        return True
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return cores > torch.get_num_threads()
+
+
+class _InlineExecutor:
+    """An executor that does the work when it is submitted: the pipeline without helper threads."""
+
+    def submit(self, function: Callable[..., Any], *args: Any) -> concurrent.futures.Future:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        try:
+            future.set_result(function(*args))
+        except BaseException as error:  # noqa: BLE001 (kept for the caller, as a thread pool does)
+            future.set_exception(error)
+        return future
+
+    def shutdown(self, wait: bool = True) -> None:
+        pass
+
+
+class _Pipeline:
+    """Reads ahead in one thread, writes behind in another, predicts in the caller's (or, with
+    ``overlap=False``, does each in turn in the caller's); keeps the promise of the module: a
+    record is in ``done`` only once all its outputs are written, and the outputs of a record
+    that failed are removed."""
+
+    def __init__(self, loaded: LoadedPredictor, options: PredictOptions, out_dir: Path, report: Report,
+                 overlap: bool = True):
         from concurrent.futures import ThreadPoolExecutor
 
         self.loaded, self.options, self.out_dir, self.report = loaded, options, out_dir, report
-        self.reader = ThreadPoolExecutor(1, thread_name_prefix="unetkit-read")
-        self.writer = ThreadPoolExecutor(1, thread_name_prefix="unetkit-write")
+        self.overlap = overlap
+        self.reader = ThreadPoolExecutor(1, thread_name_prefix="unetkit-read") if overlap else _InlineExecutor()
+        self.writer = ThreadPoolExecutor(1, thread_name_prefix="unetkit-write") if overlap else _InlineExecutor()
         self.reads: dict[Path, Any] = {}
         self.writing: tuple[PredictionRecord, Any] | None = None
         self.done: list[PredictionRecord] = []
@@ -329,7 +368,7 @@ class _Pipeline:
             if path not in upcoming:
                 del self.reads[path]  # a file whose planes are all done
         following = [path for path in upcoming if path != job.image_path]
-        if following and following[0] not in self.reads:
+        if self.overlap and following and following[0] not in self.reads:
             self.reads[following[0]] = self.reader.submit(self._read, _next_job_like(job, following[0]))
         return self.reads[job.image_path].result()
 
@@ -379,13 +418,15 @@ class _Pipeline:
             except Interrupted as signal_arrived:
                 interrupted = signal_arrived
         error = future.exception()
+        if isinstance(error, Interrupted):  # a signal during an inline write (overlap=False)
+            interrupted = error
         if error is None:
             self.done.append(record)
         else:
             record.remove()
         if interrupted is not None:
             raise _batch_error(interrupted, record, self.done, self.out_dir)
-        if error is not None and raise_errors:
+        if error is not None and raise_errors:  # (an Interrupted was raised above)
             if isinstance(error, (OSError, UnetkitError)):
                 raise _batch_error(error, record, self.done, self.out_dir) from error
             raise error
