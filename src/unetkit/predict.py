@@ -296,6 +296,11 @@ def spare_core(loaded: LoadedPredictor) -> bool:
     Where it cannot (2 cores, both running the network), the helper threads take cores from
     the network's and the batch is slower than doing one thing after the other
     (BENCHMARKS.md, "Predicting thousands of files").
+
+    >>> import torch
+    >>> on_the_cpu = LoadedPredictor(predictor=None, data_options=None, task=None)
+    >>> spare_core(on_the_cpu) == (len(os.sched_getaffinity(0)) > torch.get_num_threads())
+    True
     """
     import torch
 
