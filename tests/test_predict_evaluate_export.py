@@ -86,13 +86,22 @@ def test_disk_full_during_prediction_leaves_no_partial_files_and_says_what_was_w
 
 def test_a_signal_during_a_write_in_turn_removes_that_image_and_says_what_is_finished(tmp_path, checkpoint,
                                                                                      monkeypatch):
+    from unetkit import predict
     from unetkit.signals import Interrupted
 
-    failing_third_save(monkeypatch, Interrupted("interrupted by signal SIGTERM"))
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for index in range(3):
+        Image.fromarray(np.full((40, 40), 60 * index, np.uint8)).save(inputs / f"im{index}.png")
+    failing_third_save(monkeypatch, Interrupted("interrupted by signal SIGTERM"))  # im1's labels
+    calls = []
+    real_tiled = predict.predict_tiled
+    monkeypatch.setattr(predict, "predict_tiled", lambda *a, **k: calls.append("network") or real_tiled(*a, **k))
     with pytest.raises(Interrupted) as error:
-        predict_files(checkpoint, ["sample:heldout"], tmp_path / "out", PredictOptions(overlap=False), QUIET)
-    assert "finished images: hela_000_labels.png; continue with --skip-existing" in str(error.value)
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["hela_000_labels.png", "hela_000_overlay.png"]
+        predict_files(checkpoint, [inputs], tmp_path / "out", PredictOptions(overlap=False), QUIET)
+    assert "finished images: im0_labels.png; continue with --skip-existing" in str(error.value)
+    assert calls == ["network", "network"]  # the signal ended the batch at once, not after im2's network
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["im0_labels.png", "im0_overlay.png"]
 
 
 def test_helper_threads_are_used_only_where_a_core_is_idle(checkpoint, monkeypatch):

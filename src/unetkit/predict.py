@@ -295,7 +295,11 @@ def spare_core(loaded: LoadedPredictor) -> bool:
 
     Where it cannot (2 cores, both running the network), the helper threads take cores from
     the network's and the batch is slower than doing one thing after the other
-    (BENCHMARKS.md, "Predicting thousands of files").
+    (BENCHMARKS.md, "Predicting thousands of files"). The cores counted are the logical
+    CPUs this process may run on, and torch uses one thread per physical core by default,
+    so a machine with hyper-threading counts as having spare cores (its siblings); a CPU
+    quota (a container's ``--cpus``) is not seen. ``PredictOptions(overlap=...)`` decides
+    instead.
 
     >>> import torch
     >>> on_the_cpu = LoadedPredictor(predictor=None, data_options=None, task=None)
@@ -401,6 +405,8 @@ class _Pipeline:
         self._finish_write()
         self.writing = (record, self.writer.submit(_write_outputs, self.loaded.task, raw, image, labels, outputs,
                                                    record, replace))
+        if not self.overlap:  # written already: report a failure (or a signal) now, not after the next image
+            self._finish_write()
 
     def _finish_write(self) -> None:
         """Wait for the write in progress; an error there stops the batch, naming that image."""
