@@ -40,12 +40,13 @@ class _Progress(QObject):
 
 
 def _segment(path: str, data: Any, rgb: bool, options: TileOptions, min_object_size: int, name: str,
-             relay: _Progress) -> tuple[np.ndarray, bool]:
-    """Runs in the worker thread: load, count tiles, predict every plane; (labels, are they objects)."""
+             relay: _Progress) -> tuple[np.ndarray, int | None]:
+    """Runs in the worker thread: load, count tiles, predict every plane; (labels, objects found:
+    None for a semantic model)."""
     loaded = with_min_object_size(load_predictor(path), path, min_object_size)
     relay.total.emit(count_tiles(loaded, tuple(data.shape), rgb, options))
     labels = segment_layer_data(loaded, data, rgb, options, name, progress=relay.advanced.emit)
-    return labels, not loaded.task.pixelwise
+    return labels, None if loaded.task.pixelwise else count_objects(labels)
 
 
 class SegmentWidget(QWidget):
@@ -138,13 +139,12 @@ class SegmentWidget(QWidget):
     def _finished(self) -> None:
         self.run_button.setEnabled(True)
 
-    def _add_labels(self, result: tuple[np.ndarray, bool]) -> None:
-        labels, are_objects = result
+    def _add_labels(self, result: tuple[np.ndarray, int | None]) -> None:
+        labels, count = result
         layer = self._layer
         added = self.viewer.add_labels(labels, name=f"{layer.name} prediction", scale=layer.scale, translate=layer.translate)
         foreground = float(np.count_nonzero(labels)) / max(labels.size, 1)
-        count = count_objects(labels) if are_objects else 0
-        objects = f"{count} object{'' if count == 1 else 's'}, " if are_objects else ""
+        objects = "" if count is None else f"{count} object{'' if count == 1 else 's'}, "
         show_status(self.status, f"added {added.name}: {objects}{foreground:.1%} of pixels labelled")
         self.segmented.emit(added)
 
