@@ -64,24 +64,8 @@ def long_runs(args: argparse.Namespace) -> None:
     args.logs.mkdir(parents=True, exist_ok=True)
     for set_name in args.sets:
         root = build(set_name, args.cache)
-        out = Path(tempfile.mkdtemp()) / set_name
-        epochs: list[dict] = []
-        wall = time.perf_counter()
-
-        def after_epoch(row: dict[str, str]) -> None:
-            epochs.append(epoch_entry(row, out, root))
-            print(set_name, json.dumps(epochs[-1]), flush=True)
-            write_log(complete=False)
-
-        def write_log(complete: bool) -> None:
-            # after every epoch, so that a run cut short still leaves its curve
-            log = {"set": set_name, "epochs": epochs, "complete": complete, "wall_s": time.perf_counter() - wall,
-                   "final_test_dice": epochs[-1]["test_dice_of_best"]}
-            (args.logs / f"{set_name}.json").write_text(json.dumps(log, indent=1))
-
-        config = config_for(root, out, epochs=args.epochs, schedule="warmup-constant")
-        result = train(config, report=lambda text: None, on_epoch=after_epoch)
-        write_log(complete=result.stopped == "completed")  # not after a signal
+        config = config_for(root, Path(tempfile.mkdtemp()) / set_name, epochs=args.epochs, schedule="warmup-constant")
+        run_logged(config, root, args.logs / f"{set_name}.json", {"set": set_name, "epochs": []})
 
 
 def resume_runs(args: argparse.Namespace) -> None:
@@ -91,27 +75,32 @@ def resume_runs(args: argparse.Namespace) -> None:
         root = build(set_name, args.cache)
         log_path = args.logs / f"{set_name}.json"
         log = json.loads(log_path.read_text())
-        epochs: list[dict] = log["epochs"]
         rows = read_log_rows(run_dir / "log.csv")
-        missing = [row for row in rows if int(row["epoch"]) > len(epochs)]
+        missing = [row for row in rows if int(row["epoch"]) > len(log["epochs"])]
         if len(missing) > 1:  # best.pt only tells the test Dice of the last epoch's best model
             raise SystemExit(f"{run_dir}: {len(missing)} epochs are in log.csv but not in {log_path}")
-        for row in missing:
-            epochs.append(epoch_entry(row, run_dir, root))
-        wall = time.perf_counter() - float(log.get("wall_s") or 0.0)
+        log["epochs"] += [epoch_entry(row, run_dir, root) for row in missing]
+        run_logged(resume_config(run_dir, progress=False), root, log_path, log, resume=True)
 
-        def after_epoch(row: dict[str, str]) -> None:
-            epochs.append(epoch_entry(row, run_dir, root))
-            print(set_name, json.dumps(epochs[-1]), flush=True)
-            write_log(complete=False)
 
-        def write_log(complete: bool) -> None:
-            log.update(epochs=epochs, complete=complete, wall_s=time.perf_counter() - wall,
-                       final_test_dice=epochs[-1]["test_dice_of_best"])
-            log_path.write_text(json.dumps(log, indent=1))
+def run_logged(config: TrainConfig, root: Path, log_path: Path, log: dict, resume: bool = False) -> None:
+    """Train (or resume) ``config``'s run, adding every epoch to ``log`` and writing it to
+    ``log_path`` after each one, so that a run cut short still leaves its curve."""
+    run_dir = Path(config.out)
+    wall = time.perf_counter() - float(log.get("wall_s") or 0.0)
 
-        result = train(resume_config(run_dir, progress=False), resume=True, report=print, on_epoch=after_epoch)
-        write_log(complete=result.stopped == "completed")
+    def write_log(complete: bool) -> None:
+        log.update(complete=complete, wall_s=time.perf_counter() - wall,
+                   final_test_dice=log["epochs"][-1]["test_dice_of_best"])
+        log_path.write_text(json.dumps(log, indent=1))
+
+    def after_epoch(row: dict[str, str]) -> None:
+        log["epochs"].append(epoch_entry(row, run_dir, root))
+        print(log["set"], json.dumps(log["epochs"][-1]), flush=True)
+        write_log(complete=False)
+
+    result = train(config, resume=resume, report=print if resume else (lambda text: None), on_epoch=after_epoch)
+    write_log(complete=result.stopped == "completed")  # not after a signal
 
 
 def read_log_rows(path: Path) -> list[dict[str, str]]:
