@@ -104,6 +104,29 @@ def test_a_signal_during_a_write_in_turn_removes_that_image_and_says_what_is_fin
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["im0_labels.png", "im0_overlay.png"]
 
 
+@pytest.mark.parametrize("overlap", [True, False])
+def test_an_output_another_command_wrote_meanwhile_is_refused_and_kept(tmp_path, checkpoint, monkeypatch, overlap):
+    from unetkit import predict
+
+    real_tiled = predict.predict_tiled
+    theirs = tmp_path / "out" / "hela_001_labels.png"
+
+    def another_command_writes_first(*args, **kwargs):  # as a second predict into the same folder would
+        calls.append(1)
+        if len(calls) == 2:  # while this command predicts hela_001
+            theirs.write_bytes(b"the other command's labels")
+        return real_tiled(*args, **kwargs)
+
+    calls: list[int] = []
+    monkeypatch.setattr(predict, "predict_tiled", another_command_writes_first)
+    with pytest.raises(OutputExistsError) as error:
+        predict_files(checkpoint, ["sample:heldout"], tmp_path / "out", PredictOptions(overlap=overlap), QUIET)
+    assert "the existing file was left as it is; finished images: hela_000_labels.png" in str(error.value)
+    assert theirs.read_bytes() == b"the other command's labels"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "hela_000_labels.png", "hela_000_overlay.png", "hela_001_labels.png"]
+
+
 def test_helper_threads_are_used_only_where_a_core_is_idle(checkpoint, monkeypatch):
     from unetkit.inference.loading import load_predictor
     from unetkit.predict import spare_core

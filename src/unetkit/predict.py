@@ -433,7 +433,7 @@ class _Pipeline:
             interrupted = error
         if error is None:
             self.done.append(record)
-        else:
+        elif not isinstance(error, OutputExistsError):  # that one is another command's output: kept
             record.remove()
         if interrupted is not None:
             raise _batch_error(interrupted, record, self.done, self.out_dir)
@@ -466,7 +466,9 @@ def _write_outputs(task: Task, raw: np.ndarray, image: np.ndarray, labels: np.nd
 def _batch_error(exc: BaseException, record: PredictionRecord, done: list[PredictionRecord], out_dir: Path) -> BaseException:
     """The error of a batch that stopped at ``record``: what happened, what is finished, how to go on."""
     finished = ", ".join(r.labels.name for r in done[:10]) + (f" and {len(done) - 10} more" if len(done) > 10 else "")
-    state = f"its partial outputs were removed; finished images: {finished or 'none'}"
+    removed = "the existing file was left as it is" if isinstance(exc, OutputExistsError) else \
+        "its partial outputs were removed"
+    state = f"{removed}; finished images: {finished or 'none'}"
     if isinstance(exc, Interrupted):
         return Interrupted(f"{exc}; {state}; continue with --skip-existing")
     if isinstance(exc, UnetkitError):
