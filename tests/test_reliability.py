@@ -567,3 +567,22 @@ def test_repeated_signals_are_acknowledged(tmp_path):
     _, error = process.communicate(timeout=60)
     assert process.returncode == 130
     assert "again: already stopping" in error and "stopped by a signal" in error
+
+
+def test_a_full_disk_while_writing_the_report_is_a_clear_error_and_keeps_the_csv(tmp_path, capsys, model_file,
+                                                                                  monkeypatch):
+    import errno
+
+    from unetkit import report
+
+    data = write_dataset(tmp_path / "d", count=1)
+    html = tmp_path / "r.html"
+
+    def disk_full(evaluation, path, overwrite=False):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(report, "write_report", disk_full)
+    code, error = run_cli(["evaluate", str(model_file), str(data), "--csv", str(tmp_path / "e.csv"),
+                           "--report", str(html)], capsys)
+    assert code == 2 and f"error: {html}: No space left on device" in error and "fix: check that path" in error
+    assert (tmp_path / "e.csv").exists() and not html.exists()

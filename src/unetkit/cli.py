@@ -290,6 +290,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"unetkit {args.command}: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except OSError as error:  # the machine's, not a bug: a full disk, a folder that cannot be made or written
+        if args.debug:
+            raise
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"unetkit {args.command}: error: {where}{error.strerror or error}\n"
+              "  fix: check that path and the free space on its disk", file=sys.stderr)
+        return EXIT_USER_ERROR
     except KeyboardInterrupt as interruption:  # SIGINT, or SIGTERM during predict
         print(f"unetkit {args.command}: {interruption or 'interrupted'}", file=sys.stderr)
         return EXIT_INTERRUPTED
