@@ -586,3 +586,17 @@ def test_a_full_disk_while_writing_the_report_is_a_clear_error_and_keeps_the_csv
                            "--report", str(html)], capsys)
     assert code == 2 and f"error: {html}: No space left on device" in error and "fix: check that path" in error
     assert (tmp_path / "e.csv").exists() and not html.exists()
+
+
+def test_out_that_is_the_input_folder_is_refused_however_it_is_named(tmp_path, capsys, model_file):
+    folder = tmp_path / "d"
+    folder.mkdir()
+    Image.fromarray(np.full((32, 32), 9, np.uint8)).save(folder / "x.png")
+    (tmp_path / "link").symlink_to(folder)
+    before = snapshot(folder)
+    for out in (folder, tmp_path / "d" / ".." / "d", tmp_path / "link"):
+        code, error = run_cli(["predict", str(model_file), str(folder), "--out", str(out)], capsys)
+        assert code == 2 and "--out is the folder of the input images" in error
+        assert snapshot(folder) == before
+    code, _ = run_cli(["predict", str(model_file), str(folder), "--out", str(tmp_path / "elsewhere")], capsys)
+    assert code == 0 and (tmp_path / "elsewhere" / "x_labels.png").exists()

@@ -125,15 +125,26 @@ class _Job:
     stem: str
 
 
-def collect_inputs(inputs: list[str | Path]) -> list[Path]:
-    """Image files from files, folders and ``sample:SPLIT`` names, in order."""
-    files: list[Path] = []
+def input_folders(inputs: list[str | Path]) -> list[Path | None]:
+    """For each input, the folder whose images it stands for (its ``images/`` if it has one);
+    None for a file or an OME-Zarr image."""
+    folders: list[Path | None] = []
     for item in inputs:
         path, sample_mode = resolve_data_source(item)
         if sample_mode is not None:
             path = path / "images"
-        if path.is_dir() and not is_zarr(path):
-            files.extend(image_files(path / "images" if (path / "images").is_dir() else path))
+        folders.append((path / "images" if (path / "images").is_dir() else path)
+                       if path.is_dir() and not is_zarr(path) else None)
+    return folders
+
+
+def collect_inputs(inputs: list[str | Path]) -> list[Path]:
+    """Image files from files, folders and ``sample:SPLIT`` names, in order."""
+    files: list[Path] = []
+    for item, folder in zip(inputs, input_folders(inputs)):
+        path, _ = resolve_data_source(item)
+        if folder is not None:
+            files.extend(image_files(folder))
         elif path.is_file() or is_zarr(path):
             files.append(path)
         else:
@@ -186,6 +197,15 @@ def _record(job: _Job, out_dir: Path, options: PredictOptions, task: Task) -> Pr
         outputs["probabilities"] = out_dir / f"{job.stem}_probabilities.{ending}"
     source = f"{job.image_path}" + (f"[{job.plane_index}]" if job.shape.count > 1 else "")
     return PredictionRecord(source, outputs, job.image_path)
+
+
+def check_out_is_not_an_input_folder(inputs: list[str | Path], out_dir: Path) -> None:
+    """Outputs written among the input images would be read as images by the next command
+    over that folder (a ``--skip-existing`` resume among them)."""
+    for folder in input_folders(inputs):
+        if folder is not None and folder.resolve() == out_dir.resolve():
+            raise ConfigError("--out is the folder of the input images: the next command over that folder "
+                              "would read the outputs as images", path=out_dir, fix="choose another --out")
 
 
 def check_outputs_are_not_inputs(records: list[PredictionRecord], files: list[Path]) -> None:
@@ -251,6 +271,7 @@ def predict_files(
     jobs = _plan_jobs(mine, loaded.predictor) if mine else []
     records = [_record(job, out_dir, options, loaded.task) for job in jobs]
     check_outputs_are_not_inputs(records, files)
+    check_out_is_not_an_input_folder(inputs, out_dir)
     todo = _select(records, options, report)
     if count > 1:
         report(f"shard {index + 1} of {count}: {len(mine)} of {len(files)} file(s)")
