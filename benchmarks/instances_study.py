@@ -116,14 +116,20 @@ def score(root: Path, method: str, checkpoint: Path | None) -> dict[str, float]:
     return mean
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sets", nargs="+", default=["hela", "cells3d", "bbbc007"])
-    parser.add_argument("--methods", nargs="+", default=list(METHODS))
-    parser.add_argument("--steps", type=int, default=200, help="training steps per method and set (a multiple of 50)")
+def study_parser(description: str, steps_help: str) -> argparse.ArgumentParser:
+    """The options every object study shares: sets, training steps, seed, data cache, JSON output."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sets", nargs="+", default=["hela", "cells3d", "bbbc007"])  # CHO's ids repeat: not instances
+    parser.add_argument("--steps", type=int, default=200, help=f"training steps {steps_help} (a multiple of 50)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    return parser
+
+
+def main() -> None:
+    parser = study_parser(__doc__, "per method and set")
+    parser.add_argument("--methods", nargs="+", default=list(METHODS))
     args = parser.parse_args()
     torch.manual_seed(args.seed)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.steps} training steps per method")

@@ -30,8 +30,8 @@ import tifffile
 import torch
 from skimage.segmentation import clear_border
 
-from instances_study import test_pairs, train_method
-from public_data import CACHE, build
+from instances_study import study_parser, test_pairs, train_method
+from public_data import build
 
 from unetkit.data.dataset import load_image_planes
 from unetkit.inference.loading import load_predictor
@@ -73,6 +73,17 @@ def model_for(root: Path, set_name: str, steps: int, seed: int, cache: Path) -> 
     return kept
 
 
+def study_each_set(args: argparse.Namespace, study_set: Callable[[Path, Path], dict]) -> dict[str, dict]:
+    """``study_set(test data root, the set's cached default model)`` for each of ``args.sets``."""
+    torch.manual_seed(args.seed)
+    results = {}
+    for set_name in args.sets:
+        root = build(set_name, args.cache)
+        results[set_name] = study_set(root, model_for(root, set_name, args.steps, args.seed, args.cache))
+        print(f"{set_name}: scored", flush=True)
+    return results
+
+
 def study_set(root: Path, checkpoint: Path) -> dict[str, dict[str, float]]:
     loaded = load_predictor(checkpoint)
     task = loaded.task
@@ -87,7 +98,7 @@ def study_set(root: Path, checkpoint: Path) -> dict[str, dict[str, float]]:
         rows, inner = [], []
         for output, truth in outputs:
             labels = postprocess.labels_from_distance(np.asarray(output, np.float32), task.threshold,
-                                                      task.seed_fraction, size)
+                                                      task.seed_height, size)
             rows.append(object_scores(labels, truth))
             inner.append(object_scores(labels, truth, ignore_border_objects=True))
         results[name] = {"min_size": size, **{k: float(np.mean([r[k] for r in rows])) for k in ("f1", "ap50")},
@@ -96,19 +107,8 @@ def study_set(root: Path, checkpoint: Path) -> dict[str, dict[str, float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sets", nargs="+", default=["hela", "cells3d", "bbbc007"])  # CHO's ids repeat: not instances
-    parser.add_argument("--steps", type=int, default=200, help="training steps per set (a multiple of 50)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--cache", type=Path, default=CACHE)
-    parser.add_argument("--json", type=Path, help="also write the results here")
-    args = parser.parse_args()
-    torch.manual_seed(args.seed)
-    results = {}
-    for set_name in args.sets:
-        root = build(set_name, args.cache)
-        results[set_name] = study_set(root, model_for(root, set_name, args.steps, args.seed, args.cache))
-        print(set_name, json.dumps(results[set_name]), flush=True)
+    args = study_parser(__doc__, "per set").parse_args()
+    results = study_each_set(args, study_set)
     print("\n| rule | " + " | ".join(f"{s}: px, F1, F1 inner" for s in results) + " | mean F1 | mean F1 inner |")
     print("|---|" + "---|" * (len(results) + 2))
     for rule in RULES:

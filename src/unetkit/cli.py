@@ -62,7 +62,7 @@ def _tile_arguments(p: argparse.ArgumentParser) -> None:
 
 def _object_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-object-size", type=positive_int, metavar="PIXELS",
-                   help="instance models: drop objects smaller than this, and seeds smaller than a quarter of it "
+                   help="instance models: drop objects smaller than this "
                    "(default: the model's setting, 10)")
 
 

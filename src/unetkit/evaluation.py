@@ -100,7 +100,7 @@ def evaluate_checkpoint(
     models): objects touching the image border are left out of the truth and the prediction
     before matching, for labels that omit the objects the border cuts (the embedded sample's do).
     ``min_object_size`` (instance models): drop predicted objects under this many pixels
-    (and seeds under a quarter of it) instead of the model's setting.
+    instead of the model's setting.
     """
     loaded = load_predictor(checkpoint, backend=backend, device=device, precision=precision)
     loaded = with_object_options(loaded, checkpoint, min_object_size, ignore_border_objects)

@@ -180,6 +180,7 @@ def task_from_dict(values: dict[str, Any] | None, num_classes: int) -> Task:
         from .instances.task import InstanceTask
         from .options import from_dict
 
+        values.pop("seed_fraction", None)  # models before the hill-top seeds: they get today's seeds
         task = from_dict(InstanceTask, values)
         if task.num_outputs != num_classes:
             raise ConfigError(f"instance method {task.method!r} has {task.num_outputs} outputs, "

@@ -84,8 +84,8 @@ def load_predictor(
 def with_object_options(loaded: LoadedPredictor, path: str | Path, min_object_size: int | None = None,
                         ignore_border_objects: bool = False) -> LoadedPredictor:
     """``loaded`` with its instance options changed for one command: objects smaller than
-    ``min_object_size`` pixels dropped (None: the model's own, 10 px by default; seeds smaller
-    than a quarter of it are ignored too), and border objects left out of the scores
+    ``min_object_size`` pixels dropped (None: the model's own, 10 px by default; the three-class
+    method also ignores seeds smaller than a quarter of it), and border objects left out of the scores
     (:func:`unetkit.instances.scores.object_scores`).
 
     >>> from unetkit.tasks import SemanticTask

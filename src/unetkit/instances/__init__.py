@@ -27,7 +27,7 @@ def instances_from_probabilities(
     method: str = "distance",
     *,
     threshold: float = 0.5,
-    seed_fraction: float = 0.7,
+    seed_height: float = 0.1,
     min_size: int = 10,
 ) -> np.ndarray:
     """Instance labels (uint16/uint32, 0 = background) from a network's blended outputs (K, H, W).
@@ -38,7 +38,7 @@ def instances_from_probabilities(
     """
     if method == "foreground":
         return labels_from_foreground(np.asarray(outputs), threshold, min_size)
-    task = InstanceTask(method=method, threshold=threshold, seed_fraction=seed_fraction, min_size=min_size)  # type: ignore[arg-type]
+    task = InstanceTask(method=method, threshold=threshold, seed_height=seed_height, min_size=min_size)  # type: ignore[arg-type]
     return task.labels(outputs)
 
 

@@ -53,8 +53,8 @@ class InstanceTask:
 
     method: InstanceMethod = DEFAULT_METHOD
     threshold: float = 0.5  # foreground probability (and interior probability for three-class)
-    seed_fraction: float = 0.7  # share of its piece's highest distance a seed must reach (distance method)
-    min_size: int = 10  # objects of fewer pixels are dropped (and seeds of fewer than a quarter of it)
+    seed_height: float = 0.1  # how far a hill top of the distance must rise above its saddle to seed an object
+    min_size: int = 10  # objects of fewer pixels are dropped (three-class: seeds of fewer than a quarter of it)
     ignore_border_objects: bool = False  # scoring only: objects on the image border left out (scores.object_scores)
     name: ClassVar[str] = "instances"
     score_name: ClassVar[str] = "f1"
@@ -63,8 +63,8 @@ class InstanceTask:
 
     def __post_init__(self) -> None:
         check_choices(self)
-        if not 0 < self.threshold < 1 or not 0 < self.seed_fraction < 1:
-            raise ConfigError(f"threshold and seed fraction must be in (0, 1), got {self.threshold}, {self.seed_fraction}")
+        if not 0 < self.threshold < 1 or not 0 < self.seed_height < 1:
+            raise ConfigError(f"threshold and seed height must be in (0, 1), got {self.threshold}, {self.seed_height}")
         if self.min_size < 1:
             raise ConfigError(f"min_size must be at least 1 pixel, got {self.min_size}")
 
@@ -80,7 +80,7 @@ class InstanceTask:
     def labels(self, outputs: np.ndarray) -> np.ndarray:
         outputs = np.asarray(outputs, np.float32)
         if self.method == "distance":
-            return postprocess.labels_from_distance(outputs, self.threshold, self.seed_fraction, self.min_size)
+            return postprocess.labels_from_distance(outputs, self.threshold, self.seed_height, self.min_size)
         if self.method == "three-class":
             return postprocess.labels_from_three_class(outputs, self.threshold, self.min_size)
         return postprocess.labels_from_border_gaps(outputs, self.threshold, self.min_size)
@@ -153,7 +153,7 @@ class InstanceTask:
         did not have it.
 
         >>> sorted(InstanceTask(ignore_border_objects=True).to_dict())
-        ['method', 'min_size', 'name', 'seed_fraction', 'threshold']
+        ['method', 'min_size', 'name', 'seed_height', 'threshold']
         """
         stored = asdict(self)
         del stored["ignore_border_objects"]
