@@ -600,3 +600,56 @@ def test_out_that_is_the_input_folder_is_refused_however_it_is_named(tmp_path, c
         assert snapshot(folder) == before
     code, _ = run_cli(["predict", str(model_file), str(folder), "--out", str(tmp_path / "elsewhere")], capsys)
     assert code == 0 and (tmp_path / "elsewhere" / "x_labels.png").exists()
+
+
+# stray temporaries ---------------------------------------------------------------------------
+
+def finished_process_id() -> int:
+    """The id of a process that has ended (a temporary named after it was left by a killed run)."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def test_a_rerun_removes_what_a_killed_run_left_half_written_and_nothing_else(tmp_path, capsys, model_file):
+    from unetkit.data.partials import HOST
+
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    out.mkdir()
+    tifffile.imwrite(inputs / "a.tif", np.full((40, 40), 90, np.uint8))
+    gone = finished_process_id()
+    killed_file = out / f".a_labels.png.{HOST}-{gone}.abcd1234.partial.png"
+    killed_work = out / f".big_labels.tif.{HOST}-{gone}.efgh5678.partial-work"
+    killed_file.write_bytes(b"half an image")
+    killed_work.mkdir()
+    (killed_work / "outputs.zarr").write_bytes(b"gigabytes, once")
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        in_flight = out / f".b_labels.png.{HOST}-{running.pid}.ijkl9012.partial.png"  # another predict, writing
+        elsewhere = out / f".c_labels.png.otherhost-{gone}.mnop3456.partial.png"  # a shared disk's other machine
+        not_ours = out / ".notes.partial"
+        for path in (in_flight, elsewhere, not_ours):
+            path.write_bytes(b"keep")
+        code, error = run_cli(["predict", str(model_file), str(inputs), "--out", str(out)], capsys)
+        assert code == 0, error
+        assert not killed_file.exists() and not killed_work.exists()
+        assert all(path.read_bytes() == b"keep" for path in (in_flight, elsewhere, not_ours))
+        assert (out / "a_labels.png").is_file()
+    finally:
+        running.kill()
+        running.wait()
+
+
+def test_a_resumed_run_removes_the_checkpoint_its_killed_self_left_half_written(tmp_path):
+    from unetkit.data.partials import HOST
+    from unetkit.training.state import resume_config
+
+    data = write_dataset(tmp_path / "d", count=2)
+    config = TrainConfig(out=str(tmp_path / "run"), data=str(data), depth=2, base_width=2, epochs=1,
+                         steps_per_epoch=1, batch_size=1, patch_size=32, progress=False, val_fraction=0.0)
+    train(config, report=lambda text: None)
+    half_written = tmp_path / "run" / f".last.pt.{HOST}-{finished_process_id()}.abcd1234.partial.pt"
+    half_written.write_bytes(b"x" * 1000)
+    resumed = train(resume_config(tmp_path / "run", epochs=2), resume=True, report=lambda text: None)
+    assert resumed.epochs_completed == 2 and not half_written.exists()

@@ -42,6 +42,7 @@ from .data.io import (
 )
 from .data.memory import check_fits_in_memory
 from .data.pairing import image_files
+from .data.partials import sweep_stale
 from .data.sample import resolve_data_source
 from .errors import ConfigError, InputError, OutputExistsError, UnetkitError
 from .inference.loading import BACKENDS, LoadedPredictor, load_predictor, with_object_options
@@ -276,6 +277,7 @@ def predict_files(
     if count > 1:
         report(f"shard {index + 1} of {count}: {len(mine)} of {len(files)} file(s)")
     out_dir.mkdir(parents=True, exist_ok=True)
+    sweep_stale(out_dir)  # what a run killed outright (SIGKILL) left half-written here
     wanted = [(job, record) for job, record, keep in zip(jobs, records, todo) if keep]
     in_memory = [None if is_large(job, options) else job.image_path for job, _ in wanted]
     overlap = spare_core(loaded) if options.overlap is None else options.overlap

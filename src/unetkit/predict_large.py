@@ -37,12 +37,12 @@ command peaked at 0.96 GiB on a 16,384 x 16,384 uint16 image (BENCHMARKS.md, "Be
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from .data.chunked import NormalizedImage, open_image, pixel_size
+from .data.partials import temporary_folder
 from .data.writers import write_ome_zarr, write_tiled_tiff
 from .inference.loading import LoadedPredictor
 from .instances.blocks import label_in_blocks
@@ -86,7 +86,7 @@ def predict_large(
     height, width = reader.height, reader.width
     size = pixel_size(path)
     labels_path = Path(files["labels"])
-    work = Path(tempfile.mkdtemp(prefix=f".{labels_path.stem}.", suffix=".partial-work", dir=labels_path.parent))
+    work = temporary_folder(labels_path, suffix=".partial-work")
     try:
         chunks = (min(1024, height), min(1024, width))
         labels = zarr.open_array(str(work / "labels.zarr"), mode="w", shape=(height, width),

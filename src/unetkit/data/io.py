@@ -18,7 +18,6 @@ file unless asked to.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -28,6 +27,7 @@ import tifffile
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import ConfigError, InputError, OutputExistsError
+from .partials import temporary_file
 
 TIFF_SUFFIXES = {".tif", ".tiff"}
 PIL_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
@@ -298,11 +298,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None], overwrite: boo
     path = Path(path)
     ensure_can_write(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent
-    )
-    os.close(handle)
-    temporary_path = Path(temporary)
+    temporary_path = temporary_file(path, suffix=f".partial{path.suffix}")  # the writer may read the suffix
     try:
         write(temporary_path)
         os.chmod(temporary_path, 0o666 & ~current_umask())

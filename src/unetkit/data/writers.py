@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -33,6 +32,7 @@ import tifffile
 
 from ..errors import OutputExistsError
 from .io import current_umask, ensure_can_write
+from .partials import temporary_file, temporary_folder
 
 TILE = 256
 
@@ -94,9 +94,7 @@ class _Plane:
 
 
 def _temporary(path: Path) -> Path:
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    os.close(handle)
-    return Path(name)
+    return temporary_file(path)
 
 
 def _publish(temporary: Path, path: Path, overwrite: bool) -> None:
@@ -117,7 +115,7 @@ def write_ome_zarr(
     path = Path(path)
     ensure_can_write(path, overwrite)
     shape, dtype = tuple(array.shape), np.dtype(array.dtype)
-    temporary = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    temporary = temporary_folder(path)
     try:
         root = zarr.open_group(str(temporary), mode="w")
         chunks = (1024, 1024) if len(shape) == 2 else (1, 1024, 1024)

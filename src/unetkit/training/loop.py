@@ -32,6 +32,7 @@ from typing import Callable
 import torch
 from tqdm import tqdm
 
+from ..data.partials import sweep_stale
 from ..data.prefetch import BatchPrefetcher
 from ..data.sources import as_sample
 from ..errors import TrainingDiverged
@@ -360,6 +361,7 @@ def train(
             report(f"{run_dir} stopped before its first checkpoint: starting it again from step 0")
         if context.is_main:
             if resume:
+                sweep_stale(run_dir)  # a checkpoint half-written when the run was killed outright
                 update_config_file(run_dir, config)
                 truncate_after(run_dir / LOG, position.epoch)
             else:

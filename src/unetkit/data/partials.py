@@ -1,0 +1,83 @@
+"""Temporary files of unfinished writes: named after the process that writes them, swept once it is gone.
+
+Every output is first written to a hidden temporary beside it (a file, or a folder for
+OME-Zarr and for the work arrays of an image larger than memory), then moved into place in
+one step, so no file ever stands half-written under its real name. A process killed
+outright (SIGKILL, a power cut) leaves its temporary behind: up to gigabytes for a large
+image. The temporary's name says whose it is, ``.NAME.HOST-PID.XXXXXXXX.partial...``, and
+:func:`sweep_stale` removes those of this machine whose process no longer runs, as
+``predict`` and ``train`` do in their output folder when they start. A temporary of a
+process that still runs (another command writing into the same folder), or of another
+machine (a shared disk), is left alone.
+
+>>> import tempfile
+>>> folder = Path(tempfile.mkdtemp())
+>>> mine = temporary_file(folder / "a.tif")
+>>> mine.name.startswith(".a.tif.") and mine.name.endswith(".partial")
+True
+>>> orphan = folder / f".b.tif.{HOST}-999999999.abcdefgh.partial"   # a process that does not exist
+>>> _ = orphan.write_bytes(b"half")
+>>> [path.name for path in sweep_stale(folder)] == [orphan.name], mine.exists()
+(True, True)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+
+HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname().split(".")[0]) or "host"
+_OWNER = re.compile(r"^\..*\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)\.[^.]+\.partial")
+
+
+def temporary_prefix(name: str) -> str:
+    """The start of the temporary's name for the final name ``name`` (this process's)."""
+    return f".{name}.{HOST}-{os.getpid()}."
+
+
+def temporary_file(path: Path, suffix: str = ".partial") -> Path:
+    """An empty temporary file beside ``path``, named after this process."""
+    handle, name = tempfile.mkstemp(prefix=temporary_prefix(path.name), suffix=suffix, dir=path.parent)
+    os.close(handle)
+    return Path(name)
+
+
+def temporary_folder(path: Path, suffix: str = ".partial") -> Path:
+    """An empty temporary folder beside ``path``, named after this process."""
+    return Path(tempfile.mkdtemp(prefix=temporary_prefix(path.name), suffix=suffix, dir=path.parent))
+
+
+def sweep_stale(folder: Path) -> list[Path]:
+    """Remove the temporaries in ``folder`` left by processes of this machine that no longer
+    run; returns what was removed (nothing if ``folder`` does not exist)."""
+    removed = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        owner = _OWNER.match(entry.name)
+        if owner is None or owner["host"] != HOST or _running(int(owner["pid"])):
+            continue
+        try:
+            shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+        except OSError:
+            continue  # not ours to remove after all (permissions): leave it
+        removed.append(entry)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # another user's process, or a number the system cannot check: assume alive
+    return True
