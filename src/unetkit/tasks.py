@@ -57,7 +57,8 @@ class Task(Protocol):
     """The parts of training and inference that depend on what the model predicts."""
 
     name: ClassVar[str]
-    score_name: ClassVar[str]  # the validation score that picks best.pt (a column of the accumulator)
+    score_name: ClassVar[str]  # the main score of a report: worst images first (a column of the accumulator)
+    selection_score: ClassVar[str]  # the validation score that picks best.pt and ends a default run
     validation_columns: ClassVar[tuple[str, ...]]  # the accumulator's columns that training logs
     pixelwise: ClassVar[bool]  # True if a pixel's label depends on its own outputs alone
 
@@ -110,6 +111,7 @@ class SemanticTask:
     num_classes: int = 1
     name: ClassVar[str] = "semantic"
     score_name: ClassVar[str] = "dice"
+    selection_score: ClassVar[str] = "dice"
     validation_columns: ClassVar[tuple[str, ...]] = ("dice", "iou")
     pixelwise: ClassVar[bool] = True
 

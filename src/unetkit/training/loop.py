@@ -208,7 +208,7 @@ def end_epoch(
     last planned epoch), written to the row's note.
     """
     scores = validate(parts)
-    score = scores.get(parts.task.score_name)
+    score = scores.get(parts.task.selection_score)
     loss_sum, loss_count = parts.context.all_sum([sum(meter.losses), float(len(meter.losses))])
     mean_loss = loss_sum / max(loss_count, 1)
     improved = score is not None and (position.best_score is None or score > position.best_score)
@@ -310,7 +310,7 @@ def run(
 
             ending = _ending(config, position, reason)
             outcome = end_epoch(parts, position, meter, run_dir, report, on_epoch, ending)
-            bar.set_postfix_str(f"epoch {position.epoch + 1}, best {parts.task.score_name} "
+            bar.set_postfix_str(f"epoch {position.epoch + 1}, best {parts.task.selection_score} "
                                 + ("n/a" if position.best_score is None else f"{position.best_score:.4f}"))
             if position.step == config.steps_per_epoch:  # a time limit mid-epoch keeps the position
                 position.epoch, position.step = position.epoch + 1, 0
