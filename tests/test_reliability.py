@@ -624,17 +624,23 @@ def test_a_rerun_removes_what_a_killed_run_left_half_written_and_nothing_else(tm
     killed_file.write_bytes(b"half an image")
     killed_work.mkdir()
     (killed_work / "outputs.zarr").write_bytes(b"gigabytes, once")
+    two_hours_ago = time.time() - 7200
+    for path in (killed_file, killed_work / "outputs.zarr", killed_work):
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    just_killed = out / f".d_labels.png.{HOST}-{gone}.qrst7890.partial.png"  # may be another namespace's: wait
     running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     try:
         in_flight = out / f".b_labels.png.{HOST}-{running.pid}.ijkl9012.partial.png"  # another predict, writing
         elsewhere = out / f".c_labels.png.otherhost-{gone}.mnop3456.partial.png"  # a shared disk's other machine
         not_ours = out / ".notes.partial"
-        for path in (in_flight, elsewhere, not_ours):
+        for path in (in_flight, elsewhere, not_ours, just_killed):
             path.write_bytes(b"keep")
+        for path in (in_flight, elsewhere, not_ours):
+            os.utime(path, (two_hours_ago, two_hours_ago))
         code, error = run_cli(["predict", str(model_file), str(inputs), "--out", str(out)], capsys)
         assert code == 0, error
         assert not killed_file.exists() and not killed_work.exists()
-        assert all(path.read_bytes() == b"keep" for path in (in_flight, elsewhere, not_ours))
+        assert all(path.read_bytes() == b"keep" for path in (in_flight, elsewhere, not_ours, just_killed))
         assert (out / "a_labels.png").is_file()
     finally:
         running.kill()
@@ -651,5 +657,6 @@ def test_a_resumed_run_removes_the_checkpoint_its_killed_self_left_half_written(
     train(config, report=lambda text: None)
     half_written = tmp_path / "run" / f".last.pt.{HOST}-{finished_process_id()}.abcd1234.partial.pt"
     half_written.write_bytes(b"x" * 1000)
+    os.utime(half_written, (time.time() - 7200, time.time() - 7200))
     resumed = train(resume_config(tmp_path / "run", epochs=2), resume=True, report=lambda text: None)
     assert resumed.epochs_completed == 2 and not half_written.exists()

@@ -14,7 +14,7 @@
    overlay downscaled to at most 8,192 px on its longer side
    (:func:`~unetkit.visualize.overlay_picture`).
 
-The temporary arrays live in a ``.<stem>.partial-work`` folder beside the outputs and are
+The temporary arrays live in a ``.<name>.<host>-<pid>.*.partial-work`` folder beside the outputs and are
 removed at the end, whatever happens. What is held grows only with the image's width (two
 tile heights of it in the tiler, bands of at most 16 Mpixel for the overlay): the whole
 command peaked at 0.96 GiB on a 16,384 x 16,384 uint16 image (BENCHMARKS.md, "Beyond RAM").

@@ -5,10 +5,12 @@ OME-Zarr and for the work arrays of an image larger than memory), then moved int
 one step, so no file ever stands half-written under its real name. A process killed
 outright (SIGKILL, a power cut) leaves its temporary behind: up to gigabytes for a large
 image. The temporary's name says whose it is, ``.NAME.HOST-PID.XXXXXXXX.partial...``, and
-:func:`sweep_stale` removes those of this machine whose process no longer runs, as
-``predict`` and ``train`` do in their output folder when they start. A temporary of a
-process that still runs (another command writing into the same folder), or of another
-machine (a shared disk), is left alone.
+:func:`sweep_stale` removes those of this machine whose process no longer runs and that
+nothing has touched for an hour, as ``predict`` and ``train --resume`` do in their output
+folder when they start. A temporary of a process that still runs (another command writing
+into the same folder), of another machine (a shared disk), or touched within the hour (a
+process this one cannot see: another PID namespace, a container), is left alone, and so is
+any name that unetkit does not make.
 
 >>> import tempfile
 >>> folder = Path(tempfile.mkdtemp())
@@ -17,6 +19,7 @@ machine (a shared disk), is left alone.
 True
 >>> orphan = folder / f".b.tif.{HOST}-999999999.abcdefgh.partial"   # a process that does not exist
 >>> _ = orphan.write_bytes(b"half")
+>>> os.utime(orphan, (0, 0))                                          # ... untouched since long ago
 >>> [path.name for path in sweep_stale(folder)] == [orphan.name], mine.exists()
 (True, True)
 """
@@ -28,10 +31,13 @@ import re
 import shutil
 import socket
 import tempfile
+import time
 from pathlib import Path
 
-HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname().split(".")[0]) or "host"
-_OWNER = re.compile(r"^\..*\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)\.[^.]+\.partial")
+HOST = re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname()) or "host"
+STALE_AFTER_S = 3600.0  # a temporary untouched this long, of a process that is gone, is swept
+# .NAME.HOST-PID.<mkstemp's 8 characters>.partial[-work][.suffix], and nothing else
+_OWNER = re.compile(r"^\..+\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)\.[a-z0-9_]{8}\.partial(-work)?(\.[A-Za-z0-9]+)?$")
 
 
 def temporary_prefix(name: str) -> str:
@@ -61,7 +67,7 @@ def sweep_stale(folder: Path) -> list[Path]:
         return removed
     for entry in entries:
         owner = _OWNER.match(entry.name)
-        if owner is None or owner["host"] != HOST or _running(int(owner["pid"])):
+        if owner is None or owner["host"] != HOST or _running(int(owner["pid"])) or _touched_lately(entry):
             continue
         try:
             shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
@@ -71,8 +77,23 @@ def sweep_stale(folder: Path) -> list[Path]:
     return removed
 
 
+def _touched_lately(entry: Path) -> bool:
+    """True if ``entry`` (or, for a folder, anything in it) changed within :data:`STALE_AFTER_S`."""
+    since = time.time() - STALE_AFTER_S
+    try:
+        if entry.stat().st_mtime > since:
+            return True
+        if entry.is_dir() and not entry.is_symlink():
+            for folder, _, names in os.walk(entry):
+                if any((Path(folder) / name).stat().st_mtime > since for name in names):
+                    return True
+    except OSError:
+        return True  # cannot tell: leave it
+    return False
+
+
 def _running(pid: int) -> bool:
-    if pid == os.getpid():
+    if pid == os.getpid() or os.name == "nt":  # on Windows os.kill(pid, 0) sends Ctrl+C: never ask there
         return True
     try:
         os.kill(pid, 0)

@@ -2,7 +2,7 @@
 
 Without ``--epochs``, a run ends when more training no longer pays:
 
-- with validation images: when the validation score (Dice; F1 for instance models) has not
+- with validation images: when the validation score (the pixel Dice, instance models too) has not
   beaten the last real improvement by more than ``min_delta`` for ``patience`` epochs (so a
   slow creep of tiny gains counts as a plateau only while it stays below ``min_delta``;
   ``best.pt`` keeps the best model whatever the margin);
