@@ -434,3 +434,22 @@ def test_a_non_finite_distance_gives_objects_not_a_hang(bad):
     outputs[1, 28, 22] = bad  # a network gone wrong at one pixel of a flank (scikit-image's h-maxima never returned)
     labels = InstanceTask(method="distance").labels(outputs)
     assert int(labels.max()) == 2 and (labels > 0).sum() == (outputs[0] > 0.5).sum()
+
+
+def test_a_run_saved_when_instance_models_kept_the_best_f1_resumes_on_the_dice(tmp_path):
+    from unetkit.checkpoint import read_checkpoint, save_checkpoint
+    from unetkit.training.state import resume_config
+
+    data = instance_dataset(tmp_path / "d", count=3)
+    config = TrainConfig(out=str(tmp_path / "run"), data=str(data), task="instances", depth=2, base_width=4,
+                         epochs=1, steps_per_epoch=2, batch_size=2, patch_size=48, progress=False, val_tile_size=64)
+    train(config, report=lambda text: None)
+    last = tmp_path / "run" / "last.pt"
+    payload = read_checkpoint(last)
+    stored_name = payload["training"].pop("score_name", None)  # as before: the scores were F1s, no name said so
+    payload["training"]["best_score"] = payload["training"]["reference_score"] = 0.999
+    save_checkpoint(last, payload, overwrite=True)
+    train(resume_config(tmp_path / "run", epochs=2), resume=True, report=lambda text: None)
+    rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
+    assert float(rows[-1]["best"]) == pytest.approx(float(rows[-1]["val_dice"]), abs=1e-5)  # not the old 0.999
+    assert stored_name == "dice" and read_checkpoint(last)["training"]["score_name"] == "dice"

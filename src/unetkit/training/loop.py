@@ -353,7 +353,7 @@ def train(
             check_new_run_dir(run_dir)
         context.barrier()
         parts = build_run(config, context, report)
-        position = Position()
+        position = Position(score_name=parts.task.selection_score)
         if resume and (run_dir / LAST).is_file():
             position = restore(parts, run_dir)
             report(f"resumed {run_dir} at epoch {position.epoch + 1}, step {position.step}")

@@ -42,6 +42,7 @@ class Position:
     epochs_without_improvement: int = 0
     lr_drops: int = 0  # ... up to here
     elapsed_s: float = 0.0
+    score_name: str | None = None  # the validation column best_score and reference_score are in
 
     def to_state(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -118,7 +119,14 @@ def restore(parts: RunParts, run_dir: Path) -> Position:
     parts.scheduler.load_state_dict(state["scheduler"])
     parts.scaler.load_state_dict(state["scaler"])
     set_rng_state(state["rng"], parts.device)
-    return Position.from_state(state)
+    position = Position.from_state(state)
+    # runs saved before score_name was stored kept best.pt by the task's main score (instances: F1)
+    stored = position.score_name or parts.task.score_name
+    if stored != parts.task.selection_score:  # an F1 is no bar for a Dice: the comparison starts again
+        position.best_score = position.reference_score = None
+        position.epochs_without_improvement = 0
+    position.score_name = parts.task.selection_score
+    return position
 
 
 def stored_config(run_dir: str | Path) -> TrainConfig:
