@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from instances_study import test_pairs
+from length_study import replay
 from public_data import CACHE, build
 
 from unetkit import TrainConfig, train
@@ -33,7 +34,7 @@ from unetkit.data.dataset import load_image_planes
 from unetkit.inference.loading import load_predictor
 from unetkit.instances.scores import object_scores
 from unetkit.tiling import TileOptions, predict_tiled
-from unetkit.training.stopping import StoppingRule, StopState
+from unetkit.training.stopping import StoppingRule
 
 SCORES = {
     "val F1": lambda entry: entry["val_f1"],
@@ -79,18 +80,6 @@ def long_runs(args: argparse.Namespace) -> None:
         train(config, report=lambda text: None, on_epoch=after_epoch)
 
 
-def replay(epochs: list[dict], stop_score, keep_score, rule: StoppingRule) -> tuple[int, int]:
-    """(the epoch index where ``rule`` stops on ``stop_score``, the index of the best epoch by
-    ``keep_score`` until then)."""
-    state, best = StopState(), 0
-    for index, entry in enumerate(epochs):
-        if keep_score(entry) > keep_score(epochs[best]):
-            best = index
-        if rule.update(state, stop_score(entry), None):
-            return index, best
-    return len(epochs) - 1, best
-
-
 def rules(args: argparse.Namespace) -> None:
     logs = {path.stem: json.loads(path.read_text()) for path in sorted(args.logs.glob("*.json"))}
     for column in ("test_f1", "test_f1_inner"):
@@ -105,7 +94,8 @@ def rules(args: argparse.Namespace) -> None:
                     for log in logs.values():
                         epochs = log["epochs"]
                         rule = StoppingRule(patience=patience, min_delta=delta, lr_drops=0)
-                        stop, kept = replay(epochs, SCORES[stop_name], SCORES[keep_name], rule)
+                        stop = replay(epochs, rule, SCORES[stop_name])
+                        kept = max(range(stop + 1), key=lambda index: SCORES[keep_name](epochs[index]))
                         gap = epochs[kept][column] - max(entry[column] for entry in epochs)
                         gaps.append(gap)
                         stops.append(stop + 1)

@@ -31,6 +31,7 @@ import json
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -114,13 +115,19 @@ def epoch_entry(row: dict[str, str], run_dir: Path, root: Path) -> dict:
     return entry
 
 
-def replay(epochs: list[dict], rule: StoppingRule) -> int:
-    """The index of the epoch at which ``rule`` stops (the last one if it never does)."""
+def validation_dice(entry: dict) -> float | None:
+    """A long run's logged validation Dice (None for a run without validation)."""
+    return float(entry["val_dice"]) if entry["val_dice"] else None
+
+
+def replay(epochs: list[dict], rule: StoppingRule, score: Callable[[dict], float | None] = validation_dice) -> int:
+    """The index of the epoch at which ``rule``, reading ``score`` (or, where it is None, the
+    training loss), stops (the last one if it never does)."""
     state = StopState()
     for index, entry in enumerate(epochs):
-        score = float(entry["val_dice"]) if entry["val_dice"] else None
-        loss = None if score is not None else float(entry["loss"])
-        if rule.update(state, score, loss):
+        score_now = score(entry)
+        loss = None if score_now is not None else float(entry["loss"])
+        if rule.update(state, score_now, loss):
             return index
     return len(epochs) - 1
 
