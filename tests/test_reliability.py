@@ -660,3 +660,23 @@ def test_a_resumed_run_removes_the_checkpoint_its_killed_self_left_half_written(
     os.utime(half_written, (time.time() - 7200, time.time() - 7200))
     resumed = train(resume_config(tmp_path / "run", epochs=2), resume=True, report=lambda text: None)
     assert resumed.epochs_completed == 2 and not half_written.exists()
+
+
+def test_a_resume_of_a_run_that_is_still_training_is_refused_and_changes_nothing(tmp_path, capsys):
+    from unetkit.training.run_dir import hold_run_dir
+
+    data = write_dataset(tmp_path / "d", count=2)
+    run = tmp_path / "run"
+    train(TrainConfig(out=str(run), data=str(data), depth=2, base_width=2, epochs=1, steps_per_epoch=1,
+                      batch_size=1, patch_size=32, progress=False, val_fraction=0.0), report=lambda text: None)
+    release = hold_run_dir(run)  # as a train (or another resume) of this run does while it runs
+    try:
+        before = snapshot(run)
+        code, error = run_cli(["train", "--resume", str(run), "--epochs", "2"], capsys)
+        assert code == 2 and "another unetkit train is running" in error
+        assert snapshot(run) == before
+    finally:
+        release()
+    code, error = run_cli(["train", "--resume", str(run), "--epochs", "2", "--no-progress"], capsys)
+    assert code == 0, error
+    assert len(list(csv.DictReader(open(run / "log.csv")))) == 2

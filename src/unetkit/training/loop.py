@@ -45,7 +45,7 @@ from .config import TrainConfig
 from .distributed import init_distributed
 from .history import CURVE, LOG, RESULT, append_row, plot_curves, truncate_after, write_result
 from .optim import scale_learning_rate
-from .run_dir import check_new_run_dir, claim_run_dir, update_config_file
+from .run_dir import check_new_run_dir, claim_run_dir, hold_run_dir, update_config_file
 from .setup import RunParts, build_run
 from .state import BEST, LAST, Position, restore, save_best, save_last
 from .stopping import DROP_LR, STOP
@@ -348,9 +348,12 @@ def train(
     context = init_distributed(config.device)
     run_dir = Path(config.out)
     report = report if context.is_main else (lambda text: None)
+    release: Callable[[], None] = lambda: None  # noqa: E731 (the run folder's lock, once held)
     try:
         if not resume:
             check_new_run_dir(run_dir)
+        elif context.is_main:
+            release = hold_run_dir(run_dir)  # before anything of the run is read or changed
         context.barrier()
         parts = build_run(config, context, report)
         position = Position(score_name=parts.task.selection_score)
@@ -366,6 +369,7 @@ def train(
                 truncate_after(run_dir / LOG, position.epoch)
             else:
                 claim_run_dir(run_dir, config)
+                release = hold_run_dir(run_dir)
         context.barrier()
         if not resume:
             report(
@@ -380,4 +384,5 @@ def train(
         context.barrier()
         return result
     finally:
+        release()
         context.close()

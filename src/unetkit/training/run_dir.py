@@ -2,7 +2,9 @@
 
 A new run claims its folder by writing ``config.json`` with a no-clobber move: if two runs
 start at once with the same ``--out``, one of them gets it and the other stops with an
-error, before either has trained a step.
+error, before either has trained a step. While a run trains (new or resumed) it holds a lock
+on the folder (:func:`hold_run_dir`), so a ``--resume`` of a run that is still going, or two
+resumes at once, stop with an error instead of writing the same checkpoints and log.
 
 >>> import tempfile
 >>> from unetkit.training.config import TrainConfig
@@ -18,6 +20,7 @@ import errno
 import json
 import os
 from pathlib import Path
+from typing import Callable
 
 from ..data.io import atomic_write, check_output_folder
 from ..errors import ConfigError, OutputExistsError
@@ -52,6 +55,37 @@ def claim_run_dir(run_dir: Path, config: TrainConfig) -> None:
             "another run started in this folder at the same moment and claimed it",
             path=run_dir, fix="give each run its own --out",
         ) from None
+
+
+def hold_run_dir(run_dir: Path) -> Callable[[], None]:
+    """Lock ``run_dir`` for this process's run; returns the function that lets it go.
+
+    An advisory lock (``flock``) on the folder itself: no file is added, and the system lets
+    it go when the process ends, killed or not. Where there is no ``flock`` (Windows), nothing
+    is locked.
+
+    >>> import tempfile
+    >>> run = Path(tempfile.mkdtemp())
+    >>> release = hold_run_dir(run)
+    >>> try:
+    ...     hold_run_dir(run)
+    ... except OutputExistsError as error:
+    ...     print("refused:", "another unetkit train" in str(error))
+    refused: True
+    >>> release(); hold_run_dir(run)()
+    """
+    try:
+        import fcntl
+    except ImportError:
+        return lambda: None
+    descriptor = os.open(run_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(descriptor)
+        raise OutputExistsError("another unetkit train is running in this run directory", path=run_dir,
+                                fix="wait for it to end (or stop it), then resume") from None
+    return lambda: os.close(descriptor)
 
 
 def update_config_file(run_dir: Path, config: TrainConfig) -> None:
