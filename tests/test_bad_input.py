@@ -104,6 +104,14 @@ def tiny_png(root: Path) -> Path:
     return root / "tiny.png"
 
 
+def beyond_float32(root: Path) -> Path:
+    """A float64 image with a value float32 cannot hold (the network reads float32)."""
+    image = np.ones((64, 80), np.float64)
+    image[3, 4] = 1e300
+    tifffile.imwrite(root / "huge.tif", image)
+    return root / "huge.tif"
+
+
 def not_a_checkpoint(root: Path) -> Path:
     (root / "notes.pt").write_text("hello")
     return root / "notes.pt"
@@ -133,6 +141,9 @@ CASES = [
              ("img1.png", "3 channel(s)", "img0.png has 1")),
     BadInput("checkpoint of another model", lambda r: train(dataset(r), "--init", str(checkpoint(r, depth=2, base_width=4))),
              ("m.pt", "another model configuration", "depth")),
+    BadInput("float64 pixel beyond float32 (train)",
+             lambda r: train(with_image(r, "img1.tif", np.where(nan_image(1.0) > 0, 1.0, 0.0).astype(np.float64) * 1e300)),
+             ("img1.tif", "NaN or infinite", "float32")),
     BadInput("image below the network's minimum", lambda r: predict(r, checkpoint(r, depth=4, base_width=2), tiny_png(r)),
              ("tiny.png", "smaller than the network's minimum side 8")),
     BadInput("a border past the tile", lambda r: predict(r, checkpoint(r, depth=2), Path("sample:heldout"))
@@ -194,3 +205,12 @@ def test_a_run_directory_is_never_reused(tmp_path, capsys, dataset):
     error = capsys.readouterr().err
     assert code == 2 and "run directory exists" in error and "--resume" in error
     assert (out / "precious.txt").read_text() == "keep" and len(list(out.iterdir())) == 1
+
+
+def test_predict_refuses_a_float64_pixel_beyond_float32_and_writes_no_output(tmp_path, capsys):
+    image = beyond_float32(tmp_path)
+    before = image.read_bytes()
+    code = main(predict(tmp_path, checkpoint(tmp_path, depth=2), image))
+    error = capsys.readouterr().err
+    assert code == 2 and "huge.tif" in error and "NaN or infinite" in error and "float32" in error
+    assert image.read_bytes() == before and not [p for p in (tmp_path / "out").iterdir() if p.is_file()]

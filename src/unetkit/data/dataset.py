@@ -50,11 +50,17 @@ def plane_name(path: Path, index: int, count: int) -> str:
 
 
 def check_image_values(plane: np.ndarray, path: Path) -> None:
-    """Raise for NaN or infinite pixels."""
-    if plane.dtype.kind == "f" and not np.all(np.isfinite(plane)):
-        bad = int(np.size(plane) - np.count_nonzero(np.isfinite(plane)))
+    """Raise for NaN or infinite pixels, counting as infinite the float64 values beyond float32's
+    range: the network reads float32, where they become infinite (and the outputs empty)."""
+    if plane.dtype.kind != "f":
+        return
+    usable = np.isfinite(plane)
+    if plane.dtype.itemsize > 4:
+        usable &= np.abs(plane) <= np.finfo(np.float32).max
+    bad = int(np.size(plane) - np.count_nonzero(usable))
+    if bad:
         raise InputError(
-            f"image holds {bad} NaN or infinite pixel(s)",
+            f"image holds {bad} NaN or infinite pixel(s) (as float32, the network's type)",
             path=path,
             fix="replace them (with 0 or the background value) before training or prediction",
         )

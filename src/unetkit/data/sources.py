@@ -32,7 +32,7 @@ import torch
 
 from ..errors import InputError
 from .chunked import open_image, sample_pixels
-from .dataset import DataOptions, Sample, check_all_matched, plane_name
+from .dataset import DataOptions, Sample, check_all_matched, check_image_values, plane_name
 from .io import plane_shape, read_planes
 from .masks import MaskRule, check_mask_matches_image, mask_rule
 from .normalize import FixedScaling, to_channels_first
@@ -175,9 +175,7 @@ def scan_file_sources(
             labels = rule.apply(mask)
             check_mask_matches_image(labels, (image_shape.height, image_shape.width), pair.mask, pair.image)
             sample = _sample_of(pair.image, plane, max_sample_pixels)
-            if sample.dtype.kind == "f" and not np.all(np.isfinite(sample)):
-                raise InputError("image holds NaN or infinite pixels", path=pair.image,
-                                 fix="replace them (with 0 or the background value) before training")
+            check_image_values(sample, pair.image)
             sources.append(FileSource(
                 name=f"{pair.image.parent.name}/{plane_name(pair.image, plane, image_shape.count)}",
                 image_path=pair.image, mask_path=pair.mask, plane=plane, height=image_shape.height,
