@@ -31,7 +31,7 @@ from public_data import CACHE, build
 
 from unetkit import TrainConfig, train
 from unetkit.data.dataset import load_image_planes
-from unetkit.inference.loading import load_predictor
+from unetkit.inference.loading import LoadedPredictor, load_predictor
 from unetkit.instances.scores import object_scores
 from unetkit.tiling import TileOptions, predict_tiled
 from unetkit.training.stopping import StoppingRule
@@ -49,8 +49,11 @@ MIN_DELTAS = (0.0, 0.003, 0.01)
 
 
 def test_objects(checkpoint: Path, root: Path) -> dict[str, float]:
+    return test_objects_of(load_predictor(checkpoint), root)
+
+
+def test_objects_of(loaded: LoadedPredictor, root: Path) -> dict[str, float]:
     """Mean F1@0.5 over the test images: all objects, and border objects left out (``inner``)."""
-    loaded = load_predictor(checkpoint)
     rows, inner = [], []
     for _, truth, path in test_pairs(root):
         _, _, normalised = load_image_planes(path, loaded.data_options.normalization)[0]

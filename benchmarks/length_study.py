@@ -40,7 +40,7 @@ from public_data import CACHE, build
 
 from unetkit import TrainConfig, train
 from unetkit.data.dataset import DataOptions, load_labelled
-from unetkit.inference.loading import load_predictor
+from unetkit.inference.loading import LoadedPredictor, load_predictor
 from unetkit.scoring import evaluate_samples
 from unetkit.training.state import resume_config
 from unetkit.training import stopping
@@ -51,7 +51,11 @@ MIN_DELTAS = (0.0, 0.001, 0.003, 0.01)
 
 
 def test_dice(checkpoint: Path, root: Path) -> float:
-    loaded = load_predictor(checkpoint)
+    return test_dice_of(load_predictor(checkpoint), root)
+
+
+def test_dice_of(loaded: LoadedPredictor, root: Path) -> float:
+    """Mean pixel Dice of the foreground over the set's test images."""
     options = DataOptions(num_classes=1, mask_mode="instances", normalization=loaded.data_options.normalization)
     samples = load_labelled(root / "test", options)
     return evaluate_samples(loaded.predictor, samples, task=loaded.task).means()["dice"]

@@ -84,6 +84,9 @@ class TrainConfig:
         "fixed --epochs)", group=OPTIMISATION))
     grad_clip: float | None = field(default=1.0, metadata=option(
         "clip the gradient norm to this", group=OPTIMISATION))
+    ema: float = field(default=0.0, metadata=option(
+        "validate and keep (best.pt) a moving average of the weights, with this decay per step "
+        "(0.99: about the last 100 steps; 0: the raw weights)", metavar="DECAY", group=OPTIMISATION))
     epochs: int | None = field(default=None, metadata=option(
         "train exactly this many epochs (default: until the validation score stops improving, at most 40)",
         group=OPTIMISATION))
@@ -136,6 +139,9 @@ class TrainConfig:
             raise ConfigError(f"max time must be positive, got {self.max_time_s}")
         if self.early_stopping is not None and self.early_stopping < 1:
             raise ConfigError(f"early stopping patience must be at least 1 epoch, got {self.early_stopping}")
+        if not 0 <= self.ema < 1:
+            raise ConfigError(f"--ema must be in [0, 1), got {self.ema}",
+                              fix="0.99 averages about the last 100 steps; 0 turns the average off")
         if not 0 <= self.val_fraction < 1:
             raise ConfigError(f"val fraction must be in [0, 1), got {self.val_fraction}")
         if not 0 <= self.foreground_fraction <= 1:

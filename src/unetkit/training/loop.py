@@ -109,6 +109,8 @@ def train_step(parts: RunParts, images: torch.Tensor, targets: tuple[torch.Tenso
     parts.scaler.update()
     if parts.config.schedule != "plateau":
         parts.scheduler.step()
+    if parts.averaged is not None:
+        parts.averaged.update_parameters(parts.model)
     return float(loss.detach())
 
 
@@ -116,18 +118,20 @@ VALIDATION_LOG_COLUMNS = ("dice", "iou", "f1", "ap50")  # log.csv's val_* column
 
 
 def validate(parts: RunParts) -> dict[str, float]:
-    """Mean per-image validation scores (the task's ``validation_columns``), all ranks together."""
+    """Mean per-image validation scores (the task's ``validation_columns``) of the evaluated
+    model (the weight average, with ``--ema``), all ranks together."""
     if not parts.val_samples:
         return {}
     shard = (as_sample(s) for s in parts.val_samples[parts.context.rank :: parts.context.world_size])  # one at a time
-    predictor = TorchPredictor(parts.model, parts.autocast_dtype, parts.task.activation)
-    was_training = parts.model.training
-    parts.model.eval()
+    model = parts.evaluated_model
+    predictor = TorchPredictor(model, parts.autocast_dtype, parts.task.activation)
+    was_training = model.training
+    model.eval()
     try:
         accumulator = evaluate_samples(predictor, shard, TileOptions(tile_size=parts.config.val_tile_size),
                                        parts.config.ignore_index, task=parts.task)
     finally:
-        parts.model.train(was_training)
+        model.train(was_training)
     rows, columns = accumulator.rows(), parts.task.validation_columns
     sums = [sum(float(row[name]) for row in rows if not math.isnan(float(row[name]))) for name in columns]
     counts = [sum(1 for row in rows if not math.isnan(float(row[name]))) for name in columns]

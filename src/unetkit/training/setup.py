@@ -31,6 +31,7 @@ from ..model import UNet, preset
 from ..precision import resolve_precision
 from ..tasks import Task, TargetLoss, task_for
 from .config import TrainConfig
+from .averaging import AveragedModel, weight_average
 from .distributed import DistributedContext
 from .optim import build_optimizer, build_scheduler
 
@@ -56,10 +57,16 @@ class RunParts:
     sampler: PatchSampler
     autocast_dtype: torch.dtype | None
     memory_format: torch.memory_format
+    averaged: AveragedModel | None = None  # the moving average of the weights (``--ema``), if any
 
     @property
     def device(self) -> torch.device:
         return self.context.device
+
+    @property
+    def evaluated_model(self) -> UNet:
+        """The weights that validation scores and ``best.pt`` keeps: the average, or the model."""
+        return self.model if self.averaged is None else self.averaged.module
 
 
 def task_of(config: TrainConfig) -> Task:
@@ -176,4 +183,5 @@ def build_run(config: TrainConfig, context: DistributedContext, report: Report) 
         ),
         autocast_dtype=autocast_dtype,
         memory_format=memory_format,
+        averaged=weight_average(model, config.ema),
     )

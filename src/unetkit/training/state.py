@@ -1,7 +1,7 @@
 """Where a run stands, saved in ``last.pt`` and restored bit for bit.
 
 ``last.pt`` holds the weights and the whole training state: optimiser, scheduler, gradient
-scaler, RNG states, the position in the data order (epoch, step) and the stopping state.
+scaler, the weight average (``--ema``), RNG states, the position in the data order (epoch, step) and the stopping state.
 The data order itself is not stored: each batch is a pure function of (seed, epoch, step).
 
 >>> position = Position(epoch=2, step=5)
@@ -78,6 +78,7 @@ def training_state(parts: RunParts, position: Position) -> dict[str, Any]:
         "scheduler": parts.scheduler.state_dict(),
         "scaler": parts.scaler.state_dict(),
         "rng": rng_state(parts.device),
+        **({} if parts.averaged is None else {"averaged": parts.averaged.state_dict()}),
     }
 
 
@@ -89,7 +90,7 @@ def save_last(parts: RunParts, position: Position, run_dir: Path) -> None:
     """Write ``last.pt`` atomically (rank 0); never with NaN or infinite weights."""
     if not parts.context.is_main:
         return
-    if not weights_are_finite(parts.model):
+    if not (weights_are_finite(parts.model) and weights_are_finite(parts.evaluated_model)):
         raise TrainingDiverged(
             f"the weights became NaN or infinite at step {position.global_step}; last.pt was not "
             "overwritten and holds the last good state",
@@ -102,10 +103,10 @@ def save_last(parts: RunParts, position: Position, run_dir: Path) -> None:
 
 
 def save_best(parts: RunParts, run_dir: Path) -> None:
-    """Write ``best.pt`` (weights, data options and task only), atomically, rank 0."""
-    if parts.context.is_main and weights_are_finite(parts.model):
-        save_checkpoint(run_dir / BEST, make_checkpoint(parts.model, parts.data_options, task=parts.task),
-                        overwrite=True)
+    """Write ``best.pt`` (the evaluated weights, data options and task only), atomically, rank 0."""
+    model = parts.evaluated_model
+    if parts.context.is_main and weights_are_finite(model):
+        save_checkpoint(run_dir / BEST, make_checkpoint(model, parts.data_options, task=parts.task), overwrite=True)
 
 
 def restore(parts: RunParts, run_dir: Path) -> Position:
@@ -118,6 +119,10 @@ def restore(parts: RunParts, run_dir: Path) -> Position:
     parts.optimizer.load_state_dict(state["optimizer"])
     parts.scheduler.load_state_dict(state["scheduler"])
     parts.scaler.load_state_dict(state["scaler"])
+    if parts.averaged is not None and "averaged" in state:
+        parts.averaged.load_state_dict(state["averaged"])
+    elif parts.averaged is not None:  # saved without one (unetkit before --ema): the average starts here
+        parts.averaged.update_parameters(parts.model)
     set_rng_state(state["rng"], parts.device)
     position = Position.from_state(state)
     # runs saved before score_name was stored kept best.pt by the task's main score (instances: F1)
