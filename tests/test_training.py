@@ -264,3 +264,12 @@ def test_the_run_bar_names_the_limits_that_may_end_the_run(capsys):
     assert "training (≤40 epochs, ≤180 s of training)" in label(TrainConfig(out="x", max_time_s=180.0))
     assert "training (≤40 epochs)" in label(TrainConfig(out="x"))
     assert "training:" in label(TrainConfig(out="x", epochs=3))  # --epochs: the bar's end is the run's
+
+
+def test_why_a_run_stopped_is_reported_once(tmp_path):
+    lines: list[str] = []
+    data = write_dataset(tmp_path / "d", count=3)
+    train(tiny_config(data, tmp_path / "run", epochs=10, lr=1e-9, early_stopping=1, steps_per_epoch=2),
+          report=lines.append)
+    stops = [line for line in lines if "stopped: no validation improvement" in line]
+    assert len(stops) == 1 and stops[0].startswith("epoch 2/10"), lines

@@ -320,8 +320,7 @@ def run(
                 position.epoch, position.step = position.epoch + 1, 0
             save_last(parts, position, run_dir)
             if outcome.stop:
-                bar.set_postfix_str(f"{bar.postfix}; {outcome.note}")
-                report(outcome.note)
+                bar.set_postfix_str(f"{bar.postfix}; {outcome.note}")  # the epoch's report has said it
                 why = outcome.note.removeprefix("stopped: ")
                 if outcome.by_rule:
                     return StopReason.EARLY_STOPPING, why
