@@ -20,6 +20,7 @@ from PIL import Image
 from unetkit import PredictOptions, TileOptions, UNet, make_checkpoint, match_instances, predict_files, save_checkpoint
 from unetkit.data.chunked import NormalizedImage, open_image, pixel_size, sample_pixels
 from unetkit.data.io import read_planes
+from unetkit.errors import InputError
 from unetkit.data.normalize import Normalization
 from unetkit.instances.blocks import label_in_blocks
 from unetkit.instances.measure import measure_objects
@@ -337,3 +338,18 @@ def test_shards_refuse_inputs_whose_outputs_would_collide_across_shards(tmp_path
         with pytest.raises(InputError, match="same"):
             predict_files(model_file, [tmp_path / "x" / "same.png", tmp_path / "y" / "same.png"], tmp_path / "out",
                           PredictOptions(shard=shard), QUIET)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, 1e39])
+def test_a_nan_or_out_of_float32_pixel_in_a_region_read_image_is_refused_and_nothing_is_written(tmp_path, model_file,
+                                                                                                bad):
+    pixels = image((500, 700)).astype(np.float64)
+    pixels[460, 650] = bad  # in the last band: found after earlier bands were predicted
+    tifffile.imwrite(tmp_path / "in.tif", pixels, tile=(128, 128))
+    options = PredictOptions(tile=TileOptions(tile_size=128), label_format="tif", probabilities_on_disk=True)
+    with pytest.raises(InputError, match=r"in\.tif.*1 NaN or infinite pixel\(s\)"):
+        predict_files(model_file, [tmp_path / "in.tif"], tmp_path / "out", options, QUIET)
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+    with pytest.raises(InputError, match=r"1 NaN or infinite pixel\(s\) in rows 384-500"):  # a band, once fitted
+        image_in_bands = NormalizedImage(open_image(tmp_path / "in.tif"), Normalization(), max_pixels=1000)
+        image_in_bands[:, 384:500, 0:700]

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..errors import InputError
+from .dataset import check_image_values
 from .io import CHANNEL_AXES, TIFF_SUFFIXES, uniform_series
 
 DEFAULT_SAMPLE_PIXELS = 64 * 2**20  # = the largest image predicted in memory: up to it, statistics are exact
@@ -219,7 +220,9 @@ def sample_pixels(reader: RegionReader, max_pixels: int = DEFAULT_SAMPLE_PIXELS,
     """
     height, width, channels = reader.height, reader.width, reader.channels
     if height * width <= max_pixels:
-        return reader.read(0, height, 0, width).reshape(-1, channels).T.astype(np.float32)
+        whole = reader.read(0, height, 0, width)
+        check_image_values(whole, reader.path)
+        return whole.reshape(-1, channels).T.astype(np.float32)
     count = max(1, max_pixels // (window * window))
     rows = max(1, round(math.sqrt(count * height / width)))
     cols = max(1, count // rows)
@@ -231,7 +234,9 @@ def sample_pixels(reader: RegionReader, max_pixels: int = DEFAULT_SAMPLE_PIXELS,
     filled = 0
     for top, tall in zip(tops, heights):
         for left, wide in zip(lefts, widths):
-            piece = reader.read(top, top + tall, left, left + wide).reshape(-1, channels)
+            piece = reader.read(top, top + tall, left, left + wide)
+            check_image_values(piece, reader.path, f"rows {top}-{top + tall}, columns {left}-{left + wide}")
+            piece = piece.reshape(-1, channels)
             sample[:, filled : filled + len(piece)] = piece.T
             filled += len(piece)
     return sample
@@ -256,7 +261,9 @@ class NormalizedImage:
 
     def __getitem__(self, key: tuple[slice, slice, slice]) -> np.ndarray:
         _, rows, cols = key
-        region = self.reader.read(rows.start or 0, rows.stop, cols.start or 0, cols.stop)
+        top, left = rows.start or 0, cols.start or 0
+        region = self.reader.read(top, rows.stop, left, cols.stop)
+        check_image_values(region, self.reader.path, f"rows {top}-{rows.stop}, columns {left}-{cols.stop}")
         return self.scaling.apply(np.moveaxis(region, -1, 0))
 
     def raw(self, top: int, bottom: int, left: int, right: int) -> np.ndarray:

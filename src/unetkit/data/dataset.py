@@ -49,9 +49,10 @@ def plane_name(path: Path, index: int, count: int) -> str:
     return path.name if count == 1 else f"{path.name}[{index}]"
 
 
-def check_image_values(plane: np.ndarray, path: Path) -> None:
+def check_image_values(plane: np.ndarray, path: Path, where: str = "") -> None:
     """Raise for NaN or infinite pixels, counting as infinite the float64 values beyond float32's
-    range: the network reads float32, where they become infinite (and the outputs empty)."""
+    range: the network reads float32, where they become infinite (and the outputs empty).
+    ``where``: which part of the image ``plane`` is, for the message ("rows 0-512")."""
     if plane.dtype.kind != "f":
         return
     usable = np.isfinite(plane)
@@ -60,7 +61,8 @@ def check_image_values(plane: np.ndarray, path: Path) -> None:
     bad = int(np.size(plane) - np.count_nonzero(usable))
     if bad:
         raise InputError(
-            f"image holds {bad} NaN or infinite pixel(s) (as float32, the network's type)",
+            f"image holds {bad} NaN or infinite pixel(s){' in ' + where if where else ''} "
+            "(as float32, the network's type)",
             path=path,
             fix="replace them (with 0 or the background value) before training or prediction",
         )
