@@ -52,7 +52,15 @@ def plane_name(path: Path, index: int, count: int) -> str:
 def check_image_values(plane: np.ndarray, path: Path, where: str = "") -> None:
     """Raise for NaN or infinite pixels, counting as infinite the float64 values beyond float32's
     range: the network reads float32, where they become infinite (and the outputs empty).
-    ``where``: which part of the image ``plane`` is, for the message ("rows 0-512")."""
+    ``where``: which part of the image ``plane`` is, for the message ("rows 0-512"). Complex or
+    non-numeric pixels are refused too (a cast to float32 would drop the imaginary part)."""
+    if plane.dtype.kind not in "biuf":
+        kind = "complex numbers" if plane.dtype.kind == "c" else "not numbers"
+        raise InputError(
+            f"image pixels are {kind} ({plane.dtype}); unetkit reads real-valued images",
+            path=path,
+            fix="save a real-valued image: the magnitude (numpy.abs) or the real part, for instance",
+        )
     if plane.dtype.kind != "f":
         return
     usable = np.isfinite(plane)
