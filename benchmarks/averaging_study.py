@@ -105,9 +105,9 @@ def long_runs(args: argparse.Namespace) -> None:
 def table(args: argparse.Namespace) -> None:
     rule = StoppingRule()
     print(f"default rule: patience {rule.patience}, min_delta {rule.min_delta}, on each variant's validation Dice\n")
-    print("| task | set | test score | weights | stops at epoch | kept epoch | kept: test | best epoch: test | "
-          "mean test, epochs 3+ | mean change epoch to epoch |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| task | set | test score | weights | stops at epoch | training s | kept epoch | kept: test | "
+          "best epoch: test | mean test, epochs 3+ | mean change epoch to epoch |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for path in sorted(args.logs.glob("*.json")):
         log = json.loads(path.read_text())
         epochs = log["epochs"]
@@ -118,7 +118,8 @@ def table(args: argparse.Namespace) -> None:
                 stop = replay(curve, rule, lambda entry: entry["val_dice"])
                 kept = max(range(stop + 1), key=lambda index: curve[index]["val_dice"])
                 tests = np.array([entry[column] for entry in curve])
-                print(f"| {log['task']} | {log['set']} | {column} | {variant} | {stop + 1} | {kept + 1} | "
+                print(f"| {log['task']} | {log['set']} | {column} | {variant} | {stop + 1} | "
+                      f"{epochs[stop]['seconds']:.0f} | {kept + 1} | "
                       f"{tests[kept]:.3f} | {tests.max():.3f} | {tests[2:].mean():.3f} | "
                       f"{np.abs(np.diff(tests[2:])).mean():.3f} |")
 

@@ -84,15 +84,26 @@ def test_resume_goes_on_with_the_same_average(tmp_path):
     assert all(torch.equal(straight_best[name], resumed_best[name]) for name in straight_best)
 
 
-def test_a_last_pt_saved_without_an_average_resumes_with_one_started_from_its_weights(tmp_path):
+def test_a_run_saved_before_ema_existed_resumes_as_it_started_without_an_average(tmp_path):
     data = write_dataset(tmp_path / "d", count=3)
     stop = threading.Event()
-    train(tiny_config(data, tmp_path / "run", epochs=2), report=QUIET, stop=stop,
+    train(tiny_config(data, tmp_path / "run", epochs=2, ema=0.0), report=QUIET, stop=stop,
           on_epoch=lambda row: stop.set())
     last = read_checkpoint(tmp_path / "run" / "last.pt")
-    del last["training"]["averaged"]  # as unetkit wrote it before --ema
+    del last["training"]["config"]["ema"]  # as unetkit wrote it before --ema
     save_checkpoint(tmp_path / "run" / "last.pt", last, overwrite=True)
-    result = train(resume_config(tmp_path / "run"), resume=True, report=QUIET)
+    config = resume_config(tmp_path / "run")
+    assert config.ema == 0.0  # whatever --ema defaults to now
+    train(config, resume=True, report=QUIET)
+    assert "averaged" not in read_checkpoint(tmp_path / "run" / "last.pt")["training"]
+
+
+def test_an_api_resume_that_adds_an_average_starts_it_from_the_saved_weights(tmp_path):
+    data = write_dataset(tmp_path / "d", count=3)
+    stop = threading.Event()
+    config = tiny_config(data, tmp_path / "run", epochs=2, ema=0.0)
+    train(config, report=QUIET, stop=stop, on_epoch=lambda row: stop.set())
+    result = train(config.replace(ema=0.8), resume=True, report=QUIET)
     assert result.global_step == 8
     resumed = read_checkpoint(tmp_path / "run" / "last.pt")["training"]["averaged"]
     # the stop came one step into epoch 2: the average starts at the resume, then follows the 3 steps left

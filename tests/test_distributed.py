@@ -17,7 +17,7 @@ from unetkit.checkpoint import read_checkpoint
 from helpers import write_dataset
 
 COMMON = ["--depth", "3", "--base-width", "4", "--epochs", "2", "--steps-per-epoch", "4", "--patch-size", "48",
-          "--loss", "bce", "--precision", "fp32", "--no-progress", "--seed", "7"]
+          "--loss", "bce", "--precision", "fp32", "--no-progress", "--seed", "7", "--ema", "0.9"]
 
 
 def environment() -> dict[str, str]:
@@ -48,6 +48,8 @@ def test_two_processes_with_batch_b_reach_the_weights_of_one_with_batch_2b(tmp_p
     assert ddp["training"]["global_step"] == one["training"]["global_step"] == 8
     for name, value in one["model_state"].items():
         assert torch.allclose(ddp["model_state"][name], value, atol=1e-5, rtol=1e-4), name
+    for name, value in one["training"]["averaged"].items():  # the weight average (--ema) too
+        assert torch.allclose(ddp["training"]["averaged"][name], value, atol=1e-5, rtol=1e-4), name
     # rank 0 alone writes: exactly one set of logs and checkpoints
     assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == sorted(p.name for p in (tmp_path / "one").iterdir())
     assert (tmp_path / "ddp" / "log.csv").read_text().count("\n") == 3  # header + 2 epochs

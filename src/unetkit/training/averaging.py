@@ -10,8 +10,10 @@ off); the default was chosen by measurement (BENCHMARKS.md, "Averaged weights").
 The average is PyTorch's :class:`torch.optim.swa_utils.AveragedModel`; it starts as a copy
 of the weights after the first step. Early in a run the weights change fast and an average
 over 100 steps would lag far behind them, so the decay warms up: after ``n`` updates it is
-``min(decay, (1 + n) / (10 + n))`` (0.5 after 8 steps, 0.9 after 80), as timm's ModelEma
-does. ``last.pt`` holds the average beside the raw weights, so a resumed run goes on with it.
+``min(decay, (1 + n) / (10 + n))`` (0.5 after 8 steps, 0.9 after 80), as TensorFlow's
+``ExponentialMovingAverage`` does when given the step count. Under DDP each rank keeps the
+same average; batch-norm statistics, which differ between ranks until the next forward
+pass, are taken from rank 0. ``last.pt`` holds the average beside the raw weights, so a resumed run goes on with it.
 
 >>> import torch
 >>> model = torch.nn.Linear(1, 1, bias=False)

@@ -54,6 +54,13 @@ class DistributedContext:
         """True on every rank if ``flag`` is true on any rank (stop together)."""
         return self.all_sum([float(flag)])[0] > 0 if self.active else flag
 
+    def broadcast_from_main(self, tensors: list[torch.Tensor]) -> None:
+        """Overwrite ``tensors`` on every rank with rank 0's, in place (a no-op for one process)."""
+        if not self.active:
+            return
+        for tensor in tensors:
+            dist.broadcast(tensor, src=0)
+
     def barrier(self) -> None:
         if self.active:
             dist.barrier()

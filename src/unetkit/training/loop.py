@@ -111,6 +111,8 @@ def train_step(parts: RunParts, images: torch.Tensor, targets: tuple[torch.Tenso
         parts.scheduler.step()
     if parts.averaged is not None:
         parts.averaged.update_parameters(parts.model)
+        # batch-norm statistics are local to a rank until DDP's next forward; rank 0's go into the average
+        parts.context.broadcast_from_main([b for b in parts.averaged.module.buffers() if b.is_floating_point()])
     return float(loss.detach())
 
 

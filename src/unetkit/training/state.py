@@ -83,7 +83,9 @@ def training_state(parts: RunParts, position: Position) -> dict[str, Any]:
 
 
 def weights_are_finite(model: torch.nn.Module) -> bool:
-    return all(torch.isfinite(p).all() for p in model.parameters())
+    """True when every parameter and floating-point buffer (batch-norm statistics) is finite."""
+    tensors = [*model.parameters(), *(b for b in model.buffers() if b.is_floating_point())]
+    return all(torch.isfinite(t).all() for t in tensors)
 
 
 def save_last(parts: RunParts, position: Position, run_dir: Path) -> None:
@@ -121,7 +123,7 @@ def restore(parts: RunParts, run_dir: Path) -> Position:
     parts.scaler.load_state_dict(state["scaler"])
     if parts.averaged is not None and "averaged" in state:
         parts.averaged.load_state_dict(state["averaged"])
-    elif parts.averaged is not None:  # saved without one (unetkit before --ema): the average starts here
+    elif parts.averaged is not None:  # a last.pt without one (an API caller added --ema): it starts here
         parts.averaged.update_parameters(parts.model)
     set_rng_state(state["rng"], parts.device)
     position = Position.from_state(state)
@@ -143,10 +145,10 @@ def stored_config(run_dir: str | Path) -> TrainConfig:
         if "training" not in payload:
             raise CheckpointError("holds no training state to resume (it is a best.pt-style checkpoint)",
                                   path=run_dir / LAST, fix="start a new run with --init")
-        return TrainConfig.from_dict(payload["training"]["config"])
+        return _with_old_defaults(payload["training"]["config"])
     if (run_dir / CONFIG).is_file():
         try:
-            return TrainConfig.from_dict(json.loads((run_dir / CONFIG).read_text()))
+            return _with_old_defaults(json.loads((run_dir / CONFIG).read_text()))
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"cannot read the run's options ({exc})", path=run_dir / CONFIG) from exc
     if not run_dir.is_dir():
@@ -154,6 +156,17 @@ def stored_config(run_dir: str | Path) -> TrainConfig:
                           fix="check the path, or start a new run with --out")
     raise ConfigError("nothing to resume: the folder holds neither last.pt nor config.json", path=run_dir,
                       fix="start a new run with --out")
+
+
+#: options added since unetkit 0.1 with a default that differs from what older runs did: a run
+#: saved without them resumes as it started
+OLD_RUN_VALUES = {"ema": 0.0}
+
+
+def _with_old_defaults(values: dict[str, Any]) -> TrainConfig:
+    if not isinstance(values, dict):
+        return TrainConfig.from_dict(values)  # refused there, with its message
+    return TrainConfig.from_dict({**OLD_RUN_VALUES, **values})
 
 
 #: options a resumed run may change: they decide when it stops or how it reports, not what it computes
