@@ -104,3 +104,19 @@ def test_nproc_shortcut_runs_the_same_command_under_torchrun(tmp_path):
     assert "world size 2" in finished.stderr
     assert finished.stdout.count("done (completed: all 1 epoch(s) asked for)") == 1  # rank 0 alone reports
     assert read_checkpoint(tmp_path / "run" / "last.pt")["training"]["global_step"] == 4
+
+
+def test_every_rank_keeps_the_same_weight_average_with_batch_norm(tmp_path):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    worker = Path(__file__).with_name("ddp_average_worker.py")
+    ranks = [subprocess.Popen([sys.executable, str(worker), str(rank), port, str(tmp_path)], env=environment())
+             for rank in (0, 1)]
+    assert [rank.wait(timeout=120) for rank in ranks] == [0, 0]
+    first, second = (torch.load(tmp_path / f"rank{rank}.pt") for rank in (0, 1))
+    assert "1.running_mean" in first
+    for name, value in first.items():
+        assert torch.equal(value, second[name]), name

@@ -31,7 +31,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from ..errors import ConfigError
 
-__all__ = ["AveragedModel", "warmed_up_decay", "weight_average"]
+__all__ = ["AveragedModel", "follow", "warmed_up_decay", "weight_average"]
 
 
 def warmed_up_decay(decay: float, updates: int) -> float:
@@ -70,3 +70,12 @@ def weight_average(model: torch.nn.Module, decay: float) -> AveragedModel | None
         raise ConfigError(f"the weight average's decay must be in [0, 1), got {decay}",
                           fix="--ema 0.99 averages about the last 100 steps; --ema 0 turns the average off")
     return AveragedModel(model, multi_avg_fn=ema_update(decay), use_buffers=True)
+
+
+def follow(average: AveragedModel, model: torch.nn.Module, context) -> None:
+    """One update of ``average`` towards ``model`` after an optimiser step. Under DDP
+    (``context``, a :class:`~unetkit.training.distributed.DistributedContext`) the weights are the
+    same on every rank, but batch-norm statistics are local to a rank until DDP's next forward:
+    rank 0's go into every rank's average, so that all ranks validate and resume the same model."""
+    average.update_parameters(model)
+    context.broadcast_from_main([buffer for buffer in average.module.buffers() if buffer.is_floating_point()])

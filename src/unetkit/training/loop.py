@@ -41,6 +41,7 @@ from ..precision import autocast_context
 from ..scoring import evaluate_samples
 from ..signals import flag_on_stop_signals
 from ..tiling import TileOptions
+from .averaging import follow
 from .config import TrainConfig
 from .distributed import init_distributed
 from .history import CURVE, LOG, RESULT, append_row, plot_curves, truncate_after, write_result
@@ -110,9 +111,7 @@ def train_step(parts: RunParts, images: torch.Tensor, targets: tuple[torch.Tenso
     if parts.config.schedule != "plateau":
         parts.scheduler.step()
     if parts.averaged is not None:
-        parts.averaged.update_parameters(parts.model)
-        # batch-norm statistics are local to a rank until DDP's next forward; rank 0's go into the average
-        parts.context.broadcast_from_main([b for b in parts.averaged.module.buffers() if b.is_floating_point()])
+        follow(parts.averaged, parts.model, parts.context)
     return float(loss.detach())
 
 
