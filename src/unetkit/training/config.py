@@ -84,9 +84,9 @@ class TrainConfig:
         "fixed --epochs)", group=OPTIMISATION))
     grad_clip: float | None = field(default=1.0, metadata=option(
         "clip the gradient norm to this", group=OPTIMISATION))
-    ema: float = field(default=0.0, metadata=option(
-        "validate and keep (best.pt) a moving average of the weights, with this decay per step "
-        "(0.99: about the last 100 steps; 0: the raw weights)", metavar="DECAY", group=OPTIMISATION))
+    ema: float = field(default=0.99, metadata=option(
+        "validate and keep (best.pt) a moving average of the weights, with this decay per step, warmed up "
+        "from 0.1 (0.9 after 80 steps, 0.99 after 890); 0: the raw weights", metavar="DECAY", group=OPTIMISATION))
     epochs: int | None = field(default=None, metadata=option(
         "train exactly this many epochs (default: until the validation score stops improving, at most 40)",
         group=OPTIMISATION))
