@@ -133,6 +133,8 @@ CASES = [
              ("img1.png", "values {7}", "--classes")),
     BadInput("float mask", lambda r: train(with_image(r, "img1.tif", np.zeros((64, 80), np.float32), "masks")),
              ("img1.tif", "floating point")),
+    BadInput("complex mask", lambda r: train(with_image(r, "img1.tif", np.ones((64, 80), np.complex64), "masks")),
+             ("img1.tif", "complex numbers")),
     BadInput("NaN pixel", lambda r: train(with_image(r, "img1.tif", nan_image(np.nan))), ("img1.tif", "NaN or infinite")),
     BadInput("infinite pixel", lambda r: train(with_image(r, "img1.tif", nan_image(np.inf))), ("img1.tif", "NaN or infinite")),
     BadInput("4D stack", lambda r: train(with_image(r, "img1.tif", np.zeros((2, 3, 64, 80), np.uint8), axes="TZYX")),

@@ -101,9 +101,10 @@ def mask_rule(
     are fixed.
     """
     mask = _single_channel(mask, path)
-    if mask.dtype.kind == "f":
+    if mask.dtype.kind not in "biu":
+        kind = {"f": "floating point", "c": "complex numbers"}.get(mask.dtype.kind, "not numbers")
         raise InputError(
-            f"mask is floating point ({mask.dtype}); masks must hold integer class labels",
+            f"mask is {kind} ({mask.dtype}); masks must hold integer class labels",
             path=path,
             fix="save the mask as an integer PNG or TIFF (0 = background, 1.. = classes)",
         )
