@@ -19,6 +19,7 @@ from PIL import Image
 
 from unetkit import PredictOptions, TileOptions, UNet, make_checkpoint, match_instances, predict_files, save_checkpoint
 from unetkit.data.chunked import NormalizedImage, open_image, pixel_size, sample_pixels
+from unetkit.data.dataset import load_image_planes
 from unetkit.data.io import read_planes
 from unetkit.errors import InputError
 from unetkit.data.normalize import Normalization
@@ -353,3 +354,14 @@ def test_a_nan_or_out_of_float32_pixel_in_a_region_read_image_is_refused_and_not
     with pytest.raises(InputError, match=r"1 NaN or infinite pixel\(s\) in rows 384-500"):  # a band, once fitted
         image_in_bands = NormalizedImage(open_image(tmp_path / "in.tif"), Normalization(), max_pixels=1000)
         image_in_bands[:, 384:500, 0:700]
+
+
+def test_a_nan_pixel_on_one_page_of_a_stack_is_reported_with_that_page(tmp_path):
+    pages = np.random.default_rng(0).random((6, 64, 64)).astype(np.float32)
+    pages[4, 60, 3] = np.nan
+    tifffile.imwrite(tmp_path / "stack.tif", pages)
+    NormalizedImage(open_image(tmp_path / "stack.tif", 3), Normalization())  # page 3 is clean
+    with pytest.raises(InputError, match=r"1 NaN or infinite pixel\(s\) in stack\.tif\[4\]"):
+        NormalizedImage(open_image(tmp_path / "stack.tif", 4), Normalization())
+    with pytest.raises(InputError, match=r"in stack\.tif\[4\]"):
+        load_image_planes(tmp_path / "stack.tif", Normalization())

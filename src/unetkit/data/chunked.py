@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from ..errors import InputError
-from .dataset import check_image_values
+from .dataset import check_image_values, plane_name
 from .io import CHANNEL_AXES, TIFF_SUFFIXES, uniform_series
 
 DEFAULT_SAMPLE_PIXELS = 64 * 2**20  # = the largest image predicted in memory: up to it, statistics are exact
@@ -207,6 +207,13 @@ def _ome_unit(symbol: str) -> str:
     return {"µm": "micrometer", "um": "micrometer", "nm": "nanometer", "mm": "millimeter"}.get(symbol, symbol)
 
 
+def _plane_of(reader: RegionReader, region: str = "") -> str:
+    """Where a message's pixels are: ``a.tif[2], rows 0-512, ...`` (the plane only for a stack)."""
+    count = getattr(reader, "count", 1)
+    plane = plane_name(Path(reader.path), getattr(reader, "plane", 0), count) if count > 1 else ""
+    return ", ".join(part for part in (plane, region) if part)
+
+
 def sample_pixels(reader: RegionReader, max_pixels: int = DEFAULT_SAMPLE_PIXELS, window: int = 256) -> np.ndarray:
     """A ``(C, N)`` float32 sample of the plane's pixels: all of them if there are at most
     ``max_pixels``, else windows of ``window`` px on an even grid over the image. The windows
@@ -221,7 +228,7 @@ def sample_pixels(reader: RegionReader, max_pixels: int = DEFAULT_SAMPLE_PIXELS,
     height, width, channels = reader.height, reader.width, reader.channels
     if height * width <= max_pixels:
         whole = reader.read(0, height, 0, width)
-        check_image_values(whole, reader.path)
+        check_image_values(whole, reader.path, _plane_of(reader))
         return whole.reshape(-1, channels).T.astype(np.float32)
     count = max(1, max_pixels // (window * window))
     rows = max(1, round(math.sqrt(count * height / width)))
@@ -235,7 +242,8 @@ def sample_pixels(reader: RegionReader, max_pixels: int = DEFAULT_SAMPLE_PIXELS,
     for top, tall in zip(tops, heights):
         for left, wide in zip(lefts, widths):
             piece = reader.read(top, top + tall, left, left + wide)
-            check_image_values(piece, reader.path, f"rows {top}-{top + tall}, columns {left}-{left + wide}")
+            check_image_values(piece, reader.path,
+                               _plane_of(reader, f"rows {top}-{top + tall}, columns {left}-{left + wide}"))
             piece = piece.reshape(-1, channels)
             sample[:, filled : filled + len(piece)] = piece.T
             filled += len(piece)
@@ -263,7 +271,8 @@ class NormalizedImage:
         _, rows, cols = key
         top, left = rows.start or 0, cols.start or 0
         region = self.reader.read(top, rows.stop, left, cols.stop)
-        check_image_values(region, self.reader.path, f"rows {top}-{rows.stop}, columns {left}-{cols.stop}")
+        check_image_values(region, self.reader.path,
+                           _plane_of(self.reader, f"rows {top}-{rows.stop}, columns {left}-{cols.stop}"))
         return self.scaling.apply(np.moveaxis(region, -1, 0))
 
     def raw(self, top: int, bottom: int, left: int, right: int) -> np.ndarray:
