@@ -92,7 +92,7 @@ def save_last(parts: RunParts, position: Position, run_dir: Path) -> None:
     """Write ``last.pt`` atomically (rank 0); never with NaN or infinite weights."""
     if not parts.context.is_main:
         return
-    if not (weights_are_finite(parts.model) and weights_are_finite(parts.evaluated_model)):
+    if not all(weights_are_finite(model) for model in {parts.model, parts.evaluated_model}):  # one, without --ema
         raise TrainingDiverged(
             f"the weights became NaN or infinite at step {position.global_step}; last.pt was not "
             "overwritten and holds the last good state",
