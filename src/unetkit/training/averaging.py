@@ -31,7 +31,15 @@ from torch.optim.swa_utils import AveragedModel
 
 from ..errors import ConfigError
 
-__all__ = ["AveragedModel", "follow", "warmed_up_decay", "weight_average"]
+__all__ = ["AveragedModel", "check_decay", "follow", "warmed_up_decay", "weight_average"]
+
+
+def check_decay(decay: float) -> None:
+    """Refuse a decay outside [0, 1) (NaN too), naming ``--ema``: ``TrainConfig`` and
+    :func:`weight_average` both check with this."""
+    if not 0 <= decay < 1:
+        raise ConfigError(f"--ema must be in [0, 1), got {decay}",
+                          fix="0.99 averages about the last 100 steps; 0 turns the average off")
 
 
 def warmed_up_decay(decay: float, updates: int) -> float:
@@ -64,11 +72,9 @@ def weight_average(model: torch.nn.Module, decay: float) -> AveragedModel | None
     Call ``update_parameters(model)`` after each optimiser step; ``.module`` is the averaged
     network, the same class as ``model``.
     """
+    check_decay(decay)
     if decay == 0:
         return None
-    if not 0 < decay < 1:
-        raise ConfigError(f"the weight average's decay must be in [0, 1), got {decay}",
-                          fix="--ema 0.99 averages about the last 100 steps; --ema 0 turns the average off")
     return AveragedModel(model, multi_avg_fn=ema_update(decay), use_buffers=True)
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..data.augment import DEFAULT_AUGMENT, AugmentName
+from .averaging import check_decay
 from ..instances.task import DEFAULT_METHOD, InstanceMethod
 from ..data.normalize import NormalizationMode
 from ..errors import ConfigError
@@ -139,9 +140,7 @@ class TrainConfig:
             raise ConfigError(f"max time must be positive, got {self.max_time_s}")
         if self.early_stopping is not None and self.early_stopping < 1:
             raise ConfigError(f"early stopping patience must be at least 1 epoch, got {self.early_stopping}")
-        if not 0 <= self.ema < 1:
-            raise ConfigError(f"--ema must be in [0, 1), got {self.ema}",
-                              fix="0.99 averages about the last 100 steps; 0 turns the average off")
+        check_decay(self.ema)
         if not 0 <= self.val_fraction < 1:
             raise ConfigError(f"val fraction must be in [0, 1), got {self.val_fraction}")
         if not 0 <= self.foreground_fraction <= 1:
