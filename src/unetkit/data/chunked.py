@@ -207,11 +207,14 @@ def _ome_unit(symbol: str) -> str:
     return {"µm": "micrometer", "um": "micrometer", "nm": "nanometer", "mm": "millimeter"}.get(symbol, symbol)
 
 
-def _plane_of(reader: RegionReader, region: str = "") -> str:
-    """Where a message's pixels are: ``a.tif[2], rows 0-512, ...`` (the plane only for a stack)."""
+def _check_region(pixels: np.ndarray, reader: RegionReader, top: int, bottom: int, left: int, right: int,
+                  whole: bool = False) -> None:
+    """:func:`check_image_values` on pixels read from ``reader``, the message saying where they
+    are: ``a.tif[2]`` (for a stack), ``rows 0-512, columns 0-700`` (unless ``whole``)."""
     count = getattr(reader, "count", 1)
     plane = plane_name(Path(reader.path), getattr(reader, "plane", 0), count) if count > 1 else ""
-    return ", ".join(part for part in (plane, region) if part)
+    region = "" if whole else f"rows {top}-{bottom}, columns {left}-{right}"
+    check_image_values(pixels, reader.path, ", ".join(part for part in (plane, region) if part))
 
 
 def sample_pixels(reader: RegionReader, max_pixels: int = DEFAULT_SAMPLE_PIXELS, window: int = 256) -> np.ndarray:
@@ -228,7 +231,7 @@ def sample_pixels(reader: RegionReader, max_pixels: int = DEFAULT_SAMPLE_PIXELS,
     height, width, channels = reader.height, reader.width, reader.channels
     if height * width <= max_pixels:
         whole = reader.read(0, height, 0, width)
-        check_image_values(whole, reader.path, _plane_of(reader))
+        _check_region(whole, reader, 0, height, 0, width, whole=True)
         return whole.reshape(-1, channels).T.astype(np.float32)
     count = max(1, max_pixels // (window * window))
     rows = max(1, round(math.sqrt(count * height / width)))
@@ -242,8 +245,7 @@ def sample_pixels(reader: RegionReader, max_pixels: int = DEFAULT_SAMPLE_PIXELS,
     for top, tall in zip(tops, heights):
         for left, wide in zip(lefts, widths):
             piece = reader.read(top, top + tall, left, left + wide)
-            check_image_values(piece, reader.path,
-                               _plane_of(reader, f"rows {top}-{top + tall}, columns {left}-{left + wide}"))
+            _check_region(piece, reader, top, top + tall, left, left + wide)
             piece = piece.reshape(-1, channels)
             sample[:, filled : filled + len(piece)] = piece.T
             filled += len(piece)
@@ -271,8 +273,7 @@ class NormalizedImage:
         _, rows, cols = key
         top, left = rows.start or 0, cols.start or 0
         region = self.reader.read(top, rows.stop, left, cols.stop)
-        check_image_values(region, self.reader.path,
-                           _plane_of(self.reader, f"rows {top}-{rows.stop}, columns {left}-{cols.stop}"))
+        _check_region(region, self.reader, top, rows.stop, left, cols.stop)
         return self.scaling.apply(np.moveaxis(region, -1, 0))
 
     def raw(self, top: int, bottom: int, left: int, right: int) -> np.ndarray:

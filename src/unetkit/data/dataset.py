@@ -83,8 +83,9 @@ def load_image_planes(
     planes = read_planes(path)
     result = []
     for index, plane in enumerate(planes):
-        check_image_values(plane, path, plane_name(path, index, len(planes)) if len(planes) > 1 else "")
-        result.append((plane_name(path, index, len(planes)), plane, normalization.apply(to_channels_first(plane))))
+        name = plane_name(path, index, len(planes))
+        check_image_values(plane, path, name if len(planes) > 1 else "")
+        result.append((name, plane, normalization.apply(to_channels_first(plane))))
     return result
 
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..data.augment import DEFAULT_AUGMENT, AugmentName
-from .averaging import check_decay
 from ..instances.task import DEFAULT_METHOD, InstanceMethod
 from ..data.normalize import NormalizationMode
 from ..errors import ConfigError
@@ -24,6 +23,7 @@ from ..losses import LossName
 from ..model import Padding, PresetName, Upsampling
 from ..options import check_choices, from_dict, option, parse_duration, to_dict
 from ..precision import Precision
+from .averaging import check_decay
 
 OptimizerName = Literal["adam", "adamw", "sgd"]
 TaskName = Literal["semantic", "instances"]
