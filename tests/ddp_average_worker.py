@@ -26,6 +26,7 @@ def main(rank: int, port: str, out: str) -> None:
         optimizer.step()
         follow(average, model, context)
     torch.save(average.module.state_dict(), f"{out}/rank{rank}.pt")
+    dist.barrier()  # a rank that tears its group down while the other still reads the last broadcast aborts it
     dist.destroy_process_group()
 
 
