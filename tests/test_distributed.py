@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -107,11 +108,7 @@ def test_nproc_shortcut_runs_the_same_command_under_torchrun(tmp_path):
 
 
 def test_every_rank_keeps_the_same_weight_average_with_batch_norm(tmp_path):
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = str(probe.getsockname()[1])
+    port = free_port()
     worker = Path(__file__).with_name("ddp_average_worker.py")
     ranks = [subprocess.Popen([sys.executable, str(worker), str(rank), port, str(tmp_path)], env=environment())
              for rank in (0, 1)]
@@ -120,3 +117,29 @@ def test_every_rank_keeps_the_same_weight_average_with_batch_norm(tmp_path):
     assert "1.running_mean" in first
     for name, value in first.items():
         assert torch.equal(value, second[name]), name
+
+
+def free_port() -> str:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return str(probe.getsockname()[1])
+
+
+def test_ranks_whose_clocks_disagree_stop_at_the_same_step_of_a_time_budget(tmp_path):
+    # each rank used to stop when its own clock passed --max-time: a slower rank left the others
+    # waiting in a collective it never joined; now they count the same time (their mean)
+    data = write_dataset(tmp_path / "d", count=4, size=(64, 64))
+    worker = Path(__file__).with_name("ddp_time_worker.py")
+    port, out = free_port(), str(tmp_path / "run")
+    ranks = [subprocess.Popen([sys.executable, str(worker), str(rank), port, str(data), out], env=environment(),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for rank in (0, 1)]
+    try:
+        codes = [rank.wait(timeout=120) for rank in ranks]
+    finally:
+        for rank in ranks:
+            rank.kill()
+    assert codes == [0, 0], [rank.stderr.read().decode()[-2000:] for rank in ranks]
+    first, second = (json.loads(Path(f"{out}.rank{rank}.json").read_text()) for rank in (0, 1))
+    assert first == second and first["stopped"] == "time-limit" and first["steps"] < 4000

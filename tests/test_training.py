@@ -250,6 +250,21 @@ def test_a_time_limit_mid_epoch_then_resume_decides_as_an_uninterrupted_run(tmp_
     assert (resumed.stopped, resumed.global_step) == (straight.stopped, straight.global_step)
 
 
+def test_an_epoch_cut_by_a_time_limit_then_resumed_logs_the_mean_loss_of_all_its_steps(tmp_path):
+    # the epoch's mean loss is the stopping rule's score when there is no validation image: a
+    # resumed epoch that averaged only its steps after the resume could decide otherwise
+    from unetkit.training.state import resume_config
+
+    data = write_dataset(tmp_path / "d", count=3)
+    config = tiny_config(data, tmp_path / "straight", epochs=2, steps_per_epoch=40, checkpoint_every=0)
+    train(config, report=QUIET)
+    cut = train(config.replace(out=str(tmp_path / "cut"), max_time_s=0.3), report=QUIET)
+    assert cut.stopped == "time-limit" and cut.global_step % 40 != 0  # stopped inside an epoch
+    train(resume_config(tmp_path / "cut", max_time_s=1e6), resume=True, report=QUIET)
+    losses = [[row["loss"] for row in read_rows(tmp_path / run / "log.csv")] for run in ("straight", "cut")]
+    assert len(losses[0]) == 2 and losses[0] == losses[1]
+
+
 def test_the_run_bar_names_the_limits_that_may_end_the_run(capsys):
     from types import SimpleNamespace
 

@@ -142,15 +142,11 @@ def validate(parts: RunParts) -> dict[str, float]:
 
 @dataclass
 class EpochMeter:
-    """Losses and timings of the epoch in progress."""
+    """Timings of the epoch in progress, since this process started it or resumed it (its
+    losses are in the :class:`Position`, which a checkpoint keeps)."""
 
-    losses: list[float]
     data_wait_s: float = 0.0  # seconds spent waiting for batches ...
     step_s: float = 0.0  # ... out of the seconds spent in training steps
-
-    @property
-    def mean_loss(self) -> float:
-        return sum(self.losses) / max(len(self.losses), 1)
 
 
 def run_epoch(
@@ -163,13 +159,17 @@ def run_epoch(
 ) -> tuple[EpochMeter, StopReason | None]:
     """Train from ``position`` to the end of its epoch, or until a signal or the time limit."""
     config = parts.config
-    meter = EpochMeter(losses=[])
+    meter = EpochMeter()
     while position.step < config.steps_per_epoch:
         step_start = time.perf_counter()
         images, *targets = prefetcher.next()
         meter.data_wait_s += time.perf_counter() - step_start
         loss = train_step(parts, images, tuple(targets))
-        signal_flag, non_finite = parts.context.all_sum([float(stop_requested.is_set()), float(math.isnan(loss))])
+        step_seconds = time.perf_counter() - step_start
+        # every rank counts the same time and loss (the ranks' means), so that all stop at the same
+        # step, and the epoch's mean loss, which a checkpoint keeps, is the same on every rank
+        signal_flag, non_finite, seconds_sum, loss_sum = parts.context.all_sum(
+            [float(stop_requested.is_set()), float(math.isnan(loss)), step_seconds, 0.0 if math.isnan(loss) else loss])
         if non_finite:
             raise TrainingDiverged(
                 f"the loss became NaN or infinite at step {position.global_step + 1}; the weights of that step "
@@ -178,12 +178,12 @@ def run_epoch(
                 fix="lower --lr, keep --grad-clip (1.0 by default), check the images for extreme values; "
                     "or start a new run from the last good weights with --init",
             )
-        meter.losses.append(loss)
+        position.epoch_loss_sum += loss_sum / parts.context.world_size
+        position.epoch_loss_steps += 1
         position.step += 1
         position.global_step += 1
-        step_seconds = time.perf_counter() - step_start
         meter.step_s += step_seconds
-        position.elapsed_s += step_seconds
+        position.elapsed_s += seconds_sum / parts.context.world_size
         bar.update(1)
         if signal_flag:
             return meter, StopReason.SIGNAL
@@ -214,8 +214,7 @@ def end_epoch(
     """
     scores = validate(parts)
     score = scores.get(parts.task.selection_score)
-    loss_sum, loss_count = parts.context.all_sum([sum(meter.losses), float(len(meter.losses))])
-    mean_loss = loss_sum / max(loss_count, 1)
+    mean_loss = position.epoch_mean_loss
     improved = score is not None and (position.best_score is None or score > position.best_score)
     if improved:
         position.best_score = score
@@ -318,7 +317,7 @@ def run(
             bar.set_postfix_str(f"epoch {position.epoch + 1}, best {parts.task.selection_score} "
                                 + ("n/a" if position.best_score is None else f"{position.best_score:.4f}"))
             if position.step == config.steps_per_epoch:  # a time limit mid-epoch keeps the position
-                position.epoch, position.step = position.epoch + 1, 0
+                position.next_epoch()
             save_last(parts, position, run_dir)
             if outcome.stop:
                 bar.set_postfix_str(f"{bar.postfix}; {outcome.note}")  # the epoch's report has said it

@@ -43,6 +43,18 @@ class Position:
     lr_drops: int = 0  # ... up to here
     elapsed_s: float = 0.0
     score_name: str | None = None  # the validation column best_score and reference_score are in
+    epoch_loss_sum: float = 0.0  # the epoch in progress: the sum of its steps' losses (mean over ranks) ...
+    epoch_loss_steps: int = 0  # ... and their number, so that a resumed epoch's mean counts every step
+
+    @property
+    def epoch_mean_loss(self) -> float:
+        """The mean training loss of the epoch in progress (0 before its first step)."""
+        return self.epoch_loss_sum / max(self.epoch_loss_steps, 1)
+
+    def next_epoch(self) -> None:
+        """Move to the start of the next epoch."""
+        self.epoch, self.step = self.epoch + 1, 0
+        self.epoch_loss_sum, self.epoch_loss_steps = 0.0, 0
 
     def to_state(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
