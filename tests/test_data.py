@@ -37,6 +37,15 @@ def test_multipage_tiff_counts_as_several_images_and_rgb_tiff_as_one(tmp_path):
     assert [p.shape for p in read_planes(tmp_path / "rgb.tif")] == [(6, 7, 3)]
 
 
+def test_an_empty_tiff_is_refused_with_its_name_after_one_read(tmp_path, caplog):
+    empty = tmp_path / "empty.tif"
+    empty.write_bytes(b"II*\x00\x00\x00\x00\x00")  # a TIFF header whose first page offset is 0
+    with pytest.raises(InputError, match="empty.tif.*holds no image"):
+        count_planes(empty)
+    # the file is opened once: tifffile's own warning is not printed twice before the error
+    assert sum("contains no pages" in record.getMessage() for record in caplog.records) == 1
+
+
 def test_jpeg_images_are_read(tmp_path):
     Image.fromarray(np.full((8, 8), 100, np.uint8)).save(tmp_path / "a.jpg")
     assert read_planes(tmp_path / "a.jpg")[0].shape == (8, 8)

@@ -141,6 +141,8 @@ def plane_shape(path: str | Path) -> PlaneShape:
         if bands == 4 and _read_pil(path).shape[-1] == 3:  # an opaque alpha channel is dropped by the reader
             bands = 3
         return PlaneShape(1, height, width, bands, dtype)
+    except InputError:
+        raise  # it names what is wrong already (reading the file again would only repeat tifffile's warnings)
     except Exception:
         planes = read_planes(path)  # let the full reader name what is wrong (or answer)
         first = planes[0]
