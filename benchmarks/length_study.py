@@ -5,7 +5,6 @@
     python benchmarks/length_study.py default --sets hela cho cells3d bbbc007  # ~10 min a set
     python benchmarks/length_study.py resume --runs hela=/tmp/tmpXXXX/hela      # finish a cut long run
     python benchmarks/length_study.py default --base-width 16                  # a narrower network instead
-    python benchmarks/length_study.py budget --max-time 180                    # --max-time 3m, two schedules
 
 ``long``: one 40-epoch run per set (the reference network, unetkit's defaults: warm-up then a
 constant learning rate, validation on a split of the training images), recording after every
@@ -23,9 +22,6 @@ the seconds may differ, as they do with the machine's load.
 
 ``default``: runs ``unetkit train`` as a user would (no --epochs) on each set and reports its
 wall time, why it stopped, and its test Dice, beside the 40-epoch run's.
-
-``budget``: runs ``unetkit train --max-time`` on each set once per ``--schedules`` (default:
-the time-following ``budget`` schedule against ``warmup-constant``), and reports the same.
 """
 
 from __future__ import annotations
@@ -48,7 +44,7 @@ from unetkit.data.dataset import DataOptions, load_labelled
 from unetkit.inference.loading import LoadedPredictor, load_predictor
 from unetkit.scoring import evaluate_samples
 from unetkit.training.state import resume_config
-from unetkit.training import optim, stopping
+from unetkit.training import stopping
 from unetkit.training.stopping import StoppingRule, StopState
 
 PATIENCES = (2, 3, 4, 5)
@@ -192,37 +188,9 @@ def default_runs(args: argparse.Namespace) -> None:
         (out.parent / "seconds.txt").write_text(f"{wall}\n")  # beside the run's log.csv, for a later look
 
 
-def budget_runs(args: argparse.Namespace) -> None:
-    """``unetkit train --max-time`` on each set, once per schedule (interleaved, so that the
-    machine's load falls on both alike): wall time, steps, test Dice, beside the 40-epoch run's."""
-    logs = {path.stem: json.loads(path.read_text()) for path in sorted(args.logs.glob("*.json"))}
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; --max-time {args.max_time:g} s")
-    print("| set | schedule | wall s | steps | stopped | test Dice | 40 epochs: test Dice | difference |")
-    print("|---|---|---|---|---|---|---|---|")
-    results = []
-    default_share = optim.DECAY_SHARE
-    for set_name in args.sets:
-        root = build(set_name, args.cache)
-        reference = logs.get(set_name, {}).get("final_test_dice", float("nan"))
-        for schedule in args.schedules:  # "budget@0.3": the budget schedule decaying over the last 30 %
-            name, _, share = schedule.partition("@")
-            optim.DECAY_SHARE = float(share) if share else default_share
-            out = Path(tempfile.mkdtemp()) / set_name
-            start = time.perf_counter()
-            result = train(config_for(root, out, max_time_s=args.max_time, schedule=name), report=lambda text: None)
-            wall = time.perf_counter() - start
-            dice = test_dice(out / "best.pt", root)
-            results.append({"set": set_name, "schedule": schedule, "wall_s": wall, "steps": result.global_step,
-                            "stopped": result.stopped.value, "test_dice": dice, "long_run_test_dice": reference})
-            print(f"| {set_name} | {schedule} | {wall:.0f} | {result.global_step} | {result.stopped.value} | "
-                  f"{dice:.4f} | {reference:.4f} | {dice - reference:+.4f} |", flush=True)
-    if args.out is not None:
-        args.out.write_text(json.dumps(results, indent=1))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=["long", "resume", "rules", "default", "budget"])
+    parser.add_argument("part", choices=["long", "resume", "rules", "default"])
     # not "bacteria": its test frames (a grown colony, 200-600 cells) are unlike its training
     # frames (2-50 cells); a model at 0.90 validation Dice scored 0.01-0.03 on them
     parser.add_argument("--sets", nargs="+", default=["hela", "cho", "cells3d", "bbbc007"])
@@ -231,15 +199,10 @@ def main() -> None:
     parser.add_argument("--base-width", type=int, help="default: train this narrower (or wider) network instead")
     parser.add_argument("--ema", type=float, help="default: with this --ema (default: unetkit's)")
     parser.add_argument("--runs", nargs="+", default=[], metavar="SET=RUN_DIR", help="for resume: cut runs")
-    parser.add_argument("--max-time", type=float, default=180.0, help="budget: seconds of training per run")
-    parser.add_argument("--schedules", nargs="+", default=["budget", "warmup-constant"],
-                        help="budget: the schedules to compare (budget@0.3: decaying over the budget's last 30 %%)")
-    parser.add_argument("--out", type=Path, help="budget: write the results to this JSON file too")
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--logs", type=Path, default=CACHE / "length-logs")
     args = parser.parse_args()
-    parts = {"long": long_runs, "resume": resume_runs, "rules": rules, "default": default_runs, "budget": budget_runs}
-    parts[args.part](args)
+    {"long": long_runs, "resume": resume_runs, "rules": rules, "default": default_runs}[args.part](args)
 
 
 if __name__ == "__main__":

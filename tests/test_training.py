@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import torch
 
 from unetkit import TrainConfig, load_model, train
@@ -70,68 +69,6 @@ def test_max_time_stops_and_keeps_a_resumable_checkpoint(tmp_path):
     epochs = state["epoch"] + 2  # at least one more whole epoch, however fast this machine is
     resumed = train(resume_config(tmp_path / "run", epochs=epochs, max_time_s=1000.0), resume=True, report=QUIET)
     assert resumed.stopped == "completed" and resumed.global_step == epochs * 12 > state["global_step"]
-
-
-def test_the_budget_schedule_warms_up_then_falls_linearly_to_zero_at_the_time_budget():
-    from unetkit.training.optim import WarmupThenBudget
-
-    def schedule(budget_s):
-        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
-        return optimizer, WarmupThenBudget(optimizer, warmup_steps=4, budget_s=budget_s)
-
-    optimizer, budgeted = schedule(60.0)
-    rates = []
-    for elapsed in (1.0, 2.0, 3.0, 15.0, 30.0, 45.0, 60.0, 70.0):
-        optimizer.step()
-        budgeted.step()
-        budgeted.follow_time(elapsed)
-        rates.append(optimizer.param_groups[0]["lr"])
-    expected = [0.1 * min(1, (n + 2) / 4) * max(0, 1 - t / 60)
-                for n, t in enumerate((1.0, 2.0, 3.0, 15.0, 30.0, 45.0, 60.0, 70.0))]
-    assert rates == pytest.approx(expected) and rates[-2:] == [0.0, 0.0] and rates[4] == pytest.approx(0.05)
-    # no budget: warm-up, then constant, whatever the time
-    optimizer, unbounded = schedule(None)
-    for _ in range(6):
-        optimizer.step()
-        unbounded.step()
-    unbounded.follow_time(1e6)
-    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.1)
-    # a resume keeps the step count and follows the budget of the resumed run, not the stored one
-    optimizer, resumed = schedule(120.0)
-    resumed.load_state_dict(budgeted.state_dict())
-    resumed.follow_time(60.0)
-    assert resumed.last_epoch == 8 and resumed.budget_s == 120.0
-    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.05)
-
-
-def test_a_run_saved_with_the_warm_up_then_constant_schedule_resumes_under_the_budget_one():
-    from unetkit.training.optim import WarmupThenBudget, build_scheduler
-
-    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
-    old = build_scheduler("warmup-constant", optimizer, total_steps=100)
-    for _ in range(10):
-        optimizer.step()
-        old.step()
-    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
-    new = WarmupThenBudget(optimizer)
-    new.load_state_dict(old.state_dict())
-    new.follow_time(5.0)
-    assert new.last_epoch == 10 and optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * 11 / 25)
-
-
-def test_a_run_that_decides_its_length_spends_a_time_budget_down_to_a_zero_learning_rate(tmp_path):
-    data = write_dataset(tmp_path / "d", count=3)
-    config = tiny_config(data, tmp_path / "budget", epochs=None, max_time_s=1.5, steps_per_epoch=20, lr=1e-3,
-                         early_stopping=1000)
-    assert config.resolved_schedule == "budget"
-    result = train(config, report=QUIET)
-    rates = [float(row["lr"]) for row in read_rows(tmp_path / "budget" / "log.csv")]
-    assert result.stopped == "time-limit" and rates[-1] == 0.0
-    after_warm_up = rates[2:-1]  # from step 40: past the 25 steps of warm-up
-    assert after_warm_up and all(0 < later <= earlier < 1e-3 for earlier, later in zip(after_warm_up, after_warm_up[1:]))
-    constant = train(config.replace(out=str(tmp_path / "constant"), schedule="warmup-constant"), report=QUIET)
-    assert constant.stopped == "time-limit"
-    assert float(read_rows(tmp_path / "constant" / "log.csv")[-1]["lr"]) == 1e-3
 
 
 def cli(*args: str) -> list[str]:

@@ -28,7 +28,7 @@ from .averaging import check_decay
 OptimizerName = Literal["adam", "adamw", "sgd"]
 TaskName = Literal["semantic", "instances"]
 SemanticMaskMode = Literal["classes", "instances"]
-ScheduleName = Literal["budget", "warmup-constant", "cosine", "constant", "poly", "plateau"]
+ScheduleName = Literal["warmup-constant", "cosine", "constant", "poly", "plateau"]
 
 MODEL, DATA, OPTIMISATION, MACHINERY = "model", "data", "optimisation", "machinery"
 
@@ -81,9 +81,8 @@ class TrainConfig:
     weight_decay: float = field(default=0.0, metadata=option("weight decay", group=OPTIMISATION))
     momentum: float = field(default=0.99, metadata=option("momentum (SGD, Nesterov)", group=OPTIMISATION))
     schedule: ScheduleName | None = field(default=None, metadata=option(
-        "learning-rate schedule (default: budget when the run decides its length: warm-up, then constant, "
-        "or with --max-time a linear fall to zero at the time budget; cosine for a fixed --epochs)",
-        group=OPTIMISATION))
+        "learning-rate schedule (default: warmup-constant when the run decides its length; cosine for a "
+        "fixed --epochs)", group=OPTIMISATION))
     grad_clip: float | None = field(default=1.0, metadata=option(
         "clip the gradient norm to this", group=OPTIMISATION))
     ema: float = field(default=0.99, metadata=option(
@@ -186,7 +185,7 @@ class TrainConfig:
     @property
     def resolved_schedule(self) -> str:
         """``--schedule``, or the default for this run's length."""
-        return self.schedule or ("budget" if self.decides_length else "cosine")
+        return self.schedule or ("warmup-constant" if self.decides_length else "cosine")
 
     def stopping_rule(self):  # -> StoppingRule | None
         """The rule that may end the run before ``planned_epochs`` (None: it runs them all)."""

@@ -45,7 +45,7 @@ from .averaging import follow
 from .config import TrainConfig
 from .distributed import init_distributed
 from .history import CURVE, LOG, RESULT, append_row, plot_curves, truncate_after, write_result
-from .optim import follow_training_time, scale_learning_rate
+from .optim import scale_learning_rate
 from .run_dir import check_new_run_dir, claim_run_dir, hold_run_dir, update_config_file
 from .setup import RunParts, build_run
 from .state import BEST, LAST, Position, restore, save_best, save_last
@@ -184,7 +184,6 @@ def run_epoch(
         position.global_step += 1
         meter.step_s += step_seconds
         position.elapsed_s += seconds_sum / parts.context.world_size
-        follow_training_time(parts.scheduler, position.elapsed_s)
         bar.update(1)
         if signal_flag:
             return meter, StopReason.SIGNAL
@@ -303,7 +302,6 @@ def run(
     positions = [(e, s) for e in range(position.epoch, planned)
                  for s in range(position.step if e == position.epoch else 0, config.steps_per_epoch)]
     prefetcher = BatchPrefetcher(parts.sampler, positions, indices)
-    follow_training_time(parts.scheduler, position.elapsed_s)  # a resume under a new --max-time: at once
     parts.network.train()
     bar = _run_bar(parts, position)
     try:

@@ -172,8 +172,7 @@ def build_run(config: TrainConfig, context: DistributedContext, report: Report) 
         model=model,
         network=network,
         optimizer=optimizer,
-        scheduler=build_scheduler(config.resolved_schedule, optimizer, config.planned_epochs * config.steps_per_epoch,
-                                  config.max_time_s),
+        scheduler=build_scheduler(config.resolved_schedule, optimizer, config.planned_epochs * config.steps_per_epoch),
         scaler=torch.amp.GradScaler(device.type, enabled=autocast_dtype == torch.float16),
         loss_fn=task.build_loss(config.loss, config.ignore_index),
         sampler=PatchSampler(
