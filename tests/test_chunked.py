@@ -365,3 +365,20 @@ def test_a_nan_pixel_on_one_page_of_a_stack_is_reported_with_that_page(tmp_path)
         NormalizedImage(open_image(tmp_path / "stack.tif", 4), Normalization())
     with pytest.raises(InputError, match=r"in stack\.tif\[4\]"):
         load_image_planes(tmp_path / "stack.tif", Normalization())
+
+
+def test_a_truncated_tiff_read_in_chunks_is_an_input_error_naming_the_file_and_rows(tmp_path, model_file):
+    # region-by-region reading (huge images, datasets beyond --memory-budget) met the codecs' own
+    # exceptions raw: a traceback instead of the file's name
+    path = tmp_path / "cut.tif"
+    tifffile.imwrite(path, np.arange(96 * 96, dtype=np.uint16).reshape(96, 96), tile=(32, 32), compression="zlib")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size * 2 // 3])
+    reader = open_image(path)  # the header is whole: opening works, reading the last tiles does not
+    assert reader.read(0, 32, 0, 32).shape == (32, 32, 1)
+    with pytest.raises(InputError, match=r"cut\.tif: rows 0 to 96, columns 0 to 96 cannot be read") as caught:
+        sample_pixels(reader)
+    assert "complete" in caught.value.fix
+    options = PredictOptions(tile=TileOptions(tile_size=64), probabilities_on_disk=True)  # region by region
+    with pytest.raises(InputError, match=r"cut\.tif: rows .* cannot be read"):
+        predict_files(model_file, [path], tmp_path / "out", options, QUIET)
+    assert not (tmp_path / "out").exists()  # no empty output folder left behind

@@ -276,16 +276,29 @@ def predict_files(
     todo = _select(records, options, report)
     if count > 1:
         report(f"shard {index + 1} of {count}: {len(mine)} of {len(files)} file(s)")
+    made_here = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     sweep_stale(out_dir)  # what a run killed outright (SIGKILL) left half-written here
     wanted = [(job, record) for job, record, keep in zip(jobs, records, todo) if keep]
     in_memory = [None if is_large(job, options) else job.image_path for job, _ in wanted]
     overlap = spare_core(loaded) if options.overlap is None else options.overlap
-    with raise_on_stop_signals(), _Pipeline(loaded, options, out_dir, report, overlap) as pipeline:
-        for (job, record), following in zip(wanted, next_different(in_memory)):
-            upcoming = [job.image_path] + ([following] if following is not None else [])
-            pipeline.predict(job, record, upcoming=upcoming)
+    try:
+        with raise_on_stop_signals(), _Pipeline(loaded, options, out_dir, report, overlap) as pipeline:
+            for (job, record), following in zip(wanted, next_different(in_memory)):
+                upcoming = [job.image_path] + ([following] if following is not None else [])
+                pipeline.predict(job, record, upcoming=upcoming)
+    except BaseException:
+        if made_here:
+            _remove_if_empty(out_dir)  # a batch that failed on its first image leaves no empty folder behind
+        raise
     return pipeline.done
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()  # refuses a folder that holds anything
+    except OSError:
+        pass
 
 
 def next_different(paths: list[Path | None]) -> list[Path | None]:

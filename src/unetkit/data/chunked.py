@@ -98,7 +98,13 @@ class ArrayRegionReader:
                 index.append(int(self._stack_index[i]))
             else:
                 index.append(slice(None))
-        region = np.asarray(self.array[tuple(index)])
+        try:
+            region = np.asarray(self.array[tuple(index)])
+        except Exception as exc:  # a truncated file, a damaged tile: zarr, tifffile and the codecs raise their own
+            raise InputError(f"rows {top} to {bottom}, columns {left} to {right} cannot be read "
+                             f"({type(exc).__name__}: {exc})", path=self.path,
+                             fix="check that the file is complete (a copy or download cut short?) and "
+                                 "export it again") from exc
         kept = [a for i, a in enumerate(self.axes) if i not in self._stack_index]  # Y, X and the channels
         order = [kept.index("Y"), kept.index("X")] + [k for k, a in enumerate(kept) if a in CHANNEL_AXES]
         region = np.transpose(region, order)
