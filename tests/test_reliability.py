@@ -680,3 +680,15 @@ def test_a_resume_of_a_run_that_is_still_training_is_refused_and_changes_nothing
     code, error = run_cli(["train", "--resume", str(run), "--epochs", "2", "--no-progress"], capsys)
     assert code == 0, error
     assert len(list(csv.DictReader(open(run / "log.csv")))) == 2
+
+
+def test_a_bare_interrupt_is_reported_in_words(monkeypatch, capsys):
+    # Ctrl-C raises KeyboardInterrupt() with no message: the CLI printed "unetkit inspect: " and nothing else
+    from unetkit import cli
+
+    def interrupted(args, argv):
+        raise KeyboardInterrupt()
+
+    monkeypatch.setattr(cli, "_run_inspect", interrupted)
+    assert cli.main(["inspect", "anything"]) == cli.EXIT_INTERRUPTED
+    assert capsys.readouterr().err.strip() == "unetkit inspect: interrupted"

@@ -298,7 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               "  fix: check that path and the free space on its disk", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt as interruption:  # SIGINT, or SIGTERM during predict
-        print(f"unetkit {args.command}: {interruption or 'interrupted'}", file=sys.stderr)
+        print(f"unetkit {args.command}: {str(interruption) or 'interrupted'}", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 
