@@ -143,3 +143,38 @@ def test_ranks_whose_clocks_disagree_stop_at_the_same_step_of_a_time_budget(tmp_
     assert codes == [0, 0], [rank.stderr.read().decode()[-2000:] for rank in ranks]
     first, second = (json.loads(Path(f"{out}.rank{rank}.json").read_text()) for rank in (0, 1))
     assert first == second and first["stopped"] == "time-limit" and first["steps"] < 4000
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Processes whose command line holds ``text``."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if text in cmdline.read_bytes().decode(errors="replace"):
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.slow
+def test_a_stop_sent_to_the_nproc_command_alone_stops_every_worker_after_they_save(tmp_path):
+    # SIGTERM to `unetkit train --nproc 2` used to end that process only: torchrun and its
+    # workers went on training in the background (and SIGINT left the workers orphaned)
+    data = write_dataset(tmp_path / "d", count=4, size=(64, 64))
+    out = tmp_path / "run"
+    process = subprocess.Popen(
+        single(str(data), "--out", str(out), "--nproc", "2", *COMMON, "--epochs", "200", "--checkpoint-every", "1"),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment(), start_new_session=True)
+    deadline = time.monotonic() + 240
+    while not (out / "last.pt").exists():
+        assert process.poll() is None, process.stdout.read()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)  # to the wrapper alone, not its process group
+    output, _ = process.communicate(timeout=120)
+    assert "stopped by a signal" in output, output
+    time.sleep(1)
+    assert processes_mentioning(str(out)) == []  # no torchrun, no worker left running
+    stopped_at = read_checkpoint(out / "last.pt")["training"]["global_step"]
+    assert 0 < stopped_at < 200 * 4

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -198,7 +199,21 @@ def _relaunch_under_torchrun(nproc: int, argv: Sequence[str]) -> int:
         del rest[index : index + 2]
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
                "-m", "unetkit", *rest]
-    return subprocess.call(command)
+    # torchrun runs in a session of its own, so that a stop (Ctrl-C, SIGTERM, a closed terminal)
+    # reaches it once, from here, whoever it was sent to; it passes it on to the workers, which
+    # save last.pt, and this process waits for them all to end
+    process = subprocess.Popen(command, start_new_session=True)
+    as_sent = {signal.SIGINT: signal.SIGINT, signal.SIGTERM: signal.SIGTERM, signal.SIGHUP: signal.SIGTERM}
+
+    def forward(signum: int, frame: object) -> None:
+        process.send_signal(as_sent[signal.Signals(signum)])
+
+    previous = {sig: signal.signal(sig, forward) for sig in as_sent}
+    try:
+        return process.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _run_predict(args: argparse.Namespace, argv: Sequence[str]) -> int:
