@@ -66,6 +66,10 @@ def test_max_time_stops_and_keeps_a_resumable_checkpoint(tmp_path):
     state = read_checkpoint(tmp_path / "run" / "last.pt")["training"]
     from unetkit.training.state import resume_config
 
+    log = (tmp_path / "run" / "log.csv").read_text()
+    again = train(resume_config(tmp_path / "run"), resume=True, report=QUIET)  # the same budget: spent
+    assert (again.stopped, again.global_step) == ("time-limit", state["global_step"])
+    assert (tmp_path / "run" / "log.csv").read_text() == log  # no step taken, no row rewritten
     epochs = state["epoch"] + 2  # at least one more whole epoch, however fast this machine is
     resumed = train(resume_config(tmp_path / "run", epochs=epochs, max_time_s=1000.0), resume=True, report=QUIET)
     assert resumed.stopped == "completed" and resumed.global_step == epochs * 12 > state["global_step"]

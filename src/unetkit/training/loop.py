@@ -279,6 +279,11 @@ def _run_bar(parts: RunParts, position: Position) -> tqdm:
                 disable=not (config.progress and parts.context.is_main))
 
 
+def _budget_spent(config: TrainConfig, position: Position) -> bool:
+    """A resumed run whose training time has reached ``--max-time`` already (it trains nothing)."""
+    return config.max_time_s is not None and position.elapsed_s >= config.max_time_s
+
+
 def _already_stopped(parts: RunParts, position: Position) -> bool:
     """A resumed run whose stopping rule had already ended it stays ended."""
     rule = parts.config.stopping_rule()
@@ -297,6 +302,10 @@ def run(
         why = config.stopping_rule().reason(position)
         report(f"{run_dir} had already stopped ({why}); pass --epochs N to train it further")
         return StopReason.EARLY_STOPPING, why
+    if _budget_spent(config, position):  # a resume within a spent budget
+        report(f"{run_dir} has had its {config.max_time_s:g} s of training already ({position.elapsed_s:.1f} s); "
+               "pass a larger --max-time to train it further")
+        return StopReason.TIME_LIMIT, f"time limit of {config.max_time_s:g} s reached"
     per_rank = config.batch_size
     indices = range(parts.context.rank * per_rank, (parts.context.rank + 1) * per_rank)
     positions = [(e, s) for e in range(position.epoch, planned)
@@ -369,7 +378,8 @@ def train(
             if resume:
                 sweep_stale(run_dir)  # a checkpoint half-written when the run was killed outright
                 update_config_file(run_dir, config)
-                truncate_after(run_dir / LOG, position.epoch)
+                if not _budget_spent(config, position):  # else the cut epoch's row stays: it is the last
+                    truncate_after(run_dir / LOG, position.epoch)
             else:
                 claim_run_dir(run_dir, config)
                 release = hold_run_dir(run_dir)
