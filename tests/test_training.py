@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from unetkit import TrainConfig, load_model, train
@@ -292,3 +293,24 @@ def test_why_a_run_stopped_is_reported_once(tmp_path):
           report=lines.append)
     stops = [line for line in lines if "stopped: no validation improvement" in line]
     assert len(stops) == 1 and stops[0].startswith("epoch 2/10"), lines
+
+
+def test_a_run_cannot_resume_with_another_number_of_processes(tmp_path):
+    # the global batch is batch_size x processes: resuming a 2-process run in one process halved it silently
+    from unetkit.checkpoint import save_checkpoint
+    from unetkit.errors import ConfigError
+    from unetkit.training.state import resume_config
+
+    data = write_dataset(tmp_path / "d", count=3)
+    train(tiny_config(data, tmp_path / "run", epochs=1, steps_per_epoch=2), report=QUIET)
+    last = tmp_path / "run" / "last.pt"
+    payload = read_checkpoint(last)
+    assert payload["training"]["world_size"] == 1
+    payload["training"]["world_size"] = 2  # as a run under torchrun --nproc_per_node 2 stores it
+    save_checkpoint(last, payload, overwrite=True)
+    with pytest.raises(ConfigError, match="trained by 2 process.*resume with 1") as refused:
+        train(resume_config(tmp_path / "run", epochs=2), resume=True, report=QUIET)
+    assert "--nproc 2" in refused.value.fix and read_checkpoint(last)["training"]["global_step"] == 2
+    del payload["training"]["world_size"]  # a last.pt from before the world size was stored: resumes
+    save_checkpoint(last, payload, overwrite=True)
+    assert train(resume_config(tmp_path / "run", epochs=2), resume=True, report=QUIET).global_step == 4

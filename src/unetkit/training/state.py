@@ -90,6 +90,7 @@ def training_state(parts: RunParts, position: Position) -> dict[str, Any]:
         "scheduler": parts.scheduler.state_dict(),
         "scaler": parts.scaler.state_dict(),
         "rng": rng_state(parts.device),
+        "world_size": parts.context.world_size,  # with batch_size, the global batch: a resume keeps it
         **({} if parts.averaged is None else {"averaged": parts.averaged.state_dict()}),
     }
 
@@ -129,6 +130,17 @@ def restore(parts: RunParts, run_dir: Path) -> Position:
     payload = read_checkpoint(path)
     check_same_config(payload, parts.model.config, path)
     state = payload["training"]
+    stored_world = state.get("world_size", parts.context.world_size)  # not stored before 2026-12
+    if stored_world != parts.context.world_size:
+        raise ConfigError(
+            f"the run was trained by {stored_world} process(es) and would resume with {parts.context.world_size}: "
+            f"its batch of {parts.config.batch_size} per process would make a global batch of "
+            f"{parts.config.batch_size * parts.context.world_size} instead of "
+            f"{parts.config.batch_size * stored_world}, and the run would no longer continue the same computation",
+            path=path,
+            fix=f"resume with --nproc {stored_world} (or torchrun --nproc_per_node {stored_world}), or start a "
+                f"new run from these weights with --init {path}",
+        )
     parts.model.load_state_dict(payload["model_state"])
     parts.optimizer.load_state_dict(state["optimizer"])
     parts.scheduler.load_state_dict(state["scheduler"])
