@@ -341,10 +341,19 @@ def test_nproc_with_an_equals_sign_runs_under_torchrun(monkeypatch, tmp_path):
     import unetkit.cli as cli
 
     seen = {}
-    monkeypatch.setattr(subprocess, "call", lambda command: seen.setdefault("command", command) and 0)
+
+    class Torchrun:  # stands in for the torchrun process the command starts
+        def __init__(self, command, **options):
+            seen.update(command=command, **options)
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(subprocess, "Popen", Torchrun)
     argv = ["train", "d", "--out", str(tmp_path / "r"), "--nproc=2"]
-    cli.main(argv)
+    assert cli.main(argv) == 0
     assert "--nproc_per_node=2" in seen["command"] and not any(a.startswith("--nproc=") for a in seen["command"])
+    assert seen["start_new_session"]  # signals reach torchrun from the command, once
 
 
 def test_an_image_too_large_for_memory_is_refused_before_decoding(tmp_path, capsys, monkeypatch):
