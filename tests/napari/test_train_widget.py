@@ -67,6 +67,27 @@ def test_a_run_from_layers_draws_its_curve_and_offers_its_model(make_napari_view
     assert isinstance(segment, SegmentWidget) and segment.model_path.text() == str(run / "best.pt")
 
 
+def test_objects_and_a_time_budget_are_chosen_in_the_widget(make_napari_viewer, qtbot, tmp_path):
+    # the widget trained pixel models only: separating touching nuclei needed the command line
+    from unetkit import InstanceTask
+    from unetkit.checkpoint import load_checkpoint
+    from unetkit.napari_plugin.train_widget import LEARN_CHOICES
+
+    viewer = make_napari_viewer()
+    open_crop_of_the_sample(viewer)
+    widget = train_widget(viewer, tmp_path / "objects", epochs=1, steps=2)
+    assert widget.config().task == "semantic" and widget.config().max_time_s is None  # the defaults
+    widget.learn.setCurrentText(next(k for k, v in LEARN_CHOICES.items() if v == "instances"))
+    widget.minutes.setValue(2)
+    config = widget.config()
+    assert (config.task, config.mask_mode, config.max_time_s) == ("instances", None, 120.0)
+    assert not widget.instances.isEnabled() and not widget.classes.isEnabled()
+    with qtbot.waitSignal(widget.trained, timeout=TIMEOUT_MS) as done:
+        assert widget.start() is not None
+    assert done.args[0].stopped.value == "completed"
+    assert isinstance(load_checkpoint(tmp_path / "objects" / "best.pt").task, InstanceTask)
+
+
 def test_stop_ends_the_run_after_the_current_step_with_a_checkpoint(make_napari_viewer, qtbot, tmp_path):
     viewer = make_napari_viewer()
     open_crop_of_the_sample(viewer)

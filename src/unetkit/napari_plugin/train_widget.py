@@ -5,7 +5,9 @@ A thin layer over :func:`unetkit.napari_plugin.training.train_from_layers` (whic
 the viewer stays responsive; each epoch's log row travels to the GUI thread by a queued Qt
 signal and becomes a point on the curve. **Stop** sets the ``threading.Event`` that
 :func:`unetkit.train` checks after every step: the run saves ``last.pt`` and ends
-(``stopped == "signal"``). When the run ends, **Segment with this model** puts its
+(``stopped == "signal"``). *learn* chooses pixels (foreground or classes) or objects
+(``--task instances``: touching objects separated; the labels must be object ids);
+*time budget* is ``--max-time``. When the run ends, **Segment with this model** puts its
 ``best.pt`` into the Segment widget.
 
 Needs a display (Qt); ``tests/napari/test_train_widget.py`` drives it under Xvfb.
@@ -20,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import (
-    QCheckBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout,
+    QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout,
     QWidget,
 )
 
@@ -47,6 +49,10 @@ class _Relay(QObject):
     message = Signal(str)
 
 
+#: the widget's "learn" choices: what each trains (TrainConfig.task)
+LEARN_CHOICES = {"pixels (foreground or classes)": "semantic", "objects (touching ones separated)": "instances"}
+
+
 class TrainWidget(QWidget):
     """Train on the chosen image and labels layers; watch the loss and Dice; stop at any step."""
 
@@ -64,12 +70,21 @@ class TrainWidget(QWidget):
         self.image_choice = LayerChoice(napari_viewer, Image)
         self.labels_choice = LayerChoice(napari_viewer, Labels)
         self.labels_choice.currentIndexChanged.connect(self._labels_chosen)
+        self.learn = QComboBox()
+        self.learn.addItems(list(LEARN_CHOICES))
+        self.learn.setToolTip("pixels: a mask of foreground (or classes); objects: each object on its own, "
+                              "touching ones separated (the labels must be object ids)")
+        self.learn.currentIndexChanged.connect(self._learn_chosen)
         self.instances = QCheckBox("labels are object ids (instances)")
         self.instances.setToolTip("each object has its own id: train on foreground vs background")
         self.classes = spin_box(1, 255, defaults.num_classes, tip="1: foreground/background; K: classes 0..K-1")
         self.epochs = spin_box(0, 10_000, defaults.epochs or 0,
                                tip="auto: until the validation score stops improving (at most 40 epochs)")
         self.epochs.setSpecialValueText("auto")
+        self.minutes = spin_box(0, 100_000, 0, tip="stop after this many minutes of training (--max-time); "
+                                                   "none: when the run decides")
+        self.minutes.setSpecialValueText("none")
+        self.minutes.setSuffix(" min")
         self.steps = spin_box(1, 100_000, defaults.steps_per_epoch, tip="training steps per epoch")
         self.patch_size = spin_box(16, 4096, defaults.patch_size, step=16, tip="side of the training patches")
         self.learning_rate = QDoubleSpinBox()
@@ -107,8 +122,9 @@ class TrainWidget(QWidget):
         run_row.addWidget(self.choose_button)
         form = QFormLayout()
         for label, widget in (
-            ("image", self.image_choice), ("labels", self.labels_choice), ("", self.instances),
-            ("classes", self.classes), ("epochs", self.epochs), ("steps per epoch", self.steps),
+            ("image", self.image_choice), ("labels", self.labels_choice), ("learn", self.learn),
+            ("", self.instances), ("classes", self.classes), ("epochs", self.epochs),
+            ("time budget", self.minutes), ("steps per epoch", self.steps),
             ("patch size", self.patch_size), ("learning rate", self.learning_rate),
             ("depth", self.depth), ("width", self.width),
         ):
@@ -136,13 +152,26 @@ class TrainWidget(QWidget):
         if mode is not None:
             self.instances.setChecked(mode == "instances")
 
+    def _learn_chosen(self, index: int = -1) -> None:
+        """Objects are learnt from object ids, as one class: the pixel options step aside."""
+        pixels = not self.learns_objects()
+        self.instances.setEnabled(pixels)
+        self.classes.setEnabled(pixels)
+
+    def learns_objects(self) -> bool:
+        return LEARN_CHOICES[self.learn.currentText()] == "instances"
+
     def config(self) -> TrainConfig:
         """The run the widget's options describe (raises ConfigError for a bad combination)."""
+        if self.learns_objects():
+            what: dict[str, Any] = {"task": "instances"}
+        else:
+            what = {"mask_mode": "instances" if self.instances.isChecked() else "classes",
+                    "num_classes": self.classes.value()}
         return TrainConfig(
-            out=str(Path(self.run_dir.text().strip()).expanduser()),
-            mask_mode="instances" if self.instances.isChecked() else "classes",
-            num_classes=self.classes.value(), epochs=self.epochs.value() or None, steps_per_epoch=self.steps.value(),
-            patch_size=self.patch_size.value(), lr=self.learning_rate.value(),
+            out=str(Path(self.run_dir.text().strip()).expanduser()), **what,
+            epochs=self.epochs.value() or None, max_time_s=60.0 * self.minutes.value() or None,
+            steps_per_epoch=self.steps.value(), patch_size=self.patch_size.value(), lr=self.learning_rate.value(),
             depth=self.depth.value(), base_width=self.width.value(), progress=False,
         )
 
