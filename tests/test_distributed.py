@@ -174,6 +174,7 @@ def test_a_stop_sent_to_the_nproc_command_alone_stops_every_worker_after_they_sa
     process.send_signal(signal.SIGTERM)  # to the wrapper alone, not its process group
     output, _ = process.communicate(timeout=120)
     assert "stopped by a signal" in output, output
+    assert process.returncode == 130  # interrupted, as a single process says it
     time.sleep(1)
     assert processes_mentioning(str(out)) == []  # no torchrun, no worker left running
     stopped_at = read_checkpoint(out / "last.pt")["training"]["global_step"]

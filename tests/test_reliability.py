@@ -701,3 +701,37 @@ def test_a_bare_interrupt_is_reported_in_words(monkeypatch, capsys):
     monkeypatch.setattr(cli, "_run_inspect", interrupted)
     assert cli.main(["inspect", "anything"]) == cli.EXIT_INTERRUPTED
     assert capsys.readouterr().err.strip() == "unetkit inspect: interrupted"
+
+
+CHILD_THAT_REPORTS_ITS_SIGNAL = """
+import pathlib, signal, sys, time
+def stop(signum, frame):
+    pathlib.Path(sys.argv[1]).write_text(signal.Signals(signum).name)
+    sys.exit(1)
+signal.signal(signal.SIGINT, stop)
+signal.signal(signal.SIGTERM, stop)
+pathlib.Path(sys.argv[1] + ".ready").touch()
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("sent, received", [(signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM"),
+                                            (signal.SIGHUP, "SIGTERM")])
+def test_the_nproc_wrapper_passes_a_stop_on_to_torchrun_and_says_it_was_interrupted(tmp_path, sent, received):
+    import threading
+
+    from unetkit.cli import EXIT_INTERRUPTED, _run_forwarding_signals
+
+    marker = tmp_path / "got"
+
+    def stop_this_process_once_the_child_listens():
+        deadline = time.monotonic() + 30
+        while not marker.with_name("got.ready").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(os.getpid(), sent)
+
+    threading.Thread(target=stop_this_process_once_the_child_listens, daemon=True).start()
+    before = signal.getsignal(sent)
+    code = _run_forwarding_signals([sys.executable, "-c", CHILD_THAT_REPORTS_ITS_SIGNAL, str(marker)])
+    assert marker.read_text() == received and code == EXIT_INTERRUPTED
+    assert signal.getsignal(sent) is before  # this process's own handling is back

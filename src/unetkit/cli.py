@@ -189,8 +189,6 @@ def _run_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def _relaunch_under_torchrun(nproc: int, argv: Sequence[str]) -> int:
     """``unetkit train --nproc N ...`` is ``torchrun --nproc_per_node N -m unetkit train ...``."""
-    import subprocess
-
     if nproc < 1:
         raise UnetkitError(f"--nproc must be at least 1, got {nproc}")
     rest = [arg for arg in argv if not arg.startswith("--nproc=")]
@@ -199,21 +197,38 @@ def _relaunch_under_torchrun(nproc: int, argv: Sequence[str]) -> int:
         del rest[index : index + 2]
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
                "-m", "unetkit", *rest]
-    # torchrun runs in a session of its own, so that a stop (Ctrl-C, SIGTERM, a closed terminal)
-    # reaches it once, from here, whoever it was sent to; it passes it on to the workers, which
-    # save last.pt, and this process waits for them all to end
-    process = subprocess.Popen(command, start_new_session=True)
-    as_sent = {signal.SIGINT: signal.SIGINT, signal.SIGTERM: signal.SIGTERM, signal.SIGHUP: signal.SIGTERM}
+    return _run_forwarding_signals(command)
+
+
+def _run_forwarding_signals(command: list[str]) -> int:
+    """Run ``command`` (torchrun) in a session of its own and pass SIGINT and SIGTERM on to it
+    (a closed terminal's SIGHUP as SIGTERM), so that a stop reaches it once, from here, whoever
+    it was sent to; it passes it to the workers, which save ``last.pt``. Its exit code, or
+    :data:`EXIT_INTERRUPTED` when it failed after a stop was passed on (torchrun re-raises the
+    signal as an exception)."""
+    import subprocess
+
+    forwarded_as = {signal.SIGINT: signal.SIGINT, signal.SIGTERM: signal.SIGTERM}
+    if hasattr(signal, "SIGHUP"):  # not on Windows
+        forwarded_as[signal.SIGHUP] = signal.SIGTERM
+    received: list[signal.Signals] = []
+    process: subprocess.Popen | None = None
 
     def forward(signum: int, frame: object) -> None:
-        process.send_signal(as_sent[signal.Signals(signum)])
+        received.append(forwarded_as[signal.Signals(signum)])
+        if process is not None:
+            process.send_signal(received[-1])
 
-    previous = {sig: signal.signal(sig, forward) for sig in as_sent}
+    previous = {sig: signal.signal(sig, forward) for sig in forwarded_as}  # before the start: no stop is lost
     try:
-        return process.wait()
+        process = subprocess.Popen(command, start_new_session=True)
+        for early in list(received):  # arrived while it started
+            process.send_signal(early)
+        code = process.wait()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    return EXIT_INTERRUPTED if received and code != 0 else code
 
 
 def _run_predict(args: argparse.Namespace, argv: Sequence[str]) -> int:
