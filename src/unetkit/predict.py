@@ -276,7 +276,7 @@ def predict_files(
     todo = _select(records, options, report)
     if count > 1:
         report(f"shard {index + 1} of {count}: {len(mine)} of {len(files)} file(s)")
-    made_here = not out_dir.exists()
+    made_here = not out_dir.exists() and count == 1  # shards share the folder: none removes it
     out_dir.mkdir(parents=True, exist_ok=True)
     sweep_stale(out_dir)  # what a run killed outright (SIGKILL) left half-written here
     wanted = [(job, record) for job, record, keep in zip(jobs, records, todo) if keep]

@@ -100,6 +100,8 @@ class ArrayRegionReader:
                 index.append(slice(None))
         try:
             region = np.asarray(self.array[tuple(index)])
+        except (MemoryError, OSError):
+            raise  # the machine's (memory, disk, network), not the file's
         except Exception as exc:  # a truncated file, a damaged tile: zarr, tifffile and the codecs raise their own
             raise InputError(f"rows {top} to {bottom}, columns {left} to {right} cannot be read "
                              f"({type(exc).__name__}: {exc})", path=self.path,
