@@ -86,6 +86,8 @@ def test_objects_and_a_time_budget_are_chosen_in_the_widget(make_napari_viewer, 
         assert widget.start() is not None
     assert done.args[0].stopped.value == "completed"
     assert isinstance(load_checkpoint(tmp_path / "objects" / "best.pt").task, InstanceTask)
+    widget.learn.setCurrentText(next(k for k, v in LEARN_CHOICES.items() if v == "semantic"))
+    assert widget.instances.isEnabled() and widget.classes.isEnabled() and widget.config().task == "semantic"
 
 
 def test_stop_ends_the_run_after_the_current_step_with_a_checkpoint(make_napari_viewer, qtbot, tmp_path):

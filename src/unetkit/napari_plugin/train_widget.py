@@ -164,12 +164,12 @@ class TrainWidget(QWidget):
     def config(self) -> TrainConfig:
         """The run the widget's options describe (raises ConfigError for a bad combination)."""
         if self.learns_objects():
-            what: dict[str, Any] = {"task": "instances"}
+            task_options: dict[str, Any] = {"task": "instances"}
         else:
-            what = {"mask_mode": "instances" if self.instances.isChecked() else "classes",
+            task_options = {"mask_mode": "instances" if self.instances.isChecked() else "classes",
                     "num_classes": self.classes.value()}
         return TrainConfig(
-            out=str(Path(self.run_dir.text().strip()).expanduser()), **what,
+            out=str(Path(self.run_dir.text().strip()).expanduser()), **task_options,
             epochs=self.epochs.value() or None, max_time_s=60.0 * self.minutes.value() or None,
             steps_per_epoch=self.steps.value(), patch_size=self.patch_size.value(), lr=self.learning_rate.value(),
             depth=self.depth.value(), base_width=self.width.value(), progress=False,
