@@ -4,6 +4,7 @@ every method, bad instance masks, training, tiling across objects, export."""
 from __future__ import annotations
 
 import csv
+import re
 import math
 from pathlib import Path
 
@@ -453,3 +454,18 @@ def test_a_run_saved_when_instance_models_kept_the_best_f1_resumes_on_the_dice(t
     rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
     assert float(rows[-1]["best"]) == pytest.approx(float(rows[-1]["val_dice"]), abs=1e-5)  # not the old 0.999
     assert stored_name == "dice" and read_checkpoint(last)["training"]["score_name"] == "dice"
+
+
+def test_an_image_emptied_by_the_minimum_object_size_says_so(tmp_path, trained_instance_model, capsys):
+    # a --min-object-size above every object's size wrote empty outputs without a word
+    data = instance_dataset(tmp_path / "d", count=1)
+    assert main(["predict", str(trained_instance_model), str(data / "images"), "--out", str(tmp_path / "big"),
+                 "--min-object-size", "100000"]) == 0
+    assert tifffile.imread(tmp_path / "big" / "n0_instances.tif").max() == 0
+    said = capsys.readouterr().err
+    found = re.search(r"n0.*no objects left: the (\d+) found are all smaller than the minimum object size of "
+                      r"100000 px \(--min-object-size\)", said)
+    assert found, said
+    assert main(["predict", str(trained_instance_model), str(data / "images"), "--out", str(tmp_path / "usual")]) == 0
+    assert int(found.group(1)) >= tifffile.imread(tmp_path / "usual" / "n0_instances.tif").max() >= 2  # + specks
+    assert "no objects left" not in capsys.readouterr().err

@@ -47,6 +47,7 @@ from .data.sample import resolve_data_source
 from .errors import ConfigError, InputError, OutputExistsError, UnetkitError
 from .inference.loading import BACKENDS, LoadedPredictor, load_predictor, with_object_options
 from .inference.predictor import Predictor
+from .instances.task import InstanceTask
 from .signals import Interrupted, raise_on_stop_signals
 from .data.chunked import is_zarr, pixel_size
 from .data.writers import LARGE_PIXELS, write_ome_zarr
@@ -434,6 +435,7 @@ class _Pipeline:
                             "predicting tile by tile")
             outputs = predict_tiled(self.loaded.predictor, image, options.tile)
             labels = self.loaded.task.labels(outputs)
+            self._say_if_size_emptied(name, outputs, labels)
         except (OSError, UnetkitError, Interrupted) as exc:
             self._settle_write()
             record.remove()
@@ -443,6 +445,16 @@ class _Pipeline:
                                                    record, replace))
         if not self.overlap:  # written already: report a failure (or a signal) now, not after the next image
             self._finish_write()
+
+    def _say_if_size_emptied(self, name: str, outputs: np.ndarray, labels: np.ndarray) -> None:
+        """An instance image left without objects by the minimum object size says so (it is not silent)."""
+        task = self.loaded.task
+        if not isinstance(task, InstanceTask) or task.min_size <= 1 or labels.any():
+            return
+        found = task.objects_before_size_filter(outputs)
+        if found:
+            self.report(f"{name}: no objects left: the {found} found are all smaller than the minimum object "
+                        f"size of {task.min_size} px (--min-object-size)")
 
     def _finish_write(self) -> None:
         """Wait for the write in progress; an error there stops the batch, naming that image."""
