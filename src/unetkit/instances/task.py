@@ -25,8 +25,7 @@ Methods (chosen by measurement, BENCHMARKS.md):
 from __future__ import annotations
 
 import csv
-import dataclasses
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -93,7 +92,7 @@ class InstanceTask:
     def objects_before_size_filter(self, outputs: np.ndarray) -> int:
         """How many objects :meth:`labels` finds when none is dropped for its size (to say why an
         image came out empty under a large ``min_size``)."""
-        return int(dataclasses.replace(self, min_size=1).labels(outputs).max(initial=0))
+        return int(replace(self, min_size=1).labels(outputs).max(initial=0))
 
     def mask_mode(self, requested: str | None) -> str:
         return "labels"  # object ids, kept

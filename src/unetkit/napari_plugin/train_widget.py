@@ -167,7 +167,7 @@ class TrainWidget(QWidget):
             task_options: dict[str, Any] = {"task": "instances"}
         else:
             task_options = {"mask_mode": "instances" if self.instances.isChecked() else "classes",
-                    "num_classes": self.classes.value()}
+                            "num_classes": self.classes.value()}
         return TrainConfig(
             out=str(Path(self.run_dir.text().strip()).expanduser()), **task_options,
             epochs=self.epochs.value() or None, max_time_s=60.0 * self.minutes.value() or None,

@@ -280,7 +280,7 @@ def _run_bar(parts: RunParts, position: Position) -> tqdm:
 
 
 def _budget_spent(config: TrainConfig, position: Position) -> bool:
-    """A resumed run whose training time has reached ``--max-time`` already (it trains nothing)."""
+    """True when the run's training time has reached ``--max-time`` (a resume then trains nothing)."""
     return config.max_time_s is not None and position.elapsed_s >= config.max_time_s
 
 
