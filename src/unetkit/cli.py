@@ -97,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", type=parse_shard, metavar="I/N",
                    help="predict files I, I+N, I+2N, ... only (a SLURM array task; under torchrun: each rank's)")
     p.add_argument("--backend", choices=BACKENDS, default="torch")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar over the images")
     _object_arguments(p)
     _tile_arguments(p)
     p.set_defaults(handler=_run_predict)
@@ -240,7 +241,7 @@ def _run_predict(args: argparse.Namespace, argv: Sequence[str]) -> int:
         label_format=args.label_format, overwrite=args.overwrite, skip_existing=args.skip_existing,
         shard=args.shard,
         precision=args.precision,
-        device=args.device, backend=args.backend, min_object_size=args.min_object_size,
+        device=args.device, backend=args.backend, min_object_size=args.min_object_size, progress=args.progress,
     )
     records = predict_files(args.checkpoint, args.inputs, args.out, options)
     print(f"wrote {len(records)} label mask(s)" + (" and overlays" if args.overlay else "") + f" to {args.out}")

@@ -172,17 +172,20 @@ def finite_float(text: str) -> float:
 def positive_int(text: str) -> int:
     """A whole number of at least 1 (argparse type), so that a bad value is named with its flag.
 
-    >>> positive_int("80")
-    80
+    >>> positive_int("80"), positive_int("1e3")
+    (80, 1000)
     >>> positive_int("0")
     Traceback (most recent call last):
     ...
     argparse.ArgumentTypeError: must be at least 1, got '0'
     """
     try:
-        value = int(text)
+        number = float(text)  # '1e3' and '80.0' are whole numbers too
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not number.is_integer():
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}")
+    value = int(number)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
     return value

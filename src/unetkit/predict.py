@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
+from tqdm import tqdm
 
 from .data.dataset import load_image_planes
 from .data.io import (
@@ -73,6 +74,7 @@ class PredictOptions:
     shard: tuple[int, int] | None = None  # (i, N): files i, i + N, ... (default: torchrun's rank and world size)
     min_object_size: int | None = None  # instance models: drop smaller objects (default: the model's setting)
     overlap: bool | None = None  # read ahead and write behind in threads (None: where a core is idle; see spare_core)
+    progress: bool = True  # a bar over the images on stderr, with the time left (--no-progress: none)
 
     def __post_init__(self) -> None:
         if self.shard is not None and not (self.shard[1] >= 1 and 0 <= self.shard[0] < self.shard[1]):
@@ -252,7 +254,7 @@ def predict_files(
     inputs: list[str | Path],
     out_dir: str | Path,
     options: PredictOptions = PredictOptions(),
-    report: Report = lambda text: print(text, file=sys.stderr),
+    report: Report = lambda text: tqdm.write(text, file=sys.stderr),
 ) -> list[PredictionRecord]:
     """Predict every image plane of ``inputs`` into ``out_dir``; returns the records written now.
 
@@ -283,15 +285,20 @@ def predict_files(
     wanted = [(job, record) for job, record, keep in zip(jobs, records, todo) if keep]
     in_memory = [None if is_large(job, options) else job.image_path for job, _ in wanted]
     overlap = spare_core(loaded) if options.overlap is None else options.overlap
+    bar = tqdm(total=len(wanted), unit="image", desc="predict", file=sys.stderr, dynamic_ncols=True,
+               disable=not options.progress, leave=False)
     try:
         with raise_on_stop_signals(), _Pipeline(loaded, options, out_dir, report, overlap) as pipeline:
             for (job, record), following in zip(wanted, next_different(in_memory)):
                 upcoming = [job.image_path] + ([following] if following is not None else [])
                 pipeline.predict(job, record, upcoming=upcoming)
+                bar.update()
     except BaseException:
         if made_here:
             _remove_if_empty(out_dir)  # a batch that failed on its first image leaves no empty folder behind
         raise
+    finally:
+        bar.close()
     return pipeline.done
 
 

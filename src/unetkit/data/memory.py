@@ -8,6 +8,8 @@ that decodes to tens of gigabytes is refused with a clear message instead of a M
 True
 >>> decoded_bytes(PlaneShape(1, 1000, 1000, 1), np.dtype("uint16"), float_copies=3)
 14000000
+>>> readable_bytes(14000000), readable_bytes(3 * 2**30), readable_bytes(2048)
+('13.4 MiB', '3.0 GiB', '2.0 KiB')
 """
 
 from __future__ import annotations
@@ -19,6 +21,14 @@ import numpy as np
 
 from ..errors import InputError
 from .io import PlaneShape
+
+
+def readable_bytes(count: float) -> str:
+    """``count`` bytes in the largest unit (KiB, MiB, GiB) that keeps it at 1 or more, one decimal."""
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20)):
+        if count >= size:
+            return f"{count / size:.1f} {unit}"
+    return f"{count / 2**10:.1f} KiB"
 
 
 def available_memory_bytes() -> int:
@@ -50,7 +60,7 @@ def check_fits_in_memory(shape: PlaneShape, dtype: np.dtype, path: str | Path, *
     if needed > 0.8 * free:
         raise InputError(
             f"image is {shape.height}x{shape.width}x{shape.channels} ({np.dtype(dtype).name}); decoded and "
-            f"normalised it needs about {needed / 2**30:.1f} GiB, and {free / 2**30:.1f} GiB of memory is free",
+            f"normalised it needs about {readable_bytes(needed)}, and {readable_bytes(free)} of memory is free",
             path=path,
             fix=fix,
         )

@@ -23,6 +23,7 @@ from ..checkpoint import check_finite_weights, check_same_config, read_checkpoin
 from ..data.augment import augment_preset
 from ..data.dataset import DataOptions, Sample, decoded_dataset_bytes, load_training_data, split_validation
 from ..data.sources import FileSource, scan_file_sources
+from ..data.memory import readable_bytes
 from ..data.normalize import Normalization
 from ..data.sample import resolve_data_source, resolve_mask_mode
 from ..data.sampling import PatchSampler, SamplingOptions
@@ -115,8 +116,8 @@ def load_samples(config: TrainConfig, options: DataOptions, report: Report) -> t
     needed = decoded_dataset_bytes(source) + (decoded_dataset_bytes(val_source) if val_source else 0)
     budget = config.memory_budget_bytes
     if needed > budget:
-        report(f"the dataset needs about {needed / 2**30:.1f} GiB decoded, over the memory budget of "
-               f"{budget / 2**30:.1f} GiB: patches are read from the files as they are drawn")
+        report(f"the dataset needs about {readable_bytes(needed)} decoded, over the memory budget of "
+               f"{readable_bytes(budget)}: patches are read from the files as they are drawn")
         train_samples = scan_file_sources(source, options, notes)
         if val_source is not None:
             val_samples = scan_file_sources(val_source, options, notes)
