@@ -175,7 +175,39 @@ def test_a_stop_sent_to_the_nproc_command_alone_stops_every_worker_after_they_sa
     output, _ = process.communicate(timeout=120)
     assert "stopped by a signal" in output, output
     assert process.returncode == 130  # interrupted, as a single process says it
+    assert "Traceback" not in output and "SignalException" not in output  # torchrun's, after our message
     time.sleep(1)
     assert processes_mentioning(str(out)) == []  # no torchrun, no worker left running
     stopped_at = read_checkpoint(out / "last.pt")["training"]["global_step"]
     assert 0 < stopped_at < 200 * 4
+
+
+@pytest.mark.slow
+def test_a_user_error_under_nproc_exits_2_with_its_message_and_no_torchrun_traceback(tmp_path):
+    # every worker printed the message, then torchrun its ChildFailedError traceback, and exit 1
+    finished = subprocess.run(
+        single(str(tmp_path / "missing"), "--out", str(tmp_path / "run"), "--nproc", "2", *COMMON),
+        capture_output=True, text=True, env=environment(), timeout=120,
+    )
+    assert finished.returncode == 2, finished.stderr
+    assert f"{tmp_path / 'missing'}: data folder not found" in finished.stderr
+    assert "Traceback" not in finished.stderr and "ChildFailedError" not in finished.stderr
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_a_stop_while_the_nproc_command_starts_exits_130_without_a_traceback(tmp_path):
+    # a stop in its first seconds (imports, torchrun's start) gave 1, -2, 143, -15 or 129, and tracebacks
+    data = write_dataset(tmp_path / "d", count=4, size=(64, 64))
+    for delay, stop in ((0.3, signal.SIGINT), (1.5, signal.SIGTERM), (3.0, signal.SIGINT)):
+        out = tmp_path / f"run{delay}"
+        process = subprocess.Popen(
+            single(str(data), "--out", str(out), "--nproc", "2", *COMMON, "--epochs", "200"),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment(), start_new_session=True)
+        time.sleep(delay)
+        process.send_signal(stop)
+        output, _ = process.communicate(timeout=120)
+        assert process.returncode == 130, (delay, output)
+        assert "Traceback" not in output, (delay, output)
+        time.sleep(0.5)
+        assert processes_mentioning(str(out)) == []

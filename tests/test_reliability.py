@@ -735,3 +735,17 @@ def test_the_nproc_wrapper_passes_a_stop_on_to_torchrun_and_says_it_was_interrup
     code = _run_forwarding_signals([sys.executable, "-c", CHILD_THAT_REPORTS_ITS_SIGNAL, str(marker)])
     assert marker.read_text() == received and code == EXIT_INTERRUPTED
     assert signal.getsignal(sent) is before  # this process's own handling is back
+
+
+def test_the_command_line_starts_without_torch_and_the_api_names_still_resolve():
+    # `import unetkit` imported torch and every module (1.3 s): a stop in that time met no handler
+    # of ours, and under --nproc gave odd exit codes and tracebacks
+    probe = ("import sys, unetkit.cli, unetkit.torchrun; print(sorted(m for m in ('torch', 'numpy', 'scipy') "
+             "if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert loaded.stdout.strip() == "[]", loaded.stderr
+    import unetkit
+
+    assert all(getattr(unetkit, name) is not None for name in unetkit.__all__) and "train" in dir(unetkit)
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        unetkit.nothing

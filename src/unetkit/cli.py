@@ -1,7 +1,9 @@
 """The command line: parse, call the library, turn user errors into messages (exit code 2).
 
 No logic lives here that a Python user would have to copy: each command is one call into
-the library. ``--debug`` shows the traceback of a user error too.
+the library. ``--debug`` shows the traceback of a user error too. Each command imports what
+it needs when it runs: the module itself imports no torch, so ``unetkit --help`` answers at
+once and ``--nproc`` passes stops on from its first moments.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .data.io import ensure_can_write
 from .errors import ConfigError, UnetkitError
-from .inference.loading import BACKENDS
+from .inference import BACKENDS
 from .options import finite_float, positive_int
+from .signals import raise_on_stop_signals
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -189,19 +191,38 @@ def _run_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def _relaunch_under_torchrun(nproc: int, argv: Sequence[str]) -> int:
-    """``unetkit train --nproc N ...`` is ``torchrun --nproc_per_node N -m unetkit train ...``."""
+    """``unetkit train --nproc N ...`` is ``torchrun --nproc_per_node N -m unetkit train ...``, through
+    :mod:`unetkit.torchrun` so that a user error or a stop ends with exit 2 or 130, not a traceback."""
     if nproc < 1:
         raise UnetkitError(f"--nproc must be at least 1, got {nproc}")
     rest = [arg for arg in argv if not arg.startswith("--nproc=")]
     if "--nproc" in rest:
         index = rest.index("--nproc")
         del rest[index : index + 2]
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+    command = [sys.executable, "-m", "unetkit.torchrun", "--standalone", f"--nproc_per_node={nproc}",
                "-m", "unetkit", *rest]
-    return _run_forwarding_signals(command)
+    return _run_forwarding_signals(command, worker_environment(nproc, dict(os.environ), _usable_cores()))
 
 
-def _run_forwarding_signals(command: list[str]) -> int:
+def worker_environment(nproc: int, environment: dict[str, str], cores: int) -> dict[str, str]:
+    """``environment`` with ``OMP_NUM_THREADS`` set to each worker's share of the cores, unless
+    it is set already (torchrun's default, 1 thread a worker, leaves CPU training mostly idle).
+
+    >>> worker_environment(2, {}, cores=16)["OMP_NUM_THREADS"], worker_environment(4, {}, cores=2)["OMP_NUM_THREADS"]
+    ('8', '1')
+    >>> worker_environment(2, {"OMP_NUM_THREADS": "3"}, cores=16)["OMP_NUM_THREADS"]
+    '3'
+    """
+    return {"OMP_NUM_THREADS": str(max(1, cores // nproc)), **environment}
+
+
+def _usable_cores() -> int:
+    if hasattr(os, "sched_getaffinity"):  # the cores this process may use (a SLURM allocation, taskset)
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _run_forwarding_signals(command: list[str], environment: dict[str, str] | None = None) -> int:
     """Run ``command`` (torchrun) in a session of its own and pass SIGINT and SIGTERM on to it
     (a closed terminal's SIGHUP as SIGTERM), so that a stop reaches it once, from here, whoever
     it was sent to; it passes it to the workers, which save ``last.pt``. Its exit code, or
@@ -222,7 +243,7 @@ def _run_forwarding_signals(command: list[str]) -> int:
 
     previous = {sig: signal.signal(sig, forward) for sig in forwarded_as}  # before the start: no stop is lost
     try:
-        process = subprocess.Popen(command, start_new_session=True)
+        process = subprocess.Popen(command, start_new_session=True, env=environment)
         for early in list(received):  # arrived while it started
             process.send_signal(early)
         code = process.wait()
@@ -249,6 +270,7 @@ def _run_predict(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def _run_evaluate(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from .data.io import ensure_can_write
     from .evaluation import evaluate_checkpoint
 
     csv_path = Path(args.csv) if args.csv else Path(args.checkpoint).with_name(
@@ -313,7 +335,16 @@ def _run_import_keras(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    with raise_on_stop_signals():  # until a command installs its own: a stop while starting ends as later ones do
+        try:
+            args = build_parser().parse_args(argv)
+        except KeyboardInterrupt as interruption:
+            return _interrupted("unetkit", interruption)
+        return _run_command(args, argv)
+
+
+def _run_command(args: argparse.Namespace, argv: list[str]) -> int:
+    """The command's exit code; user errors and the machine's errors as messages, not tracebacks."""
     try:
         return args.handler(args, argv)
     except UnetkitError as error:
@@ -328,9 +359,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"unetkit {args.command}: error: {where}{error.strerror or error}\n"
               "  fix: check that path and the free space on its disk", file=sys.stderr)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt as interruption:  # SIGINT, or SIGTERM during predict
-        print(f"unetkit {args.command}: {str(interruption) or 'interrupted'}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as interruption:  # SIGINT, or SIGTERM outside training's own handling
+        return _interrupted(f"unetkit {args.command}", interruption)
+
+
+def _interrupted(prefix: str, interruption: KeyboardInterrupt) -> int:
+    print(f"{prefix}: {str(interruption) or 'interrupted'}", file=sys.stderr)
+    return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -36,11 +36,11 @@ from ..data.dataset import DataOptions
 from ..errors import ConfigError
 from ..precision import resolve_device, resolve_precision
 from ..tasks import Task, replace_options
+from . import BACKENDS
 from .bioimageio_backend import BioimageioPredictor, is_package
 from .predictor import Predictor, TorchPredictor
 
 Backend = Literal["torch", "onnxruntime"]
-BACKENDS = ("torch", "onnxruntime")
 
 
 @dataclass(frozen=True)

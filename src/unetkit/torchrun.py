@@ -1,0 +1,81 @@
+"""``python -m unetkit.torchrun ARGS`` is ``torchrun ARGS``, ending as one unetkit process ends.
+
+``unetkit train --nproc N`` runs its workers through this module rather than torchrun itself,
+for the ends that torchrun reports as crashes:
+
+- every worker that failed gave up with a user error (exit 2, its message already printed):
+  exit 2, without torchrun's ChildFailedError traceback;
+- the workers were stopped by a signal (they saved ``last.pt`` and said so; exit 130), or
+  the stop came before they started: exit 130, without torchrun's SignalException traceback
+  (or a KeyboardInterrupt in its imports: the stop handlers are installed before torch is
+  imported).
+
+Anything else (a worker that crashed, was killed, or hit a bug) keeps torchrun's own report
+of which rank failed and how.
+
+>>> exit_code_for_failures([2, -15]), exit_code_for_failures([2, 130]), exit_code_for_failures([2, 1])
+(2, 130, None)
+>>> exit_code_for_failures([-9]) is None   # a worker killed outright (out of memory): torchrun's report
+True
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from typing import Sequence
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+SHUTDOWN_CODES = {-signal.SIGTERM, -signal.SIGKILL}  # how torchrun ends the other workers after a failure
+STOP_SIGNALS = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+
+
+class _StoppedBeforeStart(BaseException):
+    """A stop signal arrived before torchrun installed its own handlers (no worker runs yet).
+    A BaseException, as KeyboardInterrupt is, so that torchrun's ``except Exception`` lets it by."""
+
+
+def _stop_before_start(signum: int, frame: object) -> None:
+    raise _StoppedBeforeStart(signal.Signals(signum).name)
+
+
+def exit_code_for_failures(exit_codes: Sequence[int]) -> int | None:
+    """The exit code that the failed workers' codes amount to: 130 if any was stopped by a
+    signal and the rest gave up with a user error, 2 if all gave up with one; None otherwise
+    (a crash, which torchrun reports). Workers that torchrun itself ended once the first had
+    failed (SIGTERM, then SIGKILL) do not count."""
+    codes = set(exit_codes) - SHUTDOWN_CODES
+    if codes and codes <= {EXIT_USER_ERROR, EXIT_INTERRUPTED}:
+        return EXIT_INTERRUPTED if EXIT_INTERRUPTED in codes else EXIT_USER_ERROR
+    return None
+
+
+def _launch(argv: Sequence[str]) -> int:
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
+    try:
+        run(parse_args(list(argv)))
+    except ChildFailedError as failure:
+        code = exit_code_for_failures([process.exitcode for process in failure.failures.values()])
+        if code is None:
+            raise
+        return code
+    except SignalException:  # torchrun passed the stop on to the workers and waited for them
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    for stop in STOP_SIGNALS:  # torchrun replaces them with its own once it starts the workers
+        signal.signal(stop, _stop_before_start)
+    try:
+        return _launch(sys.argv[1:] if argv is None else argv)
+    except _StoppedBeforeStart:
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
