@@ -472,3 +472,51 @@ def test_an_image_emptied_by_the_minimum_object_size_says_so(tmp_path, trained_i
     assert int(found.group(1)) >= tifffile.imread(tmp_path / "usual" / "n0_instances.tif").max() >= 2  # + specks
     quiet = capsys.readouterr().err
     assert "no objects left" not in quiet and "predict:" not in quiet and "%" not in quiet
+
+
+# --- the minimum object size, chosen on the validation images ----------------------------------
+
+def test_the_size_calibration_drops_debris_but_never_typical_objects():
+    from unetkit.instances.calibrate import SizeCalibration
+
+    truth = touching_disks(seed=0)  # 6 disks of radius 8 to 10: 200 to 300 px
+    found = truth.copy()
+    found[2:6, 2:6] = 90  # 16 px of debris the labels do not have
+    found[58:62, 150:154] = 91
+    calibration = SizeCalibration(sizes=(10, 20, 40, 80, 160, 320))
+    calibration.add(found, truth)
+    assert calibration.sizes[calibration.choose()] == 20  # the smallest size that drops the debris
+    smallest = min(a for a in np.bincount(truth.ravel())[1:] if a > 0)
+    assert [len(rows) for rows in calibration.rows] == [int(s <= smallest / 2) for s in calibration.sizes]
+    assert [len(rows) for rows in calibration.rows][:4] == [1, 1, 1, 1]  # up to half the smallest object (~200 px)
+    small = truth.copy()  # labelled objects of 16 px are real: no size drops them
+    small[2:6, 2:6], small[58:62, 150:154] = 90, 91
+    calibration = SizeCalibration(sizes=(10, 20, 40, 80, 160, 320))
+    calibration.add(found, small)
+    assert calibration.choose() == 0
+    empty = SizeCalibration(sizes=(10, 20, 40))  # an image without labelled objects: only its debris to drop
+    empty.add(found[:8, :8], np.zeros((8, 8), np.int32))
+    assert empty.sizes[empty.choose()] == 20
+
+
+def test_training_keeps_the_minimum_object_size_that_scores_best_on_its_validation_images(tmp_path):
+    from unetkit.inference.loading import load_predictor
+    from unetkit.training.setup import task_of
+
+    train_data = instance_dataset(tmp_path / "train", count=3)
+    val_data = instance_dataset(tmp_path / "val", count=1)
+    image = np.asarray(Image.open(val_data / "images" / "n0.png")).copy()
+    image[2:6, 2:6] = image[58:62, 150:154] = 160  # bright specks the labels leave out, as debris
+    Image.fromarray(image).save(val_data / "images" / "n0.png")
+    common = dict(data=str(train_data), val_data=str(val_data), task="instances", depth=3, base_width=8, epochs=6,
+                  steps_per_epoch=15, batch_size=4, patch_size=48, lr=3e-3, augment="flips", progress=False,
+                  val_tile_size=64, seed=1)
+    said: list[str] = []
+    train(TrainConfig(out=str(tmp_path / "run"), **common), report=said.append)
+    chosen = load_predictor(tmp_path / "run" / "best.pt").task.min_size
+    assert chosen in (20, 40), said  # the specks' 16 px dropped, the disks' 200 to 300 px kept
+    assert any(f"(objects of {chosen} px or more)" in line for line in said)
+    fixed = TrainConfig(out=str(tmp_path / "fixed"), **common, min_object_size=10)
+    assert task_of(fixed).min_size == 10  # given, it is kept: nothing is chosen
+    with pytest.raises(Exception, match="for --task instances"):
+        TrainConfig(out=str(tmp_path / "s"), min_object_size=10)

@@ -66,7 +66,7 @@ def _tile_arguments(p: argparse.ArgumentParser) -> None:
 def _object_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-object-size", type=positive_int, metavar="PIXELS",
                    help="instance models: drop objects smaller than this "
-                   "(default: the model's setting, 10)")
+                   "(default: the model's own, chosen on its validation images in training)")
 
 
 def _tile_options(args: argparse.Namespace):  # -> TileOptions

@@ -37,9 +37,11 @@ from ..data.prefetch import BatchPrefetcher
 from ..data.sources import as_sample
 from ..errors import TrainingDiverged
 from ..inference.predictor import TorchPredictor
+from ..instances.calibrate import calibration_for
 from ..precision import autocast_context
 from ..scoring import evaluate_samples
 from ..signals import flag_on_stop_signals
+from ..tasks import replace_options
 from ..tiling import TileOptions
 from .averaging import follow
 from .config import TrainConfig
@@ -126,14 +128,21 @@ def validate(parts: RunParts) -> dict[str, float]:
     shard = (as_sample(s) for s in parts.val_samples[parts.context.rank :: parts.context.world_size])  # one at a time
     model = parts.evaluated_model
     predictor = TorchPredictor(model, parts.autocast_dtype, parts.task.activation)
+    calibration = calibration_for(parts.task, parts.config.min_object_size)
+    task = parts.task if calibration is None else replace_options(parts.task, min_size=1)
+    on_image = None if calibration is None else (lambda sample, labels: calibration.add(labels, sample.mask))
     was_training = model.training
     model.eval()
     try:
         accumulator = evaluate_samples(predictor, shard, TileOptions(tile_size=parts.config.val_tile_size),
-                                       parts.config.ignore_index, task=parts.task)
+                                       parts.config.ignore_index, on_image=on_image, task=task)
     finally:
         model.train(was_training)
     rows, columns = accumulator.rows(), parts.task.validation_columns
+    if calibration is not None:  # the objects' minimum size, chosen on these images: best.pt keeps it
+        chosen = calibration.choose(parts.context.all_sum(calibration.totals()))
+        parts.task = replace_options(parts.task, min_size=calibration.sizes[chosen])
+        rows = calibration.rows[chosen]
     sums = [sum(float(row[name]) for row in rows if not math.isnan(float(row[name]))) for name in columns]
     counts = [sum(1 for row in rows if not math.isnan(float(row[name]))) for name in columns]
     totals = parts.context.all_sum(sums + counts)
@@ -252,6 +261,8 @@ def end_epoch(
     report(
         f"epoch {position.epoch + 1}{limit}: loss {mean_loss:.4f}"
         + "".join(f", validation {name} {value:.4f}" for name, value in scores.items())
+        + (f" (objects of {parts.task.min_size} px or more)"
+           if scores and calibration_for(parts.task, parts.config.min_object_size) else "")
         + (" (best)" if improved else "") + (f"; {outcome.note}" if outcome.note else "")
     )
     return outcome

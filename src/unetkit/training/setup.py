@@ -73,7 +73,8 @@ class RunParts:
 def task_of(config: TrainConfig) -> Task:
     """What the run trains the model to do."""
     if config.task == "instances":
-        return task_for("instances", method=config.instance_method)
+        fixed = {} if config.min_object_size is None else {"min_size": config.min_object_size}
+        return task_for("instances", method=config.instance_method, **fixed)
     return task_for("semantic", config.num_classes)
 
 

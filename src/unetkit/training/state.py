@@ -21,6 +21,7 @@ import torch
 
 from ..checkpoint import check_same_config, make_checkpoint, read_checkpoint, save_checkpoint
 from ..errors import CheckpointError, ConfigError, TrainingDiverged
+from ..tasks import task_from_dict
 from .config import TrainConfig
 from .history import CONFIG
 from .setup import RunParts
@@ -150,6 +151,9 @@ def restore(parts: RunParts, run_dir: Path) -> Position:
     elif parts.averaged is not None:  # a last.pt without one (an API caller added --ema): it starts here
         parts.averaged.update_parameters(parts.model)
     set_rng_state(state["rng"], parts.device)
+    stored_task = payload.get("task") or {}
+    if stored_task.get("name") == "instances" and parts.config.min_object_size is None:  # the size validation chose
+        parts.task = task_from_dict(stored_task, parts.model.config.num_classes)
     position = Position.from_state(state)
     # runs saved before score_name was stored kept best.pt by the task's main score (instances: F1)
     stored = position.score_name or parts.task.score_name
