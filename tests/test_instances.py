@@ -494,6 +494,10 @@ def test_the_size_calibration_drops_debris_but_never_typical_objects():
     calibration = SizeCalibration(sizes=(10, 20, 40, 80, 160, 320))
     calibration.add(found, small)
     assert calibration.choose() == 0
+    from unetkit.instances.calibrate import allowed_sizes
+
+    far_ids = np.where(truth > 0, truth.astype(np.int64) + 4_000_000_000, 0).astype(np.uint32)  # ids may skip
+    assert allowed_sizes(far_ids) == allowed_sizes(truth)  # by the objects' areas, without a 16 GB count
     empty = SizeCalibration(sizes=(10, 20, 40))  # an image without labelled objects: only its debris to drop
     empty.add(found[:8, :8], np.zeros((8, 8), np.int32))
     assert empty.sizes[empty.choose()] == 20
@@ -520,3 +524,9 @@ def test_training_keeps_the_minimum_object_size_that_scores_best_on_its_validati
     assert task_of(fixed).min_size == 10  # given, it is kept: nothing is chosen
     with pytest.raises(Exception, match="for --task instances"):
         TrainConfig(out=str(tmp_path / "s"), min_object_size=10)
+    from unetkit.cli import build_parser
+
+    parsed = build_parser().parse_args(["train", "--task", "instances", "--out", "o", "--min-object-size", "1e2"])
+    assert parsed.min_object_size == 100  # as predict and evaluate take it
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--task", "instances", "--out", "o", "--min-object-size", "2.5"])

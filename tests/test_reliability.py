@@ -354,6 +354,12 @@ def test_nproc_with_an_equals_sign_runs_under_torchrun(monkeypatch, tmp_path):
     assert cli.main(argv) == 0
     assert "--nproc_per_node=2" in seen["command"] and not any(a.startswith("--nproc=") for a in seen["command"])
     assert seen["start_new_session"]  # signals reach torchrun from the command, once
+    for abbreviated in (["--npro", "3"], ["--npro=3"]):  # argparse takes them; torchrun found them ambiguous
+        assert cli.main(["train", "d", "--out", str(tmp_path / "r"), *abbreviated, "--epochs", "1"]) == 0
+        command = seen["command"]
+        assert "--nproc_per_node=3" in command and not any(a.startswith("--npro") for a in command[5:])
+        assert command[-4:] == ["--out", str(tmp_path / "r"), "--epochs", "1"]
+    assert seen["env"]["OMP_NUM_THREADS"] == str(max(1, len(os.sched_getaffinity(0)) // 3))
 
 
 def test_an_image_too_large_for_memory_is_refused_before_decoding(tmp_path, capsys, monkeypatch):
@@ -749,3 +755,39 @@ def test_the_command_line_starts_without_torch_and_the_api_names_still_resolve()
     assert all(getattr(unetkit, name) is not None for name in unetkit.__all__) and "train" in dir(unetkit)
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         unetkit.nothing
+
+
+CHILD_THAT_REPORTS_A_SIGNAL_OR_ENDS = CHILD_THAT_REPORTS_ITS_SIGNAL.replace("time.sleep(60)", "time.sleep(2)")
+
+
+def test_a_stop_signal_the_command_was_started_ignoring_stays_ignored(tmp_path):
+    # `nohup unetkit train --nproc 2 ...` passed a closed terminal's SIGHUP on as SIGTERM, and
+    # the stop handlers replaced an ignored SIGTERM: the run stopped, as nohup is there to prevent
+    import threading
+
+    from unetkit.cli import _run_forwarding_signals
+    from unetkit.signals import flag_on_stop_signals
+
+    marker = tmp_path / "got"
+
+    def hang_up_once_the_child_listens():
+        deadline = time.monotonic() + 30
+        while not marker.with_name("got.ready").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGHUP)
+
+    hangup, terminate = signal.signal(signal.SIGHUP, signal.SIG_IGN), signal.getsignal(signal.SIGTERM)
+    try:
+        threading.Thread(target=hang_up_once_the_child_listens, daemon=True).start()
+        code = _run_forwarding_signals([sys.executable, "-c", CHILD_THAT_REPORTS_A_SIGNAL_OR_ENDS, str(marker)])
+        assert code == 0 and not marker.exists()  # nothing passed on: the child ran to its end
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        with flag_on_stop_signals(report=print) as stop:
+            assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.1)
+            assert not stop.is_set()
+    finally:
+        signal.signal(signal.SIGHUP, hangup)
+        signal.signal(signal.SIGTERM, terminate)

@@ -9,6 +9,7 @@ The public API, in the order a user meets it:
 """
 
 import importlib
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names below, for type checkers and editors; at run time they load when first used
@@ -87,8 +88,10 @@ def __getattr__(name: str) -> Any:
     """Import a public name's module on first use: ``import unetkit`` stays light (the command line
     starts, and installs its signal handlers, before torch is imported)."""
     source = _SOURCES.get(name)
-    if source is None:
-        raise AttributeError(f"module 'unetkit' has no attribute {name!r}")
+    if source is None:  # a submodule (unetkit.model, say), as when this file imported them all
+        if name.startswith("_") or importlib.util.find_spec(f"{__name__}.{name}") is None:
+            raise AttributeError(f"module 'unetkit' has no attribute {name!r}")
+        return importlib.import_module(f".{name}", __name__)
     value = getattr(importlib.import_module(source, __name__), name)
     globals()[name] = value
     return value

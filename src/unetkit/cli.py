@@ -1,9 +1,9 @@
 """The command line: parse, call the library, turn user errors into messages (exit code 2).
 
 No logic lives here that a Python user would have to copy: each command is one call into
-the library. ``--debug`` shows the traceback of a user error too. Each command imports what
-it needs when it runs: the module itself imports no torch, so ``unetkit --help`` answers at
-once and ``--nproc`` passes stops on from its first moments.
+the library. ``--debug`` shows the traceback of a user error too. The module itself imports
+no torch (the parser's options do, when it is built), so that :func:`main` installs its stop
+handlers within a few hundredths of a second of the start.
 """
 
 from __future__ import annotations
@@ -195,10 +195,12 @@ def _relaunch_under_torchrun(nproc: int, argv: Sequence[str]) -> int:
     :mod:`unetkit.torchrun` so that a user error or a stop ends with exit 2 or 130, not a traceback."""
     if nproc < 1:
         raise UnetkitError(f"--nproc must be at least 1, got {nproc}")
-    rest = [arg for arg in argv if not arg.startswith("--nproc=")]
-    if "--nproc" in rest:
-        index = rest.index("--nproc")
-        del rest[index : index + 2]
+    rest = list(argv)
+    for index, arg in enumerate(rest):  # --nproc N, --nproc=N, or an abbreviation argparse took (--npro 2)
+        name = arg.split("=", 1)[0]
+        if len(name) > 3 and "--nproc".startswith(name):
+            del rest[index : index + (1 if "=" in arg else 2)]
+            break
     command = [sys.executable, "-m", "unetkit.torchrun", "--standalone", f"--nproc_per_node={nproc}",
                "-m", "unetkit", *rest]
     return _run_forwarding_signals(command, worker_environment(nproc, dict(os.environ), _usable_cores()))
@@ -241,6 +243,8 @@ def _run_forwarding_signals(command: list[str], environment: dict[str, str] | No
         if process is not None:
             process.send_signal(received[-1])
 
+    forwarded_as = {sig: as_sent for sig, as_sent in forwarded_as.items()  # one ignored (nohup) stays ignored
+                    if signal.getsignal(sig) is not signal.SIG_IGN}
     previous = {sig: signal.signal(sig, forward) for sig in forwarded_as}  # before the start: no stop is lost
     try:
         process = subprocess.Popen(command, start_new_session=True, env=environment)

@@ -7,7 +7,8 @@ Two behaviours, one mechanism (:func:`handle_stop_signals`):
 - :func:`flag_on_stop_signals` (training): the signal sets a flag that the loop checks after
   each step, so it can save and stop between steps; later signals are acknowledged.
 
-Outside the main thread (a napari worker, say) signals cannot be caught: both are no-ops.
+Outside the main thread (a napari worker, say) signals cannot be caught: both are no-ops. A
+signal the process was started ignoring (``nohup``, a background job's SIGINT) stays ignored.
 
 >>> with flag_on_stop_signals(report=print) as stop:
 ...     stop.is_set()
@@ -39,7 +40,8 @@ def handle_stop_signals(handler: Callable[[int], None]) -> Iterator[None]:
         yield
         return
     previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
-    for sig in STOP_SIGNALS:
+    previous = {sig: old for sig, old in previous.items() if old is not signal.SIG_IGN}  # ignored (nohup, &): kept so
+    for sig in previous:
         signal.signal(sig, lambda number, frame: handler(number))
     try:
         yield

@@ -3,18 +3,21 @@
 ``unetkit train --nproc N`` runs its workers through this module rather than torchrun itself,
 for the ends that torchrun reports as crashes:
 
-- every worker that failed gave up with a user error (exit 2, its message already printed):
-  exit 2, without torchrun's ChildFailedError traceback;
+- a worker gave up with a user error (exit 2, its message printed) and the others stopped
+  when torchrun told them to (saving ``last.pt`` if they were training): exit 2, without
+  torchrun's ChildFailedError traceback;
 - the workers were stopped by a signal (they saved ``last.pt`` and said so; exit 130), or
   the stop came before they started: exit 130, without torchrun's SignalException traceback
   (or a KeyboardInterrupt in its imports: the stop handlers are installed before torch is
-  imported).
+  imported). A stop signal the command was started ignoring (``nohup``) stays ignored.
 
 Anything else (a worker that crashed, was killed, or hit a bug) keeps torchrun's own report
 of which rank failed and how.
 
->>> exit_code_for_failures([2, -15]), exit_code_for_failures([2, 130]), exit_code_for_failures([2, 1])
-(2, 130, None)
+>>> exit_code_for_failures([2, -15]), exit_code_for_failures([2, 130]), exit_code_for_failures([130, 130])
+(2, 2, 130)
+>>> exit_code_for_failures([2, 1]) is None   # a crash beside it: torchrun's report
+True
 >>> exit_code_for_failures([-9]) is None   # a worker killed outright (out of memory): torchrun's report
 True
 """
@@ -41,13 +44,15 @@ def _stop_before_start(signum: int, frame: object) -> None:
 
 
 def exit_code_for_failures(exit_codes: Sequence[int]) -> int | None:
-    """The exit code that the failed workers' codes amount to: 130 if any was stopped by a
-    signal and the rest gave up with a user error, 2 if all gave up with one; None otherwise
-    (a crash, which torchrun reports). Workers that torchrun itself ended once the first had
-    failed (SIGTERM, then SIGKILL) do not count."""
+    """The exit code that the failed workers' codes amount to: 2 if a worker gave up with a user
+    error and the others stopped (130: torchrun's SIGTERM once the first had failed), 130 if all
+    were stopped; None otherwise (a crash, which torchrun reports). Workers that torchrun killed
+    outright (SIGTERM before their handler, then SIGKILL) do not count."""
     codes = set(exit_codes) - SHUTDOWN_CODES
-    if codes and codes <= {EXIT_USER_ERROR, EXIT_INTERRUPTED}:
-        return EXIT_INTERRUPTED if EXIT_INTERRUPTED in codes else EXIT_USER_ERROR
+    if codes == {EXIT_INTERRUPTED}:
+        return EXIT_INTERRUPTED
+    if codes - {EXIT_INTERRUPTED} == {EXIT_USER_ERROR}:  # the others stopped on torchrun's SIGTERM, and saved
+        return EXIT_USER_ERROR
     return None
 
 
@@ -70,7 +75,8 @@ def _launch(argv: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     for stop in STOP_SIGNALS:  # torchrun replaces them with its own once it starts the workers
-        signal.signal(stop, _stop_before_start)
+        if signal.getsignal(stop) is not signal.SIG_IGN:  # one ignored (nohup) stays ignored
+            signal.signal(stop, _stop_before_start)
     try:
         return _launch(sys.argv[1:] if argv is None else argv)
     except _StoppedBeforeStart:

@@ -24,11 +24,15 @@ from .io import PlaneShape
 
 
 def readable_bytes(count: float) -> str:
-    """``count`` bytes in the largest unit (KiB, MiB, GiB) that keeps it at 1 or more, one decimal."""
-    for unit, size in (("GiB", 2**30), ("MiB", 2**20)):
-        if count >= size:
+    """``count`` bytes in the largest unit that keeps it at 1 or more once rounded, one decimal.
+
+    >>> readable_bytes(2**20 - 1), readable_bytes(5 * 2**40), readable_bytes(100)
+    ('1.0 MiB', '5.0 TiB', '100 bytes')
+    """
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if round(count / size, 1) >= 1:
             return f"{count / size:.1f} {unit}"
-    return f"{count / 2**10:.1f} KiB"
+    return f"{count:.0f} bytes"
 
 
 def available_memory_bytes() -> int:

@@ -43,8 +43,8 @@ CANDIDATE_SIZES = (10, 20, 40, 80, 160, 320)  # px; 10 is the fixed default this
 def allowed_sizes(truth: np.ndarray, sizes: Sequence[int] = CANDIDATE_SIZES) -> list[int]:
     """The sizes of ``sizes`` up to half the area of ``truth``'s smallest object (the first always;
     every size for an image without labelled objects)."""
-    areas = np.bincount(np.asarray(truth).ravel())[1:]
-    areas = areas[areas > 0]
+    ids, areas = np.unique(np.asarray(truth), return_counts=True)  # not bincount: ids may skip up to 2**32
+    areas = areas[ids != 0]
     limit = float(areas.min()) / 2 if len(areas) else math.inf
     return [size for index, size in enumerate(sizes) if index == 0 or size <= limit]
 

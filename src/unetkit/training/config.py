@@ -21,7 +21,7 @@ from ..data.normalize import NormalizationMode
 from ..errors import ConfigError
 from ..losses import LossName
 from ..model import Padding, PresetName, Upsampling
-from ..options import check_choices, from_dict, option, parse_duration, to_dict
+from ..options import check_choices, from_dict, option, parse_duration, positive_int, to_dict
 from ..precision import Precision
 from .averaging import check_decay
 
@@ -50,7 +50,8 @@ class TrainConfig:
         "how --task instances separates touching objects", group="instances"))
     min_object_size: int | None = field(default=None, metadata=option(
         "--task instances: drop objects smaller than this many pixels (default: the size among 10 to 320 that "
-        "scores best on the validation images, 10 without them)", metavar="PIXELS", group="instances"))
+        "scores best on the validation images, 10 without them; the distance method, the default; the others: "
+        "10)", metavar="PIXELS", group="instances", parse=positive_int))
     # model
     preset: PresetName = field(default="keras-reference", metadata=option("network preset", group=MODEL))
     num_classes: int = field(default=1, metadata=option(
