@@ -723,7 +723,7 @@ time.sleep(60)
 
 @pytest.mark.parametrize("sent, received", [(signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM"),
                                             (signal.SIGHUP, "SIGTERM")])
-def test_the_nproc_wrapper_passes_a_stop_on_to_torchrun_and_says_it_was_interrupted(tmp_path, sent, received):
+def test_the_nproc_wrapper_passes_a_stop_on_to_torchrun_and_says_it_was_interrupted(tmp_path, capsys, sent, received):
     import threading
 
     from unetkit.cli import EXIT_INTERRUPTED, _run_forwarding_signals
@@ -740,6 +740,7 @@ def test_the_nproc_wrapper_passes_a_stop_on_to_torchrun_and_says_it_was_interrup
     before = signal.getsignal(sent)
     code = _run_forwarding_signals([sys.executable, "-c", CHILD_THAT_REPORTS_ITS_SIGNAL, str(marker)])
     assert marker.read_text() == received and code == EXIT_INTERRUPTED
+    assert f"interrupted by signal {received} (passed on to torchrun)" in capsys.readouterr().err
     assert signal.getsignal(sent) is before  # this process's own handling is back
 
 

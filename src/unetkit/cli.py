@@ -254,7 +254,10 @@ def _run_forwarding_signals(command: list[str], environment: dict[str, str] | No
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return EXIT_INTERRUPTED if received and code != 0 else code
+    if received and code != 0:  # said here too: a stop before any worker ran left no other word
+        print(f"unetkit train: interrupted by signal {received[0].name} (passed on to torchrun)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return code
 
 
 def _run_predict(args: argparse.Namespace, argv: Sequence[str]) -> int:
