@@ -5,6 +5,7 @@
     python benchmarks/length_study.py default --sets hela cho cells3d bbbc007  # ~10 min a set
     python benchmarks/length_study.py resume --runs hela=/tmp/tmpXXXX/hela      # finish a cut long run
     python benchmarks/length_study.py default --base-width 16                  # a narrower network instead
+    python benchmarks/length_study.py default --max-time 180 --patch-size 128  # 3 minutes, smaller patches
 
 ``long``: one 40-epoch run per set (the reference network, unetkit's defaults: warm-up then a
 constant learning rate, validation on a split of the training images), recording after every
@@ -169,16 +170,17 @@ def default_runs(args: argparse.Namespace) -> None:
     if args.lr_drops is not None:  # a candidate: plateaus first lower the learning rate (stopping.LR_DROPS)
         stopping.LR_DROPS = args.lr_drops
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; learning-rate drops before the stop: "
-          f"{stopping.LR_DROPS}; base width {args.base_width or 'of the preset'}; --ema {args.ema}")
+          f"{stopping.LR_DROPS}; base width {args.base_width or 'of the preset'}; --ema {args.ema}; "
+          f"patch {args.patch_size}; lr {args.lr}; steps per epoch {args.steps_per_epoch}; max time {args.max_time_s} s")
     print("| set | default: wall s | epochs | stopped | test Dice | 40 epochs: test Dice | difference |")
     print("|---|---|---|---|---|---|---|")
     for set_name in args.sets:
         root = build(set_name, args.cache)
         out = Path(tempfile.mkdtemp()) / set_name
         start = time.perf_counter()
-        changes = {} if args.base_width is None else {"base_width": args.base_width}
-        if args.ema is not None:
-            changes["ema"] = args.ema
+        changes = {name: getattr(args, name) for name in ("base_width", "ema", "patch_size", "lr", "max_time_s",
+                                                          "steps_per_epoch")
+                   if getattr(args, name) is not None}
         result = train(config_for(root, out, **changes), report=lambda text: None)
         wall = time.perf_counter() - start
         dice = test_dice(out / "best.pt", root)
@@ -198,6 +200,11 @@ def main() -> None:
     parser.add_argument("--lr-drops", type=int, help="default: try this many learning-rate drops on plateaus")
     parser.add_argument("--base-width", type=int, help="default: train this narrower (or wider) network instead")
     parser.add_argument("--ema", type=float, help="default: with this --ema (default: unetkit's)")
+    parser.add_argument("--patch-size", type=int, help="default: training patches of this side instead")
+    parser.add_argument("--lr", type=float, help="default: this learning rate instead")
+    parser.add_argument("--steps-per-epoch", type=int, help="default: epochs of this many steps instead")
+    parser.add_argument("--max-time", dest="max_time_s", type=float, metavar="SECONDS",
+                        help="default: with this time budget (the README's first command: 180)")
     parser.add_argument("--runs", nargs="+", default=[], metavar="SET=RUN_DIR", help="for resume: cut runs")
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--logs", type=Path, default=CACHE / "length-logs")
