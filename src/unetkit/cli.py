@@ -15,13 +15,10 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from .errors import ConfigError, UnetkitError
+from .errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, ConfigError, UnetkitError
 from .inference import BACKENDS
 from .options import finite_float, positive_int
-from .signals import raise_on_stop_signals
-
-EXIT_USER_ERROR = 2
-EXIT_INTERRUPTED = 130
+from .signals import not_ignored, raise_on_stop_signals
 
 
 def _add_train(subparsers: argparse._SubParsersAction) -> None:
@@ -243,8 +240,7 @@ def _run_forwarding_signals(command: list[str], environment: dict[str, str] | No
         if process is not None:
             process.send_signal(received[-1])
 
-    forwarded_as = {sig: as_sent for sig, as_sent in forwarded_as.items()  # one ignored (nohup) stays ignored
-                    if signal.getsignal(sig) is not signal.SIG_IGN}
+    forwarded_as = {sig: forwarded_as[sig] for sig in not_ignored(forwarded_as)}
     previous = {sig: signal.signal(sig, forward) for sig in forwarded_as}  # before the start: no stop is lost
     try:
         process = subprocess.Popen(command, start_new_session=True, env=environment)

@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+EXIT_USER_ERROR = 2  # the command's exit code for a UnetkitError
+EXIT_INTERRUPTED = 130  # ... for a stop by SIGINT or SIGTERM, as a shell reports Ctrl-C
+
 
 class UnetkitError(Exception):
     """A problem the user can fix: it names the file (if any), what is wrong and the fix."""

@@ -286,7 +286,7 @@ def predict_files(
     in_memory = [None if is_large(job, options) else job.image_path for job, _ in wanted]
     overlap = spare_core(loaded) if options.overlap is None else options.overlap
     bar = tqdm(total=len(wanted), unit="image", desc="predict", file=sys.stderr, dynamic_ncols=True,
-               disable=not options.progress or os.environ.get("RANK", "0") != "0", leave=False)  # torchrun: rank 0's
+               disable=not options.progress or shard_from_environment()[0] != 0, leave=False)  # torchrun: rank 0's
     try:
         with raise_on_stop_signals(), _Pipeline(loaded, options, out_dir, report, overlap) as pipeline:
             for (job, record), following in zip(wanted, next_different(in_memory)):

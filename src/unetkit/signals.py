@@ -20,9 +20,19 @@ from __future__ import annotations
 import signal
 import threading
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def not_ignored(signals: Iterable[signal.Signals]) -> list[signal.Signals]:
+    """The ``signals`` this process is not ignoring: one it was started ignoring (``nohup``'s
+    SIGHUP, a background job's SIGINT) stays ignored wherever unetkit installs stop handlers.
+
+    >>> not_ignored([signal.SIGTERM]) == [signal.SIGTERM]   # unless the test runner ignores it
+    True
+    """
+    return [sig for sig in signals if signal.getsignal(sig) is not signal.SIG_IGN]
 
 
 class Interrupted(KeyboardInterrupt):
@@ -39,8 +49,7 @@ def handle_stop_signals(handler: Callable[[int], None]) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
-    previous = {sig: old for sig, old in previous.items() if old is not signal.SIG_IGN}  # ignored (nohup, &): kept so
+    previous = {sig: signal.getsignal(sig) for sig in not_ignored(STOP_SIGNALS)}
     for sig in previous:
         signal.signal(sig, lambda number, frame: handler(number))
     try:

@@ -28,8 +28,9 @@ import signal
 import sys
 from typing import Sequence
 
-EXIT_USER_ERROR = 2
-EXIT_INTERRUPTED = 130
+from .errors import EXIT_INTERRUPTED, EXIT_USER_ERROR
+from .signals import not_ignored
+
 SHUTDOWN_CODES = {-signal.SIGTERM, -signal.SIGKILL}  # how torchrun ends the other workers after a failure
 STOP_SIGNALS = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
 
@@ -74,9 +75,8 @@ def _launch(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    for stop in STOP_SIGNALS:  # torchrun replaces them with its own once it starts the workers
-        if signal.getsignal(stop) is not signal.SIG_IGN:  # one ignored (nohup) stays ignored
-            signal.signal(stop, _stop_before_start)
+    for stop in not_ignored(STOP_SIGNALS):  # torchrun replaces them with its own once it starts the workers
+        signal.signal(stop, _stop_before_start)
     try:
         return _launch(sys.argv[1:] if argv is None else argv)
     except _StoppedBeforeStart:

@@ -59,10 +59,10 @@ class SizeCalibration:
     """
 
     sizes: tuple[int, ...] = CANDIDATE_SIZES
-    rows: list[list[dict[str, float]]] = field(default_factory=list)  # per size: the rows of the images allowing it
+    rows: list[list[dict[str, float]]] = field(init=False)  # per size: the rows of the images allowing it
 
     def __post_init__(self) -> None:
-        self.rows = self.rows or [[] for _ in self.sizes]
+        self.rows = [[] for _ in self.sizes]
 
     def add(self, unfiltered: np.ndarray, truth: np.ndarray) -> None:
         allowed = allowed_sizes(truth, self.sizes)
