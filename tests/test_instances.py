@@ -505,6 +505,7 @@ def test_the_size_calibration_drops_debris_but_never_typical_objects():
 
 def test_training_keeps_the_minimum_object_size_that_scores_best_on_its_validation_images(tmp_path):
     from unetkit.inference.loading import load_predictor
+    from unetkit.training.history import read_rows
     from unetkit.training.setup import task_of
 
     train_data = instance_dataset(tmp_path / "train", count=3)
@@ -520,6 +521,9 @@ def test_training_keeps_the_minimum_object_size_that_scores_best_on_its_validati
     chosen = load_predictor(tmp_path / "run" / "best.pt").task.min_size
     assert chosen in (20, 40), said  # the specks' 16 px dropped, the disks' 200 to 300 px kept
     assert any(f"(objects of {chosen} px or more)" in line for line in said)
+    rows = read_rows(tmp_path / "run" / "log.csv")
+    kept = [row for row in rows if row["val_dice"] == row["best"]][-1]  # the epoch best.pt is from
+    assert kept["min_object_size"] == str(chosen), rows  # log.csv says which size each epoch chose
     fixed = TrainConfig(out=str(tmp_path / "fixed"), **common, min_object_size=10)
     assert task_of(fixed).min_size == 10  # given, it is kept: nothing is chosen
     with pytest.raises(Exception, match="for --task instances"):

@@ -23,8 +23,8 @@ LOG = "log.csv"
 CONFIG = "config.json"
 CURVE = "curves.png"
 RESULT = "result.json"
-FIELDS = ("epoch", "step", "loss", "val_dice", "val_iou", "val_f1", "val_ap50", "best", "lr", "seconds", "data_wait",
-          "note")
+FIELDS = ("epoch", "step", "loss", "val_dice", "val_iou", "val_f1", "val_ap50", "min_object_size", "best", "lr",
+          "seconds", "data_wait", "note")
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:

@@ -241,9 +241,11 @@ def end_epoch(
         outcome = EpochOutcome(stop=True, note=ending)
     if parts.config.resolved_schedule == "plateau" and score is not None and whole_epoch:
         parts.scheduler.step(score)
+    object_size = getattr(parts.task, "min_size", None) if scores else None  # instances: what validation kept
     row = {
         "epoch": str(position.epoch + 1), "step": str(position.global_step), "loss": f"{mean_loss:.5f}",
         **{f"val_{name}": "" if name not in scores else f"{scores[name]:.5f}" for name in VALIDATION_LOG_COLUMNS},
+        "min_object_size": "" if object_size is None else str(object_size),
         "best": "" if position.best_score is None else f"{position.best_score:.5f}",
         "lr": f"{parts.optimizer.param_groups[0]['lr']:.3g}",
         "seconds": f"{position.elapsed_s:.1f}",
@@ -261,8 +263,8 @@ def end_epoch(
     report(
         f"epoch {position.epoch + 1}{limit}: loss {mean_loss:.4f}"
         + "".join(f", validation {name} {value:.4f}" for name, value in scores.items())
-        + (f" (objects of {parts.task.min_size} px or more)"
-           if scores and calibration_for(parts.task, parts.config.min_object_size) else "")
+        + (f" (objects of {object_size} px or more)"
+           if object_size is not None and calibration_for(parts.task, parts.config.min_object_size) else "")
         + (" (best)" if improved else "") + (f"; {outcome.note}" if outcome.note else "")
     )
     return outcome
