@@ -171,7 +171,7 @@ def default_runs(args: argparse.Namespace) -> None:
         stopping.LR_DROPS = args.lr_drops
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; learning-rate drops before the stop: "
           f"{stopping.LR_DROPS}; base width {args.base_width or 'of the preset'}; --ema {args.ema}; "
-          f"patch {args.patch_size}; lr {args.lr}; steps per epoch {args.steps_per_epoch}; max time {args.max_time_s} s")
+          f"patch {args.patch_size}; lr {args.lr}; steps per epoch {args.steps_per_epoch}; max time {args.max_time_s} s; seed {args.seed}")
     print("| set | default: wall s | epochs | stopped | test Dice | 40 epochs: test Dice | difference |")
     print("|---|---|---|---|---|---|---|")
     for set_name in args.sets:
@@ -179,7 +179,7 @@ def default_runs(args: argparse.Namespace) -> None:
         out = Path(tempfile.mkdtemp()) / set_name
         start = time.perf_counter()
         changes = {name: getattr(args, name) for name in ("base_width", "ema", "patch_size", "lr", "max_time_s",
-                                                          "steps_per_epoch")
+                                                          "steps_per_epoch", "seed")
                    if getattr(args, name) is not None}
         result = train(config_for(root, out, **changes), report=lambda text: None)
         wall = time.perf_counter() - start
@@ -203,6 +203,7 @@ def main() -> None:
     parser.add_argument("--patch-size", type=int, help="default: training patches of this side instead")
     parser.add_argument("--lr", type=float, help="default: this learning rate instead")
     parser.add_argument("--steps-per-epoch", type=int, help="default: epochs of this many steps instead")
+    parser.add_argument("--seed", type=int, help="default: this seed instead (another draw of patches and weights)")
     parser.add_argument("--max-time", dest="max_time_s", type=float, metavar="SECONDS",
                         help="default: with this time budget (the README's first command: 180)")
     parser.add_argument("--runs", nargs="+", default=[], metavar="SET=RUN_DIR", help="for resume: cut runs")
