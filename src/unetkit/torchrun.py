@@ -79,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(stop, _stop_before_start)
     try:
         return _launch(sys.argv[1:] if argv is None else argv)
-    except _StoppedBeforeStart:
+    except (_StoppedBeforeStart, KeyboardInterrupt):  # the latter: a SIGINT while torchrun's own handler is not in place
         return EXIT_INTERRUPTED
 
 
