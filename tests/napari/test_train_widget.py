@@ -88,6 +88,26 @@ def test_objects_and_a_time_budget_are_chosen_in_the_widget(make_napari_viewer, 
     assert isinstance(load_checkpoint(tmp_path / "objects" / "best.pt").task, InstanceTask)
     widget.learn.setCurrentText(next(k for k, v in LEARN_CHOICES.items() if v == "semantic"))
     assert widget.instances.isEnabled() and widget.classes.isEnabled() and widget.config().task == "semantic"
+    assert (widget.config().patch_size, widget.config().steps_per_epoch) == (32, 2)  # set by hand: kept
+
+
+def test_patches_and_steps_follow_the_task_until_set_by_hand(make_napari_viewer):
+    # 128-px patches are the pixel default, 256 px the objects' (TASK_DEFAULTS): the widget trained
+    # objects on the pixel default
+    from unetkit import TrainConfig
+    from unetkit.napari_plugin.train_widget import LEARN_CHOICES
+
+    widget = TrainWidget(make_napari_viewer())
+    choice = {task: next(k for k, v in LEARN_CHOICES.items() if v == task) for task in ("semantic", "instances")}
+    sides = []
+    for task in ("instances", "semantic"):
+        widget.learn.setCurrentText(choice[task])
+        sides.append((widget.config().patch_size, widget.config().steps_per_epoch))
+    assert sides == [(256, 50), (128, 200)]
+    assert sides[1] == (TrainConfig(out="x").patch_size, TrainConfig(out="x").steps_per_epoch)
+    widget.patch_size.setValue(192)
+    widget.learn.setCurrentText(choice["instances"])
+    assert (widget.config().patch_size, widget.config().steps_per_epoch) == (192, 50)
 
 
 def test_stop_ends_the_run_after_the_current_step_with_a_checkpoint(make_napari_viewer, qtbot, tmp_path):

@@ -28,6 +28,7 @@ from qtpy.QtWidgets import (
 
 from ..errors import InputError, UnetkitError
 from ..model import PRESETS
+from ..training.config import TASK_DEFAULTS
 from ..training.loop import BEST, TrainResult
 from .common_widget import LayerChoice, show_error, show_status, spin_box, status_label
 from .curve_widget import TrainingCurve
@@ -157,6 +158,10 @@ class TrainWidget(QWidget):
         pixels = not self.learns_objects()
         self.instances.setEnabled(pixels)
         self.classes.setEnabled(pixels)
+        before, now = (TASK_DEFAULTS[task] for task in (("instances", "semantic") if pixels else ("semantic", "instances")))
+        for box, name in ((self.patch_size, "patch_size"), (self.steps, "steps_per_epoch")):
+            if box.value() == before[name]:  # the other task's default follows the task; a value set by hand stays
+                box.setValue(now[name])
 
     def learns_objects(self) -> bool:
         return LEARN_CHOICES[self.learn.currentText()] == "instances"
