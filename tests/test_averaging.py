@@ -98,6 +98,21 @@ def test_a_run_saved_before_ema_existed_resumes_as_it_started_without_an_average
     assert "averaged" not in read_checkpoint(tmp_path / "run" / "last.pt")["training"]
 
 
+def test_a_run_saved_before_the_patch_defaults_followed_the_task_resumes_with_256_px(tmp_path):
+    # every run before 2026-12-04 trained 256-px patches, 50 steps an epoch, unless told otherwise
+    import json
+
+    from unetkit.training.state import stored_config
+
+    values = TrainConfig(out=str(tmp_path / "run")).to_dict()
+    for name in ("patch_size", "steps_per_epoch", "ema"):
+        del values[name]
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text(json.dumps(values))
+    config = stored_config(tmp_path / "run")
+    assert (config.patch_size, config.steps_per_epoch, config.ema) == (256, 50, 0.0)
+
+
 def test_an_api_resume_that_adds_an_average_starts_it_from_the_saved_weights(tmp_path):
     data = write_dataset(tmp_path / "d", count=3)
     stop = threading.Event()

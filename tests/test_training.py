@@ -29,11 +29,9 @@ def tiny_config(data: Path, out: Path, **changes) -> TrainConfig:
     return TrainConfig(**values)
 
 
-def half_an_epoch(run_dir: Path) -> float:
-    """A time limit that falls inside the first epoch of a run like ``run_dir``'s, on any machine
-    (a fixed 0.3 s passed a whole 40-step epoch of the tiny model on a quiet machine)."""
-    result = json.loads((run_dir / "result.json").read_text())
-    return max(result["training_seconds"] / result["epochs_completed"] / 2, 0.01)
+#: a time limit that a 40-step epoch of the tiny model never fits in (about 7 ms a step on a quiet
+#: machine; 0.3 s did fit there), while a time limit is checked after every step: the cut falls inside
+CUT_INSIDE_AN_EPOCH = 0.02
 
 
 def test_a_short_run_on_a_tiny_dataset_learns(tmp_path):
@@ -64,6 +62,10 @@ def test_patches_and_epoch_length_default_by_task_and_the_run_records_what_it_us
         objects.patch_size * objects.patch_size * objects.steps_per_epoch)  # an epoch holds the same pixels
     given = TrainConfig(out="c", task="instances", patch_size=96, steps_per_epoch=3)
     assert (given.patch_size, given.steps_per_epoch) == (96, 3)
+    switched = pixels.replace(task="instances")  # the new task's defaults, not the old one's
+    assert (switched.patch_size, switched.steps_per_epoch) == (256, 50)
+    assert (given.replace(task="semantic").patch_size, objects.replace(task="semantic", patch_size=64).steps_per_epoch) == (
+        96, 200)  # given values stay
     data = write_dataset(tmp_path / "d", count=2, size=(40, 52))
     train(TrainConfig(out=str(tmp_path / "run"), data=str(data), depth=2, base_width=2, epochs=1, batch_size=1,
                       progress=False, checkpoint_every=0), report=QUIET)
@@ -273,8 +275,7 @@ def test_a_time_limit_mid_epoch_then_resume_decides_as_an_uninterrupted_run(tmp_
     config = tiny_config(data, tmp_path / "straight", epochs=3, lr=1e-9, early_stopping=1, steps_per_epoch=40,
                          checkpoint_every=0)
     straight = train(config, report=QUIET)
-    cut = train(config.replace(out=str(tmp_path / "cut"), max_time_s=half_an_epoch(tmp_path / "straight")),
-                report=QUIET)
+    cut = train(config.replace(out=str(tmp_path / "cut"), max_time_s=CUT_INSIDE_AN_EPOCH), report=QUIET)
     assert cut.stopped == "time-limit" and cut.global_step % 40 != 0  # stopped inside an epoch
     resumed = train(resume_config(tmp_path / "cut", max_time_s=1e6), resume=True, report=QUIET)
     assert (resumed.stopped, resumed.global_step) == (straight.stopped, straight.global_step)
@@ -288,8 +289,7 @@ def test_an_epoch_cut_by_a_time_limit_then_resumed_logs_the_mean_loss_of_all_its
     data = write_dataset(tmp_path / "d", count=3)
     config = tiny_config(data, tmp_path / "straight", epochs=2, steps_per_epoch=40, checkpoint_every=0)
     train(config, report=QUIET)
-    cut = train(config.replace(out=str(tmp_path / "cut"), max_time_s=half_an_epoch(tmp_path / "straight")),
-                report=QUIET)
+    cut = train(config.replace(out=str(tmp_path / "cut"), max_time_s=CUT_INSIDE_AN_EPOCH), report=QUIET)
     assert cut.stopped == "time-limit" and cut.global_step % 40 != 0  # stopped inside an epoch
     train(resume_config(tmp_path / "cut", max_time_s=1e6), resume=True, report=QUIET)
     losses = [[row["loss"] for row in read_rows(tmp_path / run / "log.csv")] for run in ("straight", "cut")]

@@ -338,12 +338,15 @@ def _run_import_keras(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    with raise_on_stop_signals():  # until a command installs its own: a stop while starting ends as later ones do
-        try:
-            args = build_parser().parse_args(argv)
-        except KeyboardInterrupt as interruption:
-            return _interrupted("unetkit", interruption)
-        return _run_command(args, argv)
+    try:
+        with raise_on_stop_signals():  # until a command installs its own: a stop while starting ends as later ones do
+            try:
+                args = build_parser().parse_args(argv)
+            except KeyboardInterrupt as interruption:
+                return _interrupted("unetkit", interruption)
+            return _run_command(args, argv)
+    except KeyboardInterrupt as interruption:  # a SIGINT as the block ends, the default handler back in place
+        return _interrupted("unetkit", interruption)
 
 
 def _run_command(args: argparse.Namespace, argv: list[str]) -> int:

@@ -32,11 +32,12 @@ ScheduleName = Literal["warmup-constant", "cosine", "constant", "poly", "plateau
 
 MODEL, DATA, OPTIMISATION, MACHINERY = "model", "data", "optimisation", "machinery"
 
-#: Patch side and epoch length when not given, by task (BENCHMARKS.md, "Training length").
-#: Pixels: 128-px patches came within 0.01 of a 40-epoch run's test Dice on four public sets,
-#: in the default run and in 3 minutes, where 256 px missed on two. Objects: 256 px kept the
-#: sample's held-out F1 at 0.95 or more for three seeds, 128 px did not (0.935 for one).
-#: Either way an epoch holds the same pixels, which the stopping rule's patience counts.
+#: Patch side and epoch length when not given, by task (BENCHMARKS.md, "The default since
+#: 2026-12-04"). Pixels: 128-px patches were ahead of 256 px, or level, in every pair measured
+#: on four public sets (the rule and 3-minute runs; within 0.01 of a 40-epoch run's test Dice in
+#: 7 runs of 8). Objects: 256 px kept the sample's held-out F1 at 0.95 or more for three seeds,
+#: 128 px did not (0.935 for one). Either way an epoch holds the same pixels, which the stopping
+#: rule's patience counts (with the default batch, and when neither is given).
 TASK_DEFAULTS: dict[str, dict[str, int]] = {
     "semantic": {"patch_size": 128, "steps_per_epoch": 200},
     "instances": {"patch_size": 256, "steps_per_epoch": 50},
@@ -107,8 +108,8 @@ class TrainConfig:
         "train exactly this many epochs (default: until the validation score stops improving, at most 40)",
         group=OPTIMISATION))
     steps_per_epoch: int | None = field(default=None, metadata=option(
-        "training steps per epoch (default: 200; 50 for --task instances: an epoch of 4 patches a step holds "
-        "the same pixels either way)", group=OPTIMISATION))
+        "training steps per epoch (default: 200; 50 for --task instances: with the default patches and batch "
+        "an epoch holds the same pixels either way; give it with --patch-size to keep that)", group=OPTIMISATION))
     batch_size: int = field(default=4, metadata=option("patches per step, per process", group=OPTIMISATION))
     early_stopping: int | None = field(default=None, metadata=option(
         "stop after this many epochs without a better validation score (default: 3 when --epochs is "
@@ -223,6 +224,12 @@ class TrainConfig:
         return None
 
     def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with ``changes``; another ``task`` brings its own patch and epoch defaults
+        (those still at the old task's, and not in ``changes``)."""
+        if "task" in changes and changes["task"] != self.task:
+            stale = {name: None for name, value in TASK_DEFAULTS[self.task].items()
+                     if name not in changes and getattr(self, name) == value}
+            changes = {**stale, **changes}
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:

@@ -188,7 +188,7 @@ def stored_config(run_dir: str | Path) -> TrainConfig:
 
 #: options added since unetkit 0.1 with a default that differs from what older runs did: a run
 #: saved without them resumes as it started
-OLD_RUN_VALUES = {"ema": 0.0}
+OLD_RUN_VALUES = {"ema": 0.0, "patch_size": 256, "steps_per_epoch": 50}  # every run before 2026-12-04
 
 
 def _with_old_defaults(values: dict[str, Any]) -> TrainConfig:
