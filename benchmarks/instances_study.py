@@ -53,7 +53,7 @@ def train_method(root: Path, method: str, steps: int, seed: int) -> tuple[Path, 
     task = dict(task="semantic", mask_mode="instances") if method.startswith("semantic") else \
         dict(task="instances", instance_method=method)
     config = TrainConfig(out=str(out), data=str(root / "train"), val_fraction=0.0, epochs=steps // 50,
-                         steps_per_epoch=50, progress=False, seed=seed, **task)
+                         steps_per_epoch=50, patch_size=256, progress=False, seed=seed, **task)
     start = time.perf_counter()
     train(config, report=lambda text: None)
     return out / "best.pt", time.perf_counter() - start

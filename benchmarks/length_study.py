@@ -71,7 +71,8 @@ def long_runs(args: argparse.Namespace) -> None:
     args.logs.mkdir(parents=True, exist_ok=True)
     for set_name in args.sets:
         root = build(set_name, args.cache)
-        config = config_for(root, Path(tempfile.mkdtemp()) / set_name, epochs=args.epochs, schedule="warmup-constant")
+        config = config_for(root, Path(tempfile.mkdtemp()) / set_name, epochs=args.epochs, schedule="warmup-constant",
+                            patch_size=256, steps_per_epoch=50)  # as the logs in results_length/ were made
         run_logged(config, root, args.logs / f"{set_name}.json", {"set": set_name, "epochs": []})
 
 

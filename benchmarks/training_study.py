@@ -99,7 +99,7 @@ def augmentation_study(args: argparse.Namespace) -> None:
     for preset_name in args.presets:
         out = Path(tempfile.mkdtemp()) / preset_name
         config = TrainConfig(out=str(out), augment=preset_name, epochs=1000, max_time_s=args.budget,
-                             steps_per_epoch=50, progress=False, seed=args.seed)
+                             steps_per_epoch=50, patch_size=256, progress=False, seed=args.seed)
         result = train(config, report=lambda text: None)
         scores = score(out / "best.pt", args.cache)
         rows.append((preset_name, result.global_step, scores))
@@ -119,7 +119,7 @@ def precision_study(args: argparse.Namespace) -> None:
     for label, (precision, channels_last) in settings.items():
         out = Path(tempfile.mkdtemp()) / label.replace(" ", "")
         config = TrainConfig(out=str(out), precision=precision, channels_last=channels_last,
-                             epochs=args.steps // 50, steps_per_epoch=50, progress=False, seed=args.seed)
+                             epochs=args.steps // 50, steps_per_epoch=50, patch_size=256, progress=False, seed=args.seed)
         start = time.perf_counter()
         result = train(config, report=lambda text: None)
         log = list(csv.DictReader(open(out / "log.csv")))
