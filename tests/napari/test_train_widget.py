@@ -108,6 +108,10 @@ def test_patches_and_steps_follow_the_task_until_set_by_hand(make_napari_viewer)
     widget.patch_size.setValue(192)
     widget.learn.setCurrentText(choice["instances"])
     assert (widget.config().patch_size, widget.config().steps_per_epoch) == (192, 50)
+    widget.steps.setValue(200)  # by hand, though the pixels' default: it stays through a round trip
+    widget.learn.setCurrentText(choice["semantic"])
+    widget.learn.setCurrentText(choice["instances"])
+    assert (widget.config().patch_size, widget.config().steps_per_epoch) == (192, 200)
 
 
 def test_stop_ends_the_run_after_the_current_step_with_a_checkpoint(make_napari_viewer, qtbot, tmp_path):

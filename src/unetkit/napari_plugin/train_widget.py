@@ -88,6 +88,10 @@ class TrainWidget(QWidget):
         self.minutes.setSuffix(" min")
         self.steps = spin_box(1, 100_000, defaults.steps_per_epoch, tip="training steps per epoch")
         self.patch_size = spin_box(16, 4096, defaults.patch_size, step=16, tip="side of the training patches")
+        self._set_by_hand: set[str] = set()  # of patch_size and steps_per_epoch: those no longer follow the task
+        self._following_task = False
+        for box, name in ((self.patch_size, "patch_size"), (self.steps, "steps_per_epoch")):
+            box.valueChanged.connect(lambda value, name=name: self._value_changed(name))
         self.learning_rate = QDoubleSpinBox()
         self.learning_rate.setDecimals(6)
         self.learning_rate.setRange(1e-6, 1.0)
@@ -158,10 +162,18 @@ class TrainWidget(QWidget):
         pixels = not self.learns_objects()
         self.instances.setEnabled(pixels)
         self.classes.setEnabled(pixels)
-        before, now = (TASK_DEFAULTS[task] for task in (("instances", "semantic") if pixels else ("semantic", "instances")))
-        for box, name in ((self.patch_size, "patch_size"), (self.steps, "steps_per_epoch")):
-            if box.value() == before[name]:  # the other task's default follows the task; a value set by hand stays
-                box.setValue(now[name])
+        defaults = TASK_DEFAULTS["semantic" if pixels else "instances"]
+        self._following_task = True
+        try:
+            for box, name in ((self.patch_size, "patch_size"), (self.steps, "steps_per_epoch")):
+                if name not in self._set_by_hand:  # the task's default follows the task; a value set by hand stays
+                    box.setValue(defaults[name])
+        finally:
+            self._following_task = False
+
+    def _value_changed(self, name: str) -> None:
+        if not self._following_task:
+            self._set_by_hand.add(name)
 
     def learns_objects(self) -> bool:
         return LEARN_CHOICES[self.learn.currentText()] == "instances"
