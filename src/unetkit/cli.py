@@ -340,12 +340,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         with raise_on_stop_signals():  # until a command installs its own: a stop while starting ends as later ones do
-            try:
-                args = build_parser().parse_args(argv)
-            except KeyboardInterrupt as interruption:
-                return _interrupted("unetkit", interruption)
+            args = build_parser().parse_args(argv)
             return _run_command(args, argv)
-    except KeyboardInterrupt as interruption:  # a SIGINT as the block ends, the default handler back in place
+    except KeyboardInterrupt as interruption:  # while parsing, or a SIGINT as the block ends (default handler back)
         return _interrupted("unetkit", interruption)
 
 

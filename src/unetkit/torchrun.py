@@ -29,10 +29,10 @@ import sys
 from typing import Sequence
 
 from .errors import EXIT_INTERRUPTED, EXIT_USER_ERROR
-from .signals import not_ignored
+from .signals import STOP_SIGNALS as HANDLED_STOP_SIGNALS, not_ignored
 
 SHUTDOWN_CODES = {-signal.SIGTERM, -signal.SIGKILL}  # how torchrun ends the other workers after a failure
-STOP_SIGNALS = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+STOP_SIGNALS = [*HANDLED_STOP_SIGNALS] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])  # + a closed terminal
 
 
 class _StoppedBeforeStart(BaseException):

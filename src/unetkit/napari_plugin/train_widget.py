@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from qtpy.QtCore import QObject, Signal
+from qtpy.QtCore import QObject, QSignalBlocker, Signal
 from qtpy.QtWidgets import (
-    QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit, QPushButton, QVBoxLayout,
-    QWidget,
+    QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit, QPushButton, QSpinBox,
+    QVBoxLayout, QWidget,
 )
 
 from ..errors import InputError, UnetkitError
@@ -89,9 +89,8 @@ class TrainWidget(QWidget):
         self.steps = spin_box(1, 100_000, defaults.steps_per_epoch, tip="training steps per epoch")
         self.patch_size = spin_box(16, 4096, defaults.patch_size, step=16, tip="side of the training patches")
         self._set_by_hand: set[str] = set()  # of patch_size and steps_per_epoch: those no longer follow the task
-        self._following_task = False
-        for box, name in ((self.patch_size, "patch_size"), (self.steps, "steps_per_epoch")):
-            box.valueChanged.connect(lambda value, name=name: self._value_changed(name))
+        for name, box in self._task_boxes().items():
+            box.valueChanged.connect(lambda value, name=name: self._set_by_hand.add(name))
         self.learning_rate = QDoubleSpinBox()
         self.learning_rate.setDecimals(6)
         self.learning_rate.setRange(1e-6, 1.0)
@@ -163,17 +162,14 @@ class TrainWidget(QWidget):
         self.instances.setEnabled(pixels)
         self.classes.setEnabled(pixels)
         defaults = TASK_DEFAULTS["semantic" if pixels else "instances"]
-        self._following_task = True
-        try:
-            for box, name in ((self.patch_size, "patch_size"), (self.steps, "steps_per_epoch")):
-                if name not in self._set_by_hand:  # the task's default follows the task; a value set by hand stays
+        for name, box in self._task_boxes().items():
+            if name not in self._set_by_hand:  # the task's default follows the task; a value set by hand stays
+                with QSignalBlocker(box):  # not a change by hand
                     box.setValue(defaults[name])
-        finally:
-            self._following_task = False
 
-    def _value_changed(self, name: str) -> None:
-        if not self._following_task:
-            self._set_by_hand.add(name)
+    def _task_boxes(self) -> dict[str, QSpinBox]:
+        """The boxes whose defaults depend on the task (:data:`TASK_DEFAULTS`), by option name."""
+        return {"patch_size": self.patch_size, "steps_per_epoch": self.steps}
 
     def learns_objects(self) -> bool:
         return LEARN_CHOICES[self.learn.currentText()] == "instances"
