@@ -4,6 +4,7 @@
     python benchmarks/length_study.py rules                                    # seconds, from the logs
     python benchmarks/length_study.py default --sets hela cho cells3d bbbc007  # ~10 min a set
     python benchmarks/length_study.py resume --runs hela=/tmp/tmpXXXX/hela      # finish a cut long run
+    python benchmarks/length_study.py long --sets cells3d --patch-size 128 --steps-per-epoch 200 --seed 1
     python benchmarks/length_study.py default --base-width 16                  # a narrower network instead
     python benchmarks/length_study.py default --max-time 180 --patch-size 128  # 3 minutes, smaller patches
 
@@ -69,11 +70,16 @@ def config_for(root: Path, out: Path, **changes) -> TrainConfig:
 
 def long_runs(args: argparse.Namespace) -> None:
     args.logs.mkdir(parents=True, exist_ok=True)
+    # as the logs in results_length/ were made, unless --patch-size, --steps-per-epoch or --seed say otherwise
+    changes = {"patch_size": args.patch_size or 256, "steps_per_epoch": args.steps_per_epoch or 50,
+               "seed": args.seed or 0}
+    suffix = "" if changes == {"patch_size": 256, "steps_per_epoch": 50, "seed": 0} else \
+        "_{patch_size}px_{steps_per_epoch}steps_seed{seed}".format(**changes)
     for set_name in args.sets:
         root = build(set_name, args.cache)
         config = config_for(root, Path(tempfile.mkdtemp()) / set_name, epochs=args.epochs, schedule="warmup-constant",
-                            patch_size=256, steps_per_epoch=50)  # as the logs in results_length/ were made
-        run_logged(config, root, args.logs / f"{set_name}.json", {"set": set_name, "epochs": []})
+                            **changes)
+        run_logged(config, root, args.logs / f"{set_name}{suffix}.json", {"set": set_name, "epochs": [], **changes})
 
 
 def resume_runs(args: argparse.Namespace) -> None:
