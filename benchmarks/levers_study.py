@@ -1,0 +1,126 @@
+"""What else could bring the 3-minute run to the 40-epoch Dice on every set (issue 16).
+
+    python benchmarks/levers_study.py --sets cells3d --seeds 1 --set lr=0.002
+    python benchmarks/levers_study.py --sets hela cho bbbc007 cells3d --seeds 0 1 --set batch_norm=True --cross
+    python benchmarks/levers_study.py --sets bbbc007 cells3d --seeds 0 1 --group-norm
+    python benchmarks/levers_study.py --sets cells3d hela --seeds 1 0 --scale-augment --cross
+
+Each run is ``unetkit train`` with its defaults and a 3-minute budget (``--max-time``), on one
+set of ``benchmarks/public_data.py`` and one seed, with the options of ``--set`` changed
+(any :class:`unetkit.TrainConfig` field, as ``name=value``). It prints the wall time, how the
+run ended, and the test Dice of ``best.pt`` beside the reference network's 40-epoch run
+(``benchmarks/results_length/<set>.json``).
+
+Two what-ifs that are not unetkit options are swapped in for the study only:
+
+- ``--group-norm``: ``batch_norm=True`` builds group normalisation (8 groups) instead of
+  batch normalisation;
+- ``--scale-augment``: half the training patches are multiplied by a factor drawn
+  log-uniformly from [1/1.5, 1.5] before the default intensity augmentation (the spread of
+  a percentile-normalised image's scale when its brightest objects differ).
+
+``--cross`` also scores every model trained on ``hela`` (the embedded sample's frames) on
+nuclei from other microscopes that no training sees (``training_study.score``: the sample's
+held-out frames, 5 CHO frames, 6 cells3d slices).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import math
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from length_study import config_for, test_dice
+from public_data import CACHE, build
+from training_study import score
+
+from unetkit import train
+
+
+def parse_change(text: str) -> tuple[str, object]:
+    """``name=value`` with the value as a Python literal where it is one (``True``, ``0.002``)."""
+    name, _, value = text.partition("=")
+    try:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return name, value
+
+
+def swap_in_group_norm() -> None:
+    """Make unetkit's network build GroupNorm(8) where it would build BatchNorm2d."""
+    import unetkit.model
+
+    class TorchNNWithGroupNorm:
+        def __getattr__(self, name: str):
+            return getattr(torch.nn, name)
+
+        @staticmethod
+        def BatchNorm2d(channels: int) -> torch.nn.Module:  # noqa: N802 (torch's name)
+            return torch.nn.GroupNorm(8, channels)
+
+    unetkit.model.nn = TorchNNWithGroupNorm()
+
+
+def swap_in_scale_augment(probability: float = 0.5, largest: float = 1.5) -> None:
+    """Scale half the training patches by a log-uniform factor in [1/largest, largest] first."""
+    import unetkit.data.sampling
+
+    default = unetkit.data.sampling.augment_intensity
+
+    def scaled_then_default(patch, rng, options):
+        if rng.random() < probability:
+            patch = patch * math.exp(rng.uniform(-math.log(largest), math.log(largest)))
+        return default(patch, rng, options)
+
+    unetkit.data.sampling.augment_intensity = scaled_then_default
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sets", nargs="+", default=["hela", "cho", "cells3d", "bbbc007"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--set", dest="changes", action="append", default=[], metavar="NAME=VALUE",
+                        help="a TrainConfig option changed for every run (repeatable)")
+    parser.add_argument("--max-time", type=float, default=180.0, help="each run's training budget in seconds")
+    parser.add_argument("--group-norm", action="store_true", help="batch_norm=True builds GroupNorm(8) instead")
+    parser.add_argument("--scale-augment", action="store_true", help="scale half the patches by 1/1.5 to 1.5 first")
+    parser.add_argument("--cross", action="store_true", help="score hela models on other microscopes too")
+    parser.add_argument("--cache", type=Path, default=CACHE)
+    parser.add_argument("--logs", type=Path, default=Path(__file__).with_name("results_length"))
+    args = parser.parse_args()
+    changes = dict(parse_change(text) for text in args.changes)
+    if args.group_norm:
+        swap_in_group_norm()
+        changes["batch_norm"] = True
+    if args.scale_augment:
+        swap_in_scale_augment()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; changes {changes}; group norm "
+          f"{args.group_norm}; scale augment {args.scale_augment}; max time {args.max_time} s")
+    print("| set | seed | wall s | steps | stopped | test Dice | 40 epochs | difference |")
+    print("|---|---|---|---|---|---|---|---|")
+    for seed in args.seeds:
+        for set_name in args.sets:
+            root = build(set_name, args.cache)
+            out = Path(tempfile.mkdtemp()) / set_name
+            start = time.perf_counter()
+            config = config_for(root, out, seed=seed, max_time_s=args.max_time, **changes)
+            result = train(config, report=lambda text: None)
+            wall = time.perf_counter() - start
+            dice = test_dice(out / "best.pt", root)
+            reference = json.loads((args.logs / f"{set_name}.json").read_text())["final_test_dice"]
+            print(f"| {set_name} | {seed} | {wall:.0f} | {result.global_step} | {result.stopped.value} | {dice:.4f} | "
+                  f"{reference:.4f} | {dice - reference:+.4f} |", flush=True)
+            if args.cross and set_name == "hela":
+                scores = score(out / "best.pt", args.cache)
+                print("    other microscopes: " + ", ".join(f"{name} {value:.4f}" for name, value in scores.items()),
+                      flush=True)
+
+
+if __name__ == "__main__":
+    main()
