@@ -4,6 +4,7 @@
     python benchmarks/levers_study.py --sets hela cho bbbc007 cells3d --seeds 0 1 --set batch_norm=True --cross
     python benchmarks/levers_study.py --sets bbbc007 cells3d --seeds 0 1 --group-norm
     python benchmarks/levers_study.py --sets cells3d hela --seeds 1 0 --scale-augment --cross
+    python benchmarks/levers_study.py --intensities cells3d    # why cells3d's test halves look brighter
 
 Each run is ``unetkit train`` with its defaults and a 3-minute budget (``--max-time``), on one
 set of ``benchmarks/public_data.py`` and one seed, with the options of ``--set`` changed
@@ -81,6 +82,25 @@ def swap_in_scale_augment(probability: float = 0.5, largest: float = 1.5) -> Non
     unetkit.data.sampling.augment_intensity = scaled_then_default
 
 
+def print_intensities(set_name: str, cache: Path) -> None:
+    """Per image of a set: the percentiles that normalisation maps to 0 and 1, the raw mean of
+    foreground and background, and the normalised mean of the foreground."""
+    import numpy as np
+    import tifffile
+
+    root = build(set_name, cache)
+    print("| split | image | 1st percentile | 99.8th percentile | foreground mean | background mean | "
+          "foreground mean, normalised |")
+    print("|---|---|---|---|---|---|---|")
+    for split in ("train", "test"):
+        for path in sorted((root / split / "images").iterdir()):
+            image = tifffile.imread(path).astype(np.float64)
+            foreground = tifffile.imread(root / split / "masks" / path.name) > 0
+            low, high = np.percentile(image, [1.0, 99.8])
+            print(f"| {split} | {path.stem} | {low:.0f} | {high:.0f} | {image[foreground].mean():.0f} | "
+                  f"{image[~foreground].mean():.0f} | {(image[foreground].mean() - low) / (high - low):.3f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sets", nargs="+", default=["hela", "cho", "cells3d", "bbbc007"])
@@ -91,9 +111,13 @@ def main() -> None:
     parser.add_argument("--group-norm", action="store_true", help="batch_norm=True builds GroupNorm(8) instead")
     parser.add_argument("--scale-augment", action="store_true", help="scale half the patches by 1/1.5 to 1.5 first")
     parser.add_argument("--cross", action="store_true", help="score hela models on other microscopes too")
+    parser.add_argument("--intensities", metavar="SET", help="only print the intensity statistics of SET's images")
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--logs", type=Path, default=Path(__file__).with_name("results_length"))
     args = parser.parse_args()
+    if args.intensities:
+        print_intensities(args.intensities, args.cache)
+        return
     changes = dict(parse_change(text) for text in args.changes)
     if args.group_norm:
         swap_in_group_norm()
@@ -109,7 +133,8 @@ def main() -> None:
             root = build(set_name, args.cache)
             out = Path(tempfile.mkdtemp()) / set_name
             start = time.perf_counter()
-            config = config_for(root, out, seed=seed, max_time_s=args.max_time, **changes)
+            options = {"seed": seed, "max_time_s": args.max_time, **changes}  # --set may override both
+            config = config_for(root, out, **options)
             result = train(config, report=lambda text: None)
             wall = time.perf_counter() - start
             dice = test_dice(out / "best.pt", root)

@@ -8,11 +8,14 @@
 # draft made readable, and these commands run the same thing. scale_augment_seed0.txt was run with
 # an uncommitted preset "gamma-noise-scale" that drew exactly what --scale-augment draws (the scale
 # first, only when on), and was taken out again when the study did not keep it.
+# The draft's lines say "norm batch" for "no --group-norm swap" (batch norm is on only where the
+# changes name batch_norm=True), and "aug scale" for --scale-augment.
 # other_microscopes.txt names run folders: tmph00liu7f / tmps7qhi6nq are the default's hela runs,
 # seeds 0 / 1 (default_hela.txt); tmpfawfzl0c / tmpgc1zi2eg are batch_norm=True's (batch_norm.txt).
 P=.venv/bin/python
-$P benchmarks/levers_study.py --sets cells3d --seeds 1 --set lr=0.002                      # cells3d_s1_lr0.002.txt
-$P benchmarks/levers_study.py --sets cells3d --seeds 1 --set lr=0.003                      # cells3d_s1_lr0.003.txt
+# cells3d_s1_lr*.txt came from length_study.py (its own table format); levers_study.py --set lr=0.002 runs the same
+$P benchmarks/length_study.py default --sets cells3d --logs benchmarks/results_length --max-time 180 --seed 1 --lr 0.002
+$P benchmarks/length_study.py default --sets cells3d --logs benchmarks/results_length --max-time 180 --seed 1 --lr 0.003
 $P benchmarks/levers_study.py --sets cells3d --seeds 1 --set batch_norm=True               # patch96_batch8_bn_*.txt
 $P benchmarks/levers_study.py --sets cells3d --seeds 1 --set patch_size=96 --set steps_per_epoch=356
 $P benchmarks/levers_study.py --sets cells3d --seeds 1 --set batch_size=8 --set steps_per_epoch=100
@@ -26,3 +29,5 @@ $P benchmarks/levers_study.py --sets cho bbbc007 cells3d --seeds 0 --scale-augme
 # cells3d's 40-epoch runs with the present default (128 px, 200 steps), seeds 1 and 0:
 $P benchmarks/length_study.py long --sets cells3d --patch-size 128 --steps-per-epoch 200 --seed 1 --logs benchmarks/results_length_128
 $P benchmarks/length_study.py long --sets cells3d --patch-size 128 --steps-per-epoch 200 --seed 0 --logs benchmarks/results_length_128
+# The percentiles and foreground means of cells3d's halves (cells3d_intensities.txt):
+$P benchmarks/levers_study.py --intensities cells3d > benchmarks/results_levers/cells3d_intensities.txt

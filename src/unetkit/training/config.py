@@ -35,7 +35,7 @@ MODEL, DATA, OPTIMISATION, MACHINERY = "model", "data", "optimisation", "machine
 #: Patch side and epoch length when not given, by task (BENCHMARKS.md, "The default since
 #: 2026-12-04"). Pixels: 128-px patches were ahead of 256 px, or level, in every pair measured
 #: on four public sets (the rule and 3-minute runs; within 0.01 of a 40-epoch run's test Dice in
-#: 7 runs of 8). Objects: 256 px kept the sample's held-out F1 at 0.95 or more for three seeds,
+#: 8 runs of 8 and 7 of 8). Objects: 256 px kept the sample's held-out F1 at 0.95 or more for three seeds,
 #: 128 px did not (0.935 for one). Either way an epoch holds the same pixels, which the stopping
 #: rule's patience counts (with the default batch, and when neither is given).
 TASK_DEFAULTS: dict[str, dict[str, int]] = {
