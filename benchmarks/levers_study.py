@@ -83,10 +83,11 @@ def swap_in_scale_augment(probability: float = 0.5, largest: float = 1.5) -> Non
 
 
 def print_intensities(set_name: str, cache: Path) -> None:
-    """Per image of a set: the percentiles that normalisation maps to 0 and 1, the raw mean of
-    foreground and background, and the normalised mean of the foreground."""
-    import numpy as np
+    """Per image of a set: the values that unetkit's default normalisation maps to 0 and 1, the
+    raw mean of foreground and background, and the foreground's mean as the network sees it."""
     import tifffile
+
+    from unetkit.data.normalize import Normalization
 
     root = build(set_name, cache)
     print("| split | image | 1st percentile | 99.8th percentile | foreground mean | background mean | "
@@ -94,11 +95,12 @@ def print_intensities(set_name: str, cache: Path) -> None:
     print("|---|---|---|---|---|---|---|")
     for split in ("train", "test"):
         for path in sorted((root / split / "images").iterdir()):
-            image = tifffile.imread(path).astype(np.float64)
-            foreground = tifffile.imread(root / split / "masks" / path.name) > 0
-            low, high = np.percentile(image, [1.0, 99.8])
+            image = tifffile.imread(path)[None]  # (1, H, W), as unetkit reads a grey image
+            foreground = tifffile.imread(root / split / "masks" / path.name)[None] > 0
+            scaling = Normalization().fitted(image)
+            low, high = scaling.offset[0], scaling.offset[0] + scaling.span[0]
             print(f"| {split} | {path.stem} | {low:.0f} | {high:.0f} | {image[foreground].mean():.0f} | "
-                  f"{image[~foreground].mean():.0f} | {(image[foreground].mean() - low) / (high - low):.3f} |")
+                  f"{image[~foreground].mean():.0f} | {scaling.apply(image)[foreground].mean():.3f} |")
 
 
 def main() -> None:
