@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
+from .cores import match_torch_threads, usable_cores
 from .errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, ConfigError, UnetkitError
 from .inference import BACKENDS
 from .options import finite_float, positive_int
@@ -158,6 +159,7 @@ def _train_config(args: argparse.Namespace):  # -> TrainConfig
 def _run_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.nproc is not None:
         return _relaunch_under_torchrun(args.nproc, argv)
+    match_torch_threads(os.environ)
     from .options import values_from_arguments
     from .training.config import TrainConfig
     from .training.loop import StopReason, train
@@ -200,7 +202,7 @@ def _relaunch_under_torchrun(nproc: int, argv: Sequence[str]) -> int:
             break
     command = [sys.executable, "-m", "unetkit.torchrun", "--standalone", f"--nproc_per_node={nproc}",
                "-m", "unetkit", *rest]
-    return _run_forwarding_signals(command, worker_environment(nproc, dict(os.environ), _usable_cores()))
+    return _run_forwarding_signals(command, worker_environment(nproc, dict(os.environ), usable_cores()))
 
 
 def worker_environment(nproc: int, environment: dict[str, str], cores: int) -> dict[str, str]:
@@ -213,12 +215,6 @@ def worker_environment(nproc: int, environment: dict[str, str], cores: int) -> d
     '3'
     """
     return {"OMP_NUM_THREADS": str(max(1, cores // nproc)), **environment}
-
-
-def _usable_cores() -> int:
-    if hasattr(os, "sched_getaffinity"):  # the cores this process may use (a SLURM allocation, taskset)
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def _run_forwarding_signals(command: list[str], environment: dict[str, str] | None = None) -> int:
@@ -259,6 +255,7 @@ def _run_forwarding_signals(command: list[str], environment: dict[str, str] | No
 def _run_predict(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from .predict import PredictOptions, predict_files
 
+    match_torch_threads(os.environ)
     options = PredictOptions(
         tile=_tile_options(args), overlay=args.overlay, probabilities=args.probabilities,
         probabilities_on_disk=args.probabilities_on_disk,
@@ -276,6 +273,7 @@ def _run_evaluate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from .data.io import ensure_can_write
     from .evaluation import evaluate_checkpoint
 
+    match_torch_threads(os.environ)
     csv_path = Path(args.csv) if args.csv else Path(args.checkpoint).with_name(
         f"evaluation_{Path(str(args.data).replace(':', '_')).name}.csv")
     outputs = [csv_path] + ([Path(args.report)] if args.report else [])

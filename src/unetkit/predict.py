@@ -44,6 +44,7 @@ from .data.io import (
 from .data.memory import check_fits_in_memory
 from .data.pairing import image_files
 from .data.partials import sweep_stale
+from .cores import usable_cores
 from .data.sample import resolve_data_source
 from .errors import ConfigError, InputError, OutputExistsError, UnetkitError
 from .inference.loading import BACKENDS, LoadedPredictor, load_predictor, with_object_options
@@ -342,12 +343,12 @@ def spare_core(loaded: LoadedPredictor) -> bool:
     (BENCHMARKS.md, "Predicting thousands of files"). The cores counted are the logical
     CPUs this process may run on, and torch uses one thread per physical core by default,
     so a machine with hyper-threading counts as having spare cores (its siblings); a CPU
-    quota (a container's ``--cpus``) is not seen. ``PredictOptions(overlap=...)`` decides
-    instead.
+    quota (a container's ``--cpus``) counts as the cores it allows (:func:`usable_cores`).
+    ``PredictOptions(overlap=...)`` decides instead.
 
     >>> import torch
     >>> on_the_cpu = LoadedPredictor(predictor=None, data_options=None, task=None)
-    >>> spare_core(on_the_cpu) == (len(os.sched_getaffinity(0)) > torch.get_num_threads())
+    >>> spare_core(on_the_cpu) == (usable_cores() > torch.get_num_threads())
     True
     """
     import torch
@@ -355,8 +356,7 @@ def spare_core(loaded: LoadedPredictor) -> bool:
     device = getattr(loaded.predictor, "device", None)
     if isinstance(device, torch.device) and device.type != "cpu":
         return True
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return cores > torch.get_num_threads()
+    return usable_cores() > torch.get_num_threads()
 
 
 class _InlineExecutor:
