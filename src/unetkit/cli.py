@@ -9,13 +9,14 @@ handlers within a few hundredths of a second of the start.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import signal
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
-from .cores import match_torch_threads, usable_cores
+from .cores import threads_within_cores, usable_cores
 from .errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, ConfigError, UnetkitError
 from .inference import BACKENDS
 from .options import finite_float, positive_int
@@ -156,10 +157,25 @@ def _train_config(args: argparse.Namespace):  # -> TrainConfig
     return TrainConfig(**values)
 
 
+def _within_usable_cores(handler: Callable[[argparse.Namespace, Sequence[str]], int]):
+    """``handler`` run with torch's threads lowered to the cores the process may use (a
+    container's CPU quota; :func:`unetkit.cores.threads_within_cores`), and restored after it;
+    ``train --nproc`` gives each torchrun worker its share through ``OMP_NUM_THREADS`` instead."""
+
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
+        if getattr(args, "nproc", None) is not None:
+            return handler(args, argv)
+        with threads_within_cores(os.environ):
+            return handler(args, argv)
+
+    return run
+
+
+@_within_usable_cores
 def _run_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.nproc is not None:
         return _relaunch_under_torchrun(args.nproc, argv)
-    match_torch_threads(os.environ)
     from .options import values_from_arguments
     from .training.config import TrainConfig
     from .training.loop import StopReason, train
@@ -252,10 +268,10 @@ def _run_forwarding_signals(command: list[str], environment: dict[str, str] | No
     return code
 
 
+@_within_usable_cores
 def _run_predict(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from .predict import PredictOptions, predict_files
 
-    match_torch_threads(os.environ)
     options = PredictOptions(
         tile=_tile_options(args), overlay=args.overlay, probabilities=args.probabilities,
         probabilities_on_disk=args.probabilities_on_disk,
@@ -269,11 +285,11 @@ def _run_predict(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
+@_within_usable_cores
 def _run_evaluate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from .data.io import ensure_can_write
     from .evaluation import evaluate_checkpoint
 
-    match_torch_threads(os.environ)
     csv_path = Path(args.csv) if args.csv else Path(args.checkpoint).with_name(
         f"evaluation_{Path(str(args.data).replace(':', '_')).name}.csv")
     outputs = [csv_path] + ([Path(args.report)] if args.report else [])

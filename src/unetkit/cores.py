@@ -1,46 +1,50 @@
-"""How many cores this process may use: its CPU affinity, and a container's CPU quota.
+"""How many cores this process may use: its CPU affinity, and a CPU quota of its cgroup.
 
-torch starts one thread per core it sees, and it does not see a quota: in a container
-limited with ``docker run --cpus 2`` or a Kubernetes CPU limit, on a 64-core machine, torch
-starts 32 threads or more, which then share the time of 2 cores and wait for each other at
-every layer. :func:`usable_cores` counts what the process may really use, and
-:func:`match_torch_threads` lowers torch's threads to it (the command line does this before
-training or predicting; ``OMP_NUM_THREADS``, where set, is left to decide).
+torch starts one thread per physical core that the process's affinity allows, and it does
+not see a CPU quota: in a container limited with ``docker run --cpus 2`` or a Kubernetes CPU
+limit, or a systemd unit with ``CPUQuota=200%``, on a 64-core machine, it starts 32 threads
+or more for the time of 2 cores. :func:`usable_cores` counts what the process may use, and
+:func:`threads_within_cores` lowers torch's threads to it for the length of a command (the
+command line's ``train``, ``predict`` and ``evaluate`` do this; the Python API and the
+napari plugin leave torch's threads as they are). ``OMP_NUM_THREADS``, where set, decides.
 
-Quotas are read from cgroup v2 (``cpu.max``) or cgroup v1 (``cpu/cpu.cfs_quota_us`` and
-``cpu/cpu.cfs_period_us``) under ``/sys/fs/cgroup``, as they appear inside the container.
+The quota is the smallest along the process's cgroup path (``/proc/self/cgroup``) up to the
+root of ``/sys/fs/cgroup``: cgroup v2's ``cpu.max`` or cgroup v1's ``cpu.cfs_quota_us`` and
+``cpu.cfs_period_us`` (under ``cpu/``). Inside a container the path is often not mounted
+(the container sees its own cgroup as the root), so each directory on the path is read
+where it exists, and the root always is.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 from pathlib import Path
-from typing import Mapping
+from typing import Iterator, Mapping
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+PROC_CGROUP = Path("/proc/self/cgroup")
 
 
-def cpu_quota(cgroup_root: Path = CGROUP_ROOT) -> float | None:
-    """The CPU time this process's cgroup may use, in cores (``1.5``: one and a half); None
-    where there is no quota or it cannot be read.
+def quota_in(directory: Path) -> float | None:
+    """The CPU quota set in one cgroup directory, in cores (``1.5``: one and a half); None
+    where it sets none or it cannot be read. cgroup v2's ``cpu.max`` is read first, then
+    cgroup v1's pair of files.
 
     >>> import tempfile
-    >>> root = Path(tempfile.mkdtemp())
-    >>> _ = (root / "cpu.max").write_text("150000 100000\\n")
-    >>> cpu_quota(root)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     _ = (Path(folder) / "cpu.max").write_text("150000 100000\\n")
+    ...     quota_in(Path(folder))
     1.5
-    >>> _ = (root / "cpu.max").write_text("max 100000\\n")
-    >>> cpu_quota(root) is None
-    True
     """
-    v2 = cgroup_root / "cpu.max"
-    v1 = (cgroup_root / "cpu" / "cpu.cfs_quota_us", cgroup_root / "cpu" / "cpu.cfs_period_us")
+    v2 = directory / "cpu.max"
+    v1_quota, v1_period = directory / "cpu.cfs_quota_us", directory / "cpu.cfs_period_us"
     try:
         if v2.is_file():
             quota, period = v2.read_text().split()[:2]
-        elif v1[0].is_file() and v1[1].is_file():
-            quota, period = v1[0].read_text().strip(), v1[1].read_text().strip()
+        elif v1_quota.is_file() and v1_period.is_file():
+            quota, period = v1_quota.read_text().strip(), v1_period.read_text().strip()
         else:
             return None
         if quota in ("max", "-1"):
@@ -51,37 +55,85 @@ def cpu_quota(cgroup_root: Path = CGROUP_ROOT) -> float | None:
     return cores if cores > 0 else None
 
 
-def usable_cores(cgroup_root: Path = CGROUP_ROOT) -> int:
-    """The cores this process may use: those it may run on (a SLURM allocation, ``taskset``),
-    fewer where a CPU quota (rounded up) allows less; at least 1.
+def cgroup_directories(cgroup_root: Path, proc_cgroup: Path) -> list[Path]:
+    """The directories whose quota limits this process: its cgroup v2 path and its cgroup v1
+    ``cpu`` path, each with every parent, up to and with their roots (which are read even
+    where ``/proc/self/cgroup`` cannot be).
 
-    >>> 1 <= usable_cores() <= (os.cpu_count() or 1)
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     proc = Path(folder) / "cgroup"
+    ...     _ = proc.write_text("0::/pod7/box\\n")
+    ...     [str(path) for path in cgroup_directories(Path("/cg"), proc)]
+    ['/cg/pod7/box', '/cg/pod7', '/cg', '/cg/cpu']
+    """
+    paths = {"": "", "cpu": ""}  # the roots
+    try:
+        lines = proc_cgroup.read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2) if line.count(":") >= 2 else ("", "-", "")
+        if controllers == "":
+            paths[""] = path
+        elif "cpu" in controllers.split(","):
+            paths["cpu"] = path
+    directories: list[Path] = []
+    for mount, path in paths.items():
+        parts = [part for part in path.split("/") if part and part not in (".", "..")]
+        for depth in range(len(parts), -1, -1):
+            directories.append(cgroup_root.joinpath(mount, *parts[:depth]) if mount else
+                               cgroup_root.joinpath(*parts[:depth]))
+    return directories
+
+
+def cpu_quota(cgroup_root: Path | None = None, proc_cgroup: Path | None = None) -> float | None:
+    """The CPU time this process may use, in cores: the smallest quota along its cgroup
+    path (:func:`cgroup_directories`); None where no quota is set.
+
+    >>> cpu_quota(Path("/no/such/cgroup"), Path("/no/such/file")) is None
     True
     """
-    if hasattr(os, "sched_getaffinity"):
-        cores = len(os.sched_getaffinity(0))
-    else:
-        cores = os.cpu_count() or 1
-    quota = cpu_quota(cgroup_root)
+    directories = cgroup_directories(cgroup_root or CGROUP_ROOT, proc_cgroup or PROC_CGROUP)
+    quotas = [quota for quota in map(quota_in, directories) if quota is not None]
+    return min(quotas, default=None)
+
+
+def usable_cores(cgroup_root: Path | None = None, proc_cgroup: Path | None = None) -> int:
+    """The cores this process may use: those it may run on (a SLURM allocation, ``taskset``),
+    fewer where a CPU quota, rounded up to whole cores, allows less; at least 1.
+
+    >>> usable_cores(Path("/no/such/cgroup"), Path("/no/such/file")) == len(os.sched_getaffinity(0))
+    True
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    quota = cpu_quota(cgroup_root, proc_cgroup)
     if quota is not None:
         cores = min(cores, math.ceil(quota))
     return max(1, cores)
 
 
-def match_torch_threads(environment: Mapping[str, str], cgroup_root: Path = CGROUP_ROOT) -> int | None:
-    """Lower torch's threads to :func:`usable_cores` where it starts more, unless
-    ``OMP_NUM_THREADS`` is set in ``environment`` (the user's or torchrun's choice). Returns
-    the threads set, or None where nothing changed.
+@contextlib.contextmanager
+def threads_within_cores(environment: Mapping[str, str], cgroup_root: Path | None = None,
+                         proc_cgroup: Path | None = None) -> Iterator[int | None]:
+    """For the length of the block, torch's threads lowered to :func:`usable_cores` where it
+    starts more, unless ``OMP_NUM_THREADS`` is set in ``environment`` (the user's or
+    torchrun's choice). Yields the threads set (None: nothing changed); restores torch's
+    count after the block.
 
-    >>> match_torch_threads({"OMP_NUM_THREADS": "64"}) is None
+    >>> with threads_within_cores({"OMP_NUM_THREADS": "64"}) as threads:
+    ...     threads is None
     True
     """
-    if "OMP_NUM_THREADS" in environment:
-        return None
     import torch
 
-    cores = usable_cores(cgroup_root)
-    if torch.get_num_threads() <= cores:
-        return None
+    before = torch.get_num_threads()
+    cores = usable_cores(cgroup_root, proc_cgroup)
+    if "OMP_NUM_THREADS" in environment or before <= cores:
+        yield None
+        return
     torch.set_num_threads(cores)
-    return cores
+    try:
+        yield cores
+    finally:
+        torch.set_num_threads(before)

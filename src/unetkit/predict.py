@@ -32,6 +32,7 @@ from typing import Any, Callable
 import numpy as np
 from tqdm import tqdm
 
+from .cores import usable_cores
 from .data.dataset import load_image_planes
 from .data.io import (
     PlaneShape,
@@ -44,7 +45,6 @@ from .data.io import (
 from .data.memory import check_fits_in_memory
 from .data.pairing import image_files
 from .data.partials import sweep_stale
-from .cores import usable_cores
 from .data.sample import resolve_data_source
 from .errors import ConfigError, InputError, OutputExistsError, UnetkitError
 from .inference.loading import BACKENDS, LoadedPredictor, load_predictor, with_object_options
