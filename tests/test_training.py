@@ -15,6 +15,7 @@ import torch
 
 from unetkit import TrainConfig, load_model, train
 from unetkit.checkpoint import read_checkpoint
+from unetkit.errors import ConfigError
 from unetkit.training.history import read_rows
 
 from helpers import write_dataset
@@ -72,6 +73,20 @@ def test_patches_and_epoch_length_default_by_task_and_the_run_records_what_it_us
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert (saved["patch_size"], saved["steps_per_epoch"]) == (128, 200)  # a resume keeps them, whatever the default
     assert read_rows(tmp_path / "run" / "log.csv")[-1]["step"] == "200"
+
+
+def test_the_upper_percentile_is_stored_with_the_model_and_its_images_are_normalised_by_it(tmp_path):
+    data = write_dataset(tmp_path / "d", count=2, size=(40, 52))
+    train(tiny_config(data, tmp_path / "run", epochs=1, steps_per_epoch=1, upper_percentile=99.0), report=QUIET)
+    _, options = load_model(tmp_path / "run" / "best.pt")
+    assert (options.normalization.mode, options.normalization.low, options.normalization.high) == ("percentile", 1.0, 99.0)
+    image = torch.arange(1000.0).reshape(1, 10, 100).numpy()
+    assert options.normalization.apply(image).max() == pytest.approx((999 - 9.99) / (989.01 - 9.99), rel=1e-5)  # 1st -> 0, 99th -> 1
+    assert load_model(tmp_path / "run" / "last.pt")[1].normalization.high == 99.0
+    for wrong in (1.0, 100.5, float("nan")):
+        with pytest.raises(ConfigError, match="upper percentile"):
+            tiny_config(data, tmp_path / "other", upper_percentile=wrong)
+    assert TrainConfig(out="x", normalization="scale", upper_percentile=99.0).upper_percentile == 99.0
 
 
 def test_early_stopping_stops_when_validation_dice_stalls(tmp_path):

@@ -84,6 +84,9 @@ class TrainConfig:
         "mask value that counts nowhere in loss and metrics", group=DATA))
     normalization: NormalizationMode = field(default="percentile", metadata=option(
         "image normalisation, stored with the model", group=DATA))
+    upper_percentile: float = field(default=99.8, metadata=option(
+        "percentile normalisation: the percentile of each image mapped to 1 (the 1st goes to 0); lower it "
+        "(Cellpose: 99) when a few very bright objects set different scales in different images", group=DATA))
     patch_size: int | None = field(default=None, metadata=option(
         "side of the training patches (default: 128; 256 for --task instances)", group=DATA))
     foreground_fraction: float = field(default=0.33, metadata=option(
@@ -157,6 +160,9 @@ class TrainConfig:
                 raise ConfigError(f"{name.replace('_', ' ')} must be a finite number, got {value}")
         if self.grad_clip is not None and self.grad_clip <= 0:
             raise ConfigError(f"grad clip must be positive, got {self.grad_clip}", fix="leave it out to clip at 1.0")
+        if not (1.0 < self.upper_percentile <= 100.0):
+            raise ConfigError(f"upper percentile must be above 1 (the lower one) and at most 100, got "
+                              f"{self.upper_percentile}", fix="99.8 is the default; Cellpose uses 99")
         if self.max_time_s is not None and self.max_time_s <= 0:
             raise ConfigError(f"max time must be positive, got {self.max_time_s}")
         if self.min_object_size is not None and self.min_object_size < 1:

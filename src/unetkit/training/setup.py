@@ -78,13 +78,20 @@ def task_of(config: TrainConfig) -> Task:
     return task_for("semantic", config.num_classes)
 
 
+def normalization_of(config: TrainConfig) -> Normalization:
+    """The run's normalisation: ``--upper-percentile`` is the percentile mode's upper bound."""
+    if config.normalization == "percentile":
+        return Normalization(mode="percentile", high=config.upper_percentile)
+    return Normalization(mode=config.normalization)
+
+
 def data_options_for(config: TrainConfig) -> DataOptions:
     """How this run reads masks and normalises images (stored with the model)."""
     return DataOptions(
         num_classes=config.num_classes,
         mask_mode=resolve_mask_mode(config.data, task_of(config).mask_mode(config.mask_mode)),
         ignore_index=config.ignore_index,
-        normalization=Normalization(mode=config.normalization),
+        normalization=normalization_of(config),
     )
 
 
