@@ -5,6 +5,7 @@
     python benchmarks/levers_study.py --sets bbbc007 cells3d --seeds 0 1 --group-norm
     python benchmarks/levers_study.py --sets cells3d hela --seeds 1 0 --scale-augment --cross
     python benchmarks/levers_study.py --intensities cells3d    # why cells3d's test halves look brighter
+    python benchmarks/levers_study.py --percentiles            # would another upper percentile do better?
 
 Each run is ``unetkit train`` with its defaults and a 3-minute budget (``--max-time``), on one
 set of ``benchmarks/public_data.py`` and one seed, with the options of ``--set`` changed
@@ -19,6 +20,8 @@ Two what-ifs that are not unetkit options are swapped in for the study only:
 - ``--scale-augment``: half the training patches are multiplied by a factor drawn
   log-uniformly from [1/1.5, 1.5] before the default intensity augmentation (the spread of
   a percentile-normalised image's scale when its brightest objects differ).
+
+The upper percentile of the normalisation is a unetkit option: ``--set upper_percentile=99``.
 
 ``--cross`` also scores every model trained on ``hela`` (the embedded sample's frames) on
 nuclei from other microscopes that no training sees (``training_study.score``: the sample's
@@ -35,6 +38,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from length_study import config_for, test_dice
@@ -103,6 +107,69 @@ def print_intensities(set_name: str, cache: Path) -> None:
                   f"{image[~foreground].mean():.0f} | {scaling.apply(image)[foreground].mean():.3f} |")
 
 
+UPPER_PERCENTILES = (99.8, 99.5, 99.0, 98.0)
+DENSITY_BINS = ((0.002, 0.02), (0.02, 0.08), (0.08, 0.2), (0.2, 1.0))
+
+
+def contrast(image: np.ndarray, foreground: np.ndarray, upper: float) -> float:
+    """Mean foreground minus mean background after unetkit's percentile normalisation with
+    ``upper`` as its upper percentile: how bright the objects look to the network."""
+    from unetkit.data.normalize import Normalization
+
+    normalised = Normalization("percentile", 1.0, upper).apply(image[None])[0]
+    return float(normalised[foreground].mean() - normalised[~foreground].mean())
+
+
+def print_percentile_choice(set_names: list[str], cache: Path, crops: int = 300, seed: int = 0) -> None:
+    """Two tables on the choice of the upper percentile (the lower stays 1):
+
+    - whole frames of each set: the objects' contrast on training and test frames, and the
+      largest over the smallest contrast of a set's frames (1.0: every frame alike);
+    - crops of ``crop`` px drawn at random from every frame, binned by their share of
+      foreground pixels: the median contrast per bin (what the same objects look like in a
+      sparse frame and in a crowded one).
+    """
+    import tifffile
+
+    rng = np.random.default_rng(seed)
+    by_density = {bin_: {upper: [] for upper in UPPER_PERCENTILES} for bin_ in DENSITY_BINS}
+    print("| set | upper percentile | contrast, training frames | test frames | test / training | "
+          "largest / smallest frame |")
+    print("|---|---|---|---|---|---|")
+    for set_name in set_names:
+        root = build(set_name, cache)
+        frames = []
+        for split in ("train", "test"):
+            for path in sorted((root / split / "images").iterdir()):
+                image = tifffile.imread(path).astype(np.float32)
+                foreground = tifffile.imread(root / split / "masks" / path.name) > 0
+                frames.append((split, image, foreground))
+        for upper in UPPER_PERCENTILES:
+            values = {split: [contrast(image, foreground, upper) for s, image, foreground in frames if s == split]
+                      for split in ("train", "test")}
+            every = values["train"] + values["test"]
+            train_mean, test_mean = np.mean(values["train"]), np.mean(values["test"])
+            print(f"| {set_name} | {upper:g} | {train_mean:.3f} | {test_mean:.3f} | {test_mean / train_mean:.2f} | "
+                  f"{max(every) / min(every):.2f} |")
+        for _, image, foreground in frames:
+            side = min(128, *image.shape)
+            for _ in range(crops):
+                y, x = (int(rng.integers(0, extent - side + 1)) for extent in image.shape)
+                crop, crop_foreground = image[y:y + side, x:x + side], foreground[y:y + side, x:x + side]
+                share = crop_foreground.mean()
+                for low, high in DENSITY_BINS:
+                    if low <= share < high:
+                        for upper in UPPER_PERCENTILES:
+                            by_density[(low, high)][upper].append(contrast(crop, crop_foreground, upper))
+    print(f"\nCrops of up to 128 px ({crops} per frame, every set), median contrast by share of foreground:")
+    print("| foreground share | crops | " + " | ".join(f"upper {upper:g}" for upper in UPPER_PERCENTILES) + " |")
+    print("|---|---|" + "---|" * len(UPPER_PERCENTILES))
+    for (low, high), values in by_density.items():
+        count = len(values[UPPER_PERCENTILES[0]])
+        medians = " | ".join(f"{np.median(values[upper]):.2f}" if count else "-" for upper in UPPER_PERCENTILES)
+        print(f"| {low:.1%} to {high:.0%} | {count} | {medians} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sets", nargs="+", default=["hela", "cho", "cells3d", "bbbc007"])
@@ -114,11 +181,16 @@ def main() -> None:
     parser.add_argument("--scale-augment", action="store_true", help="scale half the patches by 1/1.5 to 1.5 first")
     parser.add_argument("--cross", action="store_true", help="score hela models on other microscopes too")
     parser.add_argument("--intensities", metavar="SET", help="only print the intensity statistics of SET's images")
+    parser.add_argument("--percentiles", action="store_true",
+                        help="only print how the objects' contrast depends on the upper percentile, on --sets")
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--logs", type=Path, default=Path(__file__).with_name("results_length"))
     args = parser.parse_args()
     if args.intensities:
         print_intensities(args.intensities, args.cache)
+        return
+    if args.percentiles:
+        print_percentile_choice(args.sets, args.cache)
         return
     changes = dict(parse_change(text) for text in args.changes)
     if args.group_norm:

@@ -31,3 +31,18 @@ $P benchmarks/length_study.py long --sets cells3d --patch-size 128 --steps-per-e
 $P benchmarks/length_study.py long --sets cells3d --patch-size 128 --steps-per-epoch 200 --seed 0 --logs benchmarks/results_length_128
 # The percentiles and foreground means of cells3d's halves (cells3d_intensities.txt):
 $P benchmarks/levers_study.py --intensities cells3d > benchmarks/results_levers/cells3d_intensities.txt
+# 2026-12-05, later: torch.compile, and the upper percentile of the normalisation. The upper99_* files were
+# made with a study-only flag, levers_study.py --upper-percentile 99, which set training's Normalization(high=99);
+# the option --upper-percentile (TrainConfig.upper_percentile) that replaced it does the same: --set upper_percentile=99
+$P benchmarks/compile_study.py                                                             # compile.txt
+$P benchmarks/levers_study.py --percentiles                                                # percentiles.txt
+$P benchmarks/levers_study.py --sets cells3d --seeds 0 1 --set upper_percentile=99             # upper99_cells3d.txt
+$P benchmarks/levers_study.py --sets hela --seeds 0 --set upper_percentile=99 --cross          # upper99_hela.txt
+$P benchmarks/levers_study.py --sets bbbc007 cho --seeds 0 --set upper_percentile=99           # upper99_bbbc007_cho.txt
+$P benchmarks/levers_study.py --sets hela cho bbbc007 --seeds 1 --set upper_percentile=99     # upper99_seed1.txt
+# the 40-epoch yardsticks of hela, cho and bbbc007 with the present default (128 px, 200 steps), seed 0:
+# benchmarks/results_length_128/long_{hela,cho,bbbc007}_seed0.txt, then rules.txt
+$P benchmarks/length_study.py long --sets hela --patch-size 128 --steps-per-epoch 200 --seed 0 --logs benchmarks/results_length_128
+$P benchmarks/length_study.py long --sets cho --patch-size 128 --steps-per-epoch 200 --seed 0 --logs benchmarks/results_length_128
+$P benchmarks/length_study.py long --sets bbbc007 --patch-size 128 --steps-per-epoch 200 --seed 0 --logs benchmarks/results_length_128
+$P benchmarks/length_study.py rules --logs benchmarks/results_length_128 > benchmarks/results_length_128/rules.txt
