@@ -123,19 +123,20 @@ def contrast(image: np.ndarray, foreground: np.ndarray, upper: float) -> float:
 def print_percentile_choice(set_names: list[str], cache: Path, crops: int = 300, seed: int = 0) -> None:
     """Two tables on the choice of the upper percentile (the lower stays 1):
 
-    - whole frames of each set: the objects' contrast on training and test frames, and the
-      largest over the smallest contrast of a set's frames (1.0: every frame alike);
-    - crops of ``crop`` px drawn at random from every frame, binned by their share of
-      foreground pixels: the median contrast per bin (what the same objects look like in a
-      sparse frame and in a crowded one).
+    - whole frames of each set: the objects' contrast on training and test frames, the
+      largest over the smallest contrast of a set's frames (1.0: every frame alike), and the
+      frames' share of foreground pixels;
+    - crops of up to 128 px drawn at random from every frame, each normalised on its own as
+      an image of that size would be, binned by their share of foreground pixels: the median
+      contrast per bin (a stand-in for sparse and crowded images of the same objects).
     """
     import tifffile
 
     rng = np.random.default_rng(seed)
     by_density = {bin_: {upper: [] for upper in UPPER_PERCENTILES} for bin_ in DENSITY_BINS}
     print("| set | upper percentile | contrast, training frames | test frames | test / training | "
-          "largest / smallest frame |")
-    print("|---|---|---|---|---|---|")
+          "largest / smallest frame | foreground share of the frames |")
+    print("|---|---|---|---|---|---|---|")
     for set_name in set_names:
         root = build(set_name, cache)
         frames = []
@@ -149,8 +150,9 @@ def print_percentile_choice(set_names: list[str], cache: Path, crops: int = 300,
                       for split in ("train", "test")}
             every = values["train"] + values["test"]
             train_mean, test_mean = np.mean(values["train"]), np.mean(values["test"])
+            shares = [foreground.mean() for _, _, foreground in frames]
             print(f"| {set_name} | {upper:g} | {train_mean:.3f} | {test_mean:.3f} | {test_mean / train_mean:.2f} | "
-                  f"{max(every) / min(every):.2f} |")
+                  f"{max(every) / min(every):.2f} | {min(shares):.0%} to {max(shares):.0%} |")
         for _, image, foreground in frames:
             side = min(128, *image.shape)
             for _ in range(crops):

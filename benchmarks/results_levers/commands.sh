@@ -34,7 +34,7 @@ $P benchmarks/levers_study.py --intensities cells3d > benchmarks/results_levers/
 # 2026-12-05, later: torch.compile, and the upper percentile of the normalisation. The upper99_* files were
 # made with a study-only flag, levers_study.py --upper-percentile 99, which set training's Normalization(high=99);
 # the option --upper-percentile (TrainConfig.upper_percentile) that replaced it does the same: --set upper_percentile=99
-$P benchmarks/compile_study.py                                                             # compile.txt
+rm -rf /tmp/torchinductor_$USER; $P benchmarks/compile_study.py --rounds 3 --repeats 7     # compile.txt (compile_first.txt: the defaults, warm cache)
 $P benchmarks/levers_study.py --percentiles                                                # percentiles.txt
 $P benchmarks/levers_study.py --sets cells3d --seeds 0 1 --set upper_percentile=99             # upper99_cells3d.txt
 $P benchmarks/levers_study.py --sets hela --seeds 0 --set upper_percentile=99 --cross          # upper99_hela.txt
@@ -46,3 +46,5 @@ $P benchmarks/length_study.py long --sets hela --patch-size 128 --steps-per-epoc
 $P benchmarks/length_study.py long --sets cho --patch-size 128 --steps-per-epoch 200 --seed 0 --logs benchmarks/results_length_128
 $P benchmarks/length_study.py long --sets bbbc007 --patch-size 128 --steps-per-epoch 200 --seed 0 --logs benchmarks/results_length_128
 $P benchmarks/length_study.py rules --logs benchmarks/results_length_128 > benchmarks/results_length_128/rules.txt
+# the swap's result again with the option (the same 0.9673):
+$P benchmarks/levers_study.py --sets cells3d --seeds 0 --set upper_percentile=99 > benchmarks/results_levers/upper99_cells3d_option.txt
