@@ -86,7 +86,9 @@ def test_the_upper_percentile_is_stored_with_the_model_and_its_images_are_normal
     for wrong in (1.0, 100.5, float("nan")):
         with pytest.raises(ConfigError, match="upper percentile"):
             tiny_config(data, tmp_path / "other", upper_percentile=wrong)
-    assert TrainConfig(out="x", normalization="scale", upper_percentile=99.0).upper_percentile == 99.0
+    with pytest.raises(ConfigError, match="no effect with --normalization minmax"):  # not silently ignored
+        TrainConfig(out="x", normalization="minmax", upper_percentile=99.0)
+    assert TrainConfig(out="x", normalization="scale").upper_percentile == 99.8
 
 
 def test_early_stopping_stops_when_validation_dice_stalls(tmp_path):

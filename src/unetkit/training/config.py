@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from ..data.augment import DEFAULT_AUGMENT, AugmentName
 from ..instances.task import DEFAULT_METHOD, InstanceMethod
-from ..data.normalize import NormalizationMode
+from ..data.normalize import Normalization, NormalizationMode
 from ..errors import ConfigError
 from ..losses import LossName
 from ..model import Padding, PresetName, Upsampling
@@ -84,7 +84,7 @@ class TrainConfig:
         "mask value that counts nowhere in loss and metrics", group=DATA))
     normalization: NormalizationMode = field(default="percentile", metadata=option(
         "image normalisation, stored with the model", group=DATA))
-    upper_percentile: float = field(default=99.8, metadata=option(
+    upper_percentile: float = field(default=Normalization.high, metadata=option(
         "percentile normalisation: the percentile of each image mapped to 1 (the 1st goes to 0); lower it "
         "(Cellpose: 99) when a few very bright objects set different scales in different images", group=DATA))
     patch_size: int | None = field(default=None, metadata=option(
@@ -163,6 +163,9 @@ class TrainConfig:
         if not (1.0 < self.upper_percentile <= 100.0):
             raise ConfigError(f"upper percentile must be above 1 (the lower one) and at most 100, got "
                               f"{self.upper_percentile}", fix="99.8 is the default; Cellpose uses 99")
+        if self.normalization != "percentile" and self.upper_percentile != Normalization.high:
+            raise ConfigError(f"--upper-percentile {self.upper_percentile:g} has no effect with --normalization "
+                              f"{self.normalization}", fix="use --normalization percentile, or leave --upper-percentile out")
         if self.max_time_s is not None and self.max_time_s <= 0:
             raise ConfigError(f"max time must be positive, got {self.max_time_s}")
         if self.min_object_size is not None and self.min_object_size < 1:
