@@ -10,15 +10,16 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from unetkit import TrainConfig, load_model, train
 from unetkit.checkpoint import read_checkpoint
-from unetkit.errors import ConfigError
+from unetkit.errors import ConfigError, InputError
 from unetkit.training.history import read_rows
 
-from helpers import write_dataset
+from helpers import snapshot, write_dataset, write_tiff
 
 QUIET = lambda text: None  # noqa: E731
 
@@ -89,6 +90,31 @@ def test_the_upper_percentile_is_stored_with_the_model_and_its_images_are_normal
     with pytest.raises(ConfigError, match="no effect with --normalization minmax"):  # not silently ignored
         TrainConfig(out="x", normalization="minmax", upper_percentile=99.0)
     assert TrainConfig(out="x", normalization="scale").upper_percentile == 99.8
+
+
+def test_scale_normalisation_divides_by_the_image_types_full_scale_or_the_given_divisor(tmp_path):
+    data = write_dataset(tmp_path / "d", count=3)  # 8-bit PNGs
+    train(tiny_config(data, tmp_path / "run", epochs=1, steps_per_epoch=1, normalization="scale"), report=QUIET)
+    assert load_model(tmp_path / "run" / "best.pt")[1].normalization.high == 255.0  # not the percentile's 99.8
+    train(tiny_config(data, tmp_path / "given", epochs=1, steps_per_epoch=1, normalization="scale",
+                      scale_divisor=4095.0), report=QUIET)
+    assert load_model(tmp_path / "given" / "best.pt")[1].normalization.high == 4095.0
+    with pytest.raises(ConfigError, match="no effect with --normalization percentile"):
+        TrainConfig(out="x", scale_divisor=255.0)
+    for wrong in (0.0, -1.0, float("inf")):
+        with pytest.raises(ConfigError, match="scale divisor must be a positive number"):
+            TrainConfig(out="x", normalization="scale", scale_divisor=wrong)
+    write_tiff(data / "images" / "img1.tif", np.zeros((64, 80), np.float32))  # a float image beside 8-bit ones
+    (data / "images" / "img1.png").unlink()
+    before = snapshot(data)
+    with pytest.raises(InputError, match="float32 has none") as refused:
+        train(tiny_config(data, tmp_path / "float", normalization="scale"), report=QUIET)
+    assert "img1.tif" in str(refused.value) and "--scale-divisor" in str(refused.value)
+    assert snapshot(data) == before  # refused before anything was written
+    write_tiff(data / "images" / "img1.tif", np.zeros((64, 80), np.uint16))
+    with pytest.raises(InputError, match="the image is uint16 but img0.png is uint8"):
+        train(tiny_config(data, tmp_path / "mixed", normalization="scale"), report=QUIET)
+    assert not (tmp_path / "float").exists() and not (tmp_path / "mixed").exists()
 
 
 def test_early_stopping_stops_when_validation_dice_stalls(tmp_path):

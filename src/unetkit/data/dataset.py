@@ -21,7 +21,7 @@ from ..errors import InputError
 from .io import LOSSY_SUFFIXES, plane_shape, read_planes
 from .memory import check_fits_in_memory
 from .masks import MaskMode, check_mask_matches_image, prepare_mask
-from .normalize import ImageNormalizer, Normalization, to_channels_first
+from .normalize import FULL_SCALE_TYPES, ImageNormalizer, Normalization, full_scale_of, to_channels_first
 from .pairing import Pair, PairListing, find_pairs
 
 
@@ -251,3 +251,32 @@ def decoded_dataset_bytes(source: str | Path) -> int:
         shape = plane_shape(pair.image)
         total += shape.count * shape.height * shape.width * (4 * shape.channels + 8)
     return total
+
+
+def scale_divisor_of(*sources: str | Path) -> float:
+    """What ``--normalization scale`` divides the images of labelled datasets by: the largest
+    value of their type (255 for 8-bit, 65,535 for 16-bit), from the files' headers. Images
+    of different types, or of a type with no full scale (floats), are refused with the file
+    named: they need an explicit divisor.
+
+    >>> from unetkit.data.sample import sample_path
+    >>> scale_divisor_of(sample_path("train"))  # the sample's HeLa frames are 16-bit
+    65535.0
+    """
+    first: tuple[Path, str] | None = None
+    for source in sources:
+        for pair in find_pairs(source).pairs:
+            dtype = plane_shape(pair.image).dtype
+            if full_scale_of(dtype) is None:
+                raise InputError(f"--normalization scale divides by the largest value of the image type, and "
+                                 f"{dtype} has none (only {', '.join(FULL_SCALE_TYPES)} do)", path=pair.image,
+                                 fix="pass --scale-divisor (the value that should become 1), or use "
+                                     "--normalization percentile")
+            if first is None:
+                first = (pair.image, dtype)
+            elif dtype != first[1]:
+                raise InputError(f"the image is {dtype} but {first[0].name} is {first[1]}: --normalization scale "
+                                 f"would divide them by different full scales", path=pair.image,
+                                 fix="pass --scale-divisor (one value for all images), or convert the images to one type")
+    assert first is not None  # find_pairs refuses a dataset without images
+    return full_scale_of(first[1])

@@ -42,7 +42,8 @@ class Normalization:
 
     - ``percentile``: per image and channel, the ``low`` and ``high`` percentiles to 0 and 1;
     - ``minmax``: per image and channel, min and max to 0 and 1;
-    - ``scale``: divide by ``high`` (255 for 8-bit data, say), the same for every image;
+    - ``scale``: divide by ``high`` (255 for 8-bit data, say), the same for every image
+      (training takes it from the images' type: :func:`full_scale_of`);
     - ``none``: as read, as float32.
     """
 
@@ -57,6 +58,8 @@ class Normalization:
             )
         if self.mode == "percentile" and not 0 <= self.low < self.high <= 100:
             raise ConfigError(f"percentiles must satisfy 0 <= low < high <= 100, got {self.low}, {self.high}")
+        if self.mode == "scale" and not (np.isfinite(self.high) and self.high > 0):
+            raise ConfigError(f"the scale normalisation's divisor must be a positive number, got {self.high}")
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         """Normalise a ``(C, H, W)`` image; returns float32 of the same shape."""
@@ -107,6 +110,19 @@ class FixedScaling:
         if not offset.any() and np.all(span == 1):
             return image
         return (image - offset) / span
+
+
+FULL_SCALE_TYPES = ("uint8", "int8", "uint16", "int16")
+
+
+def full_scale_of(dtype: str) -> float | None:
+    """The largest value of an 8- or 16-bit integer image type, which ``scale`` divides by;
+    None for other types (floats, 32-bit integers), which have no customary full scale.
+
+    >>> full_scale_of("uint16"), full_scale_of("uint8"), full_scale_of("float32")
+    (65535.0, 255.0, None)
+    """
+    return float(np.iinfo(dtype).max) if dtype in FULL_SCALE_TYPES else None
 
 
 def to_channels_first(plane: np.ndarray) -> np.ndarray:

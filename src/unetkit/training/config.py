@@ -87,6 +87,9 @@ class TrainConfig:
     upper_percentile: float = field(default=Normalization.high, metadata=option(
         "percentile normalisation: the percentile of each image mapped to 1 (the 1st goes to 0); lower it "
         "(Cellpose: 99) when a few very bright objects set different scales in different images", group=DATA))
+    scale_divisor: float | None = field(default=None, metadata=option(
+        "--normalization scale: the intensity that becomes 1 (default: the largest value of the images' type, "
+        "255 for 8-bit, 65535 for 16-bit)", group=DATA))
     patch_size: int | None = field(default=None, metadata=option(
         "side of the training patches (default: 128; 256 for --task instances)", group=DATA))
     foreground_fraction: float = field(default=0.33, metadata=option(
@@ -166,6 +169,12 @@ class TrainConfig:
         if self.normalization != "percentile" and self.upper_percentile != Normalization.high:
             raise ConfigError(f"--upper-percentile {self.upper_percentile:g} has no effect with --normalization "
                               f"{self.normalization}", fix="use --normalization percentile, or leave --upper-percentile out")
+        if self.scale_divisor is not None and not (math.isfinite(self.scale_divisor) and self.scale_divisor > 0):
+            raise ConfigError(f"scale divisor must be a positive number, got {self.scale_divisor}",
+                              fix="leave it out to divide by the largest value of the images' type")
+        if self.scale_divisor is not None and self.normalization != "scale":
+            raise ConfigError(f"--scale-divisor {self.scale_divisor:g} has no effect with --normalization "
+                              f"{self.normalization}", fix="add --normalization scale, or leave --scale-divisor out")
         if self.max_time_s is not None and self.max_time_s <= 0:
             raise ConfigError(f"max time must be positive, got {self.max_time_s}")
         if self.min_object_size is not None and self.min_object_size < 1:

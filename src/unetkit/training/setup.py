@@ -21,7 +21,8 @@ import torch
 
 from ..checkpoint import check_finite_weights, check_same_config, read_checkpoint
 from ..data.augment import augment_preset
-from ..data.dataset import DataOptions, Sample, decoded_dataset_bytes, load_training_data, split_validation
+from ..data.dataset import (DataOptions, Sample, decoded_dataset_bytes, load_training_data, scale_divisor_of,
+                            split_validation)
 from ..data.sources import FileSource, scan_file_sources
 from ..data.memory import readable_bytes
 from ..data.normalize import Normalization
@@ -79,9 +80,18 @@ def task_of(config: TrainConfig) -> Task:
 
 
 def normalization_of(config: TrainConfig) -> Normalization:
-    """The run's normalisation: ``--upper-percentile`` is the percentile mode's upper bound."""
+    """The run's normalisation: ``--upper-percentile`` is the percentile mode's upper bound;
+    ``scale`` divides by ``--scale-divisor``, else by the full scale of the images' type."""
     if config.normalization == "percentile":
         return Normalization(mode="percentile", high=config.upper_percentile)
+    if config.normalization == "scale":
+        divisor = config.scale_divisor
+        if divisor is None:
+            sources = [resolve_data_source(config.data)[0]]
+            if config.val_data is not None:
+                sources.append(resolve_data_source(config.val_data)[0])
+            divisor = scale_divisor_of(*sources)
+        return Normalization(mode="scale", high=divisor)
     return Normalization(mode=config.normalization)
 
 
@@ -157,6 +167,8 @@ def load_samples(config: TrainConfig, options: DataOptions, report: Report) -> t
 def build_run(config: TrainConfig, context: DistributedContext, report: Report) -> RunParts:
     """Read and check the data, then build the model (DDP-wrapped under torchrun) and its optimiser."""
     data_options = data_options_for(config)
+    if data_options.normalization.mode == "scale":
+        report(f"images are divided by {data_options.normalization.high:g} (--normalization scale)")
     train_samples, val_samples = load_samples(config, data_options, report)
     task = task_of(config)
     device = context.device
