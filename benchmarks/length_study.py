@@ -3,7 +3,7 @@
     python benchmarks/length_study.py long --sets hela cho cells3d bbbc007     # ~35 min a set on 2 cores
     python benchmarks/length_study.py rules                                    # seconds, from the logs
     python benchmarks/length_study.py default --sets hela cho cells3d bbbc007  # ~10 min a set
-    python benchmarks/length_study.py resume --runs hela=/tmp/tmpXXXX/hela      # finish a cut long run
+    python benchmarks/length_study.py resume --runs hela=/tmp/tmpXXXX/hela --logs L  # finish a cut long run
     python benchmarks/length_study.py long --sets cells3d --patch-size 128 --steps-per-epoch 200 --seed 1
     python benchmarks/length_study.py default --base-width 16                  # a narrower network instead
     python benchmarks/length_study.py default --max-time 180 --patch-size 128  # 3 minutes, smaller patches
@@ -73,13 +73,20 @@ def long_runs(args: argparse.Namespace) -> None:
     # as the logs in results_length/ were made, unless --patch-size, --steps-per-epoch or --seed say otherwise
     changes = {"patch_size": args.patch_size or 256, "steps_per_epoch": args.steps_per_epoch or 50,
                "seed": args.seed or 0}
-    suffix = "" if changes == {"patch_size": 256, "steps_per_epoch": 50, "seed": 0} else \
-        "_{patch_size}px_{steps_per_epoch}steps_seed{seed}".format(**changes)
     for set_name in args.sets:
         root = build(set_name, args.cache)
         config = config_for(root, Path(tempfile.mkdtemp()) / set_name, epochs=args.epochs, schedule="warmup-constant",
                             **changes)
-        run_logged(config, root, args.logs / f"{set_name}{suffix}.json", {"set": set_name, "epochs": [], **changes})
+        print(f"{set_name} run directory (for resume): {config.out}", flush=True)
+        run_logged(config, root, args.logs / log_name(set_name, **changes), {"set": set_name, "epochs": [], **changes})
+
+
+def log_name(set_name: str, patch_size: int, steps_per_epoch: int, seed: int) -> str:
+    """A long run's log file: ``SET.json`` for the first study's settings (256 px, 50-step
+    epochs, seed 0), else with them in the name."""
+    if (patch_size, steps_per_epoch, seed) == (256, 50, 0):
+        return f"{set_name}.json"
+    return f"{set_name}_{patch_size}px_{steps_per_epoch}steps_seed{seed}.json"
 
 
 def resume_runs(args: argparse.Namespace) -> None:
@@ -87,14 +94,15 @@ def resume_runs(args: argparse.Namespace) -> None:
         set_name, _, run_dir = item.partition("=")
         run_dir = Path(run_dir)
         root = build(set_name, args.cache)
-        log_path = args.logs / f"{set_name}.json"
+        stored = resume_config(run_dir, progress=False)
+        log_path = args.logs / log_name(set_name, stored.patch_size, stored.steps_per_epoch, stored.seed)
         log = json.loads(log_path.read_text())
         rows = read_log_rows(run_dir / "log.csv")
         missing = [row for row in rows if int(row["epoch"]) > len(log["epochs"])]
         if len(missing) > 1:  # best.pt only tells the test Dice of the last epoch's best model
             raise SystemExit(f"{run_dir}: {len(missing)} epochs are in log.csv but not in {log_path}")
         log["epochs"] += [epoch_entry(row, run_dir, root) for row in missing]
-        run_logged(resume_config(run_dir, progress=False), root, log_path, log, resume=True)
+        run_logged(stored, root, log_path, log, resume=True)
 
 
 def run_logged(config: TrainConfig, root: Path, log_path: Path, log: dict, resume: bool = False) -> None:
