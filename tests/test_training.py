@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from unetkit import TrainConfig, load_model, train
 from unetkit.checkpoint import read_checkpoint
@@ -101,8 +102,8 @@ def test_scale_normalisation_divides_by_the_image_types_full_scale_or_the_given_
     assert load_model(tmp_path / "given" / "best.pt")[1].normalization.high == 4095.0
     with pytest.raises(ConfigError, match="no effect with --normalization percentile"):
         TrainConfig(out="x", scale_divisor=255.0)
-    for wrong in (0.0, -1.0, float("inf")):
-        with pytest.raises(ConfigError, match="scale divisor must be a positive number"):
+    for wrong in (0.0, -1.0, float("inf"), float("nan"), 1e-300, 1e39):  # the last two: 0 and inf in float32
+        with pytest.raises(ConfigError, match="--scale-divisor must be a positive number between"):
             TrainConfig(out="x", normalization="scale", scale_divisor=wrong)
     write_tiff(data / "images" / "img1.tif", np.zeros((64, 80), np.float32))  # a float image beside 8-bit ones
     (data / "images" / "img1.png").unlink()
@@ -112,9 +113,47 @@ def test_scale_normalisation_divides_by_the_image_types_full_scale_or_the_given_
     assert "img1.tif" in str(refused.value) and "--scale-divisor" in str(refused.value)
     assert snapshot(data) == before  # refused before anything was written
     write_tiff(data / "images" / "img1.tif", np.zeros((64, 80), np.uint16))
-    with pytest.raises(InputError, match="the image is uint16 but img0.png is uint8"):
+    with pytest.raises(InputError, match=r"the image is uint16 but \S*/d/images/img0.png is uint8"):
         train(tiny_config(data, tmp_path / "mixed", normalization="scale"), report=QUIET)
     assert not (tmp_path / "float").exists() and not (tmp_path / "mixed").exists()
+
+
+def test_a_resumed_scale_run_divides_by_the_stored_divisor_whatever_the_data_is_by_then(tmp_path):
+    from unetkit.training.state import resume_config, stored_config
+
+    data = write_dataset(tmp_path / "d", count=3)  # 8-bit
+    run = tmp_path / "run"
+    messages: list[str] = []
+    train(tiny_config(data, run, epochs=1, steps_per_epoch=1, normalization="scale"), report=messages.append)
+    assert json.loads((run / "config.json").read_text())["scale_divisor"] == 255.0  # decided once, kept
+    assert "images are divided by 255 (--normalization scale)" in messages
+    for path in sorted((data / "images").iterdir()):  # the images become 16-bit: a fresh run would divide by 65535
+        write_tiff(path.with_suffix(".tif"), np.asarray(Image.open(path), np.uint16) * 257)
+        path.unlink()
+    assert resume_config(run, scale_divisor=255.0).scale_divisor == 255.0  # the divisor it used may be repeated
+    train(resume_config(run, epochs=2), resume=True, report=QUIET)
+    assert load_model(run / "last.pt")[1].normalization.high == 255.0
+    # a run started before runs stored their divisor divided by 99.8, and resumes so
+    old = json.loads((run / "config.json").read_text())
+    del old["scale_divisor"]
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "config.json").write_text(json.dumps(old))
+    assert stored_config(tmp_path / "old").scale_divisor == 99.8
+
+
+def test_dim_images_under_the_scale_normalisation_are_pointed_out(tmp_path):
+    data = write_dataset(tmp_path / "d", count=3)
+    for path in sorted((data / "images").iterdir()):  # 12-bit-like values in 16-bit files
+        write_tiff(path.with_suffix(".tif"), (np.asarray(Image.open(path), np.float32) * 4000 / 255).astype(np.uint16))
+        path.unlink()
+    messages: list[str] = []
+    train(tiny_config(data, tmp_path / "run", epochs=1, steps_per_epoch=1, normalization="scale"), report=messages.append)
+    note = [message for message in messages if message.startswith("note: the brightest training pixel")]
+    assert len(note) == 1 and "of the divisor 65535" in note[0] and "--scale-divisor" in note[0]
+    messages.clear()
+    train(tiny_config(data, tmp_path / "given", epochs=1, steps_per_epoch=1, normalization="scale",
+                      scale_divisor=4095.0), report=messages.append)
+    assert not any(message.startswith("note: the brightest") for message in messages)
 
 
 def test_early_stopping_stops_when_validation_dice_stalls(tmp_path):

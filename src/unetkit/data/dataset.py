@@ -263,7 +263,8 @@ def scale_divisor_of(*sources: str | Path) -> float:
     >>> scale_divisor_of(sample_path("train"))  # the sample's HeLa frames are 16-bit
     65535.0
     """
-    first: tuple[Path, str] | None = None
+    first: Path | None = None
+    first_dtype, divisor = "", None
     for source in sources:
         for pair in find_pairs(source).pairs:
             dtype = plane_shape(pair.image).dtype
@@ -273,10 +274,11 @@ def scale_divisor_of(*sources: str | Path) -> float:
                                  fix="pass --scale-divisor (the value that should become 1), or use "
                                      "--normalization percentile")
             if first is None:
-                first = (pair.image, dtype)
-            elif dtype != first[1]:
-                raise InputError(f"the image is {dtype} but {first[0].name} is {first[1]}: --normalization scale "
+                first, first_dtype, divisor = pair.image, dtype, full_scale_of(dtype)
+            elif dtype != first_dtype:
+                raise InputError(f"the image is {dtype} but {first} is {first_dtype}: --normalization scale "
                                  f"would divide them by different full scales", path=pair.image,
                                  fix="pass --scale-divisor (one value for all images), or convert the images to one type")
-    assert first is not None  # find_pairs refuses a dataset without images
-    return full_scale_of(first[1])
+    if divisor is None:  # find_pairs refuses a dataset without images: not reached
+        raise InputError("no images to take a full scale from", path=", ".join(map(str, sources)))
+    return divisor

@@ -58,8 +58,8 @@ class Normalization:
             )
         if self.mode == "percentile" and not 0 <= self.low < self.high <= 100:
             raise ConfigError(f"percentiles must satisfy 0 <= low < high <= 100, got {self.low}, {self.high}")
-        if self.mode == "scale" and not (np.isfinite(self.high) and self.high > 0):
-            raise ConfigError(f"the scale normalisation's divisor must be a positive number, got {self.high}")
+        if self.mode == "scale":
+            check_scale_divisor(self.high, "the scale normalisation's divisor")
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         """Normalise a ``(C, H, W)`` image; returns float32 of the same shape."""
@@ -113,6 +113,23 @@ class FixedScaling:
 
 
 FULL_SCALE_TYPES = ("uint8", "int8", "uint16", "int16")
+MIN_SCALE_DIVISOR, MAX_SCALE_DIVISOR = 1e-6, 1e30  # well inside float32, with room for the pixel values
+
+
+def check_scale_divisor(value: float, name: str = "--scale-divisor") -> None:
+    """Refuse a divisor that is not a positive number float32 holds as one: ``1e-300`` would
+    become 0 there (and the images infinite), ``1e39`` infinite (and the images 0).
+
+    >>> check_scale_divisor(4095.0)
+    >>> check_scale_divisor(1e-300)
+    Traceback (most recent call last):
+    unetkit.errors.ConfigError: --scale-divisor must be a positive number between 1e-06 and 1e+30, got 1e-300
+      fix: the intensity that should become 1: 255 for 8-bit images, 4095 for 12-bit ones
+    """
+    if not MIN_SCALE_DIVISOR <= value <= MAX_SCALE_DIVISOR:  # false for nan too
+        raise ConfigError(f"{name} must be a positive number between {MIN_SCALE_DIVISOR:g} and "
+                          f"{MAX_SCALE_DIVISOR:g}, got {value:g}",
+                          fix="the intensity that should become 1: 255 for 8-bit images, 4095 for 12-bit ones")
 
 
 def full_scale_of(dtype: str) -> float | None:

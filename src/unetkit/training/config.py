@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from ..data.augment import DEFAULT_AUGMENT, AugmentName
 from ..instances.task import DEFAULT_METHOD, InstanceMethod
-from ..data.normalize import Normalization, NormalizationMode
+from ..data.normalize import Normalization, NormalizationMode, check_scale_divisor
 from ..errors import ConfigError
 from ..losses import LossName
 from ..model import Padding, PresetName, Upsampling
@@ -169,12 +169,11 @@ class TrainConfig:
         if self.normalization != "percentile" and self.upper_percentile != Normalization.high:
             raise ConfigError(f"--upper-percentile {self.upper_percentile:g} has no effect with --normalization "
                               f"{self.normalization}", fix="use --normalization percentile, or leave --upper-percentile out")
-        if self.scale_divisor is not None and not (math.isfinite(self.scale_divisor) and self.scale_divisor > 0):
-            raise ConfigError(f"scale divisor must be a positive number, got {self.scale_divisor}",
-                              fix="leave it out to divide by the largest value of the images' type")
         if self.scale_divisor is not None and self.normalization != "scale":
             raise ConfigError(f"--scale-divisor {self.scale_divisor:g} has no effect with --normalization "
                               f"{self.normalization}", fix="add --normalization scale, or leave --scale-divisor out")
+        if self.scale_divisor is not None:
+            check_scale_divisor(self.scale_divisor)
         if self.max_time_s is not None and self.max_time_s <= 0:
             raise ConfigError(f"max time must be positive, got {self.max_time_s}")
         if self.min_object_size is not None and self.min_object_size < 1:

@@ -180,9 +180,11 @@ def run_epoch(
         signal_flag, non_finite, seconds_sum, loss_sum = parts.context.all_sum(
             [float(stop_requested.is_set()), float(math.isnan(loss)), step_seconds, 0.0 if math.isnan(loss) else loss])
         if non_finite:
+            kept = (f"{run_dir / LAST} holds the last good state" if (run_dir / LAST).is_file()
+                    else "no checkpoint had been written yet")
             raise TrainingDiverged(
                 f"the loss became NaN or infinite at step {position.global_step + 1}; the weights of that step "
-                f"were not applied and {run_dir / LAST} holds the last good state",
+                f"were not applied and {kept}",
                 path=run_dir,
                 fix="lower --lr, keep --grad-clip (1.0 by default), check the images for extreme values; "
                     "or start a new run from the last good weights with --init",
@@ -381,6 +383,7 @@ def train(
             release = hold_run_dir(run_dir)  # before anything of the run is read or changed
         context.barrier()
         parts = build_run(config, context, report)
+        config = parts.config  # with what the data decided (a scale divisor) filled in, for config.json
         position = Position(score_name=parts.task.selection_score)
         if resume and (run_dir / LAST).is_file():
             position = restore(parts, run_dir)

@@ -164,12 +164,27 @@ def load_samples(config: TrainConfig, options: DataOptions, report: Report) -> t
     return train_samples, val_samples
 
 
+def report_dim_scale(samples: list, divisor: float, report: Report) -> None:
+    """Say so when ``--normalization scale`` leaves the training images dim: 12-bit data in
+    16-bit files divided by 65535 reach 0.06 at most, a range the network learns slowly in."""
+    loaded = [sample.image for sample in samples if isinstance(sample, Sample)]  # not read whole when streamed
+    brightest = max((float(image.max()) for image in loaded), default=1.0)
+    if brightest < 0.25:
+        report(f"note: the brightest training pixel is {brightest * divisor:g}, {brightest:.1%} of the divisor "
+               f"{divisor:g}; pass --scale-divisor {brightest * divisor:g} (or the camera's full scale, 4095 for "
+               "12 bits) to use the input's range")
+
+
 def build_run(config: TrainConfig, context: DistributedContext, report: Report) -> RunParts:
     """Read and check the data, then build the model (DDP-wrapped under torchrun) and its optimiser."""
     data_options = data_options_for(config)
     if data_options.normalization.mode == "scale":
-        report(f"images are divided by {data_options.normalization.high:g} (--normalization scale)")
+        # stored with the run's options, so that a resume divides by the same number whatever the data is by then
+        config = config.replace(scale_divisor=data_options.normalization.high)
+        report(f"images are divided by {config.scale_divisor:g} (--normalization scale)")
     train_samples, val_samples = load_samples(config, data_options, report)
+    if data_options.normalization.mode == "scale":
+        report_dim_scale(train_samples, config.scale_divisor, report)
     task = task_of(config)
     device = context.device
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format

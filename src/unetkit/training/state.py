@@ -189,11 +189,16 @@ def stored_config(run_dir: str | Path) -> TrainConfig:
 #: options added since unetkit 0.1 with a default that differs from what older runs did: a run
 #: saved without them resumes as it started
 OLD_RUN_VALUES = {"ema": 0.0, "patch_size": 256, "steps_per_epoch": 50}  # every run before 2026-12-04
+#: what ``--normalization scale`` divided by before runs stored their divisor (2026-12-05):
+#: the percentile mode's upper bound, which the scale mode then shared by mistake
+OLD_SCALE_DIVISOR = 99.8
 
 
 def _with_old_defaults(values: dict[str, Any]) -> TrainConfig:
     if not isinstance(values, dict):
         return TrainConfig.from_dict(values)  # refused there, with its message
+    if values.get("normalization") == "scale" and values.get("scale_divisor") is None:
+        values = {**values, "scale_divisor": OLD_SCALE_DIVISOR}
     return TrainConfig.from_dict({**OLD_RUN_VALUES, **values})
 
 
