@@ -12,12 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 import torch
 from PIL import Image
 
 from unetkit import PredictOptions, UNet, evaluate_checkpoint, load_model, make_checkpoint, predict_files, save_checkpoint
 from unetkit.cli import main
+from unetkit.data.dataset import DataOptions
 from unetkit.data.io import read_planes
+from unetkit.data.normalize import Normalization
 from unetkit.errors import OutputExistsError, UnetkitError
 from unetkit.model import probabilities_from_logits
 
@@ -45,6 +48,22 @@ def test_predict_an_odd_sized_image_writes_labels_overlay_and_probabilities(tmp_
     probabilities = read_planes(record.probabilities)[0]
     assert probabilities.shape == (97, 131) and probabilities.dtype == np.float32
     assert np.array_equal(labels, (probabilities > 0.5).astype(np.uint8))
+
+
+def test_an_image_far_beyond_a_scale_models_divisor_is_predicted_and_said(tmp_path):
+    # a model trained on 8-bit images with --normalization scale, given a 16-bit frame: inputs up to 235, not 1
+    torch.manual_seed(0)
+    model_path = tmp_path / "scale.pt"
+    options = DataOptions(normalization=Normalization("scale", high=255.0))
+    save_checkpoint(model_path, make_checkpoint(UNet(depth=2, base_width=4), options))
+    Image.fromarray(np.full((40, 48), 200, np.uint8)).save(tmp_path / "eight.png")
+    tifffile.imwrite(tmp_path / "sixteen.tif", np.full((40, 48), 60000, np.uint16))
+    said: list[str] = []
+    records = predict_files(model_path, [tmp_path / "eight.png", tmp_path / "sixteen.tif"], tmp_path / "out",
+                            report=said.append)
+    assert len(records) == 2  # predicted all the same
+    warned = [text for text in said if "pixels reach" in text]
+    assert len(warned) == 1 and warned[0].startswith("sixteen.tif: pixels reach 60000, 235.3 times the 255"), said
 
 
 def test_predict_refuses_to_overwrite_and_writes_nothing(tmp_path, checkpoint):

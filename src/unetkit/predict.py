@@ -440,6 +440,7 @@ class _Pipeline:
             if max(height, width) > options.tile.tile_size:
                 self.report(f"{name}: {height}x{width} is larger than the tile size {options.tile.tile_size}: "
                             "predicting tile by tile")
+            self._say_if_beyond_scale(name, image)
             outputs = predict_tiled(self.loaded.predictor, image, options.tile)
             labels = self.loaded.task.labels(outputs)
             self._say_if_size_emptied(name, outputs, labels)
@@ -452,6 +453,18 @@ class _Pipeline:
                                                    record, replace))
         if not self.overlap:  # written already: report a failure (or a signal) now, not after the next image
             self._finish_write()
+
+    def _say_if_beyond_scale(self, name: str, image: np.ndarray) -> None:
+        """A model trained with ``--normalization scale`` saw inputs up to 1: an image far
+        brighter (16-bit frames for an 8-bit model) gets predicted, and said so."""
+        normalization = self.loaded.data_options.normalization
+        if getattr(normalization, "mode", None) != "scale":  # a bioimage.io package's own preprocessing
+            return
+        brightest = float(image.max())
+        if brightest > 1.5:
+            self.report(f"{name}: pixels reach {brightest * normalization.high:g}, {brightest:.1f} times the "
+                        f"{normalization.high:g} that the model's training images were divided by "
+                        "(--normalization scale): an image of another type or camera? Predictions may be wrong")
 
     def _say_if_size_emptied(self, name: str, outputs: np.ndarray, labels: np.ndarray) -> None:
         """An instance image left without objects by the minimum object size says so (it is not silent)."""
