@@ -6,6 +6,8 @@
     python benchmarks/length_study.py resume --runs hela=/tmp/tmpXXXX/hela --logs L  # finish a cut long run
     python benchmarks/length_study.py long --sets cells3d --patch-size 128 --steps-per-epoch 200 --seed 1
     python benchmarks/length_study.py default --base-width 16                  # a narrower network instead
+    python benchmarks/length_study.py long --sets cells3d --patch-size 128 --steps-per-epoch 200 --upper-percentile 99 \
+        --logs benchmarks/results_length_128_upper99                          # another normalisation, its own folder
     python benchmarks/length_study.py default --max-time 180 --patch-size 128  # 3 minutes, smaller patches
 
 ``long``: one 40-epoch run per set (the reference network, unetkit's defaults: warm-up then a
@@ -73,12 +75,15 @@ def long_runs(args: argparse.Namespace) -> None:
     # as the logs in results_length/ were made, unless --patch-size, --steps-per-epoch or --seed say otherwise
     changes = {"patch_size": args.patch_size or 256, "steps_per_epoch": args.steps_per_epoch or 50,
                "seed": args.seed or 0}
+    named = log_name("", **changes)  # before the changes that the log's folder says (--logs)
+    if args.upper_percentile is not None:
+        changes["upper_percentile"] = args.upper_percentile
     for set_name in args.sets:
         root = build(set_name, args.cache)
         config = config_for(root, Path(tempfile.mkdtemp()) / set_name, epochs=args.epochs, schedule="warmup-constant",
                             **changes)
         print(f"{set_name} run directory (for resume): {config.out}", flush=True)
-        run_logged(config, root, args.logs / log_name(set_name, **changes), {"set": set_name, "epochs": [], **changes})
+        run_logged(config, root, args.logs / f"{set_name}{named}", {"set": set_name, "epochs": [], **changes})
 
 
 def log_name(set_name: str, patch_size: int, steps_per_epoch: int, seed: int) -> str:
@@ -221,6 +226,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, help="default: this seed instead (another draw of patches and weights)")
     parser.add_argument("--max-time", dest="max_time_s", type=float, metavar="SECONDS",
                         help="default: with this time budget (the README's first command: 180)")
+    parser.add_argument("--upper-percentile", type=float,
+                        help="long: normalise with this upper percentile (give the runs their own --logs folder)")
     parser.add_argument("--runs", nargs="+", default=[], metavar="SET=RUN_DIR", help="for resume: cut runs")
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--logs", type=Path, default=CACHE / "length-logs")
