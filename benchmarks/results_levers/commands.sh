@@ -58,3 +58,4 @@ $P benchmarks/length_study.py rules --logs benchmarks/results_length_128 > bench
 $P benchmarks/levers_study.py --sets cells3d hela --seeds 0 --set lr=0.002 > benchmarks/results_levers/lr0.002_seed0.txt
 # 40 epochs with the 99th percentile (cells3d, seed 0), in a folder of its own:
 $P benchmarks/length_study.py long --sets cells3d --patch-size 128 --steps-per-epoch 200 --seed 0 --upper-percentile 99 --logs benchmarks/results_length_128_upper99
+$P benchmarks/length_study.py rules --logs benchmarks/results_length_128_upper99 > benchmarks/results_length_128_upper99/rules.txt
