@@ -50,12 +50,12 @@ $P benchmarks/length_study.py rules --logs benchmarks/results_length_128 > bench
 $P benchmarks/levers_study.py --sets cells3d --seeds 0 --set upper_percentile=99 > benchmarks/results_levers/upper99_cells3d_option.txt
 # 2026-12-05, third session: the seed-1 yardsticks of hela, cho and bbbc007 (128 px, 200 steps), one after the other,
 # the first beside the test suite for part of its epochs (the Dice does not depend on the load), then the rules again:
-$P benchmarks/length_study.py long --sets hela --patch-size 128 --steps-per-epoch 200 --seed 1 --logs benchmarks/results_length_128
-$P benchmarks/length_study.py long --sets cho --patch-size 128 --steps-per-epoch 200 --seed 1 --logs benchmarks/results_length_128
-$P benchmarks/length_study.py long --sets bbbc007 --patch-size 128 --steps-per-epoch 200 --seed 1 --logs benchmarks/results_length_128
+$P benchmarks/length_study.py long --sets hela --patch-size 128 --steps-per-epoch 200 --seed 1 --logs benchmarks/results_length_128 > benchmarks/results_length_128/long_hela_seed1.txt
+$P benchmarks/length_study.py long --sets cho --patch-size 128 --steps-per-epoch 200 --seed 1 --logs benchmarks/results_length_128 > benchmarks/results_length_128/long_cho_seed1.txt
+$P benchmarks/length_study.py long --sets bbbc007 --patch-size 128 --steps-per-epoch 200 --seed 1 --logs benchmarks/results_length_128 > benchmarks/results_length_128/long_bbbc007_seed1.txt
 $P benchmarks/length_study.py rules --logs benchmarks/results_length_128 > benchmarks/results_length_128/rules.txt
 # a higher learning rate at seed 0 (it had been measured at seed 1 only), quiet:
 $P benchmarks/levers_study.py --sets cells3d hela --seeds 0 --set lr=0.002 > benchmarks/results_levers/lr0.002_seed0.txt
 # 40 epochs with the 99th percentile (cells3d, seed 0), in a folder of its own:
-$P benchmarks/length_study.py long --sets cells3d --patch-size 128 --steps-per-epoch 200 --seed 0 --upper-percentile 99 --logs benchmarks/results_length_128_upper99
+$P benchmarks/length_study.py long --sets cells3d --patch-size 128 --steps-per-epoch 200 --seed 0 --upper-percentile 99 --logs benchmarks/results_length_128_upper99 > benchmarks/results_length_128_upper99/long_cells3d_seed0.txt
 $P benchmarks/length_study.py rules --logs benchmarks/results_length_128_upper99 > benchmarks/results_length_128_upper99/rules.txt
