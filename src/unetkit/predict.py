@@ -43,6 +43,7 @@ from .data.io import (
     plane_shape,
 )
 from .data.memory import check_fits_in_memory
+from .data.normalize import Normalization
 from .data.pairing import image_files
 from .data.partials import sweep_stale
 from .data.sample import resolve_data_source
@@ -458,7 +459,7 @@ class _Pipeline:
         """A model trained with ``--normalization scale`` saw inputs up to 1: an image far
         brighter (16-bit frames for an 8-bit model) gets predicted, and said so."""
         normalization = self.loaded.data_options.normalization
-        if getattr(normalization, "mode", None) != "scale":  # a bioimage.io package's own preprocessing
+        if not isinstance(normalization, Normalization) or normalization.mode != "scale":  # or a package's own
             return
         brightest = float(image.max())
         if brightest > 1.5:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -263,22 +264,16 @@ def scale_divisor_of(*sources: str | Path) -> float:
     >>> scale_divisor_of(sample_path("train"))  # the sample's HeLa frames are 16-bit
     65535.0
     """
-    first: Path | None = None
-    first_dtype, divisor = "", None
-    for source in sources:
-        for pair in find_pairs(source).pairs:
-            dtype = plane_shape(pair.image).dtype
-            if full_scale_of(dtype) is None:
-                raise InputError(f"--normalization scale divides by the largest value of the image type, and "
-                                 f"{dtype} has none (only {', '.join(FULL_SCALE_TYPES)} do)", path=pair.image,
-                                 fix="pass --scale-divisor (the value that should become 1), or use "
-                                     "--normalization percentile")
-            if first is None:
-                first, first_dtype, divisor = pair.image, dtype, full_scale_of(dtype)
-            elif dtype != first_dtype:
-                raise InputError(f"the image is {dtype} but {first} is {first_dtype}: --normalization scale "
-                                 f"would divide them by different full scales", path=pair.image,
-                                 fix="pass --scale-divisor (one value for all images), or convert the images to one type")
-    if divisor is None:  # find_pairs refuses a dataset without images: not reached
-        raise InputError("no images to take a full scale from", path=", ".join(map(str, sources)))
-    return divisor
+    typed = [(pair.image, plane_shape(pair.image).dtype) for source in sources for pair in find_pairs(source).pairs]
+    first, first_dtype = typed[0]  # find_pairs refuses a dataset without images
+    for path, dtype in typed:
+        if full_scale_of(dtype) is None:
+            raise InputError(f"--normalization scale divides by the largest value of the image type, and "
+                             f"{dtype} has none (only {', '.join(FULL_SCALE_TYPES)} do)", path=path,
+                             fix="pass --scale-divisor (the value that should become 1), or use "
+                                 "--normalization percentile")
+        if dtype != first_dtype:
+            raise InputError(f"the image is {dtype} but {first} is {first_dtype}: --normalization scale "
+                             f"would divide them by different full scales", path=path,
+                             fix="pass --scale-divisor (one value for all images), or convert the images to one type")
+    return cast(float, full_scale_of(first_dtype))  # not None: checked in the loop

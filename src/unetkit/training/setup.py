@@ -178,12 +178,11 @@ def report_dim_scale(samples: list, divisor: float, report: Report) -> None:
 def build_run(config: TrainConfig, context: DistributedContext, report: Report) -> RunParts:
     """Read and check the data, then build the model (DDP-wrapped under torchrun) and its optimiser."""
     data_options = data_options_for(config)
+    train_samples, val_samples = load_samples(config, data_options, report)
     if data_options.normalization.mode == "scale":
         # stored with the run's options, so that a resume divides by the same number whatever the data is by then
         config = config.replace(scale_divisor=data_options.normalization.high)
         report(f"images are divided by {config.scale_divisor:g} (--normalization scale)")
-    train_samples, val_samples = load_samples(config, data_options, report)
-    if data_options.normalization.mode == "scale":
         report_dim_scale(train_samples, config.scale_divisor, report)
     task = task_of(config)
     device = context.device
