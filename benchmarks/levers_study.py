@@ -6,6 +6,8 @@
     python benchmarks/levers_study.py --sets cells3d hela --seeds 1 0 --scale-augment --cross
     python benchmarks/levers_study.py --intensities cells3d    # why cells3d's test halves look brighter
     python benchmarks/levers_study.py --percentiles            # would another upper percentile do better?
+    python benchmarks/levers_study.py --sets bacteria bbbc007 cells3d --set max_time_s=None --jitter-high 99.8 99.9 99.95
+    python benchmarks/levers_study.py --jitter-lows --sets hela cho cells3d bbbc007 bacteria
 
 Each run is ``unetkit train`` with its defaults and a 3-minute budget (``--max-time``), on one
 set of ``benchmarks/public_data.py`` and one seed, with the options of ``--set`` changed
@@ -21,7 +23,13 @@ Two what-ifs that are not unetkit options are swapped in for the study only:
   log-uniformly from [1/1.5, 1.5] before the default intensity augmentation (the spread of
   a percentile-normalised image's scale when its brightest objects differ).
 
-The upper percentile of the normalisation is a unetkit option: ``--set upper_percentile=99``.
+The upper percentile of the normalisation is a unetkit option: ``--set upper_percentile=99``;
+so is the normalisation jitter's share of patches (``--set normalization_jitter=0``: off). Which
+percentiles the jitter draws from is not: ``--jitter-low`` and ``--jitter-high`` swap in other
+choices from ``unetkit.data.jitter.LEVELS`` for the study (by default the low percentile is one
+of 0.1 to 5 and the upper bound stays the normalisation's own). ``--set max_time_s=None`` runs
+the default stopping rule instead of the 3-minute budget: its test Dice does not depend on the
+machine's load, so such runs may share the machine.
 
 ``--cross`` also scores every model trained on ``hela`` (the embedded sample's frames) on
 nuclei from other microscopes that no training sees (``training_study.score``: the sample's
@@ -84,6 +92,40 @@ def swap_in_scale_augment(probability: float = 0.5, largest: float = 1.5) -> Non
         return default(patch, rng, options)
 
     unetkit.data.sampling.augment_intensity = scaled_then_default
+
+
+def swap_in_jitter_levels(low: list[float] | None, high: list[float] | None) -> None:
+    """The normalisation jitter with fewer percentiles to draw from (a subset of the table's)."""
+    from unetkit.data import jitter
+
+    for levels in (low or [], high or []):
+        missing = set(levels) - set(jitter.LEVELS)
+        if missing:
+            raise SystemExit(f"jitter levels {sorted(missing)} are not in jitter.LEVELS {jitter.LEVELS}")
+    jitter.LOW_LEVELS = tuple(low or jitter.LOW_LEVELS)
+    jitter.HIGH_LEVELS = tuple(high or jitter.HIGH_LEVELS)
+
+
+def print_jitter_lows(set_names: list[str], cache: Path) -> None:
+    """How far the jitter's low percentiles lie from 0 after the default normalisation, over each
+    set's training frames: near 0, the jitter leaves the set's patches nearly as they were."""
+    import tifffile
+
+    from unetkit.data.jitter import LOW_LEVELS, quantile_table
+    from unetkit.data.normalize import Normalization
+
+    print(f"| set | training frames | percentiles {', '.join(f'{level:g}' for level in LOW_LEVELS)} "
+          "after normalisation: lowest | highest |")
+    print("|---|---|---|---|")
+    for set_name in set_names:
+        paths = sorted((build(set_name, cache) / "train" / "images").iterdir())
+        lows = []
+        for path in paths:
+            image = tifffile.imread(path).astype(np.float32)
+            image = image if image.ndim == 2 else image[..., 0]
+            table = quantile_table(Normalization().apply(image[None]).reshape(1, -1))[0]
+            lows.append(table[:len(LOW_LEVELS)])
+        print(f"| {set_name} | {len(paths)} | {np.min(lows):.3f} | {np.max(lows):.3f} |")
 
 
 def print_intensities(set_name: str, cache: Path) -> None:
@@ -181,10 +223,16 @@ def main() -> None:
     parser.add_argument("--max-time", type=float, default=180.0, help="each run's training budget in seconds")
     parser.add_argument("--group-norm", action="store_true", help="batch_norm=True builds GroupNorm(8) instead")
     parser.add_argument("--scale-augment", action="store_true", help="scale half the patches by 1/1.5 to 1.5 first")
+    parser.add_argument("--jitter-low", type=float, nargs="+", metavar="PERCENTILE",
+                        help="the normalisation jitter draws its low percentile from these only (of jitter.LEVELS)")
+    parser.add_argument("--jitter-high", type=float, nargs="+", metavar="PERCENTILE",
+                        help="the normalisation jitter draws its high percentile from these only (of jitter.LEVELS)")
     parser.add_argument("--cross", action="store_true", help="score hela models on other microscopes too")
     parser.add_argument("--intensities", metavar="SET", help="only print the intensity statistics of SET's images")
     parser.add_argument("--percentiles", action="store_true",
                         help="only print how the objects' contrast depends on the upper percentile, on --sets")
+    parser.add_argument("--jitter-lows", action="store_true",
+                        help="only print where the jitter's low percentiles lie after normalisation, on --sets")
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--logs", type=Path, default=Path(__file__).with_name("results_length"))
     args = parser.parse_args()
@@ -194,14 +242,22 @@ def main() -> None:
     if args.percentiles:
         print_percentile_choice(args.sets, args.cache)
         return
+    if args.jitter_lows:
+        print_jitter_lows(args.sets, args.cache)
+        return
     changes = dict(parse_change(text) for text in args.changes)
     if args.group_norm:
         swap_in_group_norm()
         changes["batch_norm"] = True
     if args.scale_augment:
         swap_in_scale_augment()
+    if args.jitter_low or args.jitter_high:
+        swap_in_jitter_levels(args.jitter_low, args.jitter_high)
+    from unetkit.data import jitter
+
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; changes {changes}; group norm "
-          f"{args.group_norm}; scale augment {args.scale_augment}; max time {args.max_time} s")
+          f"{args.group_norm}; scale augment {args.scale_augment}; max time {args.max_time} s; jitter levels "
+          f"{jitter.LOW_LEVELS} / {jitter.HIGH_LEVELS}")
     print("| set | seed | wall s | steps | stopped | test Dice | 40 epochs | difference |")
     print("|---|---|---|---|---|---|---|---|")
     for seed in args.seeds:
@@ -214,9 +270,11 @@ def main() -> None:
             result = train(config, report=lambda text: None)
             wall = time.perf_counter() - start
             dice = test_dice(out / "best.pt", root)
-            reference = json.loads((args.logs / f"{set_name}.json").read_text())["final_test_dice"]
+            log = args.logs / f"{set_name}.json"
+            reference = json.loads(log.read_text())["final_test_dice"] if log.exists() else None
+            compared = f"{reference:.4f} | {dice - reference:+.4f}" if reference is not None else "- | -"
             print(f"| {set_name} | {seed} | {wall:.0f} | {result.global_step} | {result.stopped.value} | {dice:.4f} | "
-                  f"{reference:.4f} | {dice - reference:+.4f} |", flush=True)
+                  f"{compared} |", flush=True)
             if args.cross and set_name == "hela":
                 scores = score(out / "best.pt", args.cache)
                 print("    other microscopes: " + ", ".join(f"{name} {value:.4f}" for name, value in scores.items()),

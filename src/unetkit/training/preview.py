@@ -8,22 +8,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..data.augment import augment_preset
 from ..data.io import ensure_can_write, write_image
-from ..data.sampling import PatchSampler, SamplingOptions
+from ..data.sampling import PatchSampler
 from ..visualize import grid, overlay
 from .config import TrainConfig
 
 
 def save_augmentation_preview(config: TrainConfig, path: Path, count: int = 16, overwrite: bool = False) -> None:
     """Write ``count`` augmented patches (mask overlaid) of the first training step as a PNG."""
-    from .setup import data_options_for, load_samples
+    from .setup import data_options_for, load_samples, sampling_options_of
 
     ensure_can_write(path, overwrite, fix="choose another file name for --save-augmentations, or delete this one")
     train_samples, _ = load_samples(config, data_options_for(config), report=lambda text: None)
     sampler = PatchSampler(
         train_samples,
-        SamplingOptions(config.patch_size, config.foreground_fraction, augment_preset(config.augment)),
+        sampling_options_of(config),
         seed=config.seed,
     )
     images, masks = sampler.batch(epoch=0, step=0, indices=range(count))

@@ -79,6 +79,14 @@ def task_of(config: TrainConfig) -> Task:
     return task_for("semantic", config.num_classes)
 
 
+def sampling_options_of(config: TrainConfig) -> SamplingOptions:
+    """How this run draws training patches; the normalisation jitter only where the
+    normalisation is the percentiles' (the others do not depend on an image's content)."""
+    jitter = config.normalization_jitter if config.normalization == "percentile" else 0.0
+    return SamplingOptions(config.patch_size, config.foreground_fraction, augment_preset(config.augment),
+                           normalization_jitter=jitter)
+
+
 def normalization_of(config: TrainConfig) -> Normalization:
     """The run's normalisation: ``--upper-percentile`` is the percentile mode's upper bound;
     ``scale`` divides by ``--scale-divisor``, else by the full scale of the images' type."""
@@ -212,7 +220,7 @@ def build_run(config: TrainConfig, context: DistributedContext, report: Report) 
         loss_fn=task.build_loss(config.loss, config.ignore_index),
         sampler=PatchSampler(
             train_samples,
-            SamplingOptions(config.patch_size, config.foreground_fraction, augment_preset(config.augment)),
+            sampling_options_of(config),
             seed=config.seed,
             encode=task.encode,
         ),
