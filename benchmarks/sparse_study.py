@@ -80,7 +80,7 @@ def study_set(set_name: str, checkpoints: tuple[Path, Path], side: int, per_bin:
     print("|---|---|---|---|---|")
     for (low, high), found in crops.items():
         if not found:
-            print(f"| {low:.2%} to {high:.0%} foreground | 0 | - | - | - |")
+            print(f"| {low:.2%} to {high:.2%} foreground | 0 | - | - | - |")
             continue
         predictions = [[foreground_of(loaded, crop) for crop, _ in found] for loaded in models]
         if high <= EMPTY:
@@ -91,7 +91,7 @@ def study_set(set_name: str, checkpoints: tuple[Path, Path], side: int, per_bin:
             scores = [np.array([dice(p, truth) for p, (_, truth) in zip(predicted, found)]) for predicted in predictions]
             cells = [f"{np.median(score):.4f} / {score.mean():.4f}" for score in scores]
             difference = f"{(scores[1] - scores[0]).mean():+.4f}"
-        print(f"| {low:.2%} to {high:.0%} foreground | {len(found)} | {cells[0]} | {cells[1]} | {difference} |",
+        print(f"| {low:.2%} to {high:.2%} foreground | {len(found)} | {cells[0]} | {cells[1]} | {difference} |",
               flush=True)
 
 

@@ -44,9 +44,43 @@ def test_a_renormalised_image_maps_one_of_its_low_levels_to_0_and_keeps_1_where_
 def test_bright_objects_on_a_dark_background_are_left_nearly_as_they_were():
     sample = normalised_disks()
     table = InMemorySource(sample).quantiles
+    changes = []
     for seed in range(10):
         out = renormalise(torch.from_numpy(sample.image), table, np.random.default_rng(seed)).numpy()
-        assert np.abs(out - sample.image).max() < 0.1 * np.ptp(sample.image)
+        changes.append(np.abs(out - sample.image).max())
+    assert max(changes) < 0.1 * np.ptp(sample.image) and max(changes) > 1e-3  # changed, a little
+
+
+def test_an_image_mostly_at_its_bright_end_is_never_blown_up():
+    image = np.full((1, 100, 100), 255.0, np.float32)  # a saturated bright-field background ...
+    image[:, :3] = 40.0  # ... with 3 % dark objects: the 5th percentile is the upper bound itself
+    normalised = Normalization().apply(image)
+    table = quantile_table(normalised.reshape(1, -1))
+    for seed in range(30):
+        out = renormalise(torch.from_numpy(normalised), table, np.random.default_rng(seed)).numpy()
+        assert np.abs(out).max() <= 10 * np.abs(normalised).max()
+
+
+def test_about_the_given_share_of_patches_is_jittered_with_one_level_for_every_channel():
+    image, mask = disks((96, 120), 0, count=12)
+    two_channels = np.stack([image, 255 - image]).astype(np.float32)  # the second dark on bright
+    sample = Sample("a", Normalization().apply(two_channels), mask)
+    table = InMemorySource(sample).quantiles
+    plain = PatchSampler([sample], SamplingOptions(48, augment=_flips()), seed=4)
+    jittered = PatchSampler([sample], SamplingOptions(48, augment=_flips(), normalization_jitter=0.5), seed=4)
+    changed = 0
+    for index in range(120):
+        a, b = plain.patch(0, 0, index)[0].numpy(), jittered.patch(0, 0, index)[0].numpy()
+        if np.array_equal(a, b):
+            continue
+        changed += 1
+        levels = []
+        for channel in range(2):
+            slope, offset = np.polyfit(a[channel].ravel(), b[channel].ravel(), 1)
+            levels.append(int(np.argmin(np.abs(table[channel, :len(LOW_LEVELS)] + offset / slope))))
+        assert levels[0] == levels[1]  # the same percentile, channel by channel
+    # half the patches draw a level; one level in six is the 1st, the normalisation's own
+    assert 0.5 * 5 / 6 * 120 * 0.6 < changed < 0.5 * 5 / 6 * 120 * 1.4
 
 
 def test_the_table_of_a_large_image_is_taken_from_a_sample_and_stays_close():

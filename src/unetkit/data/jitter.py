@@ -41,6 +41,11 @@ LOW_LEVELS: tuple[float, ...] = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 #: (``benchmarks/levers_study.py --jitter-high`` tries others)
 HIGH_LEVELS: tuple[float, ...] = ()
 MAX_TABLE_PIXELS = 2**18  # per image: the percentiles of a strided sample beyond that
+#: the narrowest span a jittered patch may have, in units of the normalisation's own span: where an
+#: image is mostly at its bright end (a saturated bright-field background), a low percentile may
+#: sit at or near the upper bound, and dividing by that gap would blow the patch up; such a patch
+#: is left as it was
+MIN_SPAN = 0.1
 
 
 def quantile_table(pixels: np.ndarray) -> np.ndarray:
@@ -54,11 +59,14 @@ def quantile_table(pixels: np.ndarray) -> np.ndarray:
 def renormalise(patch: torch.Tensor, table: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
     """A ``(C, H, W)`` patch as it would look had its image been normalised with a random one of
     :data:`LOW_LEVELS` as its lower bound (the same for every channel); the upper bound stays
-    at 1 unless :data:`HIGH_LEVELS` offers others. ``table`` is the image's :func:`quantile_table`."""
+    at 1 unless :data:`HIGH_LEVELS` offers others. ``table`` is the image's :func:`quantile_table`.
+    A draw that would leave less than :data:`MIN_SPAN` between the bounds leaves the patch as it was."""
     low = table[:, LEVELS.index(LOW_LEVELS[int(rng.integers(len(LOW_LEVELS)))])]
     high = np.ones_like(low)
     if HIGH_LEVELS:
         high = table[:, LEVELS.index(HIGH_LEVELS[int(rng.integers(len(HIGH_LEVELS)))])]
+    if np.any(high - low < MIN_SPAN):
+        return patch
     offset = torch.from_numpy(low.copy())[:, None, None]
-    span = torch.from_numpy(np.maximum(high - low, 1e-6).astype(np.float32))[:, None, None]
+    span = torch.from_numpy((high - low).astype(np.float32))[:, None, None]
     return (patch - offset) / span
