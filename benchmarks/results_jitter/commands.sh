@@ -22,3 +22,4 @@ $P benchmarks/levers_study.py --jitter-lows --sets hela cho cells3d bbbc007 bact
 (cd benchmarks && ../$P levers_study.py --sets cells3d hela cho bbbc007 bacteria --seeds 1) > benchmarks/results_jitter/default_3min_seed1.txt
 # the bacteria without the jitter, 3 minutes, quiet:
 (cd benchmarks && ../$P levers_study.py --sets bacteria --seeds 0 1 --set normalization_jitter=0) > benchmarks/results_jitter/no_jitter_3min_bacteria.txt
+# the sample's instance runs with the new default, seeds 0 1 2 (quiet): see instances_sample_seeds012.txt for the commands
