@@ -32,6 +32,7 @@ from instances_study import test_pairs
 from public_data import CACHE, build
 
 from unetkit.inference.loading import LoadedPredictor, load_predictor
+from unetkit.metrics import dice_iou
 from unetkit.scoring import predict_labels
 
 EMPTY = 0.0005
@@ -64,11 +65,6 @@ def foreground_of(loaded: LoadedPredictor, crop: np.ndarray) -> np.ndarray:
     return predict_labels(loaded.predictor, normalised, task=loaded.task) > 0
 
 
-def dice(prediction: np.ndarray, truth: np.ndarray) -> float:
-    total = prediction.sum() + truth.sum()
-    return 1.0 if total == 0 else float(2 * (prediction & truth).sum() / total)
-
-
 def study_set(set_name: str, checkpoints: tuple[Path, Path], side: int, per_bin: int, tries: int, seed: int) -> None:
     frames = [(image.astype(np.float32), labels > 0) for image, labels, _ in test_pairs(build(set_name, CACHE))]
     models = [load_predictor(path) for path in checkpoints]
@@ -88,7 +84,8 @@ def study_set(set_name: str, checkpoints: tuple[Path, Path], side: int, per_bin:
             cells = [f"({share.mean():.2%})" for share in shares]
             difference = f"{shares[1].mean() - shares[0].mean():+.2%} of the crop"
         else:
-            scores = [np.array([dice(p, truth) for p, (_, truth) in zip(predicted, found)]) for predicted in predictions]
+            scores = [np.array([dice_iou(p, truth, num_classes=2).mean_dice for p, (_, truth) in zip(predicted, found)])
+                      for predicted in predictions]
             cells = [f"{np.median(score):.4f} / {score.mean():.4f}" for score in scores]
             difference = f"{(scores[1] - scores[0]).mean():+.4f}"
         print(f"| {low:.2%} to {high:.2%} foreground | {len(found)} | {cells[0]} | {cells[1]} | {difference} |",
