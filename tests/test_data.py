@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import tifffile
@@ -117,6 +119,35 @@ def test_foreground_fraction_one_centres_every_patch_on_foreground(tmp_path):
     options = SamplingOptions(patch_size=16, foreground_fraction=0.0, augment=AUGMENT_PRESETS["none"])
     _, random_masks = PatchSampler(samples, options, seed=0).batch(0, 0, range(40))
     assert masks.float().mean() > 2 * random_masks.float().mean()
+
+
+@pytest.mark.parametrize("task", ["semantic", "instances"])
+def test_the_default_foreground_share_is_what_patches_of_a_sparse_image_get(task):
+    # one 4x4 object in a 400x400 image: a patch placed anywhere almost never holds it, so the
+    # share of patches that do is the share centred on foreground: the task's default
+    from unetkit.data.dataset import Sample
+    from unetkit.training.config import TASK_DEFAULTS, TrainConfig
+    from unetkit.training.setup import sampling_options_of
+
+    config = TrainConfig(out="r", task=task, augment="none")
+    assert config.foreground_fraction == TASK_DEFAULTS[task]["foreground_fraction"]
+    mask = np.zeros((400, 400), np.uint8)
+    mask[200:204, 300:304] = 1
+    sample = Sample("sparse", np.random.default_rng(0).random((1, 400, 400), dtype=np.float32), mask)
+    options = dataclasses.replace(sampling_options_of(config), patch_size=16)
+    _, masks = PatchSampler([sample], options, seed=0).batch(0, 0, range(600))
+    holding = float((masks.flatten(1).amax(1) > 0).float().mean())
+    assert abs(holding - config.foreground_fraction) < 0.06, holding
+
+
+def test_the_foreground_share_follows_the_task_unless_given():
+    from unetkit.training.config import TrainConfig
+
+    pixels = TrainConfig(out="r")
+    assert (pixels.foreground_fraction, pixels.replace(task="instances").foreground_fraction) == (0.67, 0.33)
+    given = TrainConfig(out="r", foreground_fraction=0.5)
+    assert given.replace(task="instances").foreground_fraction == 0.5
+    assert TrainConfig.from_dict(pixels.to_dict()).foreground_fraction == 0.67  # config.json records it
 
 
 def test_images_smaller_than_the_patch_are_mirrored_up(tmp_path):
