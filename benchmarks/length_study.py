@@ -72,7 +72,8 @@ def config_for(root: Path, out: Path, **changes) -> TrainConfig:
 
 def long_runs(args: argparse.Namespace) -> None:
     args.logs.mkdir(parents=True, exist_ok=True)
-    # as the logs in results_length/ were made, unless --patch-size, --steps-per-epoch or --seed say otherwise
+    # the patches and epochs of the logs in results_length/, unless --patch-size, --steps-per-epoch or --seed
+    # say otherwise; every other option is today's default (the log records the foreground share)
     changes = {"patch_size": args.patch_size or 256, "steps_per_epoch": args.steps_per_epoch or 50,
                "seed": args.seed or 0}
     named = log_name("", **changes)  # before the changes that the log's folder says (--logs)
@@ -83,7 +84,8 @@ def long_runs(args: argparse.Namespace) -> None:
         config = config_for(root, Path(tempfile.mkdtemp()) / set_name, epochs=args.epochs, schedule="warmup-constant",
                             **changes)
         print(f"{set_name} run directory (for resume): {config.out}", flush=True)
-        run_logged(config, root, args.logs / f"{set_name}{named}", {"set": set_name, "epochs": [], **changes})
+        run_logged(config, root, args.logs / f"{set_name}{named}",
+                   {"set": set_name, "epochs": [], **changes, "foreground_fraction": config.foreground_fraction})
 
 
 def log_name(set_name: str, patch_size: int, steps_per_epoch: int, seed: int) -> str:

@@ -54,6 +54,7 @@ from public_data import CACHE, build
 from training_study import score
 
 from unetkit import train
+from unetkit.training.config import TASK_DEFAULTS
 
 
 def parse_change(text: str) -> tuple[str, object]:
@@ -255,7 +256,9 @@ def main() -> None:
         swap_in_jitter_levels(args.jitter_low, args.jitter_high)
     from unetkit.data import jitter
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; changes {changes}; group norm "
+    share = changes.get("foreground_fraction", TASK_DEFAULTS["semantic"]["foreground_fraction"])
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; changes {changes}; foreground share "
+          f"{share}; group norm "
           f"{args.group_norm}; scale augment {args.scale_augment}; max time {args.max_time} s; jitter levels "
           f"{jitter.LOW_LEVELS} / {jitter.HIGH_LEVELS}")
     print("| set | seed | wall s | steps | stopped | test Dice | 40 epochs | difference |")

@@ -126,11 +126,11 @@ def test_the_default_foreground_share_is_what_patches_of_a_sparse_image_get(task
     # one 4x4 object in a 400x400 image: a patch placed anywhere almost never holds it, so the
     # share of patches that do is the share centred on foreground: the task's default
     from unetkit.data.dataset import Sample
-    from unetkit.training.config import TASK_DEFAULTS, TrainConfig
+    from unetkit.training.config import TrainConfig
     from unetkit.training.setup import sampling_options_of
 
     config = TrainConfig(out="r", task=task, augment="none")
-    assert config.foreground_fraction == TASK_DEFAULTS[task]["foreground_fraction"]
+    assert config.foreground_fraction == {"semantic": 0.67, "instances": 0.33}[task]
     mask = np.zeros((400, 400), np.uint8)
     mask[200:204, 300:304] = 1
     sample = Sample("sparse", np.random.default_rng(0).random((1, 400, 400), dtype=np.float32), mask)
@@ -147,7 +147,21 @@ def test_the_foreground_share_follows_the_task_unless_given():
     assert (pixels.foreground_fraction, pixels.replace(task="instances").foreground_fraction) == (0.67, 0.33)
     given = TrainConfig(out="r", foreground_fraction=0.5)
     assert given.replace(task="instances").foreground_fraction == 0.5
-    assert TrainConfig.from_dict(pixels.to_dict()).foreground_fraction == 0.67  # config.json records it
+    assert pixels.to_dict()["foreground_fraction"] == 0.67  # config.json records what the run used
+
+
+def test_runs_saved_before_the_share_followed_the_task_keep_their_third(tmp_path):
+    import json
+
+    from unetkit.training.config import TrainConfig
+    from unetkit.training.state import resume_config
+
+    stored = TrainConfig(out=str(tmp_path), foreground_fraction=0.33).to_dict()
+    (tmp_path / "config.json").write_text(json.dumps(stored))
+    assert resume_config(tmp_path).foreground_fraction == 0.33
+    del stored["foreground_fraction"]  # a config.json without the option at all
+    (tmp_path / "config.json").write_text(json.dumps(stored))
+    assert resume_config(tmp_path).foreground_fraction == 0.33
 
 
 def test_images_smaller_than_the_patch_are_mirrored_up(tmp_path):

@@ -266,8 +266,10 @@ class TrainConfig:
         return None
 
     def replace(self, **changes: Any) -> TrainConfig:
-        """A copy with ``changes``; another ``task`` brings its own patch and epoch defaults
-        (those still at the old task's, and not in ``changes``)."""
+        """A copy with ``changes``; another ``task`` brings its own :data:`TASK_DEFAULTS` (patch
+        side, epoch length, foreground share) for those options still at the old task's value and
+        not in ``changes`` (a value given by hand that equals the old task's default follows the
+        task too)."""
         if "task" in changes and changes["task"] != self.task:
             stale = {name: None for name, value in TASK_DEFAULTS[self.task].items()
                      if name not in changes and getattr(self, name) == value}

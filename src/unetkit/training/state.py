@@ -189,7 +189,8 @@ def stored_config(run_dir: str | Path) -> TrainConfig:
 #: options added since unetkit 0.1 with a default that differs from what older runs did: a run
 #: saved without them resumes as it started
 OLD_RUN_VALUES = {"ema": 0.0, "patch_size": 256, "steps_per_epoch": 50,  # every run before 2026-12-04
-                  "normalization_jitter": 0.0}  # every run before --normalization-jitter (2026-12-05)
+                  "normalization_jitter": 0.0,  # every run before --normalization-jitter (2026-12-05)
+                  "foreground_fraction": 0.33}  # every run before the share followed the task (2026-12-05)
 #: what ``--normalization scale`` divided by before runs stored their divisor (2026-12-05):
 #: the percentile mode's upper bound, which the scale mode then shared by mistake
 OLD_SCALE_DIVISOR = 99.8
