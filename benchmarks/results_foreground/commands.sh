@@ -21,3 +21,5 @@ $P benchmarks/length_study.py rules --logs benchmarks/results_foreground/length 
 (cd benchmarks && ../$P levers_study.py --sets bacteria --seeds 0 1) > benchmarks/results_foreground/bacteria_3min_seeds01.txt
 # the README's first command from a fresh clone, quiet:
 ../shared/tools/fresh-clone-check "$(sed -n 12p README.md)"
+# the crowded sets with the new default, 3 minutes, quiet, seed 0, with the sample's model on other microscopes:
+(cd benchmarks && ../$P levers_study.py --sets cells3d hela cho bbbc007 --seeds 0 --cross) > benchmarks/results_foreground/crowded_3min_seed0.txt
