@@ -54,7 +54,6 @@ from public_data import CACHE, build
 from training_study import score
 
 from unetkit import train
-from unetkit.training.config import TASK_DEFAULTS
 
 
 def parse_change(text: str) -> tuple[str, object]:
@@ -107,11 +106,19 @@ def swap_in_jitter_levels(low: list[float] | None, high: list[float] | None) -> 
     jitter.HIGH_LEVELS = tuple(high or jitter.HIGH_LEVELS)
 
 
+def read_frames(root: Path, splits: tuple[str, ...] = ("train", "test")):
+    """Each frame of a built set: ``(split, path, image as float32, foreground mask)``."""
+    import tifffile
+
+    for split in splits:
+        for path in sorted((root / split / "images").iterdir()):
+            image = tifffile.imread(path).astype(np.float32)
+            yield split, path, image, tifffile.imread(root / split / "masks" / path.name) > 0
+
+
 def print_jitter_lows(set_names: list[str], cache: Path) -> None:
     """How far the jitter's low percentiles lie from 0 after the default normalisation, over each
     set's training frames: near 0, the jitter leaves the set's patches nearly as they were."""
-    import tifffile
-
     from unetkit.data.jitter import LOW_LEVELS, quantile_table
     from unetkit.data.normalize import Normalization
 
@@ -119,35 +126,29 @@ def print_jitter_lows(set_names: list[str], cache: Path) -> None:
           "after normalisation: lowest | highest |")
     print("|---|---|---|---|")
     for set_name in set_names:
-        paths = sorted((build(set_name, cache) / "train" / "images").iterdir())
         lows = []
-        for path in paths:
-            image = tifffile.imread(path).astype(np.float32)
+        for _, _, image, _ in read_frames(build(set_name, cache), ("train",)):
             image = image if image.ndim == 2 else image[..., 0]
             table = quantile_table(Normalization().apply(image[None]).reshape(1, -1))[0]
             lows.append(table[:len(LOW_LEVELS)])
-        print(f"| {set_name} | {len(paths)} | {np.min(lows):.3f} | {np.max(lows):.3f} |")
+        print(f"| {set_name} | {len(lows)} | {np.min(lows):.3f} | {np.max(lows):.3f} |")
 
 
 def print_intensities(set_name: str, cache: Path) -> None:
     """Per image of a set: the values that unetkit's default normalisation maps to 0 and 1, the
     raw mean of foreground and background, and the foreground's mean as the network sees it."""
-    import tifffile
-
     from unetkit.data.normalize import Normalization
 
     root = build(set_name, cache)
     print("| split | image | 1st percentile | 99.8th percentile | foreground mean | background mean | "
           "foreground mean, normalised |")
     print("|---|---|---|---|---|---|---|")
-    for split in ("train", "test"):
-        for path in sorted((root / split / "images").iterdir()):
-            image = tifffile.imread(path)[None]  # (1, H, W), as unetkit reads a grey image
-            foreground = tifffile.imread(root / split / "masks" / path.name)[None] > 0
-            scaling = Normalization().fitted(image)
-            low, high = scaling.offset[0], scaling.offset[0] + scaling.span[0]
-            print(f"| {split} | {path.stem} | {low:.0f} | {high:.0f} | {image[foreground].mean():.0f} | "
-                  f"{image[~foreground].mean():.0f} | {scaling.apply(image)[foreground].mean():.3f} |")
+    for split, path, image, foreground in read_frames(root):
+        image, foreground = image[None], foreground[None]  # (1, H, W), as unetkit reads a grey image
+        scaling = Normalization().fitted(image)
+        low, high = scaling.offset[0], scaling.offset[0] + scaling.span[0]
+        print(f"| {split} | {path.stem} | {low:.0f} | {high:.0f} | {image[foreground].mean():.0f} | "
+              f"{image[~foreground].mean():.0f} | {scaling.apply(image)[foreground].mean():.3f} |")
 
 
 UPPER_PERCENTILES = (99.8, 99.5, 99.0, 98.0)
@@ -173,8 +174,6 @@ def print_percentile_choice(set_names: list[str], cache: Path, crops: int = 300,
       an image of that size would be, binned by their share of foreground pixels: the median
       contrast per bin (a stand-in for sparse and crowded images of the same objects).
     """
-    import tifffile
-
     rng = np.random.default_rng(seed)
     by_density = {bin_: {upper: [] for upper in UPPER_PERCENTILES} for bin_ in DENSITY_BINS}
     print("| set | upper percentile | contrast, training frames | test frames | test / training | "
@@ -182,12 +181,7 @@ def print_percentile_choice(set_names: list[str], cache: Path, crops: int = 300,
     print("|---|---|---|---|---|---|---|")
     for set_name in set_names:
         root = build(set_name, cache)
-        frames = []
-        for split in ("train", "test"):
-            for path in sorted((root / split / "images").iterdir()):
-                image = tifffile.imread(path).astype(np.float32)
-                foreground = tifffile.imread(root / split / "masks" / path.name) > 0
-                frames.append((split, image, foreground))
+        frames = [(split, image, foreground) for split, _, image, foreground in read_frames(root)]
         for upper in UPPER_PERCENTILES:
             values = {split: [contrast(image, foreground, upper) for s, image, foreground in frames if s == split]
                       for split in ("train", "test")}
@@ -256,7 +250,7 @@ def main() -> None:
         swap_in_jitter_levels(args.jitter_low, args.jitter_high)
     from unetkit.data import jitter
 
-    share = changes.get("foreground_fraction", TASK_DEFAULTS["semantic"]["foreground_fraction"])
+    share = config_for(Path("."), Path("-"), **changes).foreground_fraction  # as the runs resolve it
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; changes {changes}; foreground share "
           f"{share}; group norm "
           f"{args.group_norm}; scale augment {args.scale_augment}; max time {args.max_time} s; jitter levels "
