@@ -79,6 +79,8 @@ def long_runs(args: argparse.Namespace) -> None:
     named = log_name("", **changes)  # before the changes that the log's folder says (--logs)
     if args.upper_percentile is not None:
         changes["upper_percentile"] = args.upper_percentile
+    if args.normalization_jitter is not None:
+        changes["normalization_jitter"] = args.normalization_jitter
     for set_name in args.sets:
         root = build(set_name, args.cache)
         config = config_for(root, Path(tempfile.mkdtemp()) / set_name, epochs=args.epochs, schedule="warmup-constant",
@@ -230,6 +232,8 @@ def main() -> None:
                         help="default: with this time budget (the README's first command: 180)")
     parser.add_argument("--upper-percentile", type=float,
                         help="long: normalise with this upper percentile (give the runs their own --logs folder)")
+    parser.add_argument("--normalization-jitter", type=float,
+                        help="long: this share of patches jittered (give the runs their own --logs folder)")
     parser.add_argument("--runs", nargs="+", default=[], metavar="SET=RUN_DIR", help="for resume: cut runs")
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--logs", type=Path, default=CACHE / "length-logs")

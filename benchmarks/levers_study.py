@@ -8,6 +8,7 @@
     python benchmarks/levers_study.py --percentiles            # would another upper percentile do better?
     python benchmarks/levers_study.py --sets bacteria bbbc007 cells3d --set max_time_s=None --jitter-high 99.8 99.9 99.95
     python benchmarks/levers_study.py --jitter-lows --sets hela cho cells3d bbbc007 bacteria
+    python benchmarks/levers_study.py --score /tmp/tmpXXXX/hela   # a kept run on other microscopes
 
 Each run is ``unetkit train`` with its defaults and a 3-minute budget (``--max-time``), on one
 set of ``benchmarks/public_data.py`` and one seed, with the options of ``--set`` changed
@@ -228,6 +229,8 @@ def main() -> None:
                         help="only print how the objects' contrast depends on the upper percentile, on --sets")
     parser.add_argument("--jitter-lows", action="store_true",
                         help="only print where the jitter's low percentiles lie after normalisation, on --sets")
+    parser.add_argument("--score", nargs="+", type=Path, metavar="RUN_DIR",
+                        help="only score these runs' best.pt on other microscopes, as --cross does")
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--logs", type=Path, default=Path(__file__).with_name("results_length"))
     args = parser.parse_args()
@@ -239,6 +242,11 @@ def main() -> None:
         return
     if args.jitter_lows:
         print_jitter_lows(args.sets, args.cache)
+        return
+    if args.score:
+        for run in args.score:
+            scores = score(run / "best.pt", args.cache)
+            print(f"{run}: " + ", ".join(f"{name} {value:.4f}" for name, value in scores.items()), flush=True)
         return
     changes = dict(parse_change(text) for text in args.changes)
     if args.group_norm:

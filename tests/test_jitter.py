@@ -131,6 +131,7 @@ def test_the_jitter_option_is_checked_and_reaches_the_sampler_only_for_the_perce
         TrainConfig(out="x", normalization="minmax", normalization_jitter=0.4)
     for mode in ("minmax", "scale", "none"):
         assert sampling_options_of(TrainConfig(out="x", patch_size=32, normalization=mode)).normalization_jitter == 0.0
+        assert TrainConfig(out="x", normalization=mode).to_dict()["normalization_jitter"] == 0.0  # what it trains with
     with pytest.raises(ConfigError, match="normalisation jitter must be in"):
         SamplingOptions(32, normalization_jitter=-0.1)
 
@@ -151,3 +152,24 @@ def test_a_run_saved_before_the_jitter_existed_resumes_without_it(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "config.json").write_text(json.dumps(values))
     assert stored_config(tmp_path / "run").normalization_jitter == 0.0  # whatever the default is now
+
+
+def test_the_jitter_default_follows_the_task():
+    # pixels jitter every patch, objects half of them (TASK_DEFAULTS); a given share stays
+    pixels, objects = TrainConfig(out="x"), TrainConfig(out="x", task="instances")
+    assert (pixels.normalization_jitter, objects.normalization_jitter) == (1.0, 0.5)
+    assert pixels.replace(task="instances").normalization_jitter == 0.5
+    assert TrainConfig(out="x", normalization_jitter=0.2).replace(task="instances").normalization_jitter == 0.2
+    assert sampling_options_of(pixels).normalization_jitter == 1.0
+
+
+def test_a_run_of_another_normalisation_saved_with_the_jitters_default_resumes(tmp_path):
+    import json
+
+    from unetkit.training.state import stored_config
+
+    values = TrainConfig(out=str(tmp_path / "run"), normalization="minmax").to_dict()
+    values["normalization_jitter"] = 0.5  # what config.json recorded for these modes on 2026-12-05
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text(json.dumps(values))
+    assert stored_config(tmp_path / "run").normalization_jitter == 0.0  # as it trained

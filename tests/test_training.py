@@ -93,6 +93,19 @@ def test_the_upper_percentile_is_stored_with_the_model_and_its_images_are_normal
     assert TrainConfig(out="x", normalization="scale").upper_percentile == 99.8
 
 
+def test_the_upper_percentile_follows_the_task_and_older_runs_keep_theirs(tmp_path):
+    from unetkit.training.state import stored_config
+
+    assert (TrainConfig(out="x").upper_percentile, TrainConfig(out="x", task="instances").upper_percentile) == (99.0, 99.8)
+    assert TrainConfig(out="x").replace(task="instances").upper_percentile == 99.8
+    assert TrainConfig(out="x", upper_percentile=99.5).replace(task="instances").upper_percentile == 99.5
+    values = TrainConfig(out=str(tmp_path / "run")).to_dict()
+    del values["upper_percentile"]  # as unetkit wrote config.json before --upper-percentile
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text(json.dumps(values))
+    assert stored_config(tmp_path / "run").upper_percentile == 99.8
+
+
 def test_scale_normalisation_divides_by_the_image_types_full_scale_or_the_given_divisor(tmp_path):
     data = write_dataset(tmp_path / "d", count=3)  # 8-bit PNGs
     train(tiny_config(data, tmp_path / "run", epochs=1, steps_per_epoch=1, normalization="scale"), report=QUIET)

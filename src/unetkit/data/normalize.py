@@ -2,7 +2,8 @@
 
 Microscopy is often 16-bit with a narrow range (the sample's HeLa frames span 33,000 to
 37,000 of 65,535), so the default maps each image's 1st and 99.8th percentiles, per
-channel, to 0 and 1.
+channel, to 0 and 1 (``unetkit train`` chooses the upper one by task: the 99th for pixels, the
+99.8th for objects; :data:`unetkit.training.config.TASK_DEFAULTS`).
 
 >>> import numpy as np
 >>> norm = Normalization()

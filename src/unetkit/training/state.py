@@ -190,7 +190,8 @@ def stored_config(run_dir: str | Path) -> TrainConfig:
 #: saved without them resumes as it started
 OLD_RUN_VALUES = {"ema": 0.0, "patch_size": 256, "steps_per_epoch": 50,  # every run before 2026-12-04
                   "normalization_jitter": 0.0,  # every run before --normalization-jitter (2026-12-05)
-                  "foreground_fraction": 0.33}  # every run before the share followed the task (2026-12-05)
+                  "foreground_fraction": 0.33,  # every run before the share followed the task (2026-12-05)
+                  "upper_percentile": 99.8}  # every run before --upper-percentile (2026-12-05)
 #: what ``--normalization scale`` divided by before runs stored their divisor (2026-12-05):
 #: the percentile mode's upper bound, which the scale mode then shared by mistake
 OLD_SCALE_DIVISOR = 99.8
@@ -201,6 +202,9 @@ def _with_old_defaults(values: dict[str, Any]) -> TrainConfig:
         return TrainConfig.from_dict(values)  # refused there, with its message
     if values.get("normalization") == "scale" and values.get("scale_divisor") is None:
         values = {**values, "scale_divisor": OLD_SCALE_DIVISOR}
+    if values.get("normalization", "percentile") != "percentile" and values.get("normalization_jitter"):
+        # runs of 2026-12-05 stored the jitter's default with the other modes, which trained without it
+        values = {**values, "normalization_jitter": 0.0}
     return TrainConfig.from_dict({**OLD_RUN_VALUES, **values})
 
 
