@@ -87,7 +87,8 @@ def long_runs(args: argparse.Namespace) -> None:
                             **changes)
         print(f"{set_name} run directory (for resume): {config.out}", flush=True)
         run_logged(config, root, args.logs / f"{set_name}{named}",
-                   {"set": set_name, "epochs": [], **changes, "foreground_fraction": config.foreground_fraction})
+                   {"set": set_name, "epochs": [], **changes, "foreground_fraction": config.foreground_fraction,
+                    "upper_percentile": config.upper_percentile, "normalization_jitter": config.normalization_jitter})
 
 
 def log_name(set_name: str, patch_size: int, steps_per_epoch: int, seed: int) -> str:

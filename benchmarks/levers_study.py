@@ -258,9 +258,10 @@ def main() -> None:
         swap_in_jitter_levels(args.jitter_low, args.jitter_high)
     from unetkit.data import jitter
 
-    share = config_for(Path("."), Path("-"), **changes).foreground_fraction  # as the runs resolve it
+    resolved = config_for(Path("."), Path("-"), **changes)  # as the runs resolve the defaults
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; changes {changes}; foreground share "
-          f"{share}; group norm "
+          f"{resolved.foreground_fraction}; upper percentile {resolved.upper_percentile}; jitter share "
+          f"{resolved.normalization_jitter}; group norm "
           f"{args.group_norm}; scale augment {args.scale_augment}; max time {args.max_time} s; jitter levels "
           f"{jitter.LOW_LEVELS} / {jitter.HIGH_LEVELS}")
     print("| set | seed | wall s | steps | stopped | test Dice | 40 epochs | difference |")

@@ -106,6 +106,28 @@ def test_the_upper_percentile_follows_the_task_and_older_runs_keep_theirs(tmp_pa
     assert stored_config(tmp_path / "run").upper_percentile == 99.8
 
 
+def test_another_normalisation_resolves_the_percentile_options_again():
+    minmax = TrainConfig(out="x").replace(normalization="minmax")  # not refused: 99 was the default, not given
+    assert (minmax.upper_percentile, minmax.normalization_jitter) == (99.8, 0.0)
+    back = minmax.replace(normalization="percentile")
+    assert (back.upper_percentile, back.normalization_jitter) == (99.0, 1.0)
+    assert TrainConfig(out="x", normalization="scale").replace(normalization="percentile",
+                                                                upper_percentile=99.5).upper_percentile == 99.5
+
+
+def test_init_weights_of_another_normalisation_are_said(tmp_path):
+    data = write_dataset(tmp_path / "d", count=2, size=(40, 52))
+    train(tiny_config(data, tmp_path / "old", epochs=1, steps_per_epoch=1, upper_percentile=99.8), report=QUIET)
+    said: list[str] = []
+    train(tiny_config(data, tmp_path / "new", epochs=1, steps_per_epoch=1, init_checkpoint=str(tmp_path / "old" / "best.pt")),
+          report=said.append)
+    assert [line for line in said if "normalised as percentile 1 to 99.8" in line and "percentile 1 to 99" in line]
+    said.clear()
+    train(tiny_config(data, tmp_path / "same", epochs=1, steps_per_epoch=1, upper_percentile=99.8,
+                      init_checkpoint=str(tmp_path / "old" / "best.pt")), report=said.append)
+    assert not [line for line in said if "normalised as" in line]
+
+
 def test_scale_normalisation_divides_by_the_image_types_full_scale_or_the_given_divisor(tmp_path):
     data = write_dataset(tmp_path / "d", count=3)  # 8-bit PNGs
     train(tiny_config(data, tmp_path / "run", epochs=1, steps_per_epoch=1, normalization="scale"), report=QUIET)

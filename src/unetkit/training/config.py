@@ -103,13 +103,13 @@ class TrainConfig:
         "image normalisation, stored with the model", group=DATA))
     upper_percentile: float | None = field(default=None, metadata=option(
         "percentile normalisation: the percentile of each image mapped to 1 (the 1st goes to 0; default: 99 as "
-        "Cellpose, so that a few very bright objects do not set an image's scale; 99.8 for --task instances)",
-        group=DATA))
+        "Cellpose, so that a few very bright objects do not set an image's scale; 99.8 for --task instances; "
+        "--normalization percentile only)", group=DATA))
     normalization_jitter: float | None = field(default=None, metadata=option(
         "percentile normalisation: share of training patches normalised as if their image's 0.1th to 5th "
         "percentile were the one mapped to 0, so that a model of sparse images of dark objects does not fail on "
         "denser ones (default: 1, every patch; 0.5 for --task instances; prediction is unchanged; 0 turns it "
-        "off)", group=DATA))
+        "off; --normalization percentile only)", group=DATA))
     scale_divisor: float | None = field(default=None, metadata=option(
         "--normalization scale: the intensity that becomes 1 (default: the largest value of the images' type, "
         "255 for 8-bit, 65535 for 16-bit)", group=DATA))
@@ -193,7 +193,7 @@ class TrainConfig:
             raise ConfigError(f"grad clip must be positive, got {self.grad_clip}", fix="leave it out to clip at 1.0")
         if not (1.0 < self.upper_percentile <= 100.0):
             raise ConfigError(f"upper percentile must be above 1 (the lower one) and at most 100, got "
-                              f"{self.upper_percentile}", fix="99 is the default (Cellpose's); StarDist uses 99.8")
+                              f"{self.upper_percentile}", fix="the default is 99 (Cellpose's) for pixels, 99.8 (StarDist's) for --task instances")
         if not 0.0 <= self.normalization_jitter <= 1.0:
             raise ConfigError(f"normalisation jitter must be a share of the patches, from 0 to 1, got "
                               f"{self.normalization_jitter}")
@@ -280,15 +280,24 @@ class TrainConfig:
         return None
 
     def replace(self, **changes: Any) -> TrainConfig:
-        """A copy with ``changes``; another ``task`` brings its own :data:`TASK_DEFAULTS` (patch
-        side, epoch length, foreground share) for those options still at the old task's value and
-        not in ``changes`` (a value given by hand that equals the old task's default follows the
-        task too)."""
+        """A copy with ``changes``. Another ``task`` brings its own :data:`TASK_DEFAULTS` (patch side,
+        epoch length, foreground share, upper percentile, jitter) for those options still at the old
+        task's value and not in ``changes`` (a value given by hand that equals the old task's default
+        follows the task too); another ``normalization`` resolves the upper percentile and the jitter
+        again unless ``changes`` gives them.
+
+        >>> TrainConfig(out="r").replace(task="instances").upper_percentile
+        99.8
+        >>> TrainConfig(out="r", normalization="minmax").replace(normalization="percentile").normalization_jitter
+        1.0
+        """
+        stale: dict[str, Any] = {}
         if "task" in changes and changes["task"] != self.task:
-            stale = {name: None for name, value in TASK_DEFAULTS[self.task].items()
-                     if name not in changes and getattr(self, name) == value}
-            changes = {**stale, **changes}
-        return dataclasses.replace(self, **changes)
+            stale.update({name: None for name, value in TASK_DEFAULTS[self.task].items()
+                          if name not in changes and getattr(self, name) == value})
+        if "normalization" in changes and changes["normalization"] != self.normalization:
+            stale.update({name: None for name in ("upper_percentile", "normalization_jitter") if name not in changes})
+        return dataclasses.replace(self, **{**stale, **changes})
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)

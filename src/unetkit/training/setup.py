@@ -183,6 +183,19 @@ def report_dim_scale(samples: list, divisor: float, report: Report) -> None:
                "12 bits) to use the input's range")
 
 
+def report_init_normalization(checkpoint: str, normalization: Normalization, report: Report) -> None:
+    """Say so when ``--init`` weights were trained on images normalised otherwise than this run's
+    (a model of the 99.8th percentile fine-tuned with the pixel default, the 99th, say): the run
+    goes on, as the user may mean it, but not silently."""
+    stored = read_checkpoint(checkpoint).get("data", {}).get("normalization")
+    if stored is not None and Normalization.from_dict(stored) != normalization:
+        def described(norm: Normalization) -> str:
+            return f"{norm.mode} {norm.low:g} to {norm.high:g}" if norm.mode == "percentile" else f"{norm.mode} {norm.high:g}"
+
+        report(f"note: {checkpoint} was trained on images normalised as {described(Normalization.from_dict(stored))}; "
+               f"this run normalises as {described(normalization)} (--normalization, --upper-percentile set it)")
+
+
 def build_run(config: TrainConfig, context: DistributedContext, report: Report) -> RunParts:
     """Read and check the data, then build the model (DDP-wrapped under torchrun) and its optimiser."""
     data_options = data_options_for(config)
@@ -197,6 +210,8 @@ def build_run(config: TrainConfig, context: DistributedContext, report: Report) 
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     channels = train_samples[0].channels if isinstance(train_samples[0], FileSource) else train_samples[0].image.shape[0]
     model = build_model(config, channels).to(device).to(memory_format=memory_format)
+    if config.init_checkpoint:
+        report_init_normalization(config.init_checkpoint, data_options.normalization, report)
     network: torch.nn.Module = model
     if context.active:
         network = torch.nn.parallel.DistributedDataParallel(
