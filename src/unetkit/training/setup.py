@@ -183,15 +183,23 @@ def report_dim_scale(samples: list, divisor: float, report: Report) -> None:
                "12 bits) to use the input's range")
 
 
+def described(normalization: Normalization) -> str:
+    """A normalisation in a few words.
+
+    >>> described(Normalization("percentile", 1.0, 99.0)), described(Normalization("scale", high=255.0))
+    ('percentile 1 to 99', 'scale 255')
+    """
+    if normalization.mode == "percentile":
+        return f"percentile {normalization.low:g} to {normalization.high:g}"
+    return normalization.mode if normalization.mode in ("minmax", "none") else f"{normalization.mode} {normalization.high:g}"
+
+
 def report_init_normalization(checkpoint: str, normalization: Normalization, report: Report) -> None:
     """Say so when ``--init`` weights were trained on images normalised otherwise than this run's
     (a model of the 99.8th percentile fine-tuned with the pixel default, the 99th, say): the run
     goes on, as the user may mean it, but not silently."""
     stored = read_checkpoint(checkpoint).get("data", {}).get("normalization")
     if stored is not None and Normalization.from_dict(stored) != normalization:
-        def described(norm: Normalization) -> str:
-            return f"{norm.mode} {norm.low:g} to {norm.high:g}" if norm.mode == "percentile" else f"{norm.mode} {norm.high:g}"
-
         report(f"note: {checkpoint} was trained on images normalised as {described(Normalization.from_dict(stored))}; "
                f"this run normalises as {described(normalization)} (--normalization, --upper-percentile set it)")
 
