@@ -121,7 +121,8 @@ def test_init_weights_of_another_normalisation_are_said(tmp_path):
     said: list[str] = []
     train(tiny_config(data, tmp_path / "new", epochs=1, steps_per_epoch=1, init_checkpoint=str(tmp_path / "old" / "best.pt")),
           report=said.append)
-    assert [line for line in said if "normalised as percentile 1 to 99.8" in line and "percentile 1 to 99" in line]
+    assert [line for line in said if "normalised as percentile 1 to 99.8;" in line
+            and "this run normalises as percentile 1 to 99 (" in line]
     said.clear()
     train(tiny_config(data, tmp_path / "same", epochs=1, steps_per_epoch=1, upper_percentile=99.8,
                       init_checkpoint=str(tmp_path / "old" / "best.pt")), report=said.append)

@@ -113,16 +113,16 @@ def data_options_for(config: TrainConfig) -> DataOptions:
     )
 
 
-def build_model(config: TrainConfig, in_channels: int) -> UNet:
-    """The network of ``config``, initialised from the run's seed (or ``--init`` weights)."""
+def build_model(config: TrainConfig, in_channels: int, init: dict[str, Any] | None = None) -> UNet:
+    """The network of ``config``, initialised from the run's seed (or ``init``: the ``--init``
+    checkpoint, as :func:`~unetkit.checkpoint.read_checkpoint` read it)."""
     torch.manual_seed(config.seed)
     outputs = task_of(config).num_outputs
     model = UNet(preset(config.preset, in_channels=in_channels, **config.model_overrides(outputs)))
-    if config.init_checkpoint:
-        payload = read_checkpoint(config.init_checkpoint)
-        check_same_config(payload, model.config, config.init_checkpoint)
-        check_finite_weights(payload["model_state"], config.init_checkpoint)
-        model.load_state_dict(payload["model_state"])
+    if init is not None:
+        check_same_config(init, model.config, config.init_checkpoint)
+        check_finite_weights(init["model_state"], config.init_checkpoint)
+        model.load_state_dict(init["model_state"])
     return model
 
 
@@ -194,11 +194,12 @@ def described(normalization: Normalization) -> str:
     return normalization.mode if normalization.mode in ("minmax", "none") else f"{normalization.mode} {normalization.high:g}"
 
 
-def report_init_normalization(checkpoint: str, normalization: Normalization, report: Report) -> None:
-    """Say so when ``--init`` weights were trained on images normalised otherwise than this run's
-    (a model of the 99.8th percentile fine-tuned with the pixel default, the 99th, say): the run
-    goes on, as the user may mean it, but not silently."""
-    stored = read_checkpoint(checkpoint).get("data", {}).get("normalization")
+def report_init_normalization(checkpoint: str, init: dict[str, Any], normalization: Normalization,
+                              report: Report) -> None:
+    """Say so when ``--init`` weights (``init``, read from ``checkpoint``) were trained on images
+    normalised otherwise than this run's (a model of the 99.8th percentile fine-tuned with the pixel
+    default, the 99th, say): the run goes on, as the user may mean it, but not silently."""
+    stored = init.get("data", {}).get("normalization")
     if stored is not None and Normalization.from_dict(stored) != normalization:
         report(f"note: {checkpoint} was trained on images normalised as {described(Normalization.from_dict(stored))}; "
                f"this run normalises as {described(normalization)} (--normalization, --upper-percentile set it)")
@@ -217,9 +218,10 @@ def build_run(config: TrainConfig, context: DistributedContext, report: Report) 
     device = context.device
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     channels = train_samples[0].channels if isinstance(train_samples[0], FileSource) else train_samples[0].image.shape[0]
-    model = build_model(config, channels).to(device).to(memory_format=memory_format)
-    if config.init_checkpoint:
-        report_init_normalization(config.init_checkpoint, data_options.normalization, report)
+    init = read_checkpoint(config.init_checkpoint) if config.init_checkpoint else None
+    model = build_model(config, channels, init).to(device).to(memory_format=memory_format)
+    if init is not None:
+        report_init_normalization(config.init_checkpoint, init, data_options.normalization, report)
     network: torch.nn.Module = model
     if context.active:
         network = torch.nn.parallel.DistributedDataParallel(
