@@ -220,34 +220,6 @@ def test_max_time_stops_and_keeps_a_resumable_checkpoint(tmp_path):
     assert resumed.stopped == "completed" and resumed.global_step == epochs * 12 > state["global_step"]
 
 
-def test_warmup_stable_decay_brings_the_rate_to_0_at_the_time_budget(tmp_path):
-    # under --max-time the decay follows the time, not the planned steps (50 epochs here, of which the
-    # budget holds a few): a step-only schedule would still be at the full rate when the time runs out
-    data = write_dataset(tmp_path / "d", count=3)
-    result = train(tiny_config(data, tmp_path / "run", epochs=50, max_time_s=0.5, schedule="warmup-stable-decay"),
-                   report=QUIET)
-    assert result.stopped == "time-limit" and result.global_step < 50 * 12 * 0.8
-    assert float(read_rows(tmp_path / "run" / "log.csv")[-1]["lr"]) == 0.0
-    constant = train(tiny_config(data, tmp_path / "constant", epochs=50, max_time_s=0.5, schedule="warmup-constant"),
-                     report=QUIET)
-    assert constant.stopped == "time-limit" and float(read_rows(tmp_path / "constant" / "log.csv")[-1]["lr"]) > 0
-
-
-def test_warmup_stable_decay_by_steps_warms_up_holds_then_falls_to_0():
-    from unetkit.training.optim import WARMUP_STEPS, build_optimizer, build_scheduler
-
-    optimizer = build_optimizer("adam", [torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    scheduler = build_scheduler("warmup-stable-decay", optimizer, total_steps=100)
-    rates = []
-    for _ in range(100):
-        rates.append(optimizer.param_groups[0]["lr"])
-        optimizer.step()
-        scheduler.step()
-    assert rates[0] == 1 / WARMUP_STEPS and rates[WARMUP_STEPS - 1] == rates[79] == 1.0
-    assert rates[90] == pytest.approx(0.5) and rates[99] == pytest.approx(0.05)
-    assert all(later <= earlier for earlier, later in zip(rates[79:], rates[80:]))
-
-
 def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "unetkit", *args]
 

@@ -1,8 +1,8 @@
 # A fall of the learning rate to 0 at the end of the run, re-measured with today's default (BENCHMARKS.md, "Seventh
-# session of 2026-12-05: a fall to zero again, and the new default's own 40 epochs"), 2026-12-06; 2-core AMD EPYC Zen 4,
+# session (2026-12-06): a fall to zero again, and the new default's own 40 epochs"), 2026-12-06; 2-core AMD EPYC Zen 4,
 # no AMX. The schedule `warmup-stable-decay` (warm-up over 25 steps, constant, then a linear fall to 0 over the last
-# 20 % of the steps, or of the --max-time budget, whichever is further on) existed in commit 1dd6e5c only:
-# `git checkout 1dd6e5c` to run these. Run from benchmarks/, one torch thread each, two side by side (a run of fixed
+# 20 % of the steps, or of the --max-time budget, whichever is further on) existed in commit 341595c only:
+# `git checkout 341595c` to run these. Run from benchmarks/, one torch thread each, two side by side (a run of fixed
 # length does not depend on the load); every studied option given explicitly.
 P=../.venv/bin/python
 S="--set epochs=5 --set early_stopping=3 --set max_time_s=None --set upper_percentile=99 --set normalization_jitter=1.0"

@@ -28,7 +28,7 @@ from .averaging import check_decay
 OptimizerName = Literal["adam", "adamw", "sgd"]
 TaskName = Literal["semantic", "instances"]
 SemanticMaskMode = Literal["classes", "instances"]
-ScheduleName = Literal["warmup-constant", "warmup-stable-decay", "cosine", "constant", "poly", "plateau"]
+ScheduleName = Literal["warmup-constant", "cosine", "constant", "poly", "plateau"]
 
 MODEL, DATA, OPTIMISATION, MACHINERY = "model", "data", "optimisation", "machinery"
 

@@ -47,7 +47,7 @@ from .averaging import follow
 from .config import TrainConfig
 from .distributed import init_distributed
 from .history import CURVE, LOG, RESULT, append_row, plot_curves, truncate_after, write_result
-from .optim import decay_to_time_budget, scale_learning_rate
+from .optim import scale_learning_rate
 from .run_dir import check_new_run_dir, claim_run_dir, hold_run_dir, update_config_file
 from .setup import RunParts, build_run
 from .state import BEST, LAST, Position, restore, save_best, save_last
@@ -195,8 +195,6 @@ def run_epoch(
         position.global_step += 1
         meter.step_s += step_seconds
         position.elapsed_s += seconds_sum / parts.context.world_size
-        if config.max_time_s is not None and config.resolved_schedule == "warmup-stable-decay":
-            decay_to_time_budget(parts.optimizer, parts.scheduler, position.elapsed_s / config.max_time_s)
         bar.update(1)
         if signal_flag:
             return meter, StopReason.SIGNAL

@@ -40,18 +40,6 @@ def build_optimizer(
 
 
 WARMUP_STEPS = 25
-#: ``warmup-stable-decay``: the share of the run, at its end, over which the rate falls linearly to 0.
-DECAY_SHARE = 0.2
-
-
-def stable_decay_factor(progress: float) -> float:
-    """The ``warmup-stable-decay`` factor after the warm-up, at ``progress`` (0 to 1) of the run:
-    1 until the last :data:`DECAY_SHARE`, then falling linearly to 0 at the end.
-
-    >>> [round(stable_decay_factor(p), 2) for p in (0.0, 0.8, 0.9, 1.0)]
-    [1.0, 1.0, 0.5, 0.0]
-    """
-    return min(1.0, max(0.0, (1.0 - progress) / DECAY_SHARE))
 
 
 def build_scheduler(
@@ -64,10 +52,6 @@ def build_scheduler(
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     if name == "warmup-constant":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / WARMUP_STEPS))
-    if name == "warmup-stable-decay":
-        return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: min(1.0, (step + 1) / WARMUP_STEPS, stable_decay_factor(step / total_steps))
-        )
     if name == "cosine":
         return torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
@@ -78,27 +62,7 @@ def build_scheduler(
         )
     if name == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=3)
-    raise ConfigError(f"unknown schedule {name!r}", fix="choose constant, warmup-constant, warmup-stable-decay, cosine, poly or plateau")
-
-
-def decay_to_time_budget(
-    optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler, elapsed_share: float
-) -> None:
-    """``warmup-stable-decay`` under ``--max-time``: lower the rate that the scheduler set for the next
-    step to where :func:`stable_decay_factor` puts it at ``elapsed_share`` of the time budget, when that
-    is lower (whichever of the steps and the time is further on decides; the scheduler's base keeps
-    any plateau drop).
-
-    >>> parameters = [torch.nn.Parameter(torch.zeros(1))]
-    >>> optimizer = build_optimizer("adam", parameters, lr=1e-3)
-    >>> scheduler = build_scheduler("warmup-stable-decay", optimizer, total_steps=8000)
-    >>> for _ in range(100): optimizer.step(); scheduler.step()
-    >>> decay_to_time_budget(optimizer, scheduler, elapsed_share=0.9)
-    >>> round(optimizer.param_groups[0]["lr"], 6)
-    0.0005
-    """
-    for group, base in zip(optimizer.param_groups, scheduler.base_lrs):
-        group["lr"] = min(group["lr"], base * stable_decay_factor(elapsed_share))
+    raise ConfigError(f"unknown schedule {name!r}", fix="choose constant, warmup-constant, cosine, poly or plateau")
 
 
 def scale_learning_rate(optimizer: torch.optim.Optimizer, scheduler: object, factor: float) -> None:
