@@ -243,8 +243,9 @@ def wait_for(path: Path, process: subprocess.Popen, timeout: float = 120) -> Non
 
 def test_sigkill_then_resume_ends_with_the_same_weights_as_an_uninterrupted_run(tmp_path):
     data = write_dataset(tmp_path / "d", count=4, size=(90, 90))
-    subprocess.run(cli("train", str(data), "--out", str(tmp_path / "straight"), *TRAIN_ARGS), check=True,
-                   capture_output=True)
+    straight_run = subprocess.run(cli("train", str(data), "--out", str(tmp_path / "straight"), *TRAIN_ARGS),
+                                  check=True, capture_output=True, text=True)
+    assert "done (completed: all 3 epoch(s) asked for): 30 steps, 3 whole epoch(s)" in straight_run.stdout
     process = subprocess.Popen(cli("train", str(data), "--out", str(tmp_path / "killed"), *TRAIN_ARGS),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(tmp_path / "killed" / "last.pt", process)
