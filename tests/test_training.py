@@ -233,6 +233,17 @@ def weights(path: Path) -> dict[str, torch.Tensor]:
     return read_checkpoint(path)["model_state"]
 
 
+def test_train_closing_line_counts_the_steps_of_an_epoch_cut_by_the_time_limit(tmp_path):
+    data = write_dataset(tmp_path / "d", count=3)
+    args = [*TRAIN_ARGS, "--steps-per-epoch", "40", "--checkpoint-every", "0", "--max-time", str(CUT_INSIDE_AN_EPOCH)]
+    finished = subprocess.run(cli("train", str(data), "--out", str(tmp_path / "run"), *args), check=True,
+                              capture_output=True, text=True)
+    written = json.loads((tmp_path / "run" / "result.json").read_text())
+    assert written["stopped"] == "time-limit" and 0 < written["steps"] < 40 and written["epochs_completed"] == 0
+    step = "step" if written["steps"] == 1 else "steps"
+    assert f"): {written['steps']} {step}, 0 whole epoch(s), best validation score" in finished.stdout
+
+
 def wait_for(path: Path, process: subprocess.Popen, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while not path.exists():

@@ -200,8 +200,7 @@ def _run_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     best = "n/a" if result.best_score is None else f"{result.best_score:.4f}"
     if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
         return 0
-    print(f"done ({result.stopped.value}: {result.why}): {result.global_step} steps, {result.epochs_completed} whole "
-          f"epoch(s), best validation score {best}; "
+    print(f"done ({result.stopped.value}: {result.why}): {result.length}, best validation score {best}; "
           f"checkpoints in {result.run_dir}")
     return 0
 

@@ -58,7 +58,7 @@ def test_a_run_from_layers_draws_its_curve_and_offers_its_model(make_napari_view
     assert list(widget.curve.loss_line.get_xdata()) == [1, 2]
     assert all(np.isfinite(widget.curve.loss_line.get_ydata()))
     assert all(0 <= dice <= 1 for dice in widget.curve.dice_line.get_ydata())
-    assert "completed after 2 epoch(s)" in widget.status.text()
+    assert "completed after 4 steps, 2 whole epoch(s)" in widget.status.text()
     qtbot.waitUntil(widget.train_button.isEnabled, timeout=TIMEOUT_MS)
     assert widget.use_button.isEnabled()
     next_run = Path(widget.run_dir.text())
@@ -125,7 +125,7 @@ def test_stop_ends_the_run_after_the_current_step_with_a_checkpoint(make_napari_
     assert result.stopped.value == "signal"
     assert result.epochs_completed == 1 and result.global_step < 2 * 4  # it did not run on to the end
     assert (tmp_path / "run" / "last.pt").is_file()
-    assert len(widget.curve.rows) == 1 and "stopped after 1 epoch(s)" in widget.status.text()
+    assert len(widget.curve.rows) == 1 and f"stopped after {result.global_step} steps, 1 whole epoch(s)" in widget.status.text()
     qtbot.waitUntil(widget.train_button.isEnabled, timeout=TIMEOUT_MS)
     assert not widget.stop_button.isEnabled()
 

@@ -243,7 +243,7 @@ class TrainWidget(QWidget):
         best = result.run_dir / BEST
         score = "" if result.best_score is None else f", best validation Dice {result.best_score:.3f}"
         ending = ENDINGS.get(result.stopped.value) or f"done ({result.why})"
-        show_status(self.status, f"{ending} after {result.epochs_completed} epoch(s){score}; "
+        show_status(self.status, f"{ending} after {result.length}{score}; "
                                  + (f"model: {best}" if best.is_file() else f"no best.pt yet; {result.run_dir} holds last.pt"))
         self.use_button.setEnabled(best.is_file())
         if self.run_dir.text() == self._default_dir:  # the next run gets a new folder

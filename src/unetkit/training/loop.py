@@ -85,6 +85,16 @@ class TrainResult:
                 "steps": self.global_step, "best_score": self.best_score, "training_seconds": round(seconds, 1)}
 
     @property
+    def length(self) -> str:
+        """How far the run trained, in words: its steps and whole epochs (a run cut by a time limit or a
+        stop inside an epoch trained, and validated, part of the next one too).
+
+        >>> TrainResult(Path("r"), 0.95, 3, 717, StopReason.TIME_LIMIT).length
+        '717 steps, 3 whole epoch(s)'
+        """
+        return f"{self.global_step} step{'' if self.global_step == 1 else 's'}, {self.epochs_completed} whole epoch(s)"
+
+    @property
     def best_dice(self) -> float | None:
         """The best validation score (Dice, for semantic models)."""
         return self.best_score
