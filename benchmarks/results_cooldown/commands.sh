@@ -1,5 +1,5 @@
 # A fall of the learning rate to 0 at the end of the run, re-measured with today's default (BENCHMARKS.md, "Seventh
-# session (2026-12-06): a fall to zero again, and the new default's own 40 epochs"), 2026-12-06; 2-core AMD EPYC Zen 4,
+# session (2026-12-06): a fall to zero again, and the new default's own 40 epochs on HeLa and CHO"), 2026-12-06; 2-core AMD EPYC Zen 4,
 # no AMX. The schedule `warmup-stable-decay` (warm-up over 25 steps, constant, then a linear fall to 0 over the last
 # 20 % of the steps, or of the --max-time budget, whichever is further on) existed in commit 341595c only:
 # `git checkout 341595c` to run these. Run from benchmarks/, one torch thread each, two side by side (a run of fixed
