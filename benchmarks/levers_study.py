@@ -258,11 +258,11 @@ def main() -> None:
         swap_in_jitter_levels(args.jitter_low, args.jitter_high)
     from unetkit.data import jitter
 
-    resolved = config_for(Path("."), Path("-"), **changes)  # as the runs resolve the defaults
+    resolved = config_for(Path("."), Path("-"), **{"max_time_s": args.max_time, **changes})  # as the runs resolve them
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; changes {changes}; foreground share "
           f"{resolved.foreground_fraction}; upper percentile {resolved.upper_percentile}; jitter share "
           f"{resolved.normalization_jitter}; group norm "
-          f"{args.group_norm}; scale augment {args.scale_augment}; max time {changes.get('max_time_s', args.max_time)} s; jitter levels "
+          f"{args.group_norm}; scale augment {args.scale_augment}; max time {resolved.max_time_s} s; jitter levels "
           f"{jitter.LOW_LEVELS} / {jitter.HIGH_LEVELS}")
     print("| set | seed | wall s | steps | stopped | test Dice | 40 epochs | difference |")
     print("|---|---|---|---|---|---|---|---|")

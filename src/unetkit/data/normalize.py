@@ -88,6 +88,16 @@ class Normalization:
             low, high = flat.min(axis=1), flat.max(axis=1)
         return FixedScaling(low, np.maximum(high - low, 1e-6))
 
+    def __str__(self) -> str:
+        """In a few words, for messages.
+
+        >>> str(Normalization("percentile", 1.0, 99.0)), str(Normalization("scale", high=255.0))
+        ('percentile 1 to 99', 'scale 255')
+        """
+        if self.mode == "percentile":
+            return f"percentile {self.low:g} to {self.high:g}"
+        return self.mode if self.mode in ("minmax", "none") else f"{self.mode} {self.high:g}"
+
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)
 

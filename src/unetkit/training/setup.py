@@ -183,26 +183,16 @@ def report_dim_scale(samples: list, divisor: float, report: Report) -> None:
                "12 bits) to use the input's range")
 
 
-def described(normalization: Normalization) -> str:
-    """A normalisation in a few words.
-
-    >>> described(Normalization("percentile", 1.0, 99.0)), described(Normalization("scale", high=255.0))
-    ('percentile 1 to 99', 'scale 255')
-    """
-    if normalization.mode == "percentile":
-        return f"percentile {normalization.low:g} to {normalization.high:g}"
-    return normalization.mode if normalization.mode in ("minmax", "none") else f"{normalization.mode} {normalization.high:g}"
-
-
 def report_init_normalization(checkpoint: str, init: dict[str, Any], normalization: Normalization,
                               report: Report) -> None:
     """Say so when ``--init`` weights (``init``, read from ``checkpoint``) were trained on images
     normalised otherwise than this run's (a model of the 99.8th percentile fine-tuned with the pixel
     default, the 99th, say): the run goes on, as the user may mean it, but not silently."""
     stored = init.get("data", {}).get("normalization")
-    if stored is not None and Normalization.from_dict(stored) != normalization:
-        report(f"note: {checkpoint} was trained on images normalised as {described(Normalization.from_dict(stored))}; "
-               f"this run normalises as {described(normalization)} (--normalization, --upper-percentile set it)")
+    trained = None if stored is None else Normalization.from_dict(stored)
+    if trained is not None and trained != normalization:
+        report(f"note: {checkpoint} was trained on images normalised as {trained}; "
+               f"this run normalises as {normalization} (--normalization, --upper-percentile set it)")
 
 
 def build_run(config: TrainConfig, context: DistributedContext, report: Report) -> RunParts:
