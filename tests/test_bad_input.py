@@ -154,6 +154,8 @@ CASES = [
              ("--task instances", "--ignore-index")),
     BadInput("file that is not a checkpoint", lambda r: predict(r, not_a_checkpoint(r), Path("sample:heldout")),
              ("notes.pt", "not a PyTorch checkpoint")),
+    BadInput("a run folder given as --init", lambda r: train(dataset(r), "--init", str(checkpoint(r).parent)),
+             ("is a folder, not a checkpoint file", "best.pt")),
 ]
 
 

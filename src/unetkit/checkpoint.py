@@ -115,6 +115,9 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any], overwrite: bool =
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checkpoint dictionary; never runs code from the file."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError("is a folder, not a checkpoint file", path=path,
+                              fix=f"give a file in it, such as {path / 'best.pt'}")
     if not path.is_file():
         raise CheckpointError("checkpoint not found", path=path)
     try:
