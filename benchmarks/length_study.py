@@ -81,6 +81,9 @@ def long_runs(args: argparse.Namespace) -> None:
         changes["upper_percentile"] = args.upper_percentile
     if args.normalization_jitter is not None:
         changes["normalization_jitter"] = args.normalization_jitter
+    for name in ("lr", "ema", "base_width"):  # a candidate's long run (give it its own --logs folder)
+        if getattr(args, name) is not None:
+            changes[name] = getattr(args, name)
     for set_name in args.sets:
         root = build(set_name, args.cache)
         config = config_for(root, Path(tempfile.mkdtemp()) / set_name, epochs=args.epochs, schedule="warmup-constant",
@@ -218,15 +221,13 @@ def default_runs(args: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("part", choices=["long", "resume", "rules", "default"])
-    # not "bacteria": its test frames (a grown colony, 200-600 cells) are unlike its training
-    # frames (2-50 cells); a model at 0.90 validation Dice scored 0.01-0.03 on them
     parser.add_argument("--sets", nargs="+", default=["hela", "cho", "cells3d", "bbbc007"])
     parser.add_argument("--epochs", type=int, default=40, help="length of the long runs")
     parser.add_argument("--lr-drops", type=int, help="default: try this many learning-rate drops on plateaus")
-    parser.add_argument("--base-width", type=int, help="default: train this narrower (or wider) network instead")
-    parser.add_argument("--ema", type=float, help="default: with this --ema (default: unetkit's)")
+    parser.add_argument("--base-width", type=int, help="default, long: train this narrower (or wider) network instead")
+    parser.add_argument("--ema", type=float, help="default, long: with this --ema (default: unetkit's)")
     parser.add_argument("--patch-size", type=int, help="default: training patches of this side instead")
-    parser.add_argument("--lr", type=float, help="default: this learning rate instead")
+    parser.add_argument("--lr", type=float, help="default, long: this learning rate instead (long: give the runs their own --logs folder)")
     parser.add_argument("--steps-per-epoch", type=int, help="default: epochs of this many steps instead")
     parser.add_argument("--seed", type=int, help="default: this seed instead (another draw of patches and weights)")
     parser.add_argument("--max-time", dest="max_time_s", type=float, metavar="SECONDS",
@@ -239,6 +240,10 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--logs", type=Path, default=CACHE / "length-logs")
     args = parser.parse_args()
+    unused = {"long": ("lr_drops", "max_time_s"), "default": ("upper_percentile", "normalization_jitter")}
+    for name in unused.get(args.part, ()):
+        if getattr(args, name) is not None:
+            parser.error(f"--{name.replace('_', '-')} does not apply to {args.part}")
     {"long": long_runs, "resume": resume_runs, "rules": rules, "default": default_runs}[args.part](args)
 
 
