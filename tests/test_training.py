@@ -220,6 +220,23 @@ def test_max_time_stops_and_keeps_a_resumable_checkpoint(tmp_path):
     assert resumed.stopped == "completed" and resumed.global_step == epochs * 12 > state["global_step"]
 
 
+def test_a_finished_run_resumed_says_so_and_trains_nothing_until_given_more_epochs(tmp_path):
+    data = write_dataset(tmp_path / "d", count=3)
+    finished = train(tiny_config(data, tmp_path / "run", epochs=2, checkpoint_every=0), report=QUIET)
+    from unetkit.training.state import resume_config
+
+    log, last = (tmp_path / "run" / "log.csv").read_text(), weights(tmp_path / "run" / "last.pt")
+    said: list[str] = []
+    again = train(resume_config(tmp_path / "run"), resume=True, report=said.append)
+    assert (again.stopped, again.global_step) == ("completed", finished.global_step)
+    assert said[0].endswith("resumed " + str(tmp_path / "run") + " after epoch 2")  # not "at epoch 3"
+    assert "had already trained all 2 epoch(s) asked for; pass a larger --epochs" in said[1]
+    assert (tmp_path / "run" / "log.csv").read_text() == log
+    assert all(torch.equal(a, b) for a, b in zip(last.values(), weights(tmp_path / "run" / "last.pt").values()))
+    more = train(resume_config(tmp_path / "run", epochs=3), resume=True, report=QUIET)
+    assert more.stopped == "completed" and more.epochs_completed == 3 and more.global_step > finished.global_step
+
+
 def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "unetkit", *args]
 

@@ -309,6 +309,16 @@ def _budget_spent(config: TrainConfig, position: Position) -> bool:
     return config.max_time_s is not None and position.elapsed_s >= config.max_time_s
 
 
+def _resumed_note(run_dir: Path, position: Position) -> str:
+    """Where a resumed run goes on: inside an epoch, or after its last whole one (a run that had
+    finished is not said to resume at an epoch it will never train)."""
+    if position.step:
+        return f"resumed {run_dir} at epoch {position.epoch + 1}, step {position.step}"
+    if position.epoch == 0:
+        return f"resumed {run_dir} from its start"
+    return f"resumed {run_dir} after epoch {position.epoch}"
+
+
 def _already_stopped(parts: RunParts, position: Position) -> bool:
     """A resumed run whose stopping rule had already ended it stays ended."""
     rule = parts.config.stopping_rule()
@@ -327,6 +337,10 @@ def run(
         why = config.stopping_rule().reason(position)
         report(f"{run_dir} had already stopped ({why}); pass --epochs N to train it further")
         return StopReason.EARLY_STOPPING, why
+    if position.epoch >= planned:  # a resume of a run that did every epoch asked for
+        report(f"{run_dir} had already trained all {planned} epoch(s) asked for; pass a larger --epochs to "
+               "train it further")
+        return StopReason.COMPLETED, f"all {planned} epoch(s) asked for"
     if _budget_spent(config, position):  # a resume within a spent budget
         report(f"{run_dir} has had its {config.max_time_s:g} s of training already ({position.elapsed_s:.1f} s); "
                "pass a larger --max-time to train it further")
@@ -397,7 +411,7 @@ def train(
         position = Position(score_name=parts.task.selection_score)
         if resume and (run_dir / LAST).is_file():
             position = restore(parts, run_dir)
-            report(f"resumed {run_dir} at epoch {position.epoch + 1}, step {position.step}")
+            report(_resumed_note(run_dir, position))
         elif resume:
             report(f"{run_dir} stopped before its first checkpoint: starting it again from step 0")
         if context.is_main:
