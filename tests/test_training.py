@@ -237,6 +237,20 @@ def test_a_finished_run_resumed_says_so_and_trains_nothing_until_given_more_epoc
     assert more.stopped == "completed" and more.epochs_completed == 3 and more.global_step > finished.global_step
 
 
+def test_a_run_cut_by_its_time_budget_says_whether_the_stopping_rule_had_ended_it(tmp_path):
+    data = write_dataset(tmp_path / "d", count=3)
+    said: list[str] = []
+    cut = train(tiny_config(data, tmp_path / "own length", epochs=None, max_time_s=CUT_INSIDE_AN_EPOCH),
+                report=said.append)
+    assert cut.stopped == "time-limit"
+    notes = [line for line in said if "before the stopping rule did" in line]
+    assert len(notes) == 1 and "(0 of 3 epochs without improvement)" in notes[0]
+    assert f"unetkit train --resume '{tmp_path / 'own length'}' --max-time 1h" in notes[0]
+    said.clear()
+    asked = train(tiny_config(data, tmp_path / "asked", epochs=3, max_time_s=CUT_INSIDE_AN_EPOCH), report=said.append)
+    assert asked.stopped == "time-limit" and not any("stopping rule" in line for line in said)  # --epochs: no rule
+
+
 def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "unetkit", *args]
 
