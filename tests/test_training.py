@@ -220,21 +220,61 @@ def test_max_time_stops_and_keeps_a_resumable_checkpoint(tmp_path):
     assert resumed.stopped == "completed" and resumed.global_step == epochs * 12 > state["global_step"]
 
 
+def run_files(run: Path) -> dict[str, bytes]:
+    return {name: (run / name).read_bytes() for name in ("log.csv", "result.json", "config.json", "last.pt")}
+
+
 def test_a_finished_run_resumed_says_so_and_trains_nothing_until_given_more_epochs(tmp_path):
-    data = write_dataset(tmp_path / "d", count=3)
-    finished = train(tiny_config(data, tmp_path / "run", epochs=2, checkpoint_every=0), report=QUIET)
     from unetkit.training.state import resume_config
 
-    log, last = (tmp_path / "run" / "log.csv").read_text(), weights(tmp_path / "run" / "last.pt")
+    data = write_dataset(tmp_path / "d", count=3)
+    finished = train(tiny_config(data, tmp_path / "run", epochs=2, checkpoint_every=0), report=QUIET)
+    before = run_files(tmp_path / "run")
     said: list[str] = []
     again = train(resume_config(tmp_path / "run"), resume=True, report=said.append)
     assert (again.stopped, again.global_step) == ("completed", finished.global_step)
     assert said[0].endswith("resumed " + str(tmp_path / "run") + " after epoch 2")  # not "at epoch 3"
     assert "had already trained all 2 epoch(s) asked for; pass a larger --epochs" in said[1]
-    assert (tmp_path / "run" / "log.csv").read_text() == log
-    assert all(torch.equal(a, b) for a, b in zip(last.values(), weights(tmp_path / "run" / "last.pt").values()))
+    assert run_files(tmp_path / "run") == before
     more = train(resume_config(tmp_path / "run", epochs=3), resume=True, report=QUIET)
     assert more.stopped == "completed" and more.epochs_completed == 3 and more.global_step > finished.global_step
+
+
+def test_a_resume_whose_epochs_end_before_where_the_run_is_is_refused_and_writes_nothing(tmp_path):
+    from unetkit.training.state import resume_config
+
+    data = write_dataset(tmp_path / "d", count=3)
+    train(tiny_config(data, tmp_path / "run", epochs=3, checkpoint_every=0), report=QUIET)
+    before = run_files(tmp_path / "run")
+    with pytest.raises(ConfigError, match=r"trained 3 whole epoch\(s\) and 36 steps, past the end of the 1 epoch"):
+        train(resume_config(tmp_path / "run", epochs=1), resume=True, report=QUIET)
+    assert run_files(tmp_path / "run") == before
+
+
+def test_a_run_at_its_length_cap_resumed_keeps_its_ending_and_names_epochs_as_the_way_on(tmp_path):
+    from unetkit.training.state import resume_config
+
+    data = write_dataset(tmp_path / "d", count=3)
+    config = tiny_config(data, tmp_path / "run", epochs=None, early_stopping=100, steps_per_epoch=1, checkpoint_every=0)
+    capped = train(config, report=QUIET)
+    assert capped.stopped == "epoch-limit" and capped.epochs_completed == config.planned_epochs
+    said: list[str] = []
+    again = train(resume_config(tmp_path / "run"), resume=True, report=said.append)
+    assert (again.stopped, again.why) == ("epoch-limit", f"the limit of {config.planned_epochs} epochs")
+    assert "the most a run that decides its length trains; pass --epochs N" in said[1]
+    assert json.loads((tmp_path / "run" / "result.json").read_text())["stopped"] == "epoch-limit"
+
+
+def test_a_run_its_own_early_stopping_ended_names_a_larger_patience_as_the_way_on(tmp_path):
+    from unetkit.training.state import resume_config
+
+    data = write_dataset(tmp_path / "d", count=3)
+    train(tiny_config(data, tmp_path / "run", epochs=10, lr=1e-9, early_stopping=1), report=QUIET)
+    said: list[str] = []
+    again = train(resume_config(tmp_path / "run", epochs=12), resume=True, report=said.append)
+    assert again.stopped == "early-stopping" and "pass a larger --early-stopping to train it further" in said[1]
+    more = train(resume_config(tmp_path / "run", epochs=12, early_stopping=3), resume=True, report=QUIET)
+    assert more.global_step > again.global_step
 
 
 def test_a_run_cut_by_its_time_budget_says_whether_the_stopping_rule_had_ended_it(tmp_path):

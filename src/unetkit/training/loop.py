@@ -36,7 +36,7 @@ from tqdm import tqdm
 from ..data.partials import sweep_stale
 from ..data.prefetch import BatchPrefetcher
 from ..data.sources import as_sample
-from ..errors import TrainingDiverged
+from ..errors import ConfigError, TrainingDiverged
 from ..inference.predictor import TorchPredictor
 from ..instances.calibrate import calibration_for
 from ..precision import autocast_context
@@ -315,9 +315,19 @@ def _resumed_note(run_dir: Path, position: Position) -> str:
     finished is not said to resume at an epoch it will never train)."""
     if position.step:
         return f"resumed {run_dir} at epoch {position.epoch + 1}, step {position.step}"
-    if position.epoch == 0:
-        return f"resumed {run_dir} from its start"
     return f"resumed {run_dir} after epoch {position.epoch}"
+
+
+def check_not_past_the_end(config: TrainConfig, position: Position, run_dir: Path) -> None:
+    """Refuse a resume whose ``--epochs`` ends before where the run already is (nothing is written)."""
+    planned = config.planned_epochs
+    if position.epoch > planned or (position.epoch == planned and position.step > 0):
+        raise ConfigError(
+            f"the run has trained {position.epoch} whole epoch(s) and {position.global_step} steps, past the "
+            f"end of the {planned} epoch(s) that --epochs asks for",
+            path=run_dir,
+            fix=f"pass --epochs {position.epoch + 1} or more to train it further, or leave --epochs out",
+        )
 
 
 def _say_if_the_rule_had_not_ended_it(config: TrainConfig, position: Position, run_dir: Path, report: Report) -> None:
@@ -348,16 +358,21 @@ def run(
     planned = config.planned_epochs
     if _already_stopped(parts, position):
         why = config.stopping_rule().reason(position)
-        report(f"{run_dir} had already stopped ({why}); pass --epochs N to train it further")
+        further = "--epochs N" if config.early_stopping is None else "a larger --early-stopping"
+        report(f"{run_dir} had already stopped ({why}); pass {further} to train it further")
         return StopReason.EARLY_STOPPING, why
-    if position.epoch >= planned:  # a resume of a run that did every epoch asked for
-        report(f"{run_dir} had already trained all {planned} epoch(s) asked for; pass a larger --epochs to "
-               "train it further")
-        return StopReason.COMPLETED, f"all {planned} epoch(s) asked for"
     if _budget_spent(config, position):  # a resume within a spent budget
         report(f"{run_dir} has had its {config.max_time_s:g} s of training already ({position.elapsed_s:.1f} s); "
                "pass a larger --max-time to train it further")
         return StopReason.TIME_LIMIT, f"time limit of {config.max_time_s:g} s reached"
+    if position.epoch >= planned:  # a resume of a run that has trained every epoch it may
+        if config.decides_length:
+            report(f"{run_dir} had already trained {planned} epochs, the most a run that decides its length "
+                   "trains; pass --epochs N to train it further")
+            return StopReason.EPOCH_LIMIT, f"the limit of {planned} epochs"
+        report(f"{run_dir} had already trained all {planned} epoch(s) asked for; pass a larger --epochs to "
+               "train it further")
+        return StopReason.COMPLETED, f"all {planned} epoch(s) asked for"
     per_rank = config.batch_size
     indices = range(parts.context.rank * per_rank, (parts.context.rank + 1) * per_rank)
     positions = [(e, s) for e in range(position.epoch, planned)
@@ -427,6 +442,7 @@ def train(
         position = Position(score_name=parts.task.selection_score)
         if resume and (run_dir / LAST).is_file():
             position = restore(parts, run_dir)
+            check_not_past_the_end(config, position, run_dir)
             report(_resumed_note(run_dir, position))
         elif resume:
             report(f"{run_dir} stopped before its first checkpoint: starting it again from step 0")
