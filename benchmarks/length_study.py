@@ -31,6 +31,7 @@ wall time, why it stopped, and its test Dice, beside the 40-epoch run's.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import csv
 import json
 import tempfile
@@ -76,14 +77,13 @@ def long_runs(args: argparse.Namespace) -> None:
     # say otherwise; every other option is today's default (the log records the foreground share)
     changes = {"patch_size": args.patch_size or 256, "steps_per_epoch": args.steps_per_epoch or 50,
                "seed": args.seed or 0}
-    named = log_name("", **changes)  # before the changes that the log's folder says (--logs)
+    candidate = {name: getattr(args, name) for name in CANDIDATE_OPTIONS if getattr(args, name) is not None}
+    named = log_name("", **changes, **candidate)  # not the normalisation, which the log's folder says (--logs)
     if args.upper_percentile is not None:
         changes["upper_percentile"] = args.upper_percentile
     if args.normalization_jitter is not None:
         changes["normalization_jitter"] = args.normalization_jitter
-    for name in ("lr", "ema", "base_width"):  # a candidate's long run (give it its own --logs folder)
-        if getattr(args, name) is not None:
-            changes[name] = getattr(args, name)
+    changes.update(candidate)
     for set_name in args.sets:
         root = build(set_name, args.cache)
         config = config_for(root, Path(tempfile.mkdtemp()) / set_name, epochs=args.epochs, schedule="warmup-constant",
@@ -94,12 +94,27 @@ def long_runs(args: argparse.Namespace) -> None:
                     "upper_percentile": config.upper_percentile, "normalization_jitter": config.normalization_jitter})
 
 
-def log_name(set_name: str, patch_size: int, steps_per_epoch: int, seed: int) -> str:
+#: options a long run may change to measure a candidate; when changed, the log's name says so
+CANDIDATE_OPTIONS = ("lr", "ema", "base_width")
+
+
+def log_name(set_name: str, patch_size: int, steps_per_epoch: int, seed: int, **candidate: float) -> str:
     """A long run's log file: ``SET.json`` for the first study's settings (256 px, 50-step
-    epochs, seed 0), else with them in the name."""
-    if (patch_size, steps_per_epoch, seed) == (256, 50, 0):
+    epochs, seed 0, unetkit's learning rate, weight average and widths), else with them in the name.
+
+    >>> log_name("hela", 128, 200, 1, lr=0.002)
+    'hela_128px_200steps_seed1_lr0.002.json'
+    """
+    suffix = "".join(f"_{name.replace('_', '')}{value:g}" for name, value in sorted(candidate.items()))
+    if (patch_size, steps_per_epoch, seed) == (256, 50, 0) and not suffix:
         return f"{set_name}.json"
-    return f"{set_name}_{patch_size}px_{steps_per_epoch}steps_seed{seed}.json"
+    return f"{set_name}_{patch_size}px_{steps_per_epoch}steps_seed{seed}{suffix}.json"
+
+
+def candidate_of(config: TrainConfig) -> dict[str, float]:
+    """The :data:`CANDIDATE_OPTIONS` a stored run changed from unetkit's defaults."""
+    defaults = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
+    return {name: getattr(config, name) for name in CANDIDATE_OPTIONS if getattr(config, name) != defaults[name]}
 
 
 def resume_runs(args: argparse.Namespace) -> None:
@@ -108,7 +123,8 @@ def resume_runs(args: argparse.Namespace) -> None:
         run_dir = Path(run_dir)
         root = build(set_name, args.cache)
         stored = resume_config(run_dir, progress=False)
-        log_path = args.logs / log_name(set_name, stored.patch_size, stored.steps_per_epoch, stored.seed)
+        log_path = args.logs / log_name(set_name, stored.patch_size, stored.steps_per_epoch, stored.seed,
+                                        **candidate_of(stored))
         log = json.loads(log_path.read_text())
         rows = read_log_rows(run_dir / "log.csv")
         missing = [row for row in rows if int(row["epoch"]) > len(log["epochs"])]
@@ -168,6 +184,8 @@ def replay(epochs: list[dict], rule: StoppingRule, score: Callable[[dict], float
 
 def rules(args: argparse.Namespace) -> None:
     logs = {path.stem: json.loads(path.read_text()) for path in sorted(args.logs.glob("*.json"))}
+    if not logs:
+        raise SystemExit(f"{args.logs}: no long runs' logs (*.json) to replay; run 'long' first, or pass --logs")
     print("| patience | min_delta | " + " | ".join(f"{name}: epochs, s, Dice - long run's" for name in logs)
           + " | worst Dice gap | mean s |")
     print("|---|---|" + "---|" * len(logs) + "---|---|")
@@ -218,6 +236,17 @@ def default_runs(args: argparse.Namespace) -> None:
         (out.parent / "seconds.txt").write_text(f"{wall}\n")  # beside the run's log.csv, for a later look
 
 
+#: the options each part reads (the others are refused)
+USED_BY = {
+    "long": {"sets", "epochs", "base_width", "ema", "patch_size", "lr", "steps_per_epoch", "seed", "upper_percentile",
+             "normalization_jitter", "cache", "logs"},
+    "resume": {"runs", "cache", "logs"},
+    "rules": {"logs"},
+    "default": {"sets", "lr_drops", "base_width", "ema", "patch_size", "lr", "steps_per_epoch", "seed", "max_time_s",
+                "cache", "logs"},
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("part", choices=["long", "resume", "rules", "default"])
@@ -226,10 +255,10 @@ def main() -> None:
     parser.add_argument("--lr-drops", type=int, help="default: try this many learning-rate drops on plateaus")
     parser.add_argument("--base-width", type=int, help="default, long: train this narrower (or wider) network instead")
     parser.add_argument("--ema", type=float, help="default, long: with this --ema (default: unetkit's)")
-    parser.add_argument("--patch-size", type=int, help="default: training patches of this side instead")
-    parser.add_argument("--lr", type=float, help="default, long: this learning rate instead (long: give the runs their own --logs folder)")
-    parser.add_argument("--steps-per-epoch", type=int, help="default: epochs of this many steps instead")
-    parser.add_argument("--seed", type=int, help="default: this seed instead (another draw of patches and weights)")
+    parser.add_argument("--patch-size", type=int, help="default, long: training patches of this side instead")
+    parser.add_argument("--lr", type=float, help="default, long: this learning rate instead")
+    parser.add_argument("--steps-per-epoch", type=int, help="default, long: epochs of this many steps instead")
+    parser.add_argument("--seed", type=int, help="default, long: this seed instead (another draw of patches and weights)")
     parser.add_argument("--max-time", dest="max_time_s", type=float, metavar="SECONDS",
                         help="default: with this time budget (the README's first command: 180)")
     parser.add_argument("--upper-percentile", type=float,
@@ -240,10 +269,10 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--logs", type=Path, default=CACHE / "length-logs")
     args = parser.parse_args()
-    unused = {"long": ("lr_drops", "max_time_s"), "default": ("upper_percentile", "normalization_jitter")}
-    for name in unused.get(args.part, ()):
-        if getattr(args, name) is not None:
-            parser.error(f"--{name.replace('_', '-')} does not apply to {args.part}")
+    for action in parser._actions:  # an option the part would ignore is an error, not a silent no-op
+        if action.option_strings and action.dest not in USED_BY[args.part] | {"help"} \
+                and getattr(args, action.dest) != action.default:
+            parser.error(f"{action.option_strings[0]} does not apply to {args.part}")
     {"long": long_runs, "resume": resume_runs, "rules": rules, "default": default_runs}[args.part](args)
 
 
