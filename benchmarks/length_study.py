@@ -4,6 +4,7 @@
     python benchmarks/length_study.py rules                                    # seconds, from the logs
     python benchmarks/length_study.py default --sets hela cho cells3d bbbc007  # ~10 min a set
     python benchmarks/length_study.py resume --runs hela=/tmp/tmpXXXX/hela --logs L  # finish a cut long run
+    python benchmarks/length_study.py last --runs hela=/tmp/tmpXXXX/hela  # best.pt against the last epoch's models
     python benchmarks/length_study.py long --sets cells3d --patch-size 128 --steps-per-epoch 200 --seed 1
     python benchmarks/length_study.py default --base-width 16                  # a narrower network instead
     python benchmarks/length_study.py long --sets cells3d --patch-size 128 --steps-per-epoch 200 --upper-percentile 99 \
@@ -26,6 +27,9 @@ the seconds may differ, as they do with the machine's load.
 
 ``default``: runs ``unetkit train`` as a user would (no --epochs) on each set and reports its
 wall time, why it stopped, and its test Dice, beside the 40-epoch run's.
+
+``last``: the test Dice of runs' ``last.pt`` (the raw weights and their moving average) beside their
+``best.pt``'s: whether the validation split picked the better model.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ import torch
 from public_data import CACHE, build
 
 from unetkit import TrainConfig, train
+from unetkit.checkpoint import read_checkpoint, save_checkpoint
 from unetkit.data.dataset import DataOptions, load_labelled
 from unetkit.inference.loading import LoadedPredictor, load_predictor
 from unetkit.scoring import evaluate_samples
@@ -242,14 +247,35 @@ USED_BY = {
              "normalization_jitter", "cache", "logs"},
     "resume": {"runs", "cache", "logs"},
     "rules": {"logs"},
+    "last": {"runs", "cache"},
     "default": {"sets", "lr_drops", "base_width", "ema", "patch_size", "lr", "steps_per_epoch", "seed", "max_time_s",
                 "cache", "logs"},
 }
 
 
+def last_models(args: argparse.Namespace) -> None:
+    """The test Dice of each run's ``last.pt``: its raw weights and their moving average (what ``best.pt``
+    would hold had validation kept the last epoch), beside ``best.pt``'s: does validation pick well?"""
+    print("| run | epoch of last.pt | best.pt | last.pt, average | last.pt, raw |")
+    print("|---|---|---|---|---|")
+    for item in args.runs:
+        set_name, _, run_dir = item.partition("=")
+        run_dir = Path(run_dir)
+        root = build(set_name, args.cache)
+        last = read_checkpoint(run_dir / "last.pt")
+        averaged = {name.removeprefix("module."): value for name, value in last["training"]["averaged"].items()}
+        with tempfile.TemporaryDirectory() as tmp:
+            average = Path(tmp) / "average.pt"
+            payload = {key: value for key, value in last.items() if key != "training"}
+            save_checkpoint(average, {**payload, "model_state": {name: averaged[name] for name in last["model_state"]}})
+            average_dice = test_dice(average, root)
+        print(f"| {set_name} {run_dir} | {last['training']['epoch']} | {test_dice(run_dir / 'best.pt', root):.4f} | "
+              f"{average_dice:.4f} | {test_dice(run_dir / 'last.pt', root):.4f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=["long", "resume", "rules", "default"])
+    parser.add_argument("part", choices=["long", "resume", "rules", "default", "last"])
     parser.add_argument("--sets", nargs="+", default=["hela", "cho", "cells3d", "bbbc007"])
     parser.add_argument("--epochs", type=int, default=40, help="length of the long runs")
     parser.add_argument("--lr-drops", type=int, help="default: try this many learning-rate drops on plateaus")
@@ -265,7 +291,7 @@ def main() -> None:
                         help="long: normalise with this upper percentile (give the runs their own --logs folder)")
     parser.add_argument("--normalization-jitter", type=float,
                         help="long: this share of patches jittered (give the runs their own --logs folder)")
-    parser.add_argument("--runs", nargs="+", default=[], metavar="SET=RUN_DIR", help="for resume: cut runs")
+    parser.add_argument("--runs", nargs="+", default=[], metavar="SET=RUN_DIR", help="for resume: cut runs; for last: runs to score")
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--logs", type=Path, default=CACHE / "length-logs")
     args = parser.parse_args()
@@ -273,7 +299,8 @@ def main() -> None:
         if action.option_strings and action.dest not in USED_BY[args.part] | {"help"} \
                 and getattr(args, action.dest) != action.default:
             parser.error(f"{action.option_strings[0]} does not apply to {args.part}")
-    {"long": long_runs, "resume": resume_runs, "rules": rules, "default": default_runs}[args.part](args)
+    {"long": long_runs, "resume": resume_runs, "rules": rules, "default": default_runs,
+     "last": last_models}[args.part](args)
 
 
 if __name__ == "__main__":
