@@ -233,8 +233,8 @@ def test_a_finished_run_resumed_says_so_and_trains_nothing_until_given_more_epoc
     said: list[str] = []
     again = train(resume_config(tmp_path / "run"), resume=True, report=said.append)
     assert (again.stopped, again.global_step) == ("completed", finished.global_step)
-    assert said[0].endswith("resumed " + str(tmp_path / "run") + " after epoch 2")  # not "at epoch 3"
-    assert "had already trained all 2 epoch(s) asked for; pass a larger --epochs" in said[1]
+    assert "resumed " + str(tmp_path / "run") + " after epoch 2" in said  # not "at epoch 3"
+    assert any("had already trained all 2 epoch(s) asked for; pass a larger --epochs" in line for line in said)
     assert run_files(tmp_path / "run") == before
     more = train(resume_config(tmp_path / "run", epochs=3), resume=True, report=QUIET)
     assert more.stopped == "completed" and more.epochs_completed == 3 and more.global_step > finished.global_step
@@ -261,7 +261,7 @@ def test_a_run_at_its_length_cap_resumed_keeps_its_ending_and_names_epochs_as_th
     said: list[str] = []
     again = train(resume_config(tmp_path / "run"), resume=True, report=said.append)
     assert (again.stopped, again.why) == ("epoch-limit", f"the limit of {config.planned_epochs} epochs")
-    assert "the most a run that decides its length trains; pass --epochs N" in said[1]
+    assert any("the most a run that decides its length trains; pass --epochs N" in line for line in said)
     assert json.loads((tmp_path / "run" / "result.json").read_text())["stopped"] == "epoch-limit"
 
 
@@ -272,22 +272,37 @@ def test_a_run_its_own_early_stopping_ended_names_a_larger_patience_as_the_way_o
     train(tiny_config(data, tmp_path / "run", epochs=10, lr=1e-9, early_stopping=1), report=QUIET)
     said: list[str] = []
     again = train(resume_config(tmp_path / "run", epochs=12), resume=True, report=said.append)
-    assert again.stopped == "early-stopping" and "pass a larger --early-stopping to train it further" in said[1]
+    assert again.stopped == "early-stopping"
+    assert any("pass a larger --early-stopping to train it further" in line for line in said)
     more = train(resume_config(tmp_path / "run", epochs=12, early_stopping=3), resume=True, report=QUIET)
     assert more.global_step > again.global_step
+
+
+def test_epochs_given_to_a_resumed_run_that_decided_its_length_keep_its_constant_learning_rate(tmp_path):
+    from unetkit.training.state import resume_config
+
+    data = write_dataset(tmp_path / "d", count=3)
+    ended = train(tiny_config(data, tmp_path / "run", epochs=None, lr=1e-3, steps_per_epoch=12, checkpoint_every=0,
+                              max_time_s=CUT_INSIDE_AN_EPOCH), report=QUIET)
+    assert ended.stopped == "time-limit"
+    config = resume_config(tmp_path / "run", epochs=3, max_time_s=1000.0)
+    assert config.resolved_schedule == "warmup-constant"  # not a cosine over 3 epochs, near its end at once
+    train(config, resume=True, report=QUIET)
+    assert read_checkpoint(tmp_path / "run" / "last.pt")["training"]["optimizer"]["param_groups"][0]["lr"] == 1e-3
 
 
 def test_a_run_cut_by_its_time_budget_says_whether_the_stopping_rule_had_ended_it(tmp_path):
     data = write_dataset(tmp_path / "d", count=3)
     said: list[str] = []
-    cut = train(tiny_config(data, tmp_path / "own length", epochs=None, max_time_s=CUT_INSIDE_AN_EPOCH),
-                report=said.append)
+    cut = train(tiny_config(data, tmp_path / "own length", epochs=None, steps_per_epoch=40,
+                            max_time_s=CUT_INSIDE_AN_EPOCH), report=said.append)
     assert cut.stopped == "time-limit"
     notes = [line for line in said if "before the stopping rule did" in line]
     assert len(notes) == 1 and "(0 of 3 epochs without improvement)" in notes[0]
     assert f"unetkit train --resume '{tmp_path / 'own length'}' --max-time 1h" in notes[0]
     said.clear()
-    asked = train(tiny_config(data, tmp_path / "asked", epochs=3, max_time_s=CUT_INSIDE_AN_EPOCH), report=said.append)
+    asked = train(tiny_config(data, tmp_path / "asked", epochs=3, steps_per_epoch=40, max_time_s=CUT_INSIDE_AN_EPOCH),
+                  report=said.append)
     assert asked.stopped == "time-limit" and not any("stopping rule" in line for line in said)  # --epochs: no rule
 
 

@@ -241,6 +241,10 @@ def resume_config(run_dir: str | Path, **given: Any) -> TrainConfig:
                 "--checkpoint-every and --progress), or start a new run from these weights with "
                 f"--init {Path(run_dir) / LAST}",
         )
+    if config.decides_length and changes.get("epochs") is not None and config.schedule is None:
+        # --epochs N on a run that decided its length would resolve the schedule anew (cosine over N epochs,
+        # at once near its end): the run goes on with the schedule it trained with
+        changes["schedule"] = config.resolved_schedule
     return config.replace(out=str(run_dir), **changes)
 
 
