@@ -298,7 +298,7 @@ def test_a_run_cut_by_its_time_budget_says_whether_the_stopping_rule_had_ended_i
                             max_time_s=CUT_INSIDE_AN_EPOCH), report=said.append)
     assert cut.stopped == "time-limit"
     notes = [line for line in said if "before the stopping rule did" in line]
-    assert len(notes) == 1 and "(0 of 3 epochs without improvement)" in notes[0]
+    assert len(notes) == 1 and "after 3 epochs in a row without a gain above its margin; the run had 0)" in notes[0]
     assert f"unetkit train --resume '{tmp_path / 'own length'}' --max-time 1h" in notes[0]
     said.clear()
     asked = train(tiny_config(data, tmp_path / "asked", epochs=3, steps_per_epoch=40, max_time_s=CUT_INSIDE_AN_EPOCH),

@@ -340,8 +340,9 @@ def _say_if_the_rule_had_not_ended_it(config: TrainConfig, position: Position, r
     if position.epoch >= config.planned_epochs:  # at the cap of a run that decides its length: nothing follows
         return
     hours = max(1, math.ceil(2 * config.max_time_s / 3600))  # a budget the resume has not spent yet
-    report(f"note: the time budget ended the run before the stopping rule did ({position.epochs_without_improvement} "
-           f"of {rule.patience} epochs without improvement), so more training may still pay: "
+    report(f"note: the time budget ended the run before the stopping rule did (the rule ends a run after "
+           f"{rule.patience} epochs in a row without a gain above its margin; the run had "
+           f"{position.epochs_without_improvement}), so more training may still pay: "
            f"unetkit train --resume {shlex.quote(str(run_dir))} --max-time {hours}h trains on until the rule ends it")
 
 
