@@ -82,7 +82,9 @@ def long_runs(args: argparse.Namespace) -> None:
     # say otherwise; every other option is today's default (the log records the foreground share)
     changes = {"patch_size": args.patch_size or 256, "steps_per_epoch": args.steps_per_epoch or 50,
                "seed": args.seed or 0}
-    candidate = {name: getattr(args, name) for name in CANDIDATE_OPTIONS if getattr(args, name) is not None}
+    defaults = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
+    candidate = {name: getattr(args, name) for name in CANDIDATE_OPTIONS  # as candidate_of reads them back
+                 if getattr(args, name) is not None and getattr(args, name) != defaults[name]}
     named = log_name("", **changes, **candidate)  # not the normalisation, which the log's folder says (--logs)
     if args.upper_percentile is not None:
         changes["upper_percentile"] = args.upper_percentile

@@ -3,8 +3,8 @@
 # length does not depend on the load. Run from benchmarks/.
 P=../.venv/bin/python
 # 1. The head's bias set to the log-odds of the foreground share of the first 8 batches' patches (the "prior"
-#    initialisation of focal-loss detectors), instead of PyTorch's default. Study only: apply prior_bias.diff to
-#    src/unetkit/training/setup.py (at 7c50617), then, with UNETKIT_PRIOR_BIAS=1 in the environment:
+#    initialisation of focal-loss detectors), instead of PyTorch's default. Study only: in a checkout of 7c50617,
+#    (cd .. && patch -p1 < benchmarks/results_bacteria_levers/prior_bias.diff), then, with UNETKIT_PRIOR_BIAS=1:
 for s in 0 1; do UNETKIT_PRIOR_BIAS=1 OMP_NUM_THREADS=1 $P length_study.py long --sets bacteria --epochs 5 --patch-size 128 --steps-per-epoch 200 --seed $s --upper-percentile 99 --normalization-jitter 1.0 --logs /tmp/prior_s$s & done; wait
 #    (the logs, renamed: prior_bias_seed0.json, prior_bias_seed1.json)
 # 2. Learning rate 2e-3 (needs 4a37a03: before it, length_study.py long ignored --lr):

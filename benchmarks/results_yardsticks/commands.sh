@@ -20,5 +20,8 @@ wait
 $P length_study.py rules --logs results_yardsticks/length > results_yardsticks/rules.txt
 # Does validation pick the better model? best.pt against the last epoch's models (the moving average and the raw
 # weights) of the four 40-epoch runs and of the 1,000-step runs of HeLa (seed 1) and CHO (seeds 0, 1) that the rule
-# ended after 800 steps (../results_upper99_share/commands.sh; the run folders they print, kept in /tmp):
+# ended after 800 steps (../results_upper99_share/commands.sh). The runs' folders were temporary (/tmp/tmpXXXX/SET):
+# the 40-epoch ones are printed first in long_*.out, and last_models.txt names each; in the order of that table:
 $P length_study.py last --runs hela=HELA_SEED1_40 hela=HELA_SEED0_40 hela=HELA_SEED1_1000 cho=CHO_SEED0_40 cho=CHO_SEED0_1000 cho=CHO_SEED1_1000 cells3d=CELLS3D_SEED0_40 > results_yardsticks/last_models.txt
+# the README's first command from a fresh clone, quiet (the progress bars then taken out of the output):
+../../shared/tools/fresh-clone-check "$(sed -n 12p ../README.md)" > results_yardsticks/readme_first_command.txt 2>&1
