@@ -82,9 +82,7 @@ def long_runs(args: argparse.Namespace) -> None:
     # say otherwise; every other option is today's default (the log records the foreground share)
     changes = {"patch_size": args.patch_size or 256, "steps_per_epoch": args.steps_per_epoch or 50,
                "seed": args.seed or 0}
-    defaults = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
-    candidate = {name: getattr(args, name) for name in CANDIDATE_OPTIONS  # as candidate_of reads them back
-                 if getattr(args, name) is not None and getattr(args, name) != defaults[name]}
+    candidate = changed_candidates(vars(args))  # as resume reads them back from the stored run
     named = log_name("", **changes, **candidate)  # not the normalisation, which the log's folder says (--logs)
     if args.upper_percentile is not None:
         changes["upper_percentile"] = args.upper_percentile
@@ -118,10 +116,20 @@ def log_name(set_name: str, patch_size: int, steps_per_epoch: int, seed: int, **
     return f"{set_name}_{patch_size}px_{steps_per_epoch}steps_seed{seed}{suffix}.json"
 
 
-def candidate_of(config: TrainConfig) -> dict[str, float]:
-    """The :data:`CANDIDATE_OPTIONS` a stored run changed from unetkit's defaults."""
+def changed_candidates(values: dict[str, float | None]) -> dict[str, float]:
+    """The :data:`CANDIDATE_OPTIONS` in ``values`` that are given and differ from unetkit's defaults."""
     defaults = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
-    return {name: getattr(config, name) for name in CANDIDATE_OPTIONS if getattr(config, name) != defaults[name]}
+    return {name: values[name] for name in CANDIDATE_OPTIONS if values[name] not in (None, defaults[name])}
+
+
+def averaged_checkpoint(run_dir: Path, path: Path) -> Path:
+    """``run_dir/last.pt``'s moving average of the weights, written to ``path`` as a checkpoint of its own."""
+    last = read_checkpoint(run_dir / "last.pt")
+    averaged = {name.removeprefix("module."): value for name, value in last["training"]["averaged"].items()}
+    payload = {key: value for key, value in last.items() if key != "training"}
+    save_checkpoint(path, {**payload, "model_state": {name: averaged[name] for name in last["model_state"]}},
+                    overwrite=True)
+    return path
 
 
 def resume_runs(args: argparse.Namespace) -> None:
@@ -131,7 +139,7 @@ def resume_runs(args: argparse.Namespace) -> None:
         root = build(set_name, args.cache)
         stored = resume_config(run_dir, progress=False)
         log_path = args.logs / log_name(set_name, stored.patch_size, stored.steps_per_epoch, stored.seed,
-                                        **candidate_of(stored))
+                                        **changed_candidates(vars(stored)))
         log = json.loads(log_path.read_text())
         rows = read_log_rows(run_dir / "log.csv")
         missing = [row for row in rows if int(row["epoch"]) > len(log["epochs"])]
@@ -264,14 +272,10 @@ def last_models(args: argparse.Namespace) -> None:
         set_name, _, run_dir = item.partition("=")
         run_dir = Path(run_dir)
         root = build(set_name, args.cache)
-        last = read_checkpoint(run_dir / "last.pt")
-        averaged = {name.removeprefix("module."): value for name, value in last["training"]["averaged"].items()}
         with tempfile.TemporaryDirectory() as tmp:
-            average = Path(tmp) / "average.pt"
-            payload = {key: value for key, value in last.items() if key != "training"}
-            save_checkpoint(average, {**payload, "model_state": {name: averaged[name] for name in last["model_state"]}})
-            average_dice = test_dice(average, root)
-        print(f"| {set_name} {run_dir} | {last['training']['epoch']} | {test_dice(run_dir / 'best.pt', root):.4f} | "
+            average_dice = test_dice(averaged_checkpoint(run_dir, Path(tmp) / "average.pt"), root)
+        epoch = read_checkpoint(run_dir / "last.pt")["training"]["epoch"]
+        print(f"| {set_name} {run_dir} | {epoch} | {test_dice(run_dir / 'best.pt', root):.4f} | "
               f"{average_dice:.4f} | {test_dice(run_dir / 'last.pt', root):.4f} |", flush=True)
 
 

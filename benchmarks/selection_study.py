@@ -20,20 +20,9 @@ import json
 import tempfile
 from pathlib import Path
 
-from length_study import CACHE, build, config_for, test_dice
+from length_study import CACHE, averaged_checkpoint, build, config_for, test_dice
 from unetkit import train
-from unetkit.checkpoint import read_checkpoint, save_checkpoint
 from unetkit.training.state import resume_config
-
-
-def averaged_checkpoint(run_dir: Path, path: Path) -> Path:
-    """``last.pt``'s moving average of the weights as a checkpoint of its own."""
-    last = read_checkpoint(run_dir / "last.pt")
-    averaged = {name.removeprefix("module."): value for name, value in last["training"]["averaged"].items()}
-    payload = {key: value for key, value in last.items() if key != "training"}
-    save_checkpoint(path, {**payload, "model_state": {name: averaged[name] for name in last["model_state"]}},
-                    overwrite=True)
-    return path
 
 
 def select(epochs: list[dict], margin: float) -> int:
@@ -42,7 +31,7 @@ def select(epochs: list[dict], margin: float) -> int:
     for index, entry in enumerate(epochs):
         if entry["val_dice"] > best:
             best = entry["val_dice"]
-        if entry["val_dice"] > best - margin or (margin == 0 and entry["val_dice"] == best):
+        if entry["val_dice"] >= best - margin:
             kept = index
     return kept
 
