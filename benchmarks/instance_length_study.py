@@ -2,6 +2,7 @@
 
     python benchmarks/instance_length_study.py long --sets hela cells3d bbbc007 --epochs 16  # ~16 min a set
     python benchmarks/instance_length_study.py rules                                          # seconds, from the logs
+    python benchmarks/instance_length_study.py keep --logs benchmarks/results_instance_length  # what best.pt holds
 
 ``long``: one run per set of ``unetkit train --task instances`` with its defaults (the
 distance method, warm-up then a constant learning rate, validation on a split of the
@@ -27,6 +28,7 @@ import numpy as np
 
 from instances_study import test_pairs
 from length_study import replay
+from selection_study import MARGINS, select
 from public_data import CACHE, build
 
 from unetkit import TrainConfig, train
@@ -112,15 +114,34 @@ def rules(args: argparse.Namespace) -> None:
             print(f"| {name} | " + " | ".join(f"{entry[column]:.3f}" for entry in log["epochs"]) + " |")
 
 
+def kept_models(args: argparse.Namespace) -> None:
+    """Test F1 of the model ``best.pt`` holds with each ``--keep-within`` margin, where the default rule
+    (validation pixel Dice, patience 3, 0.003) ends the run and after every logged epoch."""
+    logs = {path.stem: json.loads(path.read_text()) for path in sorted(args.logs.glob("*.json"))}
+    if not logs:
+        raise SystemExit(f"{args.logs}: no long runs' logs (*.json) to replay; run 'long' first, or pass --logs")
+    print("| set | cut | epochs | " + " | ".join(f"within {margin:g}: F1 (epoch)" for margin in MARGINS) + " |")
+    print("|---|---|---|" + "---|" * len(MARGINS))
+    for name, log in logs.items():
+        epochs = log["epochs"]
+        stop = replay(epochs, StoppingRule(lr_drops=0), SCORES["val pixel Dice"]) + 1
+        for cut_name, cut in (("the rule", stop), ("all", len(epochs))):
+            cells = []
+            for margin in MARGINS:
+                kept = select(epochs[:cut], margin)
+                cells.append(f"{epochs[kept]['test_f1']:.4f} ({kept + 1})")
+            print(f"| {name} | {cut_name} | {cut} | " + " | ".join(cells) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("part", choices=["long", "rules"])
+    parser.add_argument("part", choices=["long", "rules", "keep"])
     parser.add_argument("--sets", nargs="+", default=["hela", "cells3d", "bbbc007"])  # CHO's ids repeat: not instances
     parser.add_argument("--epochs", type=int, default=16)
     parser.add_argument("--cache", type=Path, default=CACHE)
     parser.add_argument("--logs", type=Path, default=CACHE / "instance-length-logs")
     args = parser.parse_args()
-    {"long": long_runs, "rules": rules}[args.part](args)
+    {"long": long_runs, "rules": rules, "keep": kept_models}[args.part](args)
 
 
 if __name__ == "__main__":

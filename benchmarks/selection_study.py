@@ -10,6 +10,7 @@ rules on the curve: the best validation epoch (today's), the latest epoch within
 best validation score, and the last epoch.
 
     python benchmarks/selection_study.py --set hela --seed 1 --epochs 5 --out benchmarks/results_selection
+    python benchmarks/selection_study.py --replay benchmarks/results_selection/*.json   # the table, in seconds
 """
 
 from __future__ import annotations
@@ -22,27 +23,65 @@ from pathlib import Path
 
 from length_study import CACHE, averaged_checkpoint, build, config_for, test_dice
 from unetkit import train
+from unetkit.training.selection import keeps
 from unetkit.training.state import resume_config
+from unetkit.training.stopping import StoppingRule, StopState
+
+MARGINS = (0.0, 0.001, 0.003, 0.005)
 
 
 def select(epochs: list[dict], margin: float) -> int:
-    """The latest epoch whose validation Dice is within ``margin`` of the best so far (0: the best)."""
-    best, kept = -1.0, 0
+    """The epoch ``best.pt`` holds after ``epochs`` with ``--keep-within margin`` (unetkit's own rule)."""
+    best, kept = None, 0
     for index, entry in enumerate(epochs):
-        if entry["val_dice"] > best:
-            best = entry["val_dice"]
-        if entry["val_dice"] >= best - margin:
+        if keeps(entry["val_dice"], best, margin):
             kept = index
+        best = entry["val_dice"] if best is None else max(best, entry["val_dice"])
     return kept
+
+
+def rule_stop(epochs: list[dict]) -> int | None:
+    """After how many epochs the default stopping rule ends the run (None: not within the curve)."""
+    rule, state = StoppingRule(lr_drops=0), StopState()
+    for index, entry in enumerate(epochs):
+        if rule.update(state, entry["val_dice"], None):
+            return index + 1
+    return None
+
+
+def replay_table(paths: list[Path]) -> list[str]:
+    """For each logged run: test Dice of the model each margin keeps (its epoch) where the default
+    stopping rule ends the run (if it does within the curve), after 5 epochs (1,000 steps) and after all."""
+    lines = ["| run | cut | epochs | keep the best (0) | within 0.001 | within 0.003 | within 0.005 | last epoch |",
+             "|---|---|---|---|---|---|---|---|"]
+    for path in paths:
+        epochs = json.loads(path.read_text())["epochs"]
+        cuts = [("1,000 steps", min(5, len(epochs))), ("all", len(epochs))]
+        stop = rule_stop(epochs)
+        if stop is not None:
+            cuts.insert(0, ("the rule", stop))
+        for cut_name, cut in cuts:
+            shown = epochs[:cut]
+            cells = [f"{shown[k]['test_dice']:.4f} ({k + 1})" for k in (select(shown, m) for m in MARGINS)]
+            lines.append(f"| {path.stem} | {cut_name} | {cut} | " + " | ".join(cells)
+                         + f" | {shown[-1]['test_dice']:.4f} |")
+    return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--set", required=True)
+    parser.add_argument("--set")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--out", type=Path, help="where each run's curve goes (SET_seedN.json)")
+    parser.add_argument("--replay", type=Path, nargs="+", metavar="JSON",
+                        help="no training: the table of what each margin keeps, from curves written before")
     args = parser.parse_args()
+    if args.replay:
+        print("\n".join(replay_table(args.replay)))
+        return
+    if args.set is None or args.out is None:
+        parser.error("--set and --out are needed to train (or --replay JSON... to read curves)")
     root = build(args.set, CACHE)
     run_dir = Path(tempfile.mkdtemp()) / args.set
     epochs: list[dict] = []
@@ -60,7 +99,7 @@ def main() -> None:
             epochs.append({"epoch": epoch, "val_dice": float(row["val_dice"]), "test_dice": test_dice(model, root)})
             print(json.dumps(epochs[-1]), flush=True)
     lines = [f"{args.set}, seed {args.seed}, {args.epochs} epochs of 200 steps; test Dice of the model each rule keeps:"]
-    for margin in (0.0, 0.001, 0.003, 0.005):
+    for margin in MARGINS:
         kept = select(epochs, margin)
         lines.append(f"margin {margin:g}: epoch {epochs[kept]['epoch']}, test Dice {epochs[kept]['test_dice']:.4f}")
     lines.append(f"last epoch: test Dice {epochs[-1]['test_dice']:.4f}")

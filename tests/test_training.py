@@ -456,6 +456,43 @@ def test_a_run_that_decides_its_length_is_the_first_epochs_of_a_longer_run(tmp_p
     assert not all(torch.equal(a, b) for a, b in zip(auto.values(), snapshots["cosine"].values()))
 
 
+def test_best_pt_keeps_the_latest_model_within_the_margin_of_the_best_validation_score(tmp_path, monkeypatch):
+    # one validation image cannot tell apart scores a few thousandths apart, and the later model has
+    # trained longer (BENCHMARKS.md, "Which model best.pt keeps"): scripted scores, as validation might give
+    from unetkit.training.state import Position, resume_config
+
+    data = write_dataset(tmp_path / "d", count=3)
+    for margin, kept_epochs in ((0.003, ["1", "2", "3", "3", "5"]), (0.0, ["1", "2", "2", "2", "2"])):
+        scores = iter([0.80, 0.90, 0.898, 0.85, 0.8985])
+        monkeypatch.setattr("unetkit.training.loop.validate", lambda parts: {"dice": next(scores), "iou": 0.5})
+        run = tmp_path / f"run{margin:g}"
+        said: list[str] = []
+        result = train(tiny_config(data, run, epochs=5, steps_per_epoch=2, ema=0.0, keep_within=margin,
+                                   checkpoint_every=0), report=said.append)
+        rows = read_rows(run / "log.csv")
+        assert [row["kept"] for row in rows] == kept_epochs and rows[-1]["best"] == "0.90000"
+        summary = json.loads((run / "result.json").read_text())
+        assert (summary["best_score"], summary["kept_epoch"]) == (0.90, int(kept_epochs[-1])) == (
+            result.best_score, result.kept_epoch)
+        assert summary["kept_score"] == [0.80, 0.90, 0.898, 0.85, 0.8985][int(kept_epochs[-1]) - 1]
+        best, last = weights(run / "best.pt"), weights(run / "last.pt")
+        same = all(torch.equal(a, b) for a, b in zip(best.values(), last.values()))
+        assert same == (kept_epochs[-1] == "5")  # best.pt holds the last epoch's model only where it was kept
+        kept_lines = [line for line in said if "(kept: within" in line]
+        assert len(kept_lines) == (2 if margin else 0)  # epochs 3 and 5, said so
+        assert all(line.endswith("(kept: within 0.003 of the best, 0.9000)") for line in kept_lines)
+    # runs saved before --keep-within resume keeping the best-scoring model, as they started
+    stored = json.loads((tmp_path / "run0.003" / "config.json").read_text())
+    del stored["keep_within"]
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "config.json").write_text(json.dumps(stored))
+    assert resume_config(tmp_path / "old").keep_within == 0.0
+    assert Position.from_state({"best_score": 0.9}).kept_score == 0.9  # their last.pt: best.pt held the best
+    assert TrainConfig(out="x", task="instances").keep_within == 0.0  # objects: as issue 13's F1 was measured
+    with pytest.raises(ConfigError, match="keep within"):
+        tiny_config(data, tmp_path / "bad", keep_within=-0.1)
+
+
 def test_resume_across_a_plateau_decision_takes_the_same_decision(tmp_path):
     import threading
 

@@ -24,6 +24,7 @@ from ..model import Padding, PresetName, Upsampling
 from ..options import check_choices, from_dict, option, parse_duration, positive_int, to_dict
 from ..precision import Precision
 from .averaging import check_decay
+from .selection import KEEP_WITHIN
 
 OptimizerName = Literal["adam", "adamw", "sgd"]
 TaskName = Literal["semantic", "instances"]
@@ -53,11 +54,14 @@ MODEL, DATA, OPTIMISATION, MACHINERY = "model", "data", "optimisation", "machine
 #: bound, not half, lifts the sparse bacteria. Objects: the 99.8th and half the patches, as measured
 #: for issue 13's F1 (the others unmeasured there). Either applies to ``--normalization percentile``
 #: only; with the other modes the upper percentile keeps :class:`Normalization`'s and the jitter is 0.
+#: ``keep_within`` (training/selection.py): pixels keep the latest model within 0.003 of the best
+#: validation Dice; objects the best-scoring one, what issue 13's F1 was measured with (BENCHMARKS.md,
+#: "Which model best.pt keeps").
 TASK_DEFAULTS: dict[str, dict[str, float]] = {
     "semantic": {"patch_size": 128, "steps_per_epoch": 200, "foreground_fraction": 0.67,
-                 "upper_percentile": 99.0, "normalization_jitter": 1.0},
+                 "upper_percentile": 99.0, "normalization_jitter": 1.0, "keep_within": KEEP_WITHIN},
     "instances": {"patch_size": 256, "steps_per_epoch": 50, "foreground_fraction": 0.33,
-                  "upper_percentile": 99.8, "normalization_jitter": 0.5},
+                  "upper_percentile": 99.8, "normalization_jitter": 0.5, "keep_within": 0.0},
 }
 
 
@@ -144,6 +148,10 @@ class TrainConfig:
     early_stopping: int | None = field(default=None, metadata=option(
         "stop after this many epochs without a better validation score (default: 3 when --epochs is "
         "not given, none with --epochs)", metavar="PATIENCE", group=OPTIMISATION))
+    keep_within: float | None = field(default=None, metadata=option(
+        "best.pt keeps the latest model whose validation score is within this of the best so far (one "
+        "validation image cannot tell apart closer scores, and the later model trained longer); 0: the "
+        "best-scoring model (default: 0.003; 0 for --task instances)", metavar="MARGIN", group=OPTIMISATION))
     max_time_s: float | None = field(default=None, metadata=option(
         "stop (and save) after this much training time: 300, 90s, 5m, 1.5h", flag="--max-time",
         parse=parse_duration, metavar="DURATION", group=OPTIMISATION))
@@ -211,6 +219,10 @@ class TrainConfig:
         if self.early_stopping is not None and self.early_stopping < 1:
             raise ConfigError(f"early stopping patience must be at least 1 epoch, got {self.early_stopping}")
         check_decay(self.ema)
+        if not 0.0 <= self.keep_within < 1.0:
+            raise ConfigError(f"keep within must be a margin of the validation score from 0 to below 1, got "
+                              f"{self.keep_within}", fix="the default is 0.003 (0 for --task instances); 0 keeps "
+                                                          "the best-scoring model")
         if not 0 <= self.val_fraction < 1:
             raise ConfigError(f"val fraction must be in [0, 1), got {self.val_fraction}")
         if not 0 <= self.foreground_fraction <= 1:
@@ -281,7 +293,7 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with ``changes``. Another ``task`` brings its own :data:`TASK_DEFAULTS` (patch side,
-        epoch length, foreground share, upper percentile, jitter) for those options still at the old
+        epoch length, foreground share, upper percentile, jitter, selection margin) for those options still at the old
         task's value and not in ``changes`` (a value given by hand that equals the old task's default
         follows the task too); another ``normalization`` resolves the upper percentile and the jitter
         again unless ``changes`` gives them.

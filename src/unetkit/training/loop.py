@@ -4,7 +4,8 @@ One step: this rank's share of the global batch (a pure function of seed, epoch 
 forward under autocast, loss, backward, clip, optimiser and scheduler step. Each
 ``checkpoint_every`` steps and at each epoch's end, ``last.pt`` is written atomically with
 everything needed to continue bit for bit; each epoch ends with a whole-image validation,
-a CSV row, a redrawn curve and, when the validation score improves, ``best.pt``.
+a CSV row, a redrawn curve and, when the validation score is the best so far or within
+``--keep-within`` of it (:mod:`~unetkit.training.selection`), ``best.pt``.
 
 The parts come from :func:`~unetkit.training.setup.build_run`; :func:`run_epoch` runs one
 epoch and says why the run must stop, if it must (:class:`StopReason`).
@@ -51,6 +52,7 @@ from .history import CURVE, LOG, RESULT, append_row, plot_curves, truncate_after
 from .optim import scale_learning_rate
 from .run_dir import check_new_run_dir, claim_run_dir, hold_run_dir, update_config_file
 from .setup import RunParts, build_run
+from .selection import keeps
 from .state import BEST, LAST, Position, restore, save_best, save_last
 from .stopping import DROP_LR, STOP
 
@@ -74,16 +76,19 @@ class StopReason(str, Enum):
 @dataclass
 class TrainResult:
     run_dir: Path
-    best_score: float | None
+    best_score: float | None  # the best validation score of any epoch
     epochs_completed: int
     global_step: int
     stopped: StopReason
     why: str = ""  # in words: "no validation improvement above 0.003 for 3 epochs", "time limit of 300 s reached"
+    kept_score: float | None = None  # the validation score of the model best.pt holds (within --keep-within) ...
+    kept_epoch: int | None = None  # ... and its epoch, from 1 (None without validation)
 
     def summary(self, seconds: float) -> dict[str, object]:
-        """What ``result.json`` records: why and when the run ended, and its best score."""
+        """What ``result.json`` records: why and when the run ended, its best score, and best.pt's."""
         return {"stopped": self.stopped.value, "why": self.why, "epochs_completed": self.epochs_completed,
-                "steps": self.global_step, "best_score": self.best_score, "training_seconds": round(seconds, 1)}
+                "steps": self.global_step, "best_score": self.best_score, "kept_score": self.kept_score,
+                "kept_epoch": self.kept_epoch, "training_seconds": round(seconds, 1)}
 
     @property
     def length(self) -> str:
@@ -229,7 +234,8 @@ def end_epoch(
     parts: RunParts, position: Position, meter: EpochMeter, run_dir: Path, report: Report,
     on_epoch: EpochCallback | None = None, ending: str = "",
 ) -> EpochOutcome:
-    """Validate, keep the best model, apply the stopping rule, log, tell ``on_epoch`` the log row.
+    """Validate, keep the model (best.pt) as ``--keep-within`` says, apply the stopping rule, log, tell
+    ``on_epoch`` the log row.
 
     ``ending``: why the run ends after this epoch whatever the rule says (a time limit, the
     last planned epoch), written to the row's note.
@@ -238,8 +244,11 @@ def end_epoch(
     score = scores.get(parts.task.selection_score)
     mean_loss = position.epoch_mean_loss
     improved = score is not None and (position.best_score is None or score > position.best_score)
+    kept = score is not None and keeps(score, position.best_score, parts.config.keep_within)
     if improved:
         position.best_score = score
+    if kept:
+        position.kept_score, position.kept_epoch = score, position.epoch + 1
     outcome = EpochOutcome(stop=False, note=ending)
     rule = parts.config.stopping_rule()
     whole_epoch = position.step == parts.config.steps_per_epoch  # not a --max-time stop mid-epoch:
@@ -260,6 +269,7 @@ def end_epoch(
         **{f"val_{name}": "" if name not in scores else f"{scores[name]:.5f}" for name in VALIDATION_LOG_COLUMNS},
         "min_object_size": "" if object_size is None else str(object_size),
         "best": "" if position.best_score is None else f"{position.best_score:.5f}",
+        "kept": "" if position.kept_epoch is None else str(position.kept_epoch),
         "lr": f"{parts.optimizer.param_groups[0]['lr']:.3g}",
         "seconds": f"{position.elapsed_s:.1f}",
         "data_wait": f"{meter.data_wait_s / max(meter.step_s, 1e-9):.3f}",
@@ -268,7 +278,7 @@ def end_epoch(
     if parts.context.is_main:
         append_row(run_dir / LOG, row)
         plot_curves(run_dir / LOG, run_dir / CURVE)
-        if improved or score is None:
+        if kept or score is None:
             save_best(parts, run_dir)
         if on_epoch is not None:
             on_epoch(row)
@@ -278,7 +288,9 @@ def end_epoch(
         + "".join(f", validation {name} {value:.4f}" for name, value in scores.items())
         + (f" (objects of {object_size} px or more)"
            if object_size is not None and calibration_for(parts.task, parts.config.min_object_size) else "")
-        + (" (best)" if improved else "") + (f"; {outcome.note}" if outcome.note else "")
+        + (" (best)" if improved else f" (kept: within {parts.config.keep_within:g} of the best, "
+           f"{position.best_score:.4f})" if kept else "")
+        + (f"; {outcome.note}" if outcome.note else "")
     )
     return outcome
 
@@ -467,7 +479,8 @@ def train(
             )
         with flag_on_stop_signals(report, stop) as stop_requested:
             stopped, why = run(parts, position, stop_requested, run_dir, report, on_epoch)
-        result = TrainResult(run_dir, position.best_score, position.epoch, position.global_step, stopped, why)
+        result = TrainResult(run_dir, position.best_score, position.epoch, position.global_step, stopped, why,
+                             position.kept_score, position.kept_epoch)
         if context.is_main:
             write_result(run_dir / RESULT, result.summary(position.elapsed_s))
         context.barrier()

@@ -37,7 +37,9 @@ class Position:
     epoch: int = 0
     step: int = 0
     global_step: int = 0
-    best_score: float | None = None  # the best validation score so far (best.pt's)
+    best_score: float | None = None  # the best validation score so far
+    kept_score: float | None = None  # the validation score of the model best.pt holds (training/selection.py) ...
+    kept_epoch: int | None = None  # ... and its epoch (from 1)
     reference_score: float | None = None  # the stopping rule's state (see training/stopping.py) ...
     reference_loss: float | None = None
     epochs_without_improvement: int = 0
@@ -65,6 +67,8 @@ class Position:
         values = dict(state)
         if "best_dice" in values:  # last.pt of unetkit 0.1
             values["best_score"] = values.pop("best_dice")
+        if "kept_score" not in values:  # saved before 2026-12-06: best.pt held the best-scoring model
+            values["kept_score"] = values.get("best_score")
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 
@@ -158,7 +162,7 @@ def restore(parts: RunParts, run_dir: Path) -> Position:
     # runs saved before score_name was stored kept best.pt by the task's main score (instances: F1)
     stored = position.score_name or parts.task.score_name
     if stored != parts.task.selection_score:  # an F1 is no bar for a Dice: the comparison starts again
-        position.best_score = position.reference_score = None
+        position.best_score = position.reference_score = position.kept_score = None
         position.epochs_without_improvement = 0
     position.score_name = parts.task.selection_score
     return position
@@ -191,7 +195,8 @@ def stored_config(run_dir: str | Path) -> TrainConfig:
 OLD_RUN_VALUES = {"ema": 0.0, "patch_size": 256, "steps_per_epoch": 50,  # every run before 2026-12-04
                   "normalization_jitter": 0.0,  # every run before --normalization-jitter (2026-12-05)
                   "foreground_fraction": 0.33,  # every run before the share followed the task (2026-12-05)
-                  "upper_percentile": 99.8}  # every run before --upper-percentile (2026-12-05)
+                  "upper_percentile": 99.8,  # every run before --upper-percentile (2026-12-05)
+                  "keep_within": 0.0}  # every run before best.pt kept the latest model within a margin (2026-12-06)
 #: what ``--normalization scale`` divided by before runs stored their divisor (2026-12-05):
 #: the percentile mode's upper bound, which the scale mode then shared by mistake
 OLD_SCALE_DIVISOR = 99.8

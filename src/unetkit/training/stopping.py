@@ -5,7 +5,7 @@ Without ``--epochs``, a run ends when more training no longer pays:
 - with validation images: when the validation score (the pixel Dice, instance models too) has not
   beaten the last real improvement by more than ``min_delta`` for ``patience`` epochs (so a
   slow creep of tiny gains counts as a plateau only while it stays below ``min_delta``;
-  ``best.pt`` keeps the best model whatever the margin);
+  ``best.pt`` keeps its own choice, :mod:`~unetkit.training.selection`);
 - without (a single training image): when the mean training loss has not fallen by more
   than ``loss_min_drop`` (relative) for ``patience`` epochs;
 - at the latest after ``max_epochs`` epochs, or at ``--max-time``.

@@ -1,0 +1,29 @@
+"""Which model ``best.pt`` keeps: the latest whose validation score is within a margin of the best.
+
+Validation on one or a few images is noisy: two models whose scores differ by a few thousandths
+cannot be told apart by it, and the later one has trained longer. So at each epoch's end
+``best.pt`` is rewritten when the validation score is within ``keep_within`` of the best score so
+far (``--keep-within``: :data:`KEEP_WITHIN`, the stopping rule's own margin, for pixels; 0 for objects,
+:data:`~unetkit.training.config.TASK_DEFAULTS`); 0 keeps the best-scoring epoch (the latest of
+equal scores), as unetkit did for both before 2026-12-06.
+
+Measured on public sets (BENCHMARKS.md, "Which model best.pt keeps"; ``benchmarks/selection_study.py``):
+where one validation frame scored its best after the first epoch, keeping the best epoch held
+that first model while later ones were better on the test frames.
+
+>>> keeps(0.948, best_so_far=0.950, margin=0.003), keeps(0.946, best_so_far=0.950, margin=0.003)
+(True, False)
+>>> keeps(0.948, best_so_far=0.950, margin=0.0), keeps(0.5, best_so_far=None, margin=0.0)
+(False, True)
+"""
+
+from __future__ import annotations
+
+#: best.pt keeps the latest model within this of the best validation score so far
+KEEP_WITHIN = 0.003
+
+
+def keeps(score: float, best_so_far: float | None, margin: float) -> bool:
+    """True when a model scoring ``score`` replaces the one ``best.pt`` holds: the first scored, or
+    within ``margin`` of the best score so far (the best included)."""
+    return best_so_far is None or score >= best_so_far - margin
