@@ -522,7 +522,7 @@ def test_training_keeps_the_minimum_object_size_that_scores_best_on_its_validati
     assert chosen in (20, 40), said  # the specks' 16 px dropped, the disks' 200 to 300 px kept
     assert any(f"(objects of {chosen} px or more)" in line for line in said)
     rows = read_rows(tmp_path / "run" / "log.csv")
-    kept = rows[int(rows[-1]["kept"]) - 1]  # the epoch best.pt is from
+    kept = [row for row in rows if row["step"] == rows[-1]["kept_step"]][0]  # the epoch best.pt is from
     assert kept["min_object_size"] == str(chosen), rows  # log.csv says which size each epoch chose
     fixed = TrainConfig(out=str(tmp_path / "fixed"), **common, min_object_size=10)
     assert task_of(fixed).min_size == 10  # given, it is kept: nothing is chosen

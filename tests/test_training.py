@@ -459,10 +459,11 @@ def test_a_run_that_decides_its_length_is_the_first_epochs_of_a_longer_run(tmp_p
 def test_best_pt_keeps_the_latest_model_within_the_margin_of_the_best_validation_score(tmp_path, monkeypatch):
     # one validation image cannot tell apart scores a few thousandths apart, and the later model has
     # trained longer (BENCHMARKS.md, "Which model best.pt keeps"): scripted scores, as validation might give
+    from unetkit.training.selection import keeps
     from unetkit.training.state import Position, resume_config
 
     data = write_dataset(tmp_path / "d", count=3)
-    for margin, kept_epochs in ((0.003, ["1", "2", "3", "3", "5"]), (0.0, ["1", "2", "2", "2", "2"])):
+    for margin, kept_epochs in ((0.003, [1, 2, 3, 3, 5]), (0.0, [1, 2, 2, 2, 2])):
         scores = iter([0.80, 0.90, 0.898, 0.85, 0.8985])
         monkeypatch.setattr("unetkit.training.loop.validate", lambda parts: {"dice": next(scores), "iou": 0.5})
         run = tmp_path / f"run{margin:g}"
@@ -470,14 +471,15 @@ def test_best_pt_keeps_the_latest_model_within_the_margin_of_the_best_validation
         result = train(tiny_config(data, run, epochs=5, steps_per_epoch=2, ema=0.0, keep_within=margin,
                                    checkpoint_every=0), report=said.append)
         rows = read_rows(run / "log.csv")
-        assert [row["kept"] for row in rows] == kept_epochs and rows[-1]["best"] == "0.90000"
+        assert [row["kept_step"] for row in rows] == [str(2 * epoch) for epoch in kept_epochs]
+        assert rows[-1]["best"] == "0.90000"
         summary = json.loads((run / "result.json").read_text())
-        assert (summary["best_score"], summary["kept_epoch"]) == (0.90, int(kept_epochs[-1])) == (
-            result.best_score, result.kept_epoch)
-        assert summary["kept_score"] == [0.80, 0.90, 0.898, 0.85, 0.8985][int(kept_epochs[-1]) - 1]
+        assert (summary["best_score"], summary["kept_epoch"], summary["kept_step"]) == (
+            0.90, kept_epochs[-1], 2 * kept_epochs[-1]) == (result.best_score, result.kept_epoch, result.kept_step)
+        assert summary["kept_score"] == [0.80, 0.90, 0.898, 0.85, 0.8985][kept_epochs[-1] - 1]
         best, last = weights(run / "best.pt"), weights(run / "last.pt")
         same = all(torch.equal(a, b) for a, b in zip(best.values(), last.values()))
-        assert same == (kept_epochs[-1] == "5")  # best.pt holds the last epoch's model only where it was kept
+        assert same == (kept_epochs[-1] == 5)  # best.pt holds the last epoch's model only where it was kept
         kept_lines = [line for line in said if "(kept: within" in line]
         assert len(kept_lines) == (2 if margin else 0)  # epochs 3 and 5, said so
         assert all(line.endswith("(kept: within 0.003 of the best, 0.9000)") for line in kept_lines)
@@ -487,10 +489,20 @@ def test_best_pt_keeps_the_latest_model_within_the_margin_of_the_best_validation
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "config.json").write_text(json.dumps(stored))
     assert resume_config(tmp_path / "old").keep_within == 0.0
-    assert Position.from_state({"best_score": 0.9}).kept_score == 0.9  # their last.pt: best.pt held the best
+    old = Position.from_state({"best_score": 0.9})  # their last.pt: best.pt held the best, whose step is unknown
+    assert (old.best_score, old.kept_score, old.kept_step) == (0.9, None, None)
+    assert keeps(0.9, best_so_far=0.9, margin=0.0) is False  # margin 0: the first of equal scores, as before
     assert TrainConfig(out="x", task="instances").keep_within == 0.0  # objects: as issue 13's F1 was measured
     with pytest.raises(ConfigError, match="keep within"):
         tiny_config(data, tmp_path / "bad", keep_within=-0.1)
+    assert resume_config(tmp_path / "run0.003", keep_within=0.01).keep_within == 0.01  # it changes no computation
+    # a run cut inside an epoch validates the cut model, which is kept like any other: its step says so
+    monkeypatch.setattr("unetkit.training.loop.validate", lambda parts: {"dice": 0.9, "iou": 0.5})
+    cut = train(tiny_config(data, tmp_path / "cut", epochs=3, steps_per_epoch=40, checkpoint_every=0,
+                            max_time_s=CUT_INSIDE_AN_EPOCH), report=QUIET)
+    assert cut.stopped == "time-limit" and cut.global_step % 40 != 0
+    assert (cut.kept_step, cut.kept_epoch) == (cut.global_step, cut.global_step // 40 + 1)
+    assert read_rows(tmp_path / "cut" / "log.csv")[-1]["kept_step"] == str(cut.global_step)
 
 
 def test_resume_across_a_plateau_decision_takes_the_same_decision(tmp_path):

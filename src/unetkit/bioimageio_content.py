@@ -203,15 +203,15 @@ def training_settings(training: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def best_validation(log_rows: Sequence[dict[str, str]]) -> str | None:
-    """A sentence on the run's best validation scores (log.csv), and on the epoch whose model
-    ``best.pt`` holds where that is a later one (``--keep-within``), or None.
+    """A sentence on the run's best validation scores (log.csv), and on the model ``best.pt`` holds
+    where that is a later one (``--keep-within``), or None.
 
-    >>> rows = [{"epoch": "1", "val_dice": "0.8", "val_iou": "0.7", "kept": "1"},
-    ...         {"epoch": "2", "val_dice": "0.9", "val_iou": "0.8", "kept": "2"}]
+    >>> rows = [{"epoch": "1", "step": "200", "val_dice": "0.8", "val_iou": "0.7", "kept_step": "200"},
+    ...         {"epoch": "2", "step": "400", "val_dice": "0.9", "val_iou": "0.8", "kept_step": "400"}]
     >>> best_validation(rows)
     'best validation Dice 0.9000 (IoU 0.8000) in epoch 2 of 2'
-    >>> best_validation(rows + [{"epoch": "3", "val_dice": "0.899", "val_iou": "0.79", "kept": "3"}])
-    "best validation Dice 0.9000 (IoU 0.8000) in epoch 2 of 3; best.pt holds epoch 3's model (Dice 0.8990), the latest within --keep-within of the best"
+    >>> best_validation(rows + [{"epoch": "3", "step": "600", "val_dice": "0.899", "val_iou": "", "kept_step": "600"}])
+    'best validation Dice 0.9000 (IoU 0.8000) in epoch 2 of 3; best.pt holds the model of epoch 3 (Dice 0.8990), the latest within --keep-within of the best'
     """
     scored = [row for row in log_rows if row.get("val_dice") not in (None, "")]
     if not scored:
@@ -219,10 +219,13 @@ def best_validation(log_rows: Sequence[dict[str, str]]) -> str | None:
     best = max(scored, key=lambda row: float(row["val_dice"]))
     iou = f" (IoU {float(best['val_iou']):.4f})" if best.get("val_iou") not in (None, "") else ""
     sentence = f"best validation Dice {float(best['val_dice']):.4f}{iou} in epoch {best['epoch']} of {len(log_rows)}"
-    kept = [row for row in scored if row["epoch"] == log_rows[-1].get("kept")]  # log.csv without "kept": none
-    if kept and kept[0]["epoch"] != best["epoch"]:
-        sentence += (f"; best.pt holds epoch {kept[0]['epoch']}'s model (Dice {float(kept[0]['val_dice']):.4f}), "
+    kept_step = log_rows[-1].get("kept_step") or ""  # log.csv written before 2026-12-06: none
+    kept = [row for row in scored if row.get("step") == kept_step]
+    if kept and int(kept[0]["step"]) > int(best.get("step") or 0):
+        sentence += (f"; best.pt holds the model of epoch {kept[0]['epoch']} (Dice {float(kept[0]['val_dice']):.4f}), "
                      "the latest within --keep-within of the best")
+    elif kept_step and not kept:  # a run cut inside an epoch by --max-time, then resumed: that row was redone
+        sentence += f"; best.pt holds the model of step {kept_step}, validated where a time limit cut its epoch"
     return sentence
 
 

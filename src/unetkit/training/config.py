@@ -149,8 +149,8 @@ class TrainConfig:
         "stop after this many epochs without a better validation score (default: 3 when --epochs is "
         "not given, none with --epochs)", metavar="PATIENCE", group=OPTIMISATION))
     keep_within: float | None = field(default=None, metadata=option(
-        "best.pt keeps the latest model whose validation score is within this of the best so far (one "
-        "validation image cannot tell apart closer scores, and the later model trained longer); 0: the "
+        "best.pt keeps the latest model whose validation score is within this of the best so far (a few "
+        "validation images cannot tell apart closer scores, and the later model trained longer); 0: the "
         "best-scoring model (default: 0.003; 0 for --task instances)", metavar="MARGIN", group=OPTIMISATION))
     max_time_s: float | None = field(default=None, metadata=option(
         "stop (and save) after this much training time: 300, 90s, 5m, 1.5h", flag="--max-time",

@@ -23,7 +23,7 @@ LOG = "log.csv"
 CONFIG = "config.json"
 CURVE = "curves.png"
 RESULT = "result.json"
-FIELDS = ("epoch", "step", "loss", "val_dice", "val_iou", "val_f1", "val_ap50", "min_object_size", "best", "kept", "lr",
+FIELDS = ("epoch", "step", "loss", "val_dice", "val_iou", "val_f1", "val_ap50", "min_object_size", "best", "kept_step", "lr",
           "seconds", "data_wait", "note")
 
 

@@ -82,13 +82,14 @@ class TrainResult:
     stopped: StopReason
     why: str = ""  # in words: "no validation improvement above 0.003 for 3 epochs", "time limit of 300 s reached"
     kept_score: float | None = None  # the validation score of the model best.pt holds (within --keep-within) ...
-    kept_epoch: int | None = None  # ... and its epoch, from 1 (None without validation)
+    kept_step: int | None = None  # ... the step it was trained to, and the epoch that step is in, from 1 (None
+    kept_epoch: int | None = None  # without validation, or for a run saved before 2026-12-06 that kept nothing since)
 
     def summary(self, seconds: float) -> dict[str, object]:
         """What ``result.json`` records: why and when the run ended, its best score, and best.pt's."""
         return {"stopped": self.stopped.value, "why": self.why, "epochs_completed": self.epochs_completed,
                 "steps": self.global_step, "best_score": self.best_score, "kept_score": self.kept_score,
-                "kept_epoch": self.kept_epoch, "training_seconds": round(seconds, 1)}
+                "kept_step": self.kept_step, "kept_epoch": self.kept_epoch, "training_seconds": round(seconds, 1)}
 
     @property
     def length(self) -> str:
@@ -248,7 +249,7 @@ def end_epoch(
     if improved:
         position.best_score = score
     if kept:
-        position.kept_score, position.kept_epoch = score, position.epoch + 1
+        position.kept_score, position.kept_step = score, position.global_step
     outcome = EpochOutcome(stop=False, note=ending)
     rule = parts.config.stopping_rule()
     whole_epoch = position.step == parts.config.steps_per_epoch  # not a --max-time stop mid-epoch:
@@ -269,7 +270,7 @@ def end_epoch(
         **{f"val_{name}": "" if name not in scores else f"{scores[name]:.5f}" for name in VALIDATION_LOG_COLUMNS},
         "min_object_size": "" if object_size is None else str(object_size),
         "best": "" if position.best_score is None else f"{position.best_score:.5f}",
-        "kept": "" if position.kept_epoch is None else str(position.kept_epoch),
+        "kept_step": "" if position.kept_step is None else str(position.kept_step),
         "lr": f"{parts.optimizer.param_groups[0]['lr']:.3g}",
         "seconds": f"{position.elapsed_s:.1f}",
         "data_wait": f"{meter.data_wait_s / max(meter.step_s, 1e-9):.3f}",
@@ -479,8 +480,9 @@ def train(
             )
         with flag_on_stop_signals(report, stop) as stop_requested:
             stopped, why = run(parts, position, stop_requested, run_dir, report, on_epoch)
+        kept_epoch = None if position.kept_step is None else -(-position.kept_step // config.steps_per_epoch)
         result = TrainResult(run_dir, position.best_score, position.epoch, position.global_step, stopped, why,
-                             position.kept_score, position.kept_epoch)
+                             position.kept_score, position.kept_step, kept_epoch)
         if context.is_main:
             write_result(run_dir / RESULT, result.summary(position.elapsed_s))
         context.barrier()

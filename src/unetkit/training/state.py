@@ -39,7 +39,7 @@ class Position:
     global_step: int = 0
     best_score: float | None = None  # the best validation score so far
     kept_score: float | None = None  # the validation score of the model best.pt holds (training/selection.py) ...
-    kept_epoch: int | None = None  # ... and its epoch (from 1)
+    kept_step: int | None = None  # ... and the step it was trained to (None: not recorded, runs before 2026-12-06)
     reference_score: float | None = None  # the stopping rule's state (see training/stopping.py) ...
     reference_loss: float | None = None
     epochs_without_improvement: int = 0
@@ -67,8 +67,6 @@ class Position:
         values = dict(state)
         if "best_dice" in values:  # last.pt of unetkit 0.1
             values["best_score"] = values.pop("best_dice")
-        if "kept_score" not in values:  # saved before 2026-12-06: best.pt held the best-scoring model
-            values["kept_score"] = values.get("best_score")
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 
@@ -162,7 +160,7 @@ def restore(parts: RunParts, run_dir: Path) -> Position:
     # runs saved before score_name was stored kept best.pt by the task's main score (instances: F1)
     stored = position.score_name or parts.task.score_name
     if stored != parts.task.selection_score:  # an F1 is no bar for a Dice: the comparison starts again
-        position.best_score = position.reference_score = position.kept_score = None
+        position.best_score = position.reference_score = position.kept_score = position.kept_step = None
         position.epochs_without_improvement = 0
     position.score_name = parts.task.selection_score
     return position
@@ -214,7 +212,7 @@ def _with_old_defaults(values: dict[str, Any]) -> TrainConfig:
 
 
 #: options a resumed run may change: they decide when it stops or how it reports, not what it computes
-RESUMABLE_OPTIONS = ("epochs", "max_time_s", "early_stopping", "progress", "checkpoint_every")
+RESUMABLE_OPTIONS = ("epochs", "max_time_s", "early_stopping", "keep_within", "progress", "checkpoint_every")
 
 
 def resume_config(run_dir: str | Path, **given: Any) -> TrainConfig:
@@ -243,7 +241,7 @@ def resume_config(run_dir: str | Path, **given: Any) -> TrainConfig:
             "continue the same computation: " + "; ".join(refused),
             path=run_dir,
             fix="leave them out (a resume may change only --epochs, --max-time, --early-stopping, "
-                "--checkpoint-every and --progress), or start a new run from these weights with "
+                "--keep-within, --checkpoint-every and --progress), or start a new run from these weights with "
                 f"--init {Path(run_dir) / LAST}",
         )
     if config.decides_length and changes.get("epochs") is not None and config.schedule is None:
