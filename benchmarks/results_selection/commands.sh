@@ -10,3 +10,14 @@ wait
 OMP_NUM_THREADS=1 $P selection_study.py --set hela --seed 0 --epochs 5 --out results_selection &
 OMP_NUM_THREADS=1 $P selection_study.py --set cells3d --seed 0 --epochs 5 --out results_selection &
 wait
+# Ninth session, 2026-12-06 (BENCHMARKS.md, "Which model best.pt keeps"): 40 epochs of the bacteria and BBBC007 (seed 0;
+# epochs40/, about 70 minutes each, two side by side), then five epochs at seed 1 of CHO, cells3d, the bacteria, BBBC007.
+mkdir -p results_selection/epochs40
+OMP_NUM_THREADS=1 $P selection_study.py --set bacteria --seed 0 --epochs 40 --out results_selection/epochs40 &
+OMP_NUM_THREADS=1 $P selection_study.py --set bbbc007 --seed 0 --epochs 40 --out results_selection/epochs40 &
+wait
+for set in cho cells3d bacteria bbbc007; do OMP_NUM_THREADS=1 $P selection_study.py --set $set --seed 1 --epochs 5 --out results_selection; done
+# the table (seconds): what each margin keeps where the rule ends a run, after 1,000 steps and after all epochs
+$P selection_study.py --replay results_selection/*.json results_selection/epochs40/*.json > results_selection/replay.md
+# objects: the same replay on the 16-epoch instance curves of 2026-11-28 (test F1)
+$P instance_length_study.py keep --logs results_instance_length > results_selection/instances_keep.md
