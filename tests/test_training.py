@@ -462,6 +462,9 @@ def test_best_pt_keeps_the_latest_model_within_the_margin_of_the_best_validation
     from unetkit.training.selection import keeps
     from unetkit.training.state import Position, resume_config
 
+    alone = write_dataset(tmp_path / "one", count=1, size=(72, 72))  # one image: no validation, best.pt every epoch
+    unscored = train(tiny_config(alone, tmp_path / "unscored", epochs=2, steps_per_epoch=2), report=QUIET)
+    assert (unscored.kept_score, unscored.kept_step, unscored.kept_epoch) == (None, 4, 2)
     data = write_dataset(tmp_path / "d", count=3)
     for margin, kept_epochs in ((0.003, [1, 2, 3, 3, 5]), (0.0, [1, 2, 2, 2, 2])):
         scores = iter([0.80, 0.90, 0.898, 0.85, 0.8985])

@@ -212,6 +212,8 @@ def best_validation(log_rows: Sequence[dict[str, str]]) -> str | None:
     'best validation Dice 0.9000 (IoU 0.8000) in epoch 2 of 2'
     >>> best_validation(rows + [{"epoch": "3", "step": "600", "val_dice": "0.899", "val_iou": "", "kept_step": "600"}])
     'best validation Dice 0.9000 (IoU 0.8000) in epoch 2 of 3; best.pt holds the model of epoch 3 (Dice 0.8990), the latest within --keep-within of the best'
+    >>> best_validation(rows + [{"epoch": "3", "step": "600", "val_dice": "0.85", "best": "0.95", "kept_step": "541"}]).split("; ")[1]
+    "best.pt holds the model of step 541, validated where a time limit cut its epoch (the best of any validation, 0.9500, was such a cut model's)"
     """
     scored = [row for row in log_rows if row.get("val_dice") not in (None, "")]
     if not scored:
@@ -219,6 +221,7 @@ def best_validation(log_rows: Sequence[dict[str, str]]) -> str | None:
     best = max(scored, key=lambda row: float(row["val_dice"]))
     iou = f" (IoU {float(best['val_iou']):.4f})" if best.get("val_iou") not in (None, "") else ""
     sentence = f"best validation Dice {float(best['val_dice']):.4f}{iou} in epoch {best['epoch']} of {len(log_rows)}"
+    logged_best = float(log_rows[-1].get("best") or "nan")  # the best score of any validation, in the last row
     kept_step = log_rows[-1].get("kept_step") or ""  # log.csv written before 2026-12-06: none
     kept = [row for row in scored if row.get("step") == kept_step]
     if kept and int(kept[0]["step"]) > int(best.get("step") or 0):
@@ -226,6 +229,8 @@ def best_validation(log_rows: Sequence[dict[str, str]]) -> str | None:
                      "the latest within --keep-within of the best")
     elif kept_step and not kept:  # a run cut inside an epoch by --max-time, then resumed: that row was redone
         sentence += f"; best.pt holds the model of step {kept_step}, validated where a time limit cut its epoch"
+    if logged_best > float(best["val_dice"]) + 5e-6:  # that cut model scored best: its row is gone
+        sentence += f" (the best of any validation, {logged_best:.4f}, was such a cut model's)"
     return sentence
 
 

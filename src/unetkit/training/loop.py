@@ -250,6 +250,8 @@ def end_epoch(
         position.best_score = score
     if kept:
         position.kept_score, position.kept_step = score, position.global_step
+    elif score is None:  # no validation: best.pt holds every epoch's model
+        position.kept_step = position.global_step
     outcome = EpochOutcome(stop=False, note=ending)
     rule = parts.config.stopping_rule()
     whole_epoch = position.step == parts.config.steps_per_epoch  # not a --max-time stop mid-epoch:
