@@ -81,9 +81,9 @@ class TrainResult:
     global_step: int
     stopped: StopReason
     why: str = ""  # in words: "no validation improvement above 0.003 for 3 epochs", "time limit of 300 s reached"
-    kept_score: float | None = None  # the validation score of the model best.pt holds (within --keep-within) ...
-    kept_step: int | None = None  # ... the step it was trained to, and the epoch that step is in, from 1 (None
-    kept_epoch: int | None = None  # without validation, or for a run saved before 2026-12-06 that kept nothing since)
+    kept_score: float | None = None  # the validation score of the model best.pt holds (None without validation) ...
+    kept_step: int | None = None  # ... the step it was trained to, and the epoch that step is in, from 1 (None for
+    kept_epoch: int | None = None  # a run saved before 2026-12-06 that has kept no model since it resumed)
 
     def summary(self, seconds: float) -> dict[str, object]:
         """What ``result.json`` records: why and when the run ended, its best score, and best.pt's."""
