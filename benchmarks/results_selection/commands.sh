@@ -20,6 +20,8 @@ for pair in "cho cells3d" "bacteria bbbc007"; do  # two side by side
     for set in $pair; do OMP_NUM_THREADS=1 $P selection_study.py --set $set --seed 1 --epochs 5 --out results_selection & done
     wait
 done
+for set in hela cho; do OMP_NUM_THREADS=1 $P selection_study.py --set $set --seed 2 --epochs 5 --out results_selection & done
+wait
 # the table (seconds): what each margin keeps where the rule ends a run, after 1,000 steps and after all epochs
 $P selection_study.py --replay results_selection/*.json results_selection/epochs40/*.json > results_selection/replay.md
 # objects: the same replay on the 16-epoch instance curves of 2026-11-28 (test F1)
