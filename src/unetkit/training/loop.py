@@ -245,13 +245,12 @@ def end_epoch(
     score = scores.get(parts.task.selection_score)
     mean_loss = position.epoch_mean_loss
     improved = score is not None and (position.best_score is None or score > position.best_score)
-    kept = score is not None and keeps(score, position.best_score, parts.config.keep_within)
+    # best.pt's model: within --keep-within of the best score so far; without validation, every epoch's
+    kept = score is None or keeps(score, position.best_score, parts.config.keep_within)
     if improved:
         position.best_score = score
     if kept:
         position.kept_score, position.kept_step = score, position.global_step
-    elif score is None:  # no validation: best.pt holds every epoch's model
-        position.kept_step = position.global_step
     outcome = EpochOutcome(stop=False, note=ending)
     rule = parts.config.stopping_rule()
     whole_epoch = position.step == parts.config.steps_per_epoch  # not a --max-time stop mid-epoch:
@@ -281,7 +280,7 @@ def end_epoch(
     if parts.context.is_main:
         append_row(run_dir / LOG, row)
         plot_curves(run_dir / LOG, run_dir / CURVE)
-        if kept or score is None:
+        if kept:
             save_best(parts, run_dir)
         if on_epoch is not None:
             on_epoch(row)
@@ -292,7 +291,7 @@ def end_epoch(
         + (f" (objects of {object_size} px or more)"
            if object_size is not None and calibration_for(parts.task, parts.config.min_object_size) else "")
         + (" (best)" if improved else f" (kept: within {parts.config.keep_within:g} of the best, "
-           f"{position.best_score:.4f})" if kept else "")
+           f"{position.best_score:.4f})" if kept and score is not None else "")
         + (f"; {outcome.note}" if outcome.note else "")
     )
     return outcome
