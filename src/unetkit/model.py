@@ -178,6 +178,8 @@ def center_crop(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
 class UNet(nn.Module):
     """A configurable 2D U-Net that returns logits, one score map per class.
 
+    Its weights start as PyTorch's layers draw them; :func:`unetkit.weight_init.initialize_weights`
+    draws them as the U-Net paper or the Keras reference does (``unetkit train --weight-init``).
     Build it with keyword options or a :class:`UNetConfig`:
 
     >>> UNet(num_classes=3, depth=3, base_width=8).config.num_classes

@@ -23,6 +23,7 @@ from ..losses import LossName
 from ..model import Padding, PresetName, Upsampling
 from ..options import check_choices, from_dict, option, parse_duration, positive_int, to_dict
 from ..precision import Precision
+from ..weight_init import WeightInit
 from .averaging import check_decay
 from .selection import KEEP_WITHIN
 
@@ -94,6 +95,12 @@ class TrainConfig:
     upsampling: Upsampling | None = field(default=None, metadata=option("up-sampling kind (preset's)", group=MODEL))
     batch_norm: bool | None = field(default=None, metadata=option("batch normalisation (preset's)", group=MODEL))
     dropout: float | None = field(default=None, metadata=option("drop-out at the bottom levels (preset's)", group=MODEL))
+    weight_init: WeightInit = field(default="pytorch", metadata=option(
+        "how a new network's weights start: pytorch, PyTorch's default (it shrinks the activations level by "
+        "level in a network without normalisation layers); he, the U-Net paper's (Gaussian, standard deviation "
+        "sqrt(2 / inputs of a unit)): reaches its plateau in fewer steps on sparse objects, lower on BBBC007's "
+        "cells; glorot, the Keras reference's (BENCHMARKS.md, \"How the weights start\"); not used with --init",
+        group=MODEL))
     init_checkpoint: str | None = field(default=None, metadata=option(
         "start from these weights (a checkpoint of the same model options)", flag="--init",
         metavar="CHECKPOINT", group=MODEL))

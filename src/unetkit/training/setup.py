@@ -32,6 +32,7 @@ from ..errors import InputError
 from ..model import UNet, preset
 from ..precision import resolve_precision
 from ..tasks import Task, TargetLoss, task_for
+from ..weight_init import initialize_weights
 from .config import TrainConfig
 from .averaging import AveragedModel, weight_average
 from .distributed import DistributedContext
@@ -114,11 +115,12 @@ def data_options_for(config: TrainConfig) -> DataOptions:
 
 
 def build_model(config: TrainConfig, in_channels: int, init: dict[str, Any] | None = None) -> UNet:
-    """The network of ``config``, initialised from the run's seed (or ``init``: the ``--init``
-    checkpoint, as :func:`~unetkit.checkpoint.read_checkpoint` read it)."""
+    """The network of ``config``, initialised by ``config.weight_init`` from the run's seed (or
+    ``init``: the ``--init`` checkpoint, as :func:`~unetkit.checkpoint.read_checkpoint` read it)."""
     torch.manual_seed(config.seed)
     outputs = task_of(config).num_outputs
     model = UNet(preset(config.preset, in_channels=in_channels, **config.model_overrides(outputs)))
+    initialize_weights(model, config.weight_init)
     if init is not None:
         check_same_config(init, model.config, config.init_checkpoint)
         check_finite_weights(init["model_state"], config.init_checkpoint)
