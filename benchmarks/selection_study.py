@@ -11,6 +11,8 @@ best validation score, and the last epoch.
 
     python benchmarks/selection_study.py --set hela --seed 1 --epochs 5 --out benchmarks/results_selection
     python benchmarks/selection_study.py --replay benchmarks/results_selection/*.json   # the table, in seconds
+    python benchmarks/selection_study.py --set hela --seed 1 --epochs 5 --weight-init he --out benchmarks/results_he
+    python benchmarks/selection_study.py --compare benchmarks/results_selection benchmarks/results_he  # the two, side by side
 """
 
 from __future__ import annotations
@@ -49,6 +51,20 @@ def rule_stop(epochs: list[dict]) -> int | None:
     return None
 
 
+def compare_table(before: Path, after: Path) -> list[str]:
+    """For every run logged in both folders or below them (SET_seedN.json): test Dice of what ``best.pt`` holds (the
+    default margin, 0.003) after each epoch up to 5 (200 to 1,000 steps), ``before`` then ``after``."""
+    lines = ["| run | " + " | ".join(f"{200 * k:,} steps" for k in range(1, 6)) + " | 1,000 steps: after - before |",
+             "|---|" + "---|" * 6]
+    found = [{path.name: path for path in folder.rglob("*_seed*.json")} for folder in (before, after)]  # epochs40/ too
+    for name in sorted(set(found[0]) & set(found[1])):
+        curves = [json.loads(logs[name].read_text())["epochs"][:5] for logs in found]
+        kept = [[curve[select(curve[:k], 0.003)]["test_dice"] for k in range(1, len(curve) + 1)] for curve in curves]
+        cells = [" / ".join(f"{scores[k]:.4f}" if k < len(scores) else "-" for scores in kept) for k in range(5)]
+        lines.append(f"| {name.removesuffix('.json')} | " + " | ".join(cells) + f" | {kept[1][-1] - kept[0][-1]:+.4f} |")
+    return lines
+
+
 def replay_table(paths: list[Path]) -> list[str]:
     """For each logged run: test Dice of the model each margin keeps (its epoch) where the default
     stopping rule ends the run (if it does within the curve), after 5 epochs (1,000 steps) and after all."""
@@ -74,9 +90,17 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--out", type=Path, help="where each run's curve goes (SET_seedN.json)")
+    parser.add_argument("--weight-init", default="pytorch", choices=("pytorch", "he", "glorot"),
+                        help="how the network's weights start (unetkit's --weight-init; pytorch, the default, "
+                             "is what every curve in results_selection/ was trained with)")
     parser.add_argument("--replay", type=Path, nargs="+", metavar="JSON",
                         help="no training: the table of what each margin keeps, from curves written before")
+    parser.add_argument("--compare", type=Path, nargs=2, metavar=("BEFORE", "AFTER"),
+                        help="no training: what best.pt holds after each epoch, for the runs logged in both folders")
     args = parser.parse_args()
+    if args.compare:
+        print("\n".join(compare_table(*args.compare)))
+        return
     if args.replay:
         print("\n".join(replay_table(args.replay)))
         return
@@ -89,7 +113,8 @@ def main() -> None:
         for epoch in range(1, args.epochs + 1):
             if epoch == 1:
                 config = config_for(root, run_dir, epochs=1, schedule="warmup-constant", patch_size=128,
-                                    steps_per_epoch=200, seed=args.seed, upper_percentile=99, normalization_jitter=1.0)
+                                    steps_per_epoch=200, seed=args.seed, upper_percentile=99, normalization_jitter=1.0,
+                                    weight_init=args.weight_init)
                 train(config, report=lambda text: None)
             else:
                 train(resume_config(run_dir, epochs=epoch, progress=False), resume=True, report=lambda text: None)
