@@ -56,7 +56,13 @@ def compare_table(before: Path, after: Path) -> list[str]:
     default margin, 0.003) after each epoch up to 5 (200 to 1,000 steps), ``before`` then ``after``."""
     lines = ["| run | " + " | ".join(f"{200 * k:,} steps" for k in range(1, 6)) + " | 1,000 steps: after - before |",
              "|---|" + "---|" * 6]
-    found = [{path.name: path for path in folder.rglob("*_seed*.json")} for folder in (before, after)]  # epochs40/ too
+    found = []
+    for folder in (before, after):  # epochs40/ too
+        paths = sorted(folder.rglob("*_seed*.json"))
+        names = [path.name for path in paths]
+        if len(set(names)) < len(names):
+            raise SystemExit(f"{folder}: the same run logged twice ({sorted({n for n in names if names.count(n) > 1})})")
+        found.append(dict(zip(names, paths)))
     for name in sorted(set(found[0]) & set(found[1])):
         curves = [json.loads(logs[name].read_text())["epochs"][:5] for logs in found]
         kept = [[curve[select(curve[:k], 0.003)]["test_dice"] for k in range(1, len(curve) + 1)] for curve in curves]

@@ -72,12 +72,12 @@ def test_he_leaves_batch_normalisation_layers_and_bias_free_convolutions_working
 def test_training_builds_the_configured_initialisation_from_the_seed():
     from unetkit.training.setup import build_model
 
-    def weights(**options) -> list[torch.Tensor]:
-        torch.manual_seed(1234)  # build_model seeds by itself: this must not matter
+    def weights(noise: int = 1234, **options) -> list[torch.Tensor]:
+        torch.manual_seed(noise)  # build_model seeds by itself: the generator's state before must not matter
         return list(build_model(TrainConfig(out="x", base_width=4, depth=3, **options), 1).state_dict().values())
 
-    he, again = weights(weight_init="he"), weights(weight_init="he")
-    assert all(torch.equal(a, b) for a, b in zip(he, again))
+    he, again = weights(weight_init="he"), weights(noise=99, weight_init="he")
+    assert len(he) == len(again) == 26 and all(torch.equal(a, b) for a, b in zip(he, again))
     assert TrainConfig(out="x").weight_init == TrainConfig(out="x", task="instances").weight_init == "pytorch"
     torch.manual_seed(7)
     plain = list(UNet(depth=3, base_width=4).state_dict().values())  # PyTorch's default from the same seed

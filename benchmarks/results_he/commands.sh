@@ -1,6 +1,6 @@
-# He initialisation (the U-Net paper's) against PyTorch's default, 2026-12-06 (tenth session; BENCHMARKS.md, "He
-# initialisation"). 2-core AMD EPYC Zen 4, no AMX, torch 2.13.0+cpu, bf16 autocast; one torch thread per run, two or
-# three side by side (a run of fixed length does not depend on the load). Run from benchmarks/.
+# He initialisation (the U-Net paper's) and glorot (the Keras reference's) against PyTorch's default, 2026-12-06
+# (tenth session; BENCHMARKS.md, "How the weights start"). 2-core AMD EPYC Zen 4, no AMX, torch 2.13.0+cpu, bf16 autocast; one torch thread per run, two to
+# four side by side (a run of fixed length does not depend on the load). Run from benchmarks/.
 P=../.venv/bin/python
 # Every epoch's model scored on the test images, five 200-step epochs (1,000 steps), the pixel defaults with
 # --weight-init he. The "before" curves are those of results_selection/ (PyTorch's default init, unetkit's default:

@@ -1,13 +1,13 @@
 """How a new network's weights start: the U-Net paper's He initialisation, or PyTorch's default.
 
 The U-Net has no normalisation layers: under PyTorch's default initialisation (uniform, with
-a variance of a third of ``1 / inputs``) every 3x3 convolution + ReLU shrinks its activations,
-to about a hundredth of the input's scale at the bottleneck of the reference network and
-less at the head, and the first few hundred training steps are spent growing them back. The
-U-Net paper (Ronneberger et al. 2015, section 3) draws each weight from a Gaussian with
-standard deviation ``sqrt(2 / N)``, ``N`` the inputs of one unit (He et al. 2015), which keeps
-the scale from level to level. The Keras reference uses Keras' default, glorot uniform, in
-between. Measured on public sets (BENCHMARKS.md, "How the weights start"): He took the sparse
+a variance of a third of ``1 / inputs`` for a convolution) every 3x3 convolution + ReLU shrinks
+its activations, to under a hundredth of the input's scale at the bottleneck of the reference
+network and at its logits. The U-Net paper (Ronneberger et al. 2015, section 3) draws each
+weight from a Gaussian with standard deviation ``sqrt(2 / N)``, ``N`` the inputs of one unit
+(He et al. 2015), which keeps the scale from vanishing (it grows about 2.4 times over the
+network). The Keras reference uses Keras' default, glorot uniform: at the bottleneck as small as
+PyTorch's, at the logits about 6 times larger. Measured on public sets (BENCHMARKS.md, "How the weights start"): He took the sparse
 bacteria's 1,000-step runs from a test Dice of 0.924 / 0.926 to 0.933 / 0.937 (seeds 0 / 1) and
 cells3d's by +0.007, but BBBC007's down by 0.017 at seed 1; so ``unetkit train`` keeps PyTorch's
 default unless ``--weight-init`` says otherwise.
@@ -34,9 +34,11 @@ WEIGHT_INITS: tuple[str, ...] = get_args(WeightInit)
 def inputs_per_unit(layer: nn.Conv2d | nn.ConvTranspose2d) -> int:
     """``N`` of the paper: how many input values one output value of ``layer`` is a weighted sum of.
 
-    A convolution's output sees ``in_channels x kernel`` inputs; a transposed convolution of
-    stride equal to its kernel (the U-Net's 2x2 up-sampling) places one kernel tap of each input
-    pixel on each output pixel, so its outputs see ``in_channels`` inputs.
+    A convolution's output sees ``in_channels x kernel`` inputs (per group; dilation does not
+    change it); a transposed convolution of stride equal to its kernel (the U-Net's 2x2
+    up-sampling) places one kernel tap of each input pixel on each output pixel, so its outputs
+    see ``in_channels`` inputs. For other transposed shapes this is an upper bound (it counts
+    ``ceil(kernel / stride)`` taps per axis, where some outputs get fewer).
 
     >>> inputs_per_unit(nn.Conv2d(32, 64, 3))
     288
