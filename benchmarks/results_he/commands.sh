@@ -23,7 +23,7 @@ for s in 0 1 2; do
     OMP_NUM_THREADS=1 ../.venv/bin/unetkit evaluate /tmp/he_inst/run$s/best.pt sample:heldout --csv /tmp/he_inst/all$s.csv
 done
 # The Keras reference's initialisation (glorot uniform), the same five epochs (results_glorot/):
-for job in "bacteria 1" "bbbc007 1" "bacteria 0" "bbbc007 0" "cells3d 1" "hela 1" "cho 0" "hela 0"; do
+for job in "bacteria 1" "bbbc007 1" "bacteria 0" "bbbc007 0" "cells3d 1" "hela 1" "cho 0" "hela 0" "cho 1" "cells3d 0"; do
     set -- $job
     OMP_NUM_THREADS=1 $P selection_study.py --set $1 --seed $2 --epochs 5 --weight-init glorot --out results_glorot
 done
