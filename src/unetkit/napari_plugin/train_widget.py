@@ -242,9 +242,8 @@ class TrainWidget(QWidget):
         self.result = result
         best = result.run_dir / BEST
         score = "" if result.best_score is None else f", best validation Dice {result.best_score:.3f}"
-        if (result.kept_step is not None and result.kept_score is not None and result.best_score is not None
-                and result.kept_score < result.best_score):
-            score += f" (best.pt: step {result.kept_step}, in epoch {result.kept_epoch}, {result.kept_score:.3f})"
+        if result.kept_label() and result.best_score is not None and result.kept_score < result.best_score:
+            score += f" ({result.kept_label(3)})"
         ending = ENDINGS.get(result.stopped.value) or f"done ({result.why})"
         show_status(self.status, f"{ending} after {result.length}{score}; "
                                  + (f"model: {best}" if best.is_file() else f"no best.pt yet; {result.run_dir} holds last.pt"))

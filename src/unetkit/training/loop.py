@@ -91,6 +91,17 @@ class TrainResult:
                 "steps": self.global_step, "best_score": self.best_score, "kept_score": self.kept_score,
                 "kept_step": self.kept_step, "kept_epoch": self.kept_epoch, "training_seconds": round(seconds, 1)}
 
+    def kept_label(self, digits: int = 4) -> str:
+        """Where ``best.pt``'s model comes from, for a closing line ("" when not recorded).
+
+        >>> TrainResult(Path("r"), 0.95, 3, 600, StopReason.COMPLETED, kept_score=0.948, kept_step=600,
+        ...             kept_epoch=3).kept_label(3)
+        'best.pt: step 600, in epoch 3, 0.948'
+        """
+        if self.kept_step is None or self.kept_score is None:
+            return ""
+        return f"best.pt: step {self.kept_step}, in epoch {self.kept_epoch}, {self.kept_score:.{digits}f}"
+
     @property
     def length(self) -> str:
         """How far the run trained, in words: its steps and whole epochs (a run cut by a time limit or a
