@@ -112,6 +112,8 @@ def main() -> None:
         return
     if args.set is None or args.out is None:
         parser.error("--set and --out are needed to train (or --replay JSON... to read curves)")
+    if args.epochs < 1:
+        parser.error("--epochs must be 1 or more")
     root = build(args.set, CACHE)
     run_dir = Path(tempfile.mkdtemp()) / args.set
     epochs: list[dict] = []
@@ -129,14 +131,24 @@ def main() -> None:
             model = averaged_checkpoint(run_dir, Path(tmp) / "average.pt")
             epochs.append({"epoch": epoch, "val_dice": float(row["val_dice"]), "test_dice": test_dice(model, root)})
             print(json.dumps(epochs[-1]), flush=True)
-    lines = [f"{args.set}, seed {args.seed}, {args.epochs} epochs of 200 steps; test Dice of the model each rule keeps:"]
+            lines = write_curve(args, epochs)  # after every epoch: a run cut short leaves the curve it made
+    print("\n".join(lines))
+
+
+def write_curve(args: argparse.Namespace, epochs: list[dict]) -> list[str]:
+    """Write ``SET_seedN.json`` under ``--out`` (the curve so far, and what each margin keeps); return the summary."""
+    lines = [f"{args.set}, seed {args.seed}, {len(epochs)} of {args.epochs} epochs of 200 steps; "
+             "test Dice of the model each rule keeps:"]
     for margin in MARGINS:
         kept = select(epochs, margin)
         lines.append(f"margin {margin:g}: epoch {epochs[kept]['epoch']}, test Dice {epochs[kept]['test_dice']:.4f}")
     lines.append(f"last epoch: test Dice {epochs[-1]['test_dice']:.4f}")
-    print("\n".join(lines))
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.set}_seed{args.seed}.json").write_text(json.dumps({"epochs": epochs, "rules": lines}, indent=1))
+    path = args.out / f"{args.set}_seed{args.seed}.json"
+    partial = path.with_suffix(".json.partial")  # not *_seed*.json: --compare and --replay never see it half written
+    partial.write_text(json.dumps({"epochs": epochs, "rules": lines}, indent=1))
+    partial.replace(path)
+    return lines
 
 
 if __name__ == "__main__":
