@@ -56,19 +56,28 @@ def compare_table(before: Path, after: Path) -> list[str]:
     default margin, 0.003) after each epoch up to 5 (200 to 1,000 steps), ``before`` then ``after``."""
     lines = ["| run | " + " | ".join(f"{200 * k:,} steps" for k in range(1, 6)) + " | 1,000 steps: after - before |",
              "|---|" + "---|" * 6]
-    found = []
-    for folder in (before, after):  # epochs40/ too
-        paths = sorted(folder.rglob("*_seed*.json"))
-        names = [path.name for path in paths]
-        if len(set(names)) < len(names):
-            raise SystemExit(f"{folder}: the same run logged twice ({sorted({n for n in names if names.count(n) > 1})})")
-        found.append(dict(zip(names, paths)))
+    found = [first_five_epochs(folder) for folder in (before, after)]
     for name in sorted(set(found[0]) & set(found[1])):
-        curves = [json.loads(logs[name].read_text())["epochs"][:5] for logs in found]
+        curves = [logs[name] for logs in found]
         kept = [[curve[select(curve[:k], 0.003)]["test_dice"] for k in range(1, len(curve) + 1)] for curve in curves]
         cells = [" / ".join(f"{scores[k]:.4f}" if k < len(scores) else "-" for scores in kept) for k in range(5)]
         lines.append(f"| {name.removesuffix('.json')} | " + " | ".join(cells) + f" | {kept[1][-1] - kept[0][-1]:+.4f} |")
     return lines
+
+
+def first_five_epochs(folder: Path) -> dict[str, list[dict]]:
+    """The first five epochs of every run logged in ``folder`` or below it (epochs40/ too), by file name. A run
+    logged twice (five epochs, and the first five of a 40-epoch run) must agree: training is deterministic."""
+    curves: dict[str, list[dict]] = {}
+    for path in sorted(folder.rglob("*_seed*.json")):
+        curve = json.loads(path.read_text())["epochs"][:5]
+        known = curves.setdefault(path.name, curve)
+        shared = min(len(known), len(curve))
+        if known[:shared] != curve[:shared]:
+            raise SystemExit(f"{folder}: {path.name} logged twice with different curves")
+        if len(curve) > len(known):
+            curves[path.name] = curve
+    return curves
 
 
 def replay_table(paths: list[Path]) -> list[str]:
