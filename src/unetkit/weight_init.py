@@ -9,8 +9,11 @@ weight from a Gaussian with standard deviation ``sqrt(2 / N)``, ``N`` the inputs
 network). The Keras reference uses Keras' default, glorot uniform: at the bottleneck as small as
 PyTorch's, at the logits about 6 times larger. Measured on public sets (BENCHMARKS.md, "How the weights start"): He took the sparse
 bacteria's 1,000-step runs from a test Dice of 0.924 / 0.926 to 0.933 / 0.937 (seeds 0 / 1) and
-cells3d's by +0.007, but BBBC007's down by 0.017 at seed 1; so ``unetkit train`` keeps PyTorch's
-default unless ``--weight-init`` says otherwise.
+cells3d's by +0.007, but BBBC007's down by 0.017 at seed 1. Glorot took the bacteria to 0.938 /
+0.935 / 0.926 in 1,000 steps (PyTorch's default: 0.924 / 0.926 / 0.874), but over 40 epochs its
+BBBC007 model drew the boundaries on the test frames too tight (test Dice down to 0.91 while the
+validation score held). So ``unetkit train`` keeps PyTorch's default unless ``--weight-init``
+says otherwise.
 
 >>> import math, torch
 >>> from unetkit.model import UNet

@@ -99,7 +99,9 @@ class TrainConfig:
         "how a new network's weights start: pytorch, PyTorch's default (it shrinks the activations level by "
         "level in a network without normalisation layers); he, the U-Net paper's (Gaussian, standard deviation "
         "sqrt(2 / inputs of a unit)): reaches its plateau in fewer steps on sparse objects, lower on BBBC007's "
-        "cells; glorot, the Keras reference's (BENCHMARKS.md, \"How the weights start\"); not used with --init",
+        "cells; glorot, the Keras reference's: PyTorch's plateau on sparse objects in a third of the steps, but over "
+        "40 epochs it drew BBBC007's boundaries too tight on its test frames, unseen by the validation score "
+        "(BENCHMARKS.md, \"How the weights start\", \"Glorot's own 40 epochs\"); not used with --init",
         group=MODEL))
     init_checkpoint: str | None = field(default=None, metadata=option(
         "start from these weights (a checkpoint of the same model options)", flag="--init",
