@@ -52,8 +52,9 @@ def rule_stop(epochs: list[dict]) -> int | None:
 
 
 def compare_table(before: Path, after: Path) -> list[str]:
-    """For every run logged in both folders or below them (SET_seedN.json): test Dice of what ``best.pt`` holds (the
-    default margin, 0.003) after each epoch up to 5 (200 to 1,000 steps), ``before`` then ``after``."""
+    """For every run logged in both folders or their ``epochs40/`` (SET_seedN.json): test Dice of what ``best.pt``
+    holds (the default margin, 0.003) after each epoch up to 5 (200 to 1,000 steps), ``before`` then ``after``; the
+    difference at 1,000 steps where both reached it."""
     lines = ["| run | " + " | ".join(f"{200 * k:,} steps" for k in range(1, 6)) + " | 1,000 steps: after - before |",
              "|---|" + "---|" * 6]
     found = [first_five_epochs(folder) for folder in (before, after)]
@@ -61,22 +62,28 @@ def compare_table(before: Path, after: Path) -> list[str]:
         curves = [logs[name] for logs in found]
         kept = [[curve[select(curve[:k], 0.003)]["test_dice"] for k in range(1, len(curve) + 1)] for curve in curves]
         cells = [" / ".join(f"{scores[k]:.4f}" if k < len(scores) else "-" for scores in kept) for k in range(5)]
-        lines.append(f"| {name.removesuffix('.json')} | " + " | ".join(cells) + f" | {kept[1][-1] - kept[0][-1]:+.4f} |")
+        gain = f"{kept[1][4] - kept[0][4]:+.4f}" if min(len(kept[0]), len(kept[1])) >= 5 else "-"  # not cut short
+        lines.append(f"| {name.removesuffix('.json')} | " + " | ".join(cells) + f" | {gain} |")
     return lines
 
 
+CURVE_KEYS = ("epoch", "val_dice", "test_dice")
+
+
 def first_five_epochs(folder: Path) -> dict[str, list[dict]]:
-    """The first five epochs of every run logged in ``folder`` or below it (epochs40/ too), by file name. A run
-    logged twice (five epochs, and the first five of a 40-epoch run) must agree: training is deterministic."""
+    """The first five epochs of every run logged in ``folder`` or its ``epochs40/``, by file name. A run logged
+    in both (five epochs, and the first five of a 40-epoch run) must agree: training is deterministic."""
     curves: dict[str, list[dict]] = {}
-    for path in sorted(folder.rglob("*_seed*.json")):
-        curve = json.loads(path.read_text())["epochs"][:5]
+    sources: dict[str, Path] = {}
+    for path in sorted(folder.glob("*_seed*.json")) + sorted(folder.glob("epochs40/*_seed*.json")):
+        curve = [{key: entry[key] for key in CURVE_KEYS} for entry in json.loads(path.read_text())["epochs"][:5]]
         known = curves.setdefault(path.name, curve)
-        shared = min(len(known), len(curve))
-        if known[:shared] != curve[:shared]:
-            raise SystemExit(f"{folder}: {path.name} logged twice with different curves")
-        if len(curve) > len(known):
-            curves[path.name] = curve
+        differ = [a["epoch"] for a, b in zip(known, curve) if a != b]
+        if differ:
+            raise SystemExit(f"{sources[path.name]} and {path}: the same run with different curves "
+                             f"(from epoch {differ[0]})")
+        if len(curve) >= len(known):
+            curves[path.name], sources[path.name] = curve, path
     return curves
 
 
@@ -86,7 +93,11 @@ def replay_table(paths: list[Path]) -> list[str]:
     lines = ["| run | cut | epochs | keep the best (0) | within 0.001 | within 0.003 | within 0.005 | last epoch |",
              "|---|---|---|---|---|---|---|---|"]
     for path in paths:
-        epochs = json.loads(path.read_text())["epochs"]
+        logged = json.loads(path.read_text())
+        epochs, planned = logged["epochs"], logged.get("planned_epochs", len(logged["epochs"]))
+        name = f"{path.parent.name}/{path.stem}" if path.parent.name == "epochs40" else path.stem
+        if len(epochs) < planned:
+            name += f" (cut: {len(epochs)} of {planned} epochs)"
         cuts = [("1,000 steps", min(5, len(epochs))), ("all", len(epochs))]
         stop = rule_stop(epochs)
         if stop is not None:
@@ -94,7 +105,7 @@ def replay_table(paths: list[Path]) -> list[str]:
         for cut_name, cut in cuts:
             shown = epochs[:cut]
             cells = [f"{shown[k]['test_dice']:.4f} ({k + 1})" for k in (select(shown, m) for m in MARGINS)]
-            lines.append(f"| {path.stem} | {cut_name} | {cut} | " + " | ".join(cells)
+            lines.append(f"| {name} | {cut_name} | {cut} | " + " | ".join(cells)
                          + f" | {shown[-1]['test_dice']:.4f} |")
     return lines
 
@@ -140,8 +151,8 @@ def main() -> None:
             model = averaged_checkpoint(run_dir, Path(tmp) / "average.pt")
             epochs.append({"epoch": epoch, "val_dice": float(row["val_dice"]), "test_dice": test_dice(model, root)})
             print(json.dumps(epochs[-1]), flush=True)
-            lines = write_curve(args, epochs)  # after every epoch: a run cut short leaves the curve it made
-    print("\n".join(lines))
+            write_curve(args, epochs)  # after every epoch: a run cut short leaves the curve it made
+    print("\n".join(write_curve(args, epochs)))
 
 
 def write_curve(args: argparse.Namespace, epochs: list[dict]) -> list[str]:
@@ -155,7 +166,7 @@ def write_curve(args: argparse.Namespace, epochs: list[dict]) -> list[str]:
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"{args.set}_seed{args.seed}.json"
     partial = path.with_suffix(".json.partial")  # not *_seed*.json: --compare and --replay never see it half written
-    partial.write_text(json.dumps({"epochs": epochs, "rules": lines}, indent=1))
+    partial.write_text(json.dumps({"epochs": epochs, "planned_epochs": args.epochs, "rules": lines}, indent=1))
     partial.replace(path)
     return lines
 

@@ -34,4 +34,34 @@ def test_compare_takes_a_run_logged_twice_when_its_curves_agree_and_refuses_it_w
 
     write_curve(tmp_path / "after" / "epochs40" / "set_seed0.json", [0.6, 0.7, 0.8, 0.85, 0.94, 0.96])
     refused = compare(tmp_path / "before", tmp_path / "after")
-    assert refused.returncode != 0 and "set_seed0.json logged twice with different curves" in refused.stderr
+    assert refused.returncode != 0 and "epochs40/set_seed0.json: the same run with different curves (from epoch 5)" in refused.stderr
+
+
+def test_compare_keeps_the_longer_of_two_agreeing_logs_and_marks_a_run_short_of_1000_steps(tmp_path):
+    write_curve(tmp_path / "before" / "set_seed0.json", [0.5, 0.6, 0.7, 0.8, 0.9])
+    write_curve(tmp_path / "after" / "set_seed0.json", [0.6, 0.7, 0.8])  # cut after three epochs, sorts first
+    write_curve(tmp_path / "after" / "epochs40" / "set_seed0.json", [0.6, 0.7, 0.8, 0.85, 0.95, 0.96, 0.97])
+    write_curve(tmp_path / "before" / "short_seed0.json", [0.5, 0.6, 0.7, 0.8, 0.9])
+    write_curve(tmp_path / "after" / "short_seed0.json", [0.6, 0.7])
+
+    result = compare(tmp_path / "before", tmp_path / "after")
+    assert result.returncode == 0, result.stderr
+    rows = {line.split(" | ")[0]: line for line in result.stdout.splitlines()}
+    assert rows["| set_seed0"].endswith("| 0.9000 / 0.9500 | +0.0500 |")  # the 40-epoch log's five epochs
+    assert rows["| short_seed0"].endswith("| 0.9000 / - | - |")  # no difference at 1,000 steps it never reached
+
+
+def test_the_study_writes_its_curve_whole_after_every_epoch_and_replay_marks_a_cut_run(tmp_path, monkeypatch):
+    import argparse
+
+    monkeypatch.syspath_prepend(str(STUDY.parent))
+    import selection_study
+
+    args = argparse.Namespace(set="set", seed=1, epochs=40, out=tmp_path)
+    epochs = [{"epoch": 1, "val_dice": 0.5, "test_dice": 0.6}, {"epoch": 2, "val_dice": 0.7, "test_dice": 0.65}]
+    summary = selection_study.write_curve(args, epochs)
+    assert [path.name for path in tmp_path.iterdir()] == ["set_seed1.json"]  # no .partial left behind
+    assert json.loads((tmp_path / "set_seed1.json").read_text())["planned_epochs"] == 40
+    assert summary[-1] == "last epoch: test Dice 0.6500"
+    table = selection_study.replay_table([tmp_path / "set_seed1.json"])
+    assert "| set_seed1 (cut: 2 of 40 epochs) | all | 2 |" in "\n".join(table)
