@@ -3,28 +3,37 @@
 # AMX, torch 2.13.0+cpu, bf16 autocast; one torch thread per run, two to five side by side (a run of fixed length does
 # not depend on the load). Run from benchmarks/.
 P=../.venv/bin/python
-# glorot's own 40 epochs, seed 0 (about 105 minutes each here, beside the runs below)
+# The curves were made by selection_study.py as of f97f779 (it wrote each curve once, at the end; its summary lines
+# read "N epochs of 200 steps"); today's writes the curve after every epoch, with "planned_epochs", and "N of N epochs".
+# glorot's own 40 epochs, seed 0 (about 105 minutes each here, beside the runs below and the objects)
 mkdir -p results_glorot/epochs40
 for set in bacteria bbbc007; do
     OMP_NUM_THREADS=1 $P selection_study.py --set $set --seed 0 --epochs 40 --weight-init glorot --out results_glorot/epochs40 &
+    long="$long $!"
 done
 # a third seed, glorot and PyTorch's default (the latter into results_selection/, the "before" of --compare)
 for set in bbbc007 bacteria; do
     OMP_NUM_THREADS=1 $P selection_study.py --set $set --seed 2 --epochs 5 --weight-init glorot --out results_glorot &
+    a=$!
     OMP_NUM_THREADS=1 $P selection_study.py --set $set --seed 2 --epochs 5 --weight-init pytorch --out results_selection &
-    wait
+    wait $a $!
 done
+wait $long
 $P selection_study.py --compare results_selection results_glorot > results_glorot/compare.md
 $P selection_study.py --replay results_glorot/*.json results_glorot/epochs40/*.json > results_glorot/replay.md
 $P selection_study.py --replay results_selection/*.json results_selection/epochs40/*.json > results_selection/replay.md
 # Objects: the default instance run on the sample with glorot, seeds 0 to 2, scored on its held-out frames
-# (instances.txt; the runs went to /tmp/g_inst/runS)
-U="env OMP_NUM_THREADS=1 ../.venv/bin/unetkit"
-for s in 0 1 2; do R=/tmp/g_inst/run$s
-    $U train --task instances --weight-init glorot --seed $s --out $R --no-progress && $U evaluate $R/best.pt sample:heldout \
-        --ignore-border-objects && $U evaluate $R/best.pt sample:heldout --csv /tmp/g_inst/every$s.csv
-done
+# (instances.txt; run from /tmp/g_inst, so the file names the runs run0..run2 and the CSVs every0..every2.csv)
+U="env OMP_NUM_THREADS=1 $PWD/../.venv/bin/unetkit"
+mkdir -p /tmp/g_inst && cd /tmp/g_inst
+for s in 0 1 2; do
+    echo "## seed $s, --weight-init glorot, otherwise the default instance run (unetkit train --task instances --seed $s)"
+    $U train --task instances --weight-init glorot --seed $s --out run$s --no-progress 2>&1 | tail -n 1
+    echo "held-out frames, --ignore-border-objects:" && $U evaluate run$s/best.pt sample:heldout --ignore-border-objects
+    echo "every labelled object:" && $U evaluate run$s/best.pt sample:heldout --csv every$s.csv
+done > instances.txt
+cd - && cp /tmp/g_inst/instances.txt results_glorot/
 # What BBBC007's 40-epoch model does on its test frames: the moving average of the run's last.pt (taken during epoch 30 while it ran, test Dice 0.919;
 # length_study.averaged_checkpoint), `unetkit predict` on the two test frames, then precision, recall and the share of
-# each annotated nucleus covered, counted in a scratch script (not kept).
-wait
+# each labelled nucleus covered:
+$P results_glorot/bbbc007_fall.py > results_glorot/bbbc007_fall.txt

@@ -26,3 +26,5 @@ wait
 $P selection_study.py --replay results_selection/*.json results_selection/epochs40/*.json > results_selection/replay.md
 # objects: the same replay on the 16-epoch instance curves of 2026-11-28 (test F1)
 $P instance_length_study.py keep --logs results_instance_length > results_selection/instances_keep.md
+# Eleventh session, 2026-12-06: bacteria_seed2.json and bbbc007_seed2.json (PyTorch's default, beside glorot's) and
+# this folder's replay.md again: ../results_glorot/commands.sh.

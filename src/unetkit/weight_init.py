@@ -11,8 +11,8 @@ PyTorch's, at the logits about 6 times larger. Measured on public sets (BENCHMAR
 bacteria's 1,000-step runs from a test Dice of 0.924 / 0.926 to 0.933 / 0.937 (seeds 0 / 1) and
 cells3d's by +0.007, but BBBC007's down by 0.017 at seed 1. Glorot took the bacteria to 0.938 /
 0.935 / 0.926 in 1,000 steps (PyTorch's default: 0.924 / 0.926 / 0.874), but over 40 epochs its
-BBBC007 model drew the boundaries on the test frames too tight (test Dice down to 0.91 while the
-validation score held). So ``unetkit train`` keeps PyTorch's default unless ``--weight-init``
+BBBC007 model's masks on the test frames narrowed (test Dice down to 0.90 while its validation
+score stayed flat). So ``unetkit train`` keeps PyTorch's default unless ``--weight-init``
 says otherwise.
 
 >>> import math, torch
