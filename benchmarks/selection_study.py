@@ -28,6 +28,7 @@ from unetkit import train
 from unetkit.training.selection import keeps
 from unetkit.training.state import resume_config
 from unetkit.training.stopping import StoppingRule, StopState
+from unetkit.weight_init import WEIGHT_INITS
 
 MARGINS = (0.0, 0.001, 0.003, 0.005)
 
@@ -116,7 +117,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--out", type=Path, help="where each run's curve goes (SET_seedN.json)")
-    parser.add_argument("--weight-init", default="pytorch", choices=("pytorch", "he", "glorot"),
+    parser.add_argument("--weight-init", default="pytorch", choices=WEIGHT_INITS,
                         help="how the network's weights start (unetkit's --weight-init; pytorch, the default, "
                              "is what every curve in results_selection/ was trained with)")
     parser.add_argument("--replay", type=Path, nargs="+", metavar="JSON",
@@ -152,23 +153,28 @@ def main() -> None:
             epochs.append({"epoch": epoch, "val_dice": float(row["val_dice"]), "test_dice": test_dice(model, root)})
             print(json.dumps(epochs[-1]), flush=True)
             write_curve(args, epochs)  # after every epoch: a run cut short leaves the curve it made
-    print("\n".join(write_curve(args, epochs)))
+    print("\n".join(summary(args, epochs)))
 
 
-def write_curve(args: argparse.Namespace, epochs: list[dict]) -> list[str]:
-    """Write ``SET_seedN.json`` under ``--out`` (the curve so far, and what each margin keeps); return the summary."""
+def summary(args: argparse.Namespace, epochs: list[dict]) -> list[str]:
+    """What each margin keeps of the curve so far, in words."""
     lines = [f"{args.set}, seed {args.seed}, {len(epochs)} of {args.epochs} epochs of 200 steps; "
              "test Dice of the model each rule keeps:"]
     for margin in MARGINS:
         kept = select(epochs, margin)
         lines.append(f"margin {margin:g}: epoch {epochs[kept]['epoch']}, test Dice {epochs[kept]['test_dice']:.4f}")
     lines.append(f"last epoch: test Dice {epochs[-1]['test_dice']:.4f}")
+    return lines
+
+
+def write_curve(args: argparse.Namespace, epochs: list[dict]) -> None:
+    """Write ``SET_seedN.json`` under ``--out``: the curve so far, and what each margin keeps."""
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"{args.set}_seed{args.seed}.json"
     partial = path.with_suffix(".json.partial")  # not *_seed*.json: --compare and --replay never see it half written
-    partial.write_text(json.dumps({"epochs": epochs, "planned_epochs": args.epochs, "rules": lines}, indent=1))
+    logged = {"epochs": epochs, "planned_epochs": args.epochs, "rules": summary(args, epochs)}
+    partial.write_text(json.dumps(logged, indent=1))
     partial.replace(path)
-    return lines
 
 
 if __name__ == "__main__":

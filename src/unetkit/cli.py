@@ -200,7 +200,7 @@ def _run_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     best = "n/a" if result.best_score is None else f"{result.best_score:.4f}"
     if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
         return 0
-    kept = f" ({result.kept_label()})" if result.kept_label() else ""
+    kept = f" ({label})" if (label := result.kept_label()) else ""
     print(f"done ({result.stopped.value}: {result.why}): {result.length}, best validation score {best}{kept}; "
           f"checkpoints in {result.run_dir}")
     return 0

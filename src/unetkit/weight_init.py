@@ -7,9 +7,9 @@ network and at its logits. The U-Net paper (Ronneberger et al. 2015, section 3) 
 weight from a Gaussian with standard deviation ``sqrt(2 / N)``, ``N`` the inputs of one unit
 (He et al. 2015), which keeps the scale from vanishing (it grows about 2.4 times over the
 network). The Keras reference uses Keras' default, glorot uniform: at the bottleneck as small as
-PyTorch's, at the logits about 6 times larger. Measured on public sets (BENCHMARKS.md, "How the weights start"): He took the sparse
-bacteria's 1,000-step runs from a test Dice of 0.924 / 0.926 to 0.933 / 0.937 (seeds 0 / 1) and
-cells3d's by +0.007, but BBBC007's down by 0.017 at seed 1. Glorot took the bacteria to 0.938 /
+PyTorch's, at the logits about 6 times larger. Measured on public sets (BENCHMARKS.md, "How the
+weights start"): He took the sparse bacteria's 1,000-step runs from a test Dice of 0.924 / 0.926
+to 0.933 / 0.937 (seeds 0 / 1) and cells3d's by +0.007, but BBBC007's down by 0.017 at seed 1. Glorot took the bacteria to 0.938 /
 0.935 / 0.926 in 1,000 steps (PyTorch's default: 0.924 / 0.926 / 0.874), but over 40 epochs its
 BBBC007 model's masks on the test frames narrowed (test Dice down to 0.90 while its validation
 score stayed flat). So ``unetkit train`` keeps PyTorch's default unless ``--weight-init``
@@ -61,8 +61,8 @@ def initialize_weights(model: nn.Module, scheme: WeightInit) -> nn.Module:
     ``"he"``: every convolution's weights from a Gaussian of standard deviation
     ``sqrt(2 / inputs_per_unit)``, biases zero (other layers, batch normalisation for one, keep
     their own). ``"glorot"``: the Keras reference's (Keras' default): uniform with a variance of
-    ``2 / (inputs + outputs)`` of a unit, biases zero. ``"pytorch"``: unchanged, PyTorch's default as the layers were built. Draws
-    from torch's random generator, so a seed set before building the model fixes the result.
+    ``2 / (inputs + outputs)`` of a unit, biases zero. ``"pytorch"``: unchanged, PyTorch's default
+    as the layers were built. Draws from torch's random generator, so a seed set before building the model fixes the result.
 
     >>> from unetkit.model import UNet
     >>> initialize_weights(UNet(depth=2, base_width=4), "xavier")

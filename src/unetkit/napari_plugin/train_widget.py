@@ -242,8 +242,9 @@ class TrainWidget(QWidget):
         self.result = result
         best = result.run_dir / BEST
         score = "" if result.best_score is None else f", best validation Dice {result.best_score:.3f}"
-        if result.kept_label() and result.best_score is not None and result.kept_score < result.best_score:
-            score += f" ({result.kept_label(3)})"
+        kept = result.kept_label(3)
+        if kept and result.best_score is not None and result.kept_score < result.best_score:
+            score += f" ({kept})"
         ending = ENDINGS.get(result.stopped.value) or f"done ({result.why})"
         show_status(self.status, f"{ending} after {result.length}{score}; "
                                  + (f"model: {best}" if best.is_file() else f"no best.pt yet; {result.run_dir} holds last.pt"))
