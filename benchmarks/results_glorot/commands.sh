@@ -37,3 +37,22 @@ cd - && cp /tmp/g_inst/instances.txt results_glorot/
 # length_study.averaged_checkpoint), `unetkit predict` on the two test frames, then precision, recall and the share of
 # each labelled nucleus covered:
 $P results_glorot/bbbc007_fall.py > results_glorot/bbbc007_fall.txt
+
+# Twelfth session, 2026-12-06 (BENCHMARKS.md, "Is BBBC007's fall glorot's or seed 0's?"): same machine, one torch
+# thread per run, three side by side (about 100 minutes each). Run from benchmarks/.
+OMP_NUM_THREADS=1 $P selection_study.py --set bbbc007 --seed 1 --epochs 40 --weight-init glorot --out results_glorot/epochs40 &
+OMP_NUM_THREADS=1 $P selection_study.py --set bbbc007 --seed 2 --epochs 40 --weight-init glorot --out results_glorot/epochs40 &
+OMP_NUM_THREADS=1 $P selection_study.py --set bbbc007 --seed 1 --epochs 40 --weight-init pytorch --out results_selection/epochs40 &
+wait
+$P selection_study.py --replay results_glorot/epochs40/bbbc007_seed*.json > results_glorot/replay_bbbc007_40.md
+$P selection_study.py --replay results_selection/epochs40/bbbc007_seed*.json > results_selection/replay_bbbc007_40.md
+# Do the models follow the brightness of their input? The moving average of each run's last.pt (the temporary run
+# folders that selection_study.py leaves in /tmp, found by their config.json: set, seed, epochs, weight_init), as
+# length_study.averaged_checkpoint writes it, then bbbc007_brightness.py (results_glorot/bbbc007_brightness.md):
+#   $P -c "from pathlib import Path; from length_study import averaged_checkpoint; averaged_checkpoint(Path(RUN), Path(OUT))"
+# for a 5-epoch run of seed 0 with each start (selection-study runs of earlier sessions), the 40-epoch runs of
+# seed 0 (last session) and those above; then:
+$P results_glorot/bbbc007_curves.py > results_glorot/bbbc007_curves.md
+$P results_glorot/bbbc007_brightness.py pytorch_5_seed0=P5.pt glorot_5_seed0=G5.pt pytorch_40_seed0=P40.pt \
+    glorot_40_seed0=G40.pt pytorch_40_seed1=P40_1.pt glorot_40_seed1=G40_1.pt glorot_40_seed2=G40_2.pt > results_glorot/bbbc007_brightness.md
+$P results_glorot/bbbc007_brightness.py >> results_glorot/bbbc007_brightness.md   # the one-threshold baseline

@@ -100,9 +100,9 @@ class TrainConfig:
         "level in a network without normalisation layers); he, the U-Net paper's (Gaussian, standard deviation "
         "sqrt(2 / inputs of a unit)): reaches its plateau in fewer steps on sparse objects, lower on BBBC007's "
         "cells; glorot, the Keras reference's: PyTorch's plateau on sparse objects, sooner (5 epochs against 8 "
-        "on the bacteria), but over 40 epochs its masks on BBBC007's test frames narrowed while its validation "
-        "score stayed flat "
-        "(BENCHMARKS.md, \"How the weights start\", \"Glorot's own 40 epochs\"); not used with --init",
+        "on the bacteria), but over 40 epochs, at each of three seeds, its masks on BBBC007's test frames narrowed "
+        "while its validation score stayed flat: let the stopping rule decide the length with it (BENCHMARKS.md, "
+        "\"How the weights start\", \"Is BBBC007's fall glorot's\"); not used with --init",
         group=MODEL))
     init_checkpoint: str | None = field(default=None, metadata=option(
         "start from these weights (a checkpoint of the same model options)", flag="--init",
