@@ -1,13 +1,13 @@
-"""Do BBBC007 models follow the brightness of their input, and does the fallen one see the test frames as dimmer?
-(BENCHMARKS.md, "Twelfth session".)
+"""Do BBBC007 models follow the brightness of their input, and do the fallen ones score best on the test frames only
+when these are brightened? (BENCHMARKS.md, "Is BBBC007's fall glorot's or seed 0's?")
 
 For each checkpoint given (NAME=PATH), each of BBBC007's four frames is normalised as the checkpoint says, its
 normalised intensities multiplied by k (0.8 to 1.3), and the pixel Dice of the prediction (sigmoid > 0.5; the frame
-cropped to a multiple of 16) printed with the k where it peaks. The checkpoints used were the moving averages of the
-selection-study runs' last.pt (length_study.averaged_checkpoint of their temporary run folders, which
-selection_study.py leaves in /tmp):
+cropped to a multiple of 16) printed with the k where it peaks, then the recall and precision of the foreground at
+k = 1. The checkpoints used were the moving averages of selection-study runs' last.pt (length_study.averaged_checkpoint
+of their temporary run folders, which selection_study.py leaves in /tmp; commands.sh):
 
-    python results_glorot/bbbc007_brightness.py pytorch_5=P5.pt glorot_5=G5.pt pytorch_40=P40.pt glorot_40=G40.pt
+    python results_glorot/bbbc007_brightness.py glorot_5_seed0=G5.pt pytorch_40_seed0=P40.pt glorot_40_seed0=G40.pt
 
 Without checkpoints it prints a baseline instead: one global threshold of the normalised intensity (the pixel task's
 normalisation, the 1st and 99th percentiles), chosen on the two training frames, and its Dice on each frame.
@@ -45,9 +45,9 @@ def threshold_baseline() -> None:
 
     chosen = max(thresholds, key=lambda t: np.mean([dice(n > t, truth) for split, _, n, truth in normalised
                                                    if split == "train"]))
-    print(f"one threshold chosen on the training frames: {chosen:.2f}")
+    print(f"\none threshold chosen on the training frames: {chosen:.2f}\n")
     for split, stem, n, truth in normalised:
-        print(f"{split} {stem}: Dice {dice(n > chosen, truth):.3f}")
+        print(f"- {split} {stem}: Dice {dice(n > chosen, truth):.3f}")
 
 
 def main(named: list[str]) -> None:
@@ -55,8 +55,8 @@ def main(named: list[str]) -> None:
         threshold_baseline()
         return
     torch.set_num_threads(1)
-    print("| model | split | frame | " + " | ".join(f"k = {k:g}" for k in SCALES) + " | best k |")
-    print("|---|---|---|" + "---|" * (len(SCALES) + 1))
+    print("| model | split | frame | " + " | ".join(f"k = {k:g}" for k in SCALES) + " | best k | recall, precision at k = 1 |")
+    print("|---|---|---|" + "---|" * (len(SCALES) + 2))
     for item in named:
         name, _, path = item.partition("=")
         model, options = load_model(path)
@@ -64,13 +64,16 @@ def main(named: list[str]) -> None:
             normalised = options.normalization.fitted(image).apply(image)
             height, width = (side // 16 * 16 for side in normalised.shape[1:])
             normalised, truth = normalised[:, :height, :width], truth[:height, :width]
-            dice = []
+            dice, at_one = [], ""
             for k in SCALES:
                 with torch.no_grad():
                     predicted = model(torch.from_numpy(normalised * k)[None])[0, 0].numpy() > 0
-                dice.append(2 * (predicted & truth).sum() / (predicted.sum() + truth.sum()))
+                hits = (predicted & truth).sum()
+                dice.append(2 * hits / (predicted.sum() + truth.sum()))
+                if k == 1.0:
+                    at_one = f"{hits / truth.sum():.3f}, {hits / max(predicted.sum(), 1):.3f}"
             print(f"| {name} | {split} | {stem} | " + " | ".join(f"{d:.3f}" for d in dice)
-                  + f" | {SCALES[int(np.argmax(dice))]:g} |", flush=True)
+                  + f" | {SCALES[int(np.argmax(dice))]:g} | {at_one} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -46,13 +46,15 @@ OMP_NUM_THREADS=1 $P selection_study.py --set bbbc007 --seed 1 --epochs 40 --wei
 wait
 $P selection_study.py --replay results_glorot/epochs40/bbbc007_seed*.json > results_glorot/replay_bbbc007_40.md
 $P selection_study.py --replay results_selection/epochs40/bbbc007_seed*.json > results_selection/replay_bbbc007_40.md
-# Do the models follow the brightness of their input? The moving average of each run's last.pt (the temporary run
-# folders that selection_study.py leaves in /tmp, found by their config.json: set, seed, epochs, weight_init), as
-# length_study.averaged_checkpoint writes it, then bbbc007_brightness.py (results_glorot/bbbc007_brightness.md):
-#   $P -c "from pathlib import Path; from length_study import averaged_checkpoint; averaged_checkpoint(Path(RUN), Path(OUT))"
-# for a 5-epoch run of seed 0 with each start (selection-study runs of earlier sessions), the 40-epoch runs of
-# seed 0 (last session) and those above; then:
+# Do the models follow the brightness of their input? The moving average of each run's last.pt, as
+# length_study.averaged_checkpoint writes it. selection_study.py trains in a temporary folder (tempfile.mkdtemp()/SET)
+# and leaves it there; find each run's by its config.json (seed, epochs, weight_init):
+#   grep -l '"epochs": 40' /tmp/tmp*/bbbc007/config.json | xargs grep -H '"seed"\|"weight_init"'
+# The runs used: glorot's 5-epoch run at seed 0 (results_he/commands.sh), the 40-epoch runs of seed 0 (above) and
+# of this session. For each, with RUN its folder and NAME as below:
+#   $P -c "from pathlib import Path; from length_study import averaged_checkpoint; averaged_checkpoint(Path('RUN'), Path('/tmp/ck/NAME.pt'))"
 $P results_glorot/bbbc007_curves.py > results_glorot/bbbc007_curves.md
-$P results_glorot/bbbc007_brightness.py pytorch_5_seed0=P5.pt glorot_5_seed0=G5.pt pytorch_40_seed0=P40.pt \
-    glorot_40_seed0=G40.pt pytorch_40_seed1=P40_1.pt glorot_40_seed1=G40_1.pt glorot_40_seed2=G40_2.pt > results_glorot/bbbc007_brightness.md
+$P results_glorot/bbbc007_brightness.py glorot_5_seed0=/tmp/ck/glorot_5_seed0.pt pytorch_40_seed0=/tmp/ck/pytorch_40_seed0.pt \
+    glorot_40_seed0=/tmp/ck/glorot_40_seed0.pt pytorch_40_seed1=/tmp/ck/pytorch_40_seed1.pt \
+    glorot_40_seed1=/tmp/ck/glorot_40_seed1.pt glorot_40_seed2=/tmp/ck/glorot_40_seed2.pt > results_glorot/bbbc007_brightness.md
 $P results_glorot/bbbc007_brightness.py >> results_glorot/bbbc007_brightness.md   # the one-threshold baseline

@@ -11,7 +11,7 @@ PyTorch's, at the logits about 6 times larger. Measured on public sets (BENCHMAR
 weights start"): He took the sparse bacteria's 1,000-step runs from a test Dice of 0.924 / 0.926
 to 0.933 / 0.937 (seeds 0 / 1) and cells3d's by +0.007, but BBBC007's down by 0.017 at seed 1. Glorot took the bacteria to 0.938 /
 0.935 / 0.926 in 1,000 steps (PyTorch's default: 0.924 / 0.926 / 0.874), but over 40 epochs, at each of
-three seeds, its BBBC007 models' masks on the test frames narrowed (test Dice down to 0.90 to 0.95
+three seeds, its BBBC007 models' masks on the test frames narrowed (test Dice down to 0.90 to 0.94
 while their validation score stayed flat). So ``unetkit train`` keeps PyTorch's default unless ``--weight-init``
 says otherwise.
 
