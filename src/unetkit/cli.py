@@ -235,36 +235,38 @@ def worker_environment(nproc: int, environment: dict[str, str], cores: int) -> d
 
 
 def _run_forwarding_signals(command: list[str], environment: dict[str, str] | None = None) -> int:
-    """Run ``command`` (torchrun) in a session of its own and pass SIGINT and SIGTERM on to it
-    (a closed terminal's SIGHUP as SIGTERM), so that a stop reaches it once, from here, whoever
-    it was sent to; it passes it to the workers, which save ``last.pt``. Its exit code, or
+    """Run ``command`` (torchrun) in a session of its own and pass SIGINT, SIGTERM and a closed
+    terminal's SIGHUP on to it as SIGTERM, so that a stop reaches it once, from here, whoever it
+    was sent to; it passes it to the workers, which save ``last.pt``. Its exit code, or
     :data:`EXIT_INTERRUPTED` when it failed after a stop was passed on (torchrun re-raises the
-    signal as an exception)."""
+    signal as an exception).
+
+    SIGTERM rather than SIGINT: a worker still in Python's start-up, before unetkit's handlers,
+    ends quietly on SIGTERM, where SIGINT printed a KeyboardInterrupt traceback from its imports;
+    once the handlers are in place the two stop training alike."""
     import subprocess
 
-    forwarded_as = {signal.SIGINT: signal.SIGINT, signal.SIGTERM: signal.SIGTERM}
-    if hasattr(signal, "SIGHUP"):  # not on Windows
-        forwarded_as[signal.SIGHUP] = signal.SIGTERM
+    stops = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
     received: list[signal.Signals] = []
     process: subprocess.Popen | None = None
 
     def forward(signum: int, frame: object) -> None:
-        received.append(forwarded_as[signal.Signals(signum)])
+        received.append(signal.Signals(signum))
         if process is not None:
-            process.send_signal(received[-1])
+            process.send_signal(signal.SIGTERM)
 
-    forwarded_as = {sig: forwarded_as[sig] for sig in not_ignored(forwarded_as)}
-    previous = {sig: signal.signal(sig, forward) for sig in forwarded_as}  # before the start: no stop is lost
+    previous = {sig: signal.signal(sig, forward) for sig in not_ignored(stops)}  # before the start: no stop is lost
     try:
         process = subprocess.Popen(command, start_new_session=True, env=environment)
-        for early in list(received):  # arrived while it started
-            process.send_signal(early)
+        for _ in list(received):  # arrived while it started
+            process.send_signal(signal.SIGTERM)
         code = process.wait()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if received and code != 0:  # said here too: a stop before any worker ran left no other word
-        print(f"unetkit train: interrupted by signal {received[0].name} (passed on to torchrun)", file=sys.stderr)
+        print(f"unetkit train: interrupted by signal {received[0].name} (passed on to torchrun as SIGTERM)",
+              file=sys.stderr)
         return EXIT_INTERRUPTED
     return code
 
@@ -354,15 +356,26 @@ def _run_import_keras(args: argparse.Namespace, argv: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        with raise_on_stop_signals():  # until a command installs its own: a stop while starting ends as later ones do
+        with raise_on_stop_signals() as stops:  # until a command installs its own: a stop while starting ends as later ones do
             args = build_parser().parse_args(argv)
-            return _run_command(args, argv)
+            return _run_command(args, argv, stops)
     except KeyboardInterrupt as interruption:  # while parsing, or a SIGINT as the block ends (default handler back)
         return _interrupted("unetkit", interruption)
 
 
-def _run_command(args: argparse.Namespace, argv: list[str]) -> int:
-    """The command's exit code; user errors and the machine's errors as messages, not tracebacks."""
+def _run_command(args: argparse.Namespace, argv: list[str], stops: Sequence[signal.Signals] = ()) -> int:
+    """The command's exit code; user errors and the machine's errors as messages, not tracebacks.
+    ``stops``: the stop signals received so far, which turn any error that follows them into an
+    interruption (a stop in the middle of an import can surface as an ImportError)."""
+    try:
+        return _run_command_reporting_errors(args, argv)
+    except Exception:
+        if not stops or args.debug:
+            raise
+        return _interrupted(f"unetkit {args.command}", KeyboardInterrupt(f"interrupted by signal {stops[0].name}"))
+
+
+def _run_command_reporting_errors(args: argparse.Namespace, argv: list[str]) -> int:
     try:
         return args.handler(args, argv)
     except UnetkitError as error:

@@ -60,14 +60,23 @@ def handle_stop_signals(handler: Callable[[int], None]) -> Iterator[None]:
 
 
 @contextmanager
-def raise_on_stop_signals() -> Iterator[None]:
-    """SIGTERM and SIGINT raise :class:`Interrupted` inside the block."""
+def raise_on_stop_signals() -> Iterator[list[signal.Signals]]:
+    """SIGTERM and SIGINT raise :class:`Interrupted` inside the block. The yielded list records
+    them, for a caller that meets another error in its place: a stop in the middle of an import
+    can come out as an ImportError (numpy's C code turns it into one).
+
+    >>> with raise_on_stop_signals() as received:
+    ...     received
+    []
+    """
+    received: list[signal.Signals] = []
 
     def interrupt(number: int) -> None:
+        received.append(signal.Signals(number))
         raise Interrupted(f"interrupted by signal {signal.Signals(number).name}")
 
     with handle_stop_signals(interrupt):
-        yield
+        yield received
 
 
 @contextmanager
