@@ -571,13 +571,30 @@ def test_the_run_bar_names_the_limits_that_may_end_the_run(capsys):
 
     def label(config: TrainConfig) -> str:
         bar = _run_bar(SimpleNamespace(config=config, context=SimpleNamespace(is_main=True)),
-                       SimpleNamespace(global_step=0))
+                       SimpleNamespace(global_step=0, elapsed_s=0.0))
         bar.close()
         return capsys.readouterr().err
 
     assert "training (≤40 epochs, ≤180 s of training)" in label(TrainConfig(out="x", max_time_s=180.0))
     assert "training (≤40 epochs)" in label(TrainConfig(out="x"))
     assert "training:" in label(TrainConfig(out="x", epochs=3))  # --epochs: the bar's end is the run's
+
+
+def test_the_run_bar_counts_down_the_time_budget_not_the_largest_number_of_steps():
+    # a 3-minute run on a bar of 40 epochs (8,000 steps) at 3.5 steps/s said "34:10" left
+    from unetkit.training.progress import BAR_FORMAT, RunBar
+
+    def shown(budget_s: float | None, spent_s: float) -> str:
+        bar = RunBar(total=8000, budget_s=budget_s, disable=True)
+        bar.spent_s = spent_s
+        values = bar.with_time_left({"n": 641, "total": 8000, "initial": 600, "elapsed": 11.7, "rate": 3.5})
+        return RunBar.format_meter(**values, bar_format=BAR_FORMAT, ncols=100, unit="step")
+
+    assert "<00:08," in shown(budget_s=180.0, spent_s=171.8)  # the budget's 8.2 s, not 7,359 steps' 35 min
+    assert "<35:02," in shown(budget_s=None, spent_s=171.8)  # no budget: the steps' own estimate
+    assert "<00:00," in shown(budget_s=180.0, spent_s=200.0)  # spent: nothing left, not a negative time
+    bar = RunBar(total=8000, disable=True)  # before the first step: no rate, no budget, no guess
+    assert bar.with_time_left({"n": 600, "total": 8000, "initial": 600, "elapsed": 0.0, "rate": None})["time_left"] == "?"
 
 
 def test_why_a_run_stopped_is_reported_once(tmp_path):

@@ -356,7 +356,8 @@ def _run_import_keras(args: argparse.Namespace, argv: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        with raise_on_stop_signals() as stops:  # until a command installs its own: a stop while starting ends as later ones do
+        # until a command installs its own handlers: a stop while starting ends as later ones do
+        with raise_on_stop_signals() as stops:
             args = build_parser().parse_args(argv)
             return _run_command(args, argv, stops)
     except KeyboardInterrupt as interruption:  # while parsing, or a SIGINT as the block ends (default handler back)

@@ -48,6 +48,7 @@ from ..tiling import TileOptions
 from .averaging import follow
 from .config import TrainConfig
 from .distributed import init_distributed
+from .progress import RunBar
 from .history import CURVE, LOG, RESULT, append_row, plot_curves, truncate_after, write_result
 from .optim import scale_learning_rate
 from .run_dir import check_new_run_dir, claim_run_dir, hold_run_dir, update_config_file
@@ -192,7 +193,7 @@ def run_epoch(
     prefetcher: BatchPrefetcher,
     stop_requested: threading.Event,
     run_dir: Path,
-    bar: tqdm,
+    bar: RunBar,
 ) -> tuple[EpochMeter, StopReason | None]:
     """Train from ``position`` to the end of its epoch, or until a signal or the time limit."""
     config = parts.config
@@ -223,6 +224,7 @@ def run_epoch(
         position.global_step += 1
         meter.step_s += step_seconds
         position.elapsed_s += seconds_sum / parts.context.world_size
+        bar.spent_s = position.elapsed_s
         bar.update(1)
         if signal_flag:
             return meter, StopReason.SIGNAL
@@ -317,17 +319,19 @@ def _ending(config: TrainConfig, position: Position, reason: StopReason | None) 
     return ""
 
 
-def _run_bar(parts: RunParts, position: Position) -> tqdm:
+def _run_bar(parts: RunParts, position: Position) -> RunBar:
     """One progress bar for the whole run (its total is the planned or the largest number of steps;
-    its label says when a time budget may end it sooner than the bar's own estimate)."""
+    its label names the limits that may end it sooner, and its time left heeds the time budget)."""
     config = parts.config
     total = config.planned_epochs * config.steps_per_epoch
     limits = [] if config.epochs else [f"≤{config.planned_epochs} epochs"]
     if config.max_time_s is not None:
         limits.append(f"≤{config.max_time_s:g} s of training")
-    return tqdm(total=total, initial=position.global_step, unit="step", file=sys.stderr, dynamic_ncols=True,
-                desc="training" + (f" ({', '.join(limits)})" if limits else ""),
-                disable=not (config.progress and parts.context.is_main))
+    bar = RunBar(total=total, initial=position.global_step, unit="step", file=sys.stderr, dynamic_ncols=True,
+                 desc="training" + (f" ({', '.join(limits)})" if limits else ""), budget_s=config.max_time_s,
+                 disable=not (config.progress and parts.context.is_main))
+    bar.spent_s = position.elapsed_s
+    return bar
 
 
 def _budget_spent(config: TrainConfig, position: Position) -> bool:
