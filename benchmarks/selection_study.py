@@ -13,6 +13,8 @@ best validation score, and the last epoch.
     python benchmarks/selection_study.py --replay benchmarks/results_selection/*.json   # the table, in seconds
     python benchmarks/selection_study.py --set hela --seed 1 --epochs 5 --weight-init he --out benchmarks/results_he
     python benchmarks/selection_study.py --compare benchmarks/results_selection benchmarks/results_he  # the two, side by side
+    python benchmarks/selection_study.py --set bbbc007 --epochs 26 --weight-init glorot \
+        --change optimizer=adamw --change weight_decay=0.05 --out benchmarks/results_glorot_decay  # any TrainConfig field
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import tempfile
 from pathlib import Path
 
 from length_study import CACHE, averaged_checkpoint, build, config_for, test_dice
+from levers_study import parse_change
 from unetkit import train
 from unetkit.training.selection import keeps
 from unetkit.training.state import resume_config
@@ -120,6 +123,8 @@ def main() -> None:
     parser.add_argument("--weight-init", default="pytorch", choices=WEIGHT_INITS,
                         help="how the network's weights start (unetkit's --weight-init; pytorch, the default, "
                              "is what every curve in results_selection/ was trained with)")
+    parser.add_argument("--change", action="append", default=[], metavar="NAME=VALUE", type=parse_change,
+                        help="a TrainConfig option changed for the run (repeatable; recorded in the JSON)")
     parser.add_argument("--replay", type=Path, nargs="+", metavar="JSON",
                         help="no training: the table of what each margin keeps, from curves written before")
     parser.add_argument("--compare", type=Path, nargs=2, metavar=("BEFORE", "AFTER"),
@@ -143,7 +148,7 @@ def main() -> None:
             if epoch == 1:
                 config = config_for(root, run_dir, epochs=1, schedule="warmup-constant", patch_size=128,
                                     steps_per_epoch=200, seed=args.seed, upper_percentile=99, normalization_jitter=1.0,
-                                    weight_init=args.weight_init)
+                                    weight_init=args.weight_init, **dict(args.change))
                 train(config, report=lambda text: None)
             else:
                 train(resume_config(run_dir, epochs=epoch, progress=False), resume=True, report=lambda text: None)
@@ -172,7 +177,8 @@ def write_curve(args: argparse.Namespace, epochs: list[dict]) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"{args.set}_seed{args.seed}.json"
     partial = path.with_suffix(".json.partial")  # not *_seed*.json: --compare and --replay never see it half written
-    logged = {"epochs": epochs, "planned_epochs": args.epochs, "rules": summary(args, epochs)}
+    logged = {"epochs": epochs, "planned_epochs": args.epochs, "rules": summary(args, epochs),
+              **({"changes": dict(args.change)} if args.change else {})}
     partial.write_text(json.dumps(logged, indent=1))
     partial.replace(path)
 
