@@ -24,7 +24,7 @@ from unetkit import TrainConfig, UNet, make_checkpoint, predict_files, save_chec
 from unetkit.checkpoint import read_checkpoint
 from unetkit.cores import usable_cores
 from unetkit.cli import build_parser, main
-from unetkit.errors import CheckpointError, OutputExistsError, TrainingDiverged
+from unetkit.errors import CheckpointError, InputError, OutputExistsError, TrainingDiverged
 from unetkit.predict import PredictOptions
 
 from helpers import snapshot, write_dataset
@@ -710,7 +710,11 @@ def test_a_bare_interrupt_is_reported_in_words(monkeypatch, capsys):
     assert capsys.readouterr().err.strip() == "unetkit inspect: interrupted"
 
 
-def test_an_error_that_follows_a_stop_is_reported_as_the_interruption(monkeypatch, capsys):
+@pytest.mark.parametrize("became", [
+    lambda: ImportError('PyCapsule_Import could not import module "datetime"'),  # numpy's import, stopped
+    lambda: InputError("image.tif: cannot be read as an image", fix="remove it"),  # what a reader makes of that
+])
+def test_an_error_that_follows_a_stop_is_reported_as_the_interruption(monkeypatch, capsys, became):
     # a SIGTERM in the middle of numpy's import came out as numpy's ImportError, with a traceback,
     # from a worker that `unetkit train --nproc 2` was stopping (a flaky CI failure)
     from unetkit import cli
@@ -720,12 +724,14 @@ def test_an_error_that_follows_a_stop_is_reported_as_the_interruption(monkeypatc
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(5)  # the handler raises before this ends
         except KeyboardInterrupt as interruption:
-            raise ImportError('PyCapsule_Import could not import module "datetime"') from interruption
+            raise became() from interruption
         return 0
 
     monkeypatch.setattr(cli, "_run_inspect", stopped_while_importing)
     assert cli.main(["inspect", "anything"]) == cli.EXIT_INTERRUPTED
     assert capsys.readouterr().err.strip() == "unetkit inspect: interrupted by signal SIGTERM"
+    with pytest.raises(type(became())):  # --debug: the error itself, with its traceback
+        cli.main(["--debug", "inspect", "anything"])
 
     def a_bug(args, argv):
         raise ImportError("no module named nothing")
@@ -733,6 +739,44 @@ def test_an_error_that_follows_a_stop_is_reported_as_the_interruption(monkeypatc
     monkeypatch.setattr(cli, "_run_inspect", a_bug)
     with pytest.raises(ImportError, match="nothing"):  # with no stop before it, an error stays an error
         cli.main(["inspect", "anything"])
+
+
+CHILD_THAT_COUNTS_ITS_STOPS = """
+import pathlib, signal, sys, time
+count = []
+signal.signal(signal.SIGTERM, lambda signum, frame: count.append(signum))
+pathlib.Path(sys.argv[1] + ".ready").touch()
+deadline = time.monotonic() + 30
+while not count and time.monotonic() < deadline:
+    time.sleep(0.01)
+time.sleep(1.5)  # saving, while more stops arrive
+pathlib.Path(sys.argv[1]).write_text(str(len(count)))
+sys.exit(1)
+"""
+
+
+def test_the_nproc_wrapper_passes_on_only_the_first_of_several_stops(tmp_path, capsys):
+    # each SIGTERM raises again inside torchrun's shutdown: after the third, torchrun exited while
+    # its workers were still saving
+    import threading
+
+    from unetkit.cli import EXIT_INTERRUPTED, _run_forwarding_signals
+
+    marker = tmp_path / "got"
+
+    def stop_this_process_three_times():
+        deadline = time.monotonic() + 30
+        while not marker.with_name("got.ready").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        for stop in (signal.SIGINT, signal.SIGINT, signal.SIGTERM):
+            os.kill(os.getpid(), stop)
+            time.sleep(0.2)
+
+    threading.Thread(target=stop_this_process_three_times, daemon=True).start()
+    code = _run_forwarding_signals([sys.executable, "-c", CHILD_THAT_COUNTS_ITS_STOPS, str(marker)])
+    assert marker.read_text() == "1" and code == EXIT_INTERRUPTED
+    err = capsys.readouterr().err
+    assert err.count("again: already stopping") == 2 and "interrupted by signal SIGINT" in err
 
 
 CHILD_THAT_REPORTS_ITS_SIGNAL = """

@@ -576,6 +576,10 @@ def test_the_run_bar_names_the_limits_that_may_end_the_run(capsys):
         return capsys.readouterr().err
 
     assert "training (≤40 epochs, ≤180 s of training)" in label(TrainConfig(out="x", max_time_s=180.0))
+    bar = _run_bar(SimpleNamespace(config=TrainConfig(out="x", max_time_s=180.0), context=SimpleNamespace(is_main=True)),
+                   SimpleNamespace(global_step=600, elapsed_s=171.8))  # resumed with 8.2 s of its budget left
+    bar.close()
+    assert "600/8000 [00:00<00:08" in capsys.readouterr().err
     assert "training (≤40 epochs)" in label(TrainConfig(out="x"))
     assert "training:" in label(TrainConfig(out="x", epochs=3))  # --epochs: the bar's end is the run's
 
@@ -593,6 +597,8 @@ def test_the_run_bar_counts_down_the_time_budget_not_the_largest_number_of_steps
     assert "<00:08," in shown(budget_s=180.0, spent_s=171.8)  # the budget's 8.2 s, not 7,359 steps' 35 min
     assert "<35:02," in shown(budget_s=None, spent_s=171.8)  # no budget: the steps' own estimate
     assert "<00:00," in shown(budget_s=180.0, spent_s=200.0)  # spent: nothing left, not a negative time
+    bar = RunBar(total=None, budget_s=None, disable=True)  # no end known: no guess
+    assert bar.with_time_left({"n": 641, "total": None, "initial": 0, "elapsed": 11.7, "rate": 3.5})["time_left"] == "?"
     bar = RunBar(total=8000, disable=True)  # before the first step: no rate, no budget, no guess
     assert bar.with_time_left({"n": 600, "total": 8000, "initial": 600, "elapsed": 0.0, "rate": None})["time_left"] == "?"
 

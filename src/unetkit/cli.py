@@ -235,9 +235,10 @@ def worker_environment(nproc: int, environment: dict[str, str], cores: int) -> d
 
 
 def _run_forwarding_signals(command: list[str], environment: dict[str, str] | None = None) -> int:
-    """Run ``command`` (torchrun) in a session of its own and pass SIGINT, SIGTERM and a closed
-    terminal's SIGHUP on to it as SIGTERM, so that a stop reaches it once, from here, whoever it
-    was sent to; it passes it to the workers, which save ``last.pt``. Its exit code, or
+    """Run ``command`` (torchrun) in a session of its own and pass the first SIGINT, SIGTERM or
+    closed terminal's SIGHUP on to it as SIGTERM, so that a stop reaches it once, from here,
+    whoever it was sent to (later ones are acknowledged, not passed on); it passes it to the
+    workers, which save ``last.pt``. Its exit code, or
     :data:`EXIT_INTERRUPTED` when it failed after a stop was passed on (torchrun re-raises the
     signal as an exception).
 
@@ -248,19 +249,28 @@ def _run_forwarding_signals(command: list[str], environment: dict[str, str] | No
 
     stops = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
     received: list[signal.Signals] = []
-    process: subprocess.Popen | None = None
+    started: list[subprocess.Popen] = []
+    passed_on: list[bool] = []
+
+    def pass_on_once() -> None:
+        # once: each SIGTERM raises again inside torchrun's shutdown, and a third escaped it, which
+        # then exited while its workers were still saving
+        if started and received and not passed_on:
+            passed_on.append(True)
+            started[0].send_signal(signal.SIGTERM)
 
     def forward(signum: int, frame: object) -> None:
         received.append(signal.Signals(signum))
-        if process is not None:
-            process.send_signal(signal.SIGTERM)
+        if len(received) > 1:
+            print(f"unetkit train: {received[-1].name} again: already stopping; waiting for the workers to save "
+                  "last.pt (torchrun ends them after 30 s)", file=sys.stderr)
+        pass_on_once()
 
     previous = {sig: signal.signal(sig, forward) for sig in not_ignored(stops)}  # before the start: no stop is lost
     try:
-        process = subprocess.Popen(command, start_new_session=True, env=environment)
-        for _ in list(received):  # arrived while it started
-            process.send_signal(signal.SIGTERM)
-        code = process.wait()
+        started.append(subprocess.Popen(command, start_new_session=True, env=environment))
+        pass_on_once()  # a stop that arrived while it started
+        code = started[0].wait()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -366,33 +376,33 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run_command(args: argparse.Namespace, argv: list[str], stops: Sequence[signal.Signals] = ()) -> int:
     """The command's exit code; user errors and the machine's errors as messages, not tracebacks.
-    ``stops``: the stop signals received so far, which turn any error that follows them into an
-    interruption (a stop in the middle of an import can surface as an ImportError)."""
-    try:
-        return _run_command_reporting_errors(args, argv)
-    except Exception:
-        if not stops or args.debug:
-            raise
-        return _interrupted(f"unetkit {args.command}", KeyboardInterrupt(f"interrupted by signal {stops[0].name}"))
-
-
-def _run_command_reporting_errors(args: argparse.Namespace, argv: list[str]) -> int:
+    ``stops``: the stop signals that raised so far, which make any error that follows them an
+    interruption, whatever became of it (a stop in the middle of an import can surface as an
+    ImportError, and a reader turns that into "cannot be read"). Stops that training only
+    flags are not among them: a real failure after one (a full disk) is reported as itself."""
     try:
         return args.handler(args, argv)
-    except UnetkitError as error:
-        if args.debug:
-            raise
-        print(f"unetkit {args.command}: error: {error}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except OSError as error:  # the machine's, not a bug: a full disk, a folder that cannot be made or written
-        if args.debug:
-            raise
-        where = f"{error.filename}: " if error.filename else ""
-        print(f"unetkit {args.command}: error: {where}{error.strerror or error}\n"
-              "  fix: check that path and the free space on its disk", file=sys.stderr)
-        return EXIT_USER_ERROR
     except KeyboardInterrupt as interruption:  # SIGINT, or SIGTERM outside training's own handling
         return _interrupted(f"unetkit {args.command}", interruption)
+    except Exception as error:
+        if args.debug:
+            raise
+        if stops:
+            return _interrupted(f"unetkit {args.command}", KeyboardInterrupt(f"interrupted by signal {stops[0].name}"))
+        return _reported(args.command, error)
+
+
+def _reported(command: str, error: Exception) -> int:
+    """A user error or the machine's error as a message (exit 2); anything else, a bug, raised."""
+    if isinstance(error, UnetkitError):
+        print(f"unetkit {command}: error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    if isinstance(error, OSError):  # the machine's, not a bug: a full disk, a folder that cannot be made or written
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"unetkit {command}: error: {where}{error.strerror or error}\n"
+              "  fix: check that path and the free space on its disk", file=sys.stderr)
+        return EXIT_USER_ERROR
+    raise error
 
 
 def _interrupted(prefix: str, interruption: KeyboardInterrupt) -> int:

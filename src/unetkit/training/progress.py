@@ -21,11 +21,13 @@ from tqdm import tqdm
 BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{time_left}, {rate_fmt}{postfix}]"
 
 
-def seconds_left(steps_left: float, steps_per_second: float | None, budget_left_s: float | None) -> float | None:
+def seconds_left(steps_left: float | None, steps_per_second: float | None,
+                 budget_left_s: float | None) -> float | None:
     """The run's training time left: the steps left at the present rate, or the time budget's
-    rest where that is shorter; None while neither is known."""
+    rest where that is shorter; None while neither is known. The budget counts training steps
+    only (``--max-time``'s measure), so validation adds to it."""
     estimates = [] if budget_left_s is None else [max(0.0, budget_left_s)]
-    if steps_per_second:
+    if steps_per_second and steps_left is not None:
         estimates.append(max(0.0, steps_left) / steps_per_second)
     return min(estimates) if estimates else None
 
@@ -43,7 +45,8 @@ class RunBar(tqdm):
     def __init__(self, *args: Any, budget_s: float | None = None, **kwargs: Any) -> None:
         self.budget_s = budget_s
         self.spent_s = 0.0
-        super().__init__(*args, bar_format=BAR_FORMAT, **kwargs)
+        kwargs.setdefault("bar_format", BAR_FORMAT)
+        super().__init__(*args, **kwargs)
 
     def budget_left_s(self) -> float | None:
         return None if self.budget_s is None else self.budget_s - self.spent_s
@@ -57,5 +60,6 @@ class RunBar(tqdm):
         rate, done, elapsed = values.get("rate"), values["n"] - values.get("initial", 0), values.get("elapsed")
         if rate is None and elapsed and done > 0:  # tqdm's own fallback: the mean rate
             rate = done / elapsed
-        left = seconds_left((values["total"] or values["n"]) - values["n"], rate, self.budget_left_s())
+        steps_left = None if values["total"] is None else values["total"] - values["n"]
+        left = seconds_left(steps_left, rate if steps_left is not None else None, self.budget_left_s())
         return {**values, "time_left": "?" if left is None else self.format_interval(left)}
