@@ -1,0 +1,54 @@
+"""Replay the stopping rule with other patiences on the 40-epoch curves that record every epoch's test Dice.
+
+    python benchmarks/results_patience/patience_replay.py > benchmarks/results_patience/patience_replay.md
+
+Curves: ``results_selection/epochs40/*.json`` (PyTorch's default start, every epoch's model scored on the test
+frames; ``selection_study.py``). For each patience (margin 0.003 as today's rule) and each run: the epoch the rule
+ends it, the test Dice of what ``best.pt`` keeps there (``--keep-within 0.003``), and that minus what 40 epochs keep.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # selection_study beside this folder
+
+from selection_study import select  # noqa: E402
+from unetkit.training.stopping import StoppingRule, StopState  # noqa: E402
+
+PATIENCES = (3, 4, 5, 6, 8, 10)
+KEEP_WITHIN = 0.003
+
+
+def stop_epoch(epochs: list[dict], patience: int) -> int:
+    """How many epochs the rule with ``patience`` trains on this curve (all of them if it never stops)."""
+    rule, state = StoppingRule(patience=patience, lr_drops=0), StopState()
+    for index, entry in enumerate(epochs):
+        if rule.update(state, entry["val_dice"], None):
+            return index + 1
+    return len(epochs)
+
+
+def main() -> None:
+    paths = sorted((HERE.parent / "results_selection" / "epochs40").glob("*.json"))
+    curves = {path.stem: json.loads(path.read_text())["epochs"] for path in paths}
+    print("| patience | " + " | ".join(f"{name}: epochs, test Dice, - 40 epochs" for name in curves)
+          + " | worst gap | mean epochs |")
+    print("|---|" + "---|" * (len(curves) + 2))
+    for patience in PATIENCES:
+        cells, gaps, lengths = [], [], []
+        for epochs in curves.values():
+            stop = stop_epoch(epochs, patience)
+            kept = epochs[select(epochs[:stop], KEEP_WITHIN)]["test_dice"]
+            full = epochs[select(epochs, KEEP_WITHIN)]["test_dice"]
+            cells.append(f"{stop}, {kept:.4f}, {kept - full:+.4f}")
+            gaps.append(kept - full)
+            lengths.append(stop)
+        print(f"| {patience} | " + " | ".join(cells) + f" | {min(gaps):+.4f} | {sum(lengths) / len(lengths):.1f} |")
+
+
+if __name__ == "__main__":
+    main()
