@@ -7,5 +7,5 @@ wait
 $P selection_study.py --replay results_selection/epochs40/bacteria_seed{0,1,2}.json > results_patience/replay_bacteria_40.md
 # seconds: the rule with patience 3 to 10 replayed on the five 40-epoch curves of results_selection/epochs40
 $P results_patience/patience_replay.py > results_patience/patience_replay.md
-# seconds: patience 2 to 5 on the crowded sets' 40-epoch logs of the eighth session (test Dice of the best epoch)
+# seconds: patience 2 to 5 on the crowded sets' 40-epoch logs of the seventh and eighth sessions (test Dice of the best epoch)
 $P length_study.py rules --logs results_yardsticks/length > results_patience/rules_crowded_sets.md
