@@ -57,12 +57,12 @@ def test_the_study_writes_its_curve_whole_after_every_epoch_and_replay_marks_a_c
     monkeypatch.syspath_prepend(str(STUDY.parent))
     import selection_study
 
-    args = argparse.Namespace(set="set", seed=1, epochs=40, out=tmp_path)
+    args = argparse.Namespace(set="set", seed=1, epochs=40, out=tmp_path, change=[("weight_decay", 0.05)])
     epochs = [{"epoch": 1, "val_dice": 0.5, "test_dice": 0.6}, {"epoch": 2, "val_dice": 0.7, "test_dice": 0.65}]
     selection_study.write_curve(args, epochs)
     assert [path.name for path in tmp_path.iterdir()] == ["set_seed1.json"]  # no .partial left behind
     logged = json.loads((tmp_path / "set_seed1.json").read_text())
-    assert logged["planned_epochs"] == 40
+    assert logged["planned_epochs"] == 40 and logged["changes"] == {"weight_decay": 0.05}  # --change, recorded
     assert logged["rules"][-1] == "last epoch: test Dice 0.6500" == selection_study.summary(args, epochs)[-1]
     table = selection_study.replay_table([tmp_path / "set_seed1.json"])
     assert "| set_seed1 (cut: 2 of 40 epochs) | all | 2 |" in "\n".join(table)
