@@ -48,9 +48,9 @@ from ..tiling import TileOptions
 from .averaging import follow
 from .config import TrainConfig
 from .distributed import init_distributed
-from .progress import RunBar
 from .history import CURVE, LOG, RESULT, append_row, plot_curves, truncate_after, write_result
 from .optim import scale_learning_rate
+from .progress import RunBar
 from .run_dir import check_new_run_dir, claim_run_dir, hold_run_dir, update_config_file
 from .setup import RunParts, build_run
 from .selection import keeps
