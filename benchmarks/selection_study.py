@@ -30,7 +30,7 @@ from levers_study import parse_change
 from unetkit import train
 from unetkit.training.selection import keeps
 from unetkit.training.state import resume_config
-from unetkit.training.stopping import StoppingRule, StopState
+from unetkit.training.stopping import PATIENCE, StoppingRule, StopState
 from unetkit.weight_init import WEIGHT_INITS
 
 MARGINS = (0.0, 0.001, 0.003, 0.005)
@@ -46,9 +46,10 @@ def select(epochs: list[dict], margin: float) -> int:
     return kept
 
 
-def rule_stop(epochs: list[dict]) -> int | None:
-    """After how many epochs the default stopping rule ends the run (None: not within the curve)."""
-    rule, state = StoppingRule(lr_drops=0), StopState()
+def rule_stop(epochs: list[dict], patience: int = PATIENCE) -> int | None:
+    """After how many epochs the stopping rule (the default one, or with another ``patience``) ends
+    the run (None: not within the curve)."""
+    rule, state = StoppingRule(patience=patience, lr_drops=0), StopState()
     for index, entry in enumerate(epochs):
         if rule.update(state, entry["val_dice"], None):
             return index + 1

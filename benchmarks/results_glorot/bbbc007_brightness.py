@@ -17,20 +17,21 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import tifffile
 import torch
 
-from unetkit import load_model
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # levers_study beside this folder
+
+from levers_study import read_frames  # noqa: E402
+from unetkit import load_model  # noqa: E402
 
 ROOT = Path.home() / ".cache/unetkit-study/sets/bbbc007"
 SCALES = (0.8, 0.9, 1.0, 1.1, 1.2, 1.3)
 
 
 def frames():
-    for split in ("train", "test"):
-        for path in sorted((ROOT / split / "images").iterdir()):
-            yield split, path.stem, tifffile.imread(path).astype(np.float32)[None], tifffile.imread(
-                ROOT / split / "masks" / path.name) > 0
+    """Each BBBC007 frame: ``(split, name, image as (1, H, W) float32, foreground mask)``."""
+    for split, path, image, truth in read_frames(ROOT):
+        yield split, path.stem, image[None], truth
 
 
 def threshold_baseline() -> None:

@@ -16,20 +16,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # selection_study beside this folder
 
-from selection_study import select  # noqa: E402
-from unetkit.training.stopping import StoppingRule, StopState  # noqa: E402
+from selection_study import rule_stop, select  # noqa: E402
 
 PATIENCES = (3, 4, 5, 6, 8, 10)
 KEEP_WITHIN = 0.003
-
-
-def stop_epoch(epochs: list[dict], patience: int) -> int:
-    """How many epochs the rule with ``patience`` trains on this curve (all of them if it never stops)."""
-    rule, state = StoppingRule(patience=patience, lr_drops=0), StopState()
-    for index, entry in enumerate(epochs):
-        if rule.update(state, entry["val_dice"], None):
-            return index + 1
-    return len(epochs)
 
 
 def main() -> None:
@@ -41,7 +31,7 @@ def main() -> None:
     for patience in PATIENCES:
         cells, gaps, lengths = [], [], []
         for epochs in curves.values():
-            stop = stop_epoch(epochs, patience)
+            stop = rule_stop(epochs, patience) or len(epochs)  # a rule that never stops: all 40 epochs
             kept = epochs[select(epochs[:stop], KEEP_WITHIN)]["test_dice"]
             full = epochs[select(epochs, KEEP_WITHIN)]["test_dice"]
             cells.append(f"{stop}, {kept:.4f}, {kept - full:+.4f}")

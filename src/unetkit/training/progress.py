@@ -61,5 +61,5 @@ class RunBar(tqdm):
         if rate is None and elapsed and done > 0:  # tqdm's own fallback: the mean rate
             rate = done / elapsed
         steps_left = None if values["total"] is None else values["total"] - values["n"]
-        left = seconds_left(steps_left, rate if steps_left is not None else None, self.budget_left_s())
+        left = seconds_left(steps_left, rate, self.budget_left_s())
         return {**values, "time_left": "?" if left is None else self.format_interval(left)}
