@@ -702,7 +702,7 @@ def test_a_bare_interrupt_is_reported_in_words(monkeypatch, capsys):
     # Ctrl-C raises KeyboardInterrupt() with no message: the CLI printed "unetkit inspect: " and nothing else
     from unetkit import cli
 
-    def interrupted(args, argv):
+    def interrupted(args, argv, stops):
         raise KeyboardInterrupt()
 
     monkeypatch.setattr(cli, "_run_inspect", interrupted)
@@ -719,7 +719,7 @@ def test_an_error_that_follows_a_stop_is_reported_as_the_interruption(monkeypatc
     # from a worker that `unetkit train --nproc 2` was stopping (a flaky CI failure)
     from unetkit import cli
 
-    def stopped_while_importing(args, argv):
+    def stopped_while_importing(args, argv, stops):
         try:
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(5)  # the handler raises before this ends
@@ -733,7 +733,7 @@ def test_an_error_that_follows_a_stop_is_reported_as_the_interruption(monkeypatc
     with pytest.raises(type(became())):  # --debug: the error itself, with its traceback
         cli.main(["--debug", "inspect", "anything"])
 
-    def a_bug(args, argv):
+    def a_bug(args, argv, stops):
         raise ImportError("no module named nothing")
 
     monkeypatch.setattr(cli, "_run_inspect", a_bug)
@@ -862,3 +862,46 @@ def test_a_stop_signal_the_command_was_started_ignoring_stays_ignored(tmp_path):
     finally:
         signal.signal(signal.SIGHUP, hangup)
         signal.signal(signal.SIGTERM, terminate)
+
+
+def test_a_stop_during_the_launchers_imports_is_kept_and_ends_it_before_torchrun_starts(monkeypatch):
+    # raised inside torch's import, a stop can come out as an ImportError that an optional
+    # dependency's `except ImportError` swallows: torchrun then started and trained to the end
+    from unetkit import torchrun as launcher
+
+    started: list[list[str]] = []
+
+    def import_torchrun_while_a_stop_arrives():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)  # arrives inside the imports
+            time.sleep(0.05)
+        except BaseException:  # as C code in an import turned it into an ImportError, which an
+            pass  # `except ImportError` swallowed: the handler must not raise during the imports
+        return started.append
+
+    monkeypatch.setattr(launcher, "_import_torchrun", import_torchrun_while_a_stop_arrives)
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        assert launcher.main(["--standalone", "-m", "unetkit"]) == launcher.EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert started == []  # torchrun never started
+
+
+def test_a_stop_after_the_launchers_imports_ends_torchrun_before_its_own_handlers(monkeypatch):
+    from unetkit import torchrun as launcher
+
+    reached: list[str] = []
+
+    def torchrun_setting_up(argv):
+        os.kill(os.getpid(), signal.SIGTERM)  # torchrun's Python, before it hands stops to its workers
+        time.sleep(0.05)
+        reached.append("past the stop")
+
+    monkeypatch.setattr(launcher, "_import_torchrun", lambda: torchrun_setting_up)
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        assert launcher.main(["--standalone"]) == launcher.EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert reached == []

@@ -372,6 +372,31 @@ def test_sigterm_saves_and_exits_cleanly(tmp_path):
     assert not list((tmp_path / "run").glob(".*partial*"))
 
 
+def test_a_stop_that_code_swallowed_while_the_command_started_still_ends_the_run(tmp_path, monkeypatch, capsys):
+    # a stop raised inside an import can come out as an ImportError that an optional dependency's
+    # `except ImportError` swallows: the run then trained to its end as if no stop had come
+    import os
+
+    from unetkit import cli as command_line
+
+    real_config = command_line._train_config
+
+    def config_while_a_stop_is_swallowed(args):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises before this ends
+        except BaseException:  # as such an import did
+            pass
+        return real_config(args)
+
+    monkeypatch.setattr(command_line, "_train_config", config_while_a_stop_is_swallowed)
+    data = write_dataset(tmp_path / "d", count=3)
+    code = command_line.main(["train", str(data), "--out", str(tmp_path / "run"), *TRAIN_ARGS, "--epochs", "50"])
+    assert code == command_line.EXIT_INTERRUPTED
+    assert read_checkpoint(tmp_path / "run" / "last.pt")["training"]["global_step"] <= 1  # saved, not trained on
+    assert "stopped by a signal" in capsys.readouterr().err
+
+
 def test_a_stop_event_from_another_thread_ends_the_run_and_epochs_are_reported(tmp_path):
     import threading
 

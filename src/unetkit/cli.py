@@ -20,7 +20,7 @@ from .cores import threads_within_cores, usable_cores
 from .errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, ConfigError, UnetkitError
 from .inference import BACKENDS
 from .options import finite_float, positive_int
-from .signals import not_ignored, raise_on_stop_signals
+from .signals import ReceivedStops, not_ignored, raise_on_stop_signals
 
 
 def _add_train(subparsers: argparse._SubParsersAction) -> None:
@@ -157,23 +157,23 @@ def _train_config(args: argparse.Namespace):  # -> TrainConfig
     return TrainConfig(**values)
 
 
-def _within_usable_cores(handler: Callable[[argparse.Namespace, Sequence[str]], int]):
+def _within_usable_cores(handler: Callable[[argparse.Namespace, Sequence[str], ReceivedStops], int]):
     """``handler`` run with torch's threads lowered to the cores the process may use (a
     container's CPU quota; :func:`unetkit.cores.threads_within_cores`), and restored after it;
     ``train --nproc`` gives each torchrun worker its share through ``OMP_NUM_THREADS`` instead."""
 
     @functools.wraps(handler)
-    def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    def run(args: argparse.Namespace, argv: Sequence[str], stops: ReceivedStops) -> int:
         if getattr(args, "nproc", None) is not None:
-            return handler(args, argv)
+            return handler(args, argv, stops)
         with threads_within_cores(os.environ):
-            return handler(args, argv)
+            return handler(args, argv, stops)
 
     return run
 
 
 @_within_usable_cores
-def _run_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
+def _run_train(args: argparse.Namespace, argv: Sequence[str], stops: ReceivedStops) -> int:
     if args.nproc is not None:
         return _relaunch_under_torchrun(args.nproc, argv)
     from .options import values_from_arguments
@@ -190,11 +190,13 @@ def _run_train(args: argparse.Namespace, argv: Sequence[str]) -> int:
     resume_dir = args.resume
     if args.auto_resume and args.out and any((Path(args.out) / name).is_file() for name in (LAST, CONFIG)):
         resume_dir = args.out
+    # stops.event: a stop that raised while the command started, and that code on the way swallowed
+    # (an ImportError made of it in an import), still ends the run, which saves last.pt first
     if resume_dir:
         config = resume_config(resume_dir, **values_from_arguments(args, TrainConfig))
-        result = train(config, resume=True)
+        result = train(config, resume=True, stop=stops.event)
     else:
-        result = train(_train_config(args))
+        result = train(_train_config(args), stop=stops.event)
     if result.stopped is StopReason.SIGNAL:
         return EXIT_INTERRUPTED
     best = "n/a" if result.best_score is None else f"{result.best_score:.4f}"
@@ -282,7 +284,7 @@ def _run_forwarding_signals(command: list[str], environment: dict[str, str] | No
 
 
 @_within_usable_cores
-def _run_predict(args: argparse.Namespace, argv: Sequence[str]) -> int:
+def _run_predict(args: argparse.Namespace, argv: Sequence[str], stops: ReceivedStops) -> int:
     from .predict import PredictOptions, predict_files
 
     options = PredictOptions(
@@ -299,7 +301,7 @@ def _run_predict(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 @_within_usable_cores
-def _run_evaluate(args: argparse.Namespace, argv: Sequence[str]) -> int:
+def _run_evaluate(args: argparse.Namespace, argv: Sequence[str], stops: ReceivedStops) -> int:
     from .data.io import ensure_can_write
     from .evaluation import evaluate_checkpoint
 
@@ -325,7 +327,7 @@ def _run_evaluate(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0
 
 
-def _run_inspect(args: argparse.Namespace, argv: Sequence[str]) -> int:
+def _run_inspect(args: argparse.Namespace, argv: Sequence[str], stops: ReceivedStops) -> int:
     from .data.dataset import DataOptions
     from .data.sample import resolve_data_source, resolve_mask_mode
     from .inspect_data import inspect_dataset
@@ -337,7 +339,7 @@ def _run_inspect(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 0 if not report.errors else EXIT_USER_ERROR
 
 
-def _run_export(args: argparse.Namespace, argv: Sequence[str]) -> int:
+def _run_export(args: argparse.Namespace, argv: Sequence[str], stops: ReceivedStops) -> int:
     from .export import export_checkpoint
 
     export_checkpoint(args.checkpoint, args.out, args.format, overwrite=args.overwrite, package=_package_options(args))
@@ -355,7 +357,7 @@ def _package_options(args: argparse.Namespace):  # -> PackageOptions | None
     return PackageOptions(**given)
 
 
-def _run_import_keras(args: argparse.Namespace, argv: Sequence[str]) -> int:
+def _run_import_keras(args: argparse.Namespace, argv: Sequence[str], stops: ReceivedStops) -> int:
     from .keras_import import import_keras_checkpoint
 
     model = import_keras_checkpoint(args.model, args.out, overwrite=args.overwrite)
@@ -374,14 +376,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _interrupted("unetkit", interruption)
 
 
-def _run_command(args: argparse.Namespace, argv: list[str], stops: Sequence[signal.Signals] = ()) -> int:
+def _run_command(args: argparse.Namespace, argv: list[str], stops: ReceivedStops | None = None) -> int:
     """The command's exit code; user errors and the machine's errors as messages, not tracebacks.
     ``stops``: the stop signals that raised so far, which make any error that follows them an
     interruption, whatever became of it (a stop in the middle of an import can surface as an
     ImportError, and a reader turns that into "cannot be read"). Stops that training only
     flags are not among them: a real failure after one (a full disk) is reported as itself."""
+    stops = ReceivedStops() if stops is None else stops
     try:
-        return args.handler(args, argv)
+        return args.handler(args, argv, stops)
     except KeyboardInterrupt as interruption:  # SIGINT, or SIGTERM outside training's own handling
         return _interrupted(f"unetkit {args.command}", interruption)
     except Exception as error:

@@ -59,20 +59,31 @@ def handle_stop_signals(handler: Callable[[int], None]) -> Iterator[None]:
             signal.signal(sig, old)
 
 
+class ReceivedStops(list):
+    """The stop signals received so far, and an event set by the first (:attr:`event`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.event = threading.Event()
+
+
 @contextmanager
-def raise_on_stop_signals() -> Iterator[list[signal.Signals]]:
+def raise_on_stop_signals() -> Iterator[ReceivedStops]:
     """SIGTERM and SIGINT raise :class:`Interrupted` inside the block. The yielded list records
     them, for a caller that meets another error in its place: a stop in the middle of an import
-    can come out as an ImportError (numpy's C code turns it into one).
+    can come out as an ImportError (numpy's C code turns it into one), which an ``except
+    ImportError`` for an optional dependency may even swallow. Its ``event`` is set too, for work
+    that checks a flag later (training's stop event), so that such a stop is not lost.
 
     >>> with raise_on_stop_signals() as received:
-    ...     received
-    []
+    ...     received, received.event.is_set()
+    ([], False)
     """
-    received: list[signal.Signals] = []
+    received = ReceivedStops()
 
     def interrupt(number: int) -> None:
         received.append(signal.Signals(number))
+        received.event.set()
         raise Interrupted(f"interrupted by signal {signal.Signals(number).name}")
 
     with handle_stop_signals(interrupt):

@@ -9,7 +9,9 @@ for the ends that torchrun reports as crashes:
 - the workers were stopped by a signal (they saved ``last.pt`` and said so; exit 130), or
   the stop came before they started: exit 130, without torchrun's SignalException traceback
   (or a KeyboardInterrupt in its imports: the stop handlers are installed before torch is
-  imported). A stop signal the command was started ignoring (``nohup``) stays ignored.
+  imported, and a stop during the imports is recorded, then acted on once they are done,
+  so that none is lost inside them). A stop signal the command was started ignoring (``nohup``)
+  stays ignored.
 
 Anything else (a worker that crashed, was killed, or hit a bug) keeps torchrun's own report
 of which rank failed and how.
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import signal
 import sys
-from typing import Sequence
+from typing import Callable, Sequence
 
 from .errors import EXIT_INTERRUPTED, EXIT_USER_ERROR
 from .signals import STOP_SIGNALS as HANDLED_STOP_SIGNALS, not_ignored
@@ -40,8 +42,27 @@ class _StoppedBeforeStart(BaseException):
     A BaseException, as KeyboardInterrupt is, so that torchrun's ``except Exception`` lets it by."""
 
 
-def _stop_before_start(signum: int, frame: object) -> None:
-    raise _StoppedBeforeStart(signal.Signals(signum).name)
+class _StopsBeforeStart:
+    """The stop handler until torchrun installs its own. While torch is imported it only records
+    the stop: raised there, C code can turn it into an ImportError that an ``except ImportError``
+    for an optional dependency swallows, and torchrun then started and trained as if no stop had
+    come. Once the imports are done (:meth:`arm`), a stop raises :class:`_StoppedBeforeStart`,
+    which only torchrun's own Python runs into before its handlers replace this one."""
+
+    def __init__(self) -> None:
+        self.received: list[signal.Signals] = []
+        self.armed = False
+
+    def __call__(self, signum: int, frame: object) -> None:
+        self.received.append(signal.Signals(signum))
+        if self.armed:
+            raise _StoppedBeforeStart(signal.Signals(signum).name)
+
+    def arm(self) -> None:
+        """From now on a stop raises; one recorded during the imports raises here."""
+        self.armed = True
+        if self.received:
+            raise _StoppedBeforeStart(self.received[0].name)
 
 
 def exit_code_for_failures(exit_codes: Sequence[int]) -> int | None:
@@ -57,13 +78,19 @@ def exit_code_for_failures(exit_codes: Sequence[int]) -> int | None:
     return None
 
 
-def _launch(argv: Sequence[str]) -> int:
-    from torch.distributed.elastic.multiprocessing.api import SignalException
-    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+def _import_torchrun() -> Callable[[Sequence[str]], None]:
+    """torchrun's entry point, run with ``argv``; the slow imports (torch) happen here."""
     from torch.distributed.run import parse_args, run
 
+    return lambda argv: run(parse_args(list(argv)))
+
+
+def _launch(run_torchrun: Callable[[Sequence[str]], None], argv: Sequence[str]) -> int:
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+
     try:
-        run(parse_args(list(argv)))
+        run_torchrun(argv)
     except ChildFailedError as failure:
         code = exit_code_for_failures([process.exitcode for process in failure.failures.values()])
         if code is None:
@@ -75,10 +102,13 @@ def _launch(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    stops = _StopsBeforeStart()
     for stop in not_ignored(STOP_SIGNALS):  # torchrun replaces them with its own once it starts the workers
-        signal.signal(stop, _stop_before_start)
+        signal.signal(stop, stops)
     try:
-        return _launch(sys.argv[1:] if argv is None else argv)
+        run_torchrun = _import_torchrun()
+        stops.arm()
+        return _launch(run_torchrun, sys.argv[1:] if argv is None else argv)
     except (_StoppedBeforeStart, KeyboardInterrupt):  # the latter: a SIGINT while torchrun's own handler is not in place
         return EXIT_INTERRUPTED
 
