@@ -298,7 +298,7 @@ def test_a_run_cut_by_its_time_budget_says_whether_the_stopping_rule_had_ended_i
                             max_time_s=CUT_INSIDE_AN_EPOCH), report=said.append)
     assert cut.stopped == "time-limit"
     notes = [line for line in said if "before the stopping rule did" in line]
-    assert len(notes) == 1 and "after 3 epochs in a row without a gain above its margin; the run had 0)" in notes[0]
+    assert len(notes) == 1 and "after 5 epochs in a row without a gain above its margin; the run had 0)" in notes[0]
     assert f"unetkit train --resume '{tmp_path / 'own length'}' --max-time 1h" in notes[0]
     said.clear()
     asked = train(tiny_config(data, tmp_path / "asked", epochs=3, steps_per_epoch=40, max_time_s=CUT_INSIDE_AN_EPOCH),
@@ -438,6 +438,34 @@ def test_the_stopping_rule_on_synthetic_validation_curves():
     assert decisions(with_drop, [0.9, 0.9, 0.9, 0.9, 0.9]) == [CONTINUE, CONTINUE, DROP_LR, CONTINUE, STOP]
     losses = [1.0, 0.5, 0.3, 0.299, 0.298, 0.297]  # without validation: drops below 2 % of the last real one
     assert decisions(StoppingRule(patience=3, lr_drops=0), losses=losses) == [CONTINUE] * 5 + [STOP]
+
+
+def test_the_rules_default_patience_follows_the_task_and_only_applies_without_epochs():
+    pixels = TrainConfig(out="r")
+    assert pixels.early_stopping == 5 and pixels.stopping_rule().patience == 5  # config.json records it
+    objects = TrainConfig(out="r", task="instances")
+    assert objects.early_stopping == 3 and objects.stopping_rule().patience == 3
+    assert pixels.replace(task="instances").early_stopping == 3
+    assert pixels.replace(early_stopping=7).replace(task="instances").early_stopping == 7  # given: kept
+    assert TrainConfig(out="r", epochs=10).stopping_rule() is None  # --epochs means what it says
+    assert pixels.replace(epochs=10).stopping_rule() is None  # as though given from the start
+    assert TrainConfig(out="r", epochs=10, early_stopping=2).stopping_rule().patience == 2
+
+
+def test_a_run_saved_before_its_patience_was_recorded_resumes_with_patience_3(tmp_path):
+    from unetkit.training.state import resume_config, stored_config
+
+    values = TrainConfig(out=str(tmp_path / "old")).to_dict()
+    values["early_stopping"] = None  # what every run that decided its length stored before 2026-12-06
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "config.json").write_text(json.dumps(values))
+    assert stored_config(tmp_path / "old").stopping_rule().patience == 3
+    assert resume_config(tmp_path / "old", max_time_s=60.0).early_stopping == 3
+    assert resume_config(tmp_path / "old", epochs=50).stopping_rule() is None  # exactly 50 epochs
+    assert resume_config(tmp_path / "old", epochs=50, early_stopping=4).stopping_rule().patience == 4
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "config.json").write_text(json.dumps(TrainConfig(out=str(tmp_path / "new")).to_dict()))
+    assert resume_config(tmp_path / "new").early_stopping == 5
 
 
 def test_without_epochs_a_run_stops_when_validation_stops_improving(tmp_path):

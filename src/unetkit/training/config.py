@@ -26,6 +26,7 @@ from ..precision import Precision
 from ..weight_init import WeightInit
 from .averaging import check_decay
 from .selection import KEEP_WITHIN
+from .stopping import DEFAULT_PATIENCE
 
 OptimizerName = Literal["adam", "adamw", "sgd"]
 TaskName = Literal["semantic", "instances"]
@@ -156,8 +157,8 @@ class TrainConfig:
         "an epoch holds the same pixels either way; give it with --patch-size to keep that)", group=OPTIMISATION))
     batch_size: int = field(default=4, metadata=option("patches per step, per process", group=OPTIMISATION))
     early_stopping: int | None = field(default=None, metadata=option(
-        "stop after this many epochs without a better validation score (default: 3 when --epochs is "
-        "not given, none with --epochs)", metavar="PATIENCE", group=OPTIMISATION))
+        "stop after this many epochs without a better validation score (default when --epochs is not given: "
+        "5; 3 for --task instances; none with --epochs)", metavar="PATIENCE", group=OPTIMISATION))
     keep_within: float | None = field(default=None, metadata=option(
         "best.pt keeps the latest model whose validation score is within this of the best so far (a few "
         "validation images cannot tell apart closer scores, and the later model trained longer); 0: the "
@@ -188,6 +189,8 @@ class TrainConfig:
         for name, value in TASK_DEFAULTS[self.task].items():  # config.json records what the run used
             if getattr(self, name) is None:
                 object.__setattr__(self, name, value)
+        if self.epochs is None and self.early_stopping is None:  # the rule decides the length: its patience
+            object.__setattr__(self, "early_stopping", DEFAULT_PATIENCE[self.task])
         positive = {
             "epochs": self.epochs if self.epochs is not None else 1, "steps_per_epoch": self.steps_per_epoch,
             "batch_size": self.batch_size, "patch_size": self.patch_size, "lr": self.lr,
@@ -295,7 +298,7 @@ class TrainConfig:
         from .stopping import LR_DROPS, StoppingRule
 
         if self.decides_length:
-            patience = self.early_stopping or StoppingRule().patience
+            patience = self.early_stopping or DEFAULT_PATIENCE[self.task]
             return StoppingRule(patience=patience, lr_drops=LR_DROPS if self.schedule is None else 0)
         if self.early_stopping is not None:
             return StoppingRule(patience=self.early_stopping, lr_drops=0)
@@ -305,11 +308,14 @@ class TrainConfig:
         """A copy with ``changes``. Another ``task`` brings its own :data:`TASK_DEFAULTS` (patch side,
         epoch length, foreground share, upper percentile, jitter, selection margin) for those options still at the old
         task's value and not in ``changes`` (a value given by hand that equals the old task's default
-        follows the task too); another ``normalization`` resolves the upper percentile and the jitter
-        again unless ``changes`` gives them.
+        follows the task too, and so does the stopping rule's default patience); another ``normalization``
+        resolves the upper percentile and the jitter again unless ``changes`` gives them; ``epochs``
+        given to a run that decided its length drops the rule's default patience.
 
         >>> TrainConfig(out="r").replace(task="instances").upper_percentile
         99.8
+        >>> TrainConfig(out="r").early_stopping, TrainConfig(out="r").replace(epochs=5).early_stopping
+        (5, None)
         >>> TrainConfig(out="r", normalization="minmax").replace(normalization="percentile").normalization_jitter
         1.0
         """
@@ -317,6 +323,11 @@ class TrainConfig:
         if "task" in changes and changes["task"] != self.task:
             stale.update({name: None for name, value in TASK_DEFAULTS[self.task].items()
                           if name not in changes and getattr(self, name) == value})
+            if "early_stopping" not in changes and self.early_stopping == DEFAULT_PATIENCE[self.task]:
+                stale["early_stopping"] = None  # the rule's patience follows the task like the rest
+        if (changes.get("epochs") is not None and self.epochs is None and "early_stopping" not in changes
+                and self.early_stopping == DEFAULT_PATIENCE[self.task]):
+            stale["early_stopping"] = None  # --epochs N: exactly N epochs, as when given from the start
         if "normalization" in changes and changes["normalization"] != self.normalization:
             stale.update({name: None for name in ("upper_percentile", "normalization_jitter") if name not in changes})
         return dataclasses.replace(self, **{**stale, **changes})

@@ -391,7 +391,7 @@ def run(
     planned = config.planned_epochs
     if _already_stopped(parts, position):
         why = config.stopping_rule().reason(position)
-        further = "--epochs N" if config.early_stopping is None else "a larger --early-stopping"
+        further = "--epochs N" if config.decides_length else "a larger --early-stopping"
         report(f"{run_dir} had already stopped ({why}); pass {further} to train it further")
         return StopReason.EARLY_STOPPING, why
     if _budget_spent(config, position):  # a resume within a spent budget

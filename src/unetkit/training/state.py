@@ -198,6 +198,9 @@ OLD_RUN_VALUES = {"ema": 0.0, "patch_size": 256, "steps_per_epoch": 50,  # every
 #: what ``--normalization scale`` divided by before runs stored their divisor (2026-12-05):
 #: the percentile mode's upper bound, which the scale mode then shared by mistake
 OLD_SCALE_DIVISOR = 99.8
+#: the stopping rule's patience for every run that decided its own length before its config
+#: recorded the patience (2026-12-06)
+OLD_PATIENCE = 3
 
 
 def _with_old_defaults(values: dict[str, Any]) -> TrainConfig:
@@ -208,6 +211,9 @@ def _with_old_defaults(values: dict[str, Any]) -> TrainConfig:
     if values.get("normalization", "percentile") != "percentile" and values.get("normalization_jitter"):
         # runs of 2026-12-05 stored the jitter's default with the other modes, which trained without it
         values = {**values, "normalization_jitter": 0.0}
+    if values.get("epochs") is None and values.get("early_stopping") is None:
+        # a run that decided its length before its patience was stored (2026-12-06) had patience 3
+        values = {**values, "early_stopping": OLD_PATIENCE}
     return TrainConfig.from_dict({**OLD_RUN_VALUES, **values})
 
 
@@ -220,7 +226,9 @@ def resume_config(run_dir: str | Path, **given: Any) -> TrainConfig:
 
     Options in :data:`RESUMABLE_OPTIONS` may change. Any other option must equal the stored
     one (as when torchrun restarts the same command with ``--auto-resume``); a different
-    value would silently break exact resume, so it is refused.
+    value would silently break exact resume, so it is refused. ``--epochs N`` on a run that
+    decided its own length runs exactly N epochs in all (the stopping rule's patience, stored
+    with the run, is dropped unless ``--early-stopping`` is given again).
     """
     config = stored_config(run_dir)
     changes = {}
@@ -248,6 +256,8 @@ def resume_config(run_dir: str | Path, **given: Any) -> TrainConfig:
         # --epochs N on a run that decided its length would resolve the schedule anew (cosine over N epochs,
         # at once near its end): the run goes on with the schedule it trained with
         changes["schedule"] = config.resolved_schedule
+    if config.decides_length and changes.get("epochs") is not None and "early_stopping" not in changes:
+        changes["early_stopping"] = None  # --epochs N means exactly N epochs unless --early-stopping comes with it
     return config.replace(out=str(run_dir), **changes)
 
 

@@ -14,7 +14,9 @@ With ``lr_drops`` > 0, the first plateaus lower the learning rate (by ``lr_facto
 of stopping, and the run stops at the plateau after the last drop: warm-up, constant, then
 decay on plateau, for a run whose end is decided on the way.
 
-``--epochs N`` means exactly N epochs (``--early-stopping P`` adds the patience rule to it).
+The patience, when ``--early-stopping`` is not given, is :data:`DEFAULT_PATIENCE`'s for the task
+(:class:`~unetkit.training.config.TrainConfig` records it). ``--epochs N`` means exactly N epochs
+(``--early-stopping P`` adds the patience rule to it).
 The rule's state (best so far, epochs without improvement) is part of ``last.pt``, so a
 resumed run takes the same decision as an uninterrupted one.
 
@@ -33,8 +35,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-#: the measured defaults (BENCHMARKS.md, "Training length")
+#: the measured defaults (BENCHMARKS.md, "Training length"); ``PATIENCE`` is :class:`StoppingRule`'s
+#: own default, the patience the first measurements chose and the studies in benchmarks/ replay
 PATIENCE = 3
+#: the patience when ``--early-stopping`` is not given, by task. Pixels: 5 (BENCHMARKS.md, "The
+#: bacteria's own 40 epochs ... and the stopping rule's patience"): replayed on five 40-epoch curves
+#: (the bacteria at three seeds, BBBC007 at two) 5 was the shortest patience within 0.01 of 40 epochs
+#: on all (3 ended two of the bacteria's seeds in a dip, 0.014 and 0.061 short), for about 2 epochs
+#: more on crowded sets. Objects: 3, what issue 13's object scores were measured with. Runs started
+#: before 2026-12-06 stored no patience and resume with 3 (training/state.py).
+DEFAULT_PATIENCE = {"semantic": 5, "instances": 3}
 MIN_DELTA = 0.003
 LOSS_MIN_DROP = 0.02
 MAX_EPOCHS = 40
