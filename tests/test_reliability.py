@@ -905,3 +905,29 @@ def test_a_stop_after_the_launchers_imports_ends_torchrun_before_its_own_handler
     finally:
         signal.signal(signal.SIGTERM, before)
     assert reached == []
+
+
+@pytest.mark.parametrize("command", [
+    ["train", "d", "--out", "run", "--nproc", "2"],
+    ["train", "d", "--out", "run", "--depth", "2", "--base-width", "4", "--epochs", "1", "--steps-per-epoch", "1",
+     "--patch-size", "32", "--no-progress"],
+    ["predict", "m.pt", "d/images", "--out", "out"], ["evaluate", "m.pt", "d"], ["inspect", "d"],
+    ["export", "m.pt", "--out", "m.onnx"],
+])
+def test_a_stop_that_code_swallowed_while_a_command_started_ends_it_before_its_work(
+        tmp_path, monkeypatch, capsys, model_file, command):
+    # parsing `train` imports torch, and a stop raised there can be swallowed (an ImportError made of
+    # it): the command then went on, --nproc started torchrun, predict wrote every output
+    from unetkit import cli
+    from unetkit.signals import ReceivedStops
+
+    write_dataset(tmp_path / "d", count=2, size=(64, 64))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "_relaunch_under_torchrun", lambda *given: pytest.fail("torchrun was started"))
+    before = snapshot(tmp_path)
+    stops = ReceivedStops()
+    stops.append(signal.SIGTERM)  # what the start-up handler recorded before the swallowed raise
+    args = cli.build_parser().parse_args(command)
+    assert cli._run_command(args, command, stops) == cli.EXIT_INTERRUPTED  # each would succeed without the stop
+    assert capsys.readouterr().err.strip() == f"unetkit {command[0]}: interrupted by signal SIGTERM"
+    assert snapshot(tmp_path) == before  # nothing made or changed

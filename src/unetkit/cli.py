@@ -175,12 +175,14 @@ def _within_usable_cores(handler: Callable[[argparse.Namespace, Sequence[str], R
 @_within_usable_cores
 def _run_train(args: argparse.Namespace, argv: Sequence[str], stops: ReceivedStops) -> int:
     if args.nproc is not None:
+        stops.raise_if_any()  # one that parsing swallowed (it imports torch): torchrun is not started
         return _relaunch_under_torchrun(args.nproc, argv)
     from .options import values_from_arguments
     from .training.config import TrainConfig
     from .training.loop import StopReason, train
     from .training.state import CONFIG, LAST, resume_config
 
+    stops.raise_if_any()
     if args.save_augmentations:
         from .training.preview import save_augmentation_preview
 
@@ -287,6 +289,7 @@ def _run_forwarding_signals(command: list[str], environment: dict[str, str] | No
 def _run_predict(args: argparse.Namespace, argv: Sequence[str], stops: ReceivedStops) -> int:
     from .predict import PredictOptions, predict_files
 
+    stops.raise_if_any()
     options = PredictOptions(
         tile=_tile_options(args), overlay=args.overlay, probabilities=args.probabilities,
         probabilities_on_disk=args.probabilities_on_disk,
@@ -305,6 +308,7 @@ def _run_evaluate(args: argparse.Namespace, argv: Sequence[str], stops: Received
     from .data.io import ensure_can_write
     from .evaluation import evaluate_checkpoint
 
+    stops.raise_if_any()
     csv_path = Path(args.csv) if args.csv else Path(args.checkpoint).with_name(
         f"evaluation_{Path(str(args.data).replace(':', '_')).name}.csv")
     outputs = [csv_path] + ([Path(args.report)] if args.report else [])
@@ -332,6 +336,7 @@ def _run_inspect(args: argparse.Namespace, argv: Sequence[str], stops: ReceivedS
     from .data.sample import resolve_data_source, resolve_mask_mode
     from .inspect_data import inspect_dataset
 
+    stops.raise_if_any()
     source, _ = resolve_data_source(args.data)
     mode = resolve_mask_mode(args.data, "instances" if args.instance_masks else None)
     report = inspect_dataset(source, DataOptions(args.num_classes, mode, args.ignore_index))
@@ -342,6 +347,7 @@ def _run_inspect(args: argparse.Namespace, argv: Sequence[str], stops: ReceivedS
 def _run_export(args: argparse.Namespace, argv: Sequence[str], stops: ReceivedStops) -> int:
     from .export import export_checkpoint
 
+    stops.raise_if_any()
     export_checkpoint(args.checkpoint, args.out, args.format, overwrite=args.overwrite, package=_package_options(args))
     print(f"wrote {args.out}")
     return 0
@@ -360,6 +366,7 @@ def _package_options(args: argparse.Namespace):  # -> PackageOptions | None
 def _run_import_keras(args: argparse.Namespace, argv: Sequence[str], stops: ReceivedStops) -> int:
     from .keras_import import import_keras_checkpoint
 
+    stops.raise_if_any()
     model = import_keras_checkpoint(args.model, args.out, overwrite=args.overwrite)
     print(f"imported {args.model} ({model.config.depth} levels, {model.config.base_width} base filters) into {args.out}")
     return 0

@@ -66,6 +66,12 @@ class ReceivedStops(list):
         super().__init__()
         self.event = threading.Event()
 
+    def raise_if_any(self) -> None:
+        """Raise :class:`Interrupted` if a stop came: one that code on the way swallowed (a command
+        calls this once its slow imports are done, before it starts its work)."""
+        if self:
+            raise Interrupted(f"interrupted by signal {self[0].name}")
+
 
 @contextmanager
 def raise_on_stop_signals() -> Iterator[ReceivedStops]:
