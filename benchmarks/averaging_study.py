@@ -105,7 +105,8 @@ def long_runs(args: argparse.Namespace) -> None:
 
 def table(args: argparse.Namespace) -> None:
     rule = StoppingRule()
-    print(f"default rule: patience {rule.patience}, min_delta {rule.min_delta}, on each variant's validation Dice\n")
+    print(f"the rule (the default until 2026-12-06): patience {rule.patience}, min_delta {rule.min_delta}, on each "
+          "variant's validation Dice\n")
     print("| task | set | test score | weights | stops at epoch | training s | kept epoch | kept: test | "
           "best epoch: test | mean test, epochs 3+ | mean change epoch to epoch |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")

@@ -215,7 +215,7 @@ def rules(args: argparse.Namespace) -> None:
                 seconds.append(float(entry["seconds"]))
                 cells.append(f"{stop + 1}, {float(entry['seconds']):.0f}, {gap:+.4f}")
             print(f"| {patience} | {delta} | " + " | ".join(cells) + f" | {min(gaps):+.4f} | {np.mean(seconds):.0f} |")
-    print("\nThe default rule (patience 3, min_delta 0.003), per set:\n")
+    print("\nThe rule with patience 3 (the default until 2026-12-06), min_delta 0.003, per set:\n")
     print("| set | default: epochs | training s | test Dice | long run: epochs | test Dice | difference |")
     print("|---|---|---|---|---|---|---|")
     for name, log in logs.items():
@@ -230,7 +230,9 @@ def default_runs(args: argparse.Namespace) -> None:
     logs = {path.stem: json.loads(path.read_text()) for path in sorted(args.logs.glob("*.json"))}
     if args.lr_drops is not None:  # a candidate: plateaus first lower the learning rate (stopping.LR_DROPS)
         stopping.LR_DROPS = args.lr_drops
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; learning-rate drops before the stop: "
+    patience = config_for(Path("."), Path("-")).stopping_rule().patience  # as the runs resolve it
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; stopping patience {patience}; "
+          "learning-rate drops before the stop: "
           f"{stopping.LR_DROPS}; base width {args.base_width or 'of the preset'}; --ema {args.ema}; "
           f"patch {args.patch_size}; lr {args.lr}; steps per epoch {args.steps_per_epoch}; max time {args.max_time_s} s; seed {args.seed}")
     print("| set | default: wall s | epochs | stopped | test Dice | 40 epochs: test Dice | difference |")

@@ -261,7 +261,7 @@ def main() -> None:
     resolved = config_for(Path("."), Path("-"), **{"max_time_s": args.max_time, **changes})  # as the runs resolve them
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; changes {changes}; foreground share "
           f"{resolved.foreground_fraction}; upper percentile {resolved.upper_percentile}; jitter share "
-          f"{resolved.normalization_jitter}; group norm "
+          f"{resolved.normalization_jitter}; stopping patience {resolved.early_stopping}; group norm "
           f"{args.group_norm}; scale augment {args.scale_augment}; max time {resolved.max_time_s} s; jitter levels "
           f"{jitter.LOW_LEVELS} / {jitter.HIGH_LEVELS}")
     print("| set | seed | wall s | steps | stopped | test Dice | 40 epochs | difference |")

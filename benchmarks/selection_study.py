@@ -47,8 +47,8 @@ def select(epochs: list[dict], margin: float) -> int:
 
 
 def rule_stop(epochs: list[dict], patience: int = PATIENCE) -> int | None:
-    """After how many epochs the stopping rule (the default one, or with another ``patience``) ends
-    the run (None: not within the curve)."""
+    """After how many epochs the stopping rule (patience 3, the default until 2026-12-06, or another ``patience``)
+    ends the run (None: not within the curve)."""
     rule, state = StoppingRule(patience=patience, lr_drops=0), StopState()
     for index, entry in enumerate(epochs):
         if rule.update(state, entry["val_dice"], None):
@@ -93,8 +93,8 @@ def first_five_epochs(folder: Path) -> dict[str, list[dict]]:
 
 
 def replay_table(paths: list[Path]) -> list[str]:
-    """For each logged run: test Dice of the model each margin keeps (its epoch) where the default
-    stopping rule ends the run (if it does within the curve), after 5 epochs (1,000 steps) and after all."""
+    """For each logged run: test Dice of the model each margin keeps (its epoch) where the stopping rule
+    with patience 3 (the default until 2026-12-06) ends the run (if it does within the curve), after 5 epochs (1,000 steps) and after all."""
     lines = ["| run | cut | epochs | keep the best (0) | within 0.001 | within 0.003 | within 0.005 | last epoch |",
              "|---|---|---|---|---|---|---|---|"]
     for path in paths:

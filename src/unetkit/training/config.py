@@ -69,7 +69,12 @@ TASK_DEFAULTS: dict[str, dict[str, float]] = {
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Options of ``unetkit train``; defaults are the measured recommendations (README)."""
+    """Options of ``unetkit train``; defaults are the measured recommendations (README).
+
+    Options left at None that follow the task (and ``early_stopping`` without ``epochs``) are
+    resolved when the config is made, so ``config.json`` records what the run used; change a
+    config with :meth:`replace`, which resolves them again, not ``dataclasses.replace``.
+    """
 
     out: str = field(metadata=option("run directory (must be new; required unless --resume)"))
     data: str | None = field(default=None, metadata=option(
@@ -323,7 +328,8 @@ class TrainConfig:
         if "task" in changes and changes["task"] != self.task:
             stale.update({name: None for name, value in TASK_DEFAULTS[self.task].items()
                           if name not in changes and getattr(self, name) == value})
-            if "early_stopping" not in changes and self.early_stopping == DEFAULT_PATIENCE[self.task]:
+            if (self.epochs is None and "early_stopping" not in changes
+                    and self.early_stopping == DEFAULT_PATIENCE[self.task]):
                 stale["early_stopping"] = None  # the rule's patience follows the task like the rest
         if (changes.get("epochs") is not None and self.epochs is None and "early_stopping" not in changes
                 and self.early_stopping == DEFAULT_PATIENCE[self.task]):

@@ -81,7 +81,7 @@ class TrainResult:
     epochs_completed: int
     global_step: int
     stopped: StopReason
-    why: str = ""  # in words: "no validation improvement above 0.003 for 3 epochs", "time limit of 300 s reached"
+    why: str = ""  # in words: "no validation improvement above 0.003 for 5 epochs", "time limit of 300 s reached"
     kept_score: float | None = None  # the validation score of the model best.pt holds (None without validation) ...
     kept_step: int | None = None  # ... the step it was trained to, and the epoch that step is in, from 1 (None for
     kept_epoch: int | None = None  # a run saved before 2026-12-06 that has kept no model since it resumed)

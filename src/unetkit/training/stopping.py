@@ -35,8 +35,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-#: the measured defaults (BENCHMARKS.md, "Training length"); ``PATIENCE`` is :class:`StoppingRule`'s
-#: own default, the patience the first measurements chose and the studies in benchmarks/ replay
+#: the measured defaults (BENCHMARKS.md, "Training length"). ``PATIENCE`` is :class:`StoppingRule`'s
+#: own default, the patience the first measurements chose (``unetkit train``'s default until
+#: 2026-12-06) and the studies in benchmarks/ replay; ``unetkit train`` uses :data:`DEFAULT_PATIENCE`
 PATIENCE = 3
 #: the patience when ``--early-stopping`` is not given, by task. Pixels: 5 (BENCHMARKS.md, "The
 #: bacteria's own 40 epochs ... and the stopping rule's patience"): replayed on five 40-epoch curves
