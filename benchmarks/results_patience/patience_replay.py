@@ -1,6 +1,7 @@
 """Replay the stopping rule with other patiences on the 40-epoch curves that record every epoch's test Dice.
 
     python benchmarks/results_patience/patience_replay.py > benchmarks/results_patience/patience_replay.md
+    python benchmarks/results_patience/patience_replay.py --logs RUN/log.csv ...   # where each patience ends a run's log
 
 Curves: ``results_selection/epochs40/*.json`` (PyTorch's default start, every epoch's model scored on the test
 frames; ``selection_study.py``). For each patience (margin 0.003 as today's rule) and each run: the epoch the rule
@@ -9,6 +10,8 @@ ends it, the test Dice of what ``best.pt`` keeps there (``--keep-within 0.003``)
 
 from __future__ import annotations
 
+import argparse
+import csv
 import json
 import sys
 from pathlib import Path
@@ -22,7 +25,27 @@ PATIENCES = (3, 4, 5, 6, 8, 10)
 KEEP_WITHIN = 0.003
 
 
+def log_table(logs: list[Path]) -> list[str]:
+    """The epoch each patience ends each run of ``logs`` (unetkit's log.csv: the validation Dice per epoch), and that
+    epoch's validation Dice; "-": not within the log (a run the rule ended has no epochs past its own stop)."""
+    lines = ["| run | " + " | ".join(f"patience {patience}" for patience in PATIENCES) + " |",
+             "|---|" + "---|" * len(PATIENCES)]
+    for log in logs:
+        with open(log) as handle:
+            epochs = [{"val_dice": float(row["val_dice"])} for row in csv.DictReader(handle)]
+        stops = [rule_stop(epochs, patience) for patience in PATIENCES]
+        cells = [f"{stop}, {epochs[stop - 1]['val_dice']:.4f}" if stop else "-" for stop in stops]
+        lines.append(f"| {log} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--logs", nargs="+", type=Path, help="runs' log.csv files: where each patience ends them")
+    args = parser.parse_args()
+    if args.logs:
+        print("\n".join(log_table(args.logs)))
+        return
     paths = sorted((HERE.parent / "results_selection" / "epochs40").glob("*.json"))
     curves = {path.stem: json.loads(path.read_text())["epochs"] for path in paths}
     print("| patience | " + " | ".join(f"{name}: epochs, test Dice, - 40 epochs" for name in curves)
