@@ -183,6 +183,28 @@ def test_sigterm_during_predict_leaves_complete_outputs_and_no_partial_file(tmp_
         assert read_planes(tmp_path / "out" / f"{name}_labels.png")[0].shape == (300, 300)
 
 
+@pytest.mark.parametrize("overlap", [True, False])
+def test_a_signal_between_two_images_still_names_the_finished_ones(tmp_path, checkpoint, monkeypatch, overlap):
+    # a SIGTERM that landed in the batch loop's own steps (not in an image's prediction or write) left
+    # the bare "interrupted by signal SIGTERM", without which images were finished (a flaky CI failure)
+    from unetkit import predict as prediction
+    from unetkit.signals import Interrupted
+
+    for index in range(3):
+        Image.fromarray(np.full((40, 40), 60 * index, np.uint8)).save(tmp_path / f"im{index}.png")
+
+    class BarThatASignalHitsAfterTheFirstImage(prediction.tqdm):
+        def update(self, n=1):
+            super().update(n)
+            raise Interrupted("interrupted by signal SIGTERM")
+
+    monkeypatch.setattr(prediction, "tqdm", BarThatASignalHitsAfterTheFirstImage)
+    with pytest.raises(Interrupted, match=r"SIGTERM; finished images: im0_labels.png; continue with --skip-existing"):
+        predict_files(checkpoint, [tmp_path / f"im{index}.png" for index in range(3)], tmp_path / "out",
+                      PredictOptions(overlap=overlap, progress=False), QUIET)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["im0_labels.png", "im0_overlay.png"]
+
+
 def test_evaluate_against_a_known_answer(tmp_path):
     data = write_dataset(tmp_path / "d", count=2)
     model = UNet(depth=2, base_width=2)

@@ -407,6 +407,11 @@ class _Pipeline:
                 future.cancel()
             self.reader.shutdown(wait=True)
             self.writer.shutdown(wait=True)
+        if isinstance(error, Interrupted) and not isinstance(error, BatchInterrupted):
+            # a signal between two images (the loop's own steps, a write being handed over): nothing is
+            # half-made, and the write in progress has ended above
+            raise BatchInterrupted(f"{error}; finished images: {_finished(self.done)}; continue with "
+                                   "--skip-existing") from error
 
     def _read(self, job: _Job) -> Any:
         check_fits_in_memory(job.shape, np.dtype(job.shape.dtype), job.image_path, float_copies=3 * job.shape.count,
@@ -532,14 +537,23 @@ def _write_outputs(task: Task, raw: np.ndarray, image: np.ndarray, labels: np.nd
                 target, outputs, photometric="minisblack", compression="zlib"), overwrite=replace)
 
 
+class BatchInterrupted(Interrupted):
+    """A signal stopped a batch; the message says which images are finished."""
+
+
+def _finished(done: list[PredictionRecord]) -> str:
+    """The finished images, in words (the first ten by name)."""
+    names = ", ".join(r.labels.name for r in done[:10]) + (f" and {len(done) - 10} more" if len(done) > 10 else "")
+    return names or "none"
+
+
 def _batch_error(exc: BaseException, record: PredictionRecord, done: list[PredictionRecord], out_dir: Path) -> BaseException:
     """The error of a batch that stopped at ``record``: what happened, what is finished, how to go on."""
-    finished = ", ".join(r.labels.name for r in done[:10]) + (f" and {len(done) - 10} more" if len(done) > 10 else "")
     removed = "the existing file was left as it is" if isinstance(exc, OutputExistsError) else \
         "its partial outputs were removed"
-    state = f"{removed}; finished images: {finished or 'none'}"
+    state = f"{removed}; finished images: {_finished(done)}"
     if isinstance(exc, Interrupted):
-        return Interrupted(f"{exc}; {state}; continue with --skip-existing")
+        return BatchInterrupted(f"{exc}; {state}; continue with --skip-existing")
     if isinstance(exc, UnetkitError):
         return type(exc)(f"{exc.problem}; {state}", path=exc.path,
                          fix=(exc.fix + "; then " if exc.fix else "") + "continue the batch with --skip-existing")
