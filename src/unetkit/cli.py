@@ -383,13 +383,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _interrupted("unetkit", interruption)
 
 
-def _run_command(args: argparse.Namespace, argv: list[str], stops: ReceivedStops | None = None) -> int:
+def _run_command(args: argparse.Namespace, argv: list[str], stops: ReceivedStops) -> int:
     """The command's exit code; user errors and the machine's errors as messages, not tracebacks.
     ``stops``: the stop signals that raised so far, which make any error that follows them an
     interruption, whatever became of it (a stop in the middle of an import can surface as an
     ImportError, and a reader turns that into "cannot be read"). Stops that training only
     flags are not among them: a real failure after one (a full disk) is reported as itself."""
-    stops = ReceivedStops() if stops is None else stops
     try:
         return args.handler(args, argv, stops)
     except KeyboardInterrupt as interruption:  # SIGINT, or SIGTERM outside training's own handling

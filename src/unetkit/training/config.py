@@ -302,9 +302,8 @@ class TrainConfig:
         """The rule that may end the run before ``planned_epochs`` (None: it runs them all)."""
         from .stopping import LR_DROPS, StoppingRule
 
-        if self.decides_length:
-            patience = self.early_stopping or DEFAULT_PATIENCE[self.task]
-            return StoppingRule(patience=patience, lr_drops=LR_DROPS if self.schedule is None else 0)
+        if self.decides_length:  # its patience: given, or the task's default (resolved when the config was made)
+            return StoppingRule(patience=self.early_stopping, lr_drops=LR_DROPS if self.schedule is None else 0)
         if self.early_stopping is not None:
             return StoppingRule(patience=self.early_stopping, lr_drops=0)
         return None
