@@ -40,10 +40,10 @@ from dataclasses import asdict, dataclass
 #: 2026-12-06) and the studies in benchmarks/ replay; ``unetkit train`` uses :data:`DEFAULT_PATIENCE`
 PATIENCE = 3
 #: the patience when ``--early-stopping`` is not given, by task. Pixels: 5 (BENCHMARKS.md, "The
-#: bacteria's own 40 epochs ... and the stopping rule's patience"): replayed on five 40-epoch curves
-#: (the bacteria at three seeds, BBBC007 at two) 5 was the shortest patience within 0.01 of 40 epochs
-#: on all (3 ended two of the bacteria's seeds in a dip, 0.014 and 0.061 short), for about 2 epochs
-#: more on crowded sets. Objects: 3, what issue 13's object scores were measured with. Runs started
+#: bacteria's own 40 epochs ... and the stopping rule's patience", "Patience 5 by default"): replayed
+#: on six 40-epoch curves (the bacteria at three seeds, BBBC007 at two, HeLa) 5 was the shortest
+#: patience within 0.01 of 40 epochs on all (3 ended two of the bacteria's seeds in a dip, 0.014 and
+#: 0.058 short of what 40 epochs keep), for about 2 epochs more on crowded sets. Objects: 3, what issue 13's object scores were measured with. Runs started
 #: before 2026-12-06 stored no patience and resume with 3 (training/state.py).
 DEFAULT_PATIENCE = {"semantic": 5, "instances": 3}
 MIN_DELTA = 0.003
