@@ -205,6 +205,29 @@ def test_a_signal_between_two_images_still_names_the_finished_ones(tmp_path, che
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["im0_labels.png", "im0_overlay.png"]
 
 
+def test_a_signal_while_the_pipeline_shuts_down_still_names_the_finished_ones(tmp_path, checkpoint, monkeypatch):
+    # after the last image, a signal landing while the reading and writing threads shut down came out as the
+    # bare "interrupted by signal SIGTERM": every image was finished, and the message did not say so
+    import concurrent.futures
+
+    from unetkit.signals import Interrupted
+
+    for index in range(2):
+        Image.fromarray(np.full((40, 40), 60 * index, np.uint8)).save(tmp_path / f"im{index}.png")
+    shutdown = concurrent.futures.ThreadPoolExecutor.shutdown
+
+    def shutdown_that_a_signal_hits(executor, *args, **kwargs):
+        shutdown(executor, *args, **kwargs)
+        if executor._thread_name_prefix == "unetkit-read":
+            raise Interrupted("interrupted by signal SIGTERM")
+
+    monkeypatch.setattr(concurrent.futures.ThreadPoolExecutor, "shutdown", shutdown_that_a_signal_hits)
+    with pytest.raises(Interrupted, match=r"SIGTERM; finished images: im0_labels.png, im1_labels.png; continue"):
+        predict_files(checkpoint, [tmp_path / f"im{index}.png" for index in range(2)], tmp_path / "out",
+                      PredictOptions(overlap=True, progress=False), QUIET)
+    assert len(list((tmp_path / "out").iterdir())) == 4
+
+
 def test_evaluate_against_a_known_answer(tmp_path):
     data = write_dataset(tmp_path / "d", count=2)
     model = UNet(depth=2, base_width=2)

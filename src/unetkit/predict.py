@@ -398,7 +398,21 @@ class _Pipeline:
 
     def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
         try:
-            if error is None:
+            self._close(finish=error is None)
+        except Interrupted as arrived:
+            if isinstance(arrived, BatchInterrupted):  # the write in progress said what is finished
+                raise
+            error = arrived  # a signal while the threads shut down, after every image
+        if isinstance(error, Interrupted) and not isinstance(error, BatchInterrupted):
+            # a signal between two images (the loop's own steps, a write being handed over) or after the
+            # last: nothing is half-made, and the write in progress has ended
+            raise BatchInterrupted(f"{error}; finished images: {_finished(self.done)}; continue with "
+                                   "--skip-existing") from error
+
+    def _close(self, finish: bool) -> None:
+        """End the write in progress (``finish``: an error there stops the batch), then the threads."""
+        try:
+            if finish:
                 self._finish_write()
             else:
                 self._settle_write()
@@ -407,11 +421,6 @@ class _Pipeline:
                 future.cancel()
             self.reader.shutdown(wait=True)
             self.writer.shutdown(wait=True)
-        if isinstance(error, Interrupted) and not isinstance(error, BatchInterrupted):
-            # a signal between two images (the loop's own steps, a write being handed over): nothing is
-            # half-made, and the write in progress has ended above
-            raise BatchInterrupted(f"{error}; finished images: {_finished(self.done)}; continue with "
-                                   "--skip-existing") from error
 
     def _read(self, job: _Job) -> Any:
         check_fits_in_memory(job.shape, np.dtype(job.shape.dtype), job.image_path, float_copies=3 * job.shape.count,
