@@ -210,22 +210,60 @@ def test_a_signal_while_the_pipeline_shuts_down_still_names_the_finished_ones(tm
     # bare "interrupted by signal SIGTERM": every image was finished, and the message did not say so
     import concurrent.futures
 
+    from unetkit.predict import BatchInterrupted
     from unetkit.signals import Interrupted
 
     for index in range(2):
         Image.fromarray(np.full((40, 40), 60 * index, np.uint8)).save(tmp_path / f"im{index}.png")
-    shutdown = concurrent.futures.ThreadPoolExecutor.shutdown
+    shutdown, shut = concurrent.futures.ThreadPoolExecutor.shutdown, []
+
+    def shutdown_that_a_signal_hits(executor, *args, **kwargs):
+        shutdown(executor, *args, **kwargs)
+        shut.append(executor._thread_name_prefix)
+        if executor._thread_name_prefix == "unetkit-read":
+            raise Interrupted("interrupted by signal SIGTERM")
+
+    monkeypatch.setattr(concurrent.futures.ThreadPoolExecutor, "shutdown", shutdown_that_a_signal_hits)
+    with pytest.raises(BatchInterrupted, match=r"SIGTERM; finished images: im0_labels.png, im1_labels.png; continue"):
+        predict_files(checkpoint, [tmp_path / f"im{index}.png" for index in range(2)], tmp_path / "out",
+                      PredictOptions(overlap=True, progress=False), QUIET)
+    assert len(list((tmp_path / "out").iterdir())) == 4
+    assert shut == ["unetkit-read", "unetkit-write"]  # the writer's thread ends too
+
+
+def test_a_signal_while_the_pipeline_shuts_down_after_a_failed_write_keeps_the_write_error(
+        tmp_path, checkpoint, monkeypatch):
+    # the batch's own error, not the signal that came while its threads shut down, is what the user must read
+    import concurrent.futures
+
+    from unetkit import predict as prediction
+    from unetkit.signals import Interrupted
+
+    for index in range(2):
+        Image.fromarray(np.full((40, 40), 60 * index, np.uint8)).save(tmp_path / f"im{index}.png")
+    shutdown, write = concurrent.futures.ThreadPoolExecutor.shutdown, prediction._write_outputs
 
     def shutdown_that_a_signal_hits(executor, *args, **kwargs):
         shutdown(executor, *args, **kwargs)
         if executor._thread_name_prefix == "unetkit-read":
             raise Interrupted("interrupted by signal SIGTERM")
 
+    def write_that_fails_on_the_second(task, raw, image, labels, outputs, record, replace):
+        if str(record.source).endswith("im1.png"):
+            raise OSError(28, "No space left on device")
+        return write(task, raw, image, labels, outputs, record, replace)
+
     monkeypatch.setattr(concurrent.futures.ThreadPoolExecutor, "shutdown", shutdown_that_a_signal_hits)
-    with pytest.raises(Interrupted, match=r"SIGTERM; finished images: im0_labels.png, im1_labels.png; continue"):
+    monkeypatch.setattr(prediction, "_write_outputs", write_that_fails_on_the_second)
+    raised: BaseException | None = None
+    try:
         predict_files(checkpoint, [tmp_path / f"im{index}.png" for index in range(2)], tmp_path / "out",
                       PredictOptions(overlap=True, progress=False), QUIET)
-    assert len(list((tmp_path / "out").iterdir())) == 4
+    except BaseException as error:  # an Interrupted is a KeyboardInterrupt: caught here, not by pytest
+        raised = error
+    assert isinstance(raised, UnetkitError), repr(raised)
+    assert "could not write the outputs of" in str(raised) and "im1.png: No space left" in str(raised)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["im0_labels.png", "im0_overlay.png"]
 
 
 def test_evaluate_against_a_known_answer(tmp_path):

@@ -22,6 +22,7 @@ an image whose outputs all exist is skipped (an output exists only once complete
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
 import shutil
 import sys
@@ -399,10 +400,13 @@ class _Pipeline:
     def __exit__(self, kind: Any, error: Any, traceback: Any) -> None:
         try:
             self._close(finish=error is None)
-        except Interrupted as arrived:
-            if isinstance(arrived, BatchInterrupted):  # the write in progress said what is finished
-                raise
-            error = arrived  # a signal while the threads shut down, after every image
+        except Interrupted as arrived:  # a signal while the write in progress ended or the threads shut down
+            if error is None:
+                if isinstance(arrived, BatchInterrupted):  # the write in progress said what is finished
+                    raise
+                error = arrived  # after every image
+            elif not isinstance(error, Interrupted):
+                return  # the batch's own error (a failed write, a bad file) stands: the stop is not its cause
         if isinstance(error, Interrupted) and not isinstance(error, BatchInterrupted):
             # a signal between two images (the loop's own steps, a write being handed over) or after the
             # last: nothing is half-made, and the write in progress has ended
@@ -416,10 +420,18 @@ class _Pipeline:
                 self._finish_write()
             else:
                 self._settle_write()
-        finally:
-            for future in self.reads.values():
-                future.cancel()
+        except BaseException:
+            with contextlib.suppress(Interrupted):  # a signal now must not hide the write's own error
+                self._end_threads()
+            raise
+        self._end_threads()
+
+    def _end_threads(self) -> None:
+        for future in self.reads.values():
+            future.cancel()
+        try:
             self.reader.shutdown(wait=True)
+        finally:  # a signal while the reader ends still lets the writer end
             self.writer.shutdown(wait=True)
 
     def _read(self, job: _Job) -> Any:
