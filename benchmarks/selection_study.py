@@ -15,6 +15,11 @@ best validation score, and the last epoch.
     python benchmarks/selection_study.py --compare benchmarks/results_selection benchmarks/results_he  # the two, side by side
     python benchmarks/selection_study.py --set bbbc007 --epochs 26 --weight-init glorot \
         --change optimizer=adamw --change weight_decay=0.05 --out benchmarks/results_glorot_decay  # any TrainConfig field
+    python benchmarks/selection_study.py --set hela --train-images hela0.tif --epochs 40 \
+        --out benchmarks/results_loss_rule  # one training image: no validation, the loss rule's case
+
+Every epoch also records the mean training loss (what the stopping rule reads when there is no validation image);
+without validation ``val_dice`` is null and the run keeps its last epoch's model.
 """
 
 from __future__ import annotations
@@ -40,18 +45,21 @@ def select(epochs: list[dict], margin: float) -> int:
     """The epoch ``best.pt`` holds after ``epochs`` with ``--keep-within margin`` (unetkit's own rule)."""
     best, kept = None, 0
     for index, entry in enumerate(epochs):
-        if keeps(entry["val_dice"], best, margin):
+        if entry["val_dice"] is None:  # no validation image: unetkit keeps every epoch's model, the last one stays
             kept = index
-        best = entry["val_dice"] if best is None else max(best, entry["val_dice"])
+        elif keeps(entry["val_dice"], best, margin):
+            kept = index
+        if entry["val_dice"] is not None:
+            best = entry["val_dice"] if best is None else max(best, entry["val_dice"])
     return kept
 
 
 def rule_stop(epochs: list[dict], patience: int = PATIENCE) -> int | None:
     """After how many epochs the stopping rule (patience 3, the default until 2026-12-06, or another ``patience``)
-    ends the run (None: not within the curve)."""
+    ends the run (None: not within the curve); without validation it reads the training loss, as unetkit does."""
     rule, state = StoppingRule(patience=patience, lr_drops=0), StopState()
     for index, entry in enumerate(epochs):
-        if rule.update(state, entry["val_dice"], None):
+        if rule.update(state, entry["val_dice"], entry.get("loss") if entry["val_dice"] is None else None):
             return index + 1
     return None
 
@@ -81,7 +89,11 @@ def first_five_epochs(folder: Path) -> dict[str, list[dict]]:
     curves: dict[str, list[dict]] = {}
     sources: dict[str, Path] = {}
     for path in sorted(folder.glob("*_seed*.json")) + sorted(folder.glob("epochs40/*_seed*.json")):
-        curve = [{key: entry[key] for key in CURVE_KEYS} for entry in json.loads(path.read_text())["epochs"][:5]]
+        logged = json.loads(path.read_text())
+        if "train_images" in logged:  # trained on part of the set: not the run another folder's same name holds
+            raise SystemExit(f"{path}: trained on {', '.join(logged['train_images'])} only; --compare pairs runs "
+                             "of whole sets by name")
+        curve = [{key: entry[key] for key in CURVE_KEYS} for entry in logged["epochs"][:5]]
         known = curves.setdefault(path.name, curve)
         differ = [a["epoch"] for a, b in zip(known, curve) if a != b]
         if differ:
@@ -126,6 +138,9 @@ def main() -> None:
                              "is what every curve in results_selection/ was trained with)")
     parser.add_argument("--change", action="append", default=[], metavar="NAME=VALUE", type=parse_change,
                         help="a TrainConfig option changed for the run (repeatable; recorded in the JSON)")
+    parser.add_argument("--train-images", nargs="+", metavar="NAME",
+                        help="train on these of the set's training images only (one: no validation image, so the "
+                             "stopping rule reads the training loss)")
     parser.add_argument("--replay", type=Path, nargs="+", metavar="JSON",
                         help="no training: the table of what each margin keeps, from curves written before")
     parser.add_argument("--compare", type=Path, nargs=2, metavar=("BEFORE", "AFTER"),
@@ -145,6 +160,8 @@ def main() -> None:
     run_dir = Path(tempfile.mkdtemp()) / args.set
     epochs: list[dict] = []
     with tempfile.TemporaryDirectory() as tmp:
+        if args.train_images:
+            root = subset_root(root, args.train_images, Path(tmp) / "subset")
         for epoch in range(1, args.epochs + 1):
             if epoch == 1:
                 config = config_for(root, run_dir, epochs=1, schedule="warmup-constant", patch_size=128,
@@ -156,17 +173,37 @@ def main() -> None:
             with open(run_dir / "log.csv") as handle:
                 row = list(csv.DictReader(handle))[-1]
             model = averaged_checkpoint(run_dir, Path(tmp) / "average.pt")
-            epochs.append({"epoch": epoch, "val_dice": float(row["val_dice"]), "test_dice": test_dice(model, root)})
+            epochs.append({"epoch": epoch, "val_dice": float(row["val_dice"]) if row["val_dice"] else None,
+                           "loss": float(row["loss"]), "test_dice": test_dice(model, root)})
             print(json.dumps(epochs[-1]), flush=True)
             write_curve(args, epochs)  # after every epoch: a run cut short leaves the curve it made
     print("\n".join(summary(args, epochs)))
 
 
+def subset_root(root: Path, names: list[str], out: Path) -> Path:
+    """A set whose training images are only ``names`` (links to ``root``'s files; the same test images)."""
+    for folder in ("images", "masks"):
+        (out / "train" / folder).mkdir(parents=True)
+        for name in names:
+            source = root / "train" / folder / name
+            if not source.is_file():
+                raise SystemExit(f"{source}: no such training {folder[:-1]} (--train-images names files of "
+                                 f"{root / 'train' / 'images'})")
+            (out / "train" / folder / name).symlink_to(source)
+    (out / "test").symlink_to(root / "test")
+    return out
+
+
+def has_validation(epochs: list[dict]) -> bool:
+    return all(entry["val_dice"] is not None for entry in epochs)
+
+
 def summary(args: argparse.Namespace, epochs: list[dict]) -> list[str]:
     """What each margin keeps of the curve so far, in words."""
-    lines = [f"{args.set}, seed {args.seed}, {len(epochs)} of {args.epochs} epochs of 200 steps; "
-             "test Dice of the model each rule keeps:"]
-    for margin in MARGINS:
+    lines = [f"{args.set}, seed {args.seed}, {len(epochs)} of {args.epochs} epochs of 200 steps"
+             + (f", trained on {', '.join(args.train_images)} only" if args.train_images else "")
+             + "; test Dice of the model each rule keeps:"]
+    for margin in MARGINS if has_validation(epochs) else ():
         kept = select(epochs, margin)
         lines.append(f"margin {margin:g}: epoch {epochs[kept]['epoch']}, test Dice {epochs[kept]['test_dice']:.4f}")
     lines.append(f"last epoch: test Dice {epochs[-1]['test_dice']:.4f}")
@@ -179,7 +216,8 @@ def write_curve(args: argparse.Namespace, epochs: list[dict]) -> None:
     path = args.out / f"{args.set}_seed{args.seed}.json"
     partial = path.with_suffix(".json.partial")  # not *_seed*.json: --compare and --replay never see it half written
     logged = {"epochs": epochs, "planned_epochs": args.epochs, "rules": summary(args, epochs),
-              **({"changes": dict(args.change)} if args.change else {})}
+              **({"changes": dict(args.change)} if args.change else {}),
+              **({"train_images": args.train_images} if args.train_images else {})}
     partial.write_text(json.dumps(logged, indent=1))
     partial.replace(path)
 
