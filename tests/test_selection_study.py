@@ -57,7 +57,8 @@ def test_the_study_writes_its_curve_whole_after_every_epoch_and_replay_marks_a_c
     monkeypatch.syspath_prepend(str(STUDY.parent))
     import selection_study
 
-    args = argparse.Namespace(set="set", seed=1, epochs=40, out=tmp_path, change=[("weight_decay", 0.05)])
+    args = argparse.Namespace(set="set", seed=1, epochs=40, out=tmp_path, change=[("weight_decay", 0.05)],
+                              train_images=None)
     epochs = [{"epoch": 1, "val_dice": 0.5, "test_dice": 0.6}, {"epoch": 2, "val_dice": 0.7, "test_dice": 0.65}]
     selection_study.write_curve(args, epochs)
     assert [path.name for path in tmp_path.iterdir()] == ["set_seed1.json"]  # no .partial left behind
@@ -66,3 +67,17 @@ def test_the_study_writes_its_curve_whole_after_every_epoch_and_replay_marks_a_c
     assert logged["rules"][-1] == "last epoch: test Dice 0.6500" == selection_study.summary(args, epochs)[-1]
     table = selection_study.replay_table([tmp_path / "set_seed1.json"])
     assert "| set_seed1 (cut: 2 of 40 epochs) | all | 2 |" in "\n".join(table)
+
+
+def test_without_validation_the_replay_stops_on_the_loss_and_keeps_the_last_epoch(monkeypatch):
+    # a run on one training image has no validation score: unetkit's rule reads the training loss and best.pt holds
+    # the last epoch's model; the study's replay must do the same, not crash or pretend validation chose
+    monkeypatch.syspath_prepend(str(STUDY.parent))
+    import selection_study
+
+    losses = [0.5, 0.3, 0.299, 0.297, 0.295, 0.29, 0.2]
+    epochs = [{"epoch": k + 1, "val_dice": None, "loss": loss, "test_dice": 0.8 + 0.01 * k} for k, loss in enumerate(losses)]
+    assert selection_study.rule_stop(epochs, patience=3) == 5  # epochs 3 to 5 fell by under 2 % of 0.3
+    assert selection_study.select(epochs[:4], margin=0.003) == 3
+    with_validation = [dict(entry, val_dice=0.9 - 0.01 * k) for k, entry in enumerate(epochs)]
+    assert selection_study.rule_stop(with_validation, patience=3) == 4 and selection_study.select(with_validation, 0) == 0
