@@ -1,0 +1,12 @@
+# Fifteenth session (2026-12-06): the loss rule (the stopping rule of a run without validation images), measured.
+# From benchmarks/: three single-image runs side by side, one thread each (~2 to 3.3 min an epoch with three),
+# every epoch's model (the moving average, what best.pt keeps without validation) scored on the set's test images.
+# The runs were cut by the session's end where they stood (the JSON says how far: "N of 40 epochs").
+P=../.venv/bin/python
+OMP_NUM_THREADS=1 $P selection_study.py --set hela --train-images hela0.tif --seed 0 --epochs 40 --out results_loss_rule &
+OMP_NUM_THREADS=1 $P selection_study.py --set bacteria --train-images trpl12.tif --seed 0 --epochs 40 --out results_loss_rule &
+OMP_NUM_THREADS=1 $P selection_study.py --set bbbc007 --train-images A9_p5d.tif --seed 0 --epochs 40 --out results_loss_rule &
+wait
+# seconds: every patience x relative drop replayed on those curves, and where each would end the 40-epoch
+# several-image curves of results_length_128 (from their training loss)
+$P results_loss_rule/loss_rule_replay.py > results_loss_rule/loss_rule_replay.md
