@@ -1,7 +1,7 @@
 # Fifteenth session (2026-12-06): the loss rule (the stopping rule of a run without validation images), measured.
 # From benchmarks/: three single-image runs side by side, one thread each (~2 to 3.3 min an epoch with three),
 # every epoch's model (the moving average, what best.pt keeps without validation) scored on the set's test images.
-# The runs were cut by the session's end where they stood (the JSON says how far: "N of 40 epochs").
+# All three ran their 40 epochs (about 2 hours side by side).
 P=../.venv/bin/python
 OMP_NUM_THREADS=1 $P selection_study.py --set hela --train-images hela0.tif --seed 0 --epochs 40 --out results_loss_rule &
 OMP_NUM_THREADS=1 $P selection_study.py --set bacteria --train-images trpl12.tif --seed 0 --epochs 40 --out results_loss_rule &
