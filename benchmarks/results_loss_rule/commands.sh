@@ -1,5 +1,5 @@
 # Fifteenth session (2026-12-06): the loss rule (the stopping rule of a run without validation images), measured.
-# From benchmarks/: three single-image runs side by side, one thread each (~2 to 3.3 min an epoch with three),
+# From benchmarks/: three single-image runs side by side, one thread each (about 2 hours in all),
 # every epoch's model (the moving average, what best.pt keeps without validation) scored on the set's test images.
 # All three ran their 40 epochs (about 2 hours side by side).
 P=../.venv/bin/python

@@ -48,7 +48,7 @@ PATIENCE = 3
 DEFAULT_PATIENCE = {"semantic": 5, "instances": 3}
 MIN_DELTA = 0.003
 #: the loss rule's relative drop: with patience 5 it ended single-image runs of HeLa, the bacteria and BBBC007
-#: after 15 to 22 epochs within 0.003 of 40 epochs (BENCHMARKS.md, "The loss rule, measured")
+#: after 15 to 22 epochs within 0.01 of 40 epochs (-0.0008 to +0.0030; BENCHMARKS.md, "The loss rule, measured")
 LOSS_MIN_DROP = 0.02
 MAX_EPOCHS = 40
 LR_DROPS = 0
