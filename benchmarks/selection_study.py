@@ -35,7 +35,7 @@ from levers_study import parse_change
 from unetkit import train
 from unetkit.training.selection import keeps
 from unetkit.training.state import resume_config
-from unetkit.training.stopping import PATIENCE, StoppingRule, StopState
+from unetkit.training.stopping import LOSS_MIN_DROP, PATIENCE, StoppingRule, StopState
 from unetkit.weight_init import WEIGHT_INITS
 
 MARGINS = (0.0, 0.001, 0.003, 0.005)
@@ -54,10 +54,15 @@ def select(epochs: list[dict], margin: float) -> int:
     return kept
 
 
-def rule_stop(epochs: list[dict], patience: int = PATIENCE) -> int | None:
+def rule_stop(epochs: list[dict], patience: int = PATIENCE, loss_min_drop: float = LOSS_MIN_DROP) -> int | None:
     """After how many epochs the stopping rule (patience 3, the default until 2026-12-06, or another ``patience``)
-    ends the run (None: not within the curve); without validation it reads the training loss, as unetkit does."""
-    rule, state = StoppingRule(patience=patience, lr_drops=0), StopState()
+    ends the run (None: not within the curve); without validation it reads the training loss, as unetkit does
+    (``loss_min_drop``: the loss rule's relative drop).
+
+    >>> rule_stop([{"val_dice": None, "loss": loss} for loss in (1.0, 0.5, 0.49, 0.48, 0.3)], 2, loss_min_drop=0.05)
+    4
+    """
+    rule, state = StoppingRule(patience=patience, loss_min_drop=loss_min_drop, lr_drops=0), StopState()
     for index, entry in enumerate(epochs):
         if rule.update(state, entry["val_dice"], entry.get("loss") if entry["val_dice"] is None else None):
             return index + 1

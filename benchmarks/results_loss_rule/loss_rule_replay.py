@@ -17,11 +17,13 @@ epoch's model (the moving average of the weights). Curves:
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
-from unetkit.training.stopping import StoppingRule, StopState
-
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # selection_study beside this folder
+
+from selection_study import rule_stop  # noqa: E402
 
 PATIENCES = (2, 3, 4, 5, 6, 8)
 LOSS_MIN_DROPS = (0.01, 0.02, 0.03, 0.05)
@@ -29,16 +31,8 @@ LOSS_MIN_DROPS = (0.01, 0.02, 0.03, 0.05)
 
 def loss_rule_stop(losses: list[float], patience: int, loss_min_drop: float) -> int | None:
     """After how many epochs the loss rule ends a run whose mean training loss per epoch is ``losses`` (None: it
-    does not within them).
-
-    >>> loss_rule_stop([1.0, 0.5, 0.49, 0.48, 0.3], patience=2, loss_min_drop=0.05)
-    4
-    """
-    rule, state = StoppingRule(patience=patience, loss_min_drop=loss_min_drop, lr_drops=0), StopState()
-    for index, loss in enumerate(losses):
-        if rule.update(state, score=None, loss=loss):
-            return index + 1
-    return None
+    does not within them): the study's replay, told that no epoch had a validation score."""
+    return rule_stop([{"val_dice": None, "loss": loss} for loss in losses], patience, loss_min_drop)
 
 
 def single_image_table(curves: dict[str, dict]) -> list[str]:
