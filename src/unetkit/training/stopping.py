@@ -43,8 +43,9 @@ PATIENCE = 3
 #: bacteria's own 40 epochs ... and the stopping rule's patience", "Patience 5 by default"): replayed
 #: on six 40-epoch curves (the bacteria at three seeds, BBBC007 at two, HeLa) 5 was the shortest
 #: patience within 0.01 of 40 epochs on all (3 ended two of the bacteria's seeds in a dip, 0.014 and
-#: 0.058 short of what 40 epochs keep), for about 2 epochs more on crowded sets. Objects: 3, what issue 13's object scores were measured with. Runs started
-#: before 2026-12-06 stored no patience and resume with 3 (training/state.py).
+#: 0.058 short of what 40 epochs keep), for about 2 epochs more on crowded sets. Objects: 3, what
+#: issue 13's object scores were measured with. Runs started before 2026-12-06 stored no patience and
+#: resume with 3 (training/state.py).
 DEFAULT_PATIENCE = {"semantic": 5, "instances": 3}
 MIN_DELTA = 0.003
 #: the loss rule's relative drop: with patience 5 it ended single-image runs of HeLa, the bacteria and BBBC007
