@@ -266,6 +266,39 @@ def test_a_signal_while_the_pipeline_shuts_down_after_a_failed_write_keeps_the_w
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["im0_labels.png", "im0_overlay.png"]
 
 
+def test_outputs_that_cannot_be_removed_after_a_failed_write_are_named(tmp_path, checkpoint, monkeypatch):
+    # a disk that turned read-only mid-batch: the labels were written, the overlay failed, and removing the labels
+    # failed too; that OSError escaped as a bare "Read-only file system" without the batch's state
+    import errno
+
+    from unetkit import predict as prediction
+
+    for index in range(2):
+        Image.fromarray(np.full((40, 40), 60 * index, np.uint8)).save(tmp_path / f"im{index}.png")
+    write, unlink = prediction._write_outputs, Path.unlink
+
+    def write_that_the_disk_stops(task, raw, image, labels, outputs, record, replace):
+        if str(record.source).endswith("im1.png"):
+            record.labels.write_bytes(b"half")
+            raise OSError(errno.EROFS, "Read-only file system")
+        return write(task, raw, image, labels, outputs, record, replace)
+
+    def unlink_on_a_read_only_disk(path, missing_ok=False):
+        if path.name == "im1_labels.png":
+            raise OSError(errno.EROFS, "Read-only file system", str(path))
+        return unlink(path, missing_ok=missing_ok)
+
+    monkeypatch.setattr(prediction, "_write_outputs", write_that_the_disk_stops)
+    monkeypatch.setattr(Path, "unlink", unlink_on_a_read_only_disk)
+    with pytest.raises(UnetkitError) as raised:
+        predict_files(checkpoint, [tmp_path / f"im{index}.png" for index in range(2)], tmp_path / "out",
+                      PredictOptions(overlap=False, progress=False), QUIET)
+    message = str(raised.value)
+    assert "could not write the outputs of" in message and "Read-only file system" in message
+    assert "its partial outputs could not be removed (im1_labels.png; --skip-existing redoes that image)" in message
+    assert "finished images: im0_labels.png" in message
+
+
 def test_evaluate_against_a_known_answer(tmp_path):
     data = write_dataset(tmp_path / "d", count=2)
     model = UNet(depth=2, base_width=2)

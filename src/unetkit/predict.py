@@ -117,11 +117,14 @@ class PredictionRecord:
         return [path for path in self.outputs.values() if path.exists() or path.is_symlink()]
 
     def remove(self) -> None:
+        """Remove the outputs written so far; one that cannot be (a disk turned read-only) stays, and
+        :meth:`existing` then names it."""
         for path in self.outputs.values():
             if path.is_dir() and not path.is_symlink():  # an OME-Zarr output
                 shutil.rmtree(path, ignore_errors=True)
             else:
-                path.unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    path.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -570,8 +573,14 @@ def _finished(done: list[PredictionRecord]) -> str:
 
 def _batch_error(exc: BaseException, record: PredictionRecord, done: list[PredictionRecord], out_dir: Path) -> BaseException:
     """The error of a batch that stopped at ``record``: what happened, what is finished, how to go on."""
-    removed = "the existing file was left as it is" if isinstance(exc, OutputExistsError) else \
-        "its partial outputs were removed"
+    left = record.existing()
+    if isinstance(exc, OutputExistsError):
+        removed = "the existing file was left as it is"
+    elif left:
+        removed = (f"its partial outputs could not be removed ({', '.join(path.name for path in left)}; "
+                   "--skip-existing redoes that image)")
+    else:
+        removed = "its partial outputs were removed"
     state = f"{removed}; finished images: {_finished(done)}"
     if isinstance(exc, Interrupted):
         return BatchInterrupted(f"{exc}; {state}; continue with --skip-existing")
