@@ -12,6 +12,7 @@ import stat
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -289,6 +290,30 @@ def test_a_read_only_folder_is_refused_before_any_work(tmp_path, capsys, monkeyp
         code, error = run_cli(argv, capsys)
         assert code == 2 and "permission denied" in error, (argv, error)
     assert list(locked.iterdir()) == []
+
+
+def test_a_folder_on_a_read_only_file_system_is_named_as_such(tmp_path, capsys, monkeypatch, model_file):
+    data = write_dataset(tmp_path / "d", count=2)
+    mount = tmp_path / "mounted"
+    mount.mkdir()
+    real_access, real_statvfs = os.access, os.statvfs
+
+    def access(path, mode, *args, **kwargs):  # a disk mounted read-only: no writes there, even for root
+        return False if Path(path) == mount and mode & os.W_OK else real_access(path, mode, *args, **kwargs)
+
+    def statvfs(path):
+        result = real_statvfs(path)
+        if Path(path) != mount:
+            return result
+        return types.SimpleNamespace(f_flag=result.f_flag | os.ST_RDONLY)
+
+    monkeypatch.setattr(os, "access", access)
+    monkeypatch.setattr(os, "statvfs", statvfs)
+    for argv in (["train", str(data), "--out", str(mount / "run"), *TINY],
+                 ["predict", str(model_file), str(data / "images"), "--out", str(mount / "out")]):
+        code, error = run_cli(argv, capsys)
+        assert code == 2 and "read-only file system" in error and str(mount) in error, (argv, error)
+    assert list(mount.iterdir()) == []
 
 
 def test_an_unreadable_masks_folder_is_a_clear_error(tmp_path, capsys, monkeypatch):

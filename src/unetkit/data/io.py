@@ -272,8 +272,23 @@ def check_writable_folder(folder: Path, path: Path | None = None) -> None:
         raise ConfigError(f"cannot write into {existing}: it is a file, not a folder", path=named,
                           fix="choose an output path inside a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
+        if on_read_only_file_system(existing):
+            raise ConfigError(f"cannot write into {existing}: it is on a read-only file system", path=named,
+                              fix="choose an output path on a writable disk")
         raise ConfigError(f"cannot write into {existing}: permission denied", path=named,
                           fix="choose an output path in a folder you can write to")
+
+
+def on_read_only_file_system(path: Path) -> bool:
+    """True if ``path`` lies on a file system mounted read-only (False where the system cannot tell).
+
+    >>> on_read_only_file_system(Path("."))
+    False
+    """
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # AttributeError: no statvfs (Windows)
+        return False
 
 
 def current_umask() -> int:
