@@ -137,6 +137,32 @@ def test_a_full_disk_while_saving_keeps_the_previous_last_pt_and_says_so(tmp_pat
     assert not list((tmp_path / "run").glob(".*partial*"))
 
 
+@pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="needs RLIMIT_FSIZE (POSIX)")
+def test_a_real_failed_write_of_a_checkpoint_is_a_clear_error_not_torchs_runtime_error(tmp_path):
+    """The operating system refuses the write (a file-size limit: what a full disk does, without filling one);
+    torch's own file writer turned that into RuntimeError("enforce fail ... unexpected pos ...")."""
+    import resource
+
+    from unetkit.checkpoint import save_checkpoint
+    from unetkit.errors import CheckpointError
+
+    target = tmp_path / "last.pt"
+    save_checkpoint(target, {"weights": torch.zeros(8)})
+    before = target.read_bytes()
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG instead of a kill
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, hard))
+    try:
+        with pytest.raises(CheckpointError) as caught:
+            save_checkpoint(target, {"weights": torch.zeros(1 << 20)}, overwrite=True)  # 4 MiB
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, old_handler)
+    assert "could not write the checkpoint" in str(caught.value) and "previous file is intact" in str(caught.value)
+    assert target.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.pt"]
+
+
 # 4. what --resume may change -------------------------------------------------------------------
 
 @pytest.fixture

@@ -23,6 +23,7 @@ object (and so could run code) is refused with :class:`CheckpointError`.
 from __future__ import annotations
 
 import dataclasses
+import io
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,17 +100,20 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any], overwrite: bool =
     file at ``path`` as it was.
     """
     try:
-        atomic_write(path, lambda target: torch.save(payload, target), overwrite=overwrite)
+        atomic_write(path, lambda target: target.write_bytes(serialized(payload)), overwrite=overwrite)
     except OSError as exc:
         kept = "the previous file is intact" if Path(path).exists() else "nothing was written"
         raise CheckpointError(f"could not write the checkpoint ({exc.strerror or exc}); {kept}", path=path,
                               fix="free disk space (or fix permissions), then continue with --resume") from exc
-    except RuntimeError as exc:  # torch.save reports a full disk from its C++ writer as a RuntimeError
-        if "write" not in str(exc).lower() and "file" not in str(exc).lower():
-            raise
-        kept = "the previous file is intact" if Path(path).exists() else "nothing was written"
-        raise CheckpointError(f"could not write the checkpoint ({exc}); {kept}", path=path,
-                              fix="free disk space (or fix permissions), then continue with --resume") from exc
+
+
+def serialized(payload: dict[str, Any]) -> memoryview:
+    """``torch.save``'s bytes of ``payload``, made in memory: written to a file by torch's own writer, a full
+    disk comes out as a bare ``RuntimeError`` ("enforce fail ... unexpected pos"); written by Python, as the
+    ``OSError`` it is."""
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return buffer.getbuffer()
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
