@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from unetkit.data.dataset import DataOptions, load_labelled, split_validation
+from unetkit.data.dataset import DataOptions, load_labelled, source_file_of, split_validation
 from unetkit.data.io import count_planes, read_planes
 from unetkit.data.masks import prepare_mask
 from unetkit.data.pairing import find_pairs
@@ -109,6 +109,37 @@ def test_validation_split_is_seeded_and_disjoint(tmp_path):
     train_b, val_b = split_validation(samples, 0.4, seed=1)
     assert [s.name for s in val_a] == [s.name for s in val_b] and len(val_a) == 2
     assert not {s.name for s in train_a} & {s.name for s in val_a}
+
+
+def write_stacks(root, frames_per_file: dict[str, int]):
+    """``root/images/NAME`` and ``root/masks/NAME``: multi-page TIFFs of disks, one page per frame."""
+    from helpers import disks
+
+    for folder in ("images", "masks"):
+        (root / folder).mkdir(parents=True)
+    for number, (name, frames) in enumerate(frames_per_file.items()):
+        pairs = [disks((48, 48), seed=10 * number + frame) for frame in range(frames)]
+        tifffile.imwrite(root / "images" / name, np.stack([image for image, _ in pairs]))
+        tifffile.imwrite(root / "masks" / name, np.stack([mask for _, mask in pairs]))
+    return root
+
+
+def test_the_planes_of_one_stack_stay_on_one_side_of_the_validation_split(tmp_path):
+    samples = load_labelled(write_stacks(tmp_path / "d", {"movie_a.tif": 5, "movie_b.tif": 5, "movie_c.tif": 5}),
+                            DataOptions())
+    for seed in range(6):
+        train, val = split_validation(samples, 0.2, seed)
+        held = {source_file_of(s.name) for s in val}
+        assert len(held) == 1 and len(val) == 5, (seed, [s.name for s in val])
+        assert not held & {source_file_of(s.name) for s in train}
+
+
+def test_a_single_stack_is_split_by_plane_with_a_note(tmp_path):
+    samples = load_labelled(write_stacks(tmp_path / "d", {"movie.tif": 10}), DataOptions())
+    notes: list[str] = []
+    train, val = split_validation(samples, 0.2, 0, notes)
+    assert len(train) == 8 and len(val) == 2
+    assert len(notes) == 1 and "planes of one file" in notes[0] and "--val-data" in notes[0]
 
 
 def test_foreground_fraction_one_centres_every_patch_on_foreground(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import errno
+import json
 import os
 import re
 import signal
@@ -188,6 +189,38 @@ def test_resume_refuses_options_that_would_break_exact_resume(finished_run, caps
     code, error = run_cli(["train", "--resume", str(finished_run), "--epochs", "2", *flags], capsys)
     assert code == 2 and named in error and "cannot change when a run resumes" in error
     assert snapshot(finished_run) == before
+
+
+@pytest.mark.parametrize("change", ["an image removed", "a mask edited"])
+def test_resume_refuses_data_that_changed_since_the_run_started(tmp_path, capsys, change):
+    data = write_dataset(tmp_path / "d", count=3)
+    run = tmp_path / "run"
+    train(tiny(data, run), report=QUIET)
+    if change == "an image removed":
+        for folder in ("images", "masks"):
+            next((data / folder).glob("img2.*")).unlink()
+    else:  # the same files, the same size: one object more in a mask
+        mask = np.array(Image.open(data / "masks" / "img0.png"))
+        mask[:4, :4] = 1
+        Image.fromarray(mask).save(data / "masks" / "img0.png")
+    before = snapshot(run)
+    code, error = run_cli(["train", "--resume", str(run), "--epochs", "2"], capsys)
+    assert code == 2 and "the data is not what this run trained on" in error and str(data) in error, error
+    assert ("other pixels or masks" in error) == (change == "a mask edited"), error
+    assert snapshot(run) == before
+
+
+def test_a_resume_from_another_working_directory_reads_the_data_the_run_started_with(tmp_path, capsys, monkeypatch):
+    (tmp_path / "project").mkdir()
+    write_dataset(tmp_path / "project" / "d", count=2)
+    write_dataset(tmp_path / "elsewhere" / "d", count=3, seed=7)  # another folder of the same name
+    monkeypatch.chdir(tmp_path / "project")
+    code, error = run_cli(["train", "d", "--out", str(tmp_path / "run"), *TINY, "--val-fraction", "0"], capsys)
+    assert code == 0, error
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    code, error = run_cli(["train", "--resume", str(tmp_path / "run"), "--epochs", "2"], capsys)
+    assert code == 0, error
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["data"] == str(tmp_path / "project" / "d")
 
 
 # 5. races ---------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ count), so a bad file stops the run at once with its name, not after an hour.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -208,23 +209,46 @@ def _deduplicate(notes: list[str]) -> None:
 
 
 def split_validation(
-    samples: list[Sample], fraction: float, seed: int
+    samples: list[Sample], fraction: float, seed: int, notes: list[str] | None = None
 ) -> tuple[list[Sample], list[Sample]]:
-    """Hold out ``fraction`` of the samples (at least one, if there are two or more).
+    """Hold out ``fraction`` of the samples' files (at least one, if there are two or more).
+
+    The planes of one stack (a movie's frames, a z-stack's slices) go to one side together: a held-out
+    plane between its neighbours in training would flatter the validation score that the stopping rule
+    and ``best.pt`` read. Only the planes of a single file are split among themselves, with a note.
 
     >>> train, val = split_validation([Sample(str(i), np.zeros((1, 2, 2)), None) for i in range(5)], 0.2, 0)
     >>> len(train), len(val)
     (4, 1)
+    >>> stacks = [Sample(f"{name}[{i}]", np.zeros((1, 2, 2)), None) for name in ("a.tif", "b.tif") for i in range(3)]
+    >>> sorted({source_file_of(s.name) for s in split_validation(stacks, 0.2, 0)[1]})
+    ['a.tif']
     """
     if fraction <= 0 or len(samples) < 2:
         return list(samples), []
-    count = min(len(samples) - 1, max(1, round(fraction * len(samples))))
-    order = np.random.default_rng(seed).permutation(len(samples))
-    held = set(order[:count].tolist())
-    return (
-        [s for i, s in enumerate(samples) if i not in held],
-        [s for i, s in enumerate(samples) if i in held],
-    )
+    files = list(dict.fromkeys(source_file_of(s.name) for s in samples))  # in order of first appearance
+    if len(files) < 2:
+        if notes is not None:
+            notes.append(f"all {len(samples)} images are planes of one file ({files[0]}), so validation holds out "
+                         "planes whose neighbours are in training, which flatters its score: pass --val-data "
+                         "(images of another recording) for a fair one")
+        units = [s.name for s in samples]
+    else:
+        units = files
+    count = min(len(units) - 1, max(1, round(fraction * len(units))))
+    order = np.random.default_rng(seed).permutation(len(units))
+    held = {units[i] for i in order[:count].tolist()}
+    unit_of = (lambda s: s.name) if len(files) < 2 else (lambda s: source_file_of(s.name))
+    return [s for s in samples if unit_of(s) not in held], [s for s in samples if unit_of(s) in held]
+
+
+def source_file_of(name: str) -> str:
+    """The file a sample comes from: its name without the ``[k]`` of a stack's plane.
+
+    >>> source_file_of("images/movie.tif[4]"), source_file_of("images/a.png")
+    ('images/movie.tif', 'images/a.png')
+    """
+    return re.sub(r"\[\d+\]$", "", name)
 
 
 def load_training_data(
@@ -241,7 +265,7 @@ def load_training_data(
     if val_source is not None:
         val_samples = load_labelled(val_source, options, notes, in_channels=samples[0].image.shape[0])
         return samples, val_samples
-    return split_validation(samples, val_fraction, seed)
+    return split_validation(samples, val_fraction, seed, notes)
 
 
 def decoded_dataset_bytes(source: str | Path) -> int:

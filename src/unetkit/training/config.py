@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..data.augment import DEFAULT_AUGMENT, AugmentName
 from ..instances.task import DEFAULT_METHOD, InstanceMethod
 from ..data.normalize import Normalization, NormalizationMode, check_scale_divisor
+from ..data.sample import SAMPLE_PREFIX
 from ..errors import ConfigError
 from ..losses import LossName
 from ..model import Padding, PresetName, Upsampling
@@ -336,6 +338,19 @@ class TrainConfig:
         if "normalization" in changes and changes["normalization"] != self.normalization:
             stale.update({name: None for name in ("upper_percentile", "normalization_jitter") if name not in changes})
         return dataclasses.replace(self, **{**stale, **changes})
+
+    def with_absolute_paths(self) -> TrainConfig:
+        """A copy whose DATA, ``--val-data`` and ``--init`` paths are absolute (``sample:`` names stay as they are),
+        so that a resume started from another working directory reads the same files.
+
+        >>> TrainConfig(out="r", data="d").with_absolute_paths().data == os.path.abspath("d")
+        True
+        """
+        def absolute(path: str | None) -> str | None:
+            return path if path is None or path.startswith(SAMPLE_PREFIX) else os.path.abspath(path)
+
+        return dataclasses.replace(self, data=absolute(self.data), val_data=absolute(self.val_data),
+                                   init_checkpoint=absolute(self.init_checkpoint))
 
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)

@@ -443,6 +443,11 @@ def run(
         prefetcher.close()
 
 
+def _counted(samples: list, named: int = 5) -> str:
+    """``2 (images/a.png, images/b.png)``: the count, with the names when there are at most ``named``."""
+    return f"{len(samples)} ({', '.join(s.name for s in samples)})" if 0 < len(samples) <= named else str(len(samples))
+
+
 def train(
     config: TrainConfig,
     *,
@@ -467,6 +472,7 @@ def train(
     try:
         if not resume:
             check_new_run_dir(run_dir)
+            config = config.with_absolute_paths()  # a resume from another working directory reads the same files
         elif context.is_main:
             release = hold_run_dir(run_dir)  # before anything of the run is read or changed
         context.barrier()
@@ -491,7 +497,7 @@ def train(
         context.barrier()
         if not resume:
             report(
-                f"training on {len(parts.train_samples)} image(s), validating on {len(parts.val_samples)}; "
+                f"training on {len(parts.train_samples)} image(s), validating on {_counted(parts.val_samples)}; "
                 f"{parts.device}, precision {parts.autocast_dtype or 'fp32'}, world size {context.world_size}"
             )
         with flag_on_stop_signals(report, stop) as stop_requested:

@@ -13,7 +13,7 @@ it is given. A new task or data source changes what is built here, not how train
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -35,6 +35,7 @@ from ..tasks import Task, TargetLoss, task_for
 from ..weight_init import initialize_weights
 from .config import TrainConfig
 from .averaging import AveragedModel, weight_average
+from .data_identity import data_identity
 from .distributed import DistributedContext
 from .optim import build_optimizer, build_scheduler
 
@@ -61,6 +62,7 @@ class RunParts:
     autocast_dtype: torch.dtype | None
     memory_format: torch.memory_format
     averaged: AveragedModel | None = None  # the moving average of the weights (``--ema``), if any
+    data_identity: dict[str, Any] = field(default_factory=dict)  # what it trains on: a resume checks it
 
     @property
     def device(self) -> torch.device:
@@ -150,7 +152,7 @@ def load_samples(config: TrainConfig, options: DataOptions, report: Report) -> t
         if val_source is not None:
             val_samples = scan_file_sources(val_source, options, notes)
         else:
-            train_samples, val_samples = split_validation(train_samples, config.val_fraction, config.seed)
+            train_samples, val_samples = split_validation(train_samples, config.val_fraction, config.seed, notes)
         val_samples = val_samples[:MAX_STREAMED_VALIDATION_IMAGES]
         foreground = any(len(s.grid) for s in train_samples)
         val_foreground = any(len(s.grid) for s in val_samples)
@@ -244,4 +246,5 @@ def build_run(config: TrainConfig, context: DistributedContext, report: Report) 
         autocast_dtype=autocast_dtype,
         memory_format=memory_format,
         averaged=weight_average(model, config.ema),
+        data_identity=data_identity(train_samples, val_samples),
     )

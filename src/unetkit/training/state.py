@@ -23,6 +23,7 @@ from ..checkpoint import check_same_config, make_checkpoint, read_checkpoint, sa
 from ..errors import CheckpointError, ConfigError, TrainingDiverged
 from ..tasks import task_from_dict
 from .config import TrainConfig
+from .data_identity import check_same_data
 from .history import CONFIG
 from .setup import RunParts
 
@@ -94,6 +95,7 @@ def training_state(parts: RunParts, position: Position) -> dict[str, Any]:
         "scaler": parts.scaler.state_dict(),
         "rng": rng_state(parts.device),
         "world_size": parts.context.world_size,  # with batch_size, the global batch: a resume keeps it
+        "data_identity": parts.data_identity,  # what it trained on: a resume refuses other data
         **({} if parts.averaged is None else {"averaged": parts.averaged.state_dict()}),
     }
 
@@ -144,6 +146,7 @@ def restore(parts: RunParts, run_dir: Path) -> Position:
             fix=f"resume with --nproc {stored_world} (or torchrun --nproc_per_node {stored_world}), or start a "
                 f"new run from these weights with --init {path}",
         )
+    check_same_data(state.get("data_identity"), parts.data_identity, path, parts.config.data or "sample:train")
     parts.model.load_state_dict(payload["model_state"])
     parts.optimizer.load_state_dict(state["optimizer"])
     parts.scheduler.load_state_dict(state["scheduler"])
