@@ -117,6 +117,14 @@ def not_a_checkpoint(root: Path) -> Path:
     return root / "notes.pt"
 
 
+def images_as_masks(root: Path) -> Path:
+    """The slip of saving each image into masks/ as well."""
+    data = dataset(root)
+    for image in (data / "images").iterdir():
+        (data / "masks" / image.name).write_bytes(image.read_bytes())
+    return data
+
+
 CASES = [
     BadInput("missing folder", lambda r: train(r / "nowhere"), ("nowhere", "not found")),
     BadInput("empty folders", lambda r: train(empty_folders(r)), ("images", "holds no images")),
@@ -152,6 +160,10 @@ CASES = [
              + ["--border", "600"], ("border must be", "below the tile size")),
     BadInput("ignore index with instances", lambda r: train(dataset(r), "--task", "instances", "--ignore-index", "9"),
              ("--task instances", "--ignore-index")),
+    *(BadInput(f"the images saved as masks{' ' + ' '.join(flags) if flags else ''}",
+               lambda r, flags=flags: train(images_as_masks(r), *flags),
+               ("masks/img0.png", "looks like an intensity image, not labels", "not copies of the images"))
+      for flags in ((), ("--instance-masks",), ("--task", "instances"))),
     BadInput("file that is not a checkpoint", lambda r: predict(r, not_a_checkpoint(r), Path("sample:heldout")),
              ("notes.pt", "not a PyTorch checkpoint")),
     BadInput("a run folder given as --init", lambda r: train(dataset(r), "--init", str(checkpoint(r).parent)),
@@ -207,8 +219,14 @@ def test_a_run_directory_is_never_reused(tmp_path, capsys, dataset):
     (out / "precious.txt").write_text("keep")
     code = main(["train", str(dataset), "--out", str(out), *TINY])
     error = capsys.readouterr().err
-    assert code == 2 and "run directory exists" in error and "--resume" in error
+    assert code == 2 and "--out is a folder of other files (precious.txt), not a run" in error, error
+    assert "--resume" not in error  # resuming a folder that holds no run cannot be the way out
     assert (out / "precious.txt").read_text() == "keep" and len(list(out.iterdir())) == 1
+    assert main(["train", str(dataset), "--out", str(tmp_path / "real"), *TINY]) == 0
+    capsys.readouterr()
+    code = main(["train", str(dataset), "--out", str(tmp_path / "real"), *TINY])
+    error = capsys.readouterr().err
+    assert code == 2 and "run directory exists" in error and f"--resume {tmp_path / 'real'}" in error
 
 
 def test_predict_refuses_a_float64_pixel_beyond_float32_and_writes_no_output(tmp_path, capsys):

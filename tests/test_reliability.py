@@ -650,6 +650,21 @@ def test_all_empty_masks_are_refused_and_an_empty_validation_is_warned(tmp_path,
     assert code == 2 and "nothing to learn" in error
 
 
+def test_masks_whose_only_foreground_is_ignored_are_refused(tmp_path, capsys):
+    data = write_dataset(tmp_path / "d", count=2)  # masks of {0, 1}
+    code, error = run_cli(["train", str(data), "--out", str(tmp_path / "run"), *TINY, "--ignore-index", "1"], capsys)
+    assert code == 2 and "background or --ignore-index 1" in error and "nothing to learn" in error
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_class_in_no_training_mask_is_warned(tmp_path, capsys):
+    data = write_dataset(tmp_path / "d", count=3)  # masks of {0, 1}
+    code, error = run_cli(["train", str(data), "--out", str(tmp_path / "run3"), *TINY, "--classes", "3"], capsys)
+    assert code == 0 and "warning: class 2 of --classes 3 (0 to 2) is in no training mask" in error, error
+    code, error = run_cli(["train", str(data), "--out", str(tmp_path / "run2"), *TINY, "--classes", "2"], capsys)
+    assert code == 0 and "in no training mask" not in error, error
+
+
 def test_repeated_signals_are_acknowledged(tmp_path):
     data = write_dataset(tmp_path / "d", count=3, size=(90, 90))
     process = subprocess.Popen(

@@ -32,10 +32,13 @@ def check_new_run_dir(run_dir: Path) -> None:
     """A run directory is never silently reused: it must be absent or empty."""
     check_output_folder(run_dir)
     if run_dir.is_dir() and any(run_dir.iterdir()):
+        if (run_dir / CONFIG).is_file():
+            raise OutputExistsError("run directory exists and is not empty", path=run_dir,
+                                    fix=f"continue it with --resume {run_dir}, or choose another --out")
+        held = sorted(path.name for path in run_dir.iterdir())
         raise OutputExistsError(
-            "run directory exists and is not empty",
-            path=run_dir,
-            fix=f"continue it with --resume {run_dir}, or choose another --out",
+            f"--out is a folder of other files ({', '.join(held[:3])}{', ...' if len(held) > 3 else ''}), not a run",
+            path=run_dir, fix="choose a new or empty folder for --out",
         )
 
 

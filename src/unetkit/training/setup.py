@@ -160,13 +160,16 @@ def load_samples(config: TrainConfig, options: DataOptions, report: Report) -> t
         train_samples, val_samples = load_training_data(
             source, options, val_source=val_source, val_fraction=config.val_fraction, seed=config.seed, notes=notes
         )
-        foreground = any(np.any(s.mask > 0) for s in train_samples if s.mask is not None)
-        val_foreground = any(np.any(s.mask > 0) for s in val_samples if s.mask is not None)
+        foreground = any(np.any(learnable_foreground(s.mask, options.ignore_index)) for s in train_samples)
+        val_foreground = any(np.any(learnable_foreground(s.mask, options.ignore_index)) for s in val_samples)
+        report_absent_classes(train_samples, options, report)
     for note in notes:
         report(f"note: {note}")
     if not foreground:
         raise InputError(
-            "no training mask has any foreground: every pixel is background, so there is nothing to learn",
+            "no training mask has any foreground: every pixel is background"
+            + ("" if options.ignore_index is None else f" or --ignore-index {options.ignore_index}")
+            + ", so there is nothing to learn",
             path=source,
             fix="check that the masks are the right files and hold objects (0 = background, 1.. = classes)",
         )
@@ -174,6 +177,35 @@ def load_samples(config: TrainConfig, options: DataOptions, report: Report) -> t
         report("warning: no validation mask has any foreground; an empty prediction scores Dice 1.0 there, "
                "so the validation score says little (pass --val-data with labelled objects)")
     return train_samples, val_samples
+
+
+def learnable_foreground(mask: np.ndarray | None, ignore_index: int | None) -> np.ndarray:
+    """Where ``mask`` holds a class to learn: above 0 and not ``--ignore-index``.
+
+    >>> learnable_foreground(np.array([0, 1, 2]), ignore_index=2).tolist()
+    [False, True, False]
+    """
+    if mask is None:
+        return np.zeros(0, bool)
+    return (mask > 0) if ignore_index is None else (mask > 0) & (mask != ignore_index)
+
+
+def report_absent_classes(samples: list[Sample], options: DataOptions, report: Report) -> None:
+    """Warn when a class of ``--classes K`` is in no training mask: the model cannot learn it, and the mean Dice
+    scores it 1.0 wherever prediction and mask both lack it, which makes the score look better than the model."""
+    if options.mask_mode != "classes" or options.num_classes < 3:  # with 2, no class 1 is "no foreground"
+        return
+    counts = np.zeros(options.num_classes, np.int64)
+    for sample in samples:
+        if sample.mask is not None:
+            kept = sample.mask[sample.mask != options.ignore_index] if options.ignore_index is not None else sample.mask
+            counts += np.bincount(kept.ravel(), minlength=options.num_classes)[:options.num_classes]
+    absent = [index for index in range(1, options.num_classes) if counts[index] == 0]
+    if absent:
+        report(f"warning: class{'es' if len(absent) > 1 else ''} {', '.join(map(str, absent))} of --classes "
+               f"{options.num_classes} (0 to {options.num_classes - 1}) {'are' if len(absent) > 1 else 'is'} in no "
+               "training mask: the model cannot learn them, and the mean Dice scores each as 1.0 where prediction "
+               "and mask both lack it; check --classes against the masks' values")
 
 
 def report_dim_scale(samples: list, divisor: float, report: Report) -> None:
