@@ -128,10 +128,57 @@ def test_the_planes_of_one_stack_stay_on_one_side_of_the_validation_split(tmp_pa
     samples = load_labelled(write_stacks(tmp_path / "d", {"movie_a.tif": 5, "movie_b.tif": 5, "movie_c.tif": 5}),
                             DataOptions())
     for seed in range(6):
-        train, val = split_validation(samples, 0.2, seed)
-        held = {source_file_of(s.name) for s in val}
+        notes: list[str] = []
+        train, val = split_validation(samples, 0.2, seed, notes)
+        held = {source_file_of(s) for s in val}
         assert len(held) == 1 and len(val) == 5, (seed, [s.name for s in val])
-        assert not held & {source_file_of(s.name) for s in train}
+        assert not held & {source_file_of(s) for s in train}
+        assert notes == [f"validation holds out whole files, a stack's planes together: {held.pop()} (5 of 15 images)"]
+    by_plane = split_validation(samples, 0.2, 0, by="planes")[1]  # what runs before 2026-12-07 did, and resume so
+    assert len(by_plane) == 3 and len({source_file_of(s) for s in by_plane}) > 1
+
+
+@pytest.mark.parametrize("frames, held_frames", [
+    ({"long.tif": 100, "short.tif": 5}, 5),  # the short stack: 5 % instead of 20 %, but no plane of "long" leaks
+    ({"a.tif": 20, "b.tif": 20}, 8),  # a whole stack would be half the data: planes, with a note
+])
+def test_a_whole_stack_is_held_out_only_where_it_is_not_most_of_the_data(tmp_path, frames, held_frames):
+    root = write_stacks(tmp_path / "d", frames)
+    samples = load_labelled(root, DataOptions())
+    for seed in range(3):
+        notes: list[str] = []
+        train, val = split_validation(samples, 0.2, seed, notes)
+        assert len(val) == held_frames and len(train) == sum(frames.values()) - held_frames
+        assert ("flatters its score" in notes[0]) == (held_frames == 8), notes
+
+
+def test_one_file_name_in_several_folders_of_a_csv_is_several_files(tmp_path):
+    rows = []
+    for index in range(5):
+        folder = tmp_path / f"exp{index}"
+        write_dataset(folder, count=1, seed=index)
+        rows.append(f"{folder / 'images' / 'img0.png'},{folder / 'masks' / 'img0.png'}")
+    (tmp_path / "pairs.csv").write_text("\n".join(rows) + "\n")
+    samples = load_labelled(tmp_path / "pairs.csv", DataOptions())
+    assert len({s.name for s in samples}) == 1  # the names alone ("images/img0.png") cannot tell them apart
+    train, val = split_validation(samples, 0.2, 0)
+    assert len(train) == 4 and len(val) == 1
+
+
+@pytest.mark.parametrize("mode", ["instances", "labels"])
+def test_densely_packed_small_labels_are_not_taken_for_an_intensity_image(mode):
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(0)
+    seeds = np.zeros((128, 128), np.int32)  # about 2,700 objects of about 6 px, touching: few neighbours agree
+    points = rng.integers(0, 128, (128 * 128 // 6, 2))
+    seeds[points[:, 0], points[:, 1]] = np.arange(1, len(points) + 1)
+    _, (rows, cols) = ndi.distance_transform_edt(seeds == 0, return_indices=True)
+    labels = seeds[rows, cols]
+    assert np.array_equal(prepare_mask(labels, "packed.tif", num_classes=1, mode=mode) > 0, labels > 0)
+    image = rng.integers(1, 4000, (128, 128)).astype(np.uint16)  # an image's grey levels: refused
+    with pytest.raises(InputError, match="looks like an intensity image"):
+        prepare_mask(image, "image.tif", num_classes=1, mode=mode)
 
 
 def test_a_single_stack_is_split_by_plane_with_a_note(tmp_path):
@@ -139,7 +186,7 @@ def test_a_single_stack_is_split_by_plane_with_a_note(tmp_path):
     notes: list[str] = []
     train, val = split_validation(samples, 0.2, 0, notes)
     assert len(train) == 8 and len(val) == 2
-    assert len(notes) == 1 and "planes of one file" in notes[0] and "--val-data" in notes[0]
+    assert len(notes) == 1 and "holds out planes of" in notes[0] and "movie.tif" in notes[0] and "--val-data" in notes[0]
 
 
 def test_foreground_fraction_one_centres_every_patch_on_foreground(tmp_path):

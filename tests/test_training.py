@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from unetkit import TrainConfig, load_model, train
-from unetkit.checkpoint import read_checkpoint
+from unetkit.checkpoint import read_checkpoint, save_checkpoint
 from unetkit.errors import ConfigError, InputError
 from unetkit.training.history import read_rows
 
@@ -163,9 +163,15 @@ def test_a_resumed_scale_run_divides_by_the_stored_divisor_whatever_the_data_is_
     train(tiny_config(data, run, epochs=1, steps_per_epoch=1, normalization="scale"), report=messages.append)
     assert json.loads((run / "config.json").read_text())["scale_divisor"] == 255.0  # decided once, kept
     assert "images are divided by 255 (--normalization scale)" in messages
-    for path in sorted((data / "images").iterdir()):  # the same values in 16-bit files: a fresh run would divide
-        Image.fromarray(np.asarray(Image.open(path), np.uint16)).save(path)  # by 65535 (a resume checks the pixels)
+    for path in sorted((data / "images").iterdir()):  # the images become 16-bit: a fresh run would divide by 65535
+        write_tiff(path.with_suffix(".tif"), np.asarray(Image.open(path), np.uint16) * 257)
+        path.unlink()
     assert resume_config(run, scale_divisor=255.0).scale_divisor == 255.0  # the divisor it used may be repeated
+    with pytest.raises(ConfigError, match="not what this run trained on"):  # last.pt knows its data
+        train(resume_config(run, epochs=2), resume=True, report=QUIET)
+    payload = read_checkpoint(run / "last.pt")  # a last.pt of before 2026-12-07 kept no identity of its data
+    del payload["training"]["data_identity"]
+    save_checkpoint(run / "last.pt", payload, overwrite=True)
     train(resume_config(run, epochs=2), resume=True, report=QUIET)
     assert load_model(run / "last.pt")[1].normalization.high == 255.0
     # a run started before runs stored their divisor divided by 99.8, and resumes so

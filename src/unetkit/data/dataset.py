@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
+from typing import Any, Literal, Sequence, cast
 
 import numpy as np
 
@@ -34,6 +34,7 @@ class Sample:
     name: str
     image: np.ndarray  # (C, H, W) float32, normalised
     mask: np.ndarray | None  # (H, W) class indices, or None for unlabelled images
+    files: tuple[Path, ...] = ()  # the image and mask files it was read from (none: made in memory)
 
 
 @dataclass(frozen=True)
@@ -189,7 +190,8 @@ def load_labelled(
     listing = find_pairs(source)
     check_all_matched(listing)
     samples = [
-        Sample(plane.name, options.normalization.apply(to_channels_first(plane.raw)), plane.mask)
+        Sample(plane.name, options.normalization.apply(to_channels_first(plane.raw)), plane.mask,
+               files=(pair.image, pair.mask))
         for pair in listing.pairs
         for plane in read_pair(pair, options, notes, options_can_change)
     ]
@@ -208,47 +210,73 @@ def _deduplicate(notes: list[str]) -> None:
     notes[:] = [f"{key} ({count} file(s))" if count > 1 else key for key, count in seen.items()]
 
 
-def split_validation(
-    samples: list[Sample], fraction: float, seed: int, notes: list[str] | None = None
-) -> tuple[list[Sample], list[Sample]]:
-    """Hold out ``fraction`` of the samples' files (at least one, if there are two or more).
+#: how ``split_validation`` holds images out: whole files (a stack's planes together), or planes one by one (every
+#: run before 2026-12-07, which a resume of such a run keeps)
+ValSplit = Literal["files", "planes"]
 
-    The planes of one stack (a movie's frames, a z-stack's slices) go to one side together: a held-out
-    plane between its neighbours in training would flatter the validation score that the stopping rule
-    and ``best.pt`` read. Only the planes of a single file are split among themselves, with a note.
+
+def split_validation(
+    samples: Sequence[Sample], fraction: float, seed: int, notes: list[str] | None = None, by: ValSplit = "files"
+) -> tuple[list[Sample], list[Sample]]:
+    """Hold out about ``fraction`` of the samples (at least one, if there are two or more).
+
+    ``by="files"``: the planes of one stack (a movie's frames, a z-stack's slices) go to one side together, since a
+    held-out plane between its neighbours in training would flatter the validation score that the stopping rule and
+    ``best.pt`` read. Whole files are drawn until about ``fraction`` of the planes is held out; where every file is
+    larger than that, the smallest file is held out if it holds at most twice that share, and otherwise planes are
+    drawn one by one; ``notes`` says which. Single-plane files split as ``by="planes"`` does.
 
     >>> train, val = split_validation([Sample(str(i), np.zeros((1, 2, 2)), None) for i in range(5)], 0.2, 0)
     >>> len(train), len(val)
     (4, 1)
-    >>> stacks = [Sample(f"{name}[{i}]", np.zeros((1, 2, 2)), None) for name in ("a.tif", "b.tif") for i in range(3)]
-    >>> sorted({source_file_of(s.name) for s in split_validation(stacks, 0.2, 0)[1]})
-    ['a.tif']
+    >>> stacks = [Sample(f"{name}[{i}]", np.zeros((1, 2, 2)), None) for name in "abcde" for i in range(3)]
+    >>> sorted({source_file_of(s) for s in split_validation(stacks, 0.2, 0)[1]})  # 3 of 15: one whole file
+    ['c']
     """
     if fraction <= 0 or len(samples) < 2:
         return list(samples), []
-    files = list(dict.fromkeys(source_file_of(s.name) for s in samples))  # in order of first appearance
-    if len(files) < 2:
+    count = min(len(samples) - 1, max(1, round(fraction * len(samples))))
+    rng = np.random.default_rng(seed)
+    files = list(dict.fromkeys(source_file_of(s) for s in samples))  # in order of first appearance
+    if by == "planes" or len(files) == len(samples):  # one plane a file: the seeded draw of every run so far
+        held_index = set(rng.permutation(len(samples))[:count].tolist())
+        return ([s for i, s in enumerate(samples) if i not in held_index],
+                [s for i, s in enumerate(samples) if i in held_index])
+    sizes = {file: 0 for file in files}
+    for sample in samples:
+        sizes[source_file_of(sample)] += 1
+    order = [files[i] for i in rng.permutation(len(files)).tolist()]
+    held: list[str] = []
+    for file in order:
+        if sum(sizes[f] for f in held) + sizes[file] <= count:
+            held.append(file)
+    if not held:
+        smallest = min(order, key=lambda file: sizes[file])  # the first of the smallest, in the seeded order
+        if len(files) >= 2 and sizes[smallest] <= 2 * count:  # at most twice the share asked for
+            held = [smallest]
+    if not held:
         if notes is not None:
-            notes.append(f"all {len(samples)} images are planes of one file ({files[0]}), so validation holds out "
-                         "planes whose neighbours are in training, which flatters its score: pass --val-data "
-                         "(images of another recording) for a fair one")
-        units = [s.name for s in samples]
-    else:
-        units = files
-    count = min(len(units) - 1, max(1, round(fraction * len(units))))
-    order = np.random.default_rng(seed).permutation(len(units))
-    held = {units[i] for i in order[:count].tolist()}
-    unit_of = (lambda s: s.name) if len(files) < 2 else (lambda s: source_file_of(s.name))
-    return [s for s in samples if unit_of(s) not in held], [s for s in samples if unit_of(s) in held]
+            notes.append(f"validation holds out planes of {files[0] if len(files) == 1 else 'the stacks'}, whose "
+                         "neighbours are in training, which flatters its score: pass --val-data (images of another "
+                         "recording) for a fair one")
+        return split_validation(samples, fraction, seed, by="planes")
+    chosen = set(held)
+    val = [s for s in samples if source_file_of(s) in chosen]
+    if notes is not None:
+        notes.append(f"validation holds out whole files, a stack's planes together: {', '.join(held)} "
+                     f"({len(val)} of {len(samples)} images)")
+    return [s for s in samples if source_file_of(s) not in chosen], val
 
 
-def source_file_of(name: str) -> str:
-    """The file a sample comes from: its name without the ``[k]`` of a stack's plane.
+def source_file_of(sample: Any) -> str:
+    """The image file a :class:`Sample` (or a :class:`~unetkit.data.sources.FileSource`) was read from; for a
+    sample made in memory, its name without a stack's ``[k]``.
 
-    >>> source_file_of("images/movie.tif[4]"), source_file_of("images/a.png")
-    ('images/movie.tif', 'images/a.png')
+    >>> source_file_of(Sample("images/movie.tif[4]", np.zeros((1, 2, 2)), None))
+    'images/movie.tif'
     """
-    return re.sub(r"\[\d+\]$", "", name)
+    files = getattr(sample, "files", None) or ((sample.image_path,) if hasattr(sample, "image_path") else ())
+    return str(files[0]) if files else re.sub(r"\[\d+\]$", "", sample.name)
 
 
 def load_training_data(
@@ -259,13 +287,14 @@ def load_training_data(
     val_fraction: float = 0.2,
     seed: int = 0,
     notes: list[str] | None = None,
+    val_split: ValSplit = "files",
 ) -> tuple[list[Sample], list[Sample]]:
     """Training and validation samples: ``val_source`` if given, else a seeded split of ``source``."""
     samples = load_labelled(source, options, notes)
     if val_source is not None:
         val_samples = load_labelled(val_source, options, notes, in_channels=samples[0].image.shape[0])
         return samples, val_samples
-    return split_validation(samples, val_fraction, seed, notes)
+    return split_validation(samples, val_fraction, seed, notes, by=val_split)
 
 
 def decoded_dataset_bytes(source: str | Path) -> int:

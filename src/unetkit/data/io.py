@@ -282,7 +282,8 @@ def check_writable_folder(folder: Path, path: Path | None = None) -> None:
 def on_read_only_file_system(path: Path) -> bool:
     """True if ``path`` lies on a file system mounted read-only (False where the system cannot tell).
 
-    >>> on_read_only_file_system(Path("."))
+    >>> import tempfile
+    >>> on_read_only_file_system(Path(tempfile.gettempdir()))
     False
     """
     try:

@@ -14,9 +14,11 @@ import dataclasses
 import math
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from ..data.augment import DEFAULT_AUGMENT, AugmentName
+from ..data.dataset import ValSplit
 from ..instances.task import DEFAULT_METHOD, InstanceMethod
 from ..data.normalize import Normalization, NormalizationMode, check_scale_divisor
 from ..data.sample import SAMPLE_PREFIX
@@ -85,6 +87,8 @@ class TrainConfig:
     val_data: str | None = field(default=None, metadata=option(
         "separate validation data (default: a split of DATA)", group=DATA))
     val_fraction: float = field(default=0.2, metadata=option("share of DATA held out for validation", group=DATA))
+    val_split: ValSplit = field(default="files", metadata=option(
+        "what validation holds out of DATA: whole files (a stack's planes together) or planes", group=DATA))
     task: TaskName = field(default="semantic", metadata=option(
         "semantic: pixels into classes; instances: objects, touching ones separated (instance label masks)"))
     instance_method: InstanceMethod = field(default=DEFAULT_METHOD, metadata=option(
@@ -346,8 +350,8 @@ class TrainConfig:
         >>> TrainConfig(out="r", data="d").with_absolute_paths().data == os.path.abspath("d")
         True
         """
-        def absolute(path: str | None) -> str | None:
-            return path if path is None or path.startswith(SAMPLE_PREFIX) else os.path.abspath(path)
+        def absolute(path: str | Path | None) -> str | None:
+            return None if path is None else str(path) if str(path).startswith(SAMPLE_PREFIX) else os.path.abspath(path)
 
         return dataclasses.replace(self, data=absolute(self.data), val_data=absolute(self.val_data),
                                    init_checkpoint=absolute(self.init_checkpoint))

@@ -3,9 +3,10 @@
 Exact resume needs the same images in the same order: a resume that reads another folder of the
 same name (run from another working directory), or the folder after an image was added or
 removed, would go on training without a word, on other data. The identity is a digest of every
-training and validation image and mask (their names, shapes and pixels; for images read from the
-files window by window, their names, shapes and the foreground map drawn from the masks), with the
-counts and the validation images' names, which a mismatch can then name.
+training and validation sample's name and of its image and mask files' bytes (whole up to 2 MiB, else
+their size, first and last MiB): the same whether the data is loaded or streamed from the files, the
+same after the folder is moved or copied, and blind to library versions. It comes with the counts and
+the validation images' names, which a mismatch can then name.
 
 >>> import numpy as np
 >>> from unetkit.data.dataset import Sample
@@ -29,27 +30,47 @@ from ..errors import ConfigError
 
 #: validation images named in a mismatch's message, at most
 NAMED = 5
+#: files up to twice this size are read whole; larger ones by their size, first and last this many bytes
+READ_BYTES = 1 << 20
 
 
 def data_identity(train_samples: Sequence[Sample | FileSource], val_samples: Sequence[Sample | FileSource]
                   ) -> dict[str, Any]:
     """The counts, the validation images' names and one digest of everything the run reads."""
     digest = hashlib.blake2b(digest_size=16)
+    fingerprints: dict[Path, bytes] = {}  # a stack's file, once for all its planes
     for part, samples in (("train", train_samples), ("validation", val_samples)):
         digest.update(f"{part}:{len(samples)}".encode())
         for sample in samples:
-            _add_sample(digest, sample)
+            digest.update(sample.name.encode())
+            files = (sample.image_path, sample.mask_path) if isinstance(sample, FileSource) else sample.files
+            for path in files:
+                if path not in fingerprints:
+                    fingerprints[path] = file_fingerprint(path)
+                digest.update(fingerprints[path])
+            if not files:  # a sample made in memory (an API caller's): its pixels
+                _add_arrays(digest, sample)
     return {"train_images": len(train_samples), "validation_images": [s.name for s in val_samples],
             "digest": digest.hexdigest()}
 
 
-def _add_sample(digest: Any, sample: Sample | FileSource) -> None:
-    digest.update(sample.name.encode())
-    if isinstance(sample, FileSource):
-        arrays = [np.asarray((sample.channels, sample.height, sample.width, sample.plane)), sample.grid]
-    else:
-        arrays = [sample.image] + ([] if sample.mask is None else [sample.mask])
-    for array in arrays:
+def file_fingerprint(path: Path) -> bytes:
+    """A digest of the file's bytes: all of them up to ``2 * READ_BYTES``, else its size, first and last MiB."""
+    digest = hashlib.blake2b(digest_size=16)
+    size = path.stat().st_size
+    digest.update(str(size).encode())
+    with open(path, "rb") as handle:
+        if size <= 2 * READ_BYTES:
+            digest.update(handle.read())
+        else:
+            digest.update(handle.read(READ_BYTES))
+            handle.seek(size - READ_BYTES)
+            digest.update(handle.read(READ_BYTES))
+    return digest.digest()
+
+
+def _add_arrays(digest: Any, sample: Sample) -> None:
+    for array in [sample.image] + ([] if sample.mask is None else [sample.mask]):
         array = np.ascontiguousarray(array)
         digest.update(f"{array.dtype.str}{array.shape}".encode())
         digest.update(array.data)
@@ -65,12 +86,12 @@ def check_same_data(stored: dict[str, Any] | None, current: dict[str, Any], chec
     then = f"{stored['train_images']} training and {len(stored['validation_images'])} validation image(s)"
     now = f"{current['train_images']} and {len(current['validation_images'])}"
     gone = [name for name in stored["validation_images"] if name not in current["validation_images"]]
-    detail = "" if not gone else f"; validation images no longer there: {', '.join(gone[:NAMED])}" + (
+    detail = "" if not gone else f"; no longer held out for validation: {', '.join(gone[:NAMED])}" + (
         f" and {len(gone) - NAMED} more" if len(gone) > NAMED else "")
     same_counts = stored["train_images"] == current["train_images"] and not gone
     raise ConfigError(
         f"the data is not what this run trained on ({then}, {now} now"
-        + (", with other pixels or masks" if same_counts else "") + f"{detail}), so the resumed run would not "
+        + (", the same names but other file contents" if same_counts else "") + f"{detail}), so the resumed run would not "
         "continue the same computation",
         path=data,
         fix=f"resume with the data the run started with (the path in {checkpoint.parent / 'config.json'}), or "

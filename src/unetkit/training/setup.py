@@ -152,13 +152,15 @@ def load_samples(config: TrainConfig, options: DataOptions, report: Report) -> t
         if val_source is not None:
             val_samples = scan_file_sources(val_source, options, notes)
         else:
-            train_samples, val_samples = split_validation(train_samples, config.val_fraction, config.seed, notes)
+            train_samples, val_samples = split_validation(train_samples, config.val_fraction, config.seed, notes,
+                                                          by=config.val_split)
         val_samples = val_samples[:MAX_STREAMED_VALIDATION_IMAGES]
         foreground = any(len(s.grid) for s in train_samples)
         val_foreground = any(len(s.grid) for s in val_samples)
     else:
         train_samples, val_samples = load_training_data(
-            source, options, val_source=val_source, val_fraction=config.val_fraction, seed=config.seed, notes=notes
+            source, options, val_source=val_source, val_fraction=config.val_fraction, seed=config.seed, notes=notes,
+            val_split=config.val_split,
         )
         foreground = any(np.any(learnable_foreground(s.mask, options.ignore_index)) for s in train_samples)
         val_foreground = any(np.any(learnable_foreground(s.mask, options.ignore_index)) for s in val_samples)
@@ -195,12 +197,11 @@ def report_absent_classes(samples: list[Sample], options: DataOptions, report: R
     scores it 1.0 wherever prediction and mask both lack it, which makes the score look better than the model."""
     if options.mask_mode != "classes" or options.num_classes < 3:  # with 2, no class 1 is "no foreground"
         return
-    counts = np.zeros(options.num_classes, np.int64)
+    absent = list(range(1, options.num_classes))
     for sample in samples:
-        if sample.mask is not None:
-            kept = sample.mask[sample.mask != options.ignore_index] if options.ignore_index is not None else sample.mask
-            counts += np.bincount(kept.ravel(), minlength=options.num_classes)[:options.num_classes]
-    absent = [index for index in range(1, options.num_classes) if counts[index] == 0]
+        if sample.mask is not None and absent:
+            absent = [index for index in absent if index == options.ignore_index or not np.any(sample.mask == index)]
+    absent = [index for index in absent if index != options.ignore_index]
     if absent:
         report(f"warning: class{'es' if len(absent) > 1 else ''} {', '.join(map(str, absent))} of --classes "
                f"{options.num_classes} (0 to {options.num_classes - 1}) {'are' if len(absent) > 1 else 'is'} in no "
@@ -231,8 +232,9 @@ def report_init_normalization(checkpoint: str, init: dict[str, Any], normalizati
                f"this run normalises as {normalization} (--normalization, --upper-percentile set it)")
 
 
-def build_run(config: TrainConfig, context: DistributedContext, report: Report) -> RunParts:
-    """Read and check the data, then build the model (DDP-wrapped under torchrun) and its optimiser."""
+def build_run(config: TrainConfig, context: DistributedContext, report: Report, resuming: bool = False) -> RunParts:
+    """Read and check the data, then build the model (DDP-wrapped under torchrun) and its optimiser; ``resuming``
+    (from a ``last.pt``, whose weights replace them) skips reading the ``--init`` weights, which may have moved."""
     data_options = data_options_for(config)
     train_samples, val_samples = load_samples(config, data_options, report)
     if data_options.normalization.mode == "scale":
@@ -244,7 +246,7 @@ def build_run(config: TrainConfig, context: DistributedContext, report: Report) 
     device = context.device
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     channels = train_samples[0].channels if isinstance(train_samples[0], FileSource) else train_samples[0].image.shape[0]
-    init = read_checkpoint(config.init_checkpoint) if config.init_checkpoint else None
+    init = read_checkpoint(config.init_checkpoint) if config.init_checkpoint and not resuming else None
     model = build_model(config, channels, init).to(device).to(memory_format=memory_format)
     if init is not None:
         report_init_normalization(config.init_checkpoint, init, data_options.normalization, report)

@@ -197,7 +197,8 @@ OLD_RUN_VALUES = {"ema": 0.0, "patch_size": 256, "steps_per_epoch": 50,  # every
                   "normalization_jitter": 0.0,  # every run before --normalization-jitter (2026-12-05)
                   "foreground_fraction": 0.33,  # every run before the share followed the task (2026-12-05)
                   "upper_percentile": 99.8,  # every run before --upper-percentile (2026-12-05)
-                  "keep_within": 0.0}  # every run before best.pt kept the latest model within a margin (2026-12-06)
+                  "keep_within": 0.0,  # every run before best.pt kept the latest model within a margin (2026-12-06)
+                  "val_split": "planes"}  # every run before validation held out a stack's planes together (2026-12-07)
 #: what ``--normalization scale`` divided by before runs stored their divisor (2026-12-05):
 #: the percentile mode's upper bound, which the scale mode then shared by mistake
 OLD_SCALE_DIVISOR = 99.8
@@ -244,6 +245,8 @@ def resume_config(run_dir: str | Path, **given: Any) -> TrainConfig:
         elif name == "out":
             if Path(value).resolve() != Path(run_dir).resolve():
                 refused.append(f"--out {value} (the run is {run_dir})")
+        elif name in ("data", "val_data") and _checks_its_data(run_dir):
+            changes[name] = value  # the data moved, say: restore() refuses it unless it is the same data
         elif not _same_option(name, getattr(config, name), value):
             refused.append(f"{name.replace('_', '-')} {value!r} (the run has {getattr(config, name)!r})")
     if refused:
@@ -262,6 +265,13 @@ def resume_config(run_dir: str | Path, **given: Any) -> TrainConfig:
     if config.decides_length and changes.get("epochs") is not None and "early_stopping" not in changes:
         changes["early_stopping"] = None  # --epochs N means exactly N epochs unless --early-stopping comes with it
     return config.replace(out=str(run_dir), **changes)
+
+
+def _checks_its_data(run_dir: str | Path) -> bool:
+    """True when a resume of ``run_dir`` checks its data: ``last.pt`` holds the data's identity (runs since
+    2026-12-07), or there is no ``last.pt`` and the run starts again from step 0."""
+    path = Path(run_dir) / LAST
+    return not path.is_file() or "data_identity" in read_checkpoint(path).get("training", {})
 
 
 def _same_option(name: str, stored: Any, given: Any) -> bool:
