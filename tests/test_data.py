@@ -80,9 +80,30 @@ def test_multiclass_masks_need_the_class_count():
         prepare_mask(mask, "m.png", num_classes=1)
 
 
+@pytest.mark.parametrize("values, dtype, fix", [
+    ([0, 1, 255], np.uint8, "--ignore-index 255"),  # 255: the usual "unlabelled" of semantic datasets
+    ([0, 1, 2, 255], np.uint8, "--ignore-index 255 --classes 3"),
+    ([-1, 0, 1], np.int16, "--ignore-index -1"),
+    ([0, 128, 255], np.uint8, "smoothed by resizing or lossy saving"),  # not "256 classes"
+])
+def test_mask_values_get_the_fix_that_fits_them(values, dtype, fix):
+    with pytest.raises(InputError) as error:
+        prepare_mask(np.array([values] * 3, dtype), "m.png", num_classes=1)
+    assert fix in str(error.value) and "--classes 256" not in str(error.value)
+
+
 def test_float_masks_are_refused():
     with pytest.raises(InputError, match="floating point"):
         prepare_mask(np.zeros((2, 2), np.float32), "m.tif", num_classes=1)
+
+
+@pytest.mark.parametrize("separator, named", [(";", "semicolons"), ("\t", "tabs")])
+def test_a_csv_with_another_separator_is_named_as_such(tmp_path, separator, named):
+    write_dataset(tmp_path / "d", count=1)
+    (tmp_path / "pairs.csv").write_text(f"d/images/img0.png{separator}d/masks/img0.png\n")  # German Excel: ';'
+    with pytest.raises(InputError, match=f"separated by {named}") as error:
+        find_pairs(tmp_path / "pairs.csv")
+    assert "commas" in str(error.value)
 
 
 def test_csv_of_pairs(tmp_path):

@@ -421,6 +421,7 @@ def test_an_unreadable_masks_folder_is_a_clear_error(tmp_path, capsys, monkeypat
     (["--lr", "nan"], "must be a finite number"), (["--weight-decay", "nan"], "must be a finite number"),
     (["--weight-decay", "-1"], "weight decay must be 0 or more"), (["--seed", "-1"], "seed must be 0 or more"),
     (["--device", "bogus"], "unknown device 'bogus'"), (["--grad-clip", "inf"], "must be a finite number"),
+    (["--max-time", "0"], "--max-time must be more than 0"),
 ])
 def test_bad_option_values_are_clear_errors(tmp_path, capsys, argv_tail, words):
     data = write_dataset(tmp_path / "d", count=2)

@@ -253,10 +253,40 @@ def _binary_maximum(found: set[int]) -> int | None:
     return None
 
 
+def _likely_ignore_value(values: np.ndarray) -> int | None:
+    """The one value that looks like an 'ignore' label beside classes 0..K-1: a single negative value (-1), or
+    255 (65535) above consecutive classes from 0 (as semantic-segmentation datasets mark unlabelled pixels).
+
+    >>> _likely_ignore_value(np.array([0, 1, 255])), _likely_ignore_value(np.array([-1, 0, 1]))
+    (255, -1)
+    >>> _likely_ignore_value(np.array([0, 255])), _likely_ignore_value(np.array([0, 128, 255])) is None
+    (None, True)
+    """
+    negative = values[values < 0]
+    if len(negative) == 1 and values.max() > 0:
+        rest = values[values >= 0]
+        return int(negative[0]) if np.array_equal(rest, np.arange(len(rest))) else None
+    for high in (255, 65535):
+        rest = values[values != high]
+        if high in values and len(rest) >= 2 and np.array_equal(rest, np.arange(len(rest))):
+            return high
+    return None
+
+
 def _suggest_fix(values: np.ndarray, num_classes: int) -> str:
     high = _binary_maximum(set(values.tolist()))
     if high is not None:
         return f"these are binary masks (0 and {high}): train one class, the default (--classes 1)"
+    ignore = _likely_ignore_value(values)
+    if ignore is not None:
+        classes = int(values[values != ignore].max()) + 1
+        return (f"if {ignore} marks pixels to leave out of training and scoring (a common 'ignore' value), pass "
+                f"--ignore-index {ignore}" + (f" --classes {classes}" if classes > 2 else ""))
+    top = int(values.max())
+    if values.min() == 0 and top in (255, 65535) and len(values) >= 3:
+        return (f"values between 0 and {top} besides them look like a binary mask smoothed by resizing or lossy "
+                f"saving: threshold it (foreground above {top // 2}) and save it as 0/1; if they are classes, "
+                "number them 0..K-1 and pass --classes K")
     positive = values[values > 0]
     consecutive = len(positive) > 0 and np.array_equal(positive, np.arange(1, len(positive) + 1))
     if num_classes == 1 and len(positive) > 2 and consecutive:

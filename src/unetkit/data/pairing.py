@@ -131,7 +131,13 @@ def _pairs_from_csv(path: Path) -> PairListing:
     first_row: dict[Path, int] = {}
     for number, row in enumerate(rows, start=1):
         if len(row) < 2:
-            raise InputError(f"row {number} has {len(row)} column(s), expected image,mask", path=path)
+            separator = next((name for mark, name in ((";", "semicolons"), ("\t", "tabs")) if row and mark in row[0]),
+                             None)
+            raise InputError(
+                f"row {number} has {len(row)} column(s), expected image,mask"
+                + (f": its columns seem separated by {separator}" if separator else ""), path=path,
+                fix="save the file with commas between the columns (in Excel: 'CSV UTF-8 (Comma delimited)')"
+                if separator else "write one 'image,mask' row per pair")
         image, mask = (path.parent / row[0].strip(), path.parent / row[1].strip())
         for file in (image, mask):
             if not file.is_file():

@@ -235,7 +235,8 @@ class TrainConfig:
         if self.scale_divisor is not None:
             check_scale_divisor(self.scale_divisor)
         if self.max_time_s is not None and self.max_time_s <= 0:
-            raise ConfigError(f"max time must be positive, got {self.max_time_s}")
+            raise ConfigError(f"--max-time must be more than 0, got {self.max_time_s:g} s",
+                              fix="give a training time such as --max-time 5m, or leave it out to stop by the rule")
         if self.min_object_size is not None and self.min_object_size < 1:
             raise ConfigError(f"min object size must be at least 1 pixel, got {self.min_object_size}")
         if self.min_object_size is not None and self.task != "instances":
