@@ -106,6 +106,16 @@ def test_a_csv_with_another_separator_is_named_as_such(tmp_path, separator, name
     assert "commas" in str(error.value)
 
 
+def test_subfolders_of_images_and_masks_are_noted_not_silently_skipped(tmp_path):
+    root = write_dataset(tmp_path / "d", count=3)
+    for folder in ("images", "masks"):
+        (root / folder / "sub").mkdir()
+        (root / folder / "img2.png").rename(root / folder / "sub" / "img2.png")
+    notes: list[str] = []
+    assert len(load_labelled(root, DataOptions(), notes)) == 2
+    assert notes == ["subfolders are not read (images/sub/, masks/sub/), only the files directly in images/ and masks/"]
+
+
 def test_csv_of_pairs(tmp_path):
     write_dataset(tmp_path / "d", count=2)
     (tmp_path / "pairs.csv").write_text("image,mask\nd/images/img0.png,d/masks/img0.png\nd/images/img1.png,d/masks/img1.png\n")

@@ -422,6 +422,7 @@ def test_an_unreadable_masks_folder_is_a_clear_error(tmp_path, capsys, monkeypat
     (["--weight-decay", "-1"], "weight decay must be 0 or more"), (["--seed", "-1"], "seed must be 0 or more"),
     (["--device", "bogus"], "unknown device 'bogus'"), (["--grad-clip", "inf"], "must be a finite number"),
     (["--max-time", "0"], "--max-time must be more than 0"),
+    (["--val-data", "sample:heldout", "--val-fraction", "0.5"], "--val-fraction 0.5 has no effect with --val-data"),
 ])
 def test_bad_option_values_are_clear_errors(tmp_path, capsys, argv_tail, words):
     data = write_dataset(tmp_path / "d", count=2)
@@ -692,6 +693,12 @@ def test_a_class_in_no_training_mask_is_warned(tmp_path, capsys):
     assert code == 0 and "warning: class 2 of --classes 3 (0 to 2) is in no training mask" in error, error
     code, error = run_cli(["train", str(data), "--out", str(tmp_path / "run2"), *TINY, "--classes", "2"], capsys)
     assert code == 0 and "in no training mask" not in error, error
+
+
+def test_validation_on_the_training_data_itself_is_warned(tmp_path, capsys):
+    data = write_dataset(tmp_path / "d", count=2)
+    code, error = run_cli(["train", str(data), "--out", str(tmp_path / "run"), *TINY, "--val-data", str(data)], capsys)
+    assert code == 0 and "warning: --val-data is DATA itself" in error, error
 
 
 def test_repeated_signals_are_acknowledged(tmp_path):

@@ -189,6 +189,7 @@ def load_labelled(
     """
     listing = find_pairs(source)
     check_all_matched(listing)
+    listing.note_subfolders(notes)
     samples = [
         Sample(plane.name, options.normalization.apply(to_channels_first(plane.raw)), plane.mask,
                files=(pair.image, pair.mask))

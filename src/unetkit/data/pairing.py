@@ -37,6 +37,14 @@ class PairListing:
     pairs: list[Pair] = field(default_factory=list)
     images_without_mask: list[Path] = field(default_factory=list)
     masks_without_image: list[Path] = field(default_factory=list)
+    subfolders: list[Path] = field(default_factory=list)  # inside images/ and masks/: not read
+
+    def note_subfolders(self, notes: list[str] | None) -> None:
+        """Add to ``notes`` that the subfolders of images/ and masks/ were not read (nothing if there are none)."""
+        if notes is not None and self.subfolders:
+            names = ", ".join(f"{p.parent.name}/{p.name}/" for p in self.subfolders[:5])
+            notes.append(f"subfolders are not read ({names}{' and more' if len(self.subfolders) > 5 else ''}), "
+                         "only the files directly in images/ and masks/")  # no ': ', which _deduplicate cuts at
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -96,6 +104,8 @@ def find_pairs(source: str | Path) -> PairListing:
     images = _by_stem(image_files(images_dir))
     masks = _by_stem(image_files(masks_dir))
     listing = PairListing(
+        subfolders=[p for folder in (images_dir, masks_dir) for p in sorted(folder.iterdir())
+                    if p.is_dir() and not p.name.startswith(".") and not p.name.lower().endswith(".zarr")],
         pairs=[Pair(images[s], masks[s]) for s in sorted(images) if s in masks],
         images_without_mask=[images[s] for s in sorted(images) if s not in masks],
         masks_without_image=[masks[s] for s in sorted(masks) if s not in images],

@@ -175,6 +175,7 @@ def scan_file_sources(
     reading on demand; the dataset itself is never held."""
     listing = find_pairs(source)
     check_all_matched(listing)
+    listing.note_subfolders(notes)
     sources: list[FileSource] = []
     for pair in listing.pairs:
         image_shape, mask_shape = plane_shape(pair.image), plane_shape(pair.mask)

@@ -71,6 +71,10 @@ TASK_DEFAULTS: dict[str, dict[str, float]] = {
 }
 
 
+#: the share of DATA that validation holds out when no --val-data is given
+DEFAULT_VAL_FRACTION = 0.2
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Options of ``unetkit train``; defaults are the measured recommendations (README).
@@ -86,7 +90,8 @@ class TrainConfig:
         positional=True))
     val_data: str | None = field(default=None, metadata=option(
         "separate validation data (default: a split of DATA)", group=DATA))
-    val_fraction: float = field(default=0.2, metadata=option("share of DATA held out for validation", group=DATA))
+    val_fraction: float = field(default=DEFAULT_VAL_FRACTION, metadata=option(
+        "share of DATA held out for validation", group=DATA))
     val_split: ValSplit = field(default="files", metadata=option(
         "what validation holds out of DATA: whole files (a stack's planes together) or planes", group=DATA))
     task: TaskName = field(default="semantic", metadata=option(
@@ -234,6 +239,9 @@ class TrainConfig:
                               f"{self.normalization}", fix="add --normalization scale, or leave --scale-divisor out")
         if self.scale_divisor is not None:
             check_scale_divisor(self.scale_divisor)
+        if self.val_data is not None and self.val_fraction != DEFAULT_VAL_FRACTION:
+            raise ConfigError(f"--val-fraction {self.val_fraction:g} has no effect with --val-data, which is the "
+                              "validation set", fix="leave one of them out")
         if self.max_time_s is not None and self.max_time_s <= 0:
             raise ConfigError(f"--max-time must be more than 0, got {self.max_time_s:g} s",
                               fix="give a training time such as --max-time 5m, or leave it out to stop by the rule")

@@ -14,6 +14,7 @@ it is given. A new task or data source changes what is built here, not how train
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -167,6 +168,9 @@ def load_samples(config: TrainConfig, options: DataOptions, report: Report) -> t
         report_absent_classes(train_samples, options, report)
     for note in notes:
         report(f"note: {note}")
+    if val_source is not None and Path(val_source).resolve() == Path(source).resolve():
+        report("warning: --val-data is DATA itself: the validation score says how well the model fits its training "
+               "images, not how it does on others, so the stopping rule and best.pt read a flattering score")
     if not foreground:
         raise InputError(
             "no training mask has any foreground: every pixel is background"
