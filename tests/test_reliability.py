@@ -525,6 +525,15 @@ def test_inspect_refuses_what_train_refuses(tmp_path, capsys):
     assert inspect_code == 2 and "links to nothing" in inspect_error
 
 
+def test_inspect_says_what_train_says_of_ignored_foreground_absent_classes_and_subfolders(tmp_path, capsys):
+    data = write_dataset(tmp_path / "d", count=3)  # masks of {0, 1}
+    code, said = run_cli(["inspect", str(data), "--ignore-index", "1"], capsys)
+    assert code == 2 and "no mask has any foreground besides --ignore-index 1" in said, said
+    (data / "images" / "sub").mkdir()
+    code, said = run_cli(["inspect", str(data), "--classes", "3"], capsys)
+    assert "class(es) 2 of --classes 3 are in no mask" in said and "subfolders are not read" in said, said
+
+
 def test_ome_tiff_stems_pair_without_their_ome_suffix(tmp_path):
     from unetkit.data.pairing import find_pairs
 

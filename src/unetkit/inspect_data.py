@@ -65,6 +65,7 @@ def inspect_dataset(source: str | Path, options: DataOptions) -> DatasetReport:
     """Read and check every pair; collect (rather than raise) per-file problems."""
     listing = find_pairs(source)
     report = DatasetReport(str(source), pair_count=len(listing.pairs))
+    listing.note_subfolders(report.notes)
     report.images_without_mask = [p.name for p in listing.images_without_mask]
     report.masks_without_image = [p.name for p in listing.masks_without_image]
     for pair in listing.pairs:
@@ -84,13 +85,21 @@ def inspect_dataset(source: str | Path, options: DataOptions) -> DatasetReport:
                             (report.masks_without_image, "mask(s) without an image")):
         if unmatched:
             report.errors.append(f"{len(unmatched)} {what}: {', '.join(unmatched[:5])} (training refuses them)")
-    _add_warnings(report)
+    _add_warnings(report, options)
     return report
 
 
-def _add_warnings(report: DatasetReport) -> None:
+def _add_warnings(report: DatasetReport, options: DataOptions) -> None:
     total = sum(report.class_pixels.values())
     if total:
+        learnable = set(report.class_pixels) - {0, options.ignore_index}
+        if not learnable and options.ignore_index in report.class_pixels:
+            report.errors.append(f"no mask has any foreground besides --ignore-index {options.ignore_index}: there "
+                                 "is nothing to learn (training refuses this)")
+        absent = [k for k in range(1, options.num_classes) if k not in report.class_pixels and k != options.ignore_index]
+        if options.mask_mode == "classes" and options.num_classes >= 3 and absent:
+            report.warnings.append(f"class(es) {', '.join(map(str, absent))} of --classes {options.num_classes} are "
+                                   "in no mask: a model cannot learn them (training warns of this too)")
         for label, count in sorted(report.class_pixels.items()):
             if label != 0 and count / total < 0.01:
                 report.warnings.append(
