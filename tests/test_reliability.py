@@ -236,6 +236,43 @@ def test_a_run_saved_before_the_data_identity_still_refuses_another_data_path(fi
     other = write_dataset(tmp_path / "other", count=2, seed=5)
     code, error = run_cli(["train", "--resume", str(finished_run), str(other), "--epochs", "2"], capsys)
     assert code == 2 and "cannot change when a run resumes" in error and "data" in error
+    (tmp_path / "d").rename(tmp_path / "moved")  # such a run's data moved: the way on is to move it back
+    code, error = run_cli(["train", "--resume", str(finished_run), "--epochs", "2"], capsys)
+    assert code == 2 and f"move it back to {tmp_path / 'd'}" in error and "NEW_PATH" not in error, error
+
+
+def test_data_loaded_at_the_start_and_streamed_at_the_resume_is_the_same_data(tmp_path, capsys, monkeypatch):
+    data = write_dataset(tmp_path / "d", count=3)
+    run = tmp_path / "run"
+    code, error = run_cli(["train", str(data), "--out", str(run), *TINY], capsys)
+    assert code == 0 and "patches are read from the files" not in error
+    monkeypatch.setattr(TrainConfig, "memory_budget_bytes", property(lambda self: 1))  # a smaller machine
+    code, error = run_cli(["train", "--resume", str(run), "--epochs", "2"], capsys)
+    assert code == 0 and "patches are read from the files" in error, error
+    assert read_checkpoint(run / "last.pt")["training"]["global_step"] == 4
+
+
+def test_a_refusal_that_comes_from_the_memory_budget_says_so():
+    from unetkit.errors import ConfigError
+    from unetkit.training.data_identity import check_same_data
+
+    names = [f"images/img{index}.png" for index in range(18)]
+    stored = {"train_images": 72, "validation_images": names, "digest": "a", "streamed": False}
+    streamed = {"train_images": 72, "validation_images": names[:16], "digest": "b", "streamed": True}  # at most 16
+    with pytest.raises(ConfigError, match="loaded then and is streamed from its files now") as error:
+        check_same_data(stored, streamed, Path("run/last.pt"), "d")
+    assert "--memory-budget" in str(error.value)
+
+
+def test_a_run_saved_before_val_split_resumes_with_the_split_by_plane(finished_run):
+    from unetkit.training.state import stored_config
+
+    config = json.loads((finished_run / "config.json").read_text())
+    assert config["val_split"] == "files"
+    del config["val_split"]
+    (finished_run / "last.pt").unlink()
+    (finished_run / "config.json").write_text(json.dumps(config))
+    assert stored_config(finished_run).val_split == "planes"
 
 
 def test_a_resume_from_another_working_directory_reads_the_data_the_run_started_with(tmp_path, capsys, monkeypatch):

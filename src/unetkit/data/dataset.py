@@ -264,8 +264,9 @@ def split_validation(
     chosen = set(held)
     val = [s for s in samples if source_file_of(s) in chosen]
     if notes is not None:
-        notes.append(f"validation holds out whole files, a stack's planes together: {', '.join(held)} "
-                     f"({len(val)} of {len(samples)} images)")
+        named = ", ".join(f"{Path(file).parent.name}/{Path(file).name}" for file in held[:5])
+        notes.append(f"validation holds out whole files, a stack's planes together: {named}"
+                     + (f" and {len(held) - 5} more" if len(held) > 5 else "") + f" ({len(val)} of {len(samples)} images)")
     return [s for s in samples if source_file_of(s) not in chosen], val
 
 

@@ -179,11 +179,12 @@ def check_instance_labels(mask: np.ndarray, path: str | Path) -> np.ndarray:
 
 #: below this share of agreeing side-by-side foreground pixels, a "mask" may be an intensity image (label images of
 #: five public sets: 0.99 and more; their images: 0.002 to 0.68; but densely packed labels of 2 to 9 px objects
-#: score 0.44 to 0.61, so a mask is refused only if its commonest values are also scattered: SCATTERED_PIECES)
+#: score 0.44 to 0.61, so a mask is refused only if its commonest values also come in crumbs: MIN_PIECE_PIXELS)
 MIN_LABEL_AGREEMENT = 0.6
-#: the median number of separate pieces of the commonest values above which they are scattered, as an image's
-#: grey levels are (a label's object is one piece, or a few)
-SCATTERED_PIECES = 4
+#: the median size, in pixels, of the separate pieces of the commonest values below which they are crumbs, as an
+#: image's grey levels are (the five sets' images: 1.0 to 1.9 px; their masks: 550 px and more; packed labels of
+#: about 2 px objects, ids repeating every 255: 2.8 px)
+MIN_PIECE_PIXELS = 2.5
 
 
 def neighbour_agreement(mask: np.ndarray) -> float | None:
@@ -212,37 +213,38 @@ BAND_ROWS = 512
 
 
 def check_not_an_intensity_image(mask: np.ndarray, path: str | Path) -> None:
-    """Raise for a mask whose values vary from pixel to pixel inside objects and lie scattered over the image: an
-    image saved as its own mask, which ``--instance-masks`` or ``--task instances`` would otherwise read as nearly all
-    foreground, or as objects."""
+    """Raise for a mask whose values vary from pixel to pixel inside objects and come in crumbs: an image saved as
+    its own mask, which ``--instance-masks`` or ``--task instances`` would otherwise read as nearly all foreground,
+    or as objects."""
     agreement = neighbour_agreement(mask)
     if agreement is None or agreement >= MIN_LABEL_AGREEMENT:
         return
-    pieces = scattered_pieces(mask)
-    if pieces >= SCATTERED_PIECES:
+    size = piece_pixels(mask)
+    if size < MIN_PIECE_PIXELS:
         raise InputError(
             f"mask looks like an intensity image, not labels: of its side-by-side foreground pixels only "
-            f"{agreement:.0%} hold the same value, and its commonest values lie in {pieces:g} separate pieces each "
-            "(a median; a label's object is one piece)",
+            f"{agreement:.0%} hold the same value, and its commonest values come in pieces of {size:.1f} pixels "
+            "(a median; a label's objects are pieces of many pixels)",
             path=path,
             fix="check that the masks folder holds label images (0 = background, 1.. = objects or classes), "
                 "not copies of the images",
         )
 
 
-def scattered_pieces(mask: np.ndarray, values: int = 8) -> float:
-    """The median number of separate pieces (4-connected) of the ``values`` commonest foreground values.
+def piece_pixels(mask: np.ndarray, values: int = 8) -> float:
+    """The median size in pixels of the separate pieces (4-connected) of the ``values`` commonest foreground values.
 
-    >>> scattered_pieces(np.kron(np.arange(1, 10).reshape(3, 3), np.ones((4, 4), int)))  # nine square objects
+    >>> piece_pixels(np.kron(np.arange(1, 10).reshape(3, 3), np.ones((4, 4), int)))  # nine square objects of 16 px
+    16.0
+    >>> piece_pixels(np.tile([[1, 2], [2, 1]], (8, 8)))  # a checkerboard of two values: single pixels
     1.0
-    >>> scattered_pieces(np.tile([[1, 2], [2, 1]], (8, 8)))  # a checkerboard of two values: 128 single pixels each
-    128.0
     """
     from scipy import ndimage as ndi
 
     found, counts = np.unique(mask[mask > 0], return_counts=True)
-    commonest = found[np.argsort(counts)[::-1][:values]]
-    return float(np.median([ndi.label(mask == value)[1] for value in commonest])) if commonest.size else 0.0
+    commonest = np.argsort(counts)[::-1][:values]
+    sizes = [counts[i] / ndi.label(mask == found[i])[1] for i in commonest]
+    return float(np.median(sizes)) if sizes else float("inf")
 
 
 def _binary_maximum(found: set[int]) -> int | None:

@@ -159,11 +159,11 @@ def as_sample(item: Sample | FileSource) -> Sample:
     return Sample(item.name, image.numpy(), mask.numpy())
 
 
-def foreground_grid(mask: np.ndarray, ignore_index: int | None = None) -> np.ndarray:
-    """Flat indices of the GRID x GRID cells of a label map that hold foreground (not ``ignore_index``)."""
+def foreground_grid(mask: np.ndarray) -> np.ndarray:
+    """Flat indices of the GRID x GRID cells of a label map that hold foreground."""
     height, width = mask.shape
     padded = np.zeros((-(-height // GRID) * GRID, -(-width // GRID) * GRID), bool)
-    padded[:height, :width] = (mask > 0) if ignore_index is None else (mask > 0) & (mask != ignore_index)
+    padded[:height, :width] = mask > 0
     cells = padded.reshape(padded.shape[0] // GRID, GRID, padded.shape[1] // GRID, GRID).any(axis=(1, 3))
     return np.flatnonzero(cells)
 
@@ -195,7 +195,7 @@ def scan_file_sources(
                 name=f"{pair.image.parent.name}/{plane_name(pair.image, plane, image_shape.count)}",
                 image_path=pair.image, mask_path=pair.mask, plane=plane, height=image_shape.height,
                 width=image_shape.width, channels=image_shape.channels,
-                scaling=scaling, rule=rule, grid=foreground_grid(labels, options.ignore_index),
+                scaling=scaling, rule=rule, grid=foreground_grid(labels),
                 quantiles=quantile_table(scaling.apply(sample[:, :, None]))))
     channels = {s.channels for s in sources}
     if len(channels) > 1:

@@ -51,7 +51,7 @@ def data_identity(train_samples: Sequence[Sample | FileSource], val_samples: Seq
             if not files:  # a sample made in memory (an API caller's): its pixels
                 _add_arrays(digest, sample)
     return {"train_images": len(train_samples), "validation_images": [s.name for s in val_samples],
-            "digest": digest.hexdigest()}
+            "digest": digest.hexdigest(), "streamed": any(isinstance(s, FileSource) for s in train_samples)}
 
 
 def file_fingerprint(path: Path) -> bytes:
@@ -89,6 +89,11 @@ def check_same_data(stored: dict[str, Any] | None, current: dict[str, Any], chec
     detail = "" if not gone else f"; no longer held out for validation: {', '.join(gone[:NAMED])}" + (
         f" and {len(gone) - NAMED} more" if len(gone) > NAMED else "")
     same_counts = stored["train_images"] == current["train_images"] and not gone
+    if stored.get("streamed", current["streamed"]) != current["streamed"]:
+        detail += ("; the data was " + ("streamed from its files then and is loaded now" if stored["streamed"] else
+                   "loaded then and is streamed from its files now, which validates on 16 images at most")
+                   + ": --memory-budget (by default a quarter of the machine's memory) decides that, so give the "
+                   "budget of the machine the run started on")
     raise ConfigError(
         f"the data is not what this run trained on ({then}, {now} now"
         + (", the same names but other file contents" if same_counts else "") + f"{detail}), so the resumed run would not "

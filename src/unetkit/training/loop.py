@@ -36,7 +36,6 @@ from tqdm import tqdm
 
 from ..data.partials import sweep_stale
 from ..data.prefetch import BatchPrefetcher
-from ..data.sample import SAMPLE_PREFIX
 from ..data.sources import as_sample
 from ..errors import ConfigError, TrainingDiverged
 from ..inference.predictor import TorchPredictor
@@ -444,19 +443,6 @@ def run(
         prefetcher.close()
 
 
-def check_data_still_there(config: TrainConfig, run_dir: Path) -> None:
-    """Raise a :class:`ConfigError` that says how to go on when a resumed run's data is no longer where it was."""
-    for option, path in (("DATA", config.data), ("--val-data", config.val_data)):
-        if path is not None and not str(path).startswith(SAMPLE_PREFIX) and not Path(path).exists():
-            raise ConfigError(
-                f"the run's {'data' if option == 'DATA' else 'validation data'} is no longer at {path}",
-                path=run_dir,
-                fix=f"if it moved, give its new path: unetkit train --resume {run_dir} "
-                    + ("NEW_PATH" if option == "DATA" else "--val-data NEW_PATH")
-                    + " (the resume checks that it is the same data)",
-            )
-
-
 def _counted(samples: list, named: int = 5) -> str:
     """``2 (images/a.png, images/b.png)``: the count, with the names when there are at most ``named``."""
     return f"{len(samples)} ({', '.join(s.name for s in samples)})" if 0 < len(samples) <= named else str(len(samples))
@@ -490,8 +476,6 @@ def train(
         elif context.is_main:
             release = hold_run_dir(run_dir)  # before anything of the run is read or changed
         context.barrier()
-        if resume:
-            check_data_still_there(config, run_dir)
         parts = build_run(config, context, report, resuming=resume and (run_dir / LAST).is_file())
         config = parts.config  # with what the data decided (a scale divisor) filled in, for config.json
         position = Position(score_name=parts.task.selection_score)

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from ..checkpoint import check_same_config, make_checkpoint, read_checkpoint, save_checkpoint
+from ..data.sample import SAMPLE_PREFIX
 from ..errors import CheckpointError, ConfigError, TrainingDiverged
 from ..tasks import task_from_dict
 from .config import TrainConfig
@@ -258,6 +259,9 @@ def resume_config(run_dir: str | Path, **given: Any) -> TrainConfig:
                 "--keep-within, --checkpoint-every and --progress), or start a new run from these weights with "
                 f"--init {Path(run_dir) / LAST}",
         )
+    for name in ("data", "val_data"):
+        if name not in changes:
+            check_data_still_there(run_dir, name, getattr(config, name))
     if config.decides_length and changes.get("epochs") is not None and config.schedule is None:
         # --epochs N on a run that decided its length would resolve the schedule anew (cosine over N epochs,
         # at once near its end): the run goes on with the schedule it trained with
@@ -265,6 +269,22 @@ def resume_config(run_dir: str | Path, **given: Any) -> TrainConfig:
     if config.decides_length and changes.get("epochs") is not None and "early_stopping" not in changes:
         changes["early_stopping"] = None  # --epochs N means exactly N epochs unless --early-stopping comes with it
     return config.replace(out=str(run_dir), **changes)
+
+
+def check_data_still_there(run_dir: str | Path, name: str, path: str | None) -> None:
+    """Raise a :class:`ConfigError` that says how to go on when a resumed run's data (``name``: ``data`` or
+    ``val_data``) is no longer at the ``path`` it recorded."""
+    if path is None or str(path).startswith(SAMPLE_PREFIX) or Path(path).exists():
+        return
+    what, given = ("data", "NEW_PATH") if name == "data" else ("validation data", "--val-data NEW_PATH")
+    raise ConfigError(
+        f"the run's {what} is no longer at {path}",
+        path=run_dir,
+        fix=f"if it moved, give its new path: unetkit train --resume {run_dir} {given} (the resume checks that it is "
+            "the same data)" if _checks_its_data(run_dir) else
+            f"move it back to {path}: this run was saved before runs kept their data's identity, so a resume "
+            "cannot check data at another path",
+    )
 
 
 def _checks_its_data(run_dir: str | Path) -> bool:
