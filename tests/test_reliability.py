@@ -749,11 +749,13 @@ def test_validation_on_the_training_data_itself_is_warned(tmp_path, capsys):
 
 def test_repeated_signals_are_acknowledged(tmp_path):
     data = write_dataset(tmp_path / "d", count=3, size=(90, 90))
+    # one torch thread and a wider network: a core stays free for this process, and the stop (the step under
+    # way, then last.pt) takes long enough that the second signal lands during it, not after the run ended
     process = subprocess.Popen(
         [sys.executable, "-m", "unetkit", "train", str(data), "--out", str(tmp_path / "run"), "--depth", "3",
-         "--base-width", "8", "--epochs", "100", "--steps-per-epoch", "200", "--patch-size", "64",
+         "--base-width", "32", "--epochs", "100", "--steps-per-epoch", "200", "--patch-size", "64",
          "--checkpoint-every", "1", "--no-progress"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     deadline = time.monotonic() + 120
     while not (tmp_path / "run" / "last.pt").exists():
