@@ -726,10 +726,14 @@ def test_all_empty_masks_are_refused_and_an_empty_validation_is_warned(tmp_path,
     assert code == 2 and "nothing to learn" in error
 
 
-def test_masks_whose_only_foreground_is_ignored_are_refused(tmp_path, capsys):
+@pytest.mark.parametrize("streamed", [False, True])
+def test_masks_whose_only_foreground_is_ignored_are_refused(tmp_path, capsys, streamed):
     data = write_dataset(tmp_path / "d", count=2)  # masks of {0, 1}
-    code, error = run_cli(["train", str(data), "--out", str(tmp_path / "run"), *TINY, "--ignore-index", "1"], capsys)
+    budget = ["--memory-budget", "0.000000001"] if streamed else []  # read from the files, patch by patch
+    code, error = run_cli(["train", str(data), "--out", str(tmp_path / "run"), *TINY, "--ignore-index", "1", *budget],
+                          capsys)
     assert code == 2 and "background or --ignore-index 1" in error and "nothing to learn" in error
+    assert ("patches are read from the files" in error) == streamed
     assert not (tmp_path / "run").exists()
 
 

@@ -118,6 +118,7 @@ class FileSource:
     rule: MaskRule
     grid: np.ndarray  # flat indices of the GRID x GRID cells that hold foreground
     quantiles: np.ndarray  # the normalised sample's percentiles (jitter.quantile_table)
+    learnable: bool = True  # its mask holds foreground besides --ignore-index (else nothing to learn from it)
 
     def _read(self, path: Path, top: int, bottom: int, left: int, right: int) -> np.ndarray:
         """The file's plane in [top:bottom, left:right] clipped to the plane, ``(h, w, C)``."""
@@ -196,7 +197,9 @@ def scan_file_sources(
                 image_path=pair.image, mask_path=pair.mask, plane=plane, height=image_shape.height,
                 width=image_shape.width, channels=image_shape.channels,
                 scaling=scaling, rule=rule, grid=foreground_grid(labels),
-                quantiles=quantile_table(scaling.apply(sample[:, :, None]))))
+                quantiles=quantile_table(scaling.apply(sample[:, :, None])),
+                learnable=bool(np.any(labels > 0) if options.ignore_index is None
+                               else np.any((labels > 0) & (labels != options.ignore_index)))))
     channels = {s.channels for s in sources}
     if len(channels) > 1:
         raise InputError(f"images have different channel counts {sorted(channels)}", path=source,

@@ -156,8 +156,8 @@ def load_samples(config: TrainConfig, options: DataOptions, report: Report) -> t
             train_samples, val_samples = split_validation(train_samples, config.val_fraction, config.seed, notes,
                                                           by=config.val_split)
         val_samples = val_samples[:MAX_STREAMED_VALIDATION_IMAGES]
-        foreground = any(len(s.grid) for s in train_samples)
-        val_foreground = any(len(s.grid) for s in val_samples)
+        foreground = any(s.learnable for s in train_samples)
+        val_foreground = any(s.learnable for s in val_samples)
     else:
         train_samples, val_samples = load_training_data(
             source, options, val_source=val_source, val_fraction=config.val_fraction, seed=config.seed, notes=notes,
