@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.dataset import DataOptions, read_pair
+from .data.dataset import DataOptions, absent_classes, read_pair
 from .data.pairing import find_pairs
 from .errors import UnetkitError
 
@@ -96,8 +96,8 @@ def _add_warnings(report: DatasetReport, options: DataOptions) -> None:
         if not learnable and options.ignore_index in report.class_pixels:
             report.errors.append(f"no mask has any foreground besides --ignore-index {options.ignore_index}: there "
                                  "is nothing to learn (training refuses this)")
-        absent = [k for k in range(1, options.num_classes) if k not in report.class_pixels and k != options.ignore_index]
-        if options.mask_mode == "classes" and options.num_classes >= 3 and absent:
+        absent = absent_classes(report.class_pixels, options)
+        if absent:
             report.warnings.append(f"class(es) {', '.join(map(str, absent))} of --classes {options.num_classes} are "
                                    "in no mask: a model cannot learn them (training warns of this too)")
         for label, count in sorted(report.class_pixels.items()):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Sequence, cast
+from typing import Iterable, Literal, Sequence, cast
 
 import numpy as np
 
@@ -45,6 +45,20 @@ class DataOptions:
     mask_mode: MaskMode = "classes"
     ignore_index: int | None = None
     normalization: ImageNormalizer = field(default_factory=Normalization)  # a package's: its preprocessing
+
+
+def absent_classes(present: Iterable[int], options: DataOptions) -> list[int]:
+    """The classes 1..K-1 of ``--classes K`` (K of 3 or more) that are not in ``present`` and are not
+    ``--ignore-index``: no model can learn them, and the mean Dice scores each 1.0 wherever prediction and mask
+    both lack it. Empty for other mask modes, and for K of 2 (no class 1 is "no foreground", refused elsewhere).
+
+    >>> absent_classes({0, 1}, DataOptions(num_classes=4, ignore_index=3))
+    [2]
+    """
+    if options.mask_mode != "classes" or options.num_classes < 3:
+        return []
+    found = set(present)
+    return [k for k in range(1, options.num_classes) if k not in found and k != options.ignore_index]
 
 
 def plane_name(path: Path, index: int, count: int) -> str:
@@ -248,9 +262,11 @@ def split_validation(
         sizes[source_file_of(sample)] += 1
     order = [files[i] for i in rng.permutation(len(files)).tolist()]
     held: list[str] = []
+    held_planes = 0
     for file in order:
-        if sum(sizes[f] for f in held) + sizes[file] <= count:
+        if held_planes + sizes[file] <= count:
             held.append(file)
+            held_planes += sizes[file]
     if not held:
         smallest = min(order, key=lambda file: sizes[file])  # the first of the smallest, in the seeded order
         if len(files) >= 2 and sizes[smallest] <= 2 * count:  # at most twice the share asked for
@@ -270,15 +286,14 @@ def split_validation(
     return [s for s in samples if source_file_of(s) not in chosen], val
 
 
-def source_file_of(sample: Any) -> str:
+def source_file_of(sample: Sample) -> str:
     """The image file a :class:`Sample` (or a :class:`~unetkit.data.sources.FileSource`) was read from; for a
     sample made in memory, its name without a stack's ``[k]``.
 
     >>> source_file_of(Sample("images/movie.tif[4]", np.zeros((1, 2, 2)), None))
     'images/movie.tif'
     """
-    files = getattr(sample, "files", None) or ((sample.image_path,) if hasattr(sample, "image_path") else ())
-    return str(files[0]) if files else re.sub(r"\[\d+\]$", "", sample.name)
+    return str(sample.files[0]) if sample.files else re.sub(r"\[\d+\]$", "", sample.name)
 
 
 def load_training_data(

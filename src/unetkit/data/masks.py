@@ -177,6 +177,17 @@ def check_instance_labels(mask: np.ndarray, path: str | Path) -> np.ndarray:
     return mask.astype(np.int32)
 
 
+def learnable_foreground(mask: np.ndarray | None, ignore_index: int | None) -> np.ndarray:
+    """Where ``mask`` holds a class to learn: above 0 and not ``--ignore-index``.
+
+    >>> learnable_foreground(np.array([0, 1, 2]), ignore_index=2).tolist()
+    [False, True, False]
+    """
+    if mask is None:
+        return np.zeros(0, bool)
+    return (mask > 0) if ignore_index is None else (mask > 0) & (mask != ignore_index)
+
+
 #: below this share of agreeing side-by-side foreground pixels, a "mask" may be an intensity image (label images of
 #: five public sets: 0.99 and more; their images: 0.002 to 0.68; but densely packed labels of 2 to 9 px objects
 #: score 0.44 to 0.61, so a mask is refused only if its commonest values also come in crumbs: MIN_PIECE_PIXELS)

@@ -36,7 +36,7 @@ from .chunked import open_image, sample_pixels
 from .dataset import DataOptions, Sample, check_all_matched, check_image_values, plane_name
 from .io import plane_shape, read_planes
 from .jitter import quantile_table
-from .masks import MaskRule, check_mask_matches_image, mask_rule
+from .masks import MaskRule, check_mask_matches_image, learnable_foreground, mask_rule
 from .normalize import FixedScaling, to_channels_first
 from .pairing import find_pairs
 
@@ -120,6 +120,11 @@ class FileSource:
     quantiles: np.ndarray  # the normalised sample's percentiles (jitter.quantile_table)
     learnable: bool = True  # its mask holds foreground besides --ignore-index (else nothing to learn from it)
 
+    @property
+    def files(self) -> tuple[Path, Path]:
+        """The image and mask files it is read from (as :attr:`Sample.files`)."""
+        return self.image_path, self.mask_path
+
     def _read(self, path: Path, top: int, bottom: int, left: int, right: int) -> np.ndarray:
         """The file's plane in [top:bottom, left:right] clipped to the plane, ``(h, w, C)``."""
         top, bottom = max(top, 0), min(bottom, self.height)
@@ -198,8 +203,7 @@ def scan_file_sources(
                 width=image_shape.width, channels=image_shape.channels,
                 scaling=scaling, rule=rule, grid=foreground_grid(labels),
                 quantiles=quantile_table(scaling.apply(sample[:, :, None])),
-                learnable=bool(np.any(labels > 0) if options.ignore_index is None
-                               else np.any((labels > 0) & (labels != options.ignore_index)))))
+                learnable=bool(np.any(learnable_foreground(labels, options.ignore_index)))))
     channels = {s.channels for s in sources}
     if len(channels) > 1:
         raise InputError(f"images have different channel counts {sorted(channels)}", path=source,

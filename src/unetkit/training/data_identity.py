@@ -43,12 +43,11 @@ def data_identity(train_samples: Sequence[Sample | FileSource], val_samples: Seq
         digest.update(f"{part}:{len(samples)}".encode())
         for sample in samples:
             digest.update(sample.name.encode())
-            files = (sample.image_path, sample.mask_path) if isinstance(sample, FileSource) else sample.files
-            for path in files:
+            for path in sample.files:
                 if path not in fingerprints:
                     fingerprints[path] = file_fingerprint(path)
                 digest.update(fingerprints[path])
-            if not files:  # a sample made in memory (an API caller's): its pixels
+            if not sample.files:  # a sample made in memory (an API caller's): its pixels
                 _add_arrays(digest, sample)
     return {"train_images": len(train_samples), "validation_images": [s.name for s in val_samples],
             "digest": digest.hexdigest(), "streamed": any(isinstance(s, FileSource) for s in train_samples)}

@@ -22,9 +22,10 @@ import torch
 
 from ..checkpoint import check_finite_weights, check_same_config, read_checkpoint
 from ..data.augment import augment_preset
-from ..data.dataset import (DataOptions, Sample, decoded_dataset_bytes, load_training_data, scale_divisor_of,
-                            split_validation)
+from ..data.dataset import (DataOptions, Sample, absent_classes, decoded_dataset_bytes, load_training_data,
+                            scale_divisor_of, split_validation)
 from ..data.sources import FileSource, scan_file_sources
+from ..data.masks import learnable_foreground
 from ..data.memory import readable_bytes
 from ..data.normalize import Normalization
 from ..data.sample import resolve_data_source, resolve_mask_mode
@@ -185,27 +186,14 @@ def load_samples(config: TrainConfig, options: DataOptions, report: Report) -> t
     return train_samples, val_samples
 
 
-def learnable_foreground(mask: np.ndarray | None, ignore_index: int | None) -> np.ndarray:
-    """Where ``mask`` holds a class to learn: above 0 and not ``--ignore-index``.
-
-    >>> learnable_foreground(np.array([0, 1, 2]), ignore_index=2).tolist()
-    [False, True, False]
-    """
-    if mask is None:
-        return np.zeros(0, bool)
-    return (mask > 0) if ignore_index is None else (mask > 0) & (mask != ignore_index)
-
-
 def report_absent_classes(samples: list[Sample], options: DataOptions, report: Report) -> None:
-    """Warn when a class of ``--classes K`` is in no training mask: the model cannot learn it, and the mean Dice
-    scores it 1.0 wherever prediction and mask both lack it, which makes the score look better than the model."""
-    if options.mask_mode != "classes" or options.num_classes < 3:  # with 2, no class 1 is "no foreground"
+    """Warn of the classes of ``--classes K`` that no training mask holds (:func:`~unetkit.data.dataset.absent_classes`):
+    the model cannot learn them, and the mean Dice makes it look better than it is."""
+    if options.mask_mode != "classes":
         return
-    absent = list(range(1, options.num_classes))
-    for sample in samples:
-        if sample.mask is not None and absent:
-            absent = [index for index in absent if index == options.ignore_index or not np.any(sample.mask == index)]
-    absent = [index for index in absent if index != options.ignore_index]
+    present = {k for k in range(1, options.num_classes)
+               if any(s.mask is not None and np.any(s.mask == k) for s in samples)}
+    absent = absent_classes(present, options)
     if absent:
         report(f"warning: class{'es' if len(absent) > 1 else ''} {', '.join(map(str, absent))} of --classes "
                f"{options.num_classes} (0 to {options.num_classes - 1}) {'are' if len(absent) > 1 else 'is'} in no "

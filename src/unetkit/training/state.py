@@ -173,16 +173,23 @@ def restore(parts: RunParts, run_dir: Path) -> Position:
 def stored_config(run_dir: str | Path) -> TrainConfig:
     """The options a run was started with: from ``last.pt``, or from ``config.json`` if the
     run stopped before its first checkpoint."""
+    return _stored_run(run_dir)[0]
+
+
+def _stored_run(run_dir: str | Path) -> tuple[TrainConfig, bool]:
+    """:func:`stored_config`, and whether a resume of the run checks its data (``last.pt`` holds the data's identity,
+    as runs since 2026-12-07 do, or there is no ``last.pt`` and the run starts again from step 0): one read of
+    ``last.pt``, which holds the weights and the optimiser's state too."""
     run_dir = Path(run_dir)
     if (run_dir / LAST).is_file():
         payload = read_checkpoint(run_dir / LAST)
         if "training" not in payload:
             raise CheckpointError("holds no training state to resume (it is a best.pt-style checkpoint)",
                                   path=run_dir / LAST, fix="start a new run with --init")
-        return _with_old_defaults(payload["training"]["config"])
+        return _with_old_defaults(payload["training"]["config"]), "data_identity" in payload["training"]
     if (run_dir / CONFIG).is_file():
         try:
-            return _with_old_defaults(json.loads((run_dir / CONFIG).read_text()))
+            return _with_old_defaults(json.loads((run_dir / CONFIG).read_text())), True
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"cannot read the run's options ({exc})", path=run_dir / CONFIG) from exc
     if not run_dir.is_dir():
@@ -235,7 +242,7 @@ def resume_config(run_dir: str | Path, **given: Any) -> TrainConfig:
     decided its own length runs exactly N epochs in all (the stopping rule's patience, stored
     with the run, is dropped unless ``--early-stopping`` is given again).
     """
-    config = stored_config(run_dir)
+    config, checks_data = _stored_run(run_dir)
     changes = {}
     refused = []
     for name, value in given.items():
@@ -246,7 +253,7 @@ def resume_config(run_dir: str | Path, **given: Any) -> TrainConfig:
         elif name == "out":
             if Path(value).resolve() != Path(run_dir).resolve():
                 refused.append(f"--out {value} (the run is {run_dir})")
-        elif name in ("data", "val_data") and _checks_its_data(run_dir):
+        elif name in ("data", "val_data") and checks_data:
             changes[name] = value  # the data moved, say: restore() refuses it unless it is the same data
         elif not _same_option(name, getattr(config, name), value):
             refused.append(f"{name.replace('_', '-')} {value!r} (the run has {getattr(config, name)!r})")
@@ -261,7 +268,7 @@ def resume_config(run_dir: str | Path, **given: Any) -> TrainConfig:
         )
     for name in ("data", "val_data"):
         if name not in changes:
-            check_data_still_there(run_dir, name, getattr(config, name))
+            check_data_still_there(run_dir, name, getattr(config, name), checks_data)
     if config.decides_length and changes.get("epochs") is not None and config.schedule is None:
         # --epochs N on a run that decided its length would resolve the schedule anew (cosine over N epochs,
         # at once near its end): the run goes on with the schedule it trained with
@@ -271,9 +278,10 @@ def resume_config(run_dir: str | Path, **given: Any) -> TrainConfig:
     return config.replace(out=str(run_dir), **changes)
 
 
-def check_data_still_there(run_dir: str | Path, name: str, path: str | None) -> None:
+def check_data_still_there(run_dir: str | Path, name: str, path: str | None, checks_data: bool) -> None:
     """Raise a :class:`ConfigError` that says how to go on when a resumed run's data (``name``: ``data`` or
-    ``val_data``) is no longer at the ``path`` it recorded."""
+    ``val_data``) is no longer at the ``path`` it recorded (``checks_data``: whether the resume would check data
+    at another path, :func:`_stored_run`)."""
     if path is None or str(path).startswith(SAMPLE_PREFIX) or Path(path).exists():
         return
     what, given = ("data", "NEW_PATH") if name == "data" else ("validation data", "--val-data NEW_PATH")
@@ -281,17 +289,10 @@ def check_data_still_there(run_dir: str | Path, name: str, path: str | None) -> 
         f"the run's {what} is no longer at {path}",
         path=run_dir,
         fix=f"if it moved, give its new path: unetkit train --resume {run_dir} {given} (the resume checks that it is "
-            "the same data)" if _checks_its_data(run_dir) else
+            "the same data)" if checks_data else
             f"move it back to {path}: this run was saved before runs kept their data's identity, so a resume "
             "cannot check data at another path",
     )
-
-
-def _checks_its_data(run_dir: str | Path) -> bool:
-    """True when a resume of ``run_dir`` checks its data: ``last.pt`` holds the data's identity (runs since
-    2026-12-07), or there is no ``last.pt`` and the run starts again from step 0."""
-    path = Path(run_dir) / LAST
-    return not path.is_file() or "data_identity" in read_checkpoint(path).get("training", {})
 
 
 def _same_option(name: str, stored: Any, given: Any) -> bool:
