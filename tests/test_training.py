@@ -56,6 +56,26 @@ def test_images_smaller_than_the_patch_train_with_the_defaults(tmp_path):
     assert result.epochs_completed == 1
 
 
+def test_a_valid_padding_network_learns_from_the_centre_of_its_patches(tmp_path):
+    # the paper's kind of network returns the patch's centre; the masks are cropped to it (a shifted crop would
+    # teach a shifted answer, which whole-image validation would score low)
+    data = write_dataset(tmp_path / "d", count=5, size=(128, 128))
+    result = train(tiny_config(data, tmp_path / "run", padding="valid", patch_size=96, epochs=8), report=QUIET)
+    assert result.stopped == "completed"
+    assert float(read_rows(tmp_path / "run" / "log.csv")[-1]["val_dice"]) > 0.8
+
+
+def test_patches_the_network_cannot_take_are_refused_before_the_data_is_read(tmp_path):
+    missing = tmp_path / "not-read"
+    with pytest.raises(ConfigError, match="smaller than this network's smallest input, 256 px") as error:
+        train(tiny_config(missing, tmp_path / "run", depth=9, patch_size=64), report=QUIET)
+    assert error.value.fix == "--patch-size 256 or more, or a smaller --depth"
+    with pytest.raises(ConfigError, match=r"do not fit this network \(valid padding, depth 3\)") as error:
+        train(tiny_config(missing, tmp_path / "run", padding="valid", patch_size=50), report=QUIET)
+    assert error.value.fix.startswith("--patch-size 52,")  # the side whose output covers at least what was asked
+    assert not (tmp_path / "run").exists()
+
+
 def test_patches_and_epoch_length_default_by_task_and_the_run_records_what_it_used(tmp_path):
     # pixels: 128-px patches, 200 steps; objects: 256 px, 50 steps (BENCHMARKS.md, "Training length")
     pixels, objects = TrainConfig(out="a"), TrainConfig(out="b", task="instances")

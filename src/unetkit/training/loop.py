@@ -123,6 +123,17 @@ def _report_to_stderr(text: str) -> None:
     tqdm.write(text, file=sys.stderr)
 
 
+def centre_crop(tensor: torch.Tensor, size: tuple[int, int] | torch.Size) -> torch.Tensor:
+    """The centre ``size`` of the last two dimensions: the pixels a valid-padding network's output covers.
+
+    >>> centre_crop(torch.arange(16).reshape(1, 4, 4), (2, 2)).tolist()
+    [[[5, 6], [9, 10]]]
+    """
+    height, width = tensor.shape[-2:]
+    top, left = (height - size[0]) // 2, (width - size[1]) // 2
+    return tensor[..., top:top + size[0], left:left + size[1]]
+
+
 def train_step(parts: RunParts, images: torch.Tensor, targets: tuple[torch.Tensor, ...]) -> float:
     """One optimiser step on a batch; returns the loss (NaN if it was not finite: no update)."""
     images = images.to(parts.device, non_blocking=True).contiguous(memory_format=parts.memory_format)
@@ -130,6 +141,7 @@ def train_step(parts: RunParts, images: torch.Tensor, targets: tuple[torch.Tenso
     parts.optimizer.zero_grad(set_to_none=True)
     with autocast_context(parts.device, parts.autocast_dtype):
         logits = parts.network(images)
+    targets = tuple(centre_crop(target, logits.shape[-2:]) for target in targets)  # valid padding: the centre
     loss = parts.loss_fn(logits.float(), targets)
     if not torch.isfinite(loss):
         return math.nan

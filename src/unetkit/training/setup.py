@@ -30,8 +30,8 @@ from ..data.memory import readable_bytes
 from ..data.normalize import Normalization
 from ..data.sample import resolve_data_source, resolve_mask_mode
 from ..data.sampling import PatchSampler, SamplingOptions
-from ..errors import InputError
-from ..model import UNet, preset
+from ..errors import ConfigError, InputError
+from ..model import UNet, UNetConfig, preset, size_rule
 from ..precision import resolve_precision
 from ..tasks import Task, TargetLoss, task_for
 from ..weight_init import initialize_weights
@@ -132,6 +132,37 @@ def build_model(config: TrainConfig, in_channels: int, init: dict[str, Any] | No
     return model
 
 
+def check_patch_fits(patch_size: int, network: UNetConfig) -> None:
+    """Refuse training patches the network cannot learn from: smaller than its smallest input (a 'same'-padding
+    network would pad them, and its deepest levels would see padding only), or, with 'valid' padding, of a side it
+    does not take.
+
+    >>> check_patch_fits(128, preset("keras-reference"))
+    >>> try:
+    ...     check_patch_fits(128, preset("paper-2015"))
+    ... except ConfigError as error:
+    ...     print(error.fix)
+    --patch-size 188, or a larger side of that list
+    """
+    rule = size_rule(network)
+    if rule.accepts(patch_size) or (rule.pads_any_size and patch_size >= rule.minimum):
+        return
+    shape = f"{network.padding} padding, depth {network.depth}"
+    if rule.pads_any_size:
+        raise ConfigError(
+            f"patches of {patch_size} px are smaller than this network's smallest input, {rule.minimum} px "
+            f"({shape}): its deepest level would see padding only",
+            fix=f"--patch-size {rule.minimum} or more, or a smaller --depth",
+        )
+    sides = ", ".join(str(rule.minimum + n * rule.step) for n in range(3))
+    fitting = rule.input_size_for(max(patch_size - 2 * rule.halo, 1))
+    raise ConfigError(
+        f"patches of {patch_size} px do not fit this network ({shape}): it takes sides {sides}, ... "
+        f"({rule.minimum} + {rule.step} n) and returns the centre, {rule.halo} px in from each side",
+        fix=f"--patch-size {fitting}, or a larger side of that list",
+    )
+
+
 MAX_STREAMED_VALIDATION_IMAGES = 16
 
 
@@ -227,6 +258,7 @@ def report_init_normalization(checkpoint: str, init: dict[str, Any], normalizati
 def build_run(config: TrainConfig, context: DistributedContext, report: Report, resuming: bool = False) -> RunParts:
     """Read and check the data, then build the model (DDP-wrapped under torchrun) and its optimiser; ``resuming``
     (from a ``last.pt``, whose weights replace them) skips reading the ``--init`` weights, which may have moved."""
+    check_patch_fits(config.patch_size, preset(config.preset, **config.model_overrides(task_of(config).num_outputs)))
     data_options = data_options_for(config)
     train_samples, val_samples = load_samples(config, data_options, report)
     if data_options.normalization.mode == "scale":
