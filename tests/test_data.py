@@ -236,6 +236,31 @@ def test_foreground_fraction_one_centres_every_patch_on_foreground(tmp_path):
     assert masks.float().mean() > 2 * random_masks.float().mean()
 
 
+@pytest.mark.parametrize("streamed", [False, True])
+def test_patches_are_centred_on_foreground_to_learn_never_on_ignored_pixels(tmp_path, streamed):
+    # half the mask unannotated (--ignore-index 255), a few small objects in the other half: a patch centred on
+    # "foreground" must be centred on an object, not on the ignored half
+    from unetkit.data.sources import GRID, scan_file_sources
+
+    mask = np.zeros((200, 200), np.uint8)
+    mask[:, :100] = 255
+    for row, col in ((40, 140), (100, 170), (160, 130)):
+        mask[row - 3:row + 3, col - 3:col + 3] = 1
+    image = np.random.default_rng(0).integers(0, 255, (200, 200)).astype(np.uint8)
+    write_tiff(tmp_path / "d" / "images" / "a.tif", image)
+    write_tiff(tmp_path / "d" / "masks" / "a.tif", mask)
+    data_options = DataOptions(ignore_index=255)
+    samples = (scan_file_sources(tmp_path / "d", data_options) if streamed
+               else load_labelled(tmp_path / "d", data_options))
+    options = SamplingOptions(patch_size=2 * GRID, foreground_fraction=1.0, augment=AUGMENT_PRESETS["none"],
+                              ignore_index=255)
+    _, masks = PatchSampler(samples, options, seed=0).batch(0, 0, range(60))
+    # streamed sources know foreground to a 16-px cell: a 32-px patch centred in the cell holds the cell
+    near_centre = masks if streamed else masks[:, GRID - 2:GRID + 3, GRID - 2:GRID + 3]
+    assert all((m == 1).any() for m in near_centre)
+    assert (masks == 255).float().mean() < 0.2
+
+
 @pytest.mark.parametrize("task", ["semantic", "instances"])
 def test_the_default_foreground_share_is_what_patches_of_a_sparse_image_get(task):
     # one 4x4 object in a 400x400 image: a patch placed anywhere almost never holds it, so the

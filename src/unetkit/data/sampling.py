@@ -41,6 +41,7 @@ class SamplingOptions:
     foreground_fraction: float = 0.33  # share of patches centred on a foreground pixel
     augment: AugmentOptions = field(default_factory=AugmentOptions)
     normalization_jitter: float = 0.0  # share of patches renormalised by other percentiles (jitter.py)
+    ignore_index: int | None = None  # mask value that is not foreground: no patch is centred on it
 
     def __post_init__(self) -> None:
         if self.patch_size < 2:
@@ -74,7 +75,7 @@ class PatchSampler:
         self.options = options
         self.seed = seed
         self.encode = encode
-        self.sources = [InMemorySource(s) if isinstance(s, Sample) else s for s in samples]
+        self.sources = [InMemorySource(s, options.ignore_index) if isinstance(s, Sample) else s for s in samples]
         areas = np.array([s.height * s.width for s in self.sources], dtype=np.float64)
         self.image_weights = areas / areas.sum()
 

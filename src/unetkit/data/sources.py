@@ -80,12 +80,12 @@ class PatchSource(Protocol):
 class InMemorySource:
     """A decoded sample: windows are slices of tensors held in memory."""
 
-    def __init__(self, sample: Sample):
+    def __init__(self, sample: Sample, ignore_index: int | None = None):
         self.name = sample.name
         self.image = torch.from_numpy(np.ascontiguousarray(sample.image))
         self.mask = torch.from_numpy(np.asarray(sample.mask).astype(np.int64))
         self.channels, self.height, self.width = self.image.shape
-        points = np.flatnonzero(np.asarray(sample.mask) > 0)
+        points = np.flatnonzero(learnable_foreground(np.asarray(sample.mask), ignore_index))  # centres to draw
         if len(points) > MAX_FOREGROUND_POINTS:
             points = points[:: len(points) // MAX_FOREGROUND_POINTS + 1]
         self.points = points
@@ -166,7 +166,7 @@ def as_sample(item: Sample | FileSource) -> Sample:
 
 
 def foreground_grid(mask: np.ndarray) -> np.ndarray:
-    """Flat indices of the GRID x GRID cells of a label map that hold foreground."""
+    """Flat indices of the GRID x GRID cells of a label map (or a foreground map) that hold foreground."""
     height, width = mask.shape
     padded = np.zeros((-(-height // GRID) * GRID, -(-width // GRID) * GRID), bool)
     padded[:height, :width] = mask > 0
@@ -193,6 +193,7 @@ def scan_file_sources(
             rule = mask_rule(mask, pair.mask, num_classes=options.num_classes, mode=options.mask_mode,
                              ignore_index=options.ignore_index, notes=notes)
             labels = rule.apply(mask)
+            learnable = learnable_foreground(labels, options.ignore_index)
             check_mask_matches_image(labels, (image_shape.height, image_shape.width), pair.mask, pair.image)
             sample = _sample_of(pair.image, plane, max_sample_pixels)
             check_image_values(sample, pair.image)
@@ -201,9 +202,9 @@ def scan_file_sources(
                 name=f"{pair.image.parent.name}/{plane_name(pair.image, plane, image_shape.count)}",
                 image_path=pair.image, mask_path=pair.mask, plane=plane, height=image_shape.height,
                 width=image_shape.width, channels=image_shape.channels,
-                scaling=scaling, rule=rule, grid=foreground_grid(labels),
+                scaling=scaling, rule=rule, grid=foreground_grid(learnable),
                 quantiles=quantile_table(scaling.apply(sample[:, :, None])),
-                learnable=bool(np.any(learnable_foreground(labels, options.ignore_index)))))
+                learnable=bool(learnable.any())))
     channels = {s.channels for s in sources}
     if len(channels) > 1:
         raise InputError(f"images have different channel counts {sorted(channels)}", path=source,

@@ -89,7 +89,7 @@ def sampling_options_of(config: TrainConfig) -> SamplingOptions:
     normalisation is the percentiles' (the others do not depend on an image's content)."""
     jitter = config.normalization_jitter if config.normalization == "percentile" else 0.0
     return SamplingOptions(config.patch_size, config.foreground_fraction, augment_preset(config.augment),
-                           normalization_jitter=jitter)
+                           normalization_jitter=jitter, ignore_index=config.ignore_index)
 
 
 def normalization_of(config: TrainConfig) -> Normalization:
