@@ -373,6 +373,35 @@ def test_overwrite_never_replaces_an_input_of_the_same_command(tmp_path, capsys,
     assert snapshot(folder) == before
 
 
+def test_overwrite_never_replaces_a_link_a_device_an_input_or_the_other_output(tmp_path, capsys, model_file):
+    # outputs are written beside and moved into place: with --overwrite that would put a regular file where a
+    # link, a pipe (or /dev/null), the checkpoint or a data file was
+    import os
+
+    data = write_dataset(tmp_path / "d", count=1)
+    (tmp_path / "real.csv").write_text("keep")
+    (tmp_path / "link.csv").symlink_to(tmp_path / "real.csv")
+    os.mkfifo(tmp_path / "pipe")
+    before = snapshot(tmp_path)
+    evaluate = ["evaluate", str(model_file), str(data), "--overwrite", "--csv"]
+    for argv, words in ((evaluate + [str(tmp_path / "link.csv")], "output is a link (to "),
+                        (evaluate + [str(tmp_path / "pipe")], "not a regular file"),
+                        (evaluate + [str(data / "masks" / "img0.png")], "one of this command's inputs"),
+                        (evaluate + [str(model_file)], "one of this command's inputs"),
+                        (evaluate + [str(tmp_path / "s.x"), "--report", str(tmp_path / "s.x")], "the same file"),
+                        (["export", str(model_file), "--out", str(model_file), "--overwrite"], "one of this command's inputs"),
+                        (["export", str(model_file), "--format", "bioimageio", "--out", str(tmp_path / "link.zip"),
+                          "--overwrite"], "output is a link")):
+        if argv[-2].endswith("link.zip"):
+            (tmp_path / "link.zip").symlink_to(tmp_path / "real.csv")
+            before = snapshot(tmp_path)
+        model_bytes = model_file.read_bytes()
+        code, error = run_cli(argv, capsys)
+        assert code == 2 and words in error, (argv, error)
+        assert snapshot(tmp_path) == before and model_file.read_bytes() == model_bytes
+    assert (tmp_path / "link.csv").is_symlink() and (tmp_path / "pipe").is_fifo()
+
+
 # 8. tracebacks instead of clear errors -------------------------------------------------------------
 
 def test_out_that_is_a_file_or_a_dangling_link_is_a_clear_error(tmp_path, capsys, model_file):

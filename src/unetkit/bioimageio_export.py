@@ -253,7 +253,7 @@ def export_bioimageio(
     checkpoint, out = Path(checkpoint), Path(out)
     if out.suffix.lower() != ".zip":
         raise ConfigError("a bioimage.io package is a .zip file", path=out, fix=f"--out {out.with_suffix('.zip')}")
-    ensure_can_write(out, overwrite)
+    ensure_can_write(out, overwrite, inputs=[checkpoint])
     spec, v0_5 = spec_module()
     _check_options(options, v0_5)
     loaded = load_checkpoint(checkpoint)

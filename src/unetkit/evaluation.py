@@ -79,6 +79,25 @@ def _format(value: float) -> str:
     return f"{value:.0f}" if float(value).is_integer() and abs(value) > 1 else f"{value:.4f}"
 
 
+def evaluated_files(data: str | Path) -> list[Path]:
+    """The files ``unetkit evaluate`` reads from ``data`` (a CSV, and every image and mask it pairs): what its
+    outputs must never replace. Empty where the data cannot be listed (the evaluation then says why).
+
+    >>> from unetkit.data.sample import sample_path
+    >>> [path.name for path in evaluated_files(sample_path("heldout"))]
+    ['hela.tif', 'hela.tif']
+    """
+    from .data.pairing import find_pairs
+    from .errors import UnetkitError
+
+    source, _ = resolve_data_source(data)
+    try:
+        pairs = find_pairs(source).pairs
+    except UnetkitError:
+        return []
+    return ([source] if source.suffix.lower() == ".csv" else []) + [path for pair in pairs for path in (pair.image, pair.mask)]
+
+
 def evaluate_checkpoint(
     checkpoint: str | Path,
     data: str | Path,

@@ -127,7 +127,7 @@ def export_checkpoint(
     if package is not None:
         raise ConfigError("authors, licence and name describe bioimage.io packages only",
                           fix="add --format bioimageio, or leave out --author, --license and --name")
-    ensure_can_write(Path(out), overwrite)  # before the work
+    ensure_can_write(Path(out), overwrite, inputs=[checkpoint])  # before the work
     loaded = load_checkpoint(checkpoint)
     if format == "onnx":
         export_onnx(loaded.model, out, loaded.data_options, overwrite, loaded.task)

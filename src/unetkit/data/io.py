@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 import numpy as np
 import tifffile
@@ -234,19 +234,46 @@ def _planes_from_axes(array: np.ndarray, axes: str, path: Path) -> list[np.ndarr
     return [p[..., 0] if p.ndim == 3 and p.shape[2] == 1 else p for p in planes]
 
 
-def ensure_can_write(path: Path, overwrite: bool, fix: str = "pass --overwrite, or choose another --out") -> None:
+def ensure_can_write(path: Path, overwrite: bool, fix: str = "pass --overwrite, or choose another --out",
+                     inputs: Iterable[str | Path] = ()) -> None:
     """Raise unless ``path`` can be written: :class:`OutputExistsError` if it exists (or is a
-    dangling link) and ``overwrite`` is False, or is a folder; :class:`ConfigError` if its
-    folder cannot be created or written. ``fix`` says what the command offers instead.
+    dangling link) and ``overwrite`` is False, or is a folder; even with ``overwrite``, if it is a
+    link, a device or pipe, or one of the command's ``inputs`` (outputs are written beside and moved
+    into place, which would replace any of these); :class:`ConfigError` if its folder cannot be
+    created or written. ``fix`` says what the command offers instead.
 
     A check before the work: nothing is computed only to be refused at the end.
+
+    >>> try:
+    ...     ensure_can_write(Path("/dev/null"), overwrite=True)
+    ... except OutputExistsError as error:
+    ...     print(error.problem)
+    output is not a regular file (a device, a pipe or a socket): writing it would put a new file in its place
     """
     path = Path(path)
     if path.is_dir() and not path.name.lower().endswith(".zarr"):  # an OME-Zarr output is a folder
         raise OutputExistsError("output path is a folder, not a file", path=path, fix="give a file name")
-    if (path.exists() or path.is_symlink()) and not overwrite:
-        raise OutputExistsError("output exists already", path=path, fix=fix)
+    if path.exists() or path.is_symlink():
+        if not overwrite:
+            raise OutputExistsError("output exists already", path=path, fix=fix)
+        if path.is_symlink():
+            raise OutputExistsError(
+                f"output is a link (to {os.readlink(path)}): --overwrite would put a new file in the link's place, "
+                "not write to the file it names", path=path, fix="give the file's own path, or remove the link")
+        if not path.is_file() and not path.is_dir():
+            raise OutputExistsError("output is not a regular file (a device, a pipe or a socket): writing it would "
+                                    "put a new file in its place", path=path, fix="give the path of a regular file")
+        if any(_same_file(path, Path(source)) for source in inputs):
+            raise OutputExistsError("output is one of this command's inputs: --overwrite would replace it",
+                                    path=path, fix="choose another output path")
     check_writable_folder(path.parent, path)
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    try:
+        return first.samefile(second)
+    except OSError:  # either is missing or unreadable: not the same existing file
+        return False
 
 
 def check_output_folder(folder: Path) -> None:
