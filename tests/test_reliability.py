@@ -592,9 +592,13 @@ def test_inspect_refuses_what_train_refuses(tmp_path, capsys):
 
 
 def test_inspect_says_what_train_says_of_ignored_foreground_absent_classes_and_subfolders(tmp_path, capsys):
-    data = write_dataset(tmp_path / "d", count=3)  # masks of {0, 1}
-    code, said = run_cli(["inspect", str(data), "--ignore-index", "1"], capsys)
-    assert code == 2 and "no mask has any foreground besides --ignore-index 1" in said, said
+    data = write_dataset(tmp_path / "d", count=3, mask_scale=255)  # masks of {0, 255}
+    code, said = run_cli(["inspect", str(data), "--ignore-index", "255"], capsys)
+    assert code == 2 and "no mask has any foreground besides --ignore-index 255" in said, said
+    code, said = run_cli(["inspect", str(data), "--ignore-index", "0"], capsys)  # as train says, below
+    assert code == 2 and "--ignore-index 0 is the background" in said, said
+    for path in (data / "masks").iterdir():
+        Image.fromarray((np.asarray(Image.open(path)) > 0).astype(np.uint8)).save(path)  # masks of {0, 1}
     (data / "images" / "sub").mkdir()
     code, said = run_cli(["inspect", str(data), "--classes", "3"], capsys)
     assert "class(es) 2 of --classes 3 are in no mask" in said and "subfolders are not read" in said, said
@@ -757,12 +761,24 @@ def test_all_empty_masks_are_refused_and_an_empty_validation_is_warned(tmp_path,
 
 @pytest.mark.parametrize("streamed", [False, True])
 def test_masks_whose_only_foreground_is_ignored_are_refused(tmp_path, capsys, streamed):
-    data = write_dataset(tmp_path / "d", count=2)  # masks of {0, 1}
+    data = write_dataset(tmp_path / "d", count=2, mask_scale=255)  # masks of {0, 255}
     budget = ["--memory-budget", "0.000000001"] if streamed else []  # read from the files, patch by patch
-    code, error = run_cli(["train", str(data), "--out", str(tmp_path / "run"), *TINY, "--ignore-index", "1", *budget],
-                          capsys)
-    assert code == 2 and "background or --ignore-index 1" in error and "nothing to learn" in error
+    code, error = run_cli(["train", str(data), "--out", str(tmp_path / "run"), *TINY, "--ignore-index", "255",
+                           *budget], capsys)
+    assert code == 2 and "background or --ignore-index 255" in error and "nothing to learn" in error
     assert ("patches are read from the files" in error) == streamed
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("ignored, classes, words", [("0", "1", "--ignore-index 0 is the background"),
+                                                      ("1", "1", "one of the classes of --classes 1 (0 to 1)"),
+                                                      ("2", "3", "one of the classes of --classes 3 (0 to 2)")])
+def test_an_ignore_index_that_is_the_background_or_a_class_is_refused(tmp_path, capsys, ignored, classes, words):
+    # ignoring 0 left only foreground to learn: a model calling every pixel foreground scored validation Dice 1.0
+    data = write_dataset(tmp_path / "d", count=2)
+    code, error = run_cli(["train", str(data), "--out", str(tmp_path / "run"), *TINY, "--ignore-index", ignored,
+                           "--classes", classes], capsys)
+    assert code == 2 and words in error and "255" in error, error
     assert not (tmp_path / "run").exists()
 
 

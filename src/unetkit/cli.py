@@ -336,12 +336,14 @@ def _run_evaluate(args: argparse.Namespace, argv: Sequence[str], stops: Received
 
 def _run_inspect(args: argparse.Namespace, argv: Sequence[str], stops: ReceivedStops) -> int:
     from .data.dataset import DataOptions
+    from .data.masks import check_ignore_index
     from .data.sample import resolve_data_source, resolve_mask_mode
     from .inspect_data import inspect_dataset
 
     stops.raise_if_any()
     source, _ = resolve_data_source(args.data)
     mode = resolve_mask_mode(args.data, "instances" if args.instance_masks else None)
+    check_ignore_index(args.ignore_index, args.num_classes, mode)  # what train refuses
     report = inspect_dataset(source, DataOptions(args.num_classes, mode, args.ignore_index))
     print(report.text())
     return 0 if not report.errors else EXIT_USER_ERROR

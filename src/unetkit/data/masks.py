@@ -28,7 +28,7 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 
 MaskMode = Literal["classes", "instances", "labels"]
 MASK_MODES: tuple[str, ...] = get_args(MaskMode)
@@ -175,6 +175,34 @@ def check_instance_labels(mask: np.ndarray, path: str | Path) -> np.ndarray:
                     "semantic task (leave --task instances out)",
             )
     return mask.astype(np.int32)
+
+
+def check_ignore_index(ignore_index: int | None, num_classes: int, mask_mode: str) -> None:
+    """Refuse an ``--ignore-index`` that is the background or one of the classes: its pixels would count nowhere,
+    so a model that calls everything foreground (ignore 0) scores a perfect Dice, and a class's output learns
+    nothing. Instance labels may use any value above 0 as the one to ignore.
+
+    >>> check_ignore_index(255, 3, "classes")
+    >>> try:
+    ...     check_ignore_index(2, 3, "classes")
+    ... except ConfigError as error:
+    ...     print(error.problem)
+    --ignore-index 2 is one of the classes of --classes 3 (0 to 2): its pixels would count nowhere and the model's output for class 2 would learn nothing
+    """
+    if ignore_index is None:
+        return
+    if ignore_index == 0:
+        raise ConfigError(
+            "--ignore-index 0 is the background: no background pixel would count, and a model that calls every "
+            "pixel foreground would score a perfect Dice",
+            fix="give the value that marks pixels to leave out (255, say), one that no class or object uses")
+    top = max(num_classes, 2) - 1  # --classes 1: a binary mask of 0 and 1
+    if mask_mode == "classes" and 0 < ignore_index <= top:
+        raise ConfigError(
+            f"--ignore-index {ignore_index} is one of the classes of --classes {num_classes} (0 to {top}): its pixels "
+            f"would count nowhere and the model's output for class {ignore_index} would learn nothing",
+            fix="give the value that marks pixels to leave out (255, say), one that no class uses; to leave a class "
+                "out, give its pixels that value and one class fewer to --classes")
 
 
 def learnable_foreground(mask: np.ndarray | None, ignore_index: int | None) -> np.ndarray:

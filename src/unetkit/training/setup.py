@@ -25,7 +25,7 @@ from ..data.augment import augment_preset
 from ..data.dataset import (DataOptions, Sample, absent_classes, decoded_dataset_bytes, load_training_data,
                             scale_divisor_of, split_validation)
 from ..data.sources import FileSource, scan_file_sources
-from ..data.masks import learnable_foreground
+from ..data.masks import check_ignore_index, learnable_foreground
 from ..data.memory import readable_bytes
 from ..data.normalize import Normalization
 from ..data.sample import resolve_data_source, resolve_mask_mode
@@ -110,9 +110,11 @@ def normalization_of(config: TrainConfig) -> Normalization:
 
 def data_options_for(config: TrainConfig) -> DataOptions:
     """How this run reads masks and normalises images (stored with the model)."""
+    mask_mode = resolve_mask_mode(config.data, task_of(config).mask_mode(config.mask_mode))
+    check_ignore_index(config.ignore_index, config.num_classes, mask_mode)
     return DataOptions(
         num_classes=config.num_classes,
-        mask_mode=resolve_mask_mode(config.data, task_of(config).mask_mode(config.mask_mode)),
+        mask_mode=mask_mode,
         ignore_index=config.ignore_index,
         normalization=normalization_of(config),
     )
