@@ -83,6 +83,8 @@ def test_save_augmentations_writes_a_grid_of_overlaid_patches(tmp_path):
     code = main(["train", str(data), "--out", str(tmp_path / "run"), "--patch-size", "32",
                  "--augment", "strong", "--save-augmentations", str(tmp_path / "grid.png")])
     assert code == 0 and not (tmp_path / "run").exists()
+    assert main(["train", str(data), "--patch-size", "32", "--save-augmentations", str(tmp_path / "b.png")]) == 0
+    assert (tmp_path / "b.png").stat().st_size > 1000  # no --out needed: no run is written
     with Image.open(tmp_path / "grid.png") as picture:
         pixels = np.asarray(picture)
     assert pixels.shape == (4 * 32 + 3 * 2, 4 * 32 + 3 * 2, 3)

@@ -35,7 +35,7 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--nproc", type=int, help="shortcut: run this command under torchrun with N processes")
     p.add_argument("--instance-masks", dest="mask_mode", action="store_const", const="instances",
                    help="masks are instance labels: use objects as foreground (= --mask-mode instances)")
-    p.add_argument("--save-augmentations", metavar="PNG", help="write a grid of augmented patches and exit")
+    p.add_argument("--save-augmentations", metavar="PNG", help="write a grid of augmented patches and exit (no run: --out is not needed)")
     p.set_defaults(handler=_run_train)
 
 
@@ -147,13 +147,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _train_config(args: argparse.Namespace):  # -> TrainConfig
+def _train_config(args: argparse.Namespace, needs_out: bool = True):  # -> TrainConfig
+    """The run's options from the command line; ``needs_out`` False: a command that writes no run
+    (``--save-augmentations``), for which ``--out`` may be left out."""
     from .options import values_from_arguments
     from .training.config import TrainConfig
 
     values = values_from_arguments(args, TrainConfig)
     if not values.get("out"):
-        raise UnetkitError("train needs --out RUN_DIR (or --resume RUN_DIR)")
+        if needs_out:
+            raise UnetkitError("train needs --out RUN_DIR (or --resume RUN_DIR)")
+        values["out"] = "unused"  # nothing is written there
     return TrainConfig(**values)
 
 
@@ -186,7 +190,7 @@ def _run_train(args: argparse.Namespace, argv: Sequence[str], stops: ReceivedSto
     if args.save_augmentations:
         from .training.preview import save_augmentation_preview
 
-        save_augmentation_preview(_train_config(args), Path(args.save_augmentations))
+        save_augmentation_preview(_train_config(args, needs_out=False), Path(args.save_augmentations))
         print(f"wrote {args.save_augmentations}")
         return 0
     resume_dir = args.resume

@@ -32,6 +32,8 @@ from .matching import match_instances, matched_pairs
 #: the columns of an instance model's per-image scores, in report order
 OBJECT_COLUMNS = ("dice", "iou", "f1", "precision", "recall", "ap50", "ap50_95", "pq", "matched_iou", "seg",
                   "n_true", "n_pred")
+#: those of them that count objects (whole numbers per image; their means may not be)
+COUNT_COLUMNS = ("n_true", "n_pred")
 
 
 def object_scores(prediction: np.ndarray, truth: np.ndarray, ignore_border_objects: bool = False) -> dict[str, float]:
