@@ -117,6 +117,12 @@ def not_a_checkpoint(root: Path) -> Path:
     return root / "notes.pt"
 
 
+def torchscript_program(root: Path) -> Path:
+    """What ``unetkit export --format torchscript`` writes (a program, not a checkpoint), named like one."""
+    torch.jit.save(torch.jit.script(torch.nn.ReLU()), root / "exported.pt")
+    return root / "exported.pt"
+
+
 def images_as_masks(root: Path) -> Path:
     """The slip of saving each image into masks/ as well."""
     data = dataset(root)
@@ -149,6 +155,9 @@ CASES = [
              ("img1.tif", "4D stack", "2D")),
     BadInput("different channel counts", lambda r: train(with_image(r, "img1.png", np.zeros((64, 80, 3), np.uint8))),
              ("img1.png", "3 channel(s)", "img0.png has 1")),
+    BadInput("validation images of another channel count",  # the message names the file, not just images/...
+             lambda r: train(dataset(r), "--val-data", str(with_image(r / "v", "img0.png", np.zeros((64, 80, 3), np.uint8)))),
+             ("v/d/images/img0.png", "3 channel(s)", "expects 1")),
     BadInput("checkpoint of another model", lambda r: train(dataset(r), "--init", str(checkpoint(r, depth=2, base_width=4))),
              ("m.pt", "another model configuration", "depth")),
     BadInput("float64 pixel beyond float32 (train)",
@@ -166,6 +175,8 @@ CASES = [
       for flags in ((), ("--instance-masks",), ("--task", "instances"))),
     BadInput("file that is not a checkpoint", lambda r: predict(r, not_a_checkpoint(r), Path("sample:heldout")),
              ("notes.pt", "not a PyTorch checkpoint")),
+    BadInput("a TorchScript export given to predict", lambda r: predict(r, torchscript_program(r), Path("sample:heldout")),
+             ("exported.pt", "a TorchScript program", "--format onnx")),
     BadInput("a run folder given as --init", lambda r: train(dataset(r), "--init", str(checkpoint(r).parent)),
              ("is a folder, not a checkpoint file", "best.pt")),
 ]

@@ -164,7 +164,7 @@ def training_data(training: dict[str, Any] | None) -> TrainingData | None:
     >>> training_data({"data": None}).name
     'Fluo-N2DL-HeLa (Cell Tracking Challenge), 4 frames'
     >>> training_data({"data": "/home/me/project/nuclei"}).name
-    "unetkit user data 'nuclei'"
+    'unetkit user data (nuclei)'
     """
     if training is None:
         return None
@@ -177,7 +177,7 @@ def training_data(training: dict[str, Any] | None) -> TrainingData | None:
             SAMPLE_CITATIONS, ("nuclei", "fluorescence-light-microscopy", "cells"))
     name = Path(str(training["data"])).name or "data"
     return TrainingData(
-        f"unetkit user data '{name}'",
+        f"unetkit user data ({name})",  # bioimage.io names turn quotes into spaces
         f"The user's own images and masks (folder or CSV '{name}'), not part of this package.")
 
 

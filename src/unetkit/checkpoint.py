@@ -116,6 +116,25 @@ def serialized(payload: dict[str, Any]) -> memoryview:
     return buffer.getbuffer()
 
 
+def is_torchscript(path: Path) -> bool:
+    """True if ``path`` is a TorchScript archive (``torch.jit.save``: a zip holding the program's code).
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> torch.jit.save(torch.jit.script(torch.nn.ReLU()), folder / "m.pt")
+    >>> torch.save({"weights": torch.zeros(1)}, folder / "c.pt")
+    >>> is_torchscript(folder / "m.pt"), is_torchscript(folder / "c.pt")
+    (True, False)
+    """
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.split("/", 1)[-1].startswith("code/") for name in archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checkpoint dictionary; never runs code from the file."""
     path = Path(path)
@@ -124,6 +143,11 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
                               fix=f"give a file in it, such as {path / 'best.pt'}")
     if not path.is_file():
         raise CheckpointError("checkpoint not found", path=path)
+    if is_torchscript(path):  # before torch.load, which would hand it to torch.jit.load
+        raise CheckpointError(
+            "a TorchScript program (what 'unetkit export --format torchscript' writes), not a checkpoint: unetkit "
+            "runs checkpoints, ONNX files and bioimage.io packages", path=path,
+            fix="use the checkpoint it was exported from, or export that to ONNX (--format onnx)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except PermissionError as exc:

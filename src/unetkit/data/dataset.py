@@ -116,7 +116,7 @@ def check_channels(samples: list[Sample], expected: int | None, source: str | Pa
             raise InputError(
                 f"image has {sample.image.shape[0]} channel(s) but "
                 + (f"the model expects {channels}" if expected is not None else f"{samples[0].name} has {channels}"),
-                path=sample.name,
+                path=sample.files[0] if sample.files else sample.name,  # the file itself, wherever DATA is
                 fix="convert all images to the same number of channels (grey or RGB)",
             )
     return channels
