@@ -95,6 +95,16 @@ def checkpoint(root: Path, **options) -> Path:
     return root / "m.pt"
 
 
+def object_model(root: Path) -> Path:
+    """A checkpoint of --task instances, with TINY's network (foreground and distance outputs)."""
+    from unetkit.tasks import task_for
+
+    task = task_for("instances")
+    model = UNet(depth=3, base_width=4, num_classes=task.num_outputs)
+    save_checkpoint(root / "m.pt", make_checkpoint(model, task=task))
+    return root / "m.pt"
+
+
 def predict(root: Path, model: Path, *inputs: Path) -> list[str]:
     return ["predict", str(model), *map(str, inputs), "--out", str(root / "out")]
 
@@ -177,6 +187,8 @@ CASES = [
              ("notes.pt", "not a PyTorch checkpoint")),
     BadInput("a TorchScript export given to predict", lambda r: predict(r, torchscript_program(r), Path("sample:heldout")),
              ("exported.pt", "a TorchScript program", "--format onnx")),
+    BadInput("an object model given as --init to a pixel run", lambda r: train(dataset(r), "--init", str(object_model(r))),
+             ("m.pt", "a model of --task instances", "pass --task instances")),
     BadInput("a run folder given as --init", lambda r: train(dataset(r), "--init", str(checkpoint(r).parent)),
              ("is a folder, not a checkpoint file", "best.pt")),
 ]

@@ -30,7 +30,7 @@ from ..data.memory import readable_bytes
 from ..data.normalize import Normalization
 from ..data.sample import resolve_data_source, resolve_mask_mode
 from ..data.sampling import PatchSampler, SamplingOptions
-from ..errors import ConfigError, InputError
+from ..errors import CheckpointError, ConfigError, InputError
 from ..model import UNet, UNetConfig, preset, size_rule
 from ..precision import resolve_precision
 from ..tasks import Task, TargetLoss, task_for
@@ -128,6 +128,12 @@ def build_model(config: TrainConfig, in_channels: int, init: dict[str, Any] | No
     model = UNet(preset(config.preset, in_channels=in_channels, **config.model_overrides(outputs)))
     initialize_weights(model, config.weight_init)
     if init is not None:
+        stored_task = (init.get("task") or {}).get("name", "semantic")  # models of unetkit 0.1 hold none: semantic
+        if stored_task != config.task:
+            raise CheckpointError(
+                f"the --init checkpoint is a model of --task {stored_task}, this run trains --task {config.task}: "
+                "their outputs differ", path=config.init_checkpoint,
+                fix=f"pass --task {stored_task}, or start from a checkpoint of --task {config.task}")
         check_same_config(init, model.config, config.init_checkpoint)
         check_finite_weights(init["model_state"], config.init_checkpoint)
         model.load_state_dict(init["model_state"])
