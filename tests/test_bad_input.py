@@ -188,7 +188,7 @@ CASES = [
     BadInput("a TorchScript export given to predict", lambda r: predict(r, torchscript_program(r), Path("sample:heldout")),
              ("exported.pt", "a TorchScript program", "--format onnx")),
     BadInput("an object model given as --init to a pixel run", lambda r: train(dataset(r), "--init", str(object_model(r))),
-             ("m.pt", "a model of --task instances", "pass --task instances")),
+             ("m.pt", "a model of --task instances (2 outputs)", "pass --task instances --instance-method distance")),
     BadInput("a run folder given as --init", lambda r: train(dataset(r), "--init", str(checkpoint(r).parent)),
              ("is a folder, not a checkpoint file", "best.pt")),
 ]

@@ -382,6 +382,8 @@ def test_overwrite_never_replaces_a_link_a_device_an_input_or_the_other_output(t
     (tmp_path / "real.csv").write_text("keep")
     (tmp_path / "link.csv").symlink_to(tmp_path / "real.csv")
     os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "alias").symlink_to(tmp_path / "folder")
     before = snapshot(tmp_path)
     evaluate = ["evaluate", str(model_file), str(data), "--overwrite", "--csv"]
     for argv, words in ((evaluate + [str(tmp_path / "link.csv")], "output is a link (to "),
@@ -389,7 +391,11 @@ def test_overwrite_never_replaces_a_link_a_device_an_input_or_the_other_output(t
                         (evaluate + [str(data / "masks" / "img0.png")], "one of this command's inputs"),
                         (evaluate + [str(model_file)], "one of this command's inputs"),
                         (evaluate + [str(tmp_path / "s.x"), "--report", str(tmp_path / "s.x")], "the same file"),
+                        (evaluate + [str(tmp_path / "folder" / "s.x"), "--report", str(tmp_path / "alias" / "s.x")],
+                         "the same file"),
                         (["export", str(model_file), "--out", str(model_file), "--overwrite"], "one of this command's inputs"),
+                        (["import-keras", str(tmp_path / "real.csv"), "--out", str(tmp_path / "real.csv"), "--overwrite"],
+                         "one of this command's inputs"),
                         (["export", str(model_file), "--format", "bioimageio", "--out", str(tmp_path / "link.zip"),
                           "--overwrite"], "output is a link")):
         if argv[-2].endswith("link.zip"):
@@ -770,14 +776,16 @@ def test_masks_whose_only_foreground_is_ignored_are_refused(tmp_path, capsys, st
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("ignored, classes, words", [("0", "1", "--ignore-index 0 is the background"),
-                                                      ("1", "1", "one of the classes of --classes 1 (0 to 1)"),
-                                                      ("2", "3", "one of the classes of --classes 3 (0 to 2)")])
-def test_an_ignore_index_that_is_the_background_or_a_class_is_refused(tmp_path, capsys, ignored, classes, words):
-    # ignoring 0 left only foreground to learn: a model calling every pixel foreground scored validation Dice 1.0
+@pytest.mark.parametrize("options, words", [
+    (["--ignore-index", "0"], "--ignore-index 0 is the background"),
+    (["--ignore-index", "1"], "one of the classes of --classes 1 (0 to 1)"),
+    (["--ignore-index", "2", "--classes", "3"], "one of the classes of --classes 3 (0 to 2)"),
+    (["--ignore-index", "255", "--instance-masks"], "every label above 0 becomes foreground, the value to ignore too")])
+def test_an_ignore_index_that_is_the_background_or_a_class_is_refused(tmp_path, capsys, options, words):
+    # ignoring 0 left only foreground to learn: a model calling every pixel foreground scored validation Dice 1.0;
+    # instance masks made the ignored value an object
     data = write_dataset(tmp_path / "d", count=2)
-    code, error = run_cli(["train", str(data), "--out", str(tmp_path / "run"), *TINY, "--ignore-index", ignored,
-                           "--classes", classes], capsys)
+    code, error = run_cli(["train", str(data), "--out", str(tmp_path / "run"), *TINY, *options], capsys)
     assert code == 2 and words in error and "255" in error, error
     assert not (tmp_path / "run").exists()
 

@@ -21,6 +21,8 @@
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -163,8 +165,8 @@ def training_data(training: dict[str, Any] | None) -> TrainingData | None:
 
     >>> training_data({"data": None}).name
     'Fluo-N2DL-HeLa (Cell Tracking Challenge), 4 frames'
-    >>> training_data({"data": "/home/me/project/nuclei"}).name
-    'unetkit user data (nuclei)'
+    >>> training_data({"data": "/home/me/project/nuclei"}).name, training_data({"data": "/home/me/pairs.csv"}).name
+    ('unetkit user data (nuclei)', 'unetkit user data (pairs_csv)')
     """
     if training is None:
         return None
@@ -177,7 +179,7 @@ def training_data(training: dict[str, Any] | None) -> TrainingData | None:
             SAMPLE_CITATIONS, ("nuclei", "fluorescence-light-microscopy", "cells"))
     name = Path(str(training["data"])).name or "data"
     return TrainingData(
-        f"unetkit user data ({name})",  # bioimage.io names turn quotes into spaces
+        f"unetkit user data ({re.sub(r'[^A-Za-z0-9_-]+', '_', name)})",  # the format turns other marks into spaces
         f"The user's own images and masks (folder or CSV '{name}'), not part of this package.")
 
 

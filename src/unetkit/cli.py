@@ -309,14 +309,14 @@ def _run_predict(args: argparse.Namespace, argv: Sequence[str], stops: ReceivedS
 
 @_within_usable_cores
 def _run_evaluate(args: argparse.Namespace, argv: Sequence[str], stops: ReceivedStops) -> int:
-    from .data.io import ensure_can_write
+    from .data.io import ensure_can_write, same_path
     from .evaluation import evaluate_checkpoint, evaluated_files
 
     stops.raise_if_any()
     csv_path = Path(args.csv) if args.csv else Path(args.checkpoint).with_name(
         f"evaluation_{Path(str(args.data).replace(':', '_')).name}.csv")
     outputs = [csv_path] + ([Path(args.report)] if args.report else [])
-    if len(outputs) == 2 and os.path.abspath(outputs[0]) == os.path.abspath(outputs[1]):
+    if len(outputs) == 2 and same_path(*outputs):
         raise ConfigError("--csv and --report name the same file", path=csv_path, fix="give each its own file")
     inputs = [Path(args.checkpoint), *evaluated_files(args.data)]
     for path in outputs:  # before the work, so that a refusal loses none

@@ -27,6 +27,7 @@ from .data.io import atomic_write
 from .data.sample import resolve_data_source, resolve_mask_mode
 from .inference.loading import load_predictor, with_object_options
 from .instances.scores import COUNT_COLUMNS
+from .metrics import format_score
 from .report.pictures import ImagePictures, WorstImagePictures, error_finder
 from .scoring import evaluate_samples, image_score
 from .tasks import ScoreAccumulator
@@ -48,9 +49,9 @@ class EvaluationReport:
 
     def rows(self) -> list[dict[str, str]]:
         per_image = self.accumulator.rows()
-        rows = [{"image": name, **{k: _format(v, k in COUNT_COLUMNS) for k, v in scores.items()}}
+        rows = [{"image": name, **{k: format_score(v, k in COUNT_COLUMNS) for k, v in scores.items()}}
                 for name, scores in zip(self.names, per_image)]
-        rows.append({"image": "mean", **{k: _format(v, k in COUNT_COLUMNS) for k, v in self.accumulator.means().items()}})
+        rows.append({"image": "mean", **{k: format_score(v, k in COUNT_COLUMNS) for k, v in self.accumulator.means().items()}})
         return rows
 
     def table(self) -> str:
@@ -71,17 +72,6 @@ class EvaluationReport:
                 writer.writerows(rows)
 
         atomic_write(path, write, overwrite)
-
-
-def _format(value: float, count: bool = False) -> str:
-    """Scores with 4 decimals, whole counts as integers, undefined scores as 'n/a'.
-
-    >>> _format(1.0), _format(1.0, count=True), _format(0.0, count=True), _format(2.5, count=True)
-    ('1.0000', '1', '0', '2.5000')
-    """
-    if value != value:  # NaN: undefined for this image (SEG without true objects)
-        return "n/a"
-    return f"{value:.0f}" if count and float(value).is_integer() else f"{value:.4f}"
 
 
 def evaluated_files(data: str | Path) -> list[Path]:

@@ -109,6 +109,9 @@ def unet_from_keras(path: str | Path) -> UNet:
 
 def import_keras_checkpoint(path: str | Path, out: str | Path, overwrite: bool = False) -> UNet:
     """``unetkit import-keras``: read a Keras U-Net, write a unetkit checkpoint."""
+    from .data.io import ensure_can_write
+
+    ensure_can_write(Path(out), overwrite, inputs=[path])  # before the work; never over the Keras file itself
     model = unet_from_keras(path)
     save_checkpoint(out, make_checkpoint(model), overwrite=overwrite)
     return model

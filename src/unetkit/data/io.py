@@ -276,6 +276,16 @@ def _same_file(first: Path, second: Path) -> bool:
         return False
 
 
+def same_path(first: str | Path, second: str | Path) -> bool:
+    """True if two paths name one file, existing or not: through links in their folders, or hard links.
+
+    >>> same_path("a/../b.csv", "b.csv"), same_path("b.csv", "c.csv")
+    (True, False)
+    """
+    first, second = Path(first), Path(second)
+    return first.resolve() == second.resolve() or _same_file(first, second)
+
+
 def check_output_folder(folder: Path) -> None:
     """Raise unless ``folder`` (an ``--out``) is, or can be made, a folder this process can write into."""
     folder = Path(folder)

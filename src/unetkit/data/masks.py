@@ -180,7 +180,7 @@ def check_instance_labels(mask: np.ndarray, path: str | Path) -> np.ndarray:
 def check_ignore_index(ignore_index: int | None, num_classes: int, mask_mode: str) -> None:
     """Refuse an ``--ignore-index`` that is the background or one of the classes: its pixels would count nowhere,
     so a model that calls everything foreground (ignore 0) scores a perfect Dice, and a class's output learns
-    nothing. Instance labels may use any value above 0 as the one to ignore.
+    nothing; and any with instance masks, whose every label above 0 becomes foreground (the ignored value too).
 
     >>> check_ignore_index(255, 3, "classes")
     >>> try:
@@ -191,6 +191,12 @@ def check_ignore_index(ignore_index: int | None, num_classes: int, mask_mode: st
     """
     if ignore_index is None:
         return
+    if mask_mode == "instances":
+        raise ConfigError(
+            f"--ignore-index {ignore_index} with instance masks: every label above 0 becomes foreground, the value "
+            "to ignore too (and 0 or below is background), so nothing would be ignored",
+            fix="leave --ignore-index out, or give class masks (0 background, 1 object, 255 to ignore) without "
+                "--instance-masks")
     if ignore_index == 0:
         raise ConfigError(
             "--ignore-index 0 is the background: no background pixel would count, and a model that calls every "

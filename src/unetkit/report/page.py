@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..data.io import atomic_write
-from ..metrics import Scores
+from ..instances.scores import COUNT_COLUMNS
+from ..metrics import Scores, format_score
 from .pictures import ImagePictures
 from .run_info import RunRecord, read_run
 
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 COLUMN_TITLES = {"dice": "Dice", "iou": "IoU", "f1": "F1", "precision": "precision", "recall": "recall",
                  "ap50": "AP@0.5", "ap50_95": "AP@0.5:0.95", "pq": "PQ", "matched_iou": "matched IoU",
                  "seg": "SEG", "n_true": "true objects", "n_pred": "predicted objects"}
+COUNT_TITLES = {COLUMN_TITLES[name] for name in COUNT_COLUMNS}
 
 
 def score_columns(row: dict[str, float], scores: Scores | None = None) -> dict[str, float]:
@@ -160,12 +162,12 @@ def _table_section(evaluation: EvaluationReport, order: list[int]) -> str:
         name = escape(evaluation.names[index])
         if index in evaluation.pictures:
             name = f'<button type="button" class="open" data-card="image-{index}">{name}</button>'
-        cells = "".join(f'<td data-value="{value!r}">{_shown(value)}</td>' for value in columns[index].values())
+        cells = "".join(f'<td data-value="{value!r}">{_shown(value, title)}</td>' for title, value in columns[index].items())
         rows.append(f"<tr><td>{name}</td>{cells}</tr>")
     foot = ""
     if columns:
         mean_values = [[c[n] for c in columns if c[n] == c[n]] for n in names]
-        means = "".join(f"<td>{_shown(sum(v) / len(v) if v else float('nan'))}</td>" for v in mean_values)
+        means = "".join(f"<td>{_shown(sum(v) / len(v) if v else float('nan'), n)}</td>" for n, v in zip(names, mean_values))
         foot = f"<tfoot><tr><td>mean of {len(columns)} images</td>{means}</tr>"
         pooled = _pooled(evaluation)
         if pooled is not None:
@@ -178,11 +180,9 @@ def _table_section(evaluation: EvaluationReport, order: list[int]) -> str:
             f"</section>")
 
 
-def _shown(value: float) -> str:
-    """A score with 4 decimals, a count as an integer, an undefined score as n/a."""
-    if value != value:
-        return "n/a"
-    return f"{value:.0f}" if float(value).is_integer() and abs(value) > 1 else f"{value:.4f}"
+def _shown(value: float, title: str) -> str:
+    """A column's value as the table shows it (counts of objects as integers)."""
+    return format_score(value, count=title in COUNT_TITLES)
 
 
 def _gallery_section(evaluation: EvaluationReport, order: list[int]) -> str:

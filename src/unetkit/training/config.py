@@ -24,7 +24,7 @@ from ..data.normalize import Normalization, NormalizationMode, check_scale_divis
 from ..data.sample import SAMPLE_PREFIX
 from ..errors import ConfigError
 from ..losses import LossName
-from ..model import Padding, PresetName, Upsampling
+from ..model import Padding, PresetName, Upsampling, preset, size_rule
 from ..options import check_choices, from_dict, option, parse_duration, positive_int, to_dict
 from ..precision import Precision
 from ..weight_init import WeightInit
@@ -196,6 +196,17 @@ class TrainConfig:
         "memory the decoded dataset may take; a larger dataset is read from its files patch by patch "
         "(default: a quarter of this machine's memory)", flag="--memory-budget", metavar="GIB", group=DATA))
 
+    def _side_the_network_takes(self, side: int) -> int:
+        """The default patch side, or for a valid-padding network (the paper's) the nearest side it takes.
+
+        >>> TrainConfig(out="r").patch_size, TrainConfig(out="r", preset="paper-2015").patch_size
+        (128, 188)
+        """
+        if (self.padding or preset(self.preset).padding) != "valid":
+            return side
+        depth = {} if self.depth is None else {"depth": self.depth}
+        return size_rule(preset(self.preset, padding="valid", **depth)).round_down(side)
+
     def __post_init__(self) -> None:
         check_choices(self)
         if self.normalization != "percentile":
@@ -204,7 +215,7 @@ class TrainConfig:
             object.__setattr__(self, "normalization_jitter", 0.0)
         for name, value in TASK_DEFAULTS[self.task].items():  # config.json records what the run used
             if getattr(self, name) is None:
-                object.__setattr__(self, name, value)
+                object.__setattr__(self, name, self._side_the_network_takes(value) if name == "patch_size" else value)
         if self.epochs is None and self.early_stopping is None:  # the rule decides the length: its patience
             object.__setattr__(self, "early_stopping", DEFAULT_PATIENCE[self.task])
         positive = {

@@ -128,12 +128,14 @@ def build_model(config: TrainConfig, in_channels: int, init: dict[str, Any] | No
     model = UNet(preset(config.preset, in_channels=in_channels, **config.model_overrides(outputs)))
     initialize_weights(model, config.weight_init)
     if init is not None:
-        stored_task = (init.get("task") or {}).get("name", "semantic")  # models of unetkit 0.1 hold none: semantic
-        if stored_task != config.task:
+        stored_task = init.get("task") or {"name": "semantic"}  # models of unetkit 0.1 hold none: semantic
+        outputs = init["model_config"].get("num_classes")
+        if stored_task.get("name") != config.task and outputs != model.config.num_classes:  # else: same outputs, fine
+            method = f" --instance-method {stored_task['method']}" if "method" in stored_task else ""
             raise CheckpointError(
-                f"the --init checkpoint is a model of --task {stored_task}, this run trains --task {config.task}: "
-                "their outputs differ", path=config.init_checkpoint,
-                fix=f"pass --task {stored_task}, or start from a checkpoint of --task {config.task}")
+                f"the --init checkpoint is a model of --task {stored_task.get('name')} ({outputs} outputs), this run "
+                f"trains --task {config.task} ({model.config.num_classes})", path=config.init_checkpoint,
+                fix=f"pass --task {stored_task.get('name')}{method}, or start from a checkpoint of --task {config.task}")
         check_same_config(init, model.config, config.init_checkpoint)
         check_finite_weights(init["model_state"], config.init_checkpoint)
         model.load_state_dict(init["model_state"])
