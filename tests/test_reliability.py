@@ -384,10 +384,12 @@ def test_overwrite_never_replaces_a_link_a_device_an_input_or_the_other_output(t
     os.mkfifo(tmp_path / "pipe")
     (tmp_path / "folder").mkdir()
     (tmp_path / "alias").symlink_to(tmp_path / "folder")
+    (tmp_path / "scores.zarr").mkdir()  # a folder that only an OME-Zarr image may replace
     before = snapshot(tmp_path)
     evaluate = ["evaluate", str(model_file), str(data), "--overwrite", "--csv"]
     for argv, words in ((evaluate + [str(tmp_path / "link.csv")], "output is a link (to "),
                         (evaluate + [str(tmp_path / "pipe")], "not a regular file"),
+                        (evaluate + [str(tmp_path / "scores.zarr")], "output path is a folder"),
                         (evaluate + [str(data / "masks" / "img0.png")], "one of this command's inputs"),
                         (evaluate + [str(model_file)], "one of this command's inputs"),
                         (evaluate + [str(tmp_path / "s.x"), "--report", str(tmp_path / "s.x")], "the same file"),

@@ -247,7 +247,7 @@ def _select(records: list[PredictionRecord], options: PredictOptions, report: Re
                     "or choose another --out",
             )
         for path in record.outputs.values():
-            ensure_can_write(path, overwrite=True)  # a folder in the way, an unwritable folder
+            ensure_can_write(path, overwrite=True, zarr_folder=True)  # a folder in the way, an unwritable folder
         todo.append(True)
     skipped = todo.count(False)
     if skipped:

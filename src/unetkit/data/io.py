@@ -235,12 +235,13 @@ def _planes_from_axes(array: np.ndarray, axes: str, path: Path) -> list[np.ndarr
 
 
 def ensure_can_write(path: Path, overwrite: bool, fix: str = "pass --overwrite, or choose another --out",
-                     inputs: Iterable[str | Path] = ()) -> None:
+                     inputs: Iterable[str | Path] = (), zarr_folder: bool = False) -> None:
     """Raise unless ``path`` can be written: :class:`OutputExistsError` if it exists (or is a
     dangling link) and ``overwrite`` is False, or is a folder; even with ``overwrite``, if it is a
     link, a device or pipe, or one of the command's ``inputs`` (outputs are written beside and moved
     into place, which would replace any of these); :class:`ConfigError` if its folder cannot be
-    created or written. ``fix`` says what the command offers instead.
+    created or written. ``fix`` says what the command offers instead; ``zarr_folder``: the output is an OME-Zarr
+    image, a folder whose name ends in ``.zarr``.
 
     A check before the work: nothing is computed only to be refused at the end.
 
@@ -251,7 +252,7 @@ def ensure_can_write(path: Path, overwrite: bool, fix: str = "pass --overwrite, 
     output is not a regular file (a device, a pipe or a socket): writing it would put a new file in its place
     """
     path = Path(path)
-    if path.is_dir() and not path.name.lower().endswith(".zarr"):  # an OME-Zarr output is a folder
+    if path.is_dir() and not (zarr_folder and path.name.lower().endswith(".zarr")):
         raise OutputExistsError("output path is a folder, not a file", path=path, fix="give a file name")
     if path.exists() or path.is_symlink():
         if not overwrite:

@@ -113,7 +113,7 @@ def write_ome_zarr(
     import zarr
 
     path = Path(path)
-    ensure_can_write(path, overwrite)
+    ensure_can_write(path, overwrite, zarr_folder=True)
     shape, dtype = tuple(array.shape), np.dtype(array.dtype)
     temporary = temporary_folder(path)
     try:
