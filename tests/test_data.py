@@ -343,3 +343,29 @@ def test_tiff_reader_round_trips_random_shapes_and_dtypes(tmp_path_factory, heig
     planes = read_planes(folder / "x.tif")
     assert len(planes) == pages == count_planes(folder / "x.tif")
     assert all(np.array_equal(p, a) for p, a in zip(planes, array))
+
+
+def test_palette_and_grey_alpha_pngs_read_as_what_they_show(tmp_path):
+    # a palette PNG reads as its indices; an image's brightness is its palette's colours (grey palettes are
+    # converted; colour palettes are refused as images and kept as indices for masks); an opaque alpha is dropped
+    from unetkit.data.dataset import load_image_planes
+    from unetkit.data.normalize import Normalization
+
+    indices = (np.arange(40 * 48).reshape(40, 48) % 4).astype(np.uint8)
+    grey = Image.fromarray(indices, "P")
+    grey.putpalette([200, 200, 200, 10, 10, 10, 120, 120, 120, 60, 60, 60] + [0] * 756)
+    grey.save(tmp_path / "grey.png")
+    assert np.array_equal(read_planes(tmp_path / "grey.png")[0], np.array([200, 10, 120, 60], np.uint8)[indices])
+    coloured = Image.fromarray(indices, "P")
+    coloured.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255] + [0] * 756)  # a VOC-style label palette
+    coloured.save(tmp_path / "classes.png")
+    assert np.array_equal(read_planes(tmp_path / "classes.png")[0], indices)  # as a mask: the classes
+    with pytest.raises(InputError, match="palette indices") as error:
+        load_image_planes(tmp_path / "classes.png", Normalization())
+    assert "classes.png" in str(error.value)
+    Image.fromarray(np.dstack([indices * 50, np.full_like(indices, 255)]), "LA").save(tmp_path / "la.png")
+    assert np.array_equal(read_planes(tmp_path / "la.png")[0], indices * 50)  # grey, its opaque alpha dropped
+    assert count_planes(tmp_path / "la.png") == 1
+    from unetkit.data.io import plane_shape
+
+    assert plane_shape(tmp_path / "la.png").channels == plane_shape(tmp_path / "grey.png").channels == 1

@@ -139,3 +139,21 @@ def test_device_holds_only_one_batch_of_tiles(small_model):
         handle.remove()
     assert max(shape[0] for shape in seen) <= 3
     assert all(shape[-2:] == (64, 64) for shape in seen)
+
+
+def test_a_model_left_in_training_mode_predicts_as_in_eval_mode_and_keeps_its_state():
+    # batch norm in training mode would normalise each tile by its own statistics and overwrite the running ones
+    torch.manual_seed(0)
+    model = UNet(depth=3, base_width=4, batch_norm=True, dropout=0.3)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+    image = np.random.default_rng(0).random((1, 100, 140), dtype=np.float32)
+    expected = predict_tiled(model.eval(), image, TileOptions(tile_size=64))
+    buffers = {name: value.clone() for name, value in model.named_buffers()}
+    found = predict_tiled(model.train(), image, TileOptions(tile_size=64))
+    assert np.allclose(found, expected, atol=1e-6) and model.training
+    assert all(torch.equal(value, buffers[name]) for name, value in model.named_buffers())
+    assert np.allclose(predict_tiled(model.double(), image, TileOptions(tile_size=64)), expected, atol=1e-5)

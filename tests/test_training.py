@@ -709,3 +709,13 @@ def test_a_run_cannot_resume_with_another_number_of_processes(tmp_path):
     del payload["training"]["world_size"]  # a last.pt from before the world size was stored: resumes
     save_checkpoint(last, payload, overwrite=True)
     assert train(resume_config(tmp_path / "run", epochs=2), resume=True, report=QUIET).global_step == 4
+
+
+def test_paths_may_be_given_as_path_objects(tmp_path):
+    # TrainConfig(out=Path(...)) failed writing config.json (a Path is not JSON) and left an empty run folder
+    data = write_dataset(tmp_path / "d", count=3)
+    config = tiny_config(data, tmp_path / "run", epochs=1, steps_per_epoch=2)
+    config = TrainConfig(**{**config.to_dict(), "out": tmp_path / "run", "data": data})
+    assert config.out == str(tmp_path / "run") and config.data == str(data)
+    assert train(config, report=QUIET).epochs_completed == 1
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["out"] == str(tmp_path / "run")

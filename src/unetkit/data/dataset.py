@@ -20,7 +20,7 @@ from typing import Iterable, Literal, Sequence, cast
 import numpy as np
 
 from ..errors import InputError
-from .io import LOSSY_SUFFIXES, plane_shape, read_planes
+from .io import LOSSY_SUFFIXES, check_not_a_colour_palette, plane_shape, read_planes
 from .memory import check_fits_in_memory
 from .masks import MaskMode, check_mask_matches_image, prepare_mask
 from .normalize import FULL_SCALE_TYPES, ImageNormalizer, Normalization, full_scale_of, to_channels_first
@@ -97,6 +97,8 @@ def load_image_planes(
     path: Path, normalization: ImageNormalizer
 ) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """``(name, raw plane, normalised (C, H, W))`` for each plane of an image file."""
+    path = Path(path)
+    check_not_a_colour_palette(path)
     planes = read_planes(path)
     result = []
     for index, plane in enumerate(planes):
@@ -163,6 +165,7 @@ def read_pair(
     shape = plane_shape(pair.image)
     check_fits_in_memory(shape, np.dtype(shape.dtype), pair.image, float_copies=3 * shape.count,
                          fix="crop it into smaller images for training")
+    check_not_a_colour_palette(pair.image)
     images = read_planes(pair.image)
     masks = read_planes(pair.mask)
     if len(masks) != len(images):

@@ -138,8 +138,9 @@ def plane_shape(path: str | Path) -> PlaneShape:
             width, height = image.size
             bands = len(image.getbands())
             dtype = "uint16" if image.mode.startswith("I;16") else ("int32" if image.mode in ("I", "F") else "uint8")
-        if bands == 4 and _read_pil(path).shape[-1] == 3:  # an opaque alpha channel is dropped by the reader
-            bands = 3
+        if bands in (2, 4):  # an opaque alpha channel is dropped by the reader
+            read = _read_pil(path)
+            bands = 1 if read.ndim == 2 else read.shape[-1]
         return PlaneShape(1, height, width, bands, dtype)
     except InputError:
         raise  # it names what is wrong already (reading the file again would only repeat tifffile's warnings)
@@ -163,19 +164,59 @@ def _read_pil(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as image:
             image.load()
-            # A palette ("P") image reads as its indices: for masks, those are the labels.
             if image.mode in ("I;16", "I;16B", "I;16L"):
                 return np.asarray(image).astype(np.uint16)
-            array = np.asarray(image)
+            if image.mode == "P" and has_grey_palette(image):
+                image = image.convert("L")  # its grey levels (a mask's indices where the palette is the identity)
+            array = np.asarray(image)  # a palette in colour reads as its indices: for masks, those are the labels
     except UnidentifiedImageError as exc:
         raise InputError(
             "not an image file, although its name says so",
             path=path,
             fix="remove the file or give it its real extension",
         ) from exc
-    if array.ndim == 3 and array.shape[2] == 4 and np.all(array[..., 3] == 255):
-        array = array[..., :3]  # an opaque alpha channel carries nothing
+    if array.ndim == 3 and array.shape[2] in (2, 4) and np.all(array[..., -1] == 255):
+        array = _squeezed(array[..., :-1])  # an opaque alpha channel carries nothing (RGBA, and grey + alpha)
     return array
+
+
+def has_grey_palette(image: Image.Image) -> bool:
+    """True if a palette image's colours are all grey (each entry's red, green and blue equal)."""
+    entries = np.frombuffer(image.palette.tobytes(), np.uint8) if image.palette else np.zeros(0, np.uint8)
+    if image.palette is None or image.palette.mode != "RGB" or entries.size % 3:
+        return False
+    rgb = entries.reshape(-1, 3)
+    return bool(np.all(rgb == rgb[:, :1]))
+
+
+def colour_palette(path: str | Path) -> bool:
+    """True if ``path`` is a PNG (or other PIL format) of palette indices into colours: as an image it would read as
+    the indices, which order nothing by brightness.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> picture = Image.fromarray(np.zeros((4, 4), np.uint8), "P")
+    >>> picture.putpalette([255, 0, 0] * 256); picture.save(folder / "red.png")
+    >>> picture.putpalette([7, 7, 7] * 256); picture.save(folder / "grey.png")
+    >>> colour_palette(folder / "red.png"), colour_palette(folder / "grey.png")
+    (True, False)
+    """
+    path = Path(path)
+    if path.suffix.lower() in TIFF_SUFFIXES or not path.is_file():
+        return False
+    try:
+        with Image.open(path) as image:
+            return image.mode == "P" and not has_grey_palette(image)
+    except (OSError, UnidentifiedImageError):
+        return False
+
+
+def check_not_a_colour_palette(path: str | Path) -> None:
+    """Refuse a palette image in colour given as an image (a mask's palette indices are its classes)."""
+    if colour_palette(path):
+        raise InputError("image of palette indices (an indexed-colour PNG): read as it is, its pixels would be the "
+                         "indices, not the colours' brightness", path=path,
+                         fix="save it as grey or RGB (in Fiji: Image > Type > 8-bit or RGB Color)")
 
 
 def uniform_series(tif: tifffile.TiffFile, path: Path) -> list:

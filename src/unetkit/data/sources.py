@@ -34,7 +34,7 @@ import torch
 from ..errors import InputError
 from .chunked import open_image, sample_pixels
 from .dataset import DataOptions, Sample, check_all_matched, check_image_values, plane_name
-from .io import plane_shape, read_planes
+from .io import check_not_a_colour_palette, plane_shape, read_planes
 from .jitter import quantile_table
 from .masks import MaskRule, check_mask_matches_image, learnable_foreground, mask_rule
 from .normalize import FixedScaling, to_channels_first
@@ -184,6 +184,7 @@ def scan_file_sources(
     listing.note_subfolders(notes)
     sources: list[FileSource] = []
     for pair in listing.pairs:
+        check_not_a_colour_palette(pair.image)
         image_shape, mask_shape = plane_shape(pair.image), plane_shape(pair.mask)
         if image_shape.count != mask_shape.count:
             raise InputError(f"mask has {mask_shape.count} plane(s) but its image {pair.image} has {image_shape.count}",

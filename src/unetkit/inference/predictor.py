@@ -76,8 +76,9 @@ def run_padded(network: Callable[[torch.Tensor], torch.Tensor], batch: torch.Ten
 class TorchPredictor:
     """A :class:`~unetkit.model.UNet` (or any module with its ``config``) as a Predictor.
 
-    Runs under ``torch.inference_mode`` with the given autocast dtype (None: fp32) and turns
-    logits into outputs with ``activation`` (by default sigmoid or softmax).
+    Runs under ``torch.inference_mode`` with the given autocast dtype (None: the model's own type), in eval mode
+    (a model left in training mode is put back in it after), and turns logits into outputs with ``activation``
+    (by default sigmoid or softmax).
     """
 
     def __init__(
@@ -98,8 +99,15 @@ class TorchPredictor:
         return next(self.model.parameters()).device
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        device = self.device
-        batch = batch.to(device, non_blocking=True)
-        with torch.inference_mode(), autocast_context(device, self.autocast_dtype):
-            logits = self.model(batch)
+        parameter = next(self.model.parameters())
+        batch = batch.to(parameter.device, non_blocking=True)
+        if self.autocast_dtype is None and parameter.is_floating_point():
+            batch = batch.to(parameter.dtype)  # a model in float64 or half takes its own type
+        was_training = self.model.training
+        self.model.eval()  # a model left in training mode: no batch statistics, no drop-out, its buffers untouched
+        try:
+            with torch.inference_mode(), autocast_context(parameter.device, self.autocast_dtype):
+                logits = self.model(batch)
+        finally:
+            self.model.train(was_training)
         return self.activation(logits.float())

@@ -208,6 +208,9 @@ class TrainConfig:
         return size_rule(preset(self.preset, padding="valid", **depth)).round_down(side)
 
     def __post_init__(self) -> None:
+        for name in ("out", "data", "val_data", "init_checkpoint"):  # a Path is welcome; config.json stores text
+            if isinstance(getattr(self, name), os.PathLike):
+                object.__setattr__(self, name, os.fspath(getattr(self, name)))
         check_choices(self)
         if self.normalization != "percentile":
             self._check_no_percentile_options()
