@@ -93,6 +93,8 @@ def test_probabilities_and_labels_are_the_same_for_every_caller():
     probabilities = probabilities_from_logits(multi)
     assert torch.allclose(probabilities.sum(1), torch.ones(1, 1, 1))
     assert labels_from_probabilities(probabilities).item() == 2
+    with pytest.raises(ValueError, match=r"\(N, K, H, W\).*\[None\]"):  # predict_tiled's (K, H, W), batch axis forgotten:
+        labels_from_probabilities(probabilities[0])  # an argmax over rows before
 
 
 def test_every_train_option_has_a_command_line_flag():

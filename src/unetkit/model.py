@@ -368,6 +368,10 @@ def labels_from_probabilities(probabilities: torch.Tensor) -> torch.Tensor:
     >>> labels_from_probabilities(torch.tensor([[[[0.2, 0.7]]]])).tolist()
     [[[0, 1]]]
     """
+    if not isinstance(probabilities, torch.Tensor) or probabilities.ndim != 4:
+        shape = tuple(getattr(probabilities, "shape", ()))
+        raise ValueError(f"expected a tensor of shape (N, K, H, W), got {type(probabilities).__name__} of shape "
+                         f"{shape}: for one image of predict_tiled's (K, H, W), pass torch.from_numpy(array)[None]")
     if probabilities.shape[1] == 1:
         return (probabilities[:, 0] > 0.5).long()
     return probabilities.argmax(dim=1)
