@@ -128,18 +128,25 @@ def build_model(config: TrainConfig, in_channels: int, init: dict[str, Any] | No
     model = UNet(preset(config.preset, in_channels=in_channels, **config.model_overrides(outputs)))
     initialize_weights(model, config.weight_init)
     if init is not None:
-        stored_task = init.get("task") or {"name": "semantic"}  # models of unetkit 0.1 hold none: semantic
-        outputs = init["model_config"].get("num_classes")
-        if stored_task.get("name") != config.task and outputs != model.config.num_classes:  # else: same outputs, fine
-            method = f" --instance-method {stored_task['method']}" if "method" in stored_task else ""
-            raise CheckpointError(
-                f"the --init checkpoint is a model of --task {stored_task.get('name')} ({outputs} outputs), this run "
-                f"trains --task {config.task} ({model.config.num_classes})", path=config.init_checkpoint,
-                fix=f"pass --task {stored_task.get('name')}{method}, or start from a checkpoint of --task {config.task}")
+        check_init_task(init, config, model.config.num_classes)
         check_same_config(init, model.config, config.init_checkpoint)
         check_finite_weights(init["model_state"], config.init_checkpoint)
         model.load_state_dict(init["model_state"])
     return model
+
+
+def check_init_task(init: dict[str, Any], config: TrainConfig, outputs: int) -> None:
+    """Refuse an ``--init`` checkpoint of the other task whose number of outputs differs from the run's (``outputs``),
+    naming both tasks; one of the same number (a one-output object model, a one-class pixel model) may start it."""
+    stored = init.get("task") or {"name": "semantic"}  # models of unetkit 0.1 hold none: semantic
+    stored_outputs = init["model_config"].get("num_classes")
+    if stored.get("name") == config.task or stored_outputs == outputs:
+        return
+    method = f" --instance-method {stored['method']}" if "method" in stored else ""
+    raise CheckpointError(
+        f"the --init checkpoint is a model of --task {stored.get('name')} ({stored_outputs} outputs), this run trains "
+        f"--task {config.task} ({outputs})", path=config.init_checkpoint,
+        fix=f"pass --task {stored.get('name')}{method}, or start from a checkpoint of --task {config.task}")
 
 
 def check_patch_fits(patch_size: int, network: UNetConfig) -> None:
