@@ -65,22 +65,15 @@ def evaluate_samples(
     """The task's scores of every sample (semantic: Dice and IoU per image, and pooled;
     instances: object matching too).
 
-    A :class:`~unetkit.model.UNet` is run in eval mode (fp32) and put back as it was.
+    A :class:`~unetkit.model.UNet` is run in eval mode (fp32) and put back as it was (by its
+    :class:`~unetkit.inference.predictor.TorchPredictor`).
     """
-    module = predictor if isinstance(predictor, UNet) else None
-    was_training = module.training if module is not None else False
     predictor = as_predictor(predictor)
     task = task or SemanticTask(predictor.num_outputs)
     accumulator = task.new_accumulator(ignore_index)
-    if module is not None:
-        module.eval()
-    try:
-        for sample in samples:
-            labels = predict_labels(predictor, sample.image, tile_options, task)
-            accumulator.update(labels, sample.mask)
-            if on_image is not None:
-                on_image(sample, labels)
-    finally:
-        if module is not None:
-            module.train(was_training)
+    for sample in samples:
+        labels = predict_labels(predictor, sample.image, tile_options, task)
+        accumulator.update(labels, sample.mask)
+        if on_image is not None:
+            on_image(sample, labels)
     return accumulator

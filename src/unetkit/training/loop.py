@@ -172,13 +172,8 @@ def validate(parts: RunParts) -> dict[str, float]:
     calibration = calibration_for(parts.task, parts.config.min_object_size)
     task = parts.task if calibration is None else replace_options(parts.task, min_size=1)
     on_image = None if calibration is None else (lambda sample, labels: calibration.add(labels, sample.mask))
-    was_training = model.training
-    model.eval()
-    try:
-        accumulator = evaluate_samples(predictor, shard, TileOptions(tile_size=parts.config.val_tile_size),
-                                       parts.config.ignore_index, on_image=on_image, task=task)
-    finally:
-        model.train(was_training)
+    accumulator = evaluate_samples(predictor, shard, TileOptions(tile_size=parts.config.val_tile_size),
+                                   parts.config.ignore_index, on_image=on_image, task=task)  # in eval mode
     rows, columns = accumulator.rows(), parts.task.validation_columns
     if calibration is not None:  # the objects' minimum size, chosen on these images: best.pt keeps it
         chosen = calibration.choose(parts.context.all_sum(calibration.totals()))
