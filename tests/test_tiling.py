@@ -78,6 +78,20 @@ def test_tiled_prediction_matches_whole_image_prediction_without_seams(small_mod
     assert interior_difference < 1e-3
 
 
+def test_one_tile_over_a_whole_image_of_any_size_is_the_whole_image_prediction(small_model):
+    # The tiler's window, the predictor's padding and the network's own padding mirror the
+    # image the same way (edge repeated), as training patches do: no second rule at the border.
+    image = torch.rand(1, 37, 51)  # not a multiple of 4: padded below and to the right
+    tiled = predict_tiled(small_model, image, TileOptions(tile_size=64))
+    assert np.abs(tiled - predict_whole(small_model, image)).max() < 1e-5
+    with torch.no_grad():
+        direct = torch.sigmoid(small_model(image[None]))[0].numpy()
+        padded = torch.cat([image, image.flip(-2)[:, :3]], dim=-2)  # rows 36, 35, 34 below row 36
+        padded = torch.cat([padded, padded[:, :, -1:]], dim=-1)  # column 50 repeated
+        by_hand = torch.sigmoid(small_model(padded[None]))[0, :, :37, :51].numpy()
+    assert np.abs(direct - tiled).max() < 1e-5 and np.abs(by_hand - tiled).max() < 1e-5
+
+
 def whole_valid_prediction(model: UNet, image: torch.Tensor, shift: int = 0) -> np.ndarray:
     """The valid model's output for the whole image in one pass: the image mirrored by the
     halo on every side (and up to a size the network takes), output cropped to the image."""

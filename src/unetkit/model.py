@@ -25,10 +25,10 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .errors import ConfigError
+from .mirror import pad_bottom_right
 from .options import from_dict, to_dict
 from .sizes import SizeRule
 
@@ -231,7 +231,8 @@ class UNet(nn.Module):
             check_valid_input_size(x.shape[-2:], self.config.depth)
             return self._forward_unpadded(x)
         height, width = x.shape[-2:]
-        padded = pad_to_multiple(x, self.size_multiple)
+        multiple = self.size_multiple
+        padded = pad_bottom_right(x, -(-height // multiple) * multiple, -(-width // multiple) * multiple)
         return self._forward_unpadded(padded)[..., :height, :width]
 
     def _forward_unpadded(self, x: torch.Tensor) -> torch.Tensor:
@@ -255,24 +256,6 @@ class UNet(nn.Module):
             multiple = self.size_multiple
             return -(-output_size // multiple) * multiple
         return valid_input_size(output_size, self.config.depth)
-
-
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Pad the bottom and right of ``x`` by mirroring so that H and W divide ``multiple``.
-
-    Mirroring (not zeros) keeps the border statistics of microscopy images; an image too
-    small to mirror is padded by repeating its edge.
-
-    >>> pad_to_multiple(torch.zeros(1, 1, 5, 9), 4).shape[-2:]
-    torch.Size([8, 12])
-    """
-    height, width = x.shape[-2:]
-    pad_h = -height % multiple
-    pad_w = -width % multiple
-    if pad_h == 0 and pad_w == 0:
-        return x
-    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
-    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
 
 
 def valid_output_size(input_size: int, depth: int) -> int:

@@ -37,6 +37,7 @@ import torch
 
 from .errors import ConfigError
 from .inference.predictor import Predictor, TorchPredictor
+from .mirror import mirror_indices
 from .model import UNet
 from .sizes import SizeRule
 
@@ -126,16 +127,6 @@ def blend_weights(tile: int, blend: Blend, sigma_scale: float = 0.125) -> np.nda
     sigma = max(tile * sigma_scale, 1e-6)
     weights = np.exp(-((np.arange(tile) - center) ** 2) / (2 * sigma**2))
     return np.maximum(weights / weights.max(), 1e-3).astype(np.float32)
-
-
-def mirror_indices(start: int, stop: int, size: int) -> np.ndarray:
-    """Indices ``start..stop-1`` folded into ``[0, size)`` by mirroring (edge repeated).
-
-    >>> mirror_indices(-2, 5, 3).tolist()
-    [1, 0, 0, 1, 2, 2, 1]
-    """
-    index = np.arange(start, stop) % (2 * size)
-    return np.where(index >= size, 2 * size - 1 - index, index)
 
 
 @dataclass(frozen=True)

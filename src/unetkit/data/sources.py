@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..mirror import mirror_indices
 from .chunked import open_image, sample_pixels
 from .dataset import DataOptions, Sample, check_all_matched, check_image_values, plane_name
 from .io import check_not_a_colour_palette, plane_shape, read_planes
@@ -49,8 +50,6 @@ def mirrored_window(array: torch.Tensor, top: int, bottom: int, left: int, right
     height, width = array.shape[-2:]
     if top >= 0 and left >= 0 and bottom <= height and right <= width:
         return array[..., top:bottom, left:right]
-    from ..tiling import mirror_indices
-
     rows = torch.from_numpy(mirror_indices(top, bottom, height))
     cols = torch.from_numpy(mirror_indices(left, right, width))
     return array[..., rows[:, None], cols[None, :]]
@@ -137,8 +136,6 @@ class FileSource:
             return plane[top:bottom, left:right]
 
     def window(self, top: int, bottom: int, left: int, right: int) -> tuple[torch.Tensor, torch.Tensor]:
-        from ..tiling import mirror_indices
-
         rows = mirror_indices(top, bottom, self.height)
         cols = mirror_indices(left, right, self.width)
         row0, col0 = int(rows.min()), int(cols.min())

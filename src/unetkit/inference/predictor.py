@@ -19,8 +19,8 @@ from __future__ import annotations
 from typing import Callable, Protocol, runtime_checkable
 
 import torch
-import torch.nn.functional as F
 
+from ..mirror import pad_bottom_right
 from ..model import UNet, probabilities_from_logits
 from ..precision import autocast_context
 from ..sizes import SizeRule
@@ -55,12 +55,7 @@ def pad_to_rule(batch: torch.Tensor, rule: SizeRule) -> torch.Tensor:
     torch.Size([8, 12])
     """
     height, width = batch.shape[-2:]
-    pad_h = rule.input_size_for(height) - height
-    pad_w = rule.input_size_for(width) - width
-    if pad_h == 0 and pad_w == 0:
-        return batch
-    mode = "reflect" if pad_h < height and pad_w < width else "replicate"
-    return F.pad(batch, (0, pad_w, 0, pad_h), mode=mode)
+    return pad_bottom_right(batch, rule.input_size_for(height), rule.input_size_for(width))
 
 
 def run_padded(network: Callable[[torch.Tensor], torch.Tensor], batch: torch.Tensor, rule: SizeRule) -> torch.Tensor:
