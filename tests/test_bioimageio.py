@@ -234,7 +234,7 @@ def test_export_checks_its_output_before_building_and_never_overwrites(same_run,
 @pytest.mark.parametrize("arguments, message", [
     (["--format", "bioimageio", "--out", "{tmp}/m.zip", "--license", "NOT-A-LICENCE"], "unknown licence"),
     (["--format", "bioimageio", "--out", "{tmp}/m.zip", "--name", "a/b"], "package name"),
-    (["--format", "bioimageio", "--out", "{tmp}/m.onnx"], "a bioimage.io package is a .zip file"),
+    (["--format", "bioimageio", "--out", "{tmp}/m.onnx"], "a bioimage.io package's name ends in .zip"),
     (["--out", "{tmp}/m.onnx", "--author", "Ada"], "bioimage.io packages only"),
 ])
 def test_export_refuses_bad_package_options_with_exit_2_and_writes_nothing(same_run, tmp_path, capsys, arguments,

@@ -339,6 +339,26 @@ def test_torchscript_export_matches_pytorch(tmp_path, checkpoint):
         assert torch.allclose(scripted(x), model(x), atol=1e-5)
 
 
+def test_the_export_format_follows_the_name_and_a_name_of_another_format_is_refused(tmp_path, checkpoint, capsys):
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    # What predict will read the file as is told by its name, so the name and the format agree.
+    assert main(["export", str(checkpoint), "--out", str(exports / "m.pt")]) == 0
+    assert isinstance(torch.jit.load(str(exports / "m.pt")), torch.jit.ScriptModule)
+    refused = [
+        (["--out", str(exports / "model")], "not clear from the name"),
+        (["--out", str(exports / "m.zip"), "--format", "onnx"], "ends in .onnx, not .zip"),
+        (["--out", str(exports / "m.onnx"), "--format", "torchscript"], "predict would read it as ONNX"),
+        (["--out", str(exports / "m.onnx"), "--format", "bioimageio"], "ends in .zip, not .onnx"),
+    ]
+    for arguments, message in refused:
+        capsys.readouterr()
+        assert main(["export", str(checkpoint), *arguments]) == 2, arguments
+        error = capsys.readouterr().err
+        assert message in error and "--out" in error, (arguments, error)
+    assert sorted(path.name for path in exports.iterdir()) == ["m.pt"]
+
+
 def test_onnxruntime_backend_predicts_what_pytorch_predicts(tmp_path, checkpoint):
     pytest.importorskip("onnxruntime")
     torch_records = predict_files(checkpoint, ["sample:heldout"], tmp_path / "torch",

@@ -129,9 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = subparsers.add_parser("export", help="export a checkpoint to ONNX, TorchScript or a bioimage.io package")
     p.add_argument("checkpoint")
-    p.add_argument("--format", choices=["onnx", "torchscript", "bioimageio"], default="onnx",
-                   help="bioimageio: a model package (.zip) for Fiji, ilastik, napari (pip install 'unetkit[bioimageio]')")
-    p.add_argument("--out", required=True)
+    p.add_argument("--format", choices=["onnx", "torchscript", "bioimageio"],
+                   help="default: the one --out's name says (.onnx, .zip, .pt); bioimageio: a model package (.zip) "
+                        "for Fiji, ilastik, napari (pip install 'unetkit[bioimageio]')")
+    p.add_argument("--out", required=True, help="MODEL.onnx, MODEL.zip (bioimage.io) or MODEL.pt (TorchScript)")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--author", dest="authors", action="append", metavar="NAME",
                    help="bioimageio: an author of the model (repeat for several; default: 'unetkit user')")

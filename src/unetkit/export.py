@@ -108,17 +108,57 @@ def export_torchscript(model: UNet, path: str | Path, overwrite: bool = False) -
     atomic_write(path, lambda target: torch.jit.save(traced, str(target)), overwrite)
 
 
+FORMAT_SUFFIXES = {"onnx": (".onnx",), "bioimageio": (".zip",), "torchscript": (".pt", ".pth", ".ts", ".jit")}
+
+
+def export_format_for(out: str | Path, format: str | None = None) -> str:
+    """The export format for the file ``out``: ``format`` if given, else the one its name says.
+
+    ``unetkit predict`` tells an exported file by its name (``.onnx``: ONNX Runtime, ``.zip``: a
+    bioimage.io package, anything else: PyTorch), so a name that says another format is refused
+    rather than written: an ONNX file named ``model.zip`` would open as nothing.
+
+    >>> export_format_for("m.onnx"), export_format_for("m.zip"), export_format_for("m.ts", "torchscript")
+    ('onnx', 'bioimageio', 'torchscript')
+    >>> export_format_for("m.zip", "onnx")
+    Traceback (most recent call last):
+    ...
+    unetkit.errors.ConfigError: m.zip: an ONNX export's name ends in .onnx, not .zip
+      fix: --out m.onnx
+    """
+    if format is not None and format not in EXPORT_FORMATS:
+        raise ConfigError(f"unknown export format {format!r}", fix=f"choose one of {', '.join(EXPORT_FORMATS)}")
+    suffix = Path(out).suffix.lower()
+    said = next((name for name, suffixes in FORMAT_SUFFIXES.items() if suffix in suffixes), None)
+    if format is None:
+        if said is None:
+            raise ConfigError(f"{out}: the export format is not clear from the name",
+                              fix="end --out in .onnx (ONNX), .zip (a bioimage.io package) or .pt (TorchScript), "
+                                  "or pass --format")
+        return said
+    if format == "torchscript" and said not in (None, "torchscript"):
+        raise ConfigError(f"{out}: a TorchScript export's name does not end in {suffix}: predict would read it "
+                          f"as {'ONNX' if said == 'onnx' else 'a bioimage.io package'}",
+                          fix=f"--out {Path(out).with_suffix('.pt')}")
+    if format in ("onnx", "bioimageio") and said != format:
+        wanted = FORMAT_SUFFIXES[format][0]
+        kind = "an ONNX export" if format == "onnx" else "a bioimage.io package"
+        raise ConfigError(f"{out}: {kind}'s name ends in {wanted}, not {suffix or 'nothing'}",
+                          fix=f"--out {Path(out).with_suffix(wanted)}")
+    return format
+
+
 def export_checkpoint(
-    checkpoint: str | Path, out: str | Path, format: str = "onnx", overwrite: bool = False,
+    checkpoint: str | Path, out: str | Path, format: str | None = None, overwrite: bool = False,
     package: PackageOptions | None = None,
 ) -> None:
     """``unetkit export``: a checkpoint to ONNX, TorchScript or a bioimage.io package (.zip).
 
-    ``package`` (authors, licence, name) describes a bioimage.io package; see
-    :mod:`unetkit.bioimageio_export`.
+    ``format`` None: the one ``out``'s name says (:func:`export_format_for`). ``package``
+    (authors, licence, name) describes a bioimage.io package; see :mod:`unetkit.bioimageio_export`.
     """
-    if format not in EXPORT_FORMATS:
-        raise ConfigError(f"unknown export format {format!r}", fix=f"choose one of {', '.join(EXPORT_FORMATS)}")
+    ensure_can_write(Path(out), overwrite, inputs=[checkpoint])  # a folder or an input named: said first
+    format = export_format_for(out, format)
     if format == "bioimageio":
         from .bioimageio_export import PackageOptions, export_bioimageio
 
