@@ -369,3 +369,22 @@ def test_palette_and_grey_alpha_pngs_read_as_what_they_show(tmp_path):
     from unetkit.data.io import plane_shape
 
     assert plane_shape(tmp_path / "la.png").channels == plane_shape(tmp_path / "grey.png").channels == 1
+
+
+@pytest.mark.parametrize("mode", ["percentile", "minmax"])
+def test_an_images_normalisation_does_not_depend_on_its_scale_or_offset(mode, tmp_path):
+    from unetkit.data.chunked import open_image, sample_pixels
+    from unetkit.data.normalize import Normalization
+
+    image = np.random.default_rng(0).random((1, 40, 50)).astype(np.float32)
+    normalization = Normalization(mode)
+    expected = normalization.apply(image)
+    # float32 values that span a ten-millionth (an absolute floor on the span blanked these), a
+    # float64 range of 1e-3 on an offset of a million (float32 holds it to 0.06 only)
+    for changed in [image * np.float32(1e-7), image * np.float32(1e-20), image.astype(np.float64) * 1e-3 + 1e6]:
+        assert np.abs(normalization.apply(changed) - expected).max() < 1e-5, changed.dtype
+        path = tmp_path / f"{changed.dtype}.tif"
+        tifffile.imwrite(path, changed[0])
+        from_sample = normalization.fitted(sample_pixels(open_image(path))[:, :, None]).apply(changed)
+        assert np.abs(from_sample - expected).max() < 1e-5, changed.dtype
+    assert not normalization.apply(np.full((1, 5, 5), 35_000, np.uint16)).any()  # constant: 0s

@@ -32,6 +32,7 @@ import numpy as np
 from ..errors import InputError
 from .dataset import check_image_values, plane_name
 from .io import CHANNEL_AXES, TIFF_SUFFIXES, uniform_series
+from .normalize import working_type
 
 DEFAULT_SAMPLE_PIXELS = 64 * 2**20  # = the largest image predicted in memory: up to it, statistics are exact
 ZARR_SUFFIXES = (".zarr",)
@@ -226,7 +227,8 @@ def _check_region(pixels: np.ndarray, reader: RegionReader, top: int, bottom: in
 
 
 def sample_pixels(reader: RegionReader, max_pixels: int = DEFAULT_SAMPLE_PIXELS, window: int = 256) -> np.ndarray:
-    """A ``(C, N)`` float32 sample of the plane's pixels: all of them if there are at most
+    """A ``(C, N)`` float sample of the plane's pixels (float64 for types float32 would round:
+    :func:`~unetkit.data.normalize.working_type`): all of them if there are at most
     ``max_pixels``, else windows of ``window`` px on an even grid over the image. The windows
     are copied into one array as they are read, so memory is the sample and one window.
 
@@ -240,7 +242,7 @@ def sample_pixels(reader: RegionReader, max_pixels: int = DEFAULT_SAMPLE_PIXELS,
     if height * width <= max_pixels:
         whole = reader.read(0, height, 0, width)
         _check_region(whole, reader, 0, height, 0, width, whole=True)
-        return whole.reshape(-1, channels).T.astype(np.float32)
+        return whole.reshape(-1, channels).T.astype(working_type(reader.dtype))
     count = max(1, max_pixels // (window * window))
     rows = max(1, round(math.sqrt(count * height / width)))
     cols = max(1, count // rows)
@@ -248,7 +250,7 @@ def sample_pixels(reader: RegionReader, max_pixels: int = DEFAULT_SAMPLE_PIXELS,
     lefts = np.linspace(0, max(width - window, 0), cols).astype(int)
     heights = [min(top + window, height) - top for top in tops]
     widths = [min(left + window, width) - left for left in lefts]
-    sample = np.empty((channels, sum(heights) * sum(widths)), np.float32)
+    sample = np.empty((channels, sum(heights) * sum(widths)), working_type(reader.dtype))
     filled = 0
     for top, tall in zip(tops, heights):
         for left, wide in zip(lefts, widths):

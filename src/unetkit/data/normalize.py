@@ -80,13 +80,15 @@ class Normalization:
             return FixedScaling(np.zeros(channels), np.ones(channels))
         if self.mode == "scale":
             return FixedScaling(np.zeros(channels), np.full(channels, self.high))
-        flat = np.asarray(sample, np.float32).reshape(channels, -1)
+        precision = working_type(np.asarray(sample).dtype)
+        flat = np.asarray(sample, precision).reshape(channels, -1)
         if self.mode == "percentile":
             reorder = scratch or not np.shares_memory(flat, sample)  # a copy made here may be reordered too
             low, high = np.percentile(flat, [self.low, self.high], axis=1, overwrite_input=reorder)
         else:
             low, high = flat.min(axis=1), flat.max(axis=1)
-        return FixedScaling(low, np.maximum(high - low, 1e-6))
+        low, high = np.asarray(low, np.float64), np.asarray(high, np.float64)
+        return FixedScaling(low, np.maximum(high - low, narrowest_span(low, high, precision)))
 
     def __str__(self) -> str:
         """In a few words, for messages.
@@ -115,12 +117,37 @@ class FixedScaling:
     span: np.ndarray
 
     def apply(self, image: np.ndarray) -> np.ndarray:
-        image = np.asarray(image).astype(np.float32, copy=False)
-        offset = np.asarray(self.offset, np.float32)[:, None, None]
-        span = np.asarray(self.span, np.float32)[:, None, None]
-        if not offset.any() and np.all(span == 1):
-            return image
-        return (image - offset) / span
+        image = np.asarray(image)
+        if not np.any(self.offset) and np.all(np.asarray(self.span) == 1):
+            return image.astype(np.float32, copy=False)
+        precision = working_type(image.dtype)  # float64 images keep their digits until the offset is off
+        offset = np.asarray(self.offset, precision)[:, None, None]
+        span = np.asarray(self.span, precision)[:, None, None]
+        return ((image.astype(precision, copy=False) - offset) / span).astype(np.float32, copy=False)
+
+
+def working_type(dtype: np.dtype) -> type:
+    """The float type an image of ``dtype`` is normalised in: float64 for types whose values
+    float32 would round (float64, 32- and 64-bit integers), float32 for the rest.
+
+    >>> working_type(np.dtype("uint16")).__name__, working_type(np.dtype("float64")).__name__
+    ('float32', 'float64')
+    """
+    wide = dtype.itemsize > 4 or (dtype.kind in "iu" and dtype.itemsize == 4)
+    return np.float64 if wide else np.float32
+
+
+def narrowest_span(low: np.ndarray, high: np.ndarray, precision: type = np.float32) -> np.ndarray:
+    """The smallest span a fitted normalisation divides by: eight steps of the working ``precision``
+    at the bounds' magnitude (about a millionth of it in float32), so that an image whose values
+    span 1e-7 is normalised as one spanning 1, and a constant image becomes 0s rather than its
+    rounding noise blown up.
+
+    >>> narrowest_span(np.array([0.0, 1000.0]), np.array([0.0, 1000.0])).round(6).tolist()
+    [0.0, 0.000954]
+    """
+    magnitude = np.maximum(np.abs(low), np.abs(high))
+    return np.maximum(magnitude * 8 * np.finfo(precision).eps, 1e-30)
 
 
 FULL_SCALE_TYPES = ("uint8", "int8", "uint16", "int16")
