@@ -295,7 +295,7 @@ def test_outputs_that_cannot_be_removed_after_a_failed_write_are_named(tmp_path,
                       PredictOptions(overlap=False, progress=False), QUIET)
     message = str(raised.value)
     assert "could not write the outputs of" in message and "Read-only file system" in message
-    assert "its partial outputs could not be removed (im1_labels.png; --skip-existing redoes that image)" in message
+    assert "its partial outputs could not be removed (im1_labels.png; --skip-existing writes the rest of that image)" in message
     assert "finished images: im0_labels.png" in message
 
 
@@ -417,3 +417,21 @@ def test_an_interruption_while_reading_is_not_mistaken_for_a_bad_file(tmp_path, 
     monkeypatch.setattr(io, "_read_pil", interrupted_read)
     with pytest.raises(Interrupted):
         io.read_planes(tmp_path / "fine.png")
+
+
+def test_skip_existing_writes_only_the_missing_outputs_and_replaces_no_file(tmp_path, checkpoint):
+    first = predict_files(checkpoint, ["sample:heldout"], tmp_path / "out", PredictOptions(progress=False), QUIET)
+    before = {record.labels: (record.labels.stat().st_ino, record.labels.read_bytes()) for record in first}
+    for record in first:  # another model's labels, say: they must not be replaced
+        record.labels.write_bytes(b"someone's labels")
+    messages: list[str] = []
+    again = predict_files(checkpoint, ["sample:heldout"], tmp_path / "out",
+                          PredictOptions(progress=False, skip_existing=True, probabilities=True), messages.append)
+    assert len(again) == len(first) and all(record.probabilities.exists() for record in again)
+    assert all(path.read_bytes() == b"someone's labels" and path.stat().st_ino == inode
+               for path, (inode, _) in before.items())
+    assert any("only the missing ones are written" in message for message in messages)
+    assert all(record.overlay.exists() for record in again)
+    # and a third run has nothing left to do
+    assert predict_files(checkpoint, ["sample:heldout"], tmp_path / "out",
+                         PredictOptions(progress=False, skip_existing=True, probabilities=True), QUIET) == []

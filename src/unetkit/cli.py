@@ -94,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "TIFF, or OME-Zarr with a multiscale pyramid")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--skip-existing", action="store_true",
-                   help="skip images whose outputs all exist: continue a stopped batch")
+                   help="skip images whose outputs all exist, and write only the missing ones of the others: continue a "
+                        "stopped batch, or add an output (--probabilities) without replacing any file")
     p.add_argument("--shard", type=parse_shard, metavar="I/N",
                    help="predict files I, I+N, I+2N, ... only (a SLURM array task; under torchrun: each rank's)")
     p.add_argument("--backend", choices=BACKENDS, default="torch")

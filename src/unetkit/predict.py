@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import dataclasses
 import os
 import shutil
 import sys
@@ -100,6 +101,12 @@ class PredictionRecord:
     source: str
     outputs: dict[str, Path]
     image_path: Path | None = None
+    kept: frozenset[str] = frozenset()  # kinds whose files exist and stay (--skip-existing, a partial set)
+
+    @property
+    def to_write(self) -> dict[str, Path]:
+        """The outputs this run writes: all but the :attr:`kept` ones."""
+        return {kind: path for kind, path in self.outputs.items() if kind not in self.kept}
 
     @property
     def labels(self) -> Path:
@@ -117,9 +124,9 @@ class PredictionRecord:
         return [path for path in self.outputs.values() if path.exists() or path.is_symlink()]
 
     def remove(self) -> None:
-        """Remove the outputs written so far; one that cannot be (a disk turned read-only) stays, and
-        :meth:`existing` then names it."""
-        for path in self.outputs.values():
+        """Remove the outputs written so far (never a :attr:`kept` one); one that cannot be (a disk
+        turned read-only) stays, and :meth:`existing` then names it."""
+        for path in self.to_write.values():
             if path.is_dir() and not path.is_symlink():  # an OME-Zarr output
                 shutil.rmtree(path, ignore_errors=True)
             else:
@@ -232,13 +239,23 @@ def check_outputs_are_not_inputs(records: list[PredictionRecord], files: list[Pa
                 )
 
 
-def _select(records: list[PredictionRecord], options: PredictOptions, report: Report) -> list[bool]:
-    """Which records to predict; raise before any work if one would overwrite without consent."""
-    todo = []
+def _select(records: list[PredictionRecord], options: PredictOptions,
+            report: Report) -> list[PredictionRecord | None]:
+    """The records to predict (None: skipped), each knowing which of its outputs it keeps; raise
+    before any work if one would overwrite without consent. With ``--skip-existing`` an image with
+    some of its outputs (a batch stopped between them, or another output asked for now) gets the
+    missing ones only: no file is replaced without ``--overwrite``."""
+    todo: list[PredictionRecord | None] = []
+    completed = 0
     for record in records:
         existing = record.existing()
         if options.skip_existing and len(existing) == len(record.outputs):
-            todo.append(False)
+            todo.append(None)
+            continue
+        if options.skip_existing and existing:
+            kept = frozenset(kind for kind, path in record.outputs.items() if path in existing)
+            todo.append(dataclasses.replace(record, kept=kept))
+            completed += 1
             continue
         if existing and not (options.overwrite or options.skip_existing):
             raise OutputExistsError(
@@ -248,10 +265,13 @@ def _select(records: list[PredictionRecord], options: PredictOptions, report: Re
             )
         for path in record.outputs.values():
             ensure_can_write(path, overwrite=True, zarr_folder=True)  # a folder in the way, an unwritable folder
-        todo.append(True)
-    skipped = todo.count(False)
+        todo.append(record)
+    skipped = todo.count(None)
     if skipped:
         report(f"skipping {skipped} image(s) whose outputs all exist (--skip-existing)")
+    if completed:
+        report(f"{completed} image(s) have some of their outputs: only the missing ones are written, the others "
+               "kept as they are (--overwrite redoes them)")
     return todo
 
 
@@ -288,7 +308,7 @@ def predict_files(
     made_here = not out_dir.exists() and count == 1  # shards share the folder: none removes it
     out_dir.mkdir(parents=True, exist_ok=True)
     sweep_stale(out_dir)  # what a run killed outright (SIGKILL) left half-written here
-    wanted = [(job, record) for job, record, keep in zip(jobs, records, todo) if keep]
+    wanted = [(job, record) for job, record in zip(jobs, todo) if record is not None]
     in_memory = [None if is_large(job, options) else job.image_path for job, _ in wanted]
     overlap = spare_core(loaded) if options.overlap is None else options.overlap
     bar = tqdm(total=len(wanted), unit="image", desc="predict", file=sys.stderr, dynamic_ncols=True,
@@ -457,12 +477,12 @@ class _Pipeline:
 
     def predict(self, job: _Job, record: PredictionRecord, upcoming: list[Path]) -> None:
         options = self.options
-        replace = options.overwrite or bool(record.existing())  # --skip-existing redoes an incomplete set
+        replace = options.overwrite  # --skip-existing writes only the missing outputs (record.to_write)
         try:
             if is_large(job, options):
                 self._finish_write()
                 self.report(f"{record.source}: {job.shape.height}x{job.shape.width}, predicted region by region")
-                predict_large(self.loaded, job.image_path, job.plane_index, record.outputs, options.tile, replace)
+                predict_large(self.loaded, job.image_path, job.plane_index, record.to_write, options.tile, replace)
                 self.done.append(record)
                 return
             name, raw, image = self._planes(job, upcoming)[job.plane_index]
@@ -548,16 +568,17 @@ def _next_job_like(job: _Job, path: Path) -> _Job:
 
 def _write_outputs(task: Task, raw: np.ndarray, image: np.ndarray, labels: np.ndarray, outputs: np.ndarray,
                    record: PredictionRecord, replace: bool) -> None:
-    files = {kind: path for kind, path in record.outputs.items() if kind != "probabilities"}
+    files = {kind: path for kind, path in record.to_write.items() if kind != "probabilities"}
     size = pixel_size(record.image_path) if record.image_path is not None else None
     task.write_outputs(files, raw, image, labels, replace, pixel_size=size)
-    if record.probabilities is not None:
-        if record.probabilities.name.endswith(".zarr"):
-            write_ome_zarr(record.probabilities, outputs, labels=False, pixel_size=size, overwrite=replace)
+    probabilities = record.to_write.get("probabilities")
+    if probabilities is not None:
+        if probabilities.name.endswith(".zarr"):
+            write_ome_zarr(probabilities, outputs, labels=False, pixel_size=size, overwrite=replace)
         else:
             import tifffile
 
-            atomic_write(record.probabilities, lambda target: tifffile.imwrite(
+            atomic_write(probabilities, lambda target: tifffile.imwrite(
                 target, outputs, photometric="minisblack", compression="zlib"), overwrite=replace)
 
 
@@ -573,12 +594,12 @@ def _finished(done: list[PredictionRecord]) -> str:
 
 def _batch_error(exc: BaseException, record: PredictionRecord, done: list[PredictionRecord], out_dir: Path) -> BaseException:
     """The error of a batch that stopped at ``record``: what happened, what is finished, how to go on."""
-    left = record.existing()
+    left = [path for path in record.existing() if path in record.to_write.values()]  # kept files are not partial
     if isinstance(exc, OutputExistsError):
         removed = "the existing file was left as it is"
     elif left:
         removed = (f"its partial outputs could not be removed ({', '.join(path.name for path in left)}; "
-                   "--skip-existing redoes that image)")
+                   "--skip-existing writes the rest of that image)")
     else:
         removed = "its partial outputs were removed"
     state = f"{removed}; finished images: {_finished(done)}"

@@ -85,8 +85,7 @@ def predict_large(
     image = NormalizedImage(reader, loaded.data_options.normalization)
     height, width = reader.height, reader.width
     size = pixel_size(path)
-    labels_path = Path(files["labels"])
-    work = temporary_folder(labels_path, suffix=".partial-work")
+    work = temporary_folder(Path(next(iter(files.values()))), suffix=".partial-work")  # beside the outputs
     try:
         chunks = (min(1024, height), min(1024, width))
         labels = zarr.open_array(str(work / "labels.zarr"), mode="w", shape=(height, width),

@@ -94,7 +94,8 @@ class Task(Protocol):
 
     def write_outputs(self, files: dict[str, Path], raw: Any, image: Any, labels: Any, replace: bool,
                       pixel_size: tuple[float, float, str] | None = None) -> None:
-        """Write the label image and the task's other outputs (overlay, tables) atomically.
+        """Write the outputs named in ``files`` (the label image, the task's others: overlay,
+        tables), each atomically; a kind left out of ``files`` is not written.
 
         ``raw`` is the image as read (``(H, W[, C])``), ``image`` the normalised ``(C, H, W)``,
         ``labels`` the ``(H, W)`` label image: arrays, or array-likes read band by band for
@@ -148,7 +149,8 @@ class SemanticTask:
 
     def write_outputs(self, files: dict[str, Path], raw: Any, image: Any, labels: Any, replace: bool,
                       pixel_size: tuple[float, float, str] | None = None) -> None:
-        write_label_file(files["labels"], labels, pixel_size=pixel_size, overwrite=replace)
+        if "labels" in files:
+            write_label_file(files["labels"], labels, pixel_size=pixel_size, overwrite=replace)
         if "overlay" in files:
             write_image(files["overlay"], overlay_picture(image, labels), overwrite=replace)
 

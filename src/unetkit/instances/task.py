@@ -150,8 +150,10 @@ class InstanceTask:
 
     def write_outputs(self, files: dict[str, Path], raw: Any, image: Any, labels: Any, replace: bool,
                       pixel_size: tuple[float, float, str] | None = None) -> None:
-        write_label_file(files["labels"], labels, pixel_size=pixel_size, overwrite=replace)
-        write_objects_csv(files["objects"], measure_objects(labels, raw), replace)
+        if "labels" in files:
+            write_label_file(files["labels"], labels, pixel_size=pixel_size, overwrite=replace)
+        if "objects" in files:
+            write_objects_csv(files["objects"], measure_objects(labels, raw), replace)
         if "overlay" in files:
             write_image(files["overlay"], overlay_picture(image, labels, objects=True), overwrite=replace)
 
