@@ -1173,3 +1173,24 @@ def test_a_stop_that_code_swallowed_while_a_command_started_ends_it_before_its_w
     assert cli._run_command(args, command, stops) == cli.EXIT_INTERRUPTED  # each would succeed without the stop
     assert capsys.readouterr().err.strip() == f"unetkit {command[0]}: interrupted by signal SIGTERM"
     assert snapshot(tmp_path) == before  # nothing made or changed
+
+
+def test_long_file_names_are_predicted_and_a_name_too_long_for_its_outputs_is_refused_first(tmp_path, capsys,
+                                                                                              model_file):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    # the outputs' names fit in 255 bytes; the hidden temporaries beside them (.NAME.HOST-PID.*.partial.png)
+    # once did not, and the batch failed after predicting, "free space or fix permissions"
+    long_stem = "c" * 210
+    tifffile.imwrite(inputs / f"{long_stem}.tif", np.full((40, 40), 7, np.uint8))
+    code, error = run_cli(["predict", str(model_file), str(inputs), "--out", str(tmp_path / "out"), "--probabilities"],
+                          capsys)
+    assert code == 0, error
+    assert (tmp_path / "out" / f"{long_stem}_probabilities.tif").exists()
+    assert not [p for p in (tmp_path / "out").iterdir() if "partial" in p.name]
+    too_long = "d" * 246  # 250 bytes with .tif: its labels' name would be 257
+    tifffile.imwrite(inputs / f"{too_long}.tif", np.full((40, 40), 7, np.uint8))
+    code, error = run_cli(["predict", str(model_file), str(inputs / f"{too_long}.tif"), "--out",
+                           str(tmp_path / "out2")], capsys)
+    assert code == 2 and "more than the 255 a file name may have" in error and "shorter name" in error
+    assert not (tmp_path / "out2").exists()

@@ -27,7 +27,7 @@ import tifffile
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import ConfigError, InputError, OutputExistsError
-from .partials import temporary_file
+from .partials import NAME_MAX_BYTES, temporary_file
 
 TIFF_SUFFIXES = {".tif", ".tiff"}
 PIL_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
@@ -293,6 +293,10 @@ def ensure_can_write(path: Path, overwrite: bool, fix: str = "pass --overwrite, 
     output is not a regular file (a device, a pipe or a socket): writing it would put a new file in its place
     """
     path = Path(path)
+    if len(path.name.encode()) > NAME_MAX_BYTES:
+        raise ConfigError(f"the output's name is {len(path.name.encode())} bytes long, more than the "
+                          f"{NAME_MAX_BYTES} a file name may have", path=path,
+                          fix="give the input (or the output) a shorter name")
     if path.is_dir() and not (zarr_folder and path.name.lower().endswith(".zarr")):
         raise OutputExistsError("output path is a folder, not a file", path=path, fix="give a file name")
     if path.exists() or path.is_symlink():

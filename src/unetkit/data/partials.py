@@ -40,9 +40,21 @@ STALE_AFTER_S = 3600.0  # a temporary untouched this long, of a process that is 
 _OWNER = re.compile(r"^\..+\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)\.[a-z0-9_]{8}\.partial(-work)?(\.[A-Za-z0-9]+)?$")
 
 
+NAME_MAX_BYTES = 255  # a file name's limit on Linux, macOS and Windows file systems
+SUFFIX_ROOM = 40  # bytes kept for mkstemp's 8 characters and the suffix (".partial-work.ome.zarr", say)
+
+
 def temporary_prefix(name: str) -> str:
-    """The start of the temporary's name for the final name ``name`` (this process's)."""
-    return f".{name}.{HOST}-{os.getpid()}."
+    """The start of the temporary's name for the final name ``name`` (this process's). A long
+    ``name`` is shortened in it, so that the temporary of any final name that fits fits too.
+
+    >>> len(temporary_prefix("x" * 250).encode()) + SUFFIX_ROOM <= NAME_MAX_BYTES
+    True
+    """
+    owner = f".{HOST}-{os.getpid()}."
+    room = max(1, NAME_MAX_BYTES - SUFFIX_ROOM - len(owner.encode()) - 1)
+    short = name.encode()[:room].decode(errors="ignore")  # never half a character
+    return f".{short}{owner}"
 
 
 def temporary_file(path: Path, suffix: str = ".partial") -> Path:
