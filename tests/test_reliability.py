@@ -1194,3 +1194,16 @@ def test_long_file_names_are_predicted_and_a_name_too_long_for_its_outputs_is_re
                            str(tmp_path / "out2")], capsys)
     assert code == 2 and "more than the 255 a file name may have" in error and "shorter name" in error
     assert not (tmp_path / "out2").exists()
+
+
+def test_what_a_header_shows_is_refused_before_the_batch_starts(tmp_path, capsys, model_file):
+    tifffile.imwrite(tmp_path / "a.tif", np.full((40, 40), 5, np.uint8))
+    tifffile.imwrite(tmp_path / "z.tif", np.zeros((2, 3, 64, 64), "uint16"), imagej=True, metadata={"axes": "TZYX"})
+    tifffile.imwrite(tmp_path / "c.tif", np.zeros((64, 64), "complex64"))
+    Image.fromarray(np.zeros((40, 40), np.uint8)).save(tmp_path / "g.gif")
+    for bad, message in [("z.tif", "a 4D stack"), ("c.tif", "complex numbers"), ("g.gif", "unsupported image format")]:
+        out = tmp_path / f"out_{bad}"
+        code, error = run_cli(["predict", str(model_file), str(tmp_path / "a.tif"), str(tmp_path / bad),
+                               "--out", str(out)], capsys)
+        assert code == 2 and bad in error and message in error, error
+        assert "finished images" not in error and not out.exists()  # a.tif was not predicted first

@@ -20,7 +20,7 @@ from typing import Iterable, Literal, Sequence, cast
 import numpy as np
 
 from ..errors import InputError
-from .io import LOSSY_SUFFIXES, check_not_a_colour_palette, plane_shape, read_planes
+from .io import LOSSY_SUFFIXES, check_not_a_colour_palette, check_pixel_type, plane_shape, read_planes
 from .memory import check_fits_in_memory
 from .masks import MaskMode, check_mask_matches_image, prepare_mask
 from .normalize import FULL_SCALE_TYPES, ImageNormalizer, Normalization, full_scale_of, to_channels_first
@@ -71,13 +71,7 @@ def check_image_values(plane: np.ndarray, path: Path, where: str = "") -> None:
     range: the network reads float32, where they become infinite (and the outputs empty).
     ``where``: which part of the image ``plane`` is, for the message ("rows 0-512"). Complex or
     non-numeric pixels are refused too (a cast to float32 would drop the imaginary part)."""
-    if plane.dtype.kind not in "biuf":
-        kind = "complex numbers" if plane.dtype.kind == "c" else "not numbers"
-        raise InputError(
-            f"image pixels are {kind} ({plane.dtype}); unetkit reads real-valued images",
-            path=path,
-            fix="save a real-valued image: the magnitude (numpy.abs) or the real part, for instance",
-        )
+    check_pixel_type(plane.dtype, path)
     if plane.dtype.kind != "f":
         return
     usable = np.isfinite(plane)

@@ -69,13 +69,8 @@ def read_planes(path: str | Path) -> list[np.ndarray]:
         return [_squeezed(r.read(0, r.height, 0, r.width)) for r in readers]
     if not path.is_file():
         raise InputError("file not found", path=path)
+    check_image_suffix(path)
     suffix = path.suffix.lower()
-    if suffix not in IMAGE_SUFFIXES:
-        raise InputError(
-            f"unsupported image format {suffix!r}",
-            path=path,
-            fix=f"convert it to one of {', '.join(sorted(IMAGE_SUFFIXES))}",
-        )
     try:
         planes = _read_tiff(path) if suffix in TIFF_SUFFIXES else [_read_pil(path)]
     except InputError:
@@ -97,6 +92,29 @@ def read_planes(path: str | Path) -> list[np.ndarray]:
         if plane.size == 0 or plane.shape[0] == 0 or plane.shape[1] == 0:
             raise InputError(f"image is empty (shape {plane.shape})", path=path)
     return planes
+
+
+def check_image_suffix(path: Path) -> None:
+    """Refuse a file whose name ends in a format unetkit does not read (a GIF, say)."""
+    suffix = path.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise InputError(f"unsupported image format {suffix!r}", path=path,
+                         fix=f"convert it to one of {', '.join(sorted(IMAGE_SUFFIXES))}")
+
+
+def check_pixel_type(dtype: np.dtype, path: Path) -> None:
+    """Refuse complex or non-numeric pixels: a cast to float32 would drop the imaginary part.
+
+    >>> check_pixel_type(np.dtype("complex64"), Path("c.tif"))
+    Traceback (most recent call last):
+    ...
+    unetkit.errors.InputError: c.tif: image pixels are complex numbers (complex64); unetkit reads real-valued images
+      fix: save a real-valued image: the magnitude (numpy.abs) or the real part, for instance
+    """
+    if dtype.kind not in "biuf":
+        kind = "complex numbers" if dtype.kind == "c" else "not numbers"
+        raise InputError(f"image pixels are {kind} ({dtype}); unetkit reads real-valued images", path=path,
+                         fix="save a real-valued image: the magnitude (numpy.abs) or the real part, for instance")
 
 
 @dataclass(frozen=True)
@@ -125,11 +143,14 @@ def plane_shape(path: str | Path) -> PlaneShape:
 
         reader = open_image(path)
         return PlaneShape(reader.count, reader.height, reader.width, reader.channels, reader.dtype.name)
+    check_image_suffix(path)
     try:
         if path.suffix.lower() in TIFF_SUFFIXES:
             with tifffile.TiffFile(path) as tif:
                 all_series = uniform_series(tif, path)
                 shape, axes, dtype = all_series[0].shape, all_series[0].axes, all_series[0].dtype
+            check_axes(axes, shape, path)
+            check_pixel_type(np.dtype(dtype), path)
             sizes = dict(zip(axes, shape))
             channels = int(np.prod([shape[i] for i, a in enumerate(axes) if a in CHANNEL_AXES], dtype=np.int64))
             count = int(np.prod([shape[i] for i in _stack_axes(axes)], dtype=np.int64)) * len(all_series)
@@ -254,19 +275,32 @@ def _stack_axes(axes: str) -> list[int]:
     return [i for i, a in enumerate(axes) if a not in CHANNEL_AXES | {"Y", "X"}]
 
 
-def _planes_from_axes(array: np.ndarray, axes: str, path: Path) -> list[np.ndarray]:
-    """Split a TIFF array into 2D planes (channels last), by its axes string."""
-    if array.ndim != len(axes):
-        raise InputError(f"TIFF axes {axes!r} do not match its shape {array.shape}", path=path)
-    channel_axes = [i for i, a in enumerate(axes) if a in CHANNEL_AXES]
-    stack_axes = _stack_axes(axes)
-    if len(stack_axes) > 1 or len(channel_axes) > 1:
+def check_axes(axes: str, shape: tuple[int, ...], path: Path) -> None:
+    """Refuse a TIFF of more than one stack axis or channel axis (a z-stack over time, say).
+
+    >>> check_axes("TZYX", (2, 3, 64, 64), Path("z.tif"))
+    Traceback (most recent call last):
+    ...
+    unetkit.errors.InputError: z.tif: a 4D stack (axes TZYX, shape (2, 3, 64, 64)) where 2D images (or one stack of them) were expected
+      fix: save each 2D plane (or one time/z series of 2D planes) as its own file
+    """
+    channel_axes = [a for a in axes if a in CHANNEL_AXES]
+    if len(_stack_axes(axes)) > 1 or len(channel_axes) > 1:
         raise InputError(
-            f"a {array.ndim}D stack (axes {axes}, shape {array.shape}) where 2D images "
+            f"a {len(shape)}D stack (axes {axes}, shape {tuple(shape)}) where 2D images "
             "(or one stack of them) were expected",
             path=path,
             fix="save each 2D plane (or one time/z series of 2D planes) as its own file",
         )
+
+
+def _planes_from_axes(array: np.ndarray, axes: str, path: Path) -> list[np.ndarray]:
+    """Split a TIFF array into 2D planes (channels last), by its axes string."""
+    if array.ndim != len(axes):
+        raise InputError(f"TIFF axes {axes!r} do not match its shape {array.shape}", path=path)
+    check_axes(axes, array.shape, path)
+    channel_axes = [i for i, a in enumerate(axes) if a in CHANNEL_AXES]
+    stack_axes = _stack_axes(axes)
     order = stack_axes + [axes.index("Y"), axes.index("X")] + channel_axes
     array = np.transpose(array, order)
     if not stack_axes:
