@@ -143,6 +143,19 @@ def test_region_by_region_prediction_writes_what_the_in_memory_path_writes(tmp_p
     assert not [p for p in (tmp_path / "large").iterdir() if "partial" in p.name]
 
 
+@pytest.mark.parametrize("unit", ["um", "micron", "\\u00B5m"])
+def test_the_calibration_fiji_saves_is_the_pixel_size_the_outputs_carry(tmp_path, model_file, unit):
+    # ImageJ records pixels per its own unit (ResolutionUnit NONE, the unit in its description)
+    tifffile.imwrite(tmp_path / "ij.tif", image((64, 96)), imagej=True, resolution=(1 / 0.65, 1 / 0.5),
+                     metadata={"unit": unit})
+    assert pixel_size(tmp_path / "ij.tif") == (pytest.approx(0.5), pytest.approx(0.65), "micrometer")
+    record = predict_files(model_file, [tmp_path / "ij.tif"], tmp_path / "out",
+                           PredictOptions(label_format="ome-zarr", overlay=False), QUIET)[0]
+    assert pixel_size(record.labels) == (pytest.approx(0.5), pytest.approx(0.65), "micrometer")
+    tifffile.imwrite(tmp_path / "plain.tif", image((64, 96)), imagej=True)  # uncalibrated: no size invented
+    assert pixel_size(tmp_path / "plain.tif") is None
+
+
 def test_ome_zarr_labels_open_in_the_ome_ngff_reader_of_the_registry(tmp_path, model_file):
     ome_zarr = pytest.importorskip("ome_zarr")
     from ome_zarr.io import parse_url

@@ -170,8 +170,8 @@ def _multiscales(attributes: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def pixel_size(path: str | Path) -> tuple[float, float, str] | None:
-    """The (y, x) pixel size and its unit, where the file records it (OME-TIFF, TIFF
-    resolution tags in micrometres, OME-Zarr); None otherwise."""
+    """The (y, x) pixel size and its unit, where the file records it (OME-TIFF, an ImageJ/Fiji TIFF's
+    calibration, TIFF resolution tags in inches or centimetres, OME-Zarr); None otherwise."""
     path = Path(path)
     try:
         if is_zarr(path):
@@ -200,6 +200,12 @@ def pixel_size(path: str | Path) -> tuple[float, float, str] | None:
                     return y, x, _ome_unit(pixels.attrib.get("PhysicalSizeXUnit", "µm"))
             page = tif.pages[0]
             tags = page.tags
+            imagej_unit = _ome_unit(str((tif.imagej_metadata or {}).get("unit", ""))) if tif.is_imagej else ""
+            if "XResolution" in tags and imagej_unit in IMAGEJ_UNITS:  # Fiji: pixels per its own unit
+                numerator, denominator = tags["XResolution"].value
+                y_num, y_den = tags["YResolution"].value if "YResolution" in tags else (numerator, denominator)
+                if numerator and y_num:
+                    return y_den / y_num, denominator / numerator, imagej_unit
             if "XResolution" in tags and "ResolutionUnit" in tags:
                 numerator, denominator = tags["XResolution"].value
                 micrometres = {2: 25400.0, 3: 10000.0}.get(int(tags["ResolutionUnit"].value))  # per inch, per cm
@@ -212,8 +218,18 @@ def pixel_size(path: str | Path) -> tuple[float, float, str] | None:
     return None
 
 
+IMAGEJ_UNITS = ("micrometer", "nanometer", "millimeter", "centimeter", "meter")
+
+
 def _ome_unit(symbol: str) -> str:
-    return {"µm": "micrometer", "um": "micrometer", "nm": "nanometer", "mm": "millimeter"}.get(symbol, symbol)
+    """A unit as OME and OME-Zarr name it, from OME's or ImageJ's symbol for it.
+
+    >>> _ome_unit("micron"), _ome_unit("\\u00B5m"), _ome_unit("pixel")
+    ('micrometer', 'micrometer', 'pixel')
+    """
+    symbol = symbol.replace("\\u00B5", "µ").replace("\u03bc", "µ")
+    return {"µm": "micrometer", "um": "micrometer", "micron": "micrometer", "microns": "micrometer",
+            "nm": "nanometer", "mm": "millimeter", "cm": "centimeter", "m": "meter"}.get(symbol, symbol)
 
 
 def _check_region(pixels: np.ndarray, reader: RegionReader, top: int, bottom: int, left: int, right: int,
