@@ -435,3 +435,17 @@ def test_skip_existing_writes_only_the_missing_outputs_and_replaces_no_file(tmp_
     # and a third run has nothing left to do
     assert predict_files(checkpoint, ["sample:heldout"], tmp_path / "out",
                          PredictOptions(progress=False, skip_existing=True, probabilities=True), QUIET) == []
+
+
+def test_an_image_cut_into_tiles_says_how_many_and_how_large(tmp_path, checkpoint):
+    from unetkit.tiling import TileOptions, plan_tiles
+
+    tifffile.imwrite(tmp_path / "a.tif", np.random.default_rng(0).integers(0, 255, (96, 130), np.uint8))
+    tile = TileOptions(tile_size=33, overlap=0.75)  # rounded down to 32 for this network
+    messages: list[str] = []
+    predict_files(checkpoint, [tmp_path / "a.tif"], tmp_path / "out",
+                  PredictOptions(progress=False, overlay=False, tile=tile), messages.append)
+    geometry = plan_tiles(load_model(checkpoint)[0], 96, 130, tile)
+    said = [message for message in messages if "tiles of" in message]
+    assert geometry.tile_count > 100 and said == [f"a.tif: 96x130, predicted in {geometry.tile_count} tiles of "
+                                                  "32x32 px (--tile-size, --overlap)"]

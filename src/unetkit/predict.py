@@ -58,7 +58,7 @@ from .data.chunked import is_zarr, pixel_size
 from .data.writers import LARGE_PIXELS, write_ome_zarr
 from .predict_large import predict_large
 from .tasks import LABEL_FORMATS, Task
-from .tiling import TileOptions, predict_tiled
+from .tiling import TileOptions, plan_tiles, predict_tiled
 
 Report = Callable[[str], None]
 
@@ -487,9 +487,7 @@ class _Pipeline:
                 return
             name, raw, image = self._planes(job, upcoming)[job.plane_index]
             height, width = image.shape[-2:]
-            if max(height, width) > options.tile.tile_size:
-                self.report(f"{name}: {height}x{width} is larger than the tile size {options.tile.tile_size}: "
-                            "predicting tile by tile")
+            self._say_tiles(name, height, width)
             self._say_if_beyond_scale(name, image)
             outputs = predict_tiled(self.loaded.predictor, image, options.tile)
             labels = self.loaded.task.labels(outputs)
@@ -503,6 +501,14 @@ class _Pipeline:
                                                    record, replace))
         if not self.overlap:  # written already: report a failure (or a signal) now, not after the next image
             self._finish_write()
+
+    def _say_tiles(self, name: str, height: int, width: int) -> None:
+        """An image cut into tiles says into how many, of which size: a tile count in the thousands
+        (``--overlap 0.99``, a tiny ``--tile-size``) is then seen, not a bar that seems stuck."""
+        geometry = plan_tiles(self.loaded.predictor.size_rule, height, width, self.options.tile)
+        if geometry.tile_count > 1:
+            self.report(f"{name}: {height}x{width}, predicted in {geometry.tile_count} tiles of "
+                        f"{geometry.tile_height}x{geometry.tile_width} px (--tile-size, --overlap)")
 
     def _say_if_beyond_scale(self, name: str, image: np.ndarray) -> None:
         """A model trained with ``--normalization scale`` saw inputs up to 1: an image far
