@@ -1207,3 +1207,16 @@ def test_what_a_header_shows_is_refused_before_the_batch_starts(tmp_path, capsys
                                "--out", str(out)], capsys)
         assert code == 2 and bad in error and message in error, error
         assert "finished images" not in error and not out.exists()  # a.tif was not predicted first
+
+
+def test_one_image_named_twice_and_two_images_of_one_name_are_told_apart(tmp_path, capsys, model_file):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        tifffile.imwrite(tmp_path / folder / "x.tif", np.full((40, 40), 5, np.uint8))
+    code, error = run_cli(["predict", str(model_file), str(tmp_path / "a"), str(tmp_path / "a" / "x.tif"),
+                           "--out", str(tmp_path / "o1")], capsys)
+    assert code == 2 and "the same image is given 2 times" in error and "x.tif" in error
+    code, error = run_cli(["predict", str(model_file), str(tmp_path / "a" / "x.tif"), str(tmp_path / "b" / "x.tif"),
+                           "--out", str(tmp_path / "o2")], capsys)
+    assert code == 2 and "several inputs would write outputs named ['x']" in error and "different --out" in error
+    assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()

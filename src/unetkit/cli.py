@@ -90,8 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(images larger than 8192x8192 are always predicted region by region)")
     p.add_argument("--no-overlay", dest="overlay", action="store_false")
     p.add_argument("--format", "--label-format", dest="label_format", choices=["png", "tif", "ome-zarr"],
-                   default="png", help="label images (and probabilities): PNG (TIFF past 8192x8192), "
-                   "TIFF, or OME-Zarr with a multiscale pyramid")
+                   default="png", help="label images (and probabilities): PNG (TIFF past 8192x8192, with "
+                   "--probabilities-on-disk, and for an object model's labels), TIFF, or OME-Zarr with a multiscale pyramid")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--skip-existing", action="store_true",
                    help="skip images whose outputs all exist, and write only the missing ones of the others: continue a "

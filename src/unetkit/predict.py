@@ -21,6 +21,7 @@ an image whose outputs all exist is skipped (an output exists only once complete
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import contextlib
 import dataclasses
@@ -174,12 +175,18 @@ def collect_inputs(inputs: list[str | Path]) -> list[Path]:
 def check_unique_stems(files_or_stems: list[Path] | list[str]) -> None:
     """Raise if two inputs (files, or image planes by their stems) would write outputs of the same name."""
     stems = [image_stem(item) if isinstance(item, Path) else item for item in files_or_stems]
-    duplicates = sorted({s for s in stems if stems.count(s) > 1})
-    if duplicates:
-        raise InputError(
-            f"several inputs would write outputs named {duplicates[:3]}",
-            fix="predict files with the same name into different --out folders",
-        )
+    counts = collections.Counter(stems)
+    duplicates = sorted(stem for stem, count in counts.items() if count > 1)
+    if not duplicates:
+        return
+    files = [item for item in files_or_stems if isinstance(item, Path) and image_stem(item) == duplicates[0]]
+    if len(files) > 1 and len({same.resolve() for same in files}) == 1:
+        raise InputError(f"the same image is given {len(files)} times", path=files[0],
+                         fix="name each image once (a folder and a file in it name that file twice)")
+    raise InputError(
+        f"several inputs would write outputs named {duplicates[:3]}",
+        fix="predict files with the same name into different --out folders",
+    )
 
 
 def _plan_jobs(files: list[Path], predictor: Predictor) -> list[_Job]:
