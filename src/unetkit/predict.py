@@ -260,17 +260,16 @@ def _select(records: list[PredictionRecord], options: PredictOptions,
             todo.append(None)
             continue
         if options.skip_existing and existing:
-            kept = frozenset(kind for kind, path in record.outputs.items() if path in existing)
-            todo.append(dataclasses.replace(record, kept=kept))
+            record = dataclasses.replace(record, kept=frozenset(kind for kind, path in record.outputs.items()
+                                                                if path in existing))
             completed += 1
-            continue
-        if existing and not (options.overwrite or options.skip_existing):
+        elif existing and not options.overwrite:
             raise OutputExistsError(
                 "output exists already", path=existing[0],
                 fix="pass --skip-existing to continue a stopped batch, --overwrite to redo it, "
                     "or choose another --out",
             )
-        for path in record.outputs.values():
+        for path in record.to_write.values():
             ensure_can_write(path, overwrite=True, zarr_folder=True)  # a folder in the way, an unwritable folder
         todo.append(record)
     skipped = todo.count(None)
