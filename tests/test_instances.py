@@ -95,6 +95,23 @@ def test_border_objects_are_left_out_with_their_matches_and_whole():
     assert (everything["n_true"], everything["n_pred"], everything["precision"]) == (4, 5, 3 / 5)
 
 
+def test_an_image_whose_objects_all_touch_the_border_is_not_scored_perfect_but_left_out():
+    from unetkit.instances.scores import ObjectAccumulator
+
+    inside = np.zeros((12, 12), np.int32)
+    inside[4:8, 4:8] = 1
+    missed = np.zeros_like(inside)  # the object is missed: F1 0
+    strip = np.zeros((3, 12), np.int32)
+    strip[:, 1:4], strip[:, 6:9] = 1, 2  # a strip: every object touches its border
+    accumulator = ObjectAccumulator(ignore_border_objects=True)
+    accumulator.update(missed, inside)
+    row = accumulator.update(np.zeros_like(strip), strip)
+    assert np.isnan(row["f1"]) and np.isnan(row["dice"]) and (row["n_true"], row["n_pred"]) == (0, 0)
+    assert accumulator.means()["f1"] == 0.0  # the strip's n/a leaves the mean alone (a 1.0 made it 0.5)
+    both_empty = ObjectAccumulator(ignore_border_objects=True).update(np.zeros_like(strip), np.zeros_like(strip))
+    assert both_empty["f1"] == 1.0  # nothing there, nothing found: still perfect
+
+
 def test_matching_is_optimal_not_greedy():
     # prediction a overlaps truths 1 and 2; b overlaps only 1. Greedy (largest IoU first)
     # pairs a-1 and leaves 2 unmatched; the optimal matching pairs a-2 and b-1.

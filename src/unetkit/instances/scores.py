@@ -38,9 +38,19 @@ COUNT_COLUMNS = ("n_true", "n_pred")
 
 def object_scores(prediction: np.ndarray, truth: np.ndarray, ignore_border_objects: bool = False) -> dict[str, float]:
     """Every column of :data:`OBJECT_COLUMNS` for one image (label images, 0 = background);
-    with ``ignore_border_objects``, objects touching the image border are left out of both."""
+    with ``ignore_border_objects``, objects touching the image border are left out of both, and an
+    image whose objects all touch it has nothing left to score: NaN ('n/a', left out of the means),
+    not the 1.0 of two empty images.
+
+    >>> strip = np.array([[1, 1, 0, 2]])
+    >>> object_scores(strip, strip, ignore_border_objects=True)["f1"]
+    nan
+    """
     if ignore_border_objects:
+        had_objects = bool(np.any(prediction) or np.any(truth))
         prediction, truth = without_border_objects(np.asarray(prediction), np.asarray(truth))
+        if had_objects and not (prediction.any() or truth.any()):  # every object touched the border
+            return {**{name: float("nan") for name in OBJECT_COLUMNS}, "n_true": 0.0, "n_pred": 0.0}
     stats = match_instances(truth, prediction, threshold=0.5)
     pixels = dice_iou((prediction > 0).astype(np.uint8), (truth > 0).astype(np.uint8), num_classes=2)
     return {

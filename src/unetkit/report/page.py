@@ -97,9 +97,14 @@ def report_html(evaluation: EvaluationReport, run: RunRecord | None = None) -> s
 
 
 def worst_first(evaluation: EvaluationReport) -> list[int]:
-    """Image indices by increasing main score (Dice; F1 for an instance model), ties in the order scored."""
+    """Image indices by increasing main score (Dice; F1 for an instance model), ties in the order scored,
+    images without a score (n/a) last."""
     rows = evaluation.accumulator.rows()
-    return sorted(range(len(rows)), key=lambda index: rows[index][evaluation.score_name])
+
+    def key(index: int) -> tuple[bool, float]:
+        score = float(rows[index][evaluation.score_name])
+        return score != score, score  # NaN last: compared as is, it would leave the order undefined
+    return sorted(range(len(rows)), key=key)
 
 
 def _pooled(evaluation: EvaluationReport) -> dict[str, float] | None:
