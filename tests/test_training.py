@@ -719,3 +719,17 @@ def test_paths_may_be_given_as_path_objects(tmp_path):
     assert config.out == str(tmp_path / "run") and config.data == str(data)
     assert train(config, report=QUIET).epochs_completed == 1
     assert json.loads((tmp_path / "run" / "config.json").read_text())["out"] == str(tmp_path / "run")
+
+
+def test_a_run_trains_on_ome_zarr_images_and_resumes_on_them(tmp_path):
+    from unetkit.data.writers import write_ome_zarr
+    from unetkit.training.state import resume_config
+
+    data = write_dataset(tmp_path / "d", count=3)
+    for png in sorted((data / "images").glob("*.png")):  # the images as OME-Zarr folders, the masks as PNGs
+        write_ome_zarr(data / "images" / f"{png.stem}.ome.zarr", np.asarray(Image.open(png)), labels=False)
+        png.unlink()
+    first = train(tiny_config(data, tmp_path / "run", epochs=1, checkpoint_every=0), report=QUIET)
+    assert first.epochs_completed == 1
+    again = train(resume_config(tmp_path / "run", epochs=2), resume=True, report=QUIET)
+    assert again.epochs_completed == 2 and again.global_step > first.global_step

@@ -4,7 +4,7 @@ Exact resume needs the same images in the same order: a resume that reads anothe
 same name (run from another working directory), or the folder after an image was added or
 removed, would go on training without a word, on other data. The identity is a digest of every
 training and validation sample's name and of its image and mask files' bytes (whole up to 2 MiB, else
-their size, first and last MiB): the same whether the data is loaded or streamed from the files, the
+their size, first and last MiB; an OME-Zarr folder by its files' names and sizes and its metadata): the same whether the data is loaded or streamed from the files, the
 same after the folder is moved or copied, and blind to library versions. It comes with the counts and
 the validation images' names, which a mismatch can then name.
 
@@ -54,7 +54,10 @@ def data_identity(train_samples: Sequence[Sample | FileSource], val_samples: Seq
 
 
 def file_fingerprint(path: Path) -> bytes:
-    """A digest of the file's bytes: all of them up to ``2 * READ_BYTES``, else its size, first and last MiB."""
+    """A digest of the file's bytes: all of them up to ``2 * READ_BYTES``, else its size, first and last MiB.
+    An OME-Zarr image (a folder) by :func:`folder_fingerprint`."""
+    if path.is_dir():
+        return folder_fingerprint(path)
     digest = hashlib.blake2b(digest_size=16)
     size = path.stat().st_size
     digest.update(str(size).encode())
@@ -65,6 +68,28 @@ def file_fingerprint(path: Path) -> bytes:
             digest.update(handle.read(READ_BYTES))
             handle.seek(size - READ_BYTES)
             digest.update(handle.read(READ_BYTES))
+    return digest.digest()
+
+
+ZARR_METADATA = (".zattrs", ".zarray", ".zgroup", "zarr.json")
+
+
+def folder_fingerprint(folder: Path) -> bytes:
+    """A digest of a folder (an OME-Zarr image): every file's relative name and size, and the
+    metadata files' bytes (shape, chunks, scale). Chunks are not read: a huge image would be read
+    whole; a chunk rewritten at the very same compressed size goes unseen.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "zarr.json").write_text("{}"); first = folder_fingerprint(folder)
+    >>> _ = (folder / "0").write_bytes(b"chunk"); first == folder_fingerprint(folder)
+    False
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(f"{path.relative_to(folder).as_posix()}:{path.stat().st_size}".encode())
+        if path.name in ZARR_METADATA:
+            digest.update(path.read_bytes())
     return digest.digest()
 
 
