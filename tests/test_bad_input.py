@@ -56,6 +56,15 @@ def with_image(root: Path, name: str, array: np.ndarray, where: str = "images", 
     return data
 
 
+def masks_of(root: Path, change: Callable[[np.ndarray], np.ndarray], keep: str | None = None) -> Path:
+    """A five-pair dataset whose masks are ``change(mask)``, but for the mask named ``keep``."""
+    data = write_dataset(root / "d", count=5)
+    for path in (data / "masks").glob("*.png"):
+        if path.name != keep:
+            Image.fromarray(change(np.asarray(Image.open(path))).astype(np.uint8)).save(path)
+    return data
+
+
 def truncated(root: Path, suffix: str) -> Path:
     data = dataset(root)
     if suffix == ".tif":
@@ -191,6 +200,14 @@ CASES = [
              ("m.pt", "a model of --task instances (2 outputs)", "pass --task instances --instance-method distance")),
     BadInput("a run folder given as --init", lambda r: train(dataset(r), "--init", str(checkpoint(r).parent)),
              ("is a folder, not a checkpoint file", "best.pt")),
+    BadInput("masks without background: ilastik's 1 and 2, as objects",
+             lambda r: train(masks_of(r, lambda mask: (mask > 0) + 1), "--instance-masks"),
+             ("no mask has any background (0)", "subtract 1")),
+    BadInput("masks without background: all foreground", lambda r: train(masks_of(r, lambda mask: mask * 0 + 1)),
+             ("no mask has any background (0)", "Dice 1.0")),
+    BadInput("the one mask with foreground held out for validation",
+             lambda r: train(masks_of(r, lambda mask: mask * 0, keep="img2.png")),
+             ("every mask with foreground was held out for validation (images/img2.png)", "--val-fraction 0", "--seed")),
 ]
 
 

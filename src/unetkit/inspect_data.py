@@ -108,6 +108,13 @@ def _add_warnings(report: DatasetReport, options: DataOptions) -> None:
                 )
         if set(report.class_pixels) <= {0}:
             report.errors.append("no mask has any foreground: there is nothing to learn (training refuses this)")
+        if not report.class_pixels.get(0):
+            if options.mask_mode == "classes" and options.num_classes > 1:
+                report.warnings.append("class 0 is in no mask: a model cannot learn it")
+            else:
+                report.errors.append("no mask has any background (0): every pixel is foreground, so there is "
+                                     "nothing to learn (training refuses this; ilastik's Simple Segmentation "
+                                     "exports 1 for background and 2 for objects: subtract 1)")
     if len(report.channels) > 1:
         report.errors.append("images have different channel counts: training needs one count (it refuses this)")
     if report.plane_count and report.plane_count < 2:

@@ -118,6 +118,7 @@ class FileSource:
     grid: np.ndarray  # flat indices of the GRID x GRID cells that hold foreground
     quantiles: np.ndarray  # the normalised sample's percentiles (jitter.quantile_table)
     learnable: bool = True  # its mask holds foreground besides --ignore-index (else nothing to learn from it)
+    has_background: bool = True  # its mask holds class 0 somewhere
 
     @property
     def files(self) -> tuple[Path, Path]:
@@ -202,7 +203,7 @@ def scan_file_sources(
                 width=image_shape.width, channels=image_shape.channels,
                 scaling=scaling, rule=rule, grid=foreground_grid(learnable),
                 quantiles=quantile_table(scaling.apply(sample[:, :, None])),
-                learnable=bool(learnable.any())))
+                learnable=bool(learnable.any()), has_background=bool(np.any(labels == 0))))
     channels = {s.channels for s in sources}
     if len(channels) > 1:
         raise InputError(f"images have different channel counts {sorted(channels)}", path=source,

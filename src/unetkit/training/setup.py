@@ -207,6 +207,7 @@ def load_samples(config: TrainConfig, options: DataOptions, report: Report) -> t
         val_samples = val_samples[:MAX_STREAMED_VALIDATION_IMAGES]
         foreground = any(s.learnable for s in train_samples)
         val_foreground = any(s.learnable for s in val_samples)
+        background = any(s.has_background for s in train_samples + val_samples)
     else:
         train_samples, val_samples = load_training_data(
             source, options, val_source=val_source, val_fraction=config.val_fraction, seed=config.seed, notes=notes,
@@ -214,12 +215,22 @@ def load_samples(config: TrainConfig, options: DataOptions, report: Report) -> t
         )
         foreground = any(np.any(learnable_foreground(s.mask, options.ignore_index)) for s in train_samples)
         val_foreground = any(np.any(learnable_foreground(s.mask, options.ignore_index)) for s in val_samples)
+        background = any(np.any(s.mask == 0) for s in train_samples + val_samples)
         report_absent_classes(train_samples, options, report)
     for note in notes:
         report(f"note: {note}")
     if val_source is not None and Path(val_source).resolve() == Path(source).resolve():
         report("warning: --val-data is DATA itself: the validation score says how well the model fits its training "
                "images, not how it does on others, so the stopping rule and best.pt read a flattering score")
+    if not foreground and val_foreground and val_source is None:
+        held = [s.name for s in val_samples]
+        raise InputError(
+            "every mask with foreground was held out for validation (" + ", ".join(held[:5])
+            + (f" and {len(held) - 5} more" if len(held) > 5 else "") + "): the training masks are all background",
+            path=source,
+            fix="train on them all with --val-fraction 0, hold out other images with --val-data, or draw "
+                "another split with --seed",
+        )
     if not foreground:
         raise InputError(
             "no training mask has any foreground: every pixel is background"
@@ -228,10 +239,27 @@ def load_samples(config: TrainConfig, options: DataOptions, report: Report) -> t
             path=source,
             fix="check that the masks are the right files and hold objects (0 = background, 1.. = classes)",
         )
+    if not background:
+        check_background_somewhere(options, source)
     if val_samples and not val_foreground:
         report("warning: no validation mask has any foreground; an empty prediction scores Dice 1.0 there, "
                "so the validation score says little (pass --val-data with labelled objects)")
     return train_samples, val_samples
+
+
+def check_background_somewhere(options: DataOptions, source: str | Path) -> None:
+    """No mask holds background (0): refused where 0 is what the network must tell objects from (one
+    foreground class, or objects), since a model calling every pixel foreground would score Dice 1.0;
+    with several classes, class 0 is one of them, and :func:`report_absent_classes` speaks of it."""
+    if options.mask_mode == "classes" and options.num_classes > 1:
+        return
+    raise InputError(
+        "no mask has any background (0): every pixel is foreground, so there is nothing to learn and a model "
+        "calling everything foreground would score Dice 1.0",
+        path=source,
+        fix="make the background 0 in the masks (ilastik's Simple Segmentation exports 1 for background and 2 "
+            "for objects: subtract 1)",
+    )
 
 
 def report_absent_classes(samples: list[Sample], options: DataOptions, report: Report) -> None:
