@@ -612,6 +612,16 @@ def test_inspect_says_what_train_says_of_ignored_foreground_absent_classes_and_s
     assert "class(es) 2 of --classes 3 are in no mask" in said and "subfolders are not read" in said, said
 
 
+def test_inspect_says_what_train_says_of_masks_without_background(tmp_path, capsys):
+    data = write_dataset(tmp_path / "d", count=3)
+    for path in (data / "masks").iterdir():  # ilastik's Simple Segmentation: 1 background, 2 objects
+        Image.fromarray(((np.asarray(Image.open(path)) > 0) + 1).astype(np.uint8)).save(path)
+    code, said = run_cli(["inspect", str(data), "--instance-masks"], capsys)
+    assert code == 2 and "no mask has any background (0)" in said and "subtract 1" in said, said
+    code, said = run_cli(["inspect", str(data), "--classes", "3"], capsys)  # class 0 is one class of three
+    assert code == 0 and "class 0 is in no mask" in said, said
+
+
 def test_ome_tiff_stems_pair_without_their_ome_suffix(tmp_path):
     from unetkit.data.pairing import find_pairs
 
@@ -1220,3 +1230,32 @@ def test_one_image_named_twice_and_two_images_of_one_name_are_told_apart(tmp_pat
                            "--out", str(tmp_path / "o2")], capsys)
     assert code == 2 and "several inputs would write outputs named ['x']" in error and "different --out" in error
     assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
+
+
+def test_a_csv_header_may_name_mask_first_and_a_row_may_not_name_one_file_twice(tmp_path, capsys):
+    from unetkit.data.pairing import find_pairs
+
+    write_dataset(tmp_path / "d", count=2)
+    (tmp_path / "swapped.csv").write_text("mask,image\nd/masks/img0.png,d/images/img0.png\n"
+                                          "d/masks/img1.png,d/images/img1.png\n")
+    assert [(p.image.parent.name, p.mask.parent.name) for p in find_pairs(tmp_path / "swapped.csv").pairs] == \
+        [("images", "masks")] * 2
+    (tmp_path / "self.csv").write_text("d/masks/img0.png,d/masks/img0.png\nd/images/img1.png,d/masks/img1.png\n")
+    (tmp_path / "empty.csv").write_text("d/images/img0.png,\nd/images/img1.png,d/masks/img1.png\n")
+    for name, message in [("self.csv", "row 1 names one file as both image and mask"), ("empty.csv", "row 1 has no mask")]:
+        code, error = run_cli(["inspect", str(tmp_path / name)], capsys)
+        assert code == 2 and message in error, error
+
+
+def test_instance_masks_beside_another_mask_mode_is_refused_in_either_order(tmp_path, capsys):
+    data = write_dataset(tmp_path / "d", count=2)
+    for flags in (["--instance-masks", "--mask-mode", "classes"], ["--mask-mode", "classes", "--instance-masks"]):
+        try:
+            code, error = run_cli(["train", str(data), "--out", str(tmp_path / "run"), *TINY, *flags], capsys)
+        except SystemExit as exit_:  # argparse's error
+            code, error = exit_.code, capsys.readouterr().err
+        assert code == 2 and "--instance-masks contradicts --mask-mode classes" in error, (flags, error)
+    assert not (tmp_path / "run").exists()
+    code, _ = run_cli(["train", str(data), "--out", str(tmp_path / "run"), *TINY, "--instance-masks",
+                       "--mask-mode", "instances"], capsys)
+    assert code == 0

@@ -23,6 +23,17 @@ from .options import finite_float, positive_int
 from .signals import ReceivedStops, not_ignored, raise_on_stop_signals
 
 
+class InstanceMasks(argparse.Action):
+    """``--instance-masks``: ``--mask-mode instances``, and refused beside another ``--mask-mode``
+    (either order), which would otherwise win or lose without a word."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # type: ignore[override]
+        if getattr(namespace, self.dest, None) not in (None, "instances"):
+            parser.error(f"--instance-masks contradicts --mask-mode {getattr(namespace, self.dest)}: give one")
+        setattr(namespace, self.dest, "instances")
+        namespace.instance_masks_given = True
+
+
 def _add_train(subparsers: argparse._SubParsersAction) -> None:
     from .options import add_arguments
     from .training.config import TrainConfig
@@ -33,7 +44,7 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--auto-resume", action="store_true",
                    help="resume --out if it holds a run, else start it (for torchrun --max-restarts)")
     p.add_argument("--nproc", type=int, help="shortcut: run this command under torchrun with N processes")
-    p.add_argument("--instance-masks", dest="mask_mode", action="store_const", const="instances",
+    p.add_argument("--instance-masks", dest="mask_mode", action=InstanceMasks, nargs=0,
                    help="masks are instance labels: use objects as foreground (= --mask-mode instances)")
     p.add_argument("--save-augmentations", metavar="PNG", help="write a grid of augmented patches and exit (no run: --out is not needed)")
     p.set_defaults(handler=_run_train)
@@ -155,6 +166,8 @@ def _train_config(args: argparse.Namespace, needs_out: bool = True):  # -> Train
     from .options import values_from_arguments
     from .training.config import TrainConfig
 
+    if getattr(args, "instance_masks_given", False) and args.mask_mode != "instances":
+        raise ConfigError(f"--instance-masks contradicts --mask-mode {args.mask_mode}", fix="give one of them")
     values = values_from_arguments(args, TrainConfig)
     if not values.get("out"):
         if needs_out:

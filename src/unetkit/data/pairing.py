@@ -4,8 +4,8 @@ Two layouts:
 
 - a folder with ``images/`` and ``masks/`` whose files match by stem (``a.tif`` pairs
   with ``a.png``; ``a.ome.tif`` has the stem ``a``, so it pairs with ``a.png`` too);
-- a CSV file of ``image,mask`` rows (a header row is optional; relative paths are
-  relative to the CSV file).
+- a CSV file of ``image,mask`` rows (a header row is optional, and may name the columns
+  in either order, ``mask,image``; relative paths are relative to the CSV file).
 
 >>> import tempfile
 >>> root = Path(tempfile.mkdtemp())
@@ -133,8 +133,11 @@ def _pairs_from_csv(path: Path) -> PairListing:
         ) from exc
     except PermissionError as exc:
         raise InputError("cannot read the CSV file: permission denied", path=path) from exc
-    if rows and [cell.strip().lower() for cell in rows[0][:2]] == ["image", "mask"]:
+    header = [cell.strip().lower() for cell in rows[0][:2]] if rows else []
+    swapped = header == ["mask", "image"]  # a header names the columns: mask first is read so
+    if header in (["image", "mask"], ["mask", "image"]):
         rows = rows[1:]
+    rows = [[row[1], row[0], *row[2:]] if swapped and len(row) >= 2 else row for row in rows]
     if not rows:
         raise InputError("CSV file lists no pairs", path=path, fix="write one 'image,mask' row per pair")
     listing = PairListing()
@@ -148,10 +151,17 @@ def _pairs_from_csv(path: Path) -> PairListing:
                 + (f": its columns seem separated by {separator}" if separator else ""), path=path,
                 fix="save the file with commas between the columns (in Excel: 'CSV UTF-8 (Comma delimited)')"
                 if separator else "write one 'image,mask' row per pair")
+        for column, cell in (("image", row[0]), ("mask", row[1])):
+            if not cell.strip():
+                raise InputError(f"row {number} has no {column}", path=path, fix="write one 'image,mask' row per pair")
         image, mask = (path.parent / row[0].strip(), path.parent / row[1].strip())
         for file in (image, mask):
             if not file.is_file():
-                raise InputError(f"row {number} names a file that does not exist: {file}", path=path)
+                raise InputError(f"row {number} names a file that does not exist: {file} (a relative path is read "
+                                 "from the CSV file's folder)", path=path)
+        if image.resolve() == mask.resolve():
+            raise InputError(f"row {number} names one file as both image and mask: {row[0].strip()}", path=path,
+                             fix="give each image its own mask file")
         if image.resolve() in first_row:
             raise InputError(
                 f"rows {first_row[image.resolve()]} and {number} list the same image {row[0].strip()}: "
