@@ -388,3 +388,12 @@ def test_an_images_normalisation_does_not_depend_on_its_scale_or_offset(mode, tm
         from_sample = normalization.fitted(sample_pixels(open_image(path))[:, :, None]).apply(changed)
         assert np.abs(from_sample - expected).max() < 1e-5, changed.dtype
     assert not normalization.apply(np.full((1, 5, 5), 35_000, np.uint16)).any()  # constant: 0s
+
+
+def test_a_few_bright_spots_on_zeros_are_normalised_to_their_brightest_not_blown_up():
+    from unetkit.data.normalize import Normalization
+
+    image = np.zeros((1, 128, 128), np.uint16)
+    image.flat[np.random.default_rng(0).choice(image.size, 10, replace=False)] = 4000  # percentiles 1 and 99.8 meet
+    normalised = Normalization().apply(image)
+    assert normalised.max() == pytest.approx(1.0) and normalised.min() == 0.0

@@ -420,18 +420,29 @@ def test_an_interruption_while_reading_is_not_mistaken_for_a_bad_file(tmp_path, 
 
 
 def test_skip_existing_writes_only_the_missing_outputs_and_replaces_no_file(tmp_path, checkpoint):
+    from unetkit.data.writers import write_label_file
+
     first = predict_files(checkpoint, ["sample:heldout"], tmp_path / "out", PredictOptions(progress=False), QUIET)
-    before = {record.labels: (record.labels.stat().st_ino, record.labels.read_bytes()) for record in first}
     for record in first:  # another model's labels, say: they must not be replaced
-        record.labels.write_bytes(b"someone's labels")
+        write_label_file(record.labels, np.zeros_like(read_planes(record.labels)[0]), overwrite=True)
+    before = {record.labels: (record.labels.stat().st_ino, record.labels.read_bytes()) for record in first}
     messages: list[str] = []
     again = predict_files(checkpoint, ["sample:heldout"], tmp_path / "out",
                           PredictOptions(progress=False, skip_existing=True, probabilities=True), messages.append)
     assert len(again) == len(first) and all(record.probabilities.exists() for record in again)
-    assert all(path.read_bytes() == b"someone's labels" and path.stat().st_ino == inode
-               for path, (inode, _) in before.items())
+    assert all(path.read_bytes() == content and path.stat().st_ino == inode
+               for path, (inode, content) in before.items())
     assert any("only the missing ones are written" in message for message in messages)
     assert all(record.overlay.exists() for record in again)
+    # an overlay added now is drawn from the labels kept (here: emptied by hand), not from a new prediction
+    kept = predict_files(checkpoint, ["sample:heldout"], tmp_path / "kept", PredictOptions(progress=False), QUIET)[0]
+    fresh = np.asarray(Image.open(kept.overlay))
+    write_label_file(kept.labels, np.zeros_like(read_planes(kept.labels)[0]), overwrite=True)
+    kept.overlay.unlink()
+    predict_files(checkpoint, ["sample:heldout"], tmp_path / "kept", PredictOptions(progress=False, skip_existing=True),
+                  QUIET)
+    redrawn = np.asarray(Image.open(kept.overlay))
+    assert redrawn.shape == fresh.shape and _outline_pixels(redrawn) < _outline_pixels(fresh) / 10
     # and a third run has nothing left to do
     assert predict_files(checkpoint, ["sample:heldout"], tmp_path / "out",
                          PredictOptions(progress=False, skip_existing=True, probabilities=True), QUIET) == []
@@ -449,3 +460,9 @@ def test_an_image_cut_into_tiles_says_how_many_and_how_large(tmp_path, checkpoin
     said = [message for message in messages if "tiles of" in message]
     assert geometry.tile_count > 100 and said == [f"a.tif: 96x130, predicted in {geometry.tile_count} tiles of "
                                                   "32x32 px (--tile-size, --overlap)"]
+
+
+def _outline_pixels(overlay: np.ndarray) -> int:
+    """Pixels of an overlay that are not grey: the coloured outlines or fills of labels."""
+    rgb = overlay[..., :3].astype(int)
+    return int(np.count_nonzero((np.abs(rgb[..., 0] - rgb[..., 1]) > 20) | (np.abs(rgb[..., 1] - rgb[..., 2]) > 20)))

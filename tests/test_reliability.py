@@ -1259,3 +1259,16 @@ def test_instance_masks_beside_another_mask_mode_is_refused_in_either_order(tmp_
     code, _ = run_cli(["train", str(data), "--out", str(tmp_path / "run"), *TINY, "--instance-masks",
                        "--mask-mode", "instances"], capsys)
     assert code == 0
+
+
+def test_objects_that_tile_the_image_train_an_object_model_and_a_multiclass_run_warns_of_class_0(tmp_path, capsys):
+    data = write_dataset(tmp_path / "d", count=3)
+    squares = (np.arange(64)[:, None] // 16) * 5 + (np.arange(80)[None, :] // 16) + 1  # 20 touching cells, no 0
+    for path in (data / "masks").iterdir():
+        Image.fromarray(squares.astype(np.uint8)).save(path)
+    code, error = run_cli(["train", str(data), "--task", "instances", "--out", str(tmp_path / "objects"), *TINY], capsys)
+    assert code == 0, error  # confluent cells: their boundaries are there to learn
+    for path in (data / "masks").iterdir():
+        Image.fromarray(((squares % 2) + 1).astype(np.uint8)).save(path)  # classes 1 and 2 only
+    code, said = run_cli(["train", str(data), "--classes", "3", "--out", str(tmp_path / "classes"), *TINY], capsys)
+    assert code == 0 and "class 0 is in no mask" in said, said

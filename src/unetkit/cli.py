@@ -9,6 +9,7 @@ handlers within a few hundredths of a second of the start.
 from __future__ import annotations
 
 import argparse
+import collections
 import functools
 import os
 import signal
@@ -318,7 +319,9 @@ def _run_predict(args: argparse.Namespace, argv: Sequence[str], stops: ReceivedS
         device=args.device, backend=args.backend, min_object_size=args.min_object_size, progress=args.progress,
     )
     records = predict_files(args.checkpoint, args.inputs, args.out, options)
-    print(f"wrote {len(records)} label mask(s)" + (" and overlays" if args.overlay else "") + f" to {args.out}")
+    kinds = collections.Counter(kind for record in records for kind in record.to_write)
+    written = ", ".join(f"{count} {kind}" for kind, count in kinds.items()) or "nothing new"
+    print(f"predicted {len(records)} image plane(s) into {args.out}: wrote {written}")
     return 0
 
 

@@ -137,7 +137,7 @@ def export_format_for(out: str | Path, format: str | None = None) -> str:
                                   "or pass --format")
         return said
     if format == "torchscript" and said not in (None, "torchscript"):
-        raise ConfigError(f"{out}: a TorchScript export's name does not end in {suffix}: predict would read it "
+        raise ConfigError(f"{out}: a TorchScript export's name must not end in {suffix}: predict would read it "
                           f"as {'ONNX' if said == 'onnx' else 'a bioimage.io package'}",
                           fix=f"--out {Path(out).with_suffix('.pt')}")
     if format in ("onnx", "bioimageio") and said != format:
@@ -166,7 +166,7 @@ def export_checkpoint(
         return
     if package is not None:
         raise ConfigError("authors, licence and name describe bioimage.io packages only",
-                          fix="add --format bioimageio, or leave out --author, --license and --name")
+                          fix="end --out in .zip (a bioimage.io package), or leave out --author, --license and --name")
     ensure_can_write(Path(out), overwrite, inputs=[checkpoint])  # before the work
     loaded = load_checkpoint(checkpoint)
     if format == "onnx":

@@ -108,7 +108,7 @@ def _add_warnings(report: DatasetReport, options: DataOptions) -> None:
                 )
         if set(report.class_pixels) <= {0}:
             report.errors.append("no mask has any foreground: there is nothing to learn (training refuses this)")
-        if not report.class_pixels.get(0):
+        if not report.class_pixels.get(0) and options.mask_mode != "labels":  # objects may tile an image
             if options.mask_mode == "classes" and options.num_classes > 1:
                 report.warnings.append("class 0 is in no mask: a model cannot learn it")
             else:

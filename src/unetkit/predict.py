@@ -44,6 +44,7 @@ from .data.io import (
     ensure_can_write,
     image_stem,
     plane_shape,
+    read_planes,
 )
 from .data.memory import check_fits_in_memory
 from .data.normalize import Normalization
@@ -253,7 +254,7 @@ def _select(records: list[PredictionRecord], options: PredictOptions,
     some of its outputs (a batch stopped between them, or another output asked for now) gets the
     missing ones only: no file is replaced without ``--overwrite``."""
     todo: list[PredictionRecord | None] = []
-    completed = 0
+    partial = 0
     for record in records:
         existing = record.existing()
         if options.skip_existing and len(existing) == len(record.outputs):
@@ -262,7 +263,7 @@ def _select(records: list[PredictionRecord], options: PredictOptions,
         if options.skip_existing and existing:
             record = dataclasses.replace(record, kept=frozenset(kind for kind, path in record.outputs.items()
                                                                 if path in existing))
-            completed += 1
+            partial += 1
         elif existing and not options.overwrite:
             raise OutputExistsError(
                 "output exists already", path=existing[0],
@@ -275,8 +276,8 @@ def _select(records: list[PredictionRecord], options: PredictOptions,
     skipped = todo.count(None)
     if skipped:
         report(f"skipping {skipped} image(s) whose outputs all exist (--skip-existing)")
-    if completed:
-        report(f"{completed} image(s) have some of their outputs: only the missing ones are written, the others "
+    if partial:
+        report(f"{partial} image(s) have some of their outputs: only the missing ones are written, the others "
                "kept as they are (--overwrite redoes them)")
     return todo
 
@@ -497,6 +498,8 @@ class _Pipeline:
             self._say_if_beyond_scale(name, image)
             outputs = predict_tiled(self.loaded.predictor, image, options.tile)
             labels = self.loaded.task.labels(outputs)
+            if "labels" in record.kept:  # the overlay and object table added now describe the labels kept
+                labels = _kept_labels(record.labels, labels.shape)
             self._say_if_size_emptied(name, outputs, labels)
         except (OSError, UnetkitError, Interrupted) as exc:
             self._settle_write()
@@ -576,6 +579,16 @@ class _Pipeline:
 def _next_job_like(job: _Job, path: Path) -> _Job:
     """A job for reading ``path`` ahead (its header is read again for the memory check)."""
     return _Job(path, 0, plane_shape(path), job.stem)
+
+
+def _kept_labels(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """The label image an earlier run wrote (``--skip-existing`` keeps it), checked to be this image's."""
+    labels = read_planes(path)[0]
+    labels = labels[..., 0] if labels.ndim == 3 and labels.shape[-1] == 1 else labels
+    if labels.shape != tuple(shape):
+        raise InputError(f"the label image kept from an earlier run is {labels.shape}, not this image's {tuple(shape)}",
+                         path=path, fix="pass --overwrite to redo it, or choose another --out")
+    return labels
 
 
 def _write_outputs(task: Task, raw: np.ndarray, image: np.ndarray, labels: np.ndarray, outputs: np.ndarray,

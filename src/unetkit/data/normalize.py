@@ -88,7 +88,11 @@ class Normalization:
         else:
             low, high = flat.min(axis=1), flat.max(axis=1)
         low, high = np.asarray(low, np.float64), np.asarray(high, np.float64)
-        return FixedScaling(low, np.maximum(high - low, narrowest_span(low, high, precision)))
+        collapsed = high - low < narrowest_span(low, high, precision)
+        if collapsed.any():  # a few bright spots on 0s: the percentiles meet; the brightest pixel is 1
+            high = np.where(collapsed, np.asarray(flat.max(axis=1), np.float64), high)
+        span = high - low
+        return FixedScaling(low, np.where(span < narrowest_span(low, high, precision), 1.0, span))  # constant: 0s
 
     def __str__(self) -> str:
         """In a few words, for messages.
@@ -138,10 +142,10 @@ def working_type(dtype: np.dtype) -> type:
 
 
 def narrowest_span(low: np.ndarray, high: np.ndarray, precision: type = np.float32) -> np.ndarray:
-    """The smallest span a fitted normalisation divides by: eight steps of the working ``precision``
-    at the bounds' magnitude (about a millionth of it in float32), so that an image whose values
-    span 1e-7 is normalised as one spanning 1, and a constant image becomes 0s rather than its
-    rounding noise blown up.
+    """The narrowest span a fitted normalisation takes as one: eight steps of the working ``precision``
+    at the bounds' magnitude (about a millionth of it in float32), so that an image whose values span
+    1e-7 is normalised as one spanning 1. Below it the percentiles have met: the image's maximum
+    is taken as the upper bound, and a constant image is divided by 1 (0s, not rounding noise blown up).
 
     >>> narrowest_span(np.array([0.0, 1000.0]), np.array([0.0, 1000.0])).round(6).tolist()
     [0.0, 0.000954]

@@ -240,18 +240,22 @@ def load_samples(config: TrainConfig, options: DataOptions, report: Report) -> t
             fix="check that the masks are the right files and hold objects (0 = background, 1.. = classes)",
         )
     if not background:
-        check_background_somewhere(options, source)
+        check_background_somewhere(options, source, report)
     if val_samples and not val_foreground:
         report("warning: no validation mask has any foreground; an empty prediction scores Dice 1.0 there, "
                "so the validation score says little (pass --val-data with labelled objects)")
     return train_samples, val_samples
 
 
-def check_background_somewhere(options: DataOptions, source: str | Path) -> None:
-    """No mask holds background (0): refused where 0 is what the network must tell objects from (one
-    foreground class, or objects), since a model calling every pixel foreground would score Dice 1.0;
-    with several classes, class 0 is one of them, and :func:`report_absent_classes` speaks of it."""
+def check_background_somewhere(options: DataOptions, source: str | Path, report: Report) -> None:
+    """No mask holds background (0): refused where the network must tell foreground from it (one class,
+    or ``--instance-masks``), since a model calling every pixel foreground would score Dice 1.0; with
+    several classes class 0 is one of them, and its absence is warned of; an object model's labels
+    (``--task instances``) may tile the image (confluent cells): their boundaries are still learnt."""
+    if options.mask_mode == "labels":
+        return
     if options.mask_mode == "classes" and options.num_classes > 1:
+        report("warning: class 0 is in no mask: a model cannot learn it")
         return
     raise InputError(
         "no mask has any background (0): every pixel is foreground, so there is nothing to learn and a model "
