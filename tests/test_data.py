@@ -397,3 +397,15 @@ def test_a_few_bright_spots_on_zeros_are_normalised_to_their_brightest_not_blown
     image.flat[np.random.default_rng(0).choice(image.size, 10, replace=False)] = 4000  # percentiles 1 and 99.8 meet
     normalised = Normalization().apply(image)
     assert normalised.max() == pytest.approx(1.0) and normalised.min() == 0.0
+
+
+@pytest.mark.parametrize("shape", [(3, 40, 50, 1), (3, 1, 40, 50)])
+def test_a_stack_saved_with_an_axis_of_one_is_read_as_its_planes(tmp_path, shape):
+    from unetkit.data.io import plane_shape
+
+    stack = np.arange(np.prod(shape), dtype=np.uint16).reshape(shape) % 251
+    tifffile.imwrite(tmp_path / "s.tif", stack)  # numpy's (N, H, W, 1): axes QYXQ, once refused as a 4D stack
+    planes = read_planes(tmp_path / "s.tif")
+    assert len(planes) == 3 and all(plane.shape == (40, 50) for plane in planes)
+    assert np.array_equal(planes[1], stack.reshape(3, 40, 50)[1])
+    assert (plane_shape(tmp_path / "s.tif").count, plane_shape(tmp_path / "s.tif").channels) == (3, 1)

@@ -284,8 +284,9 @@ def check_axes(axes: str, shape: tuple[int, ...], path: Path) -> None:
     unetkit.errors.InputError: z.tif: a 4D stack (axes TZYX, shape (2, 3, 64, 64)) where 2D images (or one stack of them) were expected
       fix: save each 2D plane (or one time/z series of 2D planes) as its own file
     """
-    channel_axes = [a for a in axes if a in CHANNEL_AXES]
-    if len(_stack_axes(axes)) > 1 or len(channel_axes) > 1:
+    channel_axes = [a for a, size in zip(axes, shape) if a in CHANNEL_AXES and size > 1]
+    stack_axes = [i for i in _stack_axes(axes) if shape[i] > 1]  # an axis of one (numpy's (N, H, W, 1)) counts none
+    if len(stack_axes) > 1 or len(channel_axes) > 1:
         raise InputError(
             f"a {len(shape)}D stack (axes {axes}, shape {tuple(shape)}) where 2D images "
             "(or one stack of them) were expected",
@@ -299,6 +300,8 @@ def _planes_from_axes(array: np.ndarray, axes: str, path: Path) -> list[np.ndarr
     if array.ndim != len(axes):
         raise InputError(f"TIFF axes {axes!r} do not match its shape {array.shape}", path=path)
     check_axes(axes, array.shape, path)
+    ones = tuple(i for i, a in enumerate(axes) if array.shape[i] == 1 and a not in "YX")
+    array, axes = array.squeeze(axis=ones), "".join(a for i, a in enumerate(axes) if i not in ones)
     channel_axes = [i for i, a in enumerate(axes) if a in CHANNEL_AXES]
     stack_axes = _stack_axes(axes)
     order = stack_axes + [axes.index("Y"), axes.index("X")] + channel_axes
