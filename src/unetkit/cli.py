@@ -24,17 +24,6 @@ from .options import finite_float, positive_int
 from .signals import ReceivedStops, not_ignored, raise_on_stop_signals
 
 
-class InstanceMasks(argparse.Action):
-    """``--instance-masks``: ``--mask-mode instances``, and refused beside another ``--mask-mode``
-    (either order), which would otherwise win or lose without a word."""
-
-    def __call__(self, parser, namespace, values, option_string=None) -> None:  # type: ignore[override]
-        if getattr(namespace, self.dest, None) not in (None, "instances"):
-            parser.error(f"--instance-masks contradicts --mask-mode {getattr(namespace, self.dest)}: give one")
-        setattr(namespace, self.dest, "instances")
-        namespace.instance_masks_given = True
-
-
 def _add_train(subparsers: argparse._SubParsersAction) -> None:
     from .options import add_arguments
     from .training.config import TrainConfig
@@ -45,7 +34,7 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--auto-resume", action="store_true",
                    help="resume --out if it holds a run, else start it (for torchrun --max-restarts)")
     p.add_argument("--nproc", type=int, help="shortcut: run this command under torchrun with N processes")
-    p.add_argument("--instance-masks", dest="mask_mode", action=InstanceMasks, nargs=0,
+    p.add_argument("--instance-masks", action="store_true",
                    help="masks are instance labels: use objects as foreground (= --mask-mode instances)")
     p.add_argument("--save-augmentations", metavar="PNG", help="write a grid of augmented patches and exit (no run: --out is not needed)")
     p.set_defaults(handler=_run_train)
@@ -167,8 +156,6 @@ def _train_config(args: argparse.Namespace, needs_out: bool = True):  # -> Train
     from .options import values_from_arguments
     from .training.config import TrainConfig
 
-    if getattr(args, "instance_masks_given", False) and args.mask_mode != "instances":
-        raise ConfigError(f"--instance-masks contradicts --mask-mode {args.mask_mode}", fix="give one of them")
     values = values_from_arguments(args, TrainConfig)
     if not values.get("out"):
         if needs_out:
@@ -192,6 +179,16 @@ def _within_usable_cores(handler: Callable[[argparse.Namespace, Sequence[str], R
     return run
 
 
+def _apply_instance_masks(args: argparse.Namespace) -> None:
+    """``--instance-masks`` is ``--mask-mode instances``; beside another ``--mask-mode`` (either order) it is refused,
+    which would otherwise win or lose without a word."""
+    if not args.instance_masks:
+        return
+    if args.mask_mode not in (None, "instances"):
+        raise ConfigError(f"--instance-masks contradicts --mask-mode {args.mask_mode}", fix="give one of them")
+    args.mask_mode = "instances"
+
+
 @_within_usable_cores
 def _run_train(args: argparse.Namespace, argv: Sequence[str], stops: ReceivedStops) -> int:
     if args.nproc is not None:
@@ -203,6 +200,7 @@ def _run_train(args: argparse.Namespace, argv: Sequence[str], stops: ReceivedSto
     from .training.state import CONFIG, LAST, resume_config
 
     stops.raise_if_any()
+    _apply_instance_masks(args)
     if args.save_augmentations:
         from .training.preview import save_augmentation_preview
 
