@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .data.dataset import DataOptions, absent_classes, read_pair
+from .data.masks import NO_BACKGROUND_FIX, missing_background
 from .data.pairing import find_pairs
 from .errors import UnetkitError
 
@@ -108,13 +109,13 @@ def _add_warnings(report: DatasetReport, options: DataOptions) -> None:
                 )
         if set(report.class_pixels) <= {0}:
             report.errors.append("no mask has any foreground: there is nothing to learn (training refuses this)")
-        if not report.class_pixels.get(0) and options.mask_mode != "labels":  # objects may tile an image
-            if options.mask_mode == "classes" and options.num_classes > 1:
-                report.warnings.append("class 0 is in no mask: a model cannot learn it")
+        verdict = None if report.class_pixels.get(0) else missing_background(options.mask_mode, options.num_classes)
+        if verdict is not None:
+            refused, problem = verdict
+            if refused:
+                report.errors.append(f"{problem} (training refuses this; {NO_BACKGROUND_FIX})")
             else:
-                report.errors.append("no mask has any background (0): every pixel is foreground, so there is "
-                                     "nothing to learn (training refuses this; ilastik's Simple Segmentation "
-                                     "exports 1 for background and 2 for objects: subtract 1)")
+                report.warnings.append(problem)
     if len(report.channels) > 1:
         report.errors.append("images have different channel counts: training needs one count (it refuses this)")
     if report.plane_count and report.plane_count < 2:

@@ -177,6 +177,28 @@ def check_instance_labels(mask: np.ndarray, path: str | Path) -> np.ndarray:
     return mask.astype(np.int32)
 
 
+NO_BACKGROUND_FIX = ("make the background 0 in the masks (ilastik's Simple Segmentation exports 1 for background "
+                     "and 2 for objects: subtract 1)")
+
+
+def missing_background(mask_mode: str, num_classes: int) -> tuple[bool, str] | None:
+    """What it means that no mask holds background (0): ``(True, problem)`` refused where the network must tell
+    foreground from it (one class, or instance masks as foreground), since a model calling every pixel foreground
+    would score Dice 1.0; ``(False, problem)`` a warning with several classes, where class 0 is one of them; None
+    for an object model's labels, which may tile the image (confluent cells: their boundaries are still learnt).
+    Train and inspect both ask it.
+
+    >>> missing_background("labels", 1), missing_background("classes", 3)
+    (None, (False, 'class 0 is in no mask: a model cannot learn it'))
+    """
+    if mask_mode == "labels":
+        return None
+    if mask_mode == "classes" and num_classes > 1:
+        return False, "class 0 is in no mask: a model cannot learn it"
+    return True, ("no mask has any background (0): every pixel is foreground, so there is nothing to learn and a "
+                  "model calling everything foreground would score Dice 1.0")
+
+
 def check_ignore_index(ignore_index: int | None, num_classes: int, mask_mode: str) -> None:
     """Refuse an ``--ignore-index`` that is the background or one of the classes: its pixels would count nowhere,
     so a model that calls everything foreground (ignore 0) scores a perfect Dice, and a class's output learns

@@ -25,7 +25,7 @@ from ..data.augment import augment_preset
 from ..data.dataset import (DataOptions, Sample, absent_classes, decoded_dataset_bytes, load_training_data,
                             scale_divisor_of, split_validation)
 from ..data.sources import FileSource, scan_file_sources
-from ..data.masks import check_ignore_index, learnable_foreground
+from ..data.masks import NO_BACKGROUND_FIX, check_ignore_index, learnable_foreground, missing_background
 from ..data.memory import readable_bytes
 from ..data.normalize import Normalization
 from ..data.sample import resolve_data_source, resolve_mask_mode
@@ -239,31 +239,16 @@ def load_samples(config: TrainConfig, options: DataOptions, report: Report) -> t
             path=source,
             fix="check that the masks are the right files and hold objects (0 = background, 1.. = classes)",
         )
-    if not background:
-        check_background_somewhere(options, source, report)
+    verdict = None if background else missing_background(options.mask_mode, options.num_classes)
+    if verdict is not None:
+        refused, problem = verdict
+        if refused:
+            raise InputError(problem, path=source, fix=NO_BACKGROUND_FIX)
+        report(f"warning: {problem}")
     if val_samples and not val_foreground:
         report("warning: no validation mask has any foreground; an empty prediction scores Dice 1.0 there, "
                "so the validation score says little (pass --val-data with labelled objects)")
     return train_samples, val_samples
-
-
-def check_background_somewhere(options: DataOptions, source: str | Path, report: Report) -> None:
-    """No mask holds background (0): refused where the network must tell foreground from it (one class,
-    or ``--instance-masks``), since a model calling every pixel foreground would score Dice 1.0; with
-    several classes class 0 is one of them, and its absence is warned of; an object model's labels
-    (``--task instances``) may tile the image (confluent cells): their boundaries are still learnt."""
-    if options.mask_mode == "labels":
-        return
-    if options.mask_mode == "classes" and options.num_classes > 1:
-        report("warning: class 0 is in no mask: a model cannot learn it")
-        return
-    raise InputError(
-        "no mask has any background (0): every pixel is foreground, so there is nothing to learn and a model "
-        "calling everything foreground would score Dice 1.0",
-        path=source,
-        fix="make the background 0 in the masks (ilastik's Simple Segmentation exports 1 for background and 2 "
-            "for objects: subtract 1)",
-    )
 
 
 def report_absent_classes(samples: list[Sample], options: DataOptions, report: Report) -> None:
