@@ -201,18 +201,17 @@ def pixel_size(path: str | Path) -> tuple[float, float, str] | None:
             page = tif.pages[0]
             tags = page.tags
             imagej_unit = _ome_unit(str((tif.imagej_metadata or {}).get("unit", ""))) if tif.is_imagej else ""
-            if "XResolution" in tags and imagej_unit in IMAGEJ_UNITS:  # Fiji: pixels per its own unit
+            if imagej_unit in IMAGEJ_UNITS:  # Fiji: pixels per its own unit (ResolutionUnit NONE)
+                per_unit, unit = 1.0, imagej_unit
+            else:  # pixels per inch or per centimetre
+                resolution_unit = int(tags["ResolutionUnit"].value) if "ResolutionUnit" in tags else 0
+                per_unit, unit = {2: 25400.0, 3: 10000.0}.get(resolution_unit, 0.0), "micrometer"
+            if "XResolution" in tags and per_unit:
                 numerator, denominator = tags["XResolution"].value
                 y_num, y_den = tags["YResolution"].value if "YResolution" in tags else (numerator, denominator)
-                if numerator and y_num:
-                    return y_den / y_num, denominator / numerator, imagej_unit
-            if "XResolution" in tags and "ResolutionUnit" in tags:
-                numerator, denominator = tags["XResolution"].value
-                micrometres = {2: 25400.0, 3: 10000.0}.get(int(tags["ResolutionUnit"].value))  # per inch, per cm
-                if micrometres and numerator:
-                    size = denominator / numerator * micrometres
-                    y_num, y_den = tags["YResolution"].value if "YResolution" in tags else (numerator, denominator)
-                    return (y_den / y_num * micrometres if y_num else size), size, "micrometer"
+                if numerator:
+                    size = denominator / numerator * per_unit
+                    return (y_den / y_num * per_unit if y_num else size), size, unit
     except Exception:
         return None
     return None
