@@ -157,7 +157,7 @@ def export_checkpoint(
     ``format`` None: the one ``out``'s name says (:func:`export_format_for`). ``package``
     (authors, licence, name) describes a bioimage.io package; see :mod:`unetkit.bioimageio_export`.
     """
-    ensure_can_write(Path(out), overwrite, inputs=[checkpoint])  # a folder or an input named: said first
+    ensure_can_write(Path(out), overwrite, inputs=[checkpoint])  # before the work, and before the name's format
     format = export_format_for(out, format)
     if format == "bioimageio":
         from .bioimageio_export import PackageOptions, export_bioimageio
@@ -167,7 +167,6 @@ def export_checkpoint(
     if package is not None:
         raise ConfigError("authors, licence and name describe bioimage.io packages only",
                           fix="end --out in .zip (a bioimage.io package), or leave out --author, --license and --name")
-    ensure_can_write(Path(out), overwrite, inputs=[checkpoint])  # before the work
     loaded = load_checkpoint(checkpoint)
     if format == "onnx":
         export_onnx(loaded.model, out, loaded.data_options, overwrite, loaded.task)
