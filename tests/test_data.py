@@ -143,6 +143,33 @@ def test_validation_split_is_seeded_and_disjoint(tmp_path):
     assert not {s.name for s in train_a} & {s.name for s in val_a}
 
 
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_a_split_that_holds_out_most_of_the_foreground_is_said(tmp_path, streamed):
+    from unetkit import TrainConfig
+    from unetkit.training.setup import data_options_for, load_samples
+
+    data = write_dataset(tmp_path / "d", count=4, size=(64, 80))
+    config = TrainConfig(out=str(tmp_path / "run"), data=str(data), depth=2, base_width=4, patch_size=32,
+                         progress=False, memory_budget_gib=1e-5 if streamed else 8.0)
+    messages: list[str] = []
+    _, val = load_samples(config, data_options_for(config), messages.append)
+    held = Path(source_file_of(val[0])).name
+    assert not any("of the labelled foreground" in m for m in messages)  # four frames alike: nothing to say
+    for mask_path in (data / "masks").iterdir():  # every frame but the held-out one keeps a single small object
+        if mask_path.name != held:
+            mask = np.zeros((64, 80), np.uint8)
+            mask[20:24, 30:34] = 1
+            Image.fromarray(mask).save(mask_path)
+    messages.clear()
+    train_samples, val = load_samples(config, data_options_for(config), messages.append)
+    assert Path(source_file_of(val[0])).name == held and len(train_samples) == 3  # the split itself is unchanged
+    note = next(m for m in messages if "of the labelled foreground" in m)
+    assert f"({held})" in note and "1 of 4 images" in note and "--seed" in note and "--val-data" in note
+    share = int(note.split(" % of the labelled")[0].rsplit(" ", 1)[1])
+    assert 50 < share < 100
+
+
 def write_stacks(root, frames_per_file: dict[str, int]):
     """``root/images/NAME`` and ``root/masks/NAME``: multi-page TIFFs of disks, one page per frame."""
     from helpers import disks

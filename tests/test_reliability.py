@@ -622,6 +622,31 @@ def test_inspect_says_what_train_says_of_masks_without_background(tmp_path, caps
     assert code == 0 and "class 0 is in no mask" in said, said
 
 
+
+def test_inspect_names_the_images_train_holds_out_and_a_split_that_starves_training(tmp_path, capsys):
+    import re
+
+    data = write_dataset(tmp_path / "d", count=5)
+    for seed in ("0", "4"):
+        code, said = run_cli(["inspect", str(data), "--seed", seed], capsys)
+        previewed = re.search(r"validation: 1 of 5 image\(s\) held out \((images/img\d\.png)\)", said)
+        code, trained = run_cli(["train", str(data), "--out", str(tmp_path / f"run{seed}"), "--seed", seed, *TINY],
+                                capsys)
+        assert code == 0 and previewed and f"validating on 1 ({previewed[1]})" in trained, (said, trained)
+        assert "of the labelled foreground" not in said + trained  # five frames alike
+    held = previewed[1].split("/")[1]
+    for path in (data / "masks").iterdir():  # every frame but the held-out one keeps one small object
+        if path.name != held:
+            mask = np.zeros_like(np.asarray(Image.open(path)))
+            mask[10:14, 10:14] = 1
+            Image.fromarray(mask).save(path)
+    code, said = run_cli(["inspect", str(data), "--seed", "4"], capsys)
+    code, trained = run_cli(["train", str(data), "--out", str(tmp_path / "run_unequal"), "--seed", "4", *TINY], capsys)
+    for text in (said, trained):
+        assert f"the validation image ({held}) holds" in text and "1 of 5 images" in text, text
+    code, said = run_cli(["inspect", str(data), "--val-fraction", "0"], capsys)
+    assert code == 0 and "validation:" not in said and "of the labelled foreground" not in said
+
 def test_ome_tiff_stems_pair_without_their_ome_suffix(tmp_path):
     from unetkit.data.pairing import find_pairs
 

@@ -11,35 +11,17 @@ from __future__ import annotations
 
 import statistics
 import sys
-import time
+from pathlib import Path
 
 import torch
 
-from unetkit import UNet
-from unetkit.model import preset
-from unetkit.precision import autocast_context, resolve_precision
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/, for training_study
+from training_study import step_seconds as training_step_seconds  # noqa: E402
 
 
 def step_seconds(width: int) -> float:
-    torch.manual_seed(0)
-    model = UNet(preset("keras-reference", base_width=width)).to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), 1e-3)
-    images = torch.randn(4, 1, 128, 128).to(memory_format=torch.channels_last)
-    masks = (torch.rand(4, 1, 128, 128) > 0.7).float()
-    device = torch.device("cpu")
-    dtype = resolve_precision("auto", device)
-    times = []
-    for index in range(12):
-        start = time.perf_counter()
-        with autocast_context(device, dtype):
-            logits = model(images)
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits.float(), masks)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if index >= 2:
-            times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    """Median seconds of 10 steps after 2 of warm-up, bf16 where ``--precision auto`` picks it, channels_last."""
+    return training_step_seconds("auto", True, base_width=width, steps=12)
 
 
 def main() -> None:

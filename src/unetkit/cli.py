@@ -122,11 +122,18 @@ def build_parser() -> argparse.ArgumentParser:
     _tile_arguments(p)
     p.set_defaults(handler=_run_evaluate)
 
+    from .training.config import DEFAULT_VAL_FRACTION
+
     p = subparsers.add_parser("inspect", help="check a dataset before training")
     p.add_argument("data", nargs="?", default="sample:train")
     p.add_argument("--classes", dest="num_classes", type=int, default=1)
     p.add_argument("--instance-masks", action="store_true")
     p.add_argument("--ignore-index", type=int)
+    p.add_argument("--val-fraction", type=finite_float, default=DEFAULT_VAL_FRACTION,
+                   help="preview the validation split of unetkit train with this share (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="... and this seed (default: %(default)s)")
+    p.add_argument("--val-split", choices=["files", "planes"], default="files",
+                   help="... holding out whole files or planes (default: %(default)s)")
     p.set_defaults(handler=_run_inspect)
 
     p = subparsers.add_parser("export", help="export a checkpoint to ONNX, TorchScript or a bioimage.io package")
@@ -358,13 +365,16 @@ def _run_inspect(args: argparse.Namespace, argv: Sequence[str], stops: ReceivedS
     from .data.dataset import DataOptions
     from .data.masks import check_ignore_index
     from .data.sample import resolve_data_source, resolve_mask_mode
-    from .inspect_data import inspect_dataset
+    from .inspect_data import SplitPreview, inspect_dataset
 
     stops.raise_if_any()
     source, _ = resolve_data_source(args.data)
     mode = resolve_mask_mode(args.data, "instances" if args.instance_masks else None)
     check_ignore_index(args.ignore_index, args.num_classes, mode)  # what train refuses
-    report = inspect_dataset(source, DataOptions(args.num_classes, mode, args.ignore_index))
+    if not 0 <= args.val_fraction < 1:
+        raise ConfigError(f"--val-fraction must be in [0, 1), got {args.val_fraction:g}")
+    report = inspect_dataset(source, DataOptions(args.num_classes, mode, args.ignore_index),
+                             SplitPreview(args.val_fraction, args.seed, args.val_split))
     print(report.text())
     return 0 if not report.errors else EXIT_USER_ERROR
 

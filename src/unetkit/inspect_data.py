@@ -2,8 +2,8 @@
 
 It reads every pair with exactly the checks training runs (:func:`~unetkit.data.dataset.read_pair`),
 but collects the problems instead of stopping at the first, and reports pairs, unmatched
-files, sizes, dtypes, class pixel fractions and warnings. It says "ready to train" only
-when training would accept the data.
+files, sizes, dtypes, class pixel fractions, the images training's validation split would hold out
+(the same seeded draw) and warnings. It says "ready to train" only when training would accept the data.
 
 >>> from unetkit.data.sample import sample_path
 >>> report = inspect_dataset(sample_path("heldout"), DataOptions(mask_mode="instances"))
@@ -19,10 +19,21 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.dataset import DataOptions, absent_classes, read_pair
-from .data.masks import NO_BACKGROUND_FIX, missing_background
+from .data.dataset import (DataOptions, Sample, ValSplit, absent_classes, held_out_foreground_note, read_pair,
+                           source_file_of, split_validation)
+from .data.masks import NO_BACKGROUND_FIX, learnable_foreground, missing_background
 from .data.pairing import find_pairs
 from .errors import UnetkitError
+
+
+@dataclass(frozen=True)
+class SplitPreview:
+    """How ``unetkit train`` would hold out validation images of the data (``--val-fraction``, ``--seed``,
+    ``--val-split``): the same draw, so that a split that starves training is seen before a run."""
+
+    fraction: float = 0.2
+    seed: int = 0
+    by: ValSplit = "files"
 
 
 @dataclass
@@ -36,6 +47,7 @@ class DatasetReport:
     dtypes: Counter = field(default_factory=Counter)
     channels: Counter = field(default_factory=Counter)
     class_pixels: Counter = field(default_factory=Counter)
+    validation: str = ""  # the images the split holds out, in words ("" where there is no split)
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -55,6 +67,7 @@ class DatasetReport:
             "  class pixel fractions: "
             + ", ".join(f"class {c}: {n / total:.3f}" for c, n in sorted(self.class_pixels.items())),
         ]
+        lines += [f"  validation: {self.validation}"] if self.validation else []
         lines += [f"  note: {n}" for n in self.notes]
         lines += [f"  warning: {w}" for w in self.warnings]
         lines += [f"  error: {e}" for e in self.errors]
@@ -62,13 +75,15 @@ class DatasetReport:
         return "\n".join(lines)
 
 
-def inspect_dataset(source: str | Path, options: DataOptions) -> DatasetReport:
-    """Read and check every pair; collect (rather than raise) per-file problems."""
+def inspect_dataset(source: str | Path, options: DataOptions, split: SplitPreview = SplitPreview()) -> DatasetReport:
+    """Read and check every pair; collect (rather than raise) per-file problems; preview the validation split."""
     listing = find_pairs(source)
     report = DatasetReport(str(source), pair_count=len(listing.pairs))
     listing.note_subfolders(report.notes)
     report.images_without_mask = [p.name for p in listing.images_without_mask]
     report.masks_without_image = [p.name for p in listing.masks_without_image]
+    stand_ins: list[Sample] = []  # a name and files for each plane: what the split draws from (no pixels kept)
+    foreground: dict[str, int] = {}  # learnable foreground pixels of each plane, by name
     for pair in listing.pairs:
         try:
             planes = read_pair(pair, options, report.notes)
@@ -82,12 +97,31 @@ def inspect_dataset(source: str | Path, options: DataOptions) -> DatasetReport:
             report.channels[1 if plane.raw.ndim == 2 else plane.raw.shape[2]] += 1
             values, counts = np.unique(plane.mask, return_counts=True)
             report.class_pixels.update(dict(zip(values.tolist(), counts.tolist())))
+            stand_ins.append(Sample(plane.name, np.zeros((1, 1, 1), np.float32), None, files=(pair.image, pair.mask)))
+            foreground[plane.name] = int(np.count_nonzero(learnable_foreground(plane.mask, options.ignore_index)))
     for unmatched, what in ((report.images_without_mask, "image(s) without a mask"),
                             (report.masks_without_image, "mask(s) without an image")):
         if unmatched:
             report.errors.append(f"{len(unmatched)} {what}: {', '.join(unmatched[:5])} (training refuses them)")
     _add_warnings(report, options)
+    if not report.errors:
+        _preview_split(report, stand_ins, foreground, split)
     return report
+
+
+def _preview_split(report: DatasetReport, planes: list[Sample], foreground: dict[str, int],
+                   split: SplitPreview) -> None:
+    """Name the images training would hold out for validation, and say so if they hold much of the foreground."""
+    if split.fraction <= 0 or len(planes) < 2:
+        return
+    train, val = split_validation(planes, split.fraction, split.seed, report.notes, by=split.by)
+    named = ", ".join(s.name for s in val[:5]) + (f" and {len(val) - 5} more" if len(val) > 5 else "")
+    report.validation = (f"{len(val)} of {len(planes)} image(s) held out ({named}) with --val-fraction "
+                         f"{split.fraction:g} --seed {split.seed}, as unetkit train would")
+    note = held_out_foreground_note([foreground[s.name] for s in val], [foreground[s.name] for s in train],
+                                    [source_file_of(s) for s in val])
+    if note is not None:
+        report.notes.append(note)
 
 
 def _add_warnings(report: DatasetReport, options: DataOptions) -> None:

@@ -283,6 +283,42 @@ def split_validation(
     return [s for s in samples if source_file_of(s) not in chosen], val
 
 
+
+#: the split is said to starve training when validation holds at least this share of the labelled foreground ...
+HELD_OUT_FOREGROUND_SHARE = 1 / 3
+#: ... and at least this many times its share of the images
+HELD_OUT_FOREGROUND_RATIO = 1.5
+
+
+def held_out_foreground_note(val_amounts: Sequence[int], train_amounts: Sequence[int],
+                             val_files: Sequence[str]) -> str | None:
+    """A note when the validation split holds out much of the labelled foreground (``*_amounts``: foreground
+    pixels per image; ``val_files``: the held-out images' files), else None. With few images of unequal crowding
+    (a frame of 8 cells among frames of 2 or 3) a draw can leave training half the objects to learn from, which
+    it then learns more slowly and less well (BENCHMARKS.md, the bacteria at seed 2).
+
+    >>> print(held_out_foreground_note([30], [10, 10, 10], ["images/d.tif"]))
+    the validation image (d.tif) holds 50 % of the labelled foreground, though it is 1 of 4 images: training \
+learns from the other 50 %; if the images differ this much, --seed N draws another split (and start), --val-data \
+names other images to validate on, and --val-fraction 0 trains on all (a loss rule then ends the run)
+    >>> held_out_foreground_note([11], [10, 12], ["images/c.tif"]) is None
+    True
+    """
+    held, total = sum(val_amounts), sum(val_amounts) + sum(train_amounts)
+    if not val_amounts or not train_amounts or total == 0:
+        return None
+    share, image_share = held / total, len(val_amounts) / (len(val_amounts) + len(train_amounts))
+    if share < HELD_OUT_FOREGROUND_SHARE or share < HELD_OUT_FOREGROUND_RATIO * image_share:
+        return None
+    files = list(dict.fromkeys(Path(file).name for file in val_files))
+    named = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+    one, images = len(val_amounts) == 1, len(val_amounts) + len(train_amounts)
+    return (f"the validation image{'' if one else 's'} ({named}) hold{'s' if one else ''} {share * 100:.0f} % of the "
+            f"labelled foreground, though {'it is' if one else 'they are'} {len(val_amounts)} of {images} images: "
+            f"training learns from the other {(1 - share) * 100:.0f} %; if the images differ this much, --seed N "
+            "draws another split (and start), --val-data names other images to validate on, and --val-fraction 0 "
+            "trains on all (a loss rule then ends the run)")
+
 def source_file_of(sample: Sample) -> str:
     """The image file a :class:`Sample` (or a :class:`~unetkit.data.sources.FileSource`) was read from; for a
     sample made in memory, its name without a stack's ``[k]``.

@@ -23,8 +23,9 @@ import torch
 from ..checkpoint import check_finite_weights, check_same_config, read_checkpoint
 from ..data.augment import augment_preset
 from ..data.dataset import (DataOptions, Sample, absent_classes, decoded_dataset_bytes, load_training_data,
-                            scale_divisor_of, split_validation)
-from ..data.sources import FileSource, scan_file_sources
+                            held_out_foreground_note, scale_divisor_of, source_file_of,
+                            split_validation)
+from ..data.sources import GRID, FileSource, scan_file_sources
 from ..data.masks import NO_BACKGROUND_FIX, check_ignore_index, learnable_foreground, missing_background
 from ..data.memory import readable_bytes
 from ..data.normalize import Normalization
@@ -248,7 +249,21 @@ def load_samples(config: TrainConfig, options: DataOptions, report: Report) -> t
     if val_samples and not val_foreground:
         report("warning: no validation mask has any foreground; an empty prediction scores Dice 1.0 there, "
                "so the validation score says little (pass --val-data with labelled objects)")
+    if val_source is None:
+        note = held_out_foreground_note([foreground_amount(s, options.ignore_index) for s in val_samples],
+                                        [foreground_amount(s, options.ignore_index) for s in train_samples],
+                                        [source_file_of(s) for s in val_samples])
+        if note is not None:
+            report(f"note: {note}")
     return train_samples, val_samples
+
+
+def foreground_amount(sample: Sample | FileSource, ignore_index: int | None) -> int:
+    """Pixels of learnable foreground in a training sample's mask; for a sample streamed from its file, the
+    pixels of its 16-px cells that hold foreground (what the file scan keeps; close enough to compare files)."""
+    if isinstance(sample, FileSource):
+        return len(sample.grid) * GRID * GRID
+    return int(np.count_nonzero(learnable_foreground(sample.mask, ignore_index)))
 
 
 def report_absent_classes(samples: list[Sample], options: DataOptions, report: Report) -> None:
