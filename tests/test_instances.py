@@ -276,6 +276,20 @@ def test_bad_instance_masks_are_refused_with_the_file_named(tmp_path, capsys, ki
     assert snapshot(data) == before and not (tmp_path / "run").exists()
 
 
+
+def test_labels_with_stray_pixels_beside_their_objects_are_labels_not_a_semantic_mask(tmp_path):
+    from unetkit.data.masks import check_instance_labels
+    from unetkit.errors import InputError
+
+    labels = touching_disks((64, 160), seed=2).astype(np.uint16)  # the Cell Tracking Challenge's CHO masks: ids of
+    for label in np.unique(labels[labels > 0])[:4]:                 # thousands of px with 1- or 2-px pieces beside
+        rows, cols = np.nonzero(labels == label)
+        labels[min(rows.max() + 3, 63), cols.min()] = label
+    assert np.array_equal(check_instance_labels(labels, tmp_path / "m.tif"), labels)
+    semantic = np.where(labels > 0, 1 + (labels % 2), 0)  # two values over many objects stays refused
+    with pytest.raises(InputError, match="looks semantic"):
+        check_instance_labels(semantic, tmp_path / "m.tif")
+
 # --- training, prediction, export -------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

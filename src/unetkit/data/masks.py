@@ -160,7 +160,7 @@ def check_instance_labels(mask: np.ndarray, path: str | Path) -> np.ndarray:
         raise InputError("instance labels must not be negative", path=path, fix="number objects 1..N, background 0")
     ids = np.unique(mask[mask > 0])
     if ids.size and ids.size <= 10:
-        pieces_per_id = [ndi.label(mask == i)[1] for i in ids]
+        pieces_per_id = [_sizeable_pieces(ndi.label(mask == i)[0]) for i in ids]
         pieces = sum(pieces_per_id)
         fragmented = sum(1 for count in pieces_per_id if count > 1)
         binary = ids.size == 1 and pieces >= 2
@@ -176,6 +176,25 @@ def check_instance_labels(mask: np.ndarray, path: str | Path) -> np.ndarray:
             )
     return mask.astype(np.int32)
 
+
+
+#: a piece of one id counts as an object of its own if it has at least this share of the id's largest piece: the
+#: stray pixels that tracking annotations leave beside a cell (the Cell Tracking Challenge's CHO masks: an id of
+#: 3,712 px with two 1-px pieces) are not the separate objects of a semantic mask
+SIZEABLE_PIECE_SHARE = 0.1
+
+
+def _sizeable_pieces(pieces: np.ndarray) -> int:
+    """How many of the connected pieces in ``pieces`` (numbered 1..n, as ``ndimage.label`` gives them) have at
+    least :data:`SIZEABLE_PIECE_SHARE` of the largest one's area.
+
+    >>> _sizeable_pieces(np.array([[1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 2], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]]))
+    1
+    >>> _sizeable_pieces(np.array([[1, 1, 0, 2, 2, 2]]))
+    2
+    """
+    areas = np.bincount(pieces.ravel())[1:]
+    return int(np.count_nonzero(areas >= SIZEABLE_PIECE_SHARE * areas.max())) if areas.size else 0
 
 NO_BACKGROUND_FIX = ("make the background 0 in the masks (ilastik's Simple Segmentation exports 1 for background "
                      "and 2 for objects: subtract 1)")
