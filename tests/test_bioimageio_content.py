@@ -117,6 +117,20 @@ def test_a_task_without_a_package_entry_is_packaged_raw_with_its_post_processing
     assert np.array_equal(tensors.labels, (1 / (1 + np.exp(-logits[0])) > 0.5).astype(np.uint8))
 
 
+
+@pytest.mark.parametrize("normalization, top", [(Normalization("scale", high=255.0), 255.0), (Normalization("none"), 1.0),
+                                                (Normalization(), 65535.0)], ids=lambda v: str(v))
+def test_the_test_input_lies_in_the_range_the_model_was_trained_in(normalization, top):
+    # a model of 8-bit images that divides by 255 got the 16-bit crop (about 30,000 to 40,000): 130 times its
+    # training range, so its test output and cover were foreground everywhere
+    model = UNet(depth=2, base_width=2).eval()
+    loaded = LoadedModel(model, DataOptions(normalization=normalization), SemanticTask())
+    tensors = _test_tensors(loaded, PackagePreprocessing(tuple(normalization_steps(normalization))),
+                            package_outputs(SemanticTask(), 1))
+    assert tensors.raw.min() >= 0 and tensors.raw.max() <= top
+    assert tensors.raw.max() > top / 2 if normalization.mode != "percentile" else tensors.raw.min() > 30000
+    assert -0.05 <= np.quantile(tensors.image, 0.01) and np.quantile(tensors.image, 0.99) <= 1.05  # about 0 to 1
+
 def test_training_data_of_the_sample_is_cited_and_user_data_named_by_folder_only():
     sample = training_data({"data": "sample:train"})
     assert sample is not None and [doi for _, doi in sample.citations][0] == "10.1038/s41592-023-01879-y"
@@ -131,5 +145,6 @@ def test_an_instance_model_is_packaged_with_its_probabilities_and_the_post_proce
     outputs = package_outputs(InstanceTask(method="distance"), 2)
     assert outputs.channel_names == ("foreground", "distance") and outputs.postprocessing == (("sigmoid", {}),)
     assert not outputs.raw and "watershed" in outputs.documentation and "unetkit predict" in outputs.documentation
+    assert "rises at least 0.1 above the saddle" in outputs.documentation  # the seeds unetkit draws, not a 0.5 cut
     three = package_outputs(InstanceTask(method="three-class"), 3)
     assert three.postprocessing == (("softmax", {"axis": "channel"}),) and three.channel_names[2] == "boundary"

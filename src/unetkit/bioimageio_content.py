@@ -113,8 +113,10 @@ def _raw_outputs(task: Task, num_outputs: int) -> PackageOutputs:
 INSTANCE_CHANNELS = {
     "distance": (("foreground", "distance"), (("sigmoid", {}),),
                  "channel 0 is the probability of foreground, channel 1 each object's distance to its boundary "
-                 "scaled to [0, 1]. Objects: seeds where the distance is above 0.5, grown by a watershed on the "
-                 "inverted distance inside the foreground (probability above 0.5)"),
+                 "scaled to [0, 1]. Objects: one seed at each top of the distance (smoothed by a 1-px Gaussian) that "
+                 "rises at least 0.1 above the saddle to any higher top (h-maxima, found on every second row and "
+                 "column), grown by a watershed on the inverted distance inside the foreground (probability above "
+                 "0.5); a piece of foreground no seed reaches is an object of its own"),
     "three-class": (("background", "interior", "boundary"), (("softmax", {"axis": "channel"}),),
                     "the probabilities of background, object interior and object boundary (softmax). Objects: "
                     "seeds where the interior probability is above 0.5, grown by a watershed on boundary minus "
@@ -263,6 +265,22 @@ def _sizes(rule: SizeRule) -> str:
             "and crop the output back); the output has the input's size.")
 
 
+def _input_range(normalization: Normalization) -> str:
+    """What intensities the package's input takes, in words.
+
+    >>> _input_range(Normalization("none"))
+    'float32 intensities in the range the training images had as read (the package does not normalise: give \
+images scaled as those were).'
+    """
+    if normalization.mode == "scale":
+        return (f"float32 intensities as recorded, in the training images' range (the package's preprocessing "
+                f"divides by {normalization.high:g}).")
+    if normalization.mode == "none":
+        return ("float32 intensities in the range the training images had as read (the package does not "
+                "normalise: give images scaled as those were).")
+    return "float32 intensities as recorded (no scaling needed: the package's preprocessing normalises)."
+
+
 def package_readme(facts: ReadmeFacts) -> str:
     """The package's README.md (markdown)."""
     config, training = facts.config, facts.training
@@ -272,8 +290,7 @@ def package_readme(facts: ReadmeFacts) -> str:
         f"A 2D U-Net for {facts.task.name} segmentation, trained with unetkit {facts.unetkit_version} and "
         f"exported from `{facts.source}`. Architecture after Ronneberger et al. 2015.", "",
         "## Input", "",
-        f"One 2D image, axes (batch, channel, y, x), {channels}, float32 intensities as recorded (no scaling "
-        "needed: the package's preprocessing normalises).",
+        f"One 2D image, axes (batch, channel, y, x), {channels}, {_input_range(facts.data_options.normalization)}",
         f"Preprocessing: {describe_normalization(facts.data_options.normalization)}.",
         _sizes(facts.size_rule), "",
         "## Output", "",

@@ -44,7 +44,7 @@ from .bioimageio_content import (
 )
 from .checkpoint import LoadedModel, data_options_to_dict, load_checkpoint, read_checkpoint
 from .data.io import atomic_write, ensure_can_write, read_planes, write_image
-from .data.normalize import to_channels_first
+from .data.normalize import Normalization, to_channels_first
 from .data.sample import sample_path
 from .errors import ConfigError
 from .export import ONNX_OPSET, export_torchscript, onnx_bytes
@@ -115,20 +115,28 @@ def _run_options(checkpoint: Path) -> dict[str, Any] | None:
     return None
 
 
-def sample_crop(rule_input_side: int, in_channels: int) -> np.ndarray:
-    """A centred square of frame 15 of the HeLa held-out sample, ``(C, side, side)`` float32 as
-    recorded; grey repeated to ``in_channels``.
+def sample_crop(rule_input_side: int, in_channels: int, normalization: Normalization = Normalization()) -> np.ndarray:
+    """A centred square of frame 15 of the HeLa held-out sample, ``(C, side, side)`` float32; grey repeated to
+    ``in_channels``. As recorded (16-bit values) for a model that normalises each image itself (percentile, minmax);
+    in the range the model was trained in otherwise, so that its test output and cover show a real prediction:
+    0 to the divisor for ``scale`` (a model of 8-bit images divides by 255), 0 to 1 for ``none``.
 
     >>> crop = sample_crop(64, in_channels=3)
     >>> crop.shape, crop.dtype, bool(crop.min() > 30000)
     ((3, 64, 64), dtype('float32'), True)
+    >>> scaled = sample_crop(64, 1, Normalization("scale", high=255.0))
+    >>> bool(scaled.min() >= 0 and 200 < scaled.max() <= 255)
+    True
     """
     frame = read_planes(sample_path("heldout") / "images" / "hela.tif")[0]
     height, width = frame.shape[:2]
     side = min(rule_input_side, height, width)
     top, left = (height - side) // 2, (width - side) // 2
     crop = to_channels_first(frame[top : top + side, left : left + side]).astype(np.float32)
-    return np.repeat(crop[:1], in_channels, axis=0)
+    if normalization.mode in ("scale", "none"):  # the model divides by a fixed number, or not at all
+        unit = np.clip(Normalization().apply(crop), 0.0, 1.0)
+        crop = unit * (normalization.high if normalization.mode == "scale" else 1.0)
+    return np.repeat(crop[:1], in_channels, axis=0).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -143,7 +151,8 @@ def _test_tensors(loaded: LoadedModel, preprocessing: PackagePreprocessing, outp
     """Run the checkpoint in fp32 PyTorch on the crop: the answer each weight format must reproduce."""
     model, task = loaded.model, loaded.task
     rule = model.size_rule
-    raw = sample_crop(rule.input_size_for(TEST_OUTPUT_SIDE), model.config.in_channels)
+    raw = sample_crop(rule.input_size_for(TEST_OUTPUT_SIDE), model.config.in_channels,
+                      loaded.data_options.normalization)
     side = rule.round_down(raw.shape[-1])
     raw = raw[:, :side, :side]
     image = preprocessing.apply(raw)
