@@ -316,6 +316,20 @@ def test_evaluate_against_a_known_answer(tmp_path):
     assert code == 0 and "mean" in (tmp_path / "scores.csv").read_text()
 
 
+
+def test_evaluate_refuses_an_image_that_predict_refuses(tmp_path, capsys):
+    data = write_dataset(tmp_path / "d", count=2)
+    save_checkpoint(tmp_path / "m.pt", make_checkpoint(UNet(depth=4, base_width=2)))  # minimum side 8
+    image, mask = np.zeros((5, 700), np.uint8), np.zeros((5, 700), np.uint8)
+    image[:, 100:200], mask[:, 100:200] = 200, 1
+    Image.fromarray(image).save(data / "images" / "thin.png")
+    Image.fromarray(mask).save(data / "masks" / "thin.png")
+    for command in (["predict", str(tmp_path / "m.pt"), str(data / "images" / "thin.png"), "--out", str(tmp_path / "o")],
+                    ["evaluate", str(tmp_path / "m.pt"), str(data)]):
+        code = main(command)
+        error = capsys.readouterr().err
+        assert code == 2 and "thin.png" in error and "smaller than the network's minimum side 8" in error, error
+
 def test_onnx_export_matches_pytorch_within_1e_4_on_probabilities(tmp_path, checkpoint):
     pytest.importorskip("onnxruntime")
     from unetkit.inference.onnx_backend import OnnxRuntimePredictor

@@ -389,6 +389,8 @@ def test_overwrite_never_replaces_a_link_a_device_an_input_or_the_other_output(t
     evaluate = ["evaluate", str(model_file), str(data), "--overwrite", "--csv"]
     for argv, words in ((evaluate + [str(tmp_path / "link.csv")], "output is a link (to "),
                         (evaluate + [str(tmp_path / "pipe")], "not a regular file"),
+                        (evaluate[:-2] + ["--csv", str(tmp_path / "link.csv")], "output is a link (to "),  # said at once,
+                        (evaluate[:-2] + ["--csv", str(tmp_path / "pipe")], "not a regular file"),  # not "--overwrite"
                         (evaluate + [str(tmp_path / "scores.zarr")], "output path is a folder"),
                         (evaluate + [str(data / "masks" / "img0.png")], "one of this command's inputs"),
                         (evaluate + [str(model_file)], "one of this command's inputs"),

@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .data.dataset import load_labelled
-from .data.io import atomic_write
+from .data.io import PlaneShape, atomic_write
 from .data.sample import resolve_data_source, resolve_mask_mode
 from .inference.loading import load_predictor, with_object_options
+from .inference.predictor import check_fits_predictor
 from .instances.scores import COUNT_COLUMNS
 from .metrics import format_score
 from .report.pictures import ImagePictures, WorstImagePictures, error_finder
@@ -122,6 +123,10 @@ def evaluate_checkpoint(
     mask_mode = resolve_mask_mode(data, loaded.data_options.mask_mode)
     data_options = dataclasses.replace(loaded.data_options, mask_mode=mask_mode)
     samples = load_labelled(source, data_options, in_channels=loaded.predictor.in_channels, options_can_change=False)
+    for sample in samples:  # what predict refuses is not scored either: below the minimum side the output is noise
+        channels, height, width = sample.image.shape
+        check_fits_predictor(PlaneShape(1, height, width, channels), loaded.predictor,
+                             sample.files[0] if sample.files else sample.name)
     keep = WorstImagePictures(pictures, image_score(loaded.task, data_options.ignore_index),
                               error_finder(loaded.task, data_options.ignore_index))
     accumulator = evaluate_samples(loaded.predictor, samples, tile_options, data_options.ignore_index,

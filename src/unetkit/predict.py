@@ -53,7 +53,7 @@ from .data.partials import sweep_stale
 from .data.sample import resolve_data_source
 from .errors import ConfigError, InputError, OutputExistsError, UnetkitError
 from .inference.loading import BACKENDS, LoadedPredictor, load_predictor, with_object_options
-from .inference.predictor import Predictor
+from .inference.predictor import Predictor, check_fits_predictor
 from .instances.task import InstanceTask
 from .signals import Interrupted, raise_on_stop_signals
 from .data.chunked import is_zarr, pixel_size
@@ -636,20 +636,3 @@ def _batch_error(exc: BaseException, record: PredictionRecord, done: list[Predic
     assert isinstance(exc, OSError)
     return UnetkitError(f"could not write the outputs of {record.source}: {exc.strerror or exc}; {state}",
                         path=out_dir, fix="free space or fix permissions, then continue with --skip-existing")
-
-
-def check_fits_predictor(shape: PlaneShape, predictor: Predictor, path: Path) -> None:
-    """Raise unless the image's channels and size suit the model."""
-    if shape.channels != predictor.in_channels:
-        raise InputError(
-            f"image has {shape.channels} channel(s), the model takes {predictor.in_channels}",
-            path=path,
-            fix="convert the image (grey or RGB as the training images were), or use a model trained on such images",
-        )
-    minimum = predictor.size_rule.step  # mirroring an image up to one pooling window works; below, it is noise
-    if min(shape.height, shape.width) < minimum:
-        raise InputError(
-            f"image is {shape.height}x{shape.width}, smaller than the network's minimum side {minimum}",
-            path=path,
-            fix="upsample the image, or use a model with fewer levels (unetkit train --depth)",
-        )

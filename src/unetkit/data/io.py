@@ -336,16 +336,16 @@ def ensure_can_write(path: Path, overwrite: bool, fix: str = "pass --overwrite, 
                           fix="give the input (or the output) a shorter name")
     if path.is_dir() and not (zarr_folder and path.name.lower().endswith(".zarr")):
         raise OutputExistsError("output path is a folder, not a file", path=path, fix="give a file name")
-    if path.exists() or path.is_symlink():
-        if not overwrite:
-            raise OutputExistsError("output exists already", path=path, fix=fix)
+    if path.exists() or path.is_symlink():  # what --overwrite may not replace is said first, with or without it
         if path.is_symlink():
             raise OutputExistsError(
-                f"output is a link (to {os.readlink(path)}): --overwrite would put a new file in the link's place, "
+                f"output is a link (to {os.readlink(path)}): writing it would put a new file in the link's place, "
                 "not write to the file it names", path=path, fix="give the file's own path, or remove the link")
         if not path.is_file() and not path.is_dir():
             raise OutputExistsError("output is not a regular file (a device, a pipe or a socket): writing it would "
                                     "put a new file in its place", path=path, fix="give the path of a regular file")
+        if not overwrite:
+            raise OutputExistsError("output exists already", path=path, fix=fix)
         if any(_same_file(path, Path(source)) for source in inputs):
             raise OutputExistsError("output is one of this command's inputs: --overwrite would replace it",
                                     path=path, fix="choose another output path")

@@ -16,10 +16,13 @@ one small class, and nothing impersonates a :class:`~unetkit.model.UNet`.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable, Protocol, runtime_checkable
 
 import torch
 
+from ..data.io import PlaneShape
+from ..errors import InputError
 from ..mirror import pad_bottom_right
 from ..model import UNet, probabilities_from_logits
 from ..precision import autocast_context
@@ -106,3 +109,32 @@ class TorchPredictor:
         finally:
             self.model.train(was_training)
         return self.activation(logits.float())
+
+
+def check_fits_predictor(shape: PlaneShape, predictor: Predictor, path: str | Path) -> None:
+    """Raise :class:`~unetkit.errors.InputError` unless an image's channels and size suit the model: predict,
+    evaluate and napari refuse the same images.
+
+    >>> from unetkit import UNet, UNetConfig
+    >>> predictor = TorchPredictor(UNet(UNetConfig(depth=3, base_width=2)))
+    >>> check_fits_predictor(PlaneShape(1, 64, 64, 1), predictor, Path("fine.png"))
+    >>> try:
+    ...     check_fits_predictor(PlaneShape(1, 2, 640, 1), predictor, Path("thin.png"))
+    ... except InputError as error:
+    ...     print(error.problem)
+    image is 2x640, smaller than the network's minimum side 4
+    """
+    if shape.channels != predictor.in_channels:
+        raise InputError(
+            f"image has {shape.channels} channel(s), the model takes {predictor.in_channels}",
+            path=path,
+            fix=f"give images of {predictor.in_channels} channel(s), as the training images were, or use a model "
+                "trained on such images",
+        )
+    minimum = predictor.size_rule.step  # mirroring an image up to one pooling window works; below, it is noise
+    if min(shape.height, shape.width) < minimum:
+        raise InputError(
+            f"image is {shape.height}x{shape.width}, smaller than the network's minimum side {minimum}",
+            path=path,
+            fix="upsample the image, or use a model with fewer levels (unetkit train --depth)",
+        )

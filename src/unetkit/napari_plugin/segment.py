@@ -46,7 +46,7 @@ from ..data.io import PlaneShape
 from ..data.normalize import to_channels_first
 from ..errors import ConfigError
 from ..inference.loading import LoadedPredictor, with_object_options
-from ..predict import check_fits_predictor
+from ..inference.predictor import check_fits_predictor
 from ..tiling import TileOptions, plan_tiles, predict_tiled
 from .layers import channel_count, iter_planes, leading_shape, plane_count, spatial_shape
 
