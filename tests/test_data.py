@@ -398,6 +398,23 @@ def test_palette_and_grey_alpha_pngs_read_as_what_they_show(tmp_path):
     assert plane_shape(tmp_path / "la.png").channels == plane_shape(tmp_path / "grey.png").channels == 1
 
 
+def test_an_alpha_channel_is_dropped_whatever_its_values_so_one_kind_of_file_has_one_channel_count(tmp_path):
+    # an RGBA PNG kept its alpha where one pixel was not opaque: 4 channels, the next file 3, and a model of the
+    # one refused the other
+    from unetkit.data.io import plane_shape
+
+    rgb = np.random.default_rng(0).integers(0, 255, (40, 48, 3), dtype=np.uint8)
+    for name, alpha in (("opaque.png", np.full((40, 48), 255, np.uint8)), ("one_pixel.png", np.full((40, 48), 255, np.uint8)),
+                        ("half.png", np.where(np.arange(48) < 24, 255, 0).astype(np.uint8)[None].repeat(40, 0))):
+        if name == "one_pixel.png":
+            alpha[3, 4] = 254
+        Image.fromarray(np.dstack([rgb, alpha]), "RGBA").save(tmp_path / name)
+        assert np.array_equal(read_planes(tmp_path / name)[0], rgb), name
+        assert plane_shape(tmp_path / name).channels == 3, name
+    Image.fromarray(np.dstack([rgb[..., 0], rgb[..., 1]]), "LA").save(tmp_path / "la.png")
+    assert np.array_equal(read_planes(tmp_path / "la.png")[0], rgb[..., 0]) and plane_shape(tmp_path / "la.png").channels == 1
+
+
 @pytest.mark.parametrize("mode", ["percentile", "minmax"])
 def test_an_images_normalisation_does_not_depend_on_its_scale_or_offset(mode, tmp_path):
     from unetkit.data.chunked import open_image, sample_pixels

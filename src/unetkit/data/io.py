@@ -159,9 +159,8 @@ def plane_shape(path: str | Path) -> PlaneShape:
             width, height = image.size
             bands = len(image.getbands())
             dtype = "uint16" if image.mode.startswith("I;16") else ("int32" if image.mode in ("I", "F") else "uint8")
-        if bands in (2, 4):  # an opaque alpha channel is dropped by the reader
-            read = _read_pil(path)
-            bands = 1 if read.ndim == 2 else read.shape[-1]
+            if image.mode in ALPHA_MODES:
+                bands -= 1  # the reader drops the alpha channel
         return PlaneShape(1, height, width, bands, dtype)
     except InputError:
         raise  # it names what is wrong already (reading the file again would only repeat tifffile's warnings)
@@ -181,6 +180,12 @@ def count_planes(path: str | Path) -> int:
     return plane_shape(path).count
 
 
+#: PIL modes with an alpha channel (RGBA, grey + alpha): it says how to draw the picture over others, not what was
+#: measured, so the reader drops it. Keeping it where it was not opaque made the channel count of one kind of file
+#: depend on its pixels (an RGBA PNG read as 3 channels, the next as 4, and a model refused files of its own kind).
+ALPHA_MODES = ("RGBA", "LA", "La", "RGBa", "PA")
+
+
 def _read_pil(path: Path) -> np.ndarray:
     try:
         with Image.open(path) as image:
@@ -190,14 +195,15 @@ def _read_pil(path: Path) -> np.ndarray:
             if image.mode == "P" and has_grey_palette(image):
                 image = image.convert("L")  # its grey levels (a mask's indices where the palette is the identity)
             array = np.asarray(image)  # a palette in colour reads as its indices: for masks, those are the labels
+            mode = image.mode
     except UnidentifiedImageError as exc:
         raise InputError(
             "not an image file, although its name says so",
             path=path,
             fix="remove the file or give it its real extension",
         ) from exc
-    if array.ndim == 3 and array.shape[2] in (2, 4) and np.all(array[..., -1] == 255):
-        array = _squeezed(array[..., :-1])  # an opaque alpha channel carries nothing (RGBA, and grey + alpha)
+    if mode in ALPHA_MODES:
+        array = _squeezed(array[..., :-1])
     return array
 
 
