@@ -317,6 +317,31 @@ def test_evaluate_against_a_known_answer(tmp_path):
 
 
 
+
+def test_evaluate_of_several_classes_shows_each_class(tmp_path):
+    # the table and CSV gave the mean over classes only: a class the model never finds was hidden in it
+    data = write_dataset(tmp_path / "d", count=2)
+    for path in (data / "masks").iterdir():
+        mask = np.asarray(Image.open(path)).copy()
+        mask[:, 40:] *= 2  # objects on the right are class 2
+        Image.fromarray(mask).save(path)
+    model = UNet(depth=2, base_width=2, num_classes=3)
+    with torch.no_grad():  # a network that calls every pixel class 1
+        for parameter in model.parameters():
+            parameter.zero_()
+        model.head.bias.copy_(torch.tensor([0.0, 10.0, 0.0]))
+    save_checkpoint(tmp_path / "c.pt", make_checkpoint(model))
+    report = evaluate_checkpoint(tmp_path / "c.pt", data)
+    rows = report.rows()
+    assert list(rows[0]) == ["image", "dice", "iou", "dice_1", "dice_2", "iou_1", "iou_2"]
+    for index, row in enumerate(rows[:-1]):
+        mask = read_planes(data / "masks" / f"img{index}.png")[0]
+        assert float(row["dice_1"]) == pytest.approx(2 * (mask == 1).sum() / ((mask == 1).sum() + mask.size), abs=1e-4)
+        assert row["dice_2"] == "0.0000"  # never predicted, though present
+        assert float(row["dice"]) == pytest.approx((float(row["dice_1"]) + 0.0) / 2, abs=1e-4)
+    assert rows[-1]["image"] == "mean" and rows[-1]["dice_2"] == "0.0000"
+    assert "dice_2" in report.table().splitlines()[0]
+
 def test_evaluate_refuses_an_image_that_predict_refuses(tmp_path, capsys):
     data = write_dataset(tmp_path / "d", count=2)
     save_checkpoint(tmp_path / "m.pt", make_checkpoint(UNet(depth=4, base_width=2)))  # minimum side 8

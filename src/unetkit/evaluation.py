@@ -28,7 +28,7 @@ from .data.sample import resolve_data_source, resolve_mask_mode
 from .inference.loading import load_predictor, with_object_options
 from .inference.predictor import check_fits_predictor
 from .instances.scores import COUNT_COLUMNS
-from .metrics import format_score
+from .metrics import Scores, format_score, mean_rows
 from .report.pictures import ImagePictures, WorstImagePictures, error_finder
 from .scoring import evaluate_samples, image_score
 from .tasks import ScoreAccumulator
@@ -49,11 +49,23 @@ class EvaluationReport:
     score_name: str = "dice"  # the task's main score: worst images are those lowest in it
 
     def rows(self) -> list[dict[str, str]]:
-        per_image = self.accumulator.rows()
+        """The table's rows: each image's scores, then their means; a model of several classes adds each
+        class's Dice and IoU (``dice_1``, ``iou_1``, ...) after their mean, so that a failing class shows."""
+        classes = self._class_columns()
+        per_image = [{**scores, **extra} for scores, extra in zip(self.accumulator.rows(), classes)]
+        means = {**self.accumulator.means(), **mean_rows(classes)}
         rows = [{"image": name, **{k: format_score(v, k in COUNT_COLUMNS) for k, v in scores.items()}}
                 for name, scores in zip(self.names, per_image)]
-        rows.append({"image": "mean", **{k: format_score(v, k in COUNT_COLUMNS) for k, v in self.accumulator.means().items()}})
+        rows.append({"image": "mean", **{k: format_score(v, k in COUNT_COLUMNS) for k, v in means.items()}})
         return rows
+
+    def _class_columns(self) -> list[dict[str, float]]:
+        """Per image, each foreground class's Dice and IoU where the model has several classes (else empty)."""
+        per_image = getattr(self.accumulator, "per_image", None) or []
+        if not per_image or not isinstance(per_image[0], Scores) or len(per_image[0].dice) <= 2:
+            return [{} for _ in self.accumulator.rows()]
+        return [{**{f"dice_{c}": s.dice[c] for c in range(1, len(s.dice))},
+                 **{f"iou_{c}": s.iou[c] for c in range(1, len(s.iou))}} for s in per_image]
 
     def table(self) -> str:
         rows = self.rows()

@@ -139,11 +139,14 @@ def mean_rows(rows: list[dict[str, float]]) -> dict[str, float]:
 
 
 def format_score(value: float, count: bool = False) -> str:
-    """A score with 4 decimals, a whole count as an integer, an undefined score as 'n/a' (tables, CSVs, reports).
+    """A score with 4 decimals, a count as an integer (a mean count with one decimal), an undefined score as
+    'n/a' (tables, CSVs, reports).
 
-    >>> format_score(1.0), format_score(1.0, count=True), format_score(0.0, count=True), format_score(2.5, count=True)
-    ('1.0000', '1', '0', '2.5000')
+    >>> format_score(1.0), format_score(1.0, count=True), format_score(0.0, count=True), format_score(41.5, count=True)
+    ('1.0000', '1', '0', '41.5')
     """
     if value != value:  # NaN: undefined for this image (SEG without true objects)
         return "n/a"
-    return f"{value:.0f}" if count and float(value).is_integer() else f"{value:.4f}"
+    if count:
+        return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+    return f"{value:.4f}"
