@@ -627,6 +627,36 @@ def test_a_time_limit_mid_epoch_then_resume_decides_as_an_uninterrupted_run(tmp_
     assert (resumed.stopped, resumed.global_step) == (straight.stopped, straight.global_step)
 
 
+
+def test_a_part_epoch_model_kept_at_a_time_limit_is_judged_again_when_the_resume_finishes_its_epoch(
+        tmp_path, monkeypatch):
+    # the cut's part-epoch model scored best and was written into last.pt's selection: the resumed run then judged
+    # the finished epochs against a score an uninterrupted run never saw, and best.pt held a model it never kept
+    import threading
+
+    from unetkit.training.state import BEFORE_CUT, resume_config
+
+    scores = iter([0.80, 0.70, 0.75,  # the uninterrupted run's three epochs: epoch 1 stays the best
+                   0.80, 0.95,  # the cut run: epoch 1, then its part of epoch 2, the best of all
+                   0.70, 0.75])  # the resumed run: epoch 2 finished, epoch 3
+    monkeypatch.setattr("unetkit.training.loop.validate", lambda parts: {"dice": (value := next(scores)), "iou": value})
+    data = write_dataset(tmp_path / "d", count=3)
+    config = tiny_config(data, tmp_path / "straight", epochs=3, steps_per_epoch=40, checkpoint_every=0)
+    straight = train(config, report=QUIET)
+    stop = threading.Event()  # the cut lineage: epoch 1, stopped there; then a budget that ends inside epoch 2
+    train(config.replace(out=str(tmp_path / "cut")), report=QUIET, stop=stop, on_epoch=lambda row: stop.set())
+    spent = read_checkpoint(tmp_path / "cut" / "last.pt")["training"]["elapsed_s"]
+    cut = train(resume_config(tmp_path / "cut", max_time_s=spent + CUT_INSIDE_AN_EPOCH), resume=True, report=QUIET)
+    assert cut.stopped == "time-limit" and 40 < cut.global_step < 80 and cut.best_score == 0.95
+    assert (tmp_path / "cut" / BEFORE_CUT).is_file()  # best.pt of epoch 1, kept aside
+    resumed = train(resume_config(tmp_path / "cut", max_time_s=1e6), resume=True, report=QUIET)
+    assert (resumed.best_score, resumed.kept_step) == (straight.best_score, straight.kept_step) == (0.80, 40)
+    assert all(torch.equal(a, b) for a, b in zip(weights(tmp_path / "straight" / "best.pt").values(),
+                                                 weights(tmp_path / "cut" / "best.pt").values()))
+    columns = [[(row["best"], row["kept_step"]) for row in read_rows(tmp_path / run / "log.csv")] for run in ("straight", "cut")]
+    assert columns[0] == columns[1] and not (tmp_path / "cut" / BEFORE_CUT).exists()
+
+
 def test_an_epoch_cut_by_a_time_limit_then_resumed_logs_the_mean_loss_of_all_its_steps(tmp_path):
     # the epoch's mean loss is the stopping rule's score when there is no validation image: a
     # resumed epoch that averaged only its steps after the resume could decide otherwise

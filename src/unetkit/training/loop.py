@@ -54,7 +54,8 @@ from .progress import RunBar
 from .run_dir import check_new_run_dir, claim_run_dir, hold_run_dir, update_config_file
 from .setup import RunParts, build_run
 from .selection import keeps
-from .state import BEST, LAST, Position, restore, save_best, save_last
+from .state import (BEST, LAST, Position, remember_selection_before_cut, restore, save_best, save_last,
+                    undo_cut_selection)
 from .stopping import DROP_LR, STOP
 
 
@@ -267,13 +268,15 @@ def end_epoch(
     improved = score is not None and (position.best_score is None or score > position.best_score)
     # best.pt's model: within --keep-within of the best score so far; without validation, every epoch's
     kept = score is None or keeps(score, position.best_score, parts.config.keep_within)
+    whole_epoch = position.step == parts.config.steps_per_epoch  # not a --max-time stop mid-epoch
+    if not whole_epoch:  # a resume puts back the selection as it was, and judges the finished epoch then
+        remember_selection_before_cut(position, run_dir, replaces_best=kept, is_main=parts.context.is_main)
     if improved:
         position.best_score = score
     if kept:
         position.kept_score, position.kept_step = score, position.global_step
     outcome = EpochOutcome(stop=False, note=ending)
     rule = parts.config.stopping_rule()
-    whole_epoch = position.step == parts.config.steps_per_epoch  # not a --max-time stop mid-epoch:
     if rule is not None and whole_epoch:  # a resumed run finishes that epoch and decides then, once
         decision = rule.decide(position, score, mean_loss if score is None else None)
         if decision == DROP_LR:
@@ -413,6 +416,7 @@ def run(
         report(f"{run_dir} had already trained all {planned} epoch(s) asked for; pass a larger --epochs to "
                "train it further")
         return StopReason.COMPLETED, f"all {planned} epoch(s) asked for"
+    undo_cut_selection(position, run_dir, parts.context.is_main)  # it trains on: judge the cut epoch when whole
     per_rank = config.batch_size
     indices = range(parts.context.rank * per_rank, (parts.context.rank + 1) * per_rank)
     positions = [(e, s) for e in range(position.epoch, planned)

@@ -12,6 +12,7 @@ True
 from __future__ import annotations
 
 import dataclasses
+import os
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from .setup import RunParts
 
 LAST = "last.pt"
 BEST = "best.pt"
+BEFORE_CUT = ".best-before-cut.pt"  # best.pt as it was before a time limit's part-epoch model replaced it
 
 
 @dataclass
@@ -50,6 +52,10 @@ class Position:
     score_name: str | None = None  # the validation column best_score and reference_score are in
     epoch_loss_sum: float = 0.0  # the epoch in progress: the sum of its steps' losses (mean over ranks) ...
     epoch_loss_steps: int = 0  # ... and their number, so that a resumed epoch's mean counts every step
+    # best_score, kept_score and kept_step as they were before a time limit cut an epoch and its part-epoch model
+    # was scored: a resume that trains on puts them back (and best.pt, from BEFORE_CUT), so that the finished
+    # epoch is judged as in a run that was never cut (None: no cut epoch's scores in this state)
+    selection_before_cut: list | None = None
 
     @property
     def epoch_mean_loss(self) -> float:
@@ -128,6 +134,25 @@ def save_best(parts: RunParts, run_dir: Path) -> None:
     model = parts.evaluated_model
     if parts.context.is_main and weights_are_finite(model):
         save_checkpoint(run_dir / BEST, make_checkpoint(model, parts.data_options, task=parts.task), overwrite=True)
+
+
+def remember_selection_before_cut(position: Position, run_dir: Path, replaces_best: bool, is_main: bool) -> None:
+    """Before a part-epoch model (a time limit mid-epoch) is scored: keep what the selection was, and the
+    best.pt it may replace, for :func:`undo_cut_selection`."""
+    position.selection_before_cut = [position.best_score, position.kept_score, position.kept_step]
+    if is_main and replaces_best and (run_dir / BEST).is_file():
+        os.replace(run_dir / BEST, run_dir / BEFORE_CUT)  # save_best writes the new one next (atomically)
+
+
+def undo_cut_selection(position: Position, run_dir: Path, is_main: bool) -> None:
+    """A resume that trains on: put back the selection (and best.pt) from before the cut epoch's part-model
+    was scored. The resumed run finishes that epoch and judges it as a run never cut does: exact resume."""
+    if position.selection_before_cut is None:
+        return
+    position.best_score, position.kept_score, position.kept_step = position.selection_before_cut
+    position.selection_before_cut = None
+    if is_main and (run_dir / BEFORE_CUT).is_file():
+        os.replace(run_dir / BEFORE_CUT, run_dir / BEST)
 
 
 def restore(parts: RunParts, run_dir: Path) -> Position:
