@@ -191,6 +191,16 @@ def test_resume_refuses_options_that_would_break_exact_resume(finished_run, caps
     assert snapshot(finished_run) == before
 
 
+
+def test_a_hand_edited_log_is_named_before_a_resume_changes_anything(finished_run, capsys):
+    # a note appended to log.csv crashed the resume with a ValueError traceback, after config.json was rewritten
+    with open(finished_run / "log.csv", "a") as log:
+        log.write("my notes,,,\n")
+    before = snapshot(finished_run)
+    code, error = run_cli(["train", "--resume", str(finished_run), "--epochs", "2"], capsys)
+    assert code == 2 and "log.csv" in error and "line 3: 'my notes'" in error and "Traceback" not in error, error
+    assert snapshot(finished_run) == before
+
 @pytest.mark.parametrize("change", ["an image removed", "a mask edited"])
 def test_resume_refuses_data_that_changed_since_the_run_started(tmp_path, capsys, change):
     data = write_dataset(tmp_path / "d", count=3)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..data.io import atomic_write
+from ..errors import ConfigError
 
 LOG = "log.csv"
 CONFIG = "config.json"
@@ -47,6 +48,34 @@ def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
 def append_row(path: Path, row: dict[str, Any]) -> None:
     """Add one epoch's row (the file is rewritten atomically: small, and never torn)."""
     _write_rows(path, read_rows(path) + [row])
+
+
+def check_rows(path: Path) -> None:
+    """Raise :class:`~unetkit.errors.ConfigError` naming ``log.csv`` and the line if a row's epoch, step or loss is
+    not a number (a hand-edited log): a resume checks it before it changes anything, since it redraws the curves
+    from the log and cuts it back to the checkpoint's epoch.
+
+    >>> import tempfile
+    >>> log = Path(tempfile.mkdtemp()) / "log.csv"
+    >>> append_row(log, {"epoch": 1, "step": 200, "loss": 0.5})
+    >>> check_rows(log)
+    >>> _ = log.open("a").write("my notes,,,\\n")
+    >>> try:
+    ...     check_rows(log)
+    ... except ConfigError as error:
+    ...     print(error.problem)
+    line 3: 'my notes' where the epoch's number was expected (the log was edited?)
+    """
+    for line, row in enumerate(read_rows(path), start=2):  # line 1 is the header
+        for column in ("epoch", "step", "loss"):
+            value = row.get(column) or ""
+            try:
+                float(value)
+            except ValueError:
+                raise ConfigError(
+                    f"line {line}: {value!r} where the {column}'s number was expected (the log was edited?)",
+                    path=path, fix="remove or mend that line: log.csv is unetkit's record of the run, one row an "
+                                   "epoch (keep notes in another file)") from None
 
 
 def truncate_after(path: Path, epoch: int) -> None:

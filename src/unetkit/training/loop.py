@@ -48,7 +48,7 @@ from ..tiling import TileOptions
 from .averaging import follow
 from .config import TrainConfig
 from .distributed import init_distributed
-from .history import CURVE, LOG, RESULT, append_row, plot_curves, truncate_after, write_result
+from .history import CURVE, LOG, RESULT, append_row, check_rows, plot_curves, truncate_after, write_result
 from .optim import scale_learning_rate
 from .progress import RunBar
 from .run_dir import check_new_run_dir, claim_run_dir, hold_run_dir, update_config_file
@@ -498,6 +498,7 @@ def train(
             report(f"{run_dir} stopped before its first checkpoint: starting it again from step 0")
         if context.is_main:
             if resume:
+                check_rows(run_dir / LOG)  # a hand-edited log is named before anything of the run changes
                 sweep_stale(run_dir)  # a checkpoint half-written when the run was killed outright
                 update_config_file(run_dir, config)
                 if not _budget_spent(config, position):  # else the cut epoch's row stays: it is the last
