@@ -853,6 +853,21 @@ def test_validation_on_the_training_data_itself_is_warned(tmp_path, capsys):
     assert code == 0 and "warning: --val-data is DATA itself" in error, error
 
 
+
+def test_the_first_stop_signal_is_answered_at_once():
+    # it was silent: a validation of minutes could pass before the run said anything
+    from unetkit.signals import flag_on_stop_signals
+
+    said: list[str] = []
+    with flag_on_stop_signals(report=said.append) as stop:
+        os.kill(os.getpid(), signal.SIGINT)
+        deadline = time.monotonic() + 5
+        while not stop.is_set() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)
+    assert stop.is_set() and said[0].startswith("SIGINT: stopping;") and said[1].startswith("SIGTERM again:")
+
 def test_repeated_signals_are_acknowledged(tmp_path):
     data = write_dataset(tmp_path / "d", count=3, size=(90, 90))
     # one torch thread and a wider network: a core stays free for this process, and the stop (the step under

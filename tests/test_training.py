@@ -657,6 +657,29 @@ def test_a_part_epoch_model_kept_at_a_time_limit_is_judged_again_when_the_resume
     assert columns[0] == columns[1] and not (tmp_path / "cut" / BEFORE_CUT).exists()
 
 
+
+def test_a_stop_that_comes_during_validation_ends_the_run_there_without_another_step(tmp_path, monkeypatch):
+    import threading
+
+    from unetkit.training.state import resume_config
+
+    stop = threading.Event()
+
+    def validate_and_be_stopped(parts):
+        stop.set()  # Ctrl-C while the epoch's validation runs
+        return {"dice": 0.5, "iou": 0.4}
+
+    monkeypatch.setattr("unetkit.training.loop.validate", validate_and_be_stopped)
+    data = write_dataset(tmp_path / "d", count=3)
+    result = train(tiny_config(data, tmp_path / "run", epochs=3, steps_per_epoch=5, checkpoint_every=0),
+                   report=QUIET, stop=stop)
+    assert result.stopped == "signal" and result.global_step == 5  # not 6: no step of epoch 2 after the stop
+    state = read_checkpoint(tmp_path / "run" / "last.pt")["training"]
+    assert (state["epoch"], state["step"], state["global_step"]) == (1, 0, 5)
+    monkeypatch.setattr("unetkit.training.loop.validate", lambda parts: {"dice": 0.5, "iou": 0.4})
+    resumed = train(resume_config(tmp_path / "run"), resume=True, report=QUIET)
+    assert resumed.stopped == "completed" and resumed.global_step == 15
+
 def test_an_epoch_cut_by_a_time_limit_then_resumed_logs_the_mean_loss_of_all_its_steps(tmp_path):
     # the epoch's mean loss is the stopping rule's score when there is no validation image: a
     # resumed epoch that averaged only its steps after the resume could decide otherwise

@@ -418,6 +418,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _interrupted("unetkit", interruption)
 
 
+def entry_point() -> int:
+    """The ``unetkit`` program: :func:`main`, then stop signals ignored while the interpreter shuts down (a second
+    Ctrl-C there printed a traceback from a library's exit handler; the command's work is done by then)."""
+    code = main()
+    for sig in not_ignored((signal.SIGINT, signal.SIGTERM)):
+        signal.signal(sig, signal.SIG_IGN)
+    return code
+
+
 def _run_command(args: argparse.Namespace, argv: list[str], stops: ReceivedStops) -> int:
     """The command's exit code; user errors and the machine's errors as messages, not tracebacks.
     ``stops``: the stop signals that raised so far, which make any error that follows them an

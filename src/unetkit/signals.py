@@ -100,14 +100,17 @@ def raise_on_stop_signals() -> Iterator[ReceivedStops]:
 def flag_on_stop_signals(
     report: Callable[[str], None], event: threading.Event | None = None
 ) -> Iterator[threading.Event]:
-    """SIGTERM and SIGINT set the yielded event (``event``, or a new one); each further
-    signal is acknowledged."""
+    """SIGTERM and SIGINT set the yielded event (``event``, or a new one); the first is answered at once (a
+    validation may take minutes before the run can stop), each further one acknowledged."""
     requested = event if event is not None else threading.Event()
 
     def flag(number: int) -> None:
+        name = signal.Signals(number).name
         if requested.is_set():
-            report(f"{signal.Signals(number).name} again: already stopping; the run saves its "
-                   "checkpoint as soon as the current step or validation ends")
+            report(f"{name} again: already stopping; the run saves its checkpoint as soon as the current step or "
+                   "validation ends")
+        else:
+            report(f"{name}: stopping; the run saves its checkpoint as soon as the current step or validation ends")
         requested.set()
 
     with handle_stop_signals(flag):

@@ -439,6 +439,9 @@ def run(
             if position.step == config.steps_per_epoch:  # a time limit mid-epoch keeps the position
                 position.next_epoch()
             save_last(parts, position, run_dir)
+            if not outcome.stop and parts.context.all_sum([float(stop_requested.is_set())])[0]:
+                report(f"stopped by a signal; saved {run_dir / LAST} (resume with --resume {run_dir})")  # one that
+                return StopReason.SIGNAL, "stopped by a signal"  # came in validation: no step after it
             if outcome.stop:
                 bar.set_postfix_str(f"{bar.postfix}; {outcome.note}")  # the epoch's report has said it
                 why = outcome.note.removeprefix("stopped: ")
@@ -512,13 +515,13 @@ def train(
                 f"training on {len(parts.train_samples)} image(s), validating on {_counted(parts.val_samples)}; "
                 f"{parts.device}, precision {parts.autocast_dtype or 'fp32'}, world size {context.world_size}"
             )
-        with flag_on_stop_signals(report, stop) as stop_requested:
-            stopped, why = run(parts, position, stop_requested, run_dir, report, on_epoch)
-        kept_epoch = None if position.kept_step is None else -(-position.kept_step // config.steps_per_epoch)
-        result = TrainResult(run_dir, position.best_score, position.epoch, position.global_step, stopped, why,
-                             position.kept_score, position.kept_step, kept_epoch)
-        if context.is_main:
-            write_result(run_dir / RESULT, result.summary(position.elapsed_s))
+        with flag_on_stop_signals(report, stop) as stop_requested:  # until result.json is written: a signal
+            stopped, why = run(parts, position, stop_requested, run_dir, report, on_epoch)  # there is only said
+            kept_epoch = None if position.kept_step is None else -(-position.kept_step // config.steps_per_epoch)
+            result = TrainResult(run_dir, position.best_score, position.epoch, position.global_step, stopped, why,
+                                 position.kept_score, position.kept_step, kept_epoch)
+            if context.is_main:
+                write_result(run_dir / RESULT, result.summary(position.elapsed_s))
         context.barrier()
         return result
     finally:
