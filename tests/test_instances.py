@@ -42,6 +42,15 @@ def test_a_prediction_on_an_empty_truth_is_all_false_positives():
     prediction[1:3, 1:3] = 7
     stats = match_instances(truth, prediction)
     assert (stats.tp, stats.fp, stats.fn, stats.f1, stats.ap, stats.precision) == (0, 1, 0, 0.0, 0.0, 0.0)
+    assert stats.recall == 0.0  # nothing to find, but something found: not a perfect recall
+
+
+def test_nothing_predicted_where_objects_are_has_precision_zero_not_one():
+    # it was 1.0 (nothing predicted, so nothing wrong), and a mean over images counted such a miss as perfect
+    truth = np.zeros((4, 4), np.uint16)
+    truth[1:3, 1:3] = 3
+    stats = match_instances(truth, np.zeros_like(truth))
+    assert (stats.tp, stats.fn, stats.precision, stats.recall, stats.f1) == (0, 1, 0.0, 0.0, 0.0)
 
 
 def test_a_merge_of_two_objects_matches_at_most_one():

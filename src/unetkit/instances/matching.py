@@ -154,8 +154,15 @@ def _seg(intersection: sparse.csr_matrix, true_area: np.ndarray, pred_area: np.n
     return float(jaccard.mean())
 
 
-def _ratio(numerator: float, denominator: float) -> float:
-    return numerator / denominator if denominator else 1.0
+def _ratio(numerator: float, denominator: float, empty: bool = True) -> float:
+    """``numerator / denominator``; where the denominator is 0, 1.0 if the image is ``empty`` on both sides
+    (nothing to find, nothing found), else 0.0: precision with nothing predicted where objects are, as StarDist's
+    matching counts it (a mean of images would otherwise count such a miss as perfect precision).
+
+    >>> _ratio(3, 4), _ratio(0, 0), _ratio(0, 0, empty=False)
+    (0.75, 1.0, 0.0)
+    """
+    return numerator / denominator if denominator else (1.0 if empty else 0.0)
 
 
 def match_instances(truth: np.ndarray, prediction: np.ndarray, threshold: float = 0.5) -> MatchStats:
@@ -173,7 +180,8 @@ def match_instances(truth: np.ndarray, prediction: np.ndarray, threshold: float 
     ap_values = [_ratio(t_tp, t_tp + t_fp + t_fn) for t_tp, t_fp, t_fn, _ in map(counts_at, AP_THRESHOLDS)]
     return MatchStats(
         threshold=threshold, n_true=n_true, n_pred=n_pred, tp=tp, fp=fp, fn=fn,
-        precision=_ratio(tp, tp + fp), recall=_ratio(tp, tp + fn), f1=_ratio(2 * tp, 2 * tp + fp + fn),
+        precision=_ratio(tp, tp + fp, n_true == n_pred == 0), recall=_ratio(tp, tp + fn, n_true == n_pred == 0),
+        f1=_ratio(2 * tp, 2 * tp + fp + fn),
         ap=_ratio(tp, tp + fp + fn),
         mean_matched_iou=float(matched.mean()) if tp else (1.0 if n_true == n_pred == 0 else 0.0),
         panoptic_quality=_ratio(float(matched.sum()), tp + fp / 2 + fn / 2),
