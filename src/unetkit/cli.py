@@ -136,7 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="... holding out whole files or planes (default: %(default)s)")
     p.set_defaults(handler=_run_inspect)
 
-    p = subparsers.add_parser("export", help="export a checkpoint to ONNX, TorchScript or a bioimage.io package")
+    p = subparsers.add_parser(
+        "export", help="export a checkpoint to ONNX, TorchScript or a bioimage.io package",
+        description="An .onnx or TorchScript .pt file is the network alone: it takes image sides that are multiples "
+                    "of 2^(depth - 1) (16 for the reference network) and crops other sizes to one; unetkit predict "
+                    "pads them by mirroring and crops back, other tools must do the same, and normalise as the file's "
+                    "metadata says. A bioimage.io package (.zip) declares the sizes it takes, its normalisation and "
+                    "its postprocessing.")
     p.add_argument("checkpoint")
     p.add_argument("--format", choices=["onnx", "torchscript", "bioimageio"],
                    help="default: the one --out's name says (.onnx, .zip, .pt); bioimageio: a model package (.zip) "
