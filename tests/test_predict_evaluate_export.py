@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
 import signal
 import subprocess
@@ -376,6 +377,13 @@ def test_torchscript_export_matches_pytorch(tmp_path, checkpoint):
     x = torch.rand(2, 1, 96, 128)  # sizes that divide 2**(depth-1)
     with torch.no_grad():
         assert torch.allclose(scripted(x), model(x), atol=1e-5)
+    extra = {"unetkit_data": "", "unetkit_model_config": "", "unetkit_task": ""}  # what other tools need to apply it
+    torch.jit.load(str(tmp_path / "m.ts"), _extra_files=extra)
+    from unetkit.checkpoint import read_checkpoint
+
+    assert json.loads(extra["unetkit_model_config"])["depth"] == model.config.depth
+    assert json.loads(extra["unetkit_data"]) == read_checkpoint(checkpoint)["data"]
+    assert json.loads(extra["unetkit_task"])["name"] == "semantic"
 
 
 def test_the_export_format_follows_the_name_and_a_name_of_another_format_is_refused(tmp_path, checkpoint, capsys):

@@ -174,7 +174,7 @@ def _write_files(folder: Path, loaded: LoadedModel, tensors: _TestTensors, readm
     files = {name: folder / name for name in (
         "weights_torchscript.pt", "weights.onnx", "test_input.npy", "test_output.npy", "sample_input.tif",
         "sample_output.tif", "cover.png", "README.md")}
-    export_torchscript(model, files["weights_torchscript.pt"])
+    export_torchscript(model, files["weights_torchscript.pt"], data_options=loaded.data_options, task=loaded.task)
     files["weights.onnx"].write_bytes(onnx_bytes(model, loaded.data_options, loaded.task))
     np.save(files["test_input.npy"], tensors.raw[None])
     np.save(files["test_output.npy"], tensors.output[None])

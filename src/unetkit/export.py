@@ -81,14 +81,24 @@ def onnx_bytes(model: UNet, data_options: DataOptions | None = None, task: Task 
             dynamic_axes={"image": axes, "logits": axes}, opset_version=ONNX_OPSET,
         )
     proto = onnx.load_from_string(buffer.getvalue())
+    for key, value in export_metadata(model, data_options, task).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    return proto.SerializeToString()
+
+
+def export_metadata(model: UNet, data_options: DataOptions | None = None, task: Task | None = None) -> dict[str, str]:
+    """What an exported file carries besides the graph, as JSON texts: the network's configuration, the data
+    options (the normalisation other tools must apply) and the task (how outputs become labels).
+
+    >>> sorted(export_metadata(UNet(depth=2, base_width=2)))
+    ['unetkit_data', 'unetkit_model_config', 'unetkit_task']
+    """
     data_options = data_options or DataOptions(num_classes=model.config.num_classes)
     task = task or SemanticTask(model.config.num_classes)
-    for key, value in (("unetkit_model_config", model.config.to_dict()),
-                       ("unetkit_data", data_options_to_dict(data_options)),
-                       ("unetkit_task", task_to_dict(task))):
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, json.dumps(value)
-    return proto.SerializeToString()
+    return {"unetkit_model_config": json.dumps(model.config.to_dict()),
+            "unetkit_data": json.dumps(data_options_to_dict(data_options)),
+            "unetkit_task": json.dumps(task_to_dict(task))}
 
 
 def export_onnx(
@@ -100,12 +110,15 @@ def export_onnx(
     atomic_write(path, lambda target: Path(target).write_bytes(payload), overwrite)
 
 
-def export_torchscript(model: UNet, path: str | Path, overwrite: bool = False) -> None:
-    """Write the network as a traced TorchScript module (sizes as for ONNX)."""
+def export_torchscript(model: UNet, path: str | Path, overwrite: bool = False, data_options: DataOptions | None = None,
+                       task: Task | None = None) -> None:
+    """Write the network as a traced TorchScript module (sizes as for ONNX), with :func:`export_metadata` as
+    extra files (``torch.jit.load(path, _extra_files={"unetkit_data": ""})`` reads one back)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         traced = torch.jit.trace(_network_for_export(model), _example_input(model))
-    atomic_write(path, lambda target: torch.jit.save(traced, str(target)), overwrite)
+    extra = export_metadata(model, data_options, task)
+    atomic_write(path, lambda target: torch.jit.save(traced, str(target), _extra_files=extra), overwrite)
 
 
 FORMAT_SUFFIXES = {"onnx": (".onnx",), "bioimageio": (".zip",), "torchscript": (".pt", ".pth", ".ts", ".jit")}
@@ -171,4 +184,4 @@ def export_checkpoint(
     if format == "onnx":
         export_onnx(loaded.model, out, loaded.data_options, overwrite, loaded.task)
     else:
-        export_torchscript(loaded.model, out, overwrite)
+        export_torchscript(loaded.model, out, overwrite, loaded.data_options, loaded.task)
