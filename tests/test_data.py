@@ -49,6 +49,23 @@ def test_an_empty_tiff_is_refused_with_its_name_after_one_read(tmp_path, caplog)
     assert sum("contains no pages" in record.getMessage() for record in caplog.records) == 1
 
 
+
+def test_a_numpy_array_of_two_channels_last_saved_without_metadata_is_one_image_of_two_channels(tmp_path):
+    # tifffile wrote (192, 192, 2) as a 'QYX' stack: 192 images of 192 x 2 px, which a small model predicted one by one
+    from unetkit.data.chunked import open_image
+    from unetkit.data.io import plane_shape
+
+    array = np.random.default_rng(0).integers(0, 255, (96, 80, 2), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "two.tif", array)
+    planes = read_planes(tmp_path / "two.tif")
+    assert len(planes) == 1 and np.array_equal(planes[0], array)
+    shape = plane_shape(tmp_path / "two.tif")
+    assert (shape.count, shape.height, shape.width, shape.channels) == (1, 96, 80, 2)
+    reader = open_image(tmp_path / "two.tif")
+    assert (reader.count, reader.channels) == (1, 2) and np.array_equal(reader.read(0, 96, 0, 80), array)
+    tifffile.imwrite(tmp_path / "stack.tif", np.zeros((6, 64, 64), np.uint8))  # a stack stays a stack
+    assert len(read_planes(tmp_path / "stack.tif")) == 6 == plane_shape(tmp_path / "stack.tif").count
+
 def test_jpeg_images_are_read(tmp_path):
     Image.fromarray(np.full((8, 8), 100, np.uint8)).save(tmp_path / "a.jpg")
     assert read_planes(tmp_path / "a.jpg")[0].shape == (8, 8)

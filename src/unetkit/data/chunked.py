@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import InputError
 from .dataset import check_image_values, plane_name
-from .io import CHANNEL_AXES, TIFF_SUFFIXES, uniform_series
+from .io import CHANNEL_AXES, TIFF_SUFFIXES, series_axes, uniform_series
 from .normalize import working_type
 
 DEFAULT_SAMPLE_PIXELS = 64 * 2**20  # = the largest image predicted in memory: up to it, statistics are exact
@@ -128,7 +128,7 @@ def open_image(path: str | Path, plane: int = 0) -> ArrayRegionReader:
     try:
         with tifffile.TiffFile(path) as tif:
             all_series = uniform_series(tif, path)
-            axes = all_series[0].axes
+            axes = series_axes(all_series[0])
             per_series = int(np.prod([s for s, a in zip(all_series[0].shape, axes)
                                       if a not in CHANNEL_AXES | {"Y", "X"}], dtype=np.int64))
         series, plane = divmod(plane, per_series) if plane < per_series * len(all_series) else (0, plane)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import tifffile
@@ -148,7 +148,7 @@ def plane_shape(path: str | Path) -> PlaneShape:
         if path.suffix.lower() in TIFF_SUFFIXES:
             with tifffile.TiffFile(path) as tif:
                 all_series = uniform_series(tif, path)
-                shape, axes, dtype = all_series[0].shape, all_series[0].axes, all_series[0].dtype
+                shape, axes, dtype = all_series[0].shape, series_axes(all_series[0]), all_series[0].dtype
             check_axes(axes, shape, path)
             check_pixel_type(np.dtype(dtype), path)
             sizes = dict(zip(axes, shape))
@@ -272,8 +272,28 @@ def _read_tiff(path: Path) -> list[np.ndarray]:
     with tifffile.TiffFile(path) as tif:
         planes = []
         for series in uniform_series(tif, path):
-            planes.extend(_planes_from_axes(series.asarray(), series.axes, path))
+            planes.extend(_planes_from_axes(series.asarray(), series_axes(series), path))
     return planes
+
+
+#: at most this many values on the last axis of a TIFF without axes metadata read as its channels (below)
+MAX_UNLABELLED_CHANNELS = 4
+
+
+def series_axes(series: Any) -> str:
+    """A TIFF series' axes, as tifffile reads them, except that a file written from a numpy array (Y, X, C) of 2
+    channels without metadata (tifffile's 'QYX': a stack of C-pixel-wide planes) reads as YXS, one image of those
+    channels, as tifffile already reads 3 or 4 of them: planes 2 px wide were never what such a file meant.
+
+    >>> from types import SimpleNamespace
+    >>> series_axes(SimpleNamespace(axes="QYX", shape=(192, 192, 2))), series_axes(SimpleNamespace(axes="QYX", shape=(5, 64, 64)))
+    ('YXS', 'QYX')
+    """
+    axes, shape = series.axes, tuple(series.shape)
+    if (axes == "QYX" and shape[2] <= MAX_UNLABELLED_CHANNELS < shape[1]
+            and shape[0] > MAX_UNLABELLED_CHANNELS):
+        return "YXS"
+    return axes
 
 
 def _stack_axes(axes: str) -> list[int]:
