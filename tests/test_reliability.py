@@ -508,6 +508,8 @@ def test_an_unreadable_masks_folder_is_a_clear_error(tmp_path, capsys, monkeypat
     (["--weight-decay", "-1"], "weight decay must be 0 or more"), (["--seed", "-1"], "seed must be 0 or more"),
     (["--device", "bogus"], "unknown device 'bogus'"), (["--grad-clip", "inf"], "must be a finite number"),
     (["--max-time", "0"], "--max-time must be more than 0"),
+    (["--max-time", "9" * 400 + "h"], "argument --max-time: too long to count"),
+    (["--resume", __file__], "this is a file, not a run directory"),
     (["--val-data", "sample:heldout", "--val-fraction", "0.5"], "--val-fraction 0.5 has no effect with --val-data"),
 ])
 def test_bad_option_values_are_clear_errors(tmp_path, capsys, argv_tail, words):

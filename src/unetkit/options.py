@@ -142,20 +142,23 @@ def _from_plain(annotation: Any, value: Any) -> Any:
 
 # --- command line ---------------------------------------------------------------------------
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*(s|sec|m|min|h)?\s*$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|sec|m|min|h)?\s*$")
 
 
 def parse_duration(text: str) -> float:
     """Seconds from ``90``, ``90s``, ``5m`` or ``1.5h``.
 
-    >>> parse_duration("5m"), parse_duration("90"), parse_duration("1.5h")
-    (300.0, 90.0, 5400.0)
+    >>> parse_duration("5m"), parse_duration("90"), parse_duration("1.5h"), parse_duration(".5")
+    (300.0, 90.0, 5400.0, 0.5)
     """
     match = _DURATION.match(text)
     if not match:
         raise argparse.ArgumentTypeError(f"not a duration: {text!r} (examples: 300, 90s, 5m, 1.5h)")
     number, unit = float(match.group(1)), (match.group(2) or "s")[0]
-    return number * {"s": 1, "m": 60, "h": 3600}[unit]
+    seconds = number * {"s": 1, "m": 60, "h": 3600}[unit]
+    if not math.isfinite(seconds):
+        raise argparse.ArgumentTypeError(f"too long to count: {text!r} (examples: 300, 90s, 5m, 1.5h)")
+    return seconds
 
 
 def finite_float(text: str) -> float:

@@ -217,6 +217,9 @@ def _stored_run(run_dir: str | Path) -> tuple[TrainConfig, bool]:
             return _with_old_defaults(json.loads((run_dir / CONFIG).read_text())), True
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"cannot read the run's options ({exc})", path=run_dir / CONFIG) from exc
+    if run_dir.is_file():
+        raise ConfigError("nothing to resume: this is a file, not a run directory", path=run_dir,
+                          fix="give the run's folder (the --out it was started with)")
     if not run_dir.is_dir():
         raise ConfigError("nothing to resume: the run directory does not exist", path=run_dir,
                           fix="check the path, or start a new run with --out")
