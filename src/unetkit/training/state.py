@@ -12,8 +12,9 @@ True
 from __future__ import annotations
 
 import dataclasses
-import os
 import json
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 import torch
 
 from ..checkpoint import check_same_config, make_checkpoint, read_checkpoint, save_checkpoint
+from ..data.io import atomic_write
 from ..data.sample import SAMPLE_PREFIX
 from ..errors import CheckpointError, ConfigError, TrainingDiverged
 from ..tasks import task_from_dict
@@ -140,8 +142,8 @@ def remember_selection_before_cut(position: Position, run_dir: Path, replaces_be
     """Before a part-epoch model (a time limit mid-epoch) is scored: keep what the selection was, and the
     best.pt it may replace, for :func:`undo_cut_selection`."""
     position.selection_before_cut = [position.best_score, position.kept_score, position.kept_step]
-    if is_main and replaces_best and (run_dir / BEST).is_file():
-        os.replace(run_dir / BEST, run_dir / BEFORE_CUT)  # save_best writes the new one next (atomically)
+    if is_main and replaces_best and (run_dir / BEST).is_file():  # a copy, written whole or not at all: best.pt
+        atomic_write(run_dir / BEFORE_CUT, lambda target: shutil.copyfile(run_dir / BEST, target), overwrite=True)
 
 
 def undo_cut_selection(position: Position, run_dir: Path, is_main: bool) -> None:
