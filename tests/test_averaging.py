@@ -121,5 +121,5 @@ def test_an_api_resume_that_adds_an_average_starts_it_from_the_saved_weights(tmp
     result = train(config.replace(ema=0.8), resume=True, report=QUIET)
     assert result.global_step == 8
     resumed = read_checkpoint(tmp_path / "run" / "last.pt")["training"]["averaged"]
-    # the stop came one step into epoch 2: the average starts at the resume, then follows the 3 steps left
-    assert int(resumed["n_averaged"]) == 1 + 3
+    # the stop came as epoch 1 ended (no step after it): the average starts at the resume, then follows epoch 2's 4
+    assert int(resumed["n_averaged"]) == 1 + 4
