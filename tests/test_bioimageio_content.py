@@ -146,5 +146,7 @@ def test_an_instance_model_is_packaged_with_its_probabilities_and_the_post_proce
     assert outputs.channel_names == ("foreground", "distance") and outputs.postprocessing == (("sigmoid", {}),)
     assert not outputs.raw and "watershed" in outputs.documentation and "unetkit predict" in outputs.documentation
     assert "rises at least 0.1 above the saddle" in outputs.documentation  # the seeds unetkit draws, not a 0.5 cut
+    tuned = package_outputs(InstanceTask(method="distance", threshold=0.4, seed_height=0.2), 2).documentation
+    assert "rises at least 0.2 above" in tuned and "probability above 0.4" in tuned  # the task's own values
     three = package_outputs(InstanceTask(method="three-class"), 3)
     assert three.postprocessing == (("softmax", {"axis": "channel"}),) and three.channel_names[2] == "boundary"

@@ -63,6 +63,8 @@ def test_a_numpy_array_of_two_channels_last_saved_without_metadata_is_one_image_
     assert (shape.count, shape.height, shape.width, shape.channels) == (1, 96, 80, 2)
     reader = open_image(tmp_path / "two.tif")
     assert (reader.count, reader.channels) == (1, 2) and np.array_equal(reader.read(0, 96, 0, 80), array)
+    tifffile.imwrite(tmp_path / "bare.tif", array, metadata=None)  # no shape metadata at all: tifffile's 'IYX'
+    assert len(read_planes(tmp_path / "bare.tif")) == 1 and plane_shape(tmp_path / "bare.tif").channels == 2
     tifffile.imwrite(tmp_path / "stack.tif", np.zeros((6, 64, 64), np.uint8))  # a stack stays a stack
     assert len(read_planes(tmp_path / "stack.tif")) == 6 == plane_shape(tmp_path / "stack.tif").count
 
@@ -415,21 +417,26 @@ def test_palette_and_grey_alpha_pngs_read_as_what_they_show(tmp_path):
     assert plane_shape(tmp_path / "la.png").channels == plane_shape(tmp_path / "grey.png").channels == 1
 
 
-def test_an_alpha_channel_is_dropped_whatever_its_values_so_one_kind_of_file_has_one_channel_count(tmp_path):
+def test_an_alpha_channel_is_dropped_and_a_numpy_arrays_last_channel_kept(tmp_path):
     # an RGBA PNG kept its alpha where one pixel was not opaque: 4 channels, the next file 3, and a model of the
-    # one refused the other
+    # one refused the other; but a numpy array of 2 or 4 channels, which PIL saves as LA or RGBA, is data
     from unetkit.data.io import plane_shape
 
-    rgb = np.random.default_rng(0).integers(0, 255, (40, 48, 3), dtype=np.uint8)
-    for name, alpha in (("opaque.png", np.full((40, 48), 255, np.uint8)), ("one_pixel.png", np.full((40, 48), 255, np.uint8)),
-                        ("half.png", np.where(np.arange(48) < 24, 255, 0).astype(np.uint8)[None].repeat(40, 0))):
-        if name == "one_pixel.png":
-            alpha[3, 4] = 254
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)
+    one_pixel = np.full((40, 48), 255, np.uint8)
+    one_pixel[3, 4] = 254
+    for name, alpha in (("opaque.png", np.full((40, 48), 255, np.uint8)), ("one_pixel.png", one_pixel),
+                        ("constant.png", np.full((40, 48), 7, np.uint8))):
         Image.fromarray(np.dstack([rgb, alpha]), "RGBA").save(tmp_path / name)
         assert np.array_equal(read_planes(tmp_path / name)[0], rgb), name
         assert plane_shape(tmp_path / name).channels == 3, name
-    Image.fromarray(np.dstack([rgb[..., 0], rgb[..., 1]]), "LA").save(tmp_path / "la.png")
-    assert np.array_equal(read_planes(tmp_path / "la.png")[0], rgb[..., 0]) and plane_shape(tmp_path / "la.png").channels == 1
+    four = rng.integers(0, 255, (40, 48, 4), dtype=np.uint8)
+    Image.fromarray(four).save(tmp_path / "four.png")  # PIL: RGBA
+    assert np.array_equal(read_planes(tmp_path / "four.png")[0], four) and plane_shape(tmp_path / "four.png").channels == 4
+    two = rng.integers(0, 255, (40, 48, 2), dtype=np.uint8)
+    Image.fromarray(two).save(tmp_path / "two.png")  # PIL: LA
+    assert np.array_equal(read_planes(tmp_path / "two.png")[0], two) and plane_shape(tmp_path / "two.png").channels == 2
 
 
 @pytest.mark.parametrize("mode", ["percentile", "minmax"])

@@ -298,6 +298,10 @@ def test_labels_with_stray_pixels_beside_their_objects_are_labels_not_a_semantic
     semantic = np.where(labels > 0, 1 + (labels % 2), 0)  # two values over many objects stays refused
     with pytest.raises(InputError, match="looks semantic"):
         check_instance_labels(semantic, tmp_path / "m.tif")
+    binary = np.zeros((100, 100), np.uint8)  # one big cell and a small one (9 % of it): a binary mask, not one id
+    binary[:60, :60], binary[80:98, 80:98] = 1, 1
+    with pytest.raises(InputError, match="looks binary: 1 value"):
+        check_instance_labels(binary, tmp_path / "m.tif")
 
 # --- training, prediction, export -------------------------------------------------------------------
 

@@ -422,6 +422,20 @@ def test_overwrite_never_replaces_a_link_a_device_an_input_or_the_other_output(t
     assert (tmp_path / "link.csv").is_symlink() and (tmp_path / "pipe").is_fifo()
 
 
+def test_predict_names_a_link_among_its_outputs_at_once_not_as_pass_overwrite(tmp_path, capsys, model_file):
+    # "output exists already, pass --overwrite", and with --overwrite "output is a link": the real reason, at once
+    data = write_dataset(tmp_path / "d", count=1)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "elsewhere.png").write_bytes(b"keep")
+    (tmp_path / "out" / "img0_labels.png").symlink_to(tmp_path / "elsewhere.png")
+    before = snapshot(tmp_path)
+    for flags in ([], ["--overwrite"]):
+        code, error = run_cli(["predict", str(model_file), str(data / "images" / "img0.png"), "--out",
+                               str(tmp_path / "out"), *flags], capsys)
+        assert code == 2 and "output is a link" in error and "pass --overwrite" not in error, (flags, error)
+    assert snapshot(tmp_path) == before
+
+
 # 8. tracebacks instead of clear errors -------------------------------------------------------------
 
 def test_out_that_is_a_file_or_a_dangling_link_is_a_clear_error(tmp_path, capsys, model_file):
@@ -660,6 +674,8 @@ def test_inspect_names_the_images_train_holds_out_and_a_split_that_starves_train
         assert f"the validation image ({held}) holds" in text and "1 of 5 images" in text, text
     code, said = run_cli(["inspect", str(data), "--val-fraction", "0"], capsys)
     assert code == 0 and "validation:" not in said and "of the labelled foreground" not in said
+    code, said = run_cli(["inspect", str(data), "--seed", "-1"], capsys)
+    assert code == 2 and "--seed must be 0 or more" in said and "Traceback" not in said
 
 def test_ome_tiff_stems_pair_without_their_ome_suffix(tmp_path):
     from unetkit.data.pairing import find_pairs

@@ -680,6 +680,34 @@ def test_a_stop_that_comes_during_validation_ends_the_run_there_without_another_
     resumed = train(resume_config(tmp_path / "run"), resume=True, report=QUIET)
     assert resumed.stopped == "completed" and resumed.global_step == 15
 
+
+def test_a_stop_during_the_last_epochs_validation_leaves_a_completed_run(tmp_path, monkeypatch):
+    import threading
+
+    stop = threading.Event()
+    monkeypatch.setattr("unetkit.training.loop.validate", lambda parts: (stop.set(), {"dice": 0.5, "iou": 0.4})[1])
+    data = write_dataset(tmp_path / "d", count=3)
+    result = train(tiny_config(data, tmp_path / "run", epochs=1, steps_per_epoch=3, checkpoint_every=0),
+                   report=QUIET, stop=stop)
+    assert result.stopped == "completed" and result.global_step == 3  # nothing was left to stop
+
+
+def test_a_best_pt_set_aside_by_a_cut_never_comes_back_over_a_later_one(tmp_path):
+    # a kill between a cut's copy and its last.pt left .best-before-cut.pt without a record; a later cut that kept
+    # best.pt wrote none, and its resume put the stale file back over best.pt
+    from unetkit.training.state import BEFORE_CUT, BEST, Position, remember_selection_before_cut, undo_cut_selection
+
+    (tmp_path / BEST).write_text("the model kept now")
+    (tmp_path / BEFORE_CUT).write_text("a model set aside by a cut that a kill left unrecorded")
+    position = Position(best_score=0.8, kept_score=0.8, kept_step=40)
+    remember_selection_before_cut(position, tmp_path, replaces_best=False, is_main=True)
+    assert not (tmp_path / BEFORE_CUT).exists() and position.selection_before_cut == [0.8, 0.8, 40]
+    undo_cut_selection(position, tmp_path, is_main=True)
+    assert (tmp_path / BEST).read_text() == "the model kept now" and position.selection_before_cut is None
+    (tmp_path / BEFORE_CUT).write_text("set aside, then killed before last.pt: what last.pt's selection goes with")
+    undo_cut_selection(Position(), tmp_path, is_main=True)
+    assert (tmp_path / BEST).read_text().startswith("set aside") and not (tmp_path / BEFORE_CUT).exists()
+
 def test_an_epoch_cut_by_a_time_limit_then_resumed_logs_the_mean_loss_of_all_its_steps(tmp_path):
     # the epoch's mean loss is the stopping rule's score when there is no validation image: a
     # resumed epoch that averaged only its steps after the resume could decide otherwise

@@ -110,25 +110,29 @@ def _raw_outputs(task: Task, num_outputs: int) -> PackageOutputs:
         "post-processing, other tools show the raw outputs.", True)
 
 
+#: each instance method's output channels, postprocessing steps and how its objects are made ({threshold} and
+#: {seed_height} are the task's own values)
 INSTANCE_CHANNELS = {
     "distance": (("foreground", "distance"), (("sigmoid", {}),),
                  "channel 0 is the probability of foreground, channel 1 each object's distance to its boundary "
                  "scaled to [0, 1]. Objects: one seed at each top of the distance (smoothed by a 1-px Gaussian) that "
-                 "rises at least 0.1 above the saddle to any higher top (h-maxima, found on every second row and "
-                 "column), grown by a watershed on the inverted distance inside the foreground (probability above "
-                 "0.5); a piece of foreground no seed reaches is an object of its own"),
+                 "rises at least {seed_height:g} above the saddle to any higher top (h-maxima, found on every second "
+                 "row and column), grown by a watershed on the inverted distance inside the foreground (probability "
+                 "above {threshold:g}); a piece of foreground no seed reaches is an object of its own"),
     "three-class": (("background", "interior", "boundary"), (("softmax", {"axis": "channel"}),),
                     "the probabilities of background, object interior and object boundary (softmax). Objects: "
-                    "seeds where the interior probability is above 0.5, grown by a watershed on boundary minus "
-                    "interior inside the foreground (background probability below 0.5)"),
+                    "seeds where the interior probability is above {threshold:g}, grown by a watershed on boundary "
+                    "minus interior inside the foreground (background probability below {threshold:g})"),
     "border-weights": (("foreground",), (("sigmoid", {}),),
                        "the probability of foreground, learnt with 1-pixel gaps between touching objects (the "
-                       "U-Net paper's weight map). Objects: connected components above 0.5, gaps filled back"),
+                       "U-Net paper's weight map). Objects: connected components above {threshold:g}, gaps filled "
+                       "back"),
 }
 
 
 def _instance_outputs(task: Task, num_outputs: int) -> PackageOutputs:
     names, steps, how = INSTANCE_CHANNELS[getattr(task, "method")]
+    how = how.format(threshold=getattr(task, "threshold"), seed_height=getattr(task, "seed_height"))
     return PackageOutputs(
         names, steps,
         f"{num_outputs} channel(s): {how}; objects smaller than {getattr(task, 'min_size')} pixels are dropped. "
@@ -270,14 +274,15 @@ def _input_range(normalization: Normalization) -> str:
 
     >>> _input_range(Normalization("none"))
     'float32 intensities in the range the training images had as read (the package does not normalise: give \
-images scaled as those were).'
+images scaled as those were; its test input, scaled 0 to 1, is a guess at that range).'
     """
     if normalization.mode == "scale":
         return (f"float32 intensities as recorded, in the training images' range (the package's preprocessing "
                 f"divides by {normalization.high:g}).")
     if normalization.mode == "none":
         return ("float32 intensities in the range the training images had as read (the package does not "
-                "normalise: give images scaled as those were).")
+                "normalise: give images scaled as those were; its test input, scaled 0 to 1, is a guess at that "
+                "range).")
     return "float32 intensities as recorded (no scaling needed: the package's preprocessing normalises)."
 
 

@@ -119,7 +119,8 @@ def sample_crop(rule_input_side: int, in_channels: int, normalization: Normaliza
     """A centred square of frame 15 of the HeLa held-out sample, ``(C, side, side)`` float32; grey repeated to
     ``in_channels``. As recorded (16-bit values) for a model that normalises each image itself (percentile, minmax);
     in the range the model was trained in otherwise, so that its test output and cover show a real prediction:
-    0 to the divisor for ``scale`` (a model of 8-bit images divides by 255), 0 to 1 for ``none``.
+    0 to the divisor for ``scale`` (a model of 8-bit images divides by 255); for ``none``, whose training range
+    the checkpoint does not record, 0 to 1 (a guess: images normalised before unetkit saw them).
 
     >>> crop = sample_crop(64, in_channels=3)
     >>> crop.shape, crop.dtype, bool(crop.min() > 30000)

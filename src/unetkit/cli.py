@@ -141,8 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="An .onnx or TorchScript .pt file is the network alone: it takes image sides that are multiples "
                     "of 2^(depth - 1) (16 for the reference network) and crops other sizes to one; unetkit predict "
                     "pads them by mirroring and crops back, other tools must do the same, and normalise as the file's "
-                    "metadata says. A bioimage.io package (.zip) declares the sizes it takes, its normalisation and "
-                    "its postprocessing.")
+                    "metadata says. A bioimage.io package (.zip) declares the sizes it takes and carries its "
+                    "normalisation.")
     p.add_argument("checkpoint")
     p.add_argument("--format", choices=["onnx", "torchscript", "bioimageio"],
                    help="default: the one --out's name says (.onnx, .zip, .pt); bioimageio: a model package (.zip) "
@@ -379,6 +379,8 @@ def _run_inspect(args: argparse.Namespace, argv: Sequence[str], stops: ReceivedS
     check_ignore_index(args.ignore_index, args.num_classes, mode)  # what train refuses
     if not 0 <= args.val_fraction < 1:
         raise ConfigError(f"--val-fraction must be in [0, 1), got {args.val_fraction:g}")
+    if args.seed < 0:
+        raise ConfigError(f"--seed must be 0 or more, got {args.seed}")
     report = inspect_dataset(source, DataOptions(args.num_classes, mode, args.ignore_index),
                              SplitPreview(args.val_fraction, args.seed, args.val_split))
     print(report.text())

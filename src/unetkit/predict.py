@@ -265,6 +265,8 @@ def _select(records: list[PredictionRecord], options: PredictOptions,
                                                                 if path in existing))
             partial += 1
         elif existing and not options.overwrite:
+            for path in existing:  # a link or a device in the way is said as such, not as "pass --overwrite"
+                ensure_can_write(path, overwrite=True, zarr_folder=True)
             raise OutputExistsError(
                 "output exists already", path=existing[0],
                 fix="pass --skip-existing to continue a stopped batch, --overwrite to redo it, "

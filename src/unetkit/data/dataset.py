@@ -295,12 +295,12 @@ def held_out_foreground_note(val_amounts: Sequence[int], train_amounts: Sequence
     """A note when the validation split holds out much of the labelled foreground (``*_amounts``: foreground
     pixels per image; ``val_files``: the held-out images' files), else None. With few images of unequal crowding
     (a frame of 8 cells among frames of 2 or 3) a draw can leave training half the objects to learn from, which
-    it then learns more slowly and less well (BENCHMARKS.md, the bacteria at seed 2).
+    it then learns more slowly (BENCHMARKS.md: the bacteria at seed 2, whose seed also drew another start).
 
     >>> print(held_out_foreground_note([30], [10, 10, 10], ["images/d.tif"]))
     the validation image (d.tif) holds 50 % of the labelled foreground, though it is 1 of 4 images: training \
 learns from the other 50 %; if the images differ this much, --seed N draws another split (and start), --val-data \
-names other images to validate on, and --val-fraction 0 trains on all (a loss rule then ends the run)
+names other images to validate on, and --val-fraction 0 trains on all of them (without a validation score)
     >>> held_out_foreground_note([11], [10, 12], ["images/c.tif"]) is None
     True
     """
@@ -317,7 +317,7 @@ names other images to validate on, and --val-fraction 0 trains on all (a loss ru
             f"labelled foreground, though {'it is' if one else 'they are'} {len(val_amounts)} of {images} images: "
             f"training learns from the other {(1 - share) * 100:.0f} %; if the images differ this much, --seed N "
             "draws another split (and start), --val-data names other images to validate on, and --val-fraction 0 "
-            "trains on all (a loss rule then ends the run)")
+            "trains on all of them (without a validation score)")
 
 def source_file_of(sample: Sample) -> str:
     """The image file a :class:`Sample` (or a :class:`~unetkit.data.sources.FileSource`) was read from; for a

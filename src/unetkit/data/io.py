@@ -159,8 +159,10 @@ def plane_shape(path: str | Path) -> PlaneShape:
             width, height = image.size
             bands = len(image.getbands())
             dtype = "uint16" if image.mode.startswith("I;16") else ("int32" if image.mode in ("I", "F") else "uint8")
-            if image.mode in ALPHA_MODES:
-                bands -= 1  # the reader drops the alpha channel
+            alpha = image.mode in ALPHA_MODES
+        if alpha:  # whether the reader drops it depends on its values (an_alpha_to_drop)
+            read = _read_pil(path)
+            bands = 1 if read.ndim == 2 else read.shape[-1]
         return PlaneShape(1, height, width, bands, dtype)
     except InputError:
         raise  # it names what is wrong already (reading the file again would only repeat tifffile's warnings)
@@ -180,10 +182,23 @@ def count_planes(path: str | Path) -> int:
     return plane_shape(path).count
 
 
-#: PIL modes with an alpha channel (RGBA, grey + alpha): it says how to draw the picture over others, not what was
-#: measured, so the reader drops it. Keeping it where it was not opaque made the channel count of one kind of file
-#: depend on its pixels (an RGBA PNG read as 3 channels, the next as 4, and a model refused files of its own kind).
+#: PIL modes with an alpha channel (RGBA, grey + alpha)
 ALPHA_MODES = ("RGBA", "LA", "La", "RGBa", "PA")
+#: an alpha channel at its opaque maximum in at least this share of the pixels is transparency, which the reader drops
+OPAQUE_SHARE = 0.99
+
+
+def an_alpha_to_drop(last: np.ndarray) -> bool:
+    """True if the last channel of an image of an alpha mode is transparency rather than a measurement: the same
+    value everywhere, or opaque (255) in at least :data:`OPAQUE_SHARE` of the pixels. An exported picture's alpha
+    (RGBA with a few pixels not quite opaque) is dropped, so that one kind of file has one channel count; a numpy
+    array of 2 or 4 channels, which PIL saves as LA or RGBA, keeps its last channel.
+
+    >>> opaque = np.full((10, 10), 255, np.uint8); opaque[0, 0] = 254
+    >>> an_alpha_to_drop(opaque), an_alpha_to_drop(np.arange(100, dtype=np.uint8).reshape(10, 10))
+    (True, False)
+    """
+    return bool(np.all(last == last.flat[0]) or np.mean(last == 255) >= OPAQUE_SHARE)
 
 
 def _read_pil(path: Path) -> np.ndarray:
@@ -202,7 +217,7 @@ def _read_pil(path: Path) -> np.ndarray:
             path=path,
             fix="remove the file or give it its real extension",
         ) from exc
-    if mode in ALPHA_MODES:
+    if mode in ALPHA_MODES and array.ndim == 3 and an_alpha_to_drop(array[..., -1]):
         array = _squeezed(array[..., :-1])
     return array
 
@@ -281,16 +296,18 @@ MAX_UNLABELLED_CHANNELS = 4
 
 
 def series_axes(series: Any) -> str:
-    """A TIFF series' axes, as tifffile reads them, except that a file written from a numpy array (Y, X, C) of 2
-    channels without metadata (tifffile's 'QYX': a stack of C-pixel-wide planes) reads as YXS, one image of those
-    channels, as tifffile already reads 3 or 4 of them: planes 2 px wide were never what such a file meant.
+    """A TIFF series' axes, as tifffile reads them, except that a numpy array (Y, X, C) of up to
+    :data:`MAX_UNLABELLED_CHANNELS` channels written without axes metadata, which tifffile reads as a stack of
+    C-pixel-wide planes ('QYX' with its shape metadata, 'IYX' with none; 3 and 4 channels of uint8 it reads as RGB
+    already), reads as YXS: one image of those channels. Planes that narrow were never what such a file meant.
 
     >>> from types import SimpleNamespace
-    >>> series_axes(SimpleNamespace(axes="QYX", shape=(192, 192, 2))), series_axes(SimpleNamespace(axes="QYX", shape=(5, 64, 64)))
-    ('YXS', 'QYX')
+    >>> [series_axes(SimpleNamespace(axes=a, shape=s)) for a, s in (("QYX", (192, 192, 2)), ("IYX", (96, 80, 2)),
+    ...                                                                ("QYX", (5, 64, 64)))]
+    ['YXS', 'YXS', 'QYX']
     """
     axes, shape = series.axes, tuple(series.shape)
-    if (axes == "QYX" and shape[2] <= MAX_UNLABELLED_CHANNELS < shape[1]
+    if (axes in ("QYX", "IYX") and shape[2] <= MAX_UNLABELLED_CHANNELS < shape[1]
             and shape[0] > MAX_UNLABELLED_CHANNELS):
         return "YXS"
     return axes

@@ -178,23 +178,27 @@ def check_instance_labels(mask: np.ndarray, path: str | Path) -> np.ndarray:
 
 
 
-#: a piece of one id counts as an object of its own if it has at least this share of the id's largest piece: the
-#: stray pixels that tracking annotations leave beside a cell (the Cell Tracking Challenge's CHO masks: an id of
-#: 3,712 px with two 1-px pieces) are not the separate objects of a semantic mask
-SIZEABLE_PIECE_SHARE = 0.1
+#: a piece of one id is a stray, not an object of its own, if it has at most this many pixels ...
+STRAY_PIXELS = 16
+#: ... and under this share of the id's largest piece: the stray pixels that tracking annotations leave beside a cell
+#: (the Cell Tracking Challenge's CHO masks: an id of 3,712 px with two 1-px pieces), not the separate objects of a
+#: binary or semantic mask, whose pieces are cells of tens of pixels or more
+STRAY_SHARE = 0.01
 
 
 def _sizeable_pieces(pieces: np.ndarray) -> int:
-    """How many of the connected pieces in ``pieces`` (numbered 1..n, as ``ndimage.label`` gives them) have at
-    least :data:`SIZEABLE_PIECE_SHARE` of the largest one's area.
+    """How many of the connected pieces in ``pieces`` (numbered 1..n, as ``ndimage.label`` gives them) are not
+    strays (:data:`STRAY_PIXELS`, :data:`STRAY_SHARE`).
 
-    >>> _sizeable_pieces(np.array([[1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 2], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]]))
-    1
-    >>> _sizeable_pieces(np.array([[1, 1, 0, 2, 2, 2]]))
-    2
+    >>> cell = np.zeros((80, 80), int); cell[:60, :60] = 1; cell[70, 70] = 2        # 3,600 px and a 1-px stray
+    >>> small = cell.copy(); small[62:80, 62:80] = np.where(small[62:80, 62:80] == 2, 2, 3)  # and a cell of 324 px
+    >>> _sizeable_pieces(cell), _sizeable_pieces(small)
+    (1, 2)
     """
     areas = np.bincount(pieces.ravel())[1:]
-    return int(np.count_nonzero(areas >= SIZEABLE_PIECE_SHARE * areas.max())) if areas.size else 0
+    if not areas.size:
+        return 0
+    return int(np.count_nonzero((areas > STRAY_PIXELS) | (areas >= STRAY_SHARE * areas.max())))
 
 NO_BACKGROUND_FIX = ("make the background 0 in the masks (ilastik's Simple Segmentation exports 1 for background "
                      "and 2 for objects: subtract 1)")

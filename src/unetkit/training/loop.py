@@ -439,7 +439,8 @@ def run(
             if position.step == config.steps_per_epoch:  # a time limit mid-epoch keeps the position
                 position.next_epoch()
             save_last(parts, position, run_dir)
-            if not outcome.stop and parts.context.all_sum([float(stop_requested.is_set())])[0]:
+            more = not outcome.stop and position.epoch < planned  # a stop after the last epoch changes nothing
+            if more and parts.context.all_sum([float(stop_requested.is_set())])[0]:
                 report(f"stopped by a signal; saved {run_dir / LAST} (resume with --resume {run_dir})")  # one that
                 return StopReason.SIGNAL, "stopped by a signal"  # came in validation: no step after it
             if outcome.stop:

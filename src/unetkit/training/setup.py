@@ -196,6 +196,7 @@ def load_samples(config: TrainConfig, options: DataOptions, report: Report) -> t
     val_source = resolve_data_source(config.val_data)[0] if config.val_data is not None else None
     needed = decoded_dataset_bytes(source) + (decoded_dataset_bytes(val_source) if val_source else 0)
     budget = config.memory_budget_bytes
+    held_note: str | None = None  # a split that holds out much of the foreground, said after the notes
     if needed > budget:
         report(f"the dataset needs about {readable_bytes(needed)} decoded, over the memory budget of "
                f"{readable_bytes(budget)}: patches are read from the files as they are drawn")
@@ -205,6 +206,7 @@ def load_samples(config: TrainConfig, options: DataOptions, report: Report) -> t
         else:
             train_samples, val_samples = split_validation(train_samples, config.val_fraction, config.seed, notes,
                                                           by=config.val_split)
+            held_note = _held_out_note(train_samples, val_samples, options)  # of every held-out image
         val_samples = val_samples[:MAX_STREAMED_VALIDATION_IMAGES]
         foreground = any(s.learnable for s in train_samples)
         val_foreground = any(s.learnable for s in val_samples)
@@ -214,6 +216,7 @@ def load_samples(config: TrainConfig, options: DataOptions, report: Report) -> t
             source, options, val_source=val_source, val_fraction=config.val_fraction, seed=config.seed, notes=notes,
             val_split=config.val_split,
         )
+        held_note = None if val_source is not None else _held_out_note(train_samples, val_samples, options)
         foreground = any(np.any(learnable_foreground(s.mask, options.ignore_index)) for s in train_samples)
         val_foreground = any(np.any(learnable_foreground(s.mask, options.ignore_index)) for s in val_samples)
         background = any(np.any(s.mask == 0) for s in train_samples + val_samples)
@@ -249,13 +252,16 @@ def load_samples(config: TrainConfig, options: DataOptions, report: Report) -> t
     if val_samples and not val_foreground:
         report("warning: no validation mask has any foreground; an empty prediction scores Dice 1.0 there, "
                "so the validation score says little (pass --val-data with labelled objects)")
-    if val_source is None:
-        note = held_out_foreground_note([foreground_amount(s, options.ignore_index) for s in val_samples],
-                                        [foreground_amount(s, options.ignore_index) for s in train_samples],
-                                        [source_file_of(s) for s in val_samples])
-        if note is not None:
-            report(f"note: {note}")
+    if held_note is not None:
+        report(f"note: {held_note}")
     return train_samples, val_samples
+
+
+def _held_out_note(train_samples: list, val_samples: list, options: DataOptions) -> str | None:
+    """:func:`~unetkit.data.dataset.held_out_foreground_note` of a drawn split."""
+    return held_out_foreground_note([foreground_amount(s, options.ignore_index) for s in val_samples],
+                                    [foreground_amount(s, options.ignore_index) for s in train_samples],
+                                    [source_file_of(s) for s in val_samples])
 
 
 def foreground_amount(sample: Sample | FileSource, ignore_index: int | None) -> int:

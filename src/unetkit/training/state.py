@@ -142,17 +142,22 @@ def remember_selection_before_cut(position: Position, run_dir: Path, replaces_be
     """Before a part-epoch model (a time limit mid-epoch) is scored: keep what the selection was, and the
     best.pt it may replace, for :func:`undo_cut_selection`."""
     position.selection_before_cut = [position.best_score, position.kept_score, position.kept_step]
-    if is_main and replaces_best and (run_dir / BEST).is_file():  # a copy, written whole or not at all: best.pt
+    if not is_main:
+        return
+    if replaces_best and (run_dir / BEST).is_file():  # a copy, written whole or not at all: best.pt is never missing
         atomic_write(run_dir / BEFORE_CUT, lambda target: shutil.copyfile(run_dir / BEST, target), overwrite=True)
+    else:  # best.pt stays: one set aside by a cut that a kill kept out of last.pt must not come back later
+        (run_dir / BEFORE_CUT).unlink(missing_ok=True)
 
 
 def undo_cut_selection(position: Position, run_dir: Path, is_main: bool) -> None:
     """A resume that trains on: put back the selection (and best.pt) from before the cut epoch's part-model
     was scored. The resumed run finishes that epoch and judges it as a run never cut does: exact resume."""
-    if position.selection_before_cut is None:
-        return
-    position.best_score, position.kept_score, position.kept_step = position.selection_before_cut
-    position.selection_before_cut = None
+    if position.selection_before_cut is not None:
+        position.best_score, position.kept_score, position.kept_step = position.selection_before_cut
+        position.selection_before_cut = None
+    # the file without a record in last.pt: a kill came between the cut's copy and its last.pt, which this resume
+    # does not know of; the best.pt it set aside is the one the checkpoint's selection goes with, so it comes back
     if is_main and (run_dir / BEFORE_CUT).is_file():
         os.replace(run_dir / BEFORE_CUT, run_dir / BEST)
 
