@@ -350,6 +350,26 @@ def test_evaluate_reports_object_metrics_with_pixel_dice(tmp_path, trained_insta
     assert [r["image"] for r in rows][-1] == "mean" and 0 <= float(rows[-1]["f1"]) <= 1
 
 
+
+@pytest.mark.parametrize("dtype", [np.uint32, np.int64])
+def test_object_ids_past_int32_score_as_the_same_objects_with_small_ids(tmp_path, trained_instance_model, dtype):
+    # a cast to int32 wrapped them: uint32 ids from 2**31 became negative (the background an object, Dice 0), int64
+    # ids past 2**32 collided with others (2**32 + k - 1 became k - 1, the next object's id)
+    from unetkit import evaluate_checkpoint
+
+    data = instance_dataset(tmp_path / "d", count=2)
+    small = evaluate_checkpoint(trained_instance_model, data).rows()
+    for path in (data / "masks").iterdir():
+        labels = tifffile.imread(path).astype(np.int64)
+        big = labels + 3_000_000_000
+        if dtype == np.int64:  # every second object's id becomes 2**32 + the id of the object before it
+            ids = np.unique(labels[labels > 0])
+            big = labels.copy()
+            for previous, this in zip(ids[0::2], ids[1::2]):
+                big[labels == this] = 2**32 + previous
+        tifffile.imwrite(path, np.where(labels > 0, big, 0).astype(dtype))
+    assert evaluate_checkpoint(trained_instance_model, data).rows() == small
+
 def test_evaluate_can_leave_out_objects_the_labels_omit_at_the_image_border(tmp_path, trained_instance_model, capsys):
     from skimage.segmentation import clear_border
 

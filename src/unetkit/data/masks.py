@@ -74,7 +74,7 @@ class MaskRule:
         if self.kind == "equals":
             return (mask == self.value).astype(np.uint8)
         if self.kind == "labels":
-            return mask.astype(np.int32)
+            return label_ids(mask)
         return mask.astype(np.uint8) if mask.max(initial=0) < 256 else mask.astype(np.int64)
 
 
@@ -174,6 +174,22 @@ def check_instance_labels(mask: np.ndarray, path: str | Path) -> np.ndarray:
                 fix="save a label image with one id per object (0 = background), or train the default "
                     "semantic task (leave --task instances out)",
             )
+    return label_ids(mask)
+
+
+def label_ids(mask: np.ndarray) -> np.ndarray:
+    """Object ids as int32, the type the object code works in. Ids past int32 (uint32 ids from 2**31, int64 ones
+    past 2**32, which a plain cast wrapped into negative or colliding ids: a background object, Dice 0) are
+    numbered again in their order, so that distinct objects stay distinct (0 stays the background).
+
+    >>> label_ids(np.array([[0, 3_000_000_000, 3_000_000_001]], np.uint32)).tolist()
+    [[0, 1, 2]]
+    >>> label_ids(np.array([[2**32 + 1, 1]], np.int64)).tolist()
+    [[2, 1]]
+    """
+    if mask.size and mask.dtype.kind in "ui" and int(mask.max()) > np.iinfo(np.int32).max:
+        values, inverse = np.unique(mask, return_inverse=True)
+        return (inverse.reshape(mask.shape) + (0 if values[0] == 0 else 1)).astype(np.int32)
     return mask.astype(np.int32)
 
 
