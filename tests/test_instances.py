@@ -370,6 +370,17 @@ def test_object_ids_past_int32_score_as_the_same_objects_with_small_ids(tmp_path
         tifffile.imwrite(path, np.where(labels > 0, big, 0).astype(dtype))
     assert evaluate_checkpoint(trained_instance_model, data).rows() == small
 
+
+def test_evaluate_of_an_object_model_on_binary_masks_does_not_offer_training_advice(tmp_path, trained_instance_model,
+                                                                                     capsys):
+    data = instance_dataset(tmp_path / "d", count=1)
+    for path in (data / "masks").iterdir():
+        tifffile.imwrite(path, (tifffile.imread(path) > 0).astype(np.uint8))
+    assert main(["evaluate", str(trained_instance_model), str(data)]) == 2
+    error = capsys.readouterr().err
+    assert "looks binary" in error and "an object model is scored against objects" in error
+    assert "--task instances out" not in error
+
 def test_evaluate_can_leave_out_objects_the_labels_omit_at_the_image_border(tmp_path, trained_instance_model, capsys):
     from skimage.segmentation import clear_border
 

@@ -111,7 +111,7 @@ def mask_rule(
     if mask.dtype == bool:
         mask = mask.astype(np.uint8)
     if mode == "labels":
-        check_instance_labels(mask, path)
+        check_instance_labels(mask, path, options_can_change)
         check_not_an_intensity_image(mask, path)
         return MaskRule("labels")
     if mode == "instances":
@@ -151,9 +151,10 @@ def mask_rule(
     )
 
 
-def check_instance_labels(mask: np.ndarray, path: str | Path) -> np.ndarray:
+def check_instance_labels(mask: np.ndarray, path: str | Path, for_training: bool = True) -> np.ndarray:
     """An instance label image (objects numbered 1..N, ids may skip) as int32, or an error
-    if it is clearly a binary or semantic mask rather than one id per object."""
+    if it is clearly a binary or semantic mask rather than one id per object (``for_training``: the fix may
+    offer the semantic task; evaluate's masks must suit the object model it scores)."""
     from scipy import ndimage as ndi
 
     if mask.min(initial=0) < 0:
@@ -171,8 +172,9 @@ def check_instance_labels(mask: np.ndarray, path: str | Path) -> np.ndarray:
                 f"mask looks {kind}: {ids.size} value(s) {_format_values(ids)} cover {pieces} separate "
                 "objects, but instance segmentation needs each object numbered on its own",
                 path=path,
-                fix="save a label image with one id per object (0 = background), or train the default "
-                    "semantic task (leave --task instances out)",
+                fix="save a label image with one id per object (0 = background)" + (
+                    ", or train the default semantic task (leave --task instances out)" if for_training else
+                    ": an object model is scored against objects"),
             )
     return label_ids(mask)
 
