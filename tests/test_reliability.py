@@ -651,6 +651,26 @@ def test_inspect_says_what_train_says_of_masks_without_background(tmp_path, caps
 
 
 
+
+def test_inspect_task_instances_checks_label_images_as_train_does(tmp_path, capsys):
+    from skimage.measure import label
+
+    data = write_dataset(tmp_path / "d", count=2)  # masks of 0/1 disks: binary, not one id per object
+    code, said = run_cli(["inspect", str(data), "--task", "instances"], capsys)
+    code_train, trained = run_cli(["train", str(data), "--task", "instances", "--out", str(tmp_path / "r"), *TINY],
+                                  capsys)
+    assert code == code_train == 2 and "looks binary" in said and "looks binary" in trained, (said, trained)
+    objects = 0
+    for path in (data / "masks").iterdir():  # each disk its own id: the labels train --task instances reads
+        ids = label(np.asarray(Image.open(path)) > 0).astype(np.uint16)
+        objects += int(ids.max())
+        tifffile.imwrite(path.with_suffix(".tif"), ids)
+        path.unlink()
+    code, said = run_cli(["inspect", str(data), "--task", "instances"], capsys)
+    assert code == 0 and f"objects: {objects} (label ids" in said and "class 2" not in said, said
+    code, said = run_cli(["inspect", str(data), "--task", "instances", "--instance-masks"], capsys)
+    assert code == 2 and "leave --classes, --instance-masks and --ignore-index out" in said
+
 def test_inspect_names_the_images_train_holds_out_and_a_split_that_starves_training(tmp_path, capsys):
     import re
 

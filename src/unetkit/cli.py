@@ -129,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classes", dest="num_classes", type=int, default=1)
     p.add_argument("--instance-masks", action="store_true")
     p.add_argument("--ignore-index", type=int)
+    p.add_argument("--task", choices=["semantic", "instances"], default="semantic",
+                   help="instances: check the masks as label images, one id per object, as train --task instances "
+                        "does (default: %(default)s)")
     p.add_argument("--val-fraction", type=finite_float, default=DEFAULT_VAL_FRACTION,
                    help="preview the validation split of unetkit train with this share (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="... and this seed (default: %(default)s)")
@@ -375,7 +378,13 @@ def _run_inspect(args: argparse.Namespace, argv: Sequence[str], stops: ReceivedS
 
     stops.raise_if_any()
     source, _ = resolve_data_source(args.data)
-    mode = resolve_mask_mode(args.data, "instances" if args.instance_masks else None)
+    if args.task == "instances":  # what train --task instances reads and refuses
+        if args.num_classes != 1 or args.instance_masks or args.ignore_index is not None:
+            raise ConfigError("--task instances reads instance label masks and has its own outputs and loss",
+                              fix="leave --classes, --instance-masks and --ignore-index out with --task instances")
+        mode = "labels"
+    else:
+        mode = resolve_mask_mode(args.data, "instances" if args.instance_masks else None)
     check_ignore_index(args.ignore_index, args.num_classes, mode)  # what train refuses
     if not 0 <= args.val_fraction < 1:
         raise ConfigError(f"--val-fraction must be in [0, 1), got {args.val_fraction:g}")

@@ -47,6 +47,7 @@ class DatasetReport:
     dtypes: Counter = field(default_factory=Counter)
     channels: Counter = field(default_factory=Counter)
     class_pixels: Counter = field(default_factory=Counter)
+    objects: int | None = None  # label ids over all masks, when they are read as objects (--task instances)
     validation: str = ""  # the images the split holds out, in words ("" where there is no split)
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -67,6 +68,7 @@ class DatasetReport:
             "  class pixel fractions: "
             + ", ".join(f"class {c}: {n / total:.3f}" for c, n in sorted(self.class_pixels.items())),
         ]
+        lines += [f"  objects: {self.objects} (label ids, counted per image)"] if self.objects is not None else []
         lines += [f"  validation: {self.validation}"] if self.validation else []
         lines += [f"  note: {n}" for n in self.notes]
         lines += [f"  warning: {w}" for w in self.warnings]
@@ -95,8 +97,11 @@ def inspect_dataset(source: str | Path, options: DataOptions, split: SplitPrevie
             report.sizes[f"{plane.raw.shape[0]}x{plane.raw.shape[1]}"] += 1
             report.dtypes[str(plane.raw.dtype)] += 1
             report.channels[1 if plane.raw.ndim == 2 else plane.raw.shape[2]] += 1
-            values, counts = np.unique(plane.mask, return_counts=True)
+            labels = options.mask_mode == "labels"  # object ids (--task instances): foreground, and objects counted
+            values, counts = np.unique((plane.mask > 0).astype(np.uint8) if labels else plane.mask, return_counts=True)
             report.class_pixels.update(dict(zip(values.tolist(), counts.tolist())))
+            if labels:
+                report.objects = (report.objects or 0) + int(np.unique(plane.mask[plane.mask > 0]).size)
             stand_ins.append(Sample(plane.name, np.zeros((1, 1, 1), np.float32), None, files=(pair.image, pair.mask)))
             foreground[plane.name] = int(np.count_nonzero(learnable_foreground(plane.mask, options.ignore_index)))
     for unmatched, what in ((report.images_without_mask, "image(s) without a mask"),
