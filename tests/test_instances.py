@@ -303,6 +303,20 @@ def test_labels_with_stray_pixels_beside_their_objects_are_labels_not_a_semantic
     with pytest.raises(InputError, match="looks binary: 1 value"):
         check_instance_labels(binary, tmp_path / "m.tif")
 
+
+def test_labels_with_outlines_drawn_as_one_value_are_refused_and_touching_cells_are_not(tmp_path, capsys):
+    # a 'boundary' value around every object passed as one more object: every object lost its rim to it
+    from skimage.segmentation import find_boundaries
+
+    data = instance_dataset(tmp_path / "d", count=2, size=(96, 96))
+    yy, xx = np.mgrid[:96, :96]
+    cells = ((yy // 16) * 6 + xx // 16 + 1).astype(np.uint16)  # 36 touching cells, a confluent tissue's labels
+    tifffile.imwrite(data / "masks" / "n0.tif", cells)
+    tifffile.imwrite(data / "masks" / "n1.tif", np.where(find_boundaries(cells), 65535, cells).astype(np.uint16))
+    code = main(["inspect", str(data), "--task", "instances"])
+    said = capsys.readouterr().out
+    assert code == 2 and "n1.tif" in said and "value 65535 is drawn as lines" in said and "n0.tif" not in said, said
+
 # --- training, prediction, export -------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
