@@ -159,8 +159,8 @@ def check_instance_labels(mask: np.ndarray, path: str | Path, for_training: bool
 
     if mask.min(initial=0) < 0:
         raise InputError("instance labels must not be negative", path=path, fix="number objects 1..N, background 0")
-    ids, areas = np.unique(mask[mask > 0], return_counts=True)
-    _check_no_boundary_value(mask, ids, areas, path)
+    ids = np.unique(mask[mask > 0])
+    _check_no_boundary_value(mask, ids, path)
     if ids.size and ids.size <= 10:
         pieces_per_id = [_sizeable_pieces(ndi.label(mask == i)[0]) for i in ids]
         pieces = sum(pieces_per_id)
@@ -180,24 +180,30 @@ def check_instance_labels(mask: np.ndarray, path: str | Path, for_training: bool
     return label_ids(mask)
 
 
-#: a label value drawn as lines whose inside lies at most this far from their edge (lines up to about 3 px wide) ...
-BOUNDARY_WIDTH = 2.0
-#: ... along at least this many other objects is a boundary drawn between objects, not an object
+#: a label value drawn as lines whose inside lies at most this far from their edge (lines up to about 4 px wide) ...
+BOUNDARY_WIDTH = 2.5
+#: ... along at least this many other objects, ...
 BOUNDARY_NEIGHBOURS = 10
+#: ... enclosing at least as much again as the lines themselves (outlines close around their objects; an id of small
+#: objects repeated by an 8-bit save is thin and touches many others too, but encloses nothing), is a boundary drawn
+#: between objects, not an object
+BOUNDARY_ENCLOSES = 2.0
+#: the values checked: those whose bounding boxes are the largest (outlines span the objects they close around)
+BOUNDARY_CANDIDATES = 3
 
 
-def _check_no_boundary_value(mask: np.ndarray, ids: np.ndarray, areas: np.ndarray, path: str | Path) -> None:
+def _check_no_boundary_value(mask: np.ndarray, ids: np.ndarray, path: str | Path) -> None:
     """Refuse label images with outlines drawn in them as one value (some annotation tools export a 'boundary'
     value, 65535 say, around every object): scored as truth, that net became one object, and every object lost its
-    rim (Dice 0.76 for a prediction of 0.96). The value that covers the most pixels is checked: a net of thin lines
-    touching many objects. A confluent tissue's cells, however they touch, are each wider than lines.
+    rim (Dice 0.76 for a prediction of 0.96). The values of the largest bounding boxes are checked: thin lines along
+    many objects that close around them. A confluent tissue's cells are each wider than lines.
 
     >>> from skimage.segmentation import find_boundaries
     >>> yy, xx = np.mgrid[:60, :60]
     >>> cells = (yy // 12) * 5 + xx // 12 + 1                        # 25 touching squares
     >>> outlined = np.where(find_boundaries(cells), 65535, cells)
-    >>> _check_no_boundary_value(cells, *np.unique(cells, return_counts=True), "cells.tif")   # fine
-    >>> _check_no_boundary_value(outlined, *np.unique(outlined, return_counts=True), "outlined.tif")
+    >>> _check_no_boundary_value(cells, np.unique(cells), "cells.tif")   # fine
+    >>> _check_no_boundary_value(outlined, np.unique(outlined), "outlined.tif")
     Traceback (most recent call last):
     ...
     unetkit.errors.InputError: outlined.tif: value 65535 is drawn as lines about 2 px wide along 25 objects: a boundary between objects, not an object (instance labels hold one id per object and 0 between them)
@@ -207,21 +213,32 @@ def _check_no_boundary_value(mask: np.ndarray, ids: np.ndarray, areas: np.ndarra
 
     if ids.size <= BOUNDARY_NEIGHBOURS:
         return
-    value = ids[np.argmax(areas)]
+    compact = np.searchsorted(ids, mask) + 1  # ids 1..n in ids' order where mask > 0 (any dtype, any size of id)
+    boxes = ndi.find_objects(np.where(mask > 0, compact, 0))
+    spans = np.array([0 if box is None else (box[0].stop - box[0].start) * (box[1].stop - box[1].start)
+                      for box in boxes])
+    for value in ids[np.argsort(spans)[::-1][:BOUNDARY_CANDIDATES]]:  # outlines span the image, any object less
+        _check_not_lines(mask, value, path)
+
+
+def _check_not_lines(mask: np.ndarray, value: int, path: str | Path) -> None:
+    """Raise if ``value`` is drawn in ``mask`` as thin lines that close around many other objects."""
+    from scipy import ndimage as ndi
+
     rows, cols = np.nonzero(mask == value)
     top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
     window = mask[max(top - 1, 0):bottom + 1, max(left - 1, 0):right + 1]
     lines = window == value
     width = float(ndi.distance_transform_edt(np.pad(lines, 1)).max())
-    if width > BOUNDARY_WIDTH:
-        return
+    if width > BOUNDARY_WIDTH or ndi.binary_fill_holes(lines).sum() < BOUNDARY_ENCLOSES * lines.sum():
+        return  # wide, or enclosing little: objects (small ones repeated by an 8-bit save are thin and touch many)
     beside = ndi.binary_dilation(lines) & ~lines & (window > 0)
     neighbours = np.unique(window[beside]).size
     if neighbours >= BOUNDARY_NEIGHBOURS:
         raise InputError(
             f"value {value} is drawn as lines about {max(1, round(2 * width - 1))} px wide along {neighbours} "
-            "objects: a boundary "
-            "between objects, not an object (instance labels hold one id per object and 0 between them)",
+            "objects: a boundary between objects, not an object (instance labels hold one id per object and 0 "
+            "between them)",
             path=path, fix="set that value to 0 (background) in the masks")
 
 
