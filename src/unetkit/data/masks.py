@@ -213,10 +213,14 @@ def _check_no_boundary_value(mask: np.ndarray, ids: np.ndarray, path: str | Path
 
     if ids.size <= BOUNDARY_NEIGHBOURS:
         return
-    compact = np.searchsorted(ids, mask) + 1  # ids 1..n in ids' order where mask > 0 (any dtype, any size of id)
-    boxes = ndi.find_objects(np.where(mask > 0, compact, 0))
-    spans = np.array([0 if box is None else (box[0].stop - box[0].start) * (box[1].stop - box[1].start)
-                      for box in boxes])
+    if int(ids[-1]) <= max(4 * ids.size, 1 << 16):  # ids of moderate size: boxes by id, without a copy of the mask
+        boxes = ndi.find_objects(mask if mask.dtype.kind == "i" else mask.astype(np.int32))
+        boxes = [boxes[int(i) - 1] for i in ids]
+    else:  # large or sparse ids (up to 2**64): numbered 1..n in their order first
+        compact = (np.searchsorted(ids, mask) + 1).astype(np.int32)
+        compact[mask == 0] = 0
+        boxes = ndi.find_objects(compact)
+    spans = np.array([(box[0].stop - box[0].start) * (box[1].stop - box[1].start) for box in boxes])
     for value in ids[np.argsort(spans)[::-1][:BOUNDARY_CANDIDATES]]:  # outlines span the image, any object less
         _check_not_lines(mask, value, path)
 
