@@ -669,7 +669,7 @@ def test_inspect_task_instances_checks_label_images_as_train_does(tmp_path, caps
     code, said = run_cli(["inspect", str(data), "--task", "instances"], capsys)
     assert code == 0 and f"objects: {objects} (label ids" in said and "class 2" not in said, said
     code, said = run_cli(["inspect", str(data), "--task", "instances", "--instance-masks"], capsys)
-    assert code == 2 and "leave --classes, --instance-masks and --ignore-index out" in said
+    assert code == 2 and "leave --classes, --mask-mode/--instance-masks, --loss and --ignore-index out" in said
 
 def test_inspect_names_the_images_train_holds_out_and_a_split_that_starves_training(tmp_path, capsys):
     import re
@@ -695,7 +695,7 @@ def test_inspect_names_the_images_train_holds_out_and_a_split_that_starves_train
     code, said = run_cli(["inspect", str(data), "--val-fraction", "0"], capsys)
     assert code == 0 and "validation:" not in said and "of the labelled foreground" not in said
     code, said = run_cli(["inspect", str(data), "--seed", "-1"], capsys)
-    assert code == 2 and "--seed must be 0 or more" in said and "Traceback" not in said
+    assert code == 2 and "seed must be 0 or more, got -1" in said and "Traceback" not in said
 
 def test_ome_tiff_stems_pair_without_their_ome_suffix(tmp_path):
     from unetkit.data.pairing import find_pairs

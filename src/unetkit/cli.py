@@ -375,21 +375,16 @@ def _run_inspect(args: argparse.Namespace, argv: Sequence[str], stops: ReceivedS
     from .data.masks import check_ignore_index
     from .data.sample import resolve_data_source, resolve_mask_mode
     from .inspect_data import SplitPreview, inspect_dataset
+    from .training.config import TrainConfig
 
     stops.raise_if_any()
     source, _ = resolve_data_source(args.data)
-    if args.task == "instances":  # what train --task instances reads and refuses
-        if args.num_classes != 1 or args.instance_masks or args.ignore_index is not None:
-            raise ConfigError("--task instances reads instance label masks and has its own outputs and loss",
-                              fix="leave --classes, --instance-masks and --ignore-index out with --task instances")
-        mode = "labels"
-    else:
-        mode = resolve_mask_mode(args.data, "instances" if args.instance_masks else None)
+    TrainConfig(out="unused", data=args.data, task=args.task, num_classes=args.num_classes,  # train's own checks of
+                mask_mode="instances" if args.instance_masks else None, ignore_index=args.ignore_index,  # these
+                val_fraction=args.val_fraction, seed=args.seed, val_split=args.val_split)
+    mode = "labels" if args.task == "instances" else resolve_mask_mode(args.data, "instances" if args.instance_masks
+                                                                       else None)
     check_ignore_index(args.ignore_index, args.num_classes, mode)  # what train refuses
-    if not 0 <= args.val_fraction < 1:
-        raise ConfigError(f"--val-fraction must be in [0, 1), got {args.val_fraction:g}")
-    if args.seed < 0:
-        raise ConfigError(f"--seed must be 0 or more, got {args.seed}")
     report = inspect_dataset(source, DataOptions(args.num_classes, mode, args.ignore_index),
                              SplitPreview(args.val_fraction, args.seed, args.val_split))
     print(report.text())
