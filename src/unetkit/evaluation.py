@@ -63,7 +63,7 @@ class EvaluationReport:
         """Per image, each foreground class's Dice and IoU where the model has several classes (else empty)."""
         per_image = getattr(self.accumulator, "per_image", None) or []
         if not per_image or not isinstance(per_image[0], Scores) or len(per_image[0].dice) <= 2:
-            return [{} for _ in self.accumulator.rows()]
+            return [{} for _ in self.names]
         return [{**{f"dice_{c}": s.dice[c] for c in range(1, len(s.dice))},
                  **{f"iou_{c}": s.iou[c] for c in range(1, len(s.iou))}} for s in per_image]
 

@@ -221,17 +221,17 @@ def _check_no_boundary_value(mask: np.ndarray, ids: np.ndarray, path: str | Path
         compact[mask == 0] = 0
         boxes = ndi.find_objects(compact)
     spans = np.array([(box[0].stop - box[0].start) * (box[1].stop - box[1].start) for box in boxes])
-    for value in ids[np.argsort(spans)[::-1][:BOUNDARY_CANDIDATES]]:  # outlines span the image, any object less
-        _check_not_lines(mask, value, path)
+    for index in np.argsort(spans)[::-1][:BOUNDARY_CANDIDATES]:  # outlines span the image, any object less
+        _check_not_lines(mask, ids[index], boxes[index], path)
 
 
-def _check_not_lines(mask: np.ndarray, value: int, path: str | Path) -> None:
-    """Raise if ``value`` is drawn in ``mask`` as thin lines that close around many other objects."""
+def _check_not_lines(mask: np.ndarray, value: int, box: tuple[slice, slice], path: str | Path) -> None:
+    """Raise if ``value`` (inside its bounding ``box``) is drawn in ``mask`` as thin lines that close around many
+    other objects."""
     from scipy import ndimage as ndi
 
-    rows, cols = np.nonzero(mask == value)
-    top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
-    window = mask[max(top - 1, 0):bottom + 1, max(left - 1, 0):right + 1]
+    rows, cols = box
+    window = mask[max(rows.start - 1, 0):rows.stop + 1, max(cols.start - 1, 0):cols.stop + 1]
     lines = window == value
     width = float(ndi.distance_transform_edt(np.pad(lines, 1)).max())
     if width > BOUNDARY_WIDTH or ndi.binary_fill_holes(lines).sum() < BOUNDARY_ENCLOSES * lines.sum():
@@ -262,7 +262,6 @@ def label_ids(mask: np.ndarray) -> np.ndarray:
     return mask.astype(np.int32)
 
 
-
 #: a piece of one id is a stray, not an object of its own, if it has at most this many pixels ...
 STRAY_PIXELS = 16
 #: ... and under this share of the id's largest piece: the stray pixels that tracking annotations leave beside a cell
@@ -284,6 +283,7 @@ def _sizeable_pieces(pieces: np.ndarray) -> int:
     if not areas.size:
         return 0
     return int(np.count_nonzero((areas > STRAY_PIXELS) | (areas >= STRAY_SHARE * areas.max())))
+
 
 NO_BACKGROUND_FIX = ("make the background 0 in the masks (ilastik's Simple Segmentation exports 1 for background "
                      "and 2 for objects: subtract 1)")
