@@ -151,10 +151,18 @@ def mask_rule(
     )
 
 
-def check_instance_labels(mask: np.ndarray, path: str | Path, for_training: bool = True) -> np.ndarray:
-    """An instance label image (objects numbered 1..N, ids may skip) as int32, or an error
-    if it is clearly a binary or semantic mask rather than one id per object (``for_training``: the fix may
-    offer the semantic task; evaluate's masks must suit the object model it scores)."""
+def check_instance_labels(mask: np.ndarray, path: str | Path, for_training: bool = True) -> None:
+    """Raise an error if ``mask`` is not an instance label image (objects numbered 1..N, ids may skip) but clearly
+    a binary or semantic mask, or one with outlines drawn in it (``for_training``: the fix may offer the semantic
+    task; evaluate's masks must suit the object model it scores). :func:`label_ids` gives the ids to work in.
+
+    >>> check_instance_labels(np.array([[0, 1, 1, 0, 2, 2]]), "labels.tif")     # two objects: fine
+    >>> check_instance_labels(np.array([[1, 1, 0, 1, 1, 0, 1, 1]]), "binary.tif")
+    Traceback (most recent call last):
+    ...
+    unetkit.errors.InputError: binary.tif: mask looks binary: 1 value(s) {1} cover 3 separate objects, but instance segmentation needs each object numbered on its own
+      fix: save a label image with one id per object (0 = background), or train the default semantic task (leave --task instances out)
+    """
     from scipy import ndimage as ndi
 
     if mask.min(initial=0) < 0:
@@ -177,7 +185,6 @@ def check_instance_labels(mask: np.ndarray, path: str | Path, for_training: bool
                     ", or train the default semantic task (leave --task instances out)" if for_training else
                     ": an object model is scored against objects"),
             )
-    return label_ids(mask)
 
 
 #: a label value drawn as lines whose inside lies at most this far from their edge (lines up to about 4 px wide) ...
