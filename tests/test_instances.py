@@ -623,3 +623,17 @@ def test_training_keeps_the_minimum_object_size_that_scores_best_on_its_validati
     assert parsed.min_object_size == 100  # as predict and evaluate take it
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--task", "instances", "--out", "o", "--min-object-size", "2.5"])
+
+
+def test_label_images_whose_ids_repeat_are_refused_as_an_8_bit_save_of_too_many_objects(tmp_path):
+    from unetkit.data.masks import check_instance_labels
+    from unetkit.errors import InputError
+
+    yy, xx = np.mgrid[:160, :160]
+    objects = np.where((yy % 8 < 6) & (xx % 8 < 6), (yy // 8) * 20 + xx // 8 + 1, 0)  # 400 squares of 36 px
+    assert check_instance_labels(objects.astype(np.uint16), tmp_path / "m.tif") is None
+    with pytest.raises(InputError, match=r"144 of the 255 object ids each cover separate objects.*8-bit file"):
+        check_instance_labels(objects.astype(np.uint8), tmp_path / "m.png")  # ids 256.. wrapped onto 0..144
+    one_split = objects.copy()
+    one_split[objects == 5] = 7  # an id on two pieces (a cell cut by the plane) is not a repeated id
+    assert check_instance_labels(one_split, tmp_path / "m.tif") is None

@@ -111,8 +111,8 @@ def mask_rule(
     if mask.dtype == bool:
         mask = mask.astype(np.uint8)
     if mode == "labels":
+        check_not_an_intensity_image(mask, path)  # first: the more telling error for a photo given as masks
         check_instance_labels(mask, path, options_can_change)
-        check_not_an_intensity_image(mask, path)
         return MaskRule("labels")
     if mode == "instances":
         check_not_an_intensity_image(mask, path)
@@ -153,8 +153,10 @@ def mask_rule(
 
 def check_instance_labels(mask: np.ndarray, path: str | Path, for_training: bool = True) -> None:
     """Raise an error if ``mask`` is not an instance label image (objects numbered 1..N, ids may skip) but clearly
-    a binary or semantic mask, or one with outlines drawn in it (``for_training``: the fix may offer the semantic
-    task; evaluate's masks must suit the object model it scores). :func:`label_ids` gives the ids to work in.
+    a binary or semantic mask, one whose ids repeat (each id on several separate objects: an 8-bit save of more
+    than 255 objects wraps its ids, and object 256 becomes background), or one with outlines drawn in it
+    (``for_training``: the fix may offer the semantic task; evaluate's masks must suit the object model it scores).
+    :func:`label_ids` gives the ids to work in.
 
     >>> check_instance_labels(np.array([[0, 1, 1, 0, 2, 2]]), "labels.tif")     # two objects: fine
     >>> check_instance_labels(np.array([[1, 1, 0, 1, 1, 0, 1, 1]]), "binary.tif")
@@ -163,16 +165,17 @@ def check_instance_labels(mask: np.ndarray, path: str | Path, for_training: bool
     unetkit.errors.InputError: binary.tif: mask looks binary: 1 value(s) {1} cover 3 separate objects, but instance segmentation needs each object numbered on its own
       fix: save a label image with one id per object (0 = background), or train the default semantic task (leave --task instances out)
     """
-    from scipy import ndimage as ndi
-
     if mask.min(initial=0) < 0:
         raise InputError("instance labels must not be negative", path=path, fix="number objects 1..N, background 0")
     ids = np.unique(mask[mask > 0])
     _check_no_boundary_value(mask, ids, path)
-    if ids.size and ids.size <= 10:
-        pieces_per_id = [_sizeable_pieces(ndi.label(mask == i)[0]) for i in ids]
-        pieces = sum(pieces_per_id)
-        fragmented = sum(1 for count in pieces_per_id if count > 1)
+    if not ids.size:
+        return
+    pieces_per_id = _pieces_per_id(mask, ids)
+    pieces = int(pieces_per_id.sum())
+    fragmented = int(np.count_nonzero(pieces_per_id > 1))
+    fix = "save a label image with one id per object (0 = background)"
+    if ids.size <= REPEATED_IDS_FROM:
         binary = ids.size == 1 and pieces >= 2
         semantic = ids.size >= 2 and fragmented >= ids.size / 2 and pieces >= ids.size + 2
         if binary or semantic:
@@ -181,10 +184,50 @@ def check_instance_labels(mask: np.ndarray, path: str | Path, for_training: bool
                 f"mask looks {kind}: {ids.size} value(s) {_format_values(ids)} cover {pieces} separate "
                 "objects, but instance segmentation needs each object numbered on its own",
                 path=path,
-                fix="save a label image with one id per object (0 = background)" + (
-                    ", or train the default semantic task (leave --task instances out)" if for_training else
-                    ": an object model is scored against objects"),
+                fix=fix + (", or train the default semantic task (leave --task instances out)" if for_training else
+                           ": an object model is scored against objects"),
             )
+    elif fragmented >= max(REPEATED_IDS_MIN, REPEATED_IDS_SHARE * ids.size):
+        wrapped = mask.dtype == np.uint8 and int(ids[-1]) >= 250
+        raise InputError(
+            f"{fragmented} of the {ids.size} object ids each cover separate objects ({pieces} pieces in all): "
+            "ids are repeated, so objects would be merged and scored as one"
+            + (" (an 8-bit file: ids wrap past 255, and object 256 becomes background)" if wrapped else ""),
+            path=path,
+            fix=fix + ", saved as 16 or 32 bits when there are more than 255 objects",
+        )
+
+
+#: label images of up to this many ids are checked for binary or semantic masks; of more, for repeated ids ...
+REPEATED_IDS_FROM = 10
+#: ... refused when at least this many ids, and this share of them, each cover several separate objects (the public
+#: sets' label images: at most 1 of 9 to 195 ids, a cell cut by a slice of cells3d; an 8-bit save of 400 objects: 144)
+REPEATED_IDS_MIN = 3
+REPEATED_IDS_SHARE = 0.1
+
+
+def _pieces_per_id(mask: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """How many separate pieces (4-connected) each of ``ids`` (the sorted non-zero values of ``mask``) covers,
+    strays not counted (:data:`STRAY_PIXELS`, :data:`STRAY_SHARE`).
+
+    >>> _pieces_per_id(np.array([[1, 0, 1, 2, 2, 0, 3]]), np.array([1, 2, 3])).tolist()
+    [2, 1, 1]
+    >>> cell = np.zeros((80, 80), int); cell[:60, :60] = 1; cell[70, 70] = 1        # 3,600 px and a 1-px stray
+    >>> small = cell.copy(); small[62:80, 62:80] = 1                                 # and a cell of 324 px
+    >>> _pieces_per_id(cell, np.array([1])).tolist(), _pieces_per_id(small, np.array([1])).tolist()
+    ([1], [2])
+    """
+    from skimage.measure import label
+
+    pieces = label(mask, background=0, connectivity=1).ravel()
+    areas = np.bincount(pieces)[1:]
+    id_of_piece = np.zeros(areas.size + 1, mask.dtype)
+    id_of_piece[pieces] = mask.ravel()  # every pixel of a piece holds its id
+    id_index = np.searchsorted(ids, id_of_piece[1:])
+    largest = np.zeros(ids.size, np.int64)
+    np.maximum.at(largest, id_index, areas)
+    sizeable = (areas > STRAY_PIXELS) | (areas >= STRAY_SHARE * largest[id_index])
+    return np.bincount(id_index[sizeable], minlength=ids.size)
 
 
 #: a label value drawn as lines whose inside lies at most this far from their edge (lines up to about 4 px wide) ...
@@ -275,21 +318,6 @@ STRAY_PIXELS = 16
 #: (the Cell Tracking Challenge's CHO masks: an id of 3,712 px with two 1-px pieces), not the separate objects of a
 #: binary or semantic mask, whose pieces are cells of tens of pixels or more
 STRAY_SHARE = 0.01
-
-
-def _sizeable_pieces(pieces: np.ndarray) -> int:
-    """How many of the connected pieces in ``pieces`` (numbered 1..n, as ``ndimage.label`` gives them) are not
-    strays (:data:`STRAY_PIXELS`, :data:`STRAY_SHARE`).
-
-    >>> cell = np.zeros((80, 80), int); cell[:60, :60] = 1; cell[70, 70] = 2        # 3,600 px and a 1-px stray
-    >>> small = cell.copy(); small[62:80, 62:80] = np.where(small[62:80, 62:80] == 2, 2, 3)  # and a cell of 324 px
-    >>> _sizeable_pieces(cell), _sizeable_pieces(small)
-    (1, 2)
-    """
-    areas = np.bincount(pieces.ravel())[1:]
-    if not areas.size:
-        return 0
-    return int(np.count_nonzero((areas > STRAY_PIXELS) | (areas >= STRAY_SHARE * areas.max())))
 
 
 NO_BACKGROUND_FIX = ("make the background 0 in the masks (ilastik's Simple Segmentation exports 1 for background "
