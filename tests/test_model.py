@@ -71,6 +71,20 @@ def test_valid_size_helpers_are_inverse():
     assert (valid_input_size(388, 5) - 388) // 2 == 92  # the paper's context
 
 
+def test_the_network_alone_on_a_side_off_the_multiple_answers_for_its_top_left_part():
+    # exported .onnx/.pt files are the network without unetkit's padding; on a side that is not a multiple of
+    # 2^(depth - 1) the pooled maps drop their last row, so the skips must be cut from the top left (a centre crop
+    # shifted them by a pixel per level: 7 % of a HeLa frame's labels flipped at depth 5)
+    torch.manual_seed(0)
+    model = UNet(depth=4, base_width=4).eval()
+    image = torch.randn(1, 1, 400, 400)
+    with torch.no_grad():
+        whole = model._forward_unpadded(image)
+        odd = model._forward_unpadded(image[..., :397, :395])
+    assert tuple(odd.shape[-2:]) == (392, 392)  # the largest multiples of 8 within 397 x 395
+    torch.testing.assert_close(odd[..., :200, :200], whole[..., :200, :200])  # beyond reach of the lost rows
+
+
 def test_valid_model_rejects_a_size_it_cannot_take_with_a_hint():
     model = UNet(base_width=2, depth=3, padding="valid")
     with pytest.raises(ValueError, match="valid_input_size"):

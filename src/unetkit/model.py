@@ -161,10 +161,14 @@ class Up(nn.Module):
                 nn.Conv2d(in_channels, out_channels, 1),
             )
         self.conv = DoubleConv(2 * out_channels, out_channels, config.padding, config.batch_norm)
+        self.same_padding = config.padding == "same"
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         x = self.up(x)
-        skip = center_crop(skip, x.shape[-2], x.shape[-1])
+        if self.same_padding:  # pooling an odd side drops its last row: the up-sampled map covers the skip's top-left
+            skip = skip[..., : x.shape[-2], : x.shape[-1]]
+        else:  # valid padding loses a border on every side: the paper's centre crop
+            skip = center_crop(skip, x.shape[-2], x.shape[-1])
         return self.conv(torch.cat([x, skip], dim=1))
 
 
