@@ -217,6 +217,51 @@ def test_objects_found_block_by_block_equal_those_of_the_whole_image():
     assert count == stats.n_true == stats.n_pred == stats.tp > 25
 
 
+def test_an_object_larger_than_the_blocks_margin_comes_out_whole_or_is_said_to_be_cut():
+    from test_instances import ideal_outputs
+
+    rows, cols = np.mgrid[:160, :200]
+    truth = np.zeros((160, 200), np.int32)
+    truth[(rows - 80) ** 2 + (cols - 96) ** 2 <= 45**2] = 1  # 91 px across, on a corner of four 48-px blocks
+    truth[10:18, 150:158], truth[140:148, 10:18] = 2, 3
+    task = InstanceTask(method="distance", min_size=3)
+    outputs = ideal_outputs(task, truth)
+    blocks, notes = np.zeros(truth.shape, np.uint32), []
+    assert label_in_blocks(outputs, blocks, task, block=48, margin=16, notes=notes) == 3  # a 16-px margin, grown
+    assert match_instances(task.labels(outputs), blocks, threshold=0.95).tp == 3 and notes == []
+    cut, notes = np.zeros(truth.shape, np.uint32), []
+    label_in_blocks(outputs, cut, task, block=48, margin=16, max_margin=16, notes=notes)  # cannot grow: said
+    assert np.unique(cut[truth == 1]).size > 1 and "may be cut where blocks meet" in notes[0]
+
+
+@pytest.fixture(scope="module")
+def instance_model_file(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    task = InstanceTask(method="three-class", min_size=3)
+    model = UNet(depth=3, base_width=4, num_classes=3)
+    path = tmp_path_factory.mktemp("instances") / "m.pt"
+    save_checkpoint(path, make_checkpoint(model, task=task))
+    return path
+
+
+def test_skip_existing_region_by_region_describes_the_label_image_it_keeps(tmp_path, instance_model_file):
+    tifffile.imwrite(tmp_path / "in.tif", image((300, 260)), tile=(128, 128))
+    options = dict(tile=TileOptions(tile_size=128), probabilities_on_disk=True, label_format="tif")
+    first = predict_files(instance_model_file, [tmp_path / "in.tif"], tmp_path / "out", PredictOptions(**options),
+                          QUIET)[0]
+    first.outputs["objects"].unlink()
+    table = tmp_path / "out" / first.outputs["objects"].name
+    yy, xx = np.mgrid[:300, :260]
+    kept = np.where((yy % 20 < 12) & (xx % 20 < 12), (yy // 20) * 13 + xx // 20 + 1, 0).astype(np.uint16)
+    tifffile.imwrite(first.labels, kept)  # 195 squares: not what this model finds (one object, or none)
+    again = predict_files(instance_model_file, [tmp_path / "in.tif"], tmp_path / "out",
+                          PredictOptions(**options, skip_existing=True), QUIET)
+    assert len(again) == 1 and np.array_equal(tifffile.imread(first.labels), kept)
+    with open(table) as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(row["label"]) for row in rows] == list(range(1, 196)) and {row["area"] for row in rows} == {"144"}
+
+
 # --- many files: sharded, resumed ------------------------------------------------------------------
 
 def small_inputs(folder: Path, count: int) -> Path:

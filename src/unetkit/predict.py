@@ -491,7 +491,8 @@ class _Pipeline:
             if is_large(job, options):
                 self._finish_write()
                 self.report(f"{record.source}: {job.shape.height}x{job.shape.width}, predicted region by region")
-                predict_large(self.loaded, job.image_path, job.plane_index, record.to_write, options.tile, replace)
+                predict_large(self.loaded, job.image_path, job.plane_index, record.to_write, options.tile, replace,
+                              kept_labels=record.labels if "labels" in record.kept else None, report=self.report)
                 self.done.append(record)
                 return
             name, raw, image = self._planes(job, upcoming)[job.plane_index]

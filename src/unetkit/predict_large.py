@@ -37,13 +37,16 @@ command peaked at 0.96 GiB on a 16,384 x 16,384 uint16 image (BENCHMARKS.md, "Be
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from .data.chunked import NormalizedImage, open_image, pixel_size
+from .data.chunked import NormalizedImage, is_zarr, open_image, pixel_size
+from .data.io import TIFF_SUFFIXES, read_planes
 from .data.partials import temporary_folder
 from .data.writers import write_ome_zarr, write_tiled_tiff
+from .errors import InputError
 from .inference.loading import LoadedPredictor
 from .instances.blocks import label_in_blocks
 from .tiling import TileOptions, tiled_bands
@@ -74,10 +77,11 @@ class _AsType:
 
 def predict_large(
     loaded: LoadedPredictor, path: Path, plane: int, files: dict[str, Path], tile: TileOptions,
-    replace: bool = False,
+    replace: bool = False, kept_labels: Path | None = None, report: Callable[[str], None] = print,
 ) -> None:
     """Write the task's outputs (``files``, by kind; plus ``probabilities`` if asked) for one
-    plane of an image file, in bounded memory (see the module docstring)."""
+    plane of an image file, in bounded memory (see the module docstring). ``kept_labels``: the label image an
+    earlier run wrote (``--skip-existing`` keeps it), which the objects table and overlay then describe."""
     import zarr
 
     predictor, task = loaded.predictor, loaded.task
@@ -85,26 +89,32 @@ def predict_large(
     image = NormalizedImage(reader, loaded.data_options.normalization)
     height, width = reader.height, reader.width
     size = pixel_size(path)
+    kept = _kept_label_view(kept_labels, (height, width)) if kept_labels is not None else None
     work = temporary_folder(Path(next(iter(files.values()))), suffix=".partial-work")  # beside the outputs
     try:
         chunks = (min(1024, height), min(1024, width))
         labels = zarr.open_array(str(work / "labels.zarr"), mode="w", shape=(height, width),
                                  dtype=np.uint16 if task.pixelwise and task.num_outputs >= 256 else
                                  np.uint8 if task.pixelwise else np.uint32, chunks=chunks)
-        keep_outputs = not task.pixelwise or "probabilities" in files
+        keep_outputs = (not task.pixelwise and kept is None) or "probabilities" in files
         outputs = zarr.open_array(str(work / "outputs.zarr"), mode="w", dtype=np.float32,
                                   shape=(predictor.num_outputs, height, width),
                                   chunks=(1, *chunks)) if keep_outputs else None
-        for top, band in tiled_bands(predictor, image, tile):
+        for top, band in tiled_bands(predictor, image, tile) if keep_outputs or kept is None else ():
             rows = slice(top, top + band.shape[1])
             if outputs is not None:
                 outputs[:, rows, :] = band
-            if task.pixelwise:
+            if task.pixelwise and kept is None:
                 labels[rows, :] = task.labels(band)
+        notes: list[str] = []
         written = labels
-        if not task.pixelwise:
-            count = label_in_blocks(outputs, labels, task)
+        if kept is not None:
+            written = kept
+        elif not task.pixelwise:
+            count = label_in_blocks(outputs, labels, task, notes=notes)
             written = labels if count >= 2**16 else _AsType(labels, np.uint16)  # as in memory: uint16 if it fits
+            for note in notes:
+                report(f"{path}: {note}")
         task_files = {kind: path for kind, path in files.items() if kind != "probabilities"}
         task.write_outputs(task_files, _RawView(reader), image, written, replace, pixel_size=size)
         if "probabilities" in files and outputs is not None:
@@ -115,3 +125,20 @@ def predict_large(
                 write_tiled_tiff(target, outputs, pixel_size=size, overwrite=replace, compression=None)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _kept_label_view(path: Path, shape: tuple[int, int]) -> _RawView | np.ndarray:
+    """The kept label image, read band by band (a TIFF or OME-Zarr; other files whole), checked to be this
+    image's size."""
+    if not (is_zarr(path) or path.suffix.lower() in TIFF_SUFFIXES):
+        whole = read_planes(path)[0]
+        height, width, channels = *whole.shape[:2], (whole.shape[2] if whole.ndim == 3 else 1)
+        view: _RawView | np.ndarray = whole[..., 0] if whole.ndim == 3 else whole
+    else:
+        reader = open_image(path)
+        height, width, channels, view = reader.height, reader.width, reader.channels, _RawView(reader)
+    if (height, width, channels) != (*shape, 1):
+        raise InputError(
+            f"the label image kept from an earlier run is {height}x{width}{'' if channels == 1 else f'x{channels}'}, "
+            f"not this image's {shape[0]}x{shape[1]}", path=path, fix="pass --overwrite to redo it, or choose another --out")
+    return view

@@ -3,8 +3,9 @@
 The outputs (``(K, H, W)``, any array-like: a zarr array on disk, say) are cut into blocks of
 ``block`` pixels; each block is post-processed together with a margin of ``margin`` pixels
 on every side, and keeps exactly the objects whose centre lies in its core. An object is
-then whole if it is smaller than the margin, so the margin should exceed the largest object
-(256 px by default); each object is kept by one block only, so none is cut or counted twice.
+then whole if it is smaller than the margin (256 px by default); a block keeping an object that
+reaches its margin's edge is done again with twice the margin (up to 2,048 px); each object is
+kept by one block only, so none is cut or counted twice.
 The kept objects are numbered across blocks (1..N) and written into ``labels`` (a ``(H, W)``
 array-like: a zarr array, say), where a pixel already claimed by an object of an earlier block
 keeps it.
@@ -27,20 +28,33 @@ from scipy import ndimage as ndi
 
 DEFAULT_BLOCK = 2048
 DEFAULT_MARGIN = 256
+#: a block whose objects reach its margin's edge is done again with the margin doubled, up to this: objects of up to
+#: about 2 x 2,048 px come out whole (a window of 6,144 px: 150 MB a float output map)
+MAX_MARGIN = 2048
 
 
 def label_in_blocks(outputs: Any, labels: Any, task: Any, block: int = DEFAULT_BLOCK,
-                    margin: int = DEFAULT_MARGIN) -> int:
-    """Fill ``labels`` with the objects of ``outputs`` (see the module docstring); returns their count."""
+                    margin: int = DEFAULT_MARGIN, max_margin: int = MAX_MARGIN, notes: list[str] | None = None) -> int:
+    """Fill ``labels`` with the objects of ``outputs`` (see the module docstring); returns their count. A block
+    that keeps an object reaching the edge of its margin (larger than the margin) is done again with twice the
+    margin, up to ``max_margin``; objects larger still may be cut, and ``notes`` gets a line saying so."""
     height, width = outputs.shape[-2:]
-    count = 0
+    count, cut = 0, 0
     for top in range(0, height, block):
         for left in range(0, width, block):
             bottom, right = min(top + block, height), min(left + block, width)
-            y0, x0 = max(top - margin, 0), max(left - margin, 0)
-            y1, x1 = min(bottom + margin, height), min(right + margin, width)
-            found = task.labels(np.asarray(outputs[:, y0:y1, x0:x1]))
-            kept = _objects_centred_in(found, top - y0, bottom - y0, left - x0, right - x0)
+            grown = margin
+            while True:
+                y0, x0 = max(top - grown, 0), max(left - grown, 0)
+                y1, x1 = min(bottom + grown, height), min(right + grown, width)
+                found = task.labels(np.asarray(outputs[:, y0:y1, x0:x1]))
+                kept = _objects_centred_in(found, top - y0, bottom - y0, left - x0, right - x0)
+                edge = _on_inner_edges(found, y0 > 0, y1 < height, x0 > 0, x1 < width)
+                cut_here = np.intersect1d(kept, edge).size
+                if not cut_here or grown >= max_margin:
+                    cut += cut_here
+                    break
+                grown = min(2 * grown, max_margin)
             if not kept.size:
                 continue
             relabel = np.zeros(int(found.max()) + 1, np.uint32)
@@ -49,7 +63,18 @@ def label_in_blocks(outputs: Any, labels: Any, task: Any, block: int = DEFAULT_B
             current = np.asarray(labels[y0:y1, x0:x1])
             labels[y0:y1, x0:x1] = np.where((current == 0) & (mine > 0), mine, current)
             count += kept.size
+    if cut and notes is not None:
+        notes.append(f"{cut} object(s) reach more than {max_margin} px beyond the {block}-px block holding their "
+                     "centre and may be cut where blocks meet")
     return count
+
+
+def _on_inner_edges(found: np.ndarray, top: bool, bottom: bool, left: bool, right: bool) -> np.ndarray:
+    """Ids of ``found`` on the edges that are flagged (the window's edges inside the image, where objects are cut)."""
+    edges = [found[0] if top else None, found[-1] if bottom else None,
+             found[:, 0] if left else None, found[:, -1] if right else None]
+    values = np.concatenate([edge for edge in edges if edge is not None] or [np.zeros(0, found.dtype)])
+    return np.unique(values[values > 0])
 
 
 def _objects_centred_in(found: np.ndarray, top: int, bottom: int, left: int, right: int) -> np.ndarray:
