@@ -91,29 +91,32 @@ def _iou_matrix(intersection: sparse.csr_matrix, true_area: np.ndarray, pred_are
     return sparse.coo_matrix((coo.data / union, (coo.row, coo.col)), shape=coo.shape)
 
 
-def _optimal_pairs(iou: sparse.coo_matrix, threshold: float) -> np.ndarray:
-    """IoUs of the matched pairs with IoU >= threshold, maximising their sum (Hungarian)."""
+def _optimal_pairs(iou: sparse.coo_matrix, threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The matched pairs with IoU >= threshold, maximising the sum of their IoUs (Hungarian, within each group of
+    objects that overlap one another: small matrices, however many objects), as the rows (true objects), columns
+    (predicted ones) and IoUs of ``iou``."""
     keep = iou.data >= threshold
-    if not keep.any():
-        return np.zeros(0)
     rows, cols, values = iou.row[keep], iou.col[keep], iou.data[keep]
+    if not keep.any():
+        return rows, cols, values
     n_true, n_pred = iou.shape
     graph = sparse.coo_matrix((np.ones_like(values), (rows, n_true + cols)), shape=(n_true + n_pred,) * 2)
     _, component = connected_components(graph, directed=False)
-    matched = []
-    for group in np.unique(component[rows]):
-        in_group = component[rows] == group
+    edge_group = component[rows]
+    alone = np.bincount(edge_group)[edge_group] == 1  # a pair that overlaps no other (all of them at IoU > 0.5)
+    matched_rows, matched_cols, matched_values = [rows[alone]], [cols[alone]], [values[alone]]
+    for group in np.unique(edge_group[~alone]):
+        in_group = edge_group == group
         group_rows, row_index = np.unique(rows[in_group], return_inverse=True)
         group_cols, col_index = np.unique(cols[in_group], return_inverse=True)
-        if len(group_rows) == 1 or len(group_cols) == 1:
-            matched.append(values[in_group].max())
-            continue
         dense = np.zeros((len(group_rows), len(group_cols)))
         dense[row_index, col_index] = values[in_group]
         chosen_rows, chosen_cols = linear_sum_assignment(dense, maximize=True)
-        chosen = dense[chosen_rows, chosen_cols]
-        matched.extend(chosen[chosen >= threshold].tolist())
-    return np.asarray(matched)
+        good = dense[chosen_rows, chosen_cols] >= threshold
+        matched_rows.append(group_rows[chosen_rows[good]])
+        matched_cols.append(group_cols[chosen_cols[good]])
+        matched_values.append(dense[chosen_rows[good], chosen_cols[good]])
+    return np.concatenate(matched_rows), np.concatenate(matched_cols), np.concatenate(matched_values)
 
 
 def matched_pairs(truth: np.ndarray, prediction: np.ndarray, threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
@@ -123,23 +126,13 @@ def matched_pairs(truth: np.ndarray, prediction: np.ndarray, threshold: float = 
     >>> matched_pairs(np.array([[1, 1, 0, 2]]), np.array([[7, 7, 0, 0]]))
     (array([1]), array([7]))
     """
-    truth_ids, truth_compact = np.unique(np.asarray(truth), return_inverse=True)
-    pred_ids, pred_compact = np.unique(np.asarray(prediction), return_inverse=True)
+    truth_ids = np.unique(np.asarray(truth))
+    pred_ids = np.unique(np.asarray(prediction))
     truth_ids = truth_ids[truth_ids > 0] if truth_ids.size and truth_ids[0] == 0 else truth_ids
     pred_ids = pred_ids[pred_ids > 0] if pred_ids.size and pred_ids[0] == 0 else pred_ids
     intersection, true_area, pred_area = overlaps(truth, prediction)
-    iou = _iou_matrix(intersection, true_area, pred_area)
-    keep = iou.data >= threshold
-    if not keep.any():
-        return np.zeros(0, truth_ids.dtype), np.zeros(0, pred_ids.dtype)
-    rows, cols, values = iou.row[keep], iou.col[keep], iou.data[keep]
-    dense_rows, row_index = np.unique(rows, return_inverse=True)
-    dense_cols, col_index = np.unique(cols, return_inverse=True)
-    dense = np.zeros((len(dense_rows), len(dense_cols)))
-    dense[row_index, col_index] = values
-    chosen_rows, chosen_cols = linear_sum_assignment(dense, maximize=True)
-    good = dense[chosen_rows, chosen_cols] >= threshold
-    return truth_ids[dense_rows[chosen_rows[good]]], pred_ids[dense_cols[chosen_cols[good]]]
+    rows, cols, _ = _optimal_pairs(_iou_matrix(intersection, true_area, pred_area), threshold)
+    return truth_ids[rows], pred_ids[cols]
 
 
 def _seg(intersection: sparse.csr_matrix, true_area: np.ndarray, pred_area: np.ndarray) -> float:
@@ -172,7 +165,7 @@ def match_instances(truth: np.ndarray, prediction: np.ndarray, threshold: float 
     n_true, n_pred = true_area.size, pred_area.size
 
     def counts_at(t: float) -> tuple[int, int, int, np.ndarray]:
-        matched = _optimal_pairs(iou, t)
+        matched = _optimal_pairs(iou, t)[2]
         tp = len(matched)
         return tp, n_pred - tp, n_true - tp, matched
 
