@@ -261,8 +261,20 @@ def test_a_finished_run_resumed_says_so_and_trains_nothing_until_given_more_epoc
     assert "resumed " + str(tmp_path / "run") + " after epoch 2" in said  # not "at epoch 3"
     assert any("had already trained all 2 epoch(s) asked for; pass a larger --epochs" in line for line in said)
     assert run_files(tmp_path / "run") == before
-    more = train(resume_config(tmp_path / "run", epochs=3), resume=True, report=QUIET)
+    said.clear()
+    more = train(resume_config(tmp_path / "run", epochs=3), resume=True, report=said.append)
     assert more.stopped == "completed" and more.epochs_completed == 3 and more.global_step > finished.global_step
+    steps = finished.global_step  # the cosine schedule had fallen to 0: its stretch is a warm restart, said
+    assert any(f"stretches the run's cosine schedule from 2 to 3 epochs ({steps} to {steps * 3 // 2} steps): step "
+               f"{steps + 1} trains at a learning rate of" in line and "not 0," in line for line in said), said
+
+
+def test_a_schedule_that_falls_to_an_end_needs_the_run_s_length():
+    for schedule in ("cosine", "poly"):
+        with pytest.raises(ConfigError, match=f"--schedule {schedule} falls to its end over a known number of epochs"):
+            TrainConfig(out="run", schedule=schedule)
+        assert TrainConfig(out="run", schedule=schedule, epochs=3).schedule_steps == 3 * 200
+    assert TrainConfig(out="run").schedule_steps is None  # warm-up, then constant: no end needed
 
 
 def test_a_resume_whose_epochs_end_before_where_the_run_is_is_refused_and_writes_nothing(tmp_path):

@@ -36,6 +36,8 @@ OptimizerName = Literal["adam", "adamw", "sgd"]
 TaskName = Literal["semantic", "instances"]
 SemanticMaskMode = Literal["classes", "instances"]
 ScheduleName = Literal["warmup-constant", "cosine", "constant", "poly", "plateau"]
+#: schedules that fall to zero at a planned last step, so need the run's length (``--epochs``)
+SCHEDULES_WITH_AN_END = ("cosine", "poly")
 
 MODEL, DATA, OPTIMISATION, MACHINERY = "model", "data", "optimisation", "machinery"
 
@@ -253,6 +255,12 @@ class TrainConfig:
                               f"{self.normalization}", fix="add --normalization scale, or leave --scale-divisor out")
         if self.scale_divisor is not None:
             check_scale_divisor(self.scale_divisor)
+        if self.decides_length and self.schedule in SCHEDULES_WITH_AN_END:
+            raise ConfigError(f"--schedule {self.schedule} falls to its end over a known number of epochs, but this "
+                              "run decides its own length (it would be sized to the cap of "
+                              f"{self.planned_epochs} epochs, and barely fall before the stopping rule ends the run)",
+                              fix=f"give --epochs N with --schedule {self.schedule}, or leave --schedule out (warm-up, "
+                                  "then constant: no end needed)")
         if self.val_data is not None and self.val_fraction != DEFAULT_VAL_FRACTION:
             raise ConfigError(f"--val-fraction {self.val_fraction:g} has no effect with --val-data, which is the "
                               "validation set", fix="leave one of them out")
@@ -321,6 +329,13 @@ class TrainConfig:
         from .stopping import MAX_EPOCHS
 
         return self.epochs if self.epochs is not None else MAX_EPOCHS
+
+    @property
+    def schedule_steps(self) -> int | None:
+        """The steps the learning-rate schedule falls over to its end (None: it needs no end)."""
+        if self.resolved_schedule not in SCHEDULES_WITH_AN_END:
+            return None
+        return self.planned_epochs * self.steps_per_epoch
 
     @property
     def resolved_schedule(self) -> str:

@@ -55,7 +55,7 @@ from .run_dir import check_new_run_dir, claim_run_dir, hold_run_dir, update_conf
 from .setup import RunParts, build_run
 from .selection import keeps
 from .state import (BEST, LAST, Position, remember_selection_before_cut, restore, save_best, save_last,
-                    undo_cut_selection)
+                    stored_config, stretched_schedule_note, undo_cut_selection)
 from .stopping import DROP_LR, STOP
 
 
@@ -498,6 +498,9 @@ def train(
             position = restore(parts, run_dir)
             check_not_past_the_end(config, position, run_dir)
             report(_resumed_note(run_dir, position))
+            stretched = stretched_schedule_note(stored_config(run_dir), config, position.global_step)
+            if stretched is not None:
+                report(f"note: {stretched}")
         elif resume:
             report(f"{run_dir} stopped before its first checkpoint: starting it again from step 0")
         if context.is_main:

@@ -52,17 +52,22 @@ def build_scheduler(
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     if name == "warmup-constant":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / WARMUP_STEPS))
-    if name == "cosine":
-        return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
-        )
-    if name == "poly":
-        return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: (1 - min(step, total_steps) / total_steps) ** 0.9
-        )
+    if name in ("cosine", "poly"):
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: schedule_factor(name, step, total_steps))
     if name == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=3)
     raise ConfigError(f"unknown schedule {name!r}", fix="choose constant, warmup-constant, cosine, poly or plateau")
+
+
+def schedule_factor(name: str, step: int, total_steps: int) -> float:
+    """The share of the learning rate that a schedule falling to its end (``cosine``, ``poly``) gives at
+    ``step`` of ``total_steps``.
+
+    >>> schedule_factor("cosine", 5, 10), schedule_factor("poly", 10, 10)
+    (0.5, 0.0)
+    """
+    done = min(step, total_steps) / max(1, total_steps)
+    return 0.5 * (1 + math.cos(math.pi * done)) if name == "cosine" else (1 - done) ** 0.9
 
 
 def scale_learning_rate(optimizer: torch.optim.Optimizer, scheduler: object, factor: float) -> None:

@@ -313,6 +313,27 @@ def resume_config(run_dir: str | Path, **given: Any) -> TrainConfig:
     return config.replace(out=str(run_dir), **changes)
 
 
+def stretched_schedule_note(stored: TrainConfig, resumed: TrainConfig, step: int) -> str | None:
+    """What a resume that moves the end of a schedule which falls to it (``--epochs`` raised on a cosine run)
+    does to the learning rate from ``step`` (the steps done) on: a warm restart, said so that it is not silent.
+
+    >>> stored = TrainConfig(out="run", epochs=2, steps_per_epoch=5)
+    >>> print(stretched_schedule_note(stored, stored.replace(epochs=4), 10))
+    --epochs 4 stretches the run's cosine schedule from 2 to 4 epochs (10 to 20 steps): step 11 trains at a learning rate of 0.0005, not 0, and it falls to 0 at step 20 (a warm restart); to end as planned, resume with --epochs 2
+    """
+    from .optim import schedule_factor
+
+    before, after = stored.schedule_steps, resumed.schedule_steps
+    if before is None or after is None or before == after:
+        return None
+    name = resumed.resolved_schedule
+    planned, now = (config.lr * schedule_factor(name, step, total) for config, total in ((stored, before), (resumed, after)))
+    return (f"--epochs {resumed.epochs} stretches the run's {name} schedule from {stored.epochs} to {resumed.epochs} "
+            f"epochs ({before} to {after} steps): step {step + 1} trains at a learning rate of {now:.2g}, not "
+            f"{planned:.2g}, and it falls to 0 at step {after} (a warm restart); to end as planned, resume with "
+            f"--epochs {stored.epochs}")
+
+
 def check_data_still_there(run_dir: str | Path, name: str, path: str | None, checks_data: bool) -> None:
     """Raise a :class:`ConfigError` that says how to go on when a resumed run's data (``name``: ``data`` or
     ``val_data``) is no longer at the ``path`` it recorded (``checks_data``: whether the resume would check data
