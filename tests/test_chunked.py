@@ -152,6 +152,10 @@ def test_the_calibration_fiji_saves_is_the_pixel_size_the_outputs_carry(tmp_path
     record = predict_files(model_file, [tmp_path / "ij.tif"], tmp_path / "out",
                            PredictOptions(label_format="ome-zarr", overlay=False), QUIET)[0]
     assert pixel_size(record.labels) == (pytest.approx(0.5), pytest.approx(0.65), "micrometer")
+    in_tiffs = predict_files(model_file, [tmp_path / "ij.tif"], tmp_path / "tif",
+                             PredictOptions(label_format="tif", overlay=False, probabilities=True), QUIET)[0]
+    for written in (in_tiffs.labels, in_tiffs.probabilities):  # the probabilities lacked it
+        assert pixel_size(written) == (pytest.approx(0.5), pytest.approx(0.65), "micrometer"), written
     tifffile.imwrite(tmp_path / "plain.tif", image((64, 96)), imagej=True)  # uncalibrated: no size invented
     assert pixel_size(tmp_path / "plain.tif") is None
 

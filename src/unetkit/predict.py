@@ -39,7 +39,6 @@ from .cores import usable_cores
 from .data.dataset import load_image_planes
 from .data.io import (
     PlaneShape,
-    atomic_write,
     check_output_folder,
     ensure_can_write,
     image_stem,
@@ -57,7 +56,7 @@ from .inference.predictor import Predictor, check_fits_predictor
 from .instances.task import InstanceTask
 from .signals import Interrupted, raise_on_stop_signals
 from .data.chunked import is_zarr, pixel_size
-from .data.writers import LARGE_PIXELS, write_ome_zarr
+from .data.writers import LARGE_PIXELS, write_ome_zarr, write_tiled_tiff
 from .predict_large import predict_large
 from .tasks import LABEL_FORMATS, Task
 from .tiling import TileOptions, plan_tiles, predict_tiled
@@ -603,11 +602,8 @@ def _write_outputs(task: Task, raw: np.ndarray, image: np.ndarray, labels: np.nd
     if probabilities is not None:
         if probabilities.name.endswith(".zarr"):
             write_ome_zarr(probabilities, outputs, labels=False, pixel_size=size, overwrite=replace)
-        else:
-            import tifffile
-
-            atomic_write(probabilities, lambda target: tifffile.imwrite(
-                target, outputs, photometric="minisblack", compression="zlib"), overwrite=replace)
+        else:  # as the label image: tiled, with the input's pixel size
+            write_tiled_tiff(probabilities, outputs, pixel_size=size, overwrite=replace)
 
 
 class BatchInterrupted(Interrupted):
