@@ -245,6 +245,13 @@ def test_max_time_stops_and_keeps_a_resumable_checkpoint(tmp_path):
     assert resumed.stopped == "completed" and resumed.global_step == epochs * 12 > state["global_step"]
 
 
+def test_a_budget_that_runs_out_with_the_last_planned_step_leaves_the_run_complete(tmp_path):
+    data = write_dataset(tmp_path / "d", count=3)
+    result = train(tiny_config(data, tmp_path / "run", epochs=1, steps_per_epoch=1, max_time_s=1e-9), report=QUIET)
+    assert (result.stopped, result.epochs_completed, result.global_step) == ("completed", 1, 1)
+    assert read_rows(tmp_path / "run" / "log.csv")[-1]["note"] == ""  # not "stopped: time limit"
+
+
 def run_files(run: Path) -> dict[str, bytes]:
     return {name: (run / name).read_bytes() for name in ("log.csv", "result.json", "config.json", "last.pt")}
 

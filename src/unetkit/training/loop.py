@@ -431,7 +431,9 @@ def run(
                 save_last(parts, position, run_dir)
                 report(f"stopped by a signal; saved {run_dir / LAST} (resume with --resume {run_dir})")
                 return reason, "stopped by a signal"
-
+            if reason is StopReason.TIME_LIMIT and position.step == config.steps_per_epoch \
+                    and position.epoch + 1 == planned:
+                reason = None  # the budget ran out with the last step planned: the run is complete, not cut
             ending = _ending(config, position, reason)
             outcome = end_epoch(parts, position, meter, run_dir, report, on_epoch, ending)
             bar.set_postfix_str(f"epoch {position.epoch + 1}, best {parts.task.selection_score} "
