@@ -533,6 +533,20 @@ def test_a_run_that_decides_its_length_ends_at_the_cap_and_says_so(tmp_path, mon
     assert json.loads((tmp_path / "run" / "result.json").read_text())["why"] == "the limit of 2 epochs"
 
 
+def test_a_resume_whose_smaller_patience_ends_the_run_at_once_says_why_in_the_log_too(tmp_path, monkeypatch):
+    from unetkit.training.state import resume_config
+
+    monkeypatch.setattr("unetkit.training.stopping.MAX_EPOCHS", 2)
+    data = write_dataset(tmp_path / "d", count=3)
+    first = train(tiny_config(data, tmp_path / "run", epochs=None, lr=1e-9, steps_per_epoch=2), report=QUIET)
+    assert first.stopped == "epoch-limit"  # epoch 2 gained nothing: one epoch without improvement
+    again = train(resume_config(tmp_path / "run", early_stopping=1), resume=True, report=QUIET)
+    assert again.stopped == "early-stopping" and again.global_step == first.global_step
+    note = read_rows(tmp_path / "run" / "log.csv")[-1]["note"]
+    assert note == "stopped: " + json.loads((tmp_path / "run" / "result.json").read_text())["why"]
+    assert "no validation improvement" in note
+
+
 def test_a_run_that_decides_its_length_is_the_first_epochs_of_a_longer_run(tmp_path, monkeypatch):
     # what benchmarks/length_study.py relies on to read the default run off a 40-epoch run:
     # the warm-up-constant schedule and the data order do not depend on where the run ends

@@ -78,6 +78,22 @@ def check_rows(path: Path) -> None:
                                    "epoch (keep notes in another file)") from None
 
 
+def note_last_row(path: Path, note: str) -> None:
+    """Set the last row's note (a resume that ends the run at once: the last row says why, as result.json does).
+
+    >>> import tempfile
+    >>> log = Path(tempfile.mkdtemp()) / "log.csv"
+    >>> append_row(log, {"epoch": 1, "step": 200, "loss": 0.5})
+    >>> note_last_row(log, "stopped: no validation improvement above 0.003 for 1 epochs")
+    >>> read_rows(log)[-1]["note"]
+    'stopped: no validation improvement above 0.003 for 1 epochs'
+    """
+    rows = read_rows(path)
+    if rows and rows[-1].get("note") != note:
+        rows[-1]["note"] = note
+        _write_rows(path, rows)
+
+
 def truncate_after(path: Path, epoch: int) -> None:
     """Drop rows of epochs after ``epoch`` (a resumed run redoes them)."""
     rows = read_rows(path)

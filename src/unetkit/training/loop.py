@@ -48,7 +48,7 @@ from ..tiling import TileOptions
 from .averaging import follow
 from .config import TrainConfig
 from .distributed import init_distributed
-from .history import CURVE, LOG, RESULT, append_row, check_rows, plot_curves, truncate_after, write_result
+from .history import CURVE, LOG, RESULT, append_row, check_rows, note_last_row, plot_curves, truncate_after, write_result
 from .optim import scale_learning_rate
 from .progress import RunBar
 from .run_dir import check_new_run_dir, claim_run_dir, hold_run_dir, update_config_file
@@ -403,6 +403,8 @@ def run(
         why = config.stopping_rule().reason(position)
         further = "--epochs N" if config.decides_length else "a larger --early-stopping"
         report(f"{run_dir} had already stopped ({why}); pass {further} to train it further")
+        if parts.context.is_main:  # a smaller --early-stopping given to the resume ends it here: its last row says so
+            note_last_row(run_dir / LOG, f"stopped: {why}")
         return StopReason.EARLY_STOPPING, why
     if _budget_spent(config, position):  # a resume within a spent budget
         report(f"{run_dir} has had its {config.max_time_s:g} s of training already ({position.elapsed_s:.1f} s); "
