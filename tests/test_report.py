@@ -126,6 +126,10 @@ def test_the_page_holds_nothing_a_browser_would_fetch(run_report):
 def test_the_page_shows_the_run_settings_and_curves_and_the_worst_images_first(run_report):
     html = run_report.read_text()
     assert "<dt>base_width</dt><dd>2</dd>" in html and 'class="curves" src="data:image/png;base64,' in html
+    for shown in ("<dt>schedule</dt><dd>cosine</dd>", "<dt>loss</dt><dd>dice+bce</dd>",  # what the run used, not a dash
+                  "<dt>padding</dt><dd>same</dd>", "<dt>batch_norm</dt><dd>false</dd>"):
+        assert shown in html, shown
+    assert "&mdash;" not in html.split('class="settings"')[1].split("</dl>")[0]
     assert "No training log" not in html
     dice = [float(v) for v in re.findall(r'<tr><td>.*?</td><td data-value="([^"]+)"', html)]
     assert len(dice) == 5 and dice == sorted(dice)

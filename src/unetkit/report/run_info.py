@@ -44,8 +44,56 @@ def read_run(checkpoint: str | Path) -> RunRecord:
             "(unetkit train writes them in the run directory, beside best.pt).",))
     notes: list[str] = []
     settings = _read_settings(config_path, notes)
+    if settings is not None:
+        settings = resolved_settings(settings, checkpoint)
     curves = _read_curves(log_path, notes)
     return RunRecord(folder, settings, curves, tuple(notes))
+
+
+#: the network's options that config.json leaves at None when the preset decides them
+MODEL_OPTIONS = ("base_width", "depth", "padding", "upsampling", "batch_norm", "dropout")
+#: each instance method's own loss (``--loss`` is for semantic models)
+INSTANCE_LOSSES = {"three-class": "dice+ce on background / interior / boundary",
+                   "distance": "dice+bce on the foreground, bce on the distance inside it",
+                   "border-weights": "dice+bce weighted at the gaps between objects (the U-Net paper's map)"}
+
+
+def resolved_settings(settings: dict[str, Any], checkpoint: str | Path | None = None) -> dict[str, Any]:
+    """``config.json``'s values with what its Nones stood for: the schedule and loss the run used, the network's
+    options from the checkpoint, and "default" for the rest (a report reader cannot tell "None" from "off").
+
+    >>> resolved = resolved_settings({"schedule": None, "loss": None, "epochs": None, "num_classes": 1,
+    ...                               "task": "semantic", "mask_mode": None})
+    >>> resolved["schedule"], resolved["loss"], resolved["mask_mode"]
+    ('warmup-constant', 'dice+bce', 'default')
+    """
+    from ..losses import default_loss_name
+
+    shown = dict(settings)
+    if shown.get("schedule") is None and "schedule" in shown:
+        shown["schedule"] = "warmup-constant" if shown.get("epochs") is None else "cosine"
+    if shown.get("loss") is None and "loss" in shown:
+        shown["loss"] = (INSTANCE_LOSSES.get(shown.get("instance_method") or "", "the method's own")
+                         if shown.get("task") == "instances" else default_loss_name(int(shown.get("num_classes") or 1)))
+    network = _model_config(checkpoint)
+    for name in MODEL_OPTIONS:
+        if shown.get(name) is None and name in network:
+            shown[name] = network[name]
+    return {name: "default" if value is None else value for name, value in shown.items()}
+
+
+def _model_config(checkpoint: str | Path | None) -> dict[str, Any]:
+    """The network options a checkpoint stores ({} if it cannot be read: the report goes on without them)."""
+    if checkpoint is None:
+        return {}
+    from ..checkpoint import read_checkpoint
+    from ..errors import UnetkitError
+
+    try:
+        config = read_checkpoint(checkpoint).get("model_config")
+    except (UnetkitError, OSError, RuntimeError, ValueError):
+        return {}
+    return config if isinstance(config, dict) else {}
 
 
 def _read_settings(path: Path, notes: list[str]) -> dict[str, Any] | None:
