@@ -63,6 +63,18 @@ def test_lazy_and_eager_readers_agree(tmp_path, layout):
     assert np.array_equal(open_image(path, len(eager) - 1).read(0, 300, 0, 420).squeeze(), eager[-1].squeeze())
 
 
+def test_a_bare_zarr_array_of_a_few_channels_last_is_one_colour_image_not_a_stack_of_strips(tmp_path):
+    import zarr
+
+    pixels = np.random.default_rng(0).integers(0, 255, (300, 200, 3), dtype=np.uint8)
+    zarr.open_array(str(tmp_path / "yxc.zarr"), mode="w", shape=pixels.shape, dtype="uint8")[:] = pixels
+    reader = open_image(tmp_path / "yxc.zarr")  # read as 300 planes of 200 x 3 px before
+    assert (reader.height, reader.width, reader.channels) == (300, 200, 3)
+    assert np.array_equal(reader.read(10, 20, 5, 9), pixels[10:20, 5:9])
+    planes = load_image_planes(tmp_path / "yxc.zarr", Normalization())
+    assert len(planes) == 1 and planes[0][2].shape == (3, 300, 200)
+
+
 def test_a_huge_images_normalisation_comes_from_a_bounded_sample(tmp_path):
     data = image((600, 800))
     tifffile.imwrite(tmp_path / "x.tif", data, tile=(64, 64))

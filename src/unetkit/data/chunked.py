@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import InputError
 from .dataset import check_image_values, plane_name
-from .io import CHANNEL_AXES, TIFF_SUFFIXES, series_axes, uniform_series
+from .io import CHANNEL_AXES, TIFF_SUFFIXES, series_axes, uniform_series, unnamed_axes
 from .normalize import working_type
 
 DEFAULT_SAMPLE_PIXELS = 64 * 2**20  # = the largest image predicted in memory: up to it, statistics are exact
@@ -151,8 +151,8 @@ def _open_zarr(path: Path, plane: int) -> ArrayRegionReader:
         node = zarr.open(str(path), mode="r")
     except Exception as exc:
         raise InputError(f"not a readable zarr store ({type(exc).__name__}: {exc})", path=path) from exc
-    if hasattr(node, "shape"):  # a bare array: its last two axes are Y and X
-        axes = "Q" * (len(node.shape) - 2) + "YX"
+    if hasattr(node, "shape"):  # a bare array: its last two axes are Y and X, or (Y, X, up to 4 channels)
+        axes = unnamed_axes("Q" * (len(node.shape) - 2) + "YX", tuple(node.shape))
         return ArrayRegionReader(node, axes, path, plane)
     multiscales = _multiscales(node.attrs.asdict())
     if multiscales is None:

@@ -306,7 +306,16 @@ def series_axes(series: Any) -> str:
     ...                                                                ("QYX", (5, 64, 64)))]
     ['YXS', 'YXS', 'QYX']
     """
-    axes, shape = series.axes, tuple(series.shape)
+    return unnamed_axes(series.axes, tuple(series.shape))
+
+
+def unnamed_axes(axes: str, shape: tuple[int, ...]) -> str:
+    """``axes`` as guessed for an array stored without axis names (a TIFF series, a bare zarr array): a 3D one
+    whose last axis is at most :data:`MAX_UNLABELLED_CHANNELS` long and the others longer is (Y, X, channels).
+
+    >>> unnamed_axes("QYX", (300, 200, 3)), unnamed_axes("QYX", (3, 300, 200))
+    ('YXS', 'QYX')
+    """
     if (axes in ("QYX", "IYX") and shape[2] <= MAX_UNLABELLED_CHANNELS < shape[1]
             and shape[0] > MAX_UNLABELLED_CHANNELS):
         return "YXS"
