@@ -211,6 +211,20 @@ def test_predicting_with_a_package_matches_predicting_with_its_checkpoint(which,
         assert float(np.abs(probabilities - reference).max()) < 1e-4
 
 
+def test_a_package_run_on_an_image_of_one_value_nearly_everywhere_says_its_normalisation_divides_by_nothing(
+        same_package, tmp_path):
+    sparse = np.zeros((96, 128), np.uint16)  # a background-subtracted frame: the 1st and 99.8th percentiles are 0
+    sparse[40:44, 50:54] = 800
+    tifffile.imwrite(tmp_path / "sparse.tif", sparse)
+    flat = {}
+    for model, name in ((same_package, "zip"), (_checkpoint_of(same_package), "pt")):
+        said: list[str] = []
+        predict_files(model, [tmp_path / "sparse.tif"], tmp_path / name, PredictOptions(overlay=False), said.append)
+        flat[name] = [line for line in said if "scale_range divides by almost 0" in line]
+    assert len(flat["zip"]) == 1 and flat["zip"][0].startswith("sparse.tif")
+    assert flat["pt"] == []  # the checkpoint takes the image's maximum: nothing to say
+
+
 def test_evaluate_on_the_command_line_scores_a_package_as_its_checkpoint(same_package, tmp_path):
     scores = {}
     for model in (same_package, same_package.parent / "best.pt"):

@@ -71,7 +71,9 @@ def describe_normalization(normalization: Normalization) -> str:
     """One sentence for people."""
     if normalization.mode == "percentile":
         return (f"per image and channel, percentiles {normalization.low:g} and {normalization.high:g} "
-                "are mapped to 0 and 1 (`scale_range`)")
+                "are mapped to 0 and 1 (`scale_range`; where they are equal, on an image whose pixels nearly all "
+                "hold one value, `scale_range` divides by almost 0 and the predictions are noise: unetkit's "
+                "checkpoint takes the image's maximum there, which the package cannot say)")
     if normalization.mode == "minmax":
         return "per image and channel, the minimum and maximum are mapped to 0 and 1 (`scale_range`, 0 to 100)"
     if normalization.mode == "scale":

@@ -52,6 +52,7 @@ from .data.partials import sweep_stale
 from .data.sample import resolve_data_source
 from .errors import ConfigError, InputError, OutputExistsError, UnetkitError
 from .inference.loading import BACKENDS, LoadedPredictor, load_predictor, with_object_options
+from .inference.bioimageio_ops import PackagePreprocessing
 from .inference.predictor import Predictor, check_fits_predictor
 from .instances.task import InstanceTask
 from .signals import Interrupted, raise_on_stop_signals
@@ -93,6 +94,10 @@ class PredictOptions:
             raise ConfigError(f"--min-object-size must be at least 1 pixel, got {self.min_object_size}")
         if self.overwrite and self.skip_existing:
             raise ConfigError("--overwrite and --skip-existing contradict each other", fix="choose one")
+
+
+#: normalised inputs beyond this (percentile normalisation gives about 0 to 1) come from a division by almost nothing
+FLAT_IMAGE_INPUT = 1e3
 
 
 @dataclass
@@ -525,13 +530,29 @@ class _Pipeline:
         """A model trained with ``--normalization scale`` saw inputs up to 1: an image far
         brighter (16-bit frames for an 8-bit model) gets predicted, and said so."""
         normalization = self.loaded.data_options.normalization
-        if not isinstance(normalization, Normalization) or normalization.mode != "scale":  # or a package's own
+        if isinstance(normalization, PackagePreprocessing):
+            self._say_if_divided_by_nothing(name, image, normalization)
+            return
+        if not isinstance(normalization, Normalization) or normalization.mode != "scale":
             return
         brightest = float(image.max())
         if brightest > 1.5:
             self.report(f"{name}: pixels reach {brightest * normalization.high:g}, {brightest:.1f} times the "
                         f"{normalization.high:g} that the model's training images were divided by "
                         "(--normalization scale): an image of another type or camera? Predictions may be wrong")
+
+    def _say_if_divided_by_nothing(self, name: str, image: np.ndarray, preprocessing: PackagePreprocessing) -> None:
+        """A bioimage.io package maps percentiles to 0 and 1 with ``scale_range``, which divides by almost nothing
+        where both percentiles are equal (a background-subtracted frame: most pixels at one value); unetkit's own
+        normalisation takes the image's maximum there, the format has no way to say so: said, not silent."""
+        if not any(step == "scale_range" for step, _ in preprocessing.steps):
+            return
+        brightest = float(np.abs(image).max(initial=0.0))
+        if brightest > FLAT_IMAGE_INPUT:
+            self.report(f"{name}: the package's normalisation gives inputs up to {brightest:.3g}: the image's lower "
+                        "and upper percentiles are equal (most pixels hold one value), and scale_range divides by "
+                        "almost 0 there, in every tool that runs the package; predict such images with the "
+                        "checkpoint (.pt) or ONNX file, whose normalisation takes the image's maximum instead")
 
     def _say_if_size_emptied(self, name: str, outputs: np.ndarray, labels: np.ndarray) -> None:
         """An instance image left without objects by the minimum object size says so (it is not silent)."""
