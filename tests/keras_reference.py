@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 
 
-def build_reference_keras_unet(height: int = 96, width: int = 96, channels: int = 1):
+def build_reference_keras_unet(height: int = 96, width: int = 96, channels: int = 1, *, activation: str = "relu",
+                               skip_first: bool = False, outputs: int = 1, head: str = "sigmoid",
+                               use_bias: bool = True, filters_by_level: tuple[int, ...] = (32, 64, 128, 256, 512)):
+    """The reference (the defaults), or a variant that differs in one way the import must notice."""
     os.environ.setdefault("KERAS_BACKEND", "torch")
     from keras import Input, Model
     from keras.layers import Conv2D, Conv2DTranspose, MaxPooling2D, concatenate
@@ -13,16 +16,18 @@ def build_reference_keras_unet(height: int = 96, width: int = 96, channels: int 
     inputs = Input((height, width, channels))
     skips = []
     x = inputs
-    for filters in (32, 64, 128, 256):
-        x = Conv2D(filters, (3, 3), activation="relu", padding="same")(x)
-        x = Conv2D(filters, (3, 3), activation="relu", padding="same")(x)
+    *down, bottom = filters_by_level
+    for filters in down:
+        x = Conv2D(filters, (3, 3), activation=activation, padding="same", use_bias=use_bias)(x)
+        x = Conv2D(filters, (3, 3), activation=activation, padding="same", use_bias=use_bias)(x)
         skips.append(x)
         x = MaxPooling2D(pool_size=(2, 2))(x)
-    x = Conv2D(512, (3, 3), activation="relu", padding="same")(x)
-    x = Conv2D(512, (3, 3), activation="relu", padding="same")(x)
-    for filters, skip in zip((256, 128, 64, 32), reversed(skips)):
-        x = concatenate([Conv2DTranspose(filters, (2, 2), strides=(2, 2), padding="same")(x), skip], axis=3)
-        x = Conv2D(filters, (3, 3), activation="relu", padding="same")(x)
-        x = Conv2D(filters, (3, 3), activation="relu", padding="same")(x)
-    outputs = Conv2D(1, (1, 1), activation="sigmoid")(x)
-    return Model(inputs=[inputs], outputs=[outputs])
+    x = Conv2D(bottom, (3, 3), activation=activation, padding="same", use_bias=use_bias)(x)
+    x = Conv2D(bottom, (3, 3), activation=activation, padding="same", use_bias=use_bias)(x)
+    for filters, skip in zip(reversed(down), reversed(skips)):
+        up = Conv2DTranspose(filters, (2, 2), strides=(2, 2), padding="same", use_bias=use_bias)(x)
+        x = concatenate([skip, up] if skip_first else [up, skip], axis=3)
+        x = Conv2D(filters, (3, 3), activation=activation, padding="same", use_bias=use_bias)(x)
+        x = Conv2D(filters, (3, 3), activation=activation, padding="same", use_bias=use_bias)(x)
+    result = Conv2D(outputs, (1, 1), activation=head)(x)
+    return Model(inputs=[inputs], outputs=[result])

@@ -441,6 +441,39 @@ def test_keras_reference_weights_import_with_parity(tmp_path, suffix):
     assert np.abs(ours - expected).max() < 1e-5
 
 
+@pytest.mark.parametrize("variant, message", [
+    (dict(activation="elu"), "activation 'elu' where the reference U-Net has 'relu'"),
+    (dict(skip_first=True), "concatenates ['Conv2D', 'Conv2DTranspose']"),
+    (dict(outputs=2, head="sigmoid"), "a U-Net of 2 outputs ends in 'sigmoid'"),
+])
+def test_keras_u_nets_that_differ_from_the_reference_in_what_shapes_cannot_show_are_refused(tmp_path, capsys,
+                                                                                            variant, message):
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    pytest.importorskip("keras", reason="Keras is not installed: pip install 'unetkit[keras]'")
+    from keras_reference import build_reference_keras_unet
+
+    build_reference_keras_unet(32, 32, filters_by_level=(4, 8, 16), **variant).save(tmp_path / "variant.keras")
+    assert main(["import-keras", str(tmp_path / "variant.keras"), "--out", str(tmp_path / "m.pt")]) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "m.pt").exists()
+
+
+def test_a_keras_u_net_without_biases_imports_with_none(tmp_path):
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    pytest.importorskip("keras", reason="Keras is not installed: pip install 'unetkit[keras]'")
+    from keras_reference import build_reference_keras_unet
+
+    keras_model = build_reference_keras_unet(32, 32, filters_by_level=(4, 8, 16), use_bias=False)
+    keras_model.save(tmp_path / "nobias.keras")
+    assert main(["import-keras", str(tmp_path / "nobias.keras"), "--out", str(tmp_path / "m.pt"),
+                 "--normalization", "scale"]) == 0
+    model, data_options = load_model(tmp_path / "m.pt")
+    assert (data_options.normalization.mode, data_options.normalization.high) == ("scale", 255.0)  # as trained
+    x = np.random.default_rng(0).random((1, 32, 32, 1)).astype("float32")
+    with torch.no_grad():  # PyTorch's drawn biases were kept before: 0.01 to 0.1 off
+        ours = probabilities_from_logits(model(torch.from_numpy(x).permute(0, 3, 1, 2))).numpy().transpose(0, 2, 3, 1)
+    assert np.abs(ours - np.asarray(keras_model.predict(x, verbose=0))).max() < 1e-5
+
+
 def test_probabilities_on_disk_match_in_memory_prediction(tmp_path, checkpoint):
     in_memory = predict_files(checkpoint, ["sample:heldout"], tmp_path / "ram",
                               PredictOptions(probabilities=True, overlay=False), QUIET)

@@ -162,6 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = subparsers.add_parser("import-keras", help="import reference Keras U-Net weights (.h5/.keras)")
     p.add_argument("model", help="MODEL.h5 or MODEL.keras")
     p.add_argument("--out", required=True, help="checkpoint to write")
+    p.add_argument("--normalization", choices=["percentile", "minmax", "scale", "none"], default="percentile",
+                   help="how the Keras model's training images were scaled, which predict then repeats: "
+                        "percentile (1st and 99.8th to 0 and 1, the default), minmax, scale (divided by "
+                        "--scale-divisor) or none (as read)")
+    p.add_argument("--scale-divisor", type=float, default=255.0,
+                   help="what --normalization scale divides by (default 255: 8-bit images to 0..1)")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(handler=_run_import_keras)
     return parser
@@ -415,8 +421,20 @@ def _run_import_keras(args: argparse.Namespace, argv: Sequence[str], stops: Rece
     from .keras_import import import_keras_checkpoint
 
     stops.raise_if_any()
-    model = import_keras_checkpoint(args.model, args.out, overwrite=args.overwrite)
-    print(f"imported {args.model} ({model.config.depth} levels, {model.config.base_width} base filters) into {args.out}")
+    from .data.normalize import Normalization
+
+    if args.normalization != "scale" and args.scale_divisor != 255.0:
+        raise ConfigError(f"--scale-divisor {args.scale_divisor:g} has no effect with --normalization "
+                          f"{args.normalization}", fix="add --normalization scale, or leave --scale-divisor out")
+    normalization = Normalization("scale", high=args.scale_divisor) if args.normalization == "scale" else \
+        Normalization(args.normalization)
+    model = import_keras_checkpoint(args.model, args.out, overwrite=args.overwrite, normalization=normalization)
+    print(f"imported {args.model} ({model.config.depth} levels, {model.config.base_width} base filters) into {args.out}; "
+          "its inputs are normalised: " + {"percentile": "each image's 1st and 99.8th percentiles to 0 and 1",
+                                           "minmax": "each image's minimum and maximum to 0 and 1",
+                                           "scale": f"divided by {args.scale_divisor:g}",
+                                           "none": "not at all"}[args.normalization]
+          + " (--normalization: say how the Keras model's training images were scaled)")
     return 0
 
 

@@ -23,6 +23,8 @@ import torch
 from torch import nn
 
 from .checkpoint import make_checkpoint, save_checkpoint
+from .data.dataset import DataOptions
+from .data.normalize import Normalization
 from .errors import CheckpointError, ConfigError, InputError
 from .model import UNet, UNetConfig
 
@@ -67,13 +69,48 @@ def infer_config(keras_model: Any) -> UNetConfig:
     kernel = np.asarray(first.get_weights()[0])
     padding = "same" if first.padding == "same" else "valid"
     num_outputs = int(last.filters)
-    activation = getattr(last.activation, "__name__", "")
+    activation = _activation(last)
     if num_outputs == 1 and activation not in ("sigmoid", "linear"):
         raise CheckpointError(f"a one-output U-Net should end in a sigmoid, this one ends in {activation!r}")
+    if num_outputs > 1 and activation not in ("softmax", "linear"):
+        raise CheckpointError(f"a U-Net of {num_outputs} outputs ends in {activation!r}, but unetkit's classes are "
+                              "exclusive, one per pixel: a softmax (several sigmoids are several yes/no maps)")
+    _check_hidden_activations(layers[:-1])
+    _check_concatenation_order(keras_model)
     return UNetConfig(
         in_channels=int(kernel.shape[2]), num_classes=num_outputs, base_width=int(first.filters),
         depth=len(pools) + 1, padding=padding, upsampling="transpose",
     )
+
+
+def _activation(layer: Any) -> str:
+    return getattr(layer.activation, "__name__", str(layer.activation))
+
+
+def _check_hidden_activations(layers: list[Any]) -> None:
+    """The reference's convolutions end in a ReLU and its up-convolutions in none: another activation (ELU, say)
+    would load and compute something else, silently."""
+    for layer in layers:
+        expected = "linear" if type(layer).__name__ == "Conv2DTranspose" else "relu"
+        if _activation(layer) != expected:
+            raise CheckpointError(f"layer {layer.name} ({type(layer).__name__}) has activation "
+                                  f"{_activation(layer)!r} where the reference U-Net has {expected!r}, the "
+                                  "activation unetkit's U-Net computes")
+
+
+def _check_concatenation_order(keras_model: Any) -> None:
+    """The reference concatenates ``[up-sampled, skip]``; a model built ``[skip, up-sampled]`` has kernels of the
+    same shapes, so it would load, and compute something else (the halves of each kernel swapped)."""
+    for layer in keras_model.layers:
+        if type(layer).__name__ != "Concatenate":
+            continue
+        try:
+            sources = [type(tensor._keras_history.operation).__name__ for tensor in layer._inbound_nodes[0].input_tensors]
+        except (AttributeError, IndexError):  # a Keras that keeps its graph otherwise: not checked
+            return
+        if sources and sources[0] != "Conv2DTranspose":
+            raise CheckpointError(f"layer {layer.name} concatenates {sources}, but the reference U-Net concatenates "
+                                  "[up-sampled, skip] (the up-convolution first), the order unetkit's U-Net uses")
 
 
 def unet_from_keras(path: str | Path) -> UNet:
@@ -104,14 +141,19 @@ def unet_from_keras(path: str | Path) -> UNet:
             target.weight.copy_(weight)
             if bias:
                 target.bias.copy_(torch.from_numpy(bias[0]))
+            else:  # use_bias=False: no bias, not the one PyTorch drew
+                target.bias.zero_()
     return model.eval()
 
 
-def import_keras_checkpoint(path: str | Path, out: str | Path, overwrite: bool = False) -> UNet:
-    """``unetkit import-keras``: read a Keras U-Net, write a unetkit checkpoint."""
+def import_keras_checkpoint(path: str | Path, out: str | Path, overwrite: bool = False,
+                            normalization: Normalization | None = None) -> UNet:
+    """``unetkit import-keras``: read a Keras U-Net, write a unetkit checkpoint whose inputs are normalised as
+    ``normalization`` says (how the Keras model's training images were scaled; default: percentiles 1 and 99.8)."""
     from .data.io import ensure_can_write
 
     ensure_can_write(Path(out), overwrite, inputs=[path])  # before the work; never over the Keras file itself
     model = unet_from_keras(path)
-    save_checkpoint(out, make_checkpoint(model), overwrite=overwrite)
+    data_options = DataOptions(num_classes=model.config.num_classes, normalization=normalization or Normalization())
+    save_checkpoint(out, make_checkpoint(model, data_options), overwrite=overwrite)
     return model
