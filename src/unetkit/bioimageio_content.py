@@ -201,10 +201,13 @@ def training_settings(training: dict[str, Any]) -> list[tuple[str, str]]:
 
     >>> training_settings({"out": "runs/a", "data": "/home/me/nuclei", "lr": 0.001, "loss": None})
     [('data', 'nuclei'), ('lr', '0.001')]
+    >>> training_settings({"task": "instances", "num_classes": 1, "instance_method": "three-class"})
+    [('task', 'instances'), ('instance_method', 'three-class')]
     """
     rows = []
+    objects = training.get("task") == "instances"  # its outputs are the method's: --classes does not apply
     for name, value in training.items():
-        if name in _HIDDEN_OPTIONS or value is None:
+        if name in _HIDDEN_OPTIONS or value is None or (objects and name == "num_classes"):
             continue
         if name in _PATH_OPTIONS and not _is_sample(value):
             value = Path(str(value)).name
