@@ -278,6 +278,26 @@ def test_skip_existing_region_by_region_describes_the_label_image_it_keeps(tmp_p
     assert [int(row["label"]) for row in rows] == list(range(1, 196)) and {row["area"] for row in rows} == {"144"}
 
 
+def test_the_work_folder_is_removed_even_while_a_write_in_flight_lands_in_it(tmp_path):
+    import threading
+
+    from unetkit.predict_large import remove_folder
+
+    work = tmp_path / ".big.partial-work"
+    (work / "outputs.zarr" / "c").mkdir(parents=True)
+
+    def late_chunk() -> None:  # zarr's I/O thread finishing a chunk after the stop (Ctrl-C) removed the folder
+        time.sleep(0.02)
+        (work / "outputs.zarr" / "c" / "0").mkdir(parents=True, exist_ok=True)
+        (work / "outputs.zarr" / "c" / "0" / "1").write_bytes(b"chunk")
+
+    writer = threading.Thread(target=late_chunk)
+    writer.start()
+    remove_folder(work)
+    writer.join()
+    assert not work.exists()
+
+
 # --- many files: sharded, resumed ------------------------------------------------------------------
 
 def small_inputs(folder: Path, count: int) -> Path:

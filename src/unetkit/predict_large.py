@@ -37,6 +37,7 @@ command peaked at 0.96 GiB on a 16,384 x 16,384 uint16 image (BENCHMARKS.md, "Be
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -124,7 +125,18 @@ def predict_large(
             else:
                 write_tiled_tiff(target, outputs, pixel_size=size, overwrite=replace, compression=None)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        remove_folder(work)
+
+
+def remove_folder(folder: Path, attempts: int = 50, wait_s: float = 0.05) -> None:
+    """Remove ``folder`` and what is in it, again while something still writes into it: a stop (Ctrl-C) can
+    land while zarr's own I/O thread finishes a chunk, which then reappears after the first removal (2 stops in
+    10 left gigabytes of outputs behind)."""
+    for _ in range(attempts):
+        shutil.rmtree(folder, ignore_errors=True)
+        time.sleep(wait_s)  # a write in flight lands by then
+        if not folder.exists():
+            return
 
 
 def _kept_label_view(path: Path, shape: tuple[int, int]) -> _RawView | np.ndarray:
