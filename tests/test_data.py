@@ -81,6 +81,16 @@ def test_0_255_masks_map_to_0_1_and_the_tool_says_so(tmp_path):
     assert any("{0, 255}" in n and "2 file(s)" in n for n in notes)
 
 
+def test_a_blank_image_whose_mask_marks_objects_is_named_in_the_notes(tmp_path):
+    root = write_dataset(tmp_path / "d", count=3)
+    blank = sorted((root / "images").iterdir())[1]
+    Image.fromarray(np.zeros(np.asarray(Image.open(blank)).shape, np.uint8)).save(blank)
+    notes: list[str] = []
+    load_labelled(root, DataOptions(), notes)
+    said = [note for note in notes if "holds one value (0) everywhere, yet its mask marks objects" in note]
+    assert len(said) == 1 and blank.name in said[0]
+
+
 def test_instance_labels_become_foreground_with_the_option():
     labels = np.array([[0, 1, 2], [3, 0, 7]], np.uint16)
     assert prepare_mask(labels, "m.tif", num_classes=1, mode="instances").tolist() == [[0, 1, 1], [1, 0, 1]]
@@ -257,7 +267,11 @@ def test_densely_packed_small_labels_are_not_taken_for_an_intensity_image(mode):
     labels = seeds[rows, cols]
     assert np.array_equal(prepare_mask(labels, "packed.tif", num_classes=1, mode=mode) > 0, labels > 0)
     repeating = labels % 255 + 1  # ids repeat every 255 (an 8-bit save): each id in many pieces, of objects still
-    assert np.array_equal(prepare_mask(repeating, "packed8.tif", num_classes=1, mode=mode) > 0, repeating > 0)
+    if mode == "instances":  # foreground: what the objects cover stays right
+        assert np.array_equal(prepare_mask(repeating, "packed8.tif", num_classes=1, mode=mode) > 0, repeating > 0)
+    else:  # object ids: refused as repeated, not taken for an intensity image
+        with pytest.raises(InputError, match="ids are repeated"):
+            prepare_mask(repeating, "packed8.tif", num_classes=1, mode=mode)
     for size in (64, 128):  # an image's grey levels, even small 16-bit ones whose values each occur a few times
         image = rng.integers(1, 65535, (size, size)).astype(np.uint16)
         with pytest.raises(InputError, match="looks like an intensity image"):

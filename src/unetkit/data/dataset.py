@@ -201,16 +201,34 @@ def load_labelled(
     listing = find_pairs(source)
     check_all_matched(listing)
     listing.note_subfolders(notes)
-    samples = [
-        Sample(plane.name, options.normalization.apply(to_channels_first(plane.raw)), plane.mask,
-               files=(pair.image, pair.mask))
-        for pair in listing.pairs
-        for plane in read_pair(pair, options, notes, options_can_change)
-    ]
+    samples = []
+    for pair in listing.pairs:
+        for plane in read_pair(pair, options, notes, options_can_change):
+            if notes is not None:
+                note_blank_image(plane.raw, plane.mask, plane.name, options.ignore_index, notes)
+            samples.append(Sample(plane.name, options.normalization.apply(to_channels_first(plane.raw)), plane.mask,
+                                  files=(pair.image, pair.mask)))
     check_channels(samples, in_channels, source)
     if notes is not None:
         _deduplicate(notes)
     return samples
+
+
+def note_blank_image(raw: np.ndarray, mask: np.ndarray, name: str, ignore_index: int | None, notes: list[str]) -> None:
+    """Add a note when an image holds one value everywhere but its mask marks objects: a blank frame or a file
+    saved wrongly, which trains the network that objects can be anywhere (not an error: a user may mean it).
+
+    >>> notes = []
+    >>> note_blank_image(np.zeros((4, 4)), np.eye(4, dtype=np.uint8), "a1.tif", None, notes)
+    >>> notes
+    ['image a1.tif holds one value (0) everywhere, yet its mask marks objects (a blank or wrongly saved image?)']
+    """
+    if raw.size == 0 or raw.min() != raw.max():
+        return
+    marked = mask > 0 if ignore_index is None else (mask > 0) & (mask != ignore_index)
+    if marked.any():
+        notes.append(f"image {name} holds one value ({raw.flat[0]:g}) everywhere, yet its mask marks objects (a "
+                     "blank or wrongly saved image?)")  # no ': ', which _deduplicate reads as one note for many files
 
 
 def _deduplicate(notes: list[str]) -> None:
