@@ -20,7 +20,7 @@ from PIL import Image
 from unetkit import PredictOptions, TileOptions, UNet, make_checkpoint, match_instances, predict_files, save_checkpoint
 from unetkit.data.chunked import NormalizedImage, open_image, pixel_size, sample_pixels
 from unetkit.data.dataset import load_image_planes
-from unetkit.data.io import read_planes
+from unetkit.data.io import plane_shape, read_planes
 from unetkit.errors import InputError
 from unetkit.data.normalize import Normalization
 from unetkit.instances.blocks import label_in_blocks
@@ -296,6 +296,24 @@ def test_the_work_folder_is_removed_even_while_a_write_in_flight_lands_in_it(tmp
     remove_folder(work)
     writer.join()
     assert not work.exists()
+
+
+def test_a_stack_that_does_not_fit_in_memory_whole_is_predicted_plane_by_plane_region_by_region(
+        tmp_path, model_file, monkeypatch):
+    from unetkit.data import memory
+
+    frames = np.stack([image((96, 128), seed=index) for index in range(6)])
+    tifffile.imwrite(tmp_path / "movie.tif", frames)
+    eager = predict_files(model_file, [tmp_path / "movie.tif"], tmp_path / "eager", PredictOptions(overlay=False),
+                          QUIET)
+    plane = memory.decoded_bytes(plane_shape(tmp_path / "movie.tif"), np.dtype(np.uint16), 3) / 6
+    monkeypatch.setattr(memory, "available_memory_bytes", lambda: int(10 * plane))  # 2 planes' worth, not 6
+    said: list[str] = []
+    tight = predict_files(model_file, [tmp_path / "movie.tif"], tmp_path / "tight", PredictOptions(overlay=False),
+                          said.append)
+    assert len(tight) == 6 == sum("predicted region by region" in line for line in said)  # refused before
+    for a, b in zip(eager, tight):
+        assert np.array_equal(read_planes(a.labels)[0], read_planes(b.labels)[0])
 
 
 # --- many files: sharded, resumed ------------------------------------------------------------------

@@ -45,7 +45,7 @@ from .data.io import (
     plane_shape,
     read_planes,
 )
-from .data.memory import check_fits_in_memory
+from .data.memory import check_fits_in_memory, fits_in_memory
 from .data.normalize import Normalization
 from .data.pairing import image_files
 from .data.partials import sweep_stale
@@ -209,10 +209,12 @@ def _plan_jobs(files: list[Path], predictor: Predictor) -> list[_Job]:
 
 def is_large(job: _Job, options: PredictOptions) -> bool:
     """Whether a plane is predicted region by region (:mod:`unetkit.predict_large`): above
-    :data:`~unetkit.data.writers.LARGE_PIXELS` pixels (8,192 x 8,192), or on request, for files
+    :data:`~unetkit.data.writers.LARGE_PIXELS` pixels (8,192 x 8,192), in a file whose planes together do not fit
+    in free memory (a long movie: the in-memory path reads a file's planes at once), or on request, for files
     that can be read in chunks (TIFF, OME-Zarr)."""
     chunkable = job.image_path.suffix.lower() in (".tif", ".tiff") or is_zarr(job.image_path)
-    return chunkable and (options.probabilities_on_disk or job.shape.height * job.shape.width > LARGE_PIXELS)
+    return chunkable and (options.probabilities_on_disk or job.shape.height * job.shape.width > LARGE_PIXELS
+                          or not fits_in_memory(job.shape, np.dtype(job.shape.dtype), float_copies=3 * job.shape.count))
 
 
 def _record(job: _Job, out_dir: Path, options: PredictOptions, task: Task) -> PredictionRecord:

@@ -56,14 +56,20 @@ def decoded_bytes(shape: PlaneShape, dtype: np.dtype, float_copies: int = 3) -> 
     return pixels * (np.dtype(dtype).itemsize + 4 * float_copies)
 
 
+def fits_in_memory(shape: PlaneShape, dtype: np.dtype, *, float_copies: int = 3) -> bool:
+    """Whether :func:`check_fits_in_memory` would let it be read."""
+    return decoded_bytes(shape, dtype, float_copies) <= 0.8 * available_memory_bytes()
+
+
 def check_fits_in_memory(shape: PlaneShape, dtype: np.dtype, path: str | Path, *, float_copies: int = 3,
                          fix: str = "crop or downscale the image") -> None:
     """Raise :class:`InputError` if one plane, decoded and normalised, would not fit in free memory."""
     needed = decoded_bytes(shape, dtype, float_copies)
     free = available_memory_bytes()
     if needed > 0.8 * free:
+        planes = f"{shape.count} planes of " if shape.count > 1 else ""
         raise InputError(
-            f"image is {shape.height}x{shape.width}x{shape.channels} ({np.dtype(dtype).name}); decoded and "
+            f"image is {planes}{shape.height}x{shape.width}x{shape.channels} ({np.dtype(dtype).name}); decoded and "
             f"normalised it needs about {readable_bytes(needed)}, and {readable_bytes(free)} of memory is free",
             path=path,
             fix=fix,
