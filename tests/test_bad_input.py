@@ -75,6 +75,12 @@ def truncated(root: Path, suffix: str) -> Path:
     return data
 
 
+def emptied(root: Path) -> Path:
+    data = dataset(root)
+    (data / "images" / "img1.png").write_bytes(b"")  # a copy that never finished
+    return data
+
+
 def empty_folders(root: Path) -> Path:
     (root / "d" / "images").mkdir(parents=True)
     (root / "d" / "masks").mkdir()
@@ -159,6 +165,7 @@ CASES = [
              ("mask(s) without an image", "img0.png")),
     BadInput("truncated PNG", lambda r: train(truncated(r, ".png")), ("img1.png", "corrupt, truncated")),
     BadInput("truncated TIFF", lambda r: train(truncated(r, ".tif")), ("img1.tif", "cannot be read")),
+    BadInput("empty file", lambda r: train(emptied(r)), ("img1.png", "the file is empty (0 bytes)")),
     BadInput("text file named .png", lambda r: train(text_as_png(r)), ("img0.png", "not an image file")),
     BadInput("mask of another size", lambda r: train(with_image(r, "img1.png", np.zeros((10, 10), np.uint8), "masks")),
              ("img1.png", "mask is 10x10", "64x80")),

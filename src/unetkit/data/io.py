@@ -70,6 +70,9 @@ def read_planes(path: str | Path) -> list[np.ndarray]:
     if not path.is_file():
         raise InputError("file not found", path=path)
     check_image_suffix(path)
+    if path.stat().st_size == 0:  # readers say "substring not found" and the like
+        raise InputError("the file is empty (0 bytes): a copy or save that did not finish?", path=path,
+                         fix="save or copy it again, or remove it from the folder")
     suffix = path.suffix.lower()
     try:
         planes = _read_tiff(path) if suffix in TIFF_SUFFIXES else [_read_pil(path)]
