@@ -225,6 +225,17 @@ def test_a_package_run_on_an_image_of_one_value_nearly_everywhere_says_its_norma
     assert flat["pt"] == []  # the checkpoint takes the image's maximum: nothing to say
 
 
+def test_a_scale_models_package_says_when_an_image_is_far_brighter_than_its_training_images(tmp_path):
+    torch.manual_seed(0)
+    options = DataOptions(normalization=Normalization("scale", high=255.0))
+    save_checkpoint(tmp_path / "scale.pt", make_checkpoint(UNet(depth=2, base_width=4), options))
+    package = export_bioimageio(tmp_path / "scale.pt", tmp_path / "scale.zip")
+    tifffile.imwrite(tmp_path / "sixteen.tif", np.full((40, 48), 60000, np.uint16))
+    said: list[str] = []
+    predict_files(package, [tmp_path / "sixteen.tif"], tmp_path / "out", PredictOptions(overlay=False), said.append)
+    assert any(line.startswith("sixteen.tif: pixels reach 235.3 times the package's scale_linear") for line in said)
+
+
 def test_evaluate_on_the_command_line_scores_a_package_as_its_checkpoint(same_package, tmp_path):
     scores = {}
     for model in (same_package, same_package.parent / "best.pt"):

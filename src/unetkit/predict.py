@@ -534,14 +534,19 @@ class _Pipeline:
         normalization = self.loaded.data_options.normalization
         if isinstance(normalization, PackagePreprocessing):
             self._say_if_divided_by_nothing(name, image, normalization)
+            if [step for step, _ in normalization.steps if step != "ensure_dtype"] == ["scale_linear"]:  # a scale model's
+                self._say_if_brighter_than_trained(name, image, "the package's scale_linear")
             return
         if not isinstance(normalization, Normalization) or normalization.mode != "scale":
             return
+        self._say_if_brighter_than_trained(name, image, f"the {normalization.high:g} that the model's training "
+                                                        "images were divided by (--normalization scale)")
+
+    def _say_if_brighter_than_trained(self, name: str, image: np.ndarray, divisor: str) -> None:
         brightest = float(image.max())
         if brightest > 1.5:
-            self.report(f"{name}: pixels reach {brightest * normalization.high:g}, {brightest:.1f} times the "
-                        f"{normalization.high:g} that the model's training images were divided by "
-                        "(--normalization scale): an image of another type or camera? Predictions may be wrong")
+            self.report(f"{name}: pixels reach {brightest:.1f} times {divisor}: an image of another type or camera? "
+                        "Predictions may be wrong")
 
     def _say_if_divided_by_nothing(self, name: str, image: np.ndarray, preprocessing: PackagePreprocessing) -> None:
         """A bioimage.io package maps percentiles to 0 and 1 with ``scale_range``, which divides by almost nothing
