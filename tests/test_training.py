@@ -272,16 +272,59 @@ def test_a_finished_run_resumed_says_so_and_trains_nothing_until_given_more_epoc
     more = train(resume_config(tmp_path / "run", epochs=3), resume=True, report=said.append)
     assert more.stopped == "completed" and more.epochs_completed == 3 and more.global_step > finished.global_step
     steps = finished.global_step  # the cosine schedule had fallen to 0: its stretch is a warm restart, said
-    assert any(f"stretches the run's cosine schedule from 2 to 3 epochs ({steps} to {steps * 3 // 2} steps): step "
-               f"{steps + 1} trains at a learning rate of" in line and "not 0," in line for line in said), said
+    assert any(f"stretches the run's cosine schedule from 2 to 3 epochs ({steps} to {steps * 3 // 2} steps): from "
+               f"step {steps + 2} the learning rate follows the new end" in line and "a warm restart" in line
+               for line in said), said
 
 
-def test_a_schedule_that_falls_to_an_end_needs_the_run_s_length():
+@pytest.mark.parametrize("epochs", [6, 3])
+def test_the_rate_a_changed_end_is_said_to_give_is_the_rate_the_resumed_optimiser_uses(epochs):
+    import re
+
+    from unetkit.training.optim import build_scheduler
+    from unetkit.training.state import stretched_schedule_note
+
+    stored = TrainConfig(out="run", epochs=4, steps_per_epoch=5, lr=1e-3)
+    resumed = stored.replace(epochs=epochs)
+    parameter = torch.nn.Parameter(torch.zeros(1))
+    first = torch.optim.Adam([parameter], lr=stored.lr)
+    schedule = build_scheduler("cosine", first, stored.schedule_steps)
+    for _ in range(7):  # 7 steps done, then the run was stopped and resumed with another --epochs
+        first.step()
+        schedule.step()
+    second = torch.optim.Adam([parameter], lr=resumed.lr)
+    again = build_scheduler("cosine", second, resumed.schedule_steps)
+    second.load_state_dict(first.state_dict())
+    again.load_state_dict(schedule.state_dict())
+    note = stretched_schedule_note(stored, resumed, 7)
+    rates = []
+    for _ in range(2):  # steps 8 and 9
+        rates.append(second.param_groups[0]["lr"])
+        second.step()
+        again.step()
+    said = re.search(r"from step 9 the learning rate follows the new end \(([0-9.e-]+) there, against ([0-9.e-]+)", note)
+    assert said is not None, note
+    assert float(said.group(1)) == pytest.approx(rates[1], rel=0.01)  # step 9: the new end's rate
+    assert rates[0] == pytest.approx(first.param_groups[0]["lr"])  # step 8: the rate the old plan gave
+    assert ("stretches" if epochs > 4 else "shortens") in note and ("warm restart" in note) == (epochs > 4)
+
+
+def test_a_schedule_that_falls_to_an_end_needs_the_run_s_length_but_older_such_runs_resume(tmp_path, monkeypatch):
+    from unetkit.training.state import resume_config
+
+    data = write_dataset(tmp_path / "d", count=3)
     for schedule in ("cosine", "poly"):
         with pytest.raises(ConfigError, match=f"--schedule {schedule} falls to its end over a known number of epochs"):
-            TrainConfig(out="run", schedule=schedule)
+            train(tiny_config(data, tmp_path / schedule, epochs=None, schedule=schedule), report=QUIET)
+        assert not (tmp_path / schedule).exists()
         assert TrainConfig(out="run", schedule=schedule, epochs=3).schedule_steps == 3 * 200
     assert TrainConfig(out="run").schedule_steps is None  # warm-up, then constant: no end needed
+    with monkeypatch.context() as old_unetkit:  # a run saved before the check: it resumes as it was
+        old_unetkit.setattr(TrainConfig, "check_schedule_has_an_end", lambda self: None)
+        train(tiny_config(data, tmp_path / "old", epochs=None, schedule="cosine", max_time_s=CUT_INSIDE_AN_EPOCH),
+              report=QUIET)
+    resumed = train(resume_config(tmp_path / "old", max_time_s=1000.0, early_stopping=1), resume=True, report=QUIET)
+    assert resumed.global_step > 0 and resumed.stopped in ("early-stopping", "epoch-limit")
 
 
 def test_a_resume_whose_epochs_end_before_where_the_run_is_is_refused_and_writes_nothing(tmp_path):

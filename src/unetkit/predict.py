@@ -534,7 +534,10 @@ class _Pipeline:
         normalization = self.loaded.data_options.normalization
         if isinstance(normalization, PackagePreprocessing):
             self._say_if_divided_by_nothing(name, image, normalization)
-            if [step for step, _ in normalization.steps if step != "ensure_dtype"] == ["scale_linear"]:  # a scale model's
+            scaling = [kwargs for step, kwargs in normalization.steps if step != "ensure_dtype"]
+            if [step for step, _ in normalization.steps if step != "ensure_dtype"] == ["scale_linear"] and \
+                    not np.any(scaling[0].get("offset", 0.0)) and 0 < float(np.max(scaling[0].get("gain", 1.0))) < 1:
+                # a division (a scale model's package, 1/255 say), not a standardisation: inputs were up to 1
                 self._say_if_brighter_than_trained(name, image, "the package's scale_linear")
             return
         if not isinstance(normalization, Normalization) or normalization.mode != "scale":

@@ -255,12 +255,6 @@ class TrainConfig:
                               f"{self.normalization}", fix="add --normalization scale, or leave --scale-divisor out")
         if self.scale_divisor is not None:
             check_scale_divisor(self.scale_divisor)
-        if self.decides_length and self.schedule in SCHEDULES_WITH_AN_END:
-            raise ConfigError(f"--schedule {self.schedule} falls to its end over a known number of epochs, but this "
-                              "run decides its own length (it would be sized to the cap of "
-                              f"{self.planned_epochs} epochs, and barely fall before the stopping rule ends the run)",
-                              fix=f"give --epochs N with --schedule {self.schedule}, or leave --schedule out (warm-up, "
-                                  "then constant: no end needed)")
         if self.val_data is not None and self.val_fraction != DEFAULT_VAL_FRACTION:
             raise ConfigError(f"--val-fraction {self.val_fraction:g} has no effect with --val-data, which is the "
                               "validation set", fix="leave one of them out")
@@ -329,6 +323,24 @@ class TrainConfig:
         from .stopping import MAX_EPOCHS
 
         return self.epochs if self.epochs is not None else MAX_EPOCHS
+
+    def check_schedule_has_an_end(self) -> None:
+        """Refuse a new run whose schedule falls to an end (cosine, poly) but whose length is decided on the way: it
+        would be sized to the cap, and barely fall before the stopping rule ends the run. Not a check of every config:
+        runs saved before it resume as they were.
+
+        >>> TrainConfig(out="run", schedule="cosine").check_schedule_has_an_end()
+        Traceback (most recent call last):
+        ...
+        unetkit.errors.ConfigError: --schedule cosine falls to its end over a known number of epochs, but this run decides its own length (it would be sized to the cap of 40 epochs, and barely fall before the stopping rule ends the run)
+          fix: give --epochs N with --schedule cosine, or leave --schedule out (warm-up, then constant: no end needed)
+        """
+        if self.decides_length and self.schedule in SCHEDULES_WITH_AN_END:
+            raise ConfigError(f"--schedule {self.schedule} falls to its end over a known number of epochs, but this "
+                              "run decides its own length (it would be sized to the cap of "
+                              f"{self.planned_epochs} epochs, and barely fall before the stopping rule ends the run)",
+                              fix=f"give --epochs N with --schedule {self.schedule}, or leave --schedule out (warm-up, "
+                                  "then constant: no end needed)")
 
     @property
     def schedule_steps(self) -> int | None:

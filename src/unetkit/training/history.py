@@ -79,19 +79,23 @@ def check_rows(path: Path) -> None:
 
 
 def note_last_row(path: Path, note: str) -> None:
-    """Set the last row's note (a resume that ends the run at once: the last row says why, as result.json does).
+    """Set why the run stopped in the last row's note (a resume that ends the run at once: the last row says why, as
+    result.json does), in place of an earlier stop's reason.
 
     >>> import tempfile
     >>> log = Path(tempfile.mkdtemp()) / "log.csv"
     >>> append_row(log, {"epoch": 1, "step": 200, "loss": 0.5})
+    >>> append_row(log, {"epoch": 2, "step": 400, "loss": 0.4, "note": "plateau: learning rate x0.5"})
     >>> note_last_row(log, "stopped: no validation improvement above 0.003 for 1 epochs")
     >>> read_rows(log)[-1]["note"]
-    'stopped: no validation improvement above 0.003 for 1 epochs'
+    'plateau: learning rate x0.5; stopped: no validation improvement above 0.003 for 1 epochs'
     """
     rows = read_rows(path)
-    if rows and rows[-1].get("note") != note:
-        rows[-1]["note"] = note
-        _write_rows(path, rows)
+    if not rows:
+        return
+    kept = [part for part in (rows[-1].get("note") or "").split("; ") if part and not part.startswith("stopped:")]
+    rows[-1]["note"] = "; ".join([*kept, note])  # "plateau: ..." stays; an earlier stop's reason gives way
+    _write_rows(path, rows)
 
 
 def truncate_after(path: Path, epoch: int) -> None:

@@ -491,6 +491,7 @@ def train(
     try:
         config = config.with_absolute_paths()  # a resume from another working directory reads the same files
         if not resume:
+            config.check_schedule_has_an_end()
             check_new_run_dir(run_dir)
         elif context.is_main:
             release = hold_run_dir(run_dir)  # before anything of the run is read or changed

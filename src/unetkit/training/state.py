@@ -314,12 +314,13 @@ def resume_config(run_dir: str | Path, **given: Any) -> TrainConfig:
 
 
 def stretched_schedule_note(stored: TrainConfig, resumed: TrainConfig, step: int) -> str | None:
-    """What a resume that moves the end of a schedule which falls to it (``--epochs`` raised on a cosine run)
-    does to the learning rate from ``step`` (the steps done) on: a warm restart, said so that it is not silent.
+    """What a resume that moves the end of a schedule which falls to it (``--epochs`` changed on a cosine run)
+    does to the learning rate after ``step`` (the steps done): said, so that a warm restart is not silent. The
+    next step trains at the rate the optimiser's state holds (the old plan's); the new end rules from the one after.
 
     >>> stored = TrainConfig(out="run", epochs=2, steps_per_epoch=5)
     >>> print(stretched_schedule_note(stored, stored.replace(epochs=4), 10))
-    --epochs 4 stretches the run's cosine schedule from 2 to 4 epochs (10 to 20 steps): step 11 trains at a learning rate of 0.0005, not 0, and it falls to 0 at step 20 (a warm restart); to end as planned, resume with --epochs 2
+    --epochs 4 stretches the run's cosine schedule from 2 to 4 epochs (10 to 20 steps): from step 12 the learning rate follows the new end (0.00042 there, against 0 as planned: a warm restart); to end as planned, resume with --epochs 2
     """
     from .optim import schedule_factor
 
@@ -327,11 +328,14 @@ def stretched_schedule_note(stored: TrainConfig, resumed: TrainConfig, step: int
     if before is None or after is None or before == after:
         return None
     name = resumed.resolved_schedule
-    planned, now = (config.lr * schedule_factor(name, step, total) for config, total in ((stored, before), (resumed, after)))
-    return (f"--epochs {resumed.epochs} stretches the run's {name} schedule from {stored.epochs} to {resumed.epochs} "
-            f"epochs ({before} to {after} steps): step {step + 1} trains at a learning rate of {now:.2g}, not "
-            f"{planned:.2g}, and it falls to 0 at step {after} (a warm restart); to end as planned, resume with "
-            f"--epochs {stored.epochs}")
+    planned, now = (config.lr * schedule_factor(name, step + 1, total)
+                    for config, total in ((stored, before), (resumed, after)))
+    verb = "stretches" if after > before else "shortens"
+    return (f"--epochs {resumed.epochs} {verb} the run's {name} schedule from {stored.planned_epochs} to "
+            f"{resumed.planned_epochs} epochs ({before} to {after} steps): from step {step + 2} the learning rate "
+            f"follows the new end ({now:.2g} there, against {planned:.2g} as planned"
+            f"{': a warm restart' if now > planned else ''}); to end as planned, resume with --epochs "
+            f"{stored.planned_epochs}")
 
 
 def check_data_still_there(run_dir: str | Path, name: str, path: str | None, checks_data: bool) -> None:
