@@ -146,6 +146,7 @@ class _Job:
     plane_index: int
     shape: PlaneShape
     stem: str
+    file_fits: bool = True  # whether the file's planes, decoded together, fit in the memory free when it was planned
 
 
 def input_folders(inputs: list[str | Path]) -> list[Path | None]:
@@ -200,9 +201,10 @@ def _plan_jobs(files: list[Path], predictor: Predictor) -> list[_Job]:
     for path in files:
         shape = plane_shape(path)
         check_fits_predictor(shape, predictor, path)
-        for index in range(shape.count):
+        fits = fits_in_memory(shape, np.dtype(shape.dtype), float_copies=3 * shape.count)  # decided once: free
+        for index in range(shape.count):                                               # memory changes as it runs
             stem = image_stem(path) if shape.count == 1 else f"{image_stem(path)}_{index:03d}"
-            jobs.append(_Job(path, index, shape, stem))
+            jobs.append(_Job(path, index, shape, stem, fits))
     check_unique_stems([job.stem for job in jobs])
     return jobs
 
@@ -214,7 +216,7 @@ def is_large(job: _Job, options: PredictOptions) -> bool:
     that can be read in chunks (TIFF, OME-Zarr)."""
     chunkable = job.image_path.suffix.lower() in (".tif", ".tiff") or is_zarr(job.image_path)
     return chunkable and (options.probabilities_on_disk or job.shape.height * job.shape.width > LARGE_PIXELS
-                          or not fits_in_memory(job.shape, np.dtype(job.shape.dtype), float_copies=3 * job.shape.count))
+                          or not job.file_fits)
 
 
 def _record(job: _Job, out_dir: Path, options: PredictOptions, task: Task) -> PredictionRecord:
