@@ -286,14 +286,15 @@ def test_the_work_folder_is_removed_even_while_a_write_in_flight_lands_in_it(tmp
     work = tmp_path / ".big.partial-work"
     (work / "outputs.zarr" / "c").mkdir(parents=True)
 
-    def late_chunk() -> None:  # zarr's I/O thread finishing a chunk after the stop (Ctrl-C) removed the folder
-        time.sleep(0.02)
-        (work / "outputs.zarr" / "c" / "0").mkdir(parents=True, exist_ok=True)
-        (work / "outputs.zarr" / "c" / "0" / "1").write_bytes(b"chunk")
+    def late_chunks() -> None:  # zarr's I/O thread finishing chunks after the stop (Ctrl-C) removed the folder
+        for index in range(3):
+            time.sleep(0.02)
+            (work / "outputs.zarr" / "c" / "0").mkdir(parents=True, exist_ok=True)
+            (work / "outputs.zarr" / "c" / "0" / str(index)).write_bytes(b"chunk")
 
-    writer = threading.Thread(target=late_chunk)
+    writer = threading.Thread(target=late_chunks)
     writer.start()
-    remove_folder(work)
+    remove_folder(work, settle_s=0.25)
     writer.join()
     assert not work.exists()
 

@@ -124,18 +124,22 @@ def predict_large(
                 write_ome_zarr(target, outputs, labels=False, pixel_size=size, overwrite=replace)
             else:
                 write_tiled_tiff(target, outputs, pixel_size=size, overwrite=replace, compression=None)
-    finally:
-        remove_folder(work)
+    except BaseException:
+        remove_folder(work, settle_s=0.25)  # a stop (Ctrl-C) may leave a zarr write in flight
+        raise
+    else:
+        shutil.rmtree(work, ignore_errors=True)  # every write has returned
 
 
-def remove_folder(folder: Path, attempts: int = 50, wait_s: float = 0.05) -> None:
-    """Remove ``folder`` and what is in it, again while something still writes into it: a stop (Ctrl-C) can
-    land while zarr's own I/O thread finishes a chunk, which then reappears after the first removal (2 stops in
-    10 left gigabytes of outputs behind)."""
-    for _ in range(attempts):
+def remove_folder(folder: Path, settle_s: float, give_up_s: float = 5.0) -> None:
+    """Remove ``folder`` and what is in it, again while something still writes into it, until it has stayed gone
+    for ``settle_s``: a stop (Ctrl-C) can land while zarr's own I/O thread finishes a chunk, which then reappears
+    after the first removal (2 stops in 10 left gigabytes of outputs behind)."""
+    deadline = time.monotonic() + give_up_s
+    while True:
         shutil.rmtree(folder, ignore_errors=True)
-        time.sleep(wait_s)  # a write in flight lands by then
-        if not folder.exists():
+        time.sleep(settle_s)
+        if not folder.exists() or time.monotonic() > deadline:
             return
 
 
