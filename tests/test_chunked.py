@@ -248,6 +248,17 @@ def test_an_object_larger_than_the_blocks_margin_comes_out_whole_or_is_said_to_b
     cut, notes = np.zeros(truth.shape, np.uint32), []
     label_in_blocks(outputs, cut, task, block=48, margin=16, max_margin=16, notes=notes)  # cannot grow: said
     assert np.unique(cut[truth == 1]).size > 1 and "may be cut where blocks meet" in notes[0]
+    from scipy import ndimage as ndi
+
+    class Threshold:  # an L-shaped object whose centre of mass lies outside it, in a block it does not touch
+        def labels(self, maps: np.ndarray) -> np.ndarray:
+            return ndi.label(maps[0] > 0.5)[0]
+
+    shape_l = np.zeros((256, 256), np.float32)
+    shape_l[186:192, 60:100], shape_l[192:204, 40:62] = 1, 1
+    found, notes = np.zeros(shape_l.shape, np.uint32), []
+    assert label_in_blocks(shape_l[None], found, Threshold(), block=64, margin=8, max_margin=64, notes=notes) == 1
+    assert np.array_equal(found > 0, shape_l > 0) and notes == []  # kept by a block growing the margin lost it
 
 
 @pytest.fixture(scope="module")

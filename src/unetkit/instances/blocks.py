@@ -3,9 +3,9 @@
 The outputs (``(K, H, W)``, any array-like: a zarr array on disk, say) are cut into blocks of
 ``block`` pixels; each block is post-processed together with a margin of ``margin`` pixels
 on every side, and keeps exactly the objects whose centre lies in its core. An object is
-then whole if it is smaller than the margin (256 px by default); a block keeping an object that
-reaches its margin's edge is done again with twice the margin (up to 2,048 px); each object is
-kept by one block only, so none is cut or counted twice.
+then whole if it is smaller than the margin (256 px by default); a block where an object cut by
+the window's edge reaches into the core is done again with twice the margin (up to 1,024 px); each
+object is kept by one block only, so none is cut or counted twice.
 The kept objects are numbered across blocks (1..N) and written into ``labels`` (a ``(H, W)``
 array-like: a zarr array, say), where a pixel already claimed by an object of an earlier block
 keeps it.
@@ -28,9 +28,9 @@ from scipy import ndimage as ndi
 
 DEFAULT_BLOCK = 2048
 DEFAULT_MARGIN = 256
-#: a block whose objects reach its margin's edge is done again with the margin doubled, up to this: objects of up to
-#: about 2 x 2,048 px come out whole (a window of 6,144 px: 150 MB a float output map)
-MAX_MARGIN = 2048
+#: a block whose cut objects reach into its core is done again with the margin doubled, up to this: objects of up to
+#: about 1,000 px come out whole (a window of 4,096 px: 64 MB a float output map, 200 MB for three maps)
+MAX_MARGIN = 1024
 
 
 def label_in_blocks(outputs: Any, labels: Any, task: Any, block: int = DEFAULT_BLOCK,
@@ -48,9 +48,9 @@ def label_in_blocks(outputs: Any, labels: Any, task: Any, block: int = DEFAULT_B
                 y0, x0 = max(top - grown, 0), max(left - grown, 0)
                 y1, x1 = min(bottom + grown, height), min(right + grown, width)
                 found = task.labels(np.asarray(outputs[:, y0:y1, x0:x1]))
-                kept = _objects_centred_in(found, top - y0, bottom - y0, left - x0, right - x0)
-                edge = _on_inner_edges(found, y0 > 0, y1 < height, x0 > 0, x1 < width)
-                cut_here = np.intersect1d(kept, edge).size
+                core = (top - y0, bottom - y0, left - x0, right - x0)
+                kept = _objects_centred_in(found, *core)
+                cut_here = _cut_near_core(found, _on_inner_edges(found, y0 > 0, y1 < height, x0 > 0, x1 < width), core)
                 if not cut_here or grown >= max_margin:
                     cut += cut_here
                     break
@@ -64,9 +64,22 @@ def label_in_blocks(outputs: Any, labels: Any, task: Any, block: int = DEFAULT_B
             labels[y0:y1, x0:x1] = np.where((current == 0) & (mine > 0), mine, current)
             count += kept.size
     if cut and notes is not None:
-        notes.append(f"{cut} object(s) reach more than {max_margin} px beyond the {block}-px block holding their "
-                     "centre and may be cut where blocks meet")
+        notes.append(f"{cut} object(s) reach more than {max_margin} px beyond a {block}-px block they lie in, and "
+                     "may be cut where blocks meet")
     return count
+
+
+def _cut_near_core(found: np.ndarray, edge_ids: np.ndarray, core: tuple[int, int, int, int]) -> int:
+    """How many of ``edge_ids`` (objects cut by the window's edge) reach, with their bounding box, into the core
+    rows [top, bottom) and columns [left, right): whichever block holds their true centre, seen cut they could be
+    kept by the wrong block or by none (an L-shaped object's centre may lie outside it), so the window must grow."""
+    if not edge_ids.size:
+        return 0
+    top, bottom, left, right = core
+    boxes = ndi.find_objects(found, max_label=int(edge_ids.max()))
+    return sum(1 for i in edge_ids if boxes[int(i) - 1] is not None and boxes[int(i) - 1][0].start < bottom
+               and boxes[int(i) - 1][0].stop > top and boxes[int(i) - 1][1].start < right
+               and boxes[int(i) - 1][1].stop > left)
 
 
 def _on_inner_edges(found: np.ndarray, top: bool, bottom: bool, left: bool, right: bool) -> np.ndarray:
