@@ -266,12 +266,14 @@ def test_densely_packed_small_labels_are_not_taken_for_an_intensity_image(mode):
     _, (rows, cols) = ndi.distance_transform_edt(seeds == 0, return_indices=True)
     labels = seeds[rows, cols]
     assert np.array_equal(prepare_mask(labels, "packed.tif", num_classes=1, mode=mode) > 0, labels > 0)
-    repeating = labels % 255 + 1  # ids repeat every 255 (an 8-bit save): each id in many pieces, of objects still
+    repeating = (labels % 255 + 1).astype(np.uint8)  # an 8-bit save: ids repeat every 255, each in many pieces
     if mode == "instances":  # foreground: what the objects cover stays right
         assert np.array_equal(prepare_mask(repeating, "packed8.tif", num_classes=1, mode=mode) > 0, repeating > 0)
     else:  # object ids: refused as repeated, not taken for an intensity image
-        with pytest.raises(InputError, match="ids are repeated"):
+        with pytest.raises(InputError, match="ids wrapped past 255"):
             prepare_mask(repeating, "packed8.tif", num_classes=1, mode=mode)
+        assert np.array_equal(prepare_mask(repeating.astype(np.int32), "packed.tif", num_classes=1, mode=mode) > 0,
+                              repeating > 0)  # the same ids in a wider type cannot have wrapped: cells cut, say
     for size in (64, 128):  # an image's grey levels, even small 16-bit ones whose values each occur a few times
         image = rng.integers(1, 65535, (size, size)).astype(np.uint16)
         with pytest.raises(InputError, match="looks like an intensity image"):

@@ -171,11 +171,10 @@ def check_instance_labels(mask: np.ndarray, path: str | Path, for_training: bool
     _check_no_boundary_value(mask, ids, path)
     if not ids.size:
         return
-    pieces_per_id = _pieces_per_id(mask, ids)
-    pieces = int(pieces_per_id.sum())
-    fragmented = int(np.count_nonzero(pieces_per_id > 1))
     fix = "save a label image with one id per object (0 = background)"
     if ids.size <= REPEATED_IDS_FROM:
+        pieces_per_id = _pieces_per_id(mask, ids)
+        pieces, fragmented = int(pieces_per_id.sum()), int(np.count_nonzero(pieces_per_id > 1))
         binary = ids.size == 1 and pieces >= 2
         semantic = ids.size >= 2 and fragmented >= ids.size / 2 and pieces >= ids.size + 2
         if binary or semantic:
@@ -187,28 +186,37 @@ def check_instance_labels(mask: np.ndarray, path: str | Path, for_training: bool
                 fix=fix + (", or train the default semantic task (leave --task instances out)" if for_training else
                            ": an object model is scored against objects"),
             )
-    elif fragmented >= max(REPEATED_IDS_MIN, REPEATED_IDS_SHARE * ids.size):
-        wrapped = mask.dtype == np.uint8 and int(ids[-1]) >= 250
+        return
+    bits = {np.dtype(np.uint8): 8, np.dtype(np.uint16): 16}.get(mask.dtype)
+    if bits is None or int(ids[-1]) < 2**bits - 1 - WRAP_SLACK:
+        return  # ids cannot have wrapped: an id on several pieces is a cell cut by the plane, not a repeat
+    pieces_per_id = _pieces_per_id(mask, ids, connectivity=2)
+    fragmented = int(np.count_nonzero(pieces_per_id > 1))
+    if fragmented >= max(REPEATED_IDS_MIN, REPEATED_IDS_SHARE * ids.size):
         raise InputError(
-            f"{fragmented} of the {ids.size} object ids each cover separate objects ({pieces} pieces in all): "
-            "ids are repeated, so objects would be merged and scored as one"
-            + (" (an 8-bit file: ids wrap past 255, and object 256 becomes background)" if wrapped else ""),
+            f"{fragmented} of the {ids.size} object ids each cover separate objects ({int(pieces_per_id.sum())} "
+            f"pieces in all) in {'an' if bits == 8 else 'a'} {bits}-bit file whose ids reach {int(ids[-1])}: ids wrapped past "
+            f"{2**bits - 1} when it was saved, so objects would be merged, and object {2**bits} became background",
             path=path,
-            fix=fix + ", saved as 16 or 32 bits when there are more than 255 objects",
+            fix=fix + f", saved with more bits ({2 * bits} or 32) than {bits} when there are more than "
+                      f"{2**bits - 1} objects",
         )
 
 
-#: label images of up to this many ids are checked for binary or semantic masks; of more, for repeated ids ...
+#: label images of up to this many ids are checked for binary or semantic masks; of more, for wrapped ids: ...
 REPEATED_IDS_FROM = 10
-#: ... refused when at least this many ids, and this share of them, each cover several separate objects (the public
-#: sets' label images: at most 1 of 9 to 195 ids, a cell cut by a slice of cells3d; an 8-bit save of 400 objects: 144)
+#: ... an 8- or 16-bit file whose ids reach within this of the type's maximum ...
+WRAP_SLACK = 5
+#: ... is refused when at least this many ids, and this share of them, each cover several separate objects (an 8-bit
+#: save of 400 objects: 144 of 255; legit label images have some, so the check waits for the wrap's signature: slices
+#: of 3D cells cover two pieces for 11 of 61 ids, and the public sets' label images at most 1 of 9 to 195)
 REPEATED_IDS_MIN = 3
 REPEATED_IDS_SHARE = 0.1
 
 
-def _pieces_per_id(mask: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """How many separate pieces (4-connected) each of ``ids`` (the sorted non-zero values of ``mask``) covers,
-    strays not counted (:data:`STRAY_PIXELS`, :data:`STRAY_SHARE`).
+def _pieces_per_id(mask: np.ndarray, ids: np.ndarray, connectivity: int = 1) -> np.ndarray:
+    """How many separate pieces (4-connected; ``connectivity=2``: 8-connected) each of ``ids`` (the sorted non-zero
+    values of ``mask``) covers, strays not counted (:data:`STRAY_PIXELS`, :data:`STRAY_SHARE`).
 
     >>> _pieces_per_id(np.array([[1, 0, 1, 2, 2, 0, 3]]), np.array([1, 2, 3])).tolist()
     [2, 1, 1]
@@ -217,9 +225,17 @@ def _pieces_per_id(mask: np.ndarray, ids: np.ndarray) -> np.ndarray:
     >>> _pieces_per_id(cell, np.array([1])).tolist(), _pieces_per_id(small, np.array([1])).tolist()
     ([1], [2])
     """
+    from scipy import ndimage as ndi
     from skimage.measure import label
 
-    pieces = label(mask, background=0, connectivity=1).ravel()
+    if ids.size <= REPEATED_IDS_FROM:  # few ids: one int32 labelling each, not an int64 one of the whole mask
+        structure = ndi.generate_binary_structure(2, connectivity)
+        counts = []
+        for value in ids:
+            areas = np.bincount(ndi.label(mask == value, structure)[0].ravel())[1:]
+            counts.append(int(np.count_nonzero((areas > STRAY_PIXELS) | (areas >= STRAY_SHARE * areas.max()))))
+        return np.array(counts)
+    pieces = label(mask, background=0, connectivity=connectivity).ravel()
     areas = np.bincount(pieces)[1:]
     id_of_piece = np.zeros(areas.size + 1, mask.dtype)
     id_of_piece[pieces] = mask.ravel()  # every pixel of a piece holds its id
