@@ -445,6 +445,7 @@ def test_keras_reference_weights_import_with_parity(tmp_path, suffix):
     (dict(activation="elu"), "activation 'elu' where the reference U-Net has 'relu'"),
     (dict(skip_first=True), "concatenates ['Conv2D', 'Conv2DTranspose']"),
     (dict(outputs=2, head="sigmoid"), "a U-Net of 2 outputs ends in 'sigmoid'"),
+    (dict(extra_tanh=True), "(Activation, 'tanh') follows no linear convolution"),
 ])
 def test_keras_u_nets_that_differ_from_the_reference_in_what_shapes_cannot_show_are_refused(tmp_path, capsys,
                                                                                             variant, message):
@@ -457,19 +458,25 @@ def test_keras_u_nets_that_differ_from_the_reference_in_what_shapes_cannot_show_
     assert message in capsys.readouterr().err and not (tmp_path / "m.pt").exists()
 
 
-def test_a_keras_u_net_without_biases_imports_with_none(tmp_path):
+@pytest.mark.parametrize("variant", [dict(use_bias=False), dict(relu_layers=True)])
+def test_keras_u_nets_that_compute_as_the_reference_import_with_parity(tmp_path, variant):
+    # without biases (PyTorch's drawn ones were kept before), or with ReLU layers of their own (refused when only
+    # the convolutions' own activation was read)
     os.environ.setdefault("KERAS_BACKEND", "torch")
     pytest.importorskip("keras", reason="Keras is not installed: pip install 'unetkit[keras]'")
     from keras_reference import build_reference_keras_unet
 
-    keras_model = build_reference_keras_unet(32, 32, filters_by_level=(4, 8, 16), use_bias=False)
+    keras_model = build_reference_keras_unet(32, 32, filters_by_level=(4, 8, 16), **variant)
+    rng = np.random.default_rng(1)
+    for layer in keras_model.layers:  # random weights, so that every layer matters
+        layer.set_weights([rng.normal(0, 0.3, w.shape).astype("float32") for w in layer.get_weights()])
     keras_model.save(tmp_path / "nobias.keras")
     assert main(["import-keras", str(tmp_path / "nobias.keras"), "--out", str(tmp_path / "m.pt"),
                  "--normalization", "scale"]) == 0
     model, data_options = load_model(tmp_path / "m.pt")
     assert (data_options.normalization.mode, data_options.normalization.high) == ("scale", 255.0)  # as trained
     x = np.random.default_rng(0).random((1, 32, 32, 1)).astype("float32")
-    with torch.no_grad():  # PyTorch's drawn biases were kept before: 0.01 to 0.1 off
+    with torch.no_grad():
         ours = probabilities_from_logits(model(torch.from_numpy(x).permute(0, 3, 1, 2))).numpy().transpose(0, 2, 3, 1)
     assert np.abs(ours - np.asarray(keras_model.predict(x, verbose=0))).max() < 1e-5
 

@@ -70,12 +70,15 @@ def infer_config(keras_model: Any) -> UNetConfig:
     padding = "same" if first.padding == "same" else "valid"
     num_outputs = int(last.filters)
     activation = _activation(last)
+    after = _consumers(last)
+    if activation == "linear" and len(after) == 1 and type(after[0]).__name__ == "Activation":
+        activation = _activation(after[0])  # Conv2D(..., 1x1) then Activation("sigmoid")
     if num_outputs == 1 and activation not in ("sigmoid", "linear"):
         raise CheckpointError(f"a one-output U-Net should end in a sigmoid, this one ends in {activation!r}")
     if num_outputs > 1 and activation not in ("softmax", "linear"):
         raise CheckpointError(f"a U-Net of {num_outputs} outputs ends in {activation!r}, but unetkit's classes are "
                               "exclusive, one per pixel: a softmax (several sigmoids are several yes/no maps)")
-    _check_hidden_activations(layers[:-1])
+    _check_hidden_activations(keras_model, layers)
     _check_concatenation_order(keras_model)
     return UNetConfig(
         in_channels=int(kernel.shape[2]), num_classes=num_outputs, base_width=int(first.filters),
@@ -84,18 +87,48 @@ def infer_config(keras_model: Any) -> UNetConfig:
 
 
 def _activation(layer: Any) -> str:
+    """A layer's own activation: ``relu``, ``sigmoid``, ``linear`` ... (a ``ReLU`` layer's is ``relu`` when plain)."""
+    if type(layer).__name__ == "ReLU":
+        plain = not getattr(layer, "negative_slope", 0) and getattr(layer, "max_value", None) is None \
+            and not getattr(layer, "threshold", 0)
+        return "relu" if plain else "relu (leaky, capped or shifted)"
     return getattr(layer.activation, "__name__", str(layer.activation))
 
 
-def _check_hidden_activations(layers: list[Any]) -> None:
-    """The reference's convolutions end in a ReLU and its up-convolutions in none: another activation (ELU, say)
-    would load and compute something else, silently."""
+#: layers without weights that the reference U-Net holds or that compute nothing at inference
+_PASSIVE_LAYERS = {"InputLayer", "MaxPooling2D", "Concatenate", "Dropout", "SpatialDropout2D"}
+_ACTIVATION_LAYERS = {"Activation", "ReLU"}
+
+
+def _consumers(layer: Any) -> list[Any]:
+    return [node.operation for node in getattr(layer, "_outbound_nodes", [])]
+
+
+def _check_hidden_activations(keras_model: Any, layers: list[Any]) -> None:
+    """The reference's convolutions end in a ReLU and its up-convolutions in none, written in the layer
+    (``activation="relu"``) or as a ``ReLU`` / ``Activation("relu")`` layer right after a linear one; any other
+    activation (ELU, an extra tanh) would load and compute something else, silently."""
+    follows_linear_conv = set()
     for layer in layers:
+        after = _consumers(layer)
+        effective = _activation(layer)
+        if effective == "linear" and len(after) == 1 and type(after[0]).__name__ in _ACTIVATION_LAYERS:
+            effective = _activation(after[0])
+            follows_linear_conv.add(id(after[0]))
+        if layer is layers[-1]:
+            continue  # the head: checked by infer_config
         expected = "linear" if type(layer).__name__ == "Conv2DTranspose" else "relu"
-        if _activation(layer) != expected:
-            raise CheckpointError(f"layer {layer.name} ({type(layer).__name__}) has activation "
-                                  f"{_activation(layer)!r} where the reference U-Net has {expected!r}, the "
-                                  "activation unetkit's U-Net computes")
+        if effective != expected:
+            raise CheckpointError(f"layer {layer.name} ({type(layer).__name__}) computes activation {effective!r} "
+                                  f"where the reference U-Net has {expected!r}, the activation unetkit's U-Net computes")
+    for layer in keras_model.layers:
+        kind = type(layer).__name__
+        if kind in _ACTIVATION_LAYERS and id(layer) not in follows_linear_conv:
+            raise CheckpointError(f"layer {layer.name} ({kind}, {_activation(layer)!r}) follows no linear convolution: "
+                                  "the reference U-Net holds no such activation")
+        if kind not in _PASSIVE_LAYERS | _ACTIVATION_LAYERS and not layer.weights:
+            raise CheckpointError(f"layer {layer.name} ({kind}) is not in the reference U-Net: unetkit's U-Net "
+                                  "would not compute it")
 
 
 def _check_concatenation_order(keras_model: Any) -> None:
