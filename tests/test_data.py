@@ -85,10 +85,13 @@ def test_a_blank_image_whose_mask_marks_objects_is_named_in_the_notes(tmp_path):
     root = write_dataset(tmp_path / "d", count=3)
     blank = sorted((root / "images").iterdir())[1]
     Image.fromarray(np.zeros(np.asarray(Image.open(blank)).shape, np.uint8)).save(blank)
-    notes: list[str] = []
-    load_labelled(root, DataOptions(), notes)
-    said = [note for note in notes if "holds one value (0) everywhere, yet its mask marks objects" in note]
-    assert len(said) == 1 and blank.name in said[0]
+    from unetkit.data.sources import scan_file_sources
+
+    for read in (load_labelled, scan_file_sources):  # in memory, and streamed (--memory-budget)
+        notes: list[str] = []
+        read(root, DataOptions(), notes)
+        said = [note for note in notes if "holds one value (0) everywhere, yet its mask marks objects" in note]
+        assert len(said) == 1 and blank.name in said[0], (read, notes)
 
 
 def test_instance_labels_become_foreground_with_the_option():

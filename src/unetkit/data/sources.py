@@ -34,7 +34,7 @@ import torch
 from ..errors import InputError
 from ..mirror import mirror_indices
 from .chunked import open_image, sample_pixels
-from .dataset import DataOptions, Sample, check_all_matched, check_image_values, plane_name
+from .dataset import DataOptions, Sample, check_all_matched, check_image_values, note_blank_image, plane_name
 from .io import check_not_a_colour_palette, plane_shape, read_planes
 from .jitter import quantile_table
 from .masks import MaskRule, check_mask_matches_image, learnable_foreground, mask_rule
@@ -196,6 +196,9 @@ def scan_file_sources(
             check_mask_matches_image(labels, (image_shape.height, image_shape.width), pair.mask, pair.image)
             sample = _sample_of(pair.image, plane, max_sample_pixels)
             check_image_values(sample, pair.image)
+            if notes is not None:  # a sample spread over the image, of up to 2**18 pixels: one value is a blank image
+                note_blank_image(sample, labels, plane_name(pair.image, plane, image_shape.count),
+                                 options.ignore_index, notes)
             scaling = options.normalization.fitted(sample[:, :, None])
             sources.append(FileSource(
                 name=f"{pair.image.parent.name}/{plane_name(pair.image, plane, image_shape.count)}",
