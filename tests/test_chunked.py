@@ -259,6 +259,11 @@ def test_an_object_larger_than_the_blocks_margin_comes_out_whole_or_is_said_to_b
     found, notes = np.zeros(shape_l.shape, np.uint32), []
     assert label_in_blocks(shape_l[None], found, Threshold(), block=64, margin=8, max_margin=64, notes=notes) == 1
     assert np.array_equal(found > 0, shape_l > 0) and notes == []  # kept by a block growing the margin lost it
+    hook = np.zeros((256, 256), np.float32)  # its centre of mass lies in block (64, 64), whose window never sees it
+    hook[137, 98:138], hook[98:138, 137] = 1, 1
+    found, notes = np.zeros(hook.shape, np.uint32), []
+    assert label_in_blocks(hook[None], found, Threshold(), block=64, margin=8, max_margin=32, notes=notes) == 1
+    assert np.array_equal(found > 0, hook > 0) and notes == []  # kept by the block holding its first pixel
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 The outputs (``(K, H, W)``, any array-like: a zarr array on disk, say) are cut into blocks of
 ``block`` pixels; each block is post-processed together with a margin of ``margin`` pixels
-on every side, and keeps exactly the objects whose centre lies in its core. An object is
+on every side, and keeps exactly the objects whose first pixel (top row, then left) lies in its core. An object is
 then whole if it is smaller than the margin (256 px by default); a block where an object cut by
 the window's edge reaches into the core is done again with twice the margin (up to 1,024 px); each
 object is kept by one block only, so none is cut or counted twice.
@@ -36,8 +36,8 @@ MAX_MARGIN = 1024
 def label_in_blocks(outputs: Any, labels: Any, task: Any, block: int = DEFAULT_BLOCK,
                     margin: int = DEFAULT_MARGIN, max_margin: int = MAX_MARGIN, notes: list[str] | None = None) -> int:
     """Fill ``labels`` with the objects of ``outputs`` (see the module docstring); returns their count. A block
-    that keeps an object reaching the edge of its margin (larger than the margin) is done again with twice the
-    margin, up to ``max_margin``; objects larger still may be cut, and ``notes`` gets a line saying so."""
+    where an object cut by its window's edge reaches into the block is done again with twice the margin, up to
+    ``max_margin``; objects it keeps that are still cut then may be, and ``notes`` gets a line saying so."""
     height, width = outputs.shape[-2:]
     count, cut = 0, 0
     for top in range(0, height, block):
@@ -49,12 +49,13 @@ def label_in_blocks(outputs: Any, labels: Any, task: Any, block: int = DEFAULT_B
                 y1, x1 = min(bottom + grown, height), min(right + grown, width)
                 found = task.labels(np.asarray(outputs[:, y0:y1, x0:x1]))
                 core = (top - y0, bottom - y0, left - x0, right - x0)
-                kept = _objects_centred_in(found, *core)
-                cut_here = _cut_near_core(found, _on_inner_edges(found, y0 > 0, y1 < height, x0 > 0, x1 < width), core)
-                if not cut_here or grown >= max_margin:
-                    cut += cut_here
+                boxes = ndi.find_objects(found)
+                edge = _on_inner_edges(found, y0 > 0, y1 < height, x0 > 0, x1 < width)
+                if grown >= max_margin or not _reaching_into(boxes, edge, core):
                     break
                 grown = min(2 * grown, max_margin)
+            kept = _objects_anchored_in(found, boxes, *core)
+            cut += np.intersect1d(kept, edge).size  # at the largest margin: kept, and still cut
             if not kept.size:
                 continue
             relabel = np.zeros(int(found.max()) + 1, np.uint32)
@@ -69,17 +70,30 @@ def label_in_blocks(outputs: Any, labels: Any, task: Any, block: int = DEFAULT_B
     return count
 
 
-def _cut_near_core(found: np.ndarray, edge_ids: np.ndarray, core: tuple[int, int, int, int]) -> int:
-    """How many of ``edge_ids`` (objects cut by the window's edge) reach, with their bounding box, into the core
-    rows [top, bottom) and columns [left, right): whichever block holds their true centre, seen cut they could be
-    kept by the wrong block or by none (an L-shaped object's centre may lie outside it), so the window must grow."""
-    if not edge_ids.size:
-        return 0
+def _reaching_into(boxes: list, edge_ids: np.ndarray, core: tuple[int, int, int, int]) -> bool:
+    """Whether any of ``edge_ids`` (objects cut by the window's edge) reaches, with its bounding box, into the core
+    rows [top, bottom) and columns [left, right): it may be this block's, and only whole can that be told."""
     top, bottom, left, right = core
-    boxes = ndi.find_objects(found, max_label=int(edge_ids.max()))
-    return sum(1 for i in edge_ids if boxes[int(i) - 1] is not None and boxes[int(i) - 1][0].start < bottom
-               and boxes[int(i) - 1][0].stop > top and boxes[int(i) - 1][1].start < right
-               and boxes[int(i) - 1][1].stop > left)
+    for i in edge_ids:
+        rows, cols = boxes[int(i) - 1]
+        if rows.start < bottom and rows.stop > top and cols.start < right and cols.stop > left:
+            return True
+    return False
+
+
+def _objects_anchored_in(found: np.ndarray, boxes: list, top: int, bottom: int, left: int, right: int) -> np.ndarray:
+    """Ids of ``found`` whose first pixel in raster order (top row, then left) lies in rows [top, bottom) and columns
+    [left, right). A pixel of the object itself, unlike its centre of mass (outside an L or a hook): the block whose
+    core holds it always sees the object, so each object is kept by one block, which sees it whole."""
+    kept = []
+    for index, box in enumerate(boxes):
+        if box is None:
+            continue
+        rows, cols = box
+        first_col = cols.start + int(np.argmax(found[rows.start, cols] == index + 1))
+        if top <= rows.start < bottom and left <= first_col < right:
+            kept.append(index + 1)
+    return np.asarray(kept, dtype=np.int64)
 
 
 def _on_inner_edges(found: np.ndarray, top: bool, bottom: bool, left: bool, right: bool) -> np.ndarray:
@@ -88,13 +102,3 @@ def _on_inner_edges(found: np.ndarray, top: bool, bottom: bool, left: bool, righ
              found[:, 0] if left else None, found[:, -1] if right else None]
     values = np.concatenate([edge for edge in edges if edge is not None] or [np.zeros(0, found.dtype)])
     return np.unique(values[values > 0])
-
-
-def _objects_centred_in(found: np.ndarray, top: int, bottom: int, left: int, right: int) -> np.ndarray:
-    """Ids of ``found`` whose centre of mass lies in rows [top, bottom) and columns [left, right)."""
-    ids = np.unique(found[found > 0])
-    if not ids.size:
-        return ids
-    centres = np.asarray(ndi.center_of_mass(np.ones_like(found), found, ids)).reshape(-1, 2)
-    inside = (centres[:, 0] >= top) & (centres[:, 0] < bottom) & (centres[:, 1] >= left) & (centres[:, 1] < right)
-    return ids[inside]
