@@ -637,6 +637,12 @@ def test_label_images_whose_ids_repeat_are_refused_as_an_8_bit_save_of_too_many_
     one_split = objects.copy()
     one_split[objects == 5] = 7  # an id on two pieces (a cell cut by the plane) is not a repeated id
     assert check_instance_labels(one_split, tmp_path / "m.tif") is None
+    yy, xx = np.mgrid[:128, :128]
+    curved = np.where((yy % 8 < 6) & (xx % 8 < 6), (yy // 8) * 16 + xx // 8 + 1, 0)  # 256 squares ...
+    curved = np.where(curved > 252, 0, curved).astype(np.uint8)                      # ... 252 of them, in 8 bits
+    for label in range(8, 250, 8):  # every 8th id on two squares, spread over the ids: slices of curved 3D cells
+        curved[curved == label + 1] = label
+    assert np.unique(curved).size - 1 == 252 - 31 and check_instance_labels(curved, tmp_path / "m.png") is None
 
 
 def test_matched_pairs_match_object_by_object_without_a_matrix_of_all_objects():
