@@ -458,6 +458,18 @@ def test_keras_u_nets_that_differ_from_the_reference_in_what_shapes_cannot_show_
     assert message in capsys.readouterr().err and not (tmp_path / "m.pt").exists()
 
 
+def test_a_keras_u_net_ending_in_a_softmax_layer_imports_as_a_softmax_head(tmp_path):
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    pytest.importorskip("keras", reason="Keras is not installed: pip install 'unetkit[keras]'")
+    from keras import Model, layers
+    from keras_reference import build_reference_keras_unet
+
+    linear = build_reference_keras_unet(32, 32, filters_by_level=(4, 8, 16), outputs=3, head="linear")
+    Model(linear.input, layers.Softmax()(linear.output)).save(tmp_path / "softmax.keras")
+    assert main(["import-keras", str(tmp_path / "softmax.keras"), "--out", str(tmp_path / "m.pt")]) == 0
+    assert load_model(tmp_path / "m.pt")[0].config.num_classes == 3  # three exclusive classes: softmax
+
+
 @pytest.mark.parametrize("variant", [dict(use_bias=False), dict(relu_layers=True)])
 def test_keras_u_nets_that_compute_as_the_reference_import_with_parity(tmp_path, variant):
     # without biases (PyTorch's drawn ones were kept before), or with ReLU layers of their own (refused when only

@@ -71,8 +71,8 @@ def infer_config(keras_model: Any) -> UNetConfig:
     num_outputs = int(last.filters)
     activation = _activation(last)
     after = _consumers(last)
-    if activation == "linear" and len(after) == 1 and type(after[0]).__name__ == "Activation":
-        activation = _activation(after[0])  # Conv2D(..., 1x1) then Activation("sigmoid")
+    if activation == "linear" and len(after) == 1 and type(after[0]).__name__ in _ACTIVATION_LAYERS:
+        activation = _activation(after[0])  # Conv2D(..., 1x1) then Activation("sigmoid") or Softmax()
     if num_outputs == 1 and activation not in ("sigmoid", "linear"):
         raise CheckpointError(f"a one-output U-Net should end in a sigmoid, this one ends in {activation!r}")
     if num_outputs > 1 and activation not in ("softmax", "linear"):
@@ -88,6 +88,8 @@ def infer_config(keras_model: Any) -> UNetConfig:
 
 def _activation(layer: Any) -> str:
     """A layer's own activation: ``relu``, ``sigmoid``, ``linear`` ... (a ``ReLU`` layer's is ``relu`` when plain)."""
+    if type(layer).__name__ == "Softmax":
+        return "softmax"
     if type(layer).__name__ == "ReLU":
         plain = not getattr(layer, "negative_slope", 0) and getattr(layer, "max_value", None) is None \
             and not getattr(layer, "threshold", 0)
@@ -97,7 +99,7 @@ def _activation(layer: Any) -> str:
 
 #: layers without weights that the reference U-Net holds or that compute nothing at inference
 _PASSIVE_LAYERS = {"InputLayer", "MaxPooling2D", "Concatenate", "Dropout", "SpatialDropout2D"}
-_ACTIVATION_LAYERS = {"Activation", "ReLU"}
+_ACTIVATION_LAYERS = {"Activation", "ReLU", "Softmax"}
 
 
 def _consumers(layer: Any) -> list[Any]:
