@@ -536,11 +536,12 @@ class _Pipeline:
         normalization = self.loaded.data_options.normalization
         if isinstance(normalization, PackagePreprocessing):
             self._say_if_divided_by_nothing(name, image, normalization)
-            scaling = [kwargs for step, kwargs in normalization.steps if step != "ensure_dtype"]
-            if [step for step, _ in normalization.steps if step != "ensure_dtype"] == ["scale_linear"] and \
-                    not np.any(scaling[0].get("offset", 0.0)) and 0 < float(np.max(scaling[0].get("gain", 1.0))) < 1:
+            steps = [(step, kwargs) for step, kwargs in normalization.steps if step != "ensure_dtype"]
+            if len(steps) == 1 and steps[0][0] == "scale_linear" and not np.any(steps[0][1].get("offset", 0.0)) \
+                    and 0 < float(np.max(steps[0][1].get("gain", 1.0))) < 1:
                 # a division (a scale model's package, 1/255 say), not a standardisation: inputs were up to 1
                 self._say_if_brighter_than_trained(name, image, "the package's scale_linear")
+            return
             return
         if not isinstance(normalization, Normalization) or normalization.mode != "scale":
             return

@@ -134,7 +134,7 @@ def predict_large(
 def remove_folder(folder: Path, settle_s: float, give_up_s: float = 5.0) -> None:
     """Remove ``folder`` and what is in it, again while something still writes into it, until it has stayed gone
     for ``settle_s``: a stop (Ctrl-C) can land while zarr's own I/O thread finishes a chunk, which then reappears
-    after the first removal (2 stops in 10 left gigabytes of outputs behind)."""
+    after the first removal (2 stops in 10 left a folder of float outputs behind, the whole image's worth at worst)."""
     deadline = time.monotonic() + give_up_s
     while True:
         shutil.rmtree(folder, ignore_errors=True)
