@@ -342,6 +342,28 @@ def test_evaluate_of_several_classes_shows_each_class(tmp_path):
         assert float(row["dice"]) == pytest.approx((float(row["dice_1"]) + 0.0) / 2, abs=1e-4)
     assert rows[-1]["image"] == "mean" and rows[-1]["dice_2"] == "0.0000"
     assert "dice_2" in report.table().splitlines()[0]
+    third = data / "masks" / "img2.png"  # an image without class 2: n/a there, not 1.0 that would lift its mean
+    Image.fromarray(np.where(np.asarray(Image.open(data / "masks" / "img0.png")) == 2, 0,
+                             np.asarray(Image.open(data / "masks" / "img0.png"))).astype(np.uint8)).save(third)
+    Image.open(data / "images" / "img0.png").save(data / "images" / "img2.png")
+    rows = evaluate_checkpoint(tmp_path / "c.pt", data).rows()
+    assert rows[2]["dice_2"] == rows[2]["iou_2"] == "n/a" and rows[-1]["dice_2"] == "0.0000"
+
+
+def test_evaluate_leaves_an_image_whose_mask_is_all_ignored_out_of_the_means(tmp_path):
+    data = write_dataset(tmp_path / "d", count=2)
+    model = UNet(depth=2, base_width=2)
+    with torch.no_grad():  # a network that calls every pixel foreground
+        for parameter in model.parameters():
+            parameter.zero_()
+        model.head.bias.fill_(10.0)
+    save_checkpoint(tmp_path / "all.pt", make_checkpoint(model, DataOptions(ignore_index=255)))
+    before = evaluate_checkpoint(tmp_path / "all.pt", data).rows()
+    mask = data / "masks" / "img1.png"
+    Image.fromarray(np.full(np.asarray(Image.open(mask)).shape, 255, np.uint8)).save(mask)  # nothing to score
+    rows = evaluate_checkpoint(tmp_path / "all.pt", data).rows()
+    assert rows[1]["dice"] == rows[1]["iou"] == "n/a"  # scored 1.0 before, lifting the mean
+    assert rows[-1]["dice"] == before[0]["dice"]
 
 def test_evaluate_refuses_an_image_that_predict_refuses(tmp_path, capsys):
     data = write_dataset(tmp_path / "d", count=2)

@@ -51,7 +51,7 @@ class EvaluationReport:
     def rows(self) -> list[dict[str, str]]:
         """The table's rows: each image's scores, then their means; a model of several classes adds each
         class's Dice and IoU (``dice_1``, ``iou_1``, ...) after their mean, so that a failing class shows."""
-        classes = self._class_columns()
+        classes = self.class_columns()
         per_image = [{**scores, **extra} for scores, extra in zip(self.accumulator.rows(), classes)]
         means = {**self.accumulator.means(), **mean_rows(classes)}
         rows = [{"image": name, **{k: format_score(v, k in COUNT_COLUMNS) for k, v in scores.items()}}
@@ -59,13 +59,17 @@ class EvaluationReport:
         rows.append({"image": "mean", **{k: format_score(v, k in COUNT_COLUMNS) for k, v in means.items()}})
         return rows
 
-    def _class_columns(self) -> list[dict[str, float]]:
-        """Per image, each foreground class's Dice and IoU where the model has several classes (else empty)."""
+    def class_columns(self) -> list[dict[str, float]]:
+        """Per image, each foreground class's Dice and IoU where the model has several classes (else empty); n/a
+        (left out of the class's mean) where the class is in neither the truth nor the prediction: a class the model
+        never predicts would otherwise average 1.0 from the images that lack it."""
         per_image = getattr(self.accumulator, "per_image", None) or []
         if not per_image or not isinstance(per_image[0], Scores) or len(per_image[0].dice) <= 2:
             return [{} for _ in self.names]
-        return [{**{f"dice_{c}": s.dice[c] for c in range(1, len(s.dice))},
-                 **{f"iou_{c}": s.iou[c] for c in range(1, len(s.iou))}} for s in per_image]
+        nan = float("nan")
+        return [{**{f"dice_{c}": s.dice[c] if present[c] else nan for c in range(1, len(s.dice))},
+                 **{f"iou_{c}": s.iou[c] if present[c] else nan for c in range(1, len(s.iou))}}
+                for s, present in zip(per_image, self.accumulator.present)]
 
     def table(self) -> str:
         rows = self.rows()

@@ -92,6 +92,9 @@ class MetricAccumulator:
     num_classes: int
     ignore_index: int | None = None
     per_image: list[Scores] = field(default_factory=list)
+    #: per image, per class: whether the class is in the truth or the prediction (where not, its Dice is 1.0 by
+    #: convention: nothing to find, nothing found); no class at all: every pixel was --ignore-index
+    present: list[np.ndarray] = field(default_factory=list)
     _counts: np.ndarray | None = None
 
     def update(self, prediction: ArrayLike, truth: ArrayLike) -> Scores:
@@ -99,6 +102,7 @@ class MetricAccumulator:
         self._counts = counts if self._counts is None else self._counts + counts
         scores = scores_from_counts(counts)
         self.per_image.append(scores)
+        self.present.append((counts[:, 1] + counts[:, 2]) > 0)
         return scores
 
     def mean_dice(self) -> float:
@@ -115,8 +119,18 @@ class MetricAccumulator:
         return scores_from_counts(self._counts)
 
     def rows(self) -> list[dict[str, float]]:
-        """Per image: ``dice`` and ``iou`` (the foreground mean), the columns of a report."""
-        return [{"dice": s.mean_dice, "iou": s.mean_iou} for s in self.per_image]
+        """Per image: ``dice`` and ``iou`` (the foreground mean), the columns of a report; NaN (n/a, left out of
+        the means) for an image none of whose pixels is scored (its mask all ``ignore_index``).
+
+        >>> acc = MetricAccumulator(num_classes=2, ignore_index=255)
+        >>> _ = acc.update(np.ones((2, 2), int), np.ones((2, 2), int))
+        >>> _ = acc.update(np.zeros((2, 2), int), np.full((2, 2), 255))   # nothing to score
+        >>> acc.rows()[1], acc.means()
+        ({'dice': nan, 'iou': nan}, {'dice': 1.0, 'iou': 1.0})
+        """
+        nan = float("nan")
+        return [{"dice": s.mean_dice, "iou": s.mean_iou} if present.any() else {"dice": nan, "iou": nan}
+                for s, present in zip(self.per_image, self.present)]
 
     def means(self) -> dict[str, float]:
         """Each column's mean over images (NaN entries skipped)."""

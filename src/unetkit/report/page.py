@@ -66,10 +66,13 @@ def score_columns(row: dict[str, float], scores: Scores | None = None) -> dict[s
 
 def image_columns(evaluation: EvaluationReport) -> list[dict[str, float]]:
     """Every image's titled columns (per-class ones from a semantic accumulator's scores)."""
-    per_class = getattr(evaluation.accumulator, "per_image", None)
-    rows = evaluation.accumulator.rows()
-    classes = per_class if per_class and isinstance(per_class[0], Scores) else [None] * len(rows)
-    return [score_columns(row, scores) for row, scores in zip(rows, classes)]
+    columns = []
+    for row, classes in zip(evaluation.accumulator.rows(), evaluation.class_columns()):  # as the CSV's, n/a included
+        titled = score_columns(row)
+        titled.update({f"{'Dice' if name.startswith('dice') else 'IoU'} {name.split('_')[1]}": value
+                       for name, value in classes.items()})
+        columns.append(titled)
+    return columns
 
 
 def write_report(evaluation: EvaluationReport, path: str | Path, overwrite: bool = False) -> None:
