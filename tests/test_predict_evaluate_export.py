@@ -300,14 +300,19 @@ def test_outputs_that_cannot_be_removed_after_a_failed_write_are_named(tmp_path,
     assert "finished images: im0_labels.png" in message
 
 
-def test_evaluate_against_a_known_answer(tmp_path):
-    data = write_dataset(tmp_path / "d", count=2)
+def all_foreground_model() -> UNet:
+    """A network that calls every pixel foreground."""
     model = UNet(depth=2, base_width=2)
-    with torch.no_grad():  # a network that calls every pixel foreground
+    with torch.no_grad():
         for parameter in model.parameters():
             parameter.zero_()
         model.head.bias.fill_(10.0)
-    save_checkpoint(tmp_path / "all.pt", make_checkpoint(model))
+    return model
+
+
+def test_evaluate_against_a_known_answer(tmp_path):
+    data = write_dataset(tmp_path / "d", count=2)
+    save_checkpoint(tmp_path / "all.pt", make_checkpoint(all_foreground_model()))
     report = evaluate_checkpoint(tmp_path / "all.pt", data)
     for index, scores in enumerate(report.accumulator.per_image):
         mask = read_planes(data / "masks" / f"img{index}.png")[0]
@@ -352,12 +357,7 @@ def test_evaluate_of_several_classes_shows_each_class(tmp_path):
 
 def test_evaluate_leaves_an_image_whose_mask_is_all_ignored_out_of_the_means(tmp_path):
     data = write_dataset(tmp_path / "d", count=2)
-    model = UNet(depth=2, base_width=2)
-    with torch.no_grad():  # a network that calls every pixel foreground
-        for parameter in model.parameters():
-            parameter.zero_()
-        model.head.bias.fill_(10.0)
-    save_checkpoint(tmp_path / "all.pt", make_checkpoint(model, DataOptions(ignore_index=255)))
+    save_checkpoint(tmp_path / "all.pt", make_checkpoint(all_foreground_model(), DataOptions(ignore_index=255)))
     before = evaluate_checkpoint(tmp_path / "all.pt", data).rows()
     mask = data / "masks" / "img1.png"
     Image.fromarray(np.full(np.asarray(Image.open(mask)).shape, 255, np.uint8)).save(mask)  # nothing to score
