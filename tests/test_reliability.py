@@ -640,6 +640,19 @@ def test_inspect_says_what_train_says_of_ignored_foreground_absent_classes_and_s
     assert "class(es) 2 of --classes 3 are in no mask" in said and "subfolders are not read" in said, said
 
 
+def test_inspect_names_an_image_of_another_channel_count_and_takes_the_ignored_value_for_no_class(tmp_path, capsys):
+    data = write_dataset(tmp_path / "d", count=3)
+    Image.fromarray(np.zeros((64, 80, 3), np.uint8)).save(data / "images" / "img1.png")
+    code, said = run_cli(["inspect", str(data)], capsys)
+    assert code == 2 and "different channel counts: 1 (img0.png ...), 3 (img1.png ...)" in said, said
+    data = write_dataset(tmp_path / "e", count=3)
+    mask = np.asarray(Image.open(data / "masks" / "img0.png")).copy()
+    mask[:2, :2] = 255  # a few ignored pixels: not a rare class to oversample
+    Image.fromarray(mask).save(data / "masks" / "img0.png")
+    code, said = run_cli(["inspect", str(data), "--ignore-index", "255"], capsys)
+    assert code == 0 and "class 255 covers" not in said, said
+
+
 def test_inspect_says_what_train_says_of_masks_without_background(tmp_path, capsys):
     data = write_dataset(tmp_path / "d", count=3)
     for path in (data / "masks").iterdir():  # ilastik's Simple Segmentation: 1 background, 2 objects

@@ -46,6 +46,7 @@ class DatasetReport:
     sizes: Counter = field(default_factory=Counter)
     dtypes: Counter = field(default_factory=Counter)
     channels: Counter = field(default_factory=Counter)
+    channel_examples: dict = field(default_factory=dict)  # a channel count: the first image that has it
     class_pixels: Counter = field(default_factory=Counter)
     objects: int | None = None  # label ids over all masks, when they are read as objects (--task instances)
     validation: str = ""  # the images the split holds out, in words ("" where there is no split)
@@ -96,7 +97,9 @@ def inspect_dataset(source: str | Path, options: DataOptions, split: SplitPrevie
             report.plane_count += 1
             report.sizes[f"{plane.raw.shape[0]}x{plane.raw.shape[1]}"] += 1
             report.dtypes[str(plane.raw.dtype)] += 1
-            report.channels[1 if plane.raw.ndim == 2 else plane.raw.shape[2]] += 1
+            channels = 1 if plane.raw.ndim == 2 else plane.raw.shape[2]
+            report.channels[channels] += 1
+            report.channel_examples.setdefault(channels, pair.image.name)
             labels = options.mask_mode == "labels"  # object ids (--task instances): foreground, and objects counted
             values, counts = np.unique((plane.mask > 0).astype(np.uint8) if labels else plane.mask, return_counts=True)
             report.class_pixels.update(dict(zip(values.tolist(), counts.tolist())))
@@ -141,7 +144,7 @@ def _add_warnings(report: DatasetReport, options: DataOptions) -> None:
             report.warnings.append(f"class(es) {', '.join(map(str, absent))} of --classes {options.num_classes} are "
                                    "in no mask: a model cannot learn them (training warns of this too)")
         for label, count in sorted(report.class_pixels.items()):
-            if label != 0 and count / total < 0.01:
+            if label not in (0, options.ignore_index) and count / total < 0.01:
                 report.warnings.append(
                     f"class {label} covers {count / total:.2%} of pixels: consider training with a higher "
                     "--foreground-fraction (unetkit train)"
@@ -156,6 +159,8 @@ def _add_warnings(report: DatasetReport, options: DataOptions) -> None:
             else:
                 report.warnings.append(problem)
     if len(report.channels) > 1:
-        report.errors.append("images have different channel counts: training needs one count (it refuses this)")
+        examples = ", ".join(f"{count} ({report.channel_examples[count]} ...)" for count in sorted(report.channels))
+        report.errors.append(f"images have different channel counts: {examples}; training needs one count (it "
+                             "refuses this)")
     if report.plane_count and report.plane_count < 2:
         report.warnings.append("a single image: no validation split is possible; train with --val-data")
