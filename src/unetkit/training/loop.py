@@ -55,7 +55,7 @@ from .run_dir import check_new_run_dir, claim_run_dir, hold_run_dir, update_conf
 from .setup import RunParts, build_run
 from .selection import keeps
 from .state import (BEST, LAST, Position, remember_selection_before_cut, restore, save_best, save_last,
-                    stored_config, stretched_schedule_note, undo_cut_selection)
+                    stretched_schedule_note, undo_cut_selection)
 from .stopping import DROP_LR, STOP
 
 
@@ -500,10 +500,10 @@ def train(
         config = parts.config  # with what the data decided (a scale divisor) filled in, for config.json
         position = Position(score_name=parts.task.selection_score)
         if resume and (run_dir / LAST).is_file():
-            position = restore(parts, run_dir)
+            position, trained_with = restore(parts, run_dir)
             check_not_past_the_end(config, position, run_dir)
             report(_resumed_note(run_dir, position))
-            stretched = stretched_schedule_note(stored_config(run_dir), config, position.global_step)
+            stretched = stretched_schedule_note(trained_with, config, position.global_step)
             if stretched is not None:
                 report(f"note: {stretched}")
         elif resume:

@@ -162,8 +162,9 @@ def undo_cut_selection(position: Position, run_dir: Path, is_main: bool) -> None
         os.replace(run_dir / BEFORE_CUT, run_dir / BEST)
 
 
-def restore(parts: RunParts, run_dir: Path) -> Position:
-    """Load ``last.pt`` into the run's parts; the position to continue from."""
+def restore(parts: RunParts, run_dir: Path) -> tuple[Position, TrainConfig]:
+    """Load ``last.pt`` into the run's parts; the position to continue from, and the options the run was trained
+    with (:func:`stretched_schedule_note` compares them with the resume's)."""
     path = run_dir / LAST
     payload = read_checkpoint(path)
     check_same_config(payload, parts.model.config, path)
@@ -199,7 +200,7 @@ def restore(parts: RunParts, run_dir: Path) -> Position:
         position.best_score = position.reference_score = position.kept_score = position.kept_step = None
         position.epochs_without_improvement = 0
     position.score_name = parts.task.selection_score
-    return position
+    return position, _with_old_defaults(state["config"])
 
 
 def stored_config(run_dir: str | Path) -> TrainConfig:
