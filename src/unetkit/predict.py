@@ -43,7 +43,6 @@ from .data.io import (
     ensure_can_write,
     image_stem,
     plane_shape,
-    read_planes,
 )
 from .data.memory import check_fits_in_memory, fits_in_memory
 from .data.normalize import Normalization
@@ -58,7 +57,7 @@ from .instances.task import InstanceTask
 from .signals import Interrupted, raise_on_stop_signals
 from .data.chunked import is_zarr, pixel_size
 from .data.writers import LARGE_PIXELS, write_ome_zarr, write_tiled_tiff
-from .predict_large import predict_large
+from .predict_large import kept_labels, predict_large
 from .tasks import LABEL_FORMATS, Task
 from .tiling import TileOptions, plan_tiles, predict_tiled
 
@@ -510,7 +509,7 @@ class _Pipeline:
             outputs = predict_tiled(self.loaded.predictor, image, options.tile)
             labels = self.loaded.task.labels(outputs)
             if "labels" in record.kept:  # the overlay and object table added now describe the labels kept
-                labels = _kept_labels(record.labels, labels.shape)
+                labels = kept_labels(record.labels, labels.shape)
             self._say_if_size_emptied(name, outputs, labels)
         except (OSError, UnetkitError, Interrupted) as exc:
             self._settle_write()
@@ -615,16 +614,6 @@ class _Pipeline:
 def _next_job_like(job: _Job, path: Path) -> _Job:
     """A job for reading ``path`` ahead (its header is read again for the memory check)."""
     return _Job(path, 0, plane_shape(path), job.stem)
-
-
-def _kept_labels(path: Path, shape: tuple[int, ...]) -> np.ndarray:
-    """The label image an earlier run wrote (``--skip-existing`` keeps it), checked to be this image's."""
-    labels = read_planes(path)[0]
-    labels = labels[..., 0] if labels.ndim == 3 and labels.shape[-1] == 1 else labels
-    if labels.shape != tuple(shape):
-        raise InputError(f"the label image kept from an earlier run is {labels.shape}, not this image's {tuple(shape)}",
-                         path=path, fix="pass --overwrite to redo it, or choose another --out")
-    return labels
 
 
 def _write_outputs(task: Task, raw: np.ndarray, image: np.ndarray, labels: np.ndarray, outputs: np.ndarray,

@@ -143,18 +143,27 @@ def remove_folder(folder: Path, settle_s: float, give_up_s: float = 5.0) -> None
             return
 
 
+def kept_labels(path: Path, shape: tuple[int, ...]) -> np.ndarray:
+    """The label image an earlier run wrote (``--skip-existing`` keeps it), whole, checked to be this image's."""
+    labels = read_planes(path)[0]
+    labels = labels[..., 0] if labels.ndim == 3 and labels.shape[-1] == 1 else labels
+    if labels.shape != tuple(shape):
+        raise _not_this_images(path, labels.shape, shape)
+    return labels
+
+
 def _kept_label_view(path: Path, shape: tuple[int, int]) -> _RawView | np.ndarray:
-    """The kept label image, read band by band (a TIFF or OME-Zarr; other files whole), checked to be this
-    image's size."""
+    """The kept label image, read band by band (a TIFF or OME-Zarr; other files whole: :func:`kept_labels`),
+    checked to be this image's size."""
     if not (is_zarr(path) or path.suffix.lower() in TIFF_SUFFIXES):
-        whole = read_planes(path)[0]
-        height, width, channels = *whole.shape[:2], (whole.shape[2] if whole.ndim == 3 else 1)
-        view: _RawView | np.ndarray = whole[..., 0] if whole.ndim == 3 else whole
-    else:
-        reader = open_image(path)
-        height, width, channels, view = reader.height, reader.width, reader.channels, _RawView(reader)
-    if (height, width, channels) != (*shape, 1):
-        raise InputError(
-            f"the label image kept from an earlier run is {height}x{width}{'' if channels == 1 else f'x{channels}'}, "
-            f"not this image's {shape[0]}x{shape[1]}", path=path, fix="pass --overwrite to redo it, or choose another --out")
-    return view
+        return kept_labels(path, shape)
+    reader = open_image(path)
+    found = (reader.height, reader.width) if reader.channels == 1 else (reader.height, reader.width, reader.channels)
+    if found != tuple(shape):
+        raise _not_this_images(path, found, shape)
+    return _RawView(reader)
+
+
+def _not_this_images(path: Path, found: tuple[int, ...], shape: tuple[int, ...]) -> InputError:
+    return InputError(f"the label image kept from an earlier run is {tuple(found)}, not this image's {tuple(shape)}",
+                      path=path, fix="pass --overwrite to redo it, or choose another --out")
