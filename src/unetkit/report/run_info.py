@@ -68,10 +68,11 @@ def resolved_settings(settings: dict[str, Any], checkpoint: str | Path | None = 
     ('warmup-constant', 'dice+bce', 'default')
     """
     from ..losses import default_loss_name
+    from ..training.config import default_schedule
 
     shown = dict(settings)
     if shown.get("schedule") is None and "schedule" in shown:
-        shown["schedule"] = "warmup-constant" if shown.get("epochs") is None else "cosine"
+        shown["schedule"] = default_schedule(decides_length=shown.get("epochs") is None)
     if shown.get("loss") is None and "loss" in shown:
         shown["loss"] = (INSTANCE_LOSSES.get(shown.get("instance_method") or "", "the method's own")
                          if shown.get("task") == "instances" else default_loss_name(int(shown.get("num_classes") or 1)))

@@ -39,6 +39,12 @@ ScheduleName = Literal["warmup-constant", "cosine", "constant", "poly", "plateau
 #: schedules that fall to zero at a planned last step, so need the run's length (``--epochs``)
 SCHEDULES_WITH_AN_END = ("cosine", "poly")
 
+
+def default_schedule(decides_length: bool) -> str:
+    """The schedule of a run given no ``--schedule``: warm-up then constant when the run decides its own length
+    (no end to fall to), cosine for a fixed ``--epochs``."""
+    return "warmup-constant" if decides_length else "cosine"
+
 MODEL, DATA, OPTIMISATION, MACHINERY = "model", "data", "optimisation", "machinery"
 
 #: Patch side and epoch length when not given, by task (BENCHMARKS.md, "The default since
@@ -352,7 +358,7 @@ class TrainConfig:
     @property
     def resolved_schedule(self) -> str:
         """``--schedule``, or the default for this run's length."""
-        return self.schedule or ("warmup-constant" if self.decides_length else "cosine")
+        return self.schedule or default_schedule(self.decides_length)
 
     def stopping_rule(self):  # -> StoppingRule | None
         """The rule that may end the run before ``planned_epochs`` (None: it runs them all)."""
