@@ -69,10 +69,7 @@ def infer_config(keras_model: Any) -> UNetConfig:
     kernel = np.asarray(first.get_weights()[0])
     padding = "same" if first.padding == "same" else "valid"
     num_outputs = int(last.filters)
-    activation = _activation(last)
-    after = _consumers(last)
-    if activation == "linear" and len(after) == 1 and type(after[0]).__name__ in _ACTIVATION_LAYERS:
-        activation = _activation(after[0])  # Conv2D(..., 1x1) then Activation("sigmoid") or Softmax()
+    activation, _ = _computed_activation(last)  # Conv2D(..., 1x1, "sigmoid"), or then Activation("sigmoid") ...
     if num_outputs == 1 and activation not in ("sigmoid", "linear"):
         raise CheckpointError(f"a one-output U-Net should end in a sigmoid, this one ends in {activation!r}")
     if num_outputs > 1 and activation not in ("softmax", "linear"):
@@ -106,17 +103,24 @@ def _consumers(layer: Any) -> list[Any]:
     return [node.operation for node in getattr(layer, "_outbound_nodes", [])]
 
 
+def _computed_activation(layer: Any) -> tuple[str, Any]:
+    """The activation a convolution computes: its own, or, where that is linear, that of the Activation, ReLU or
+    Softmax layer right after it (returned too; None where there is none)."""
+    after = _consumers(layer)
+    if _activation(layer) == "linear" and len(after) == 1 and type(after[0]).__name__ in _ACTIVATION_LAYERS:
+        return _activation(after[0]), after[0]
+    return _activation(layer), None
+
+
 def _check_hidden_activations(keras_model: Any, layers: list[Any]) -> None:
     """The reference's convolutions end in a ReLU and its up-convolutions in none, written in the layer
     (``activation="relu"``) or as a ``ReLU`` / ``Activation("relu")`` layer right after a linear one; any other
     activation (ELU, an extra tanh) would load and compute something else, silently."""
     follows_linear_conv = set()
     for layer in layers:
-        after = _consumers(layer)
-        effective = _activation(layer)
-        if effective == "linear" and len(after) == 1 and type(after[0]).__name__ in _ACTIVATION_LAYERS:
-            effective = _activation(after[0])
-            follows_linear_conv.add(id(after[0]))
+        effective, follower = _computed_activation(layer)
+        if follower is not None:
+            follows_linear_conv.add(id(follower))
         if layer is layers[-1]:
             continue  # the head: checked by infer_config
         expected = "linear" if type(layer).__name__ == "Conv2DTranspose" else "relu"
