@@ -172,6 +172,19 @@ def test_the_calibration_fiji_saves_is_the_pixel_size_the_outputs_carry(tmp_path
     assert pixel_size(tmp_path / "plain.tif") is None
 
 
+@pytest.mark.parametrize(("y", "y_unit", "x", "x_unit"), [(500, "nm", 0.5, "µm"), (0.5e-6, "m", 5e-7, "m"),
+                                                       (0.0005, "mm", 0.5, "µm")])
+def test_an_ome_pixel_size_is_read_in_micrometres_whatever_unit_each_axis_records(tmp_path, model_file, y, y_unit,
+                                                                                 x, x_unit):
+    # Y's unit was taken from X's (500 nm read as 500 µm), and a size in metres was written nowhere
+    tifffile.imwrite(tmp_path / "a.ome.tif", image((64, 96)), ome=True, metadata={
+        "axes": "YX", "PhysicalSizeX": x, "PhysicalSizeXUnit": x_unit, "PhysicalSizeY": y, "PhysicalSizeYUnit": y_unit})
+    assert pixel_size(tmp_path / "a.ome.tif") == (pytest.approx(0.5), pytest.approx(0.5), "micrometer")
+    record = predict_files(model_file, [tmp_path / "a.ome.tif"], tmp_path / "out",
+                           PredictOptions(label_format="tif", overlay=False), QUIET)[0]
+    assert pixel_size(record.labels) == (pytest.approx(0.5), pytest.approx(0.5), "micrometer")
+
+
 def test_ome_zarr_labels_open_in_the_ome_ngff_reader_of_the_registry(tmp_path, model_file):
     ome_zarr = pytest.importorskip("ome_zarr")
     from ome_zarr.io import parse_url

@@ -171,8 +171,30 @@ def _multiscales(attributes: dict[str, Any]) -> dict[str, Any] | None:
 
 def pixel_size(path: str | Path) -> tuple[float, float, str] | None:
     """The (y, x) pixel size and its unit, where the file records it (OME-TIFF, an ImageJ/Fiji TIFF's
-    calibration, TIFF resolution tags in inches or centimetres, OME-Zarr); None otherwise."""
-    path = Path(path)
+    calibration, TIFF resolution tags in inches or centimetres, OME-Zarr); None otherwise.
+
+    Lengths come back in micrometres whatever unit each axis was recorded in (OME lets Y's unit
+    differ from X's: 0.5 µm by 500 nm is a square pixel); a unit that is not a length ("pixel")
+    is kept as recorded when both axes share it, else the size is unknown (None)."""
+    found = _recorded_pixel_size(Path(path))
+    if found is None:
+        return None
+    (y, y_unit), (x, x_unit) = found
+    y_factor, x_factor = MICROMETRES_PER_UNIT.get(_ome_unit(y_unit)), MICROMETRES_PER_UNIT.get(_ome_unit(x_unit))
+    if y_factor is not None and x_factor is not None:
+        return y * y_factor, x * x_factor, "micrometer"
+    if _ome_unit(y_unit) == _ome_unit(x_unit):
+        return y, x, _ome_unit(x_unit)
+    return None
+
+
+#: how many micrometres one of each length unit (as OME names it) is
+MICROMETRES_PER_UNIT = {"angstrom": 1e-4, "nanometer": 1e-3, "micrometer": 1.0, "millimeter": 1e3,
+                        "centimeter": 1e4, "meter": 1e6}
+
+
+def _recorded_pixel_size(path: Path) -> tuple[tuple[float, str], tuple[float, str]] | None:
+    """((y, its unit), (x, its unit)) as the file records them; None where it records none."""
     try:
         if is_zarr(path):
             import zarr
@@ -186,7 +208,7 @@ def pixel_size(path: str | Path) -> tuple[float, float, str] | None:
             scale = next(t["scale"] for t in multiscales["datasets"][0]["coordinateTransformations"]
                          if t["type"] == "scale")
             y, x = names.index("y"), names.index("x")
-            return float(scale[y]), float(scale[x]), units[x] or ""
+            return (float(scale[y]), units[y] or ""), (float(scale[x]), units[x] or "")
         import tifffile
 
         with tifffile.TiffFile(path) as tif:
@@ -196,8 +218,11 @@ def pixel_size(path: str | Path) -> tuple[float, float, str] | None:
                 pixels = next(e for e in ET.fromstring(tif.ome_metadata).iter() if e.tag.endswith("Pixels"))
                 if "PhysicalSizeX" in pixels.attrib:
                     x = float(pixels.attrib["PhysicalSizeX"])
-                    y = float(pixels.attrib.get("PhysicalSizeY", x))
-                    return y, x, _ome_unit(pixels.attrib.get("PhysicalSizeXUnit", "µm"))
+                    x_unit = pixels.attrib.get("PhysicalSizeXUnit", "µm")  # OME's default unit
+                    if "PhysicalSizeY" not in pixels.attrib:
+                        return (x, x_unit), (x, x_unit)
+                    return (float(pixels.attrib["PhysicalSizeY"]), pixels.attrib.get("PhysicalSizeYUnit", "µm")), \
+                        (x, x_unit)
             page = tif.pages[0]
             tags = page.tags
             imagej_unit = _ome_unit(str((tif.imagej_metadata or {}).get("unit", ""))) if tif.is_imagej else ""
@@ -211,7 +236,7 @@ def pixel_size(path: str | Path) -> tuple[float, float, str] | None:
                 y_num, y_den = tags["YResolution"].value if "YResolution" in tags else (numerator, denominator)
                 if numerator:
                     size = denominator / numerator * per_unit
-                    return (y_den / y_num * per_unit if y_num else size), size, unit
+                    return ((y_den / y_num * per_unit if y_num else size), unit), (size, unit)
     except Exception:
         return None
     return None
@@ -228,7 +253,7 @@ def _ome_unit(symbol: str) -> str:
     """
     symbol = symbol.replace("\\u00B5", "µ").replace("\u03bc", "µ")
     return {"µm": "micrometer", "um": "micrometer", "micron": "micrometer", "microns": "micrometer",
-            "nm": "nanometer", "mm": "millimeter", "cm": "centimeter", "m": "meter"}.get(symbol, symbol)
+            "nm": "nanometer", "mm": "millimeter", "cm": "centimeter", "m": "meter", "Å": "angstrom"}.get(symbol, symbol)
 
 
 def _check_region(pixels: np.ndarray, reader: RegionReader, top: int, bottom: int, left: int, right: int,
