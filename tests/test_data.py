@@ -496,3 +496,23 @@ def test_a_stack_saved_with_an_axis_of_one_is_read_as_its_planes(tmp_path, shape
     assert len(planes) == 3 and all(plane.shape == (40, 50) for plane in planes)
     assert np.array_equal(planes[1], stack.reshape(3, 40, 50)[1])
     assert (plane_shape(tmp_path / "s.tif").count, plane_shape(tmp_path / "s.tif").channels) == (3, 1)
+
+
+@pytest.mark.parametrize(("channels", "values"), [(3, (3, 200)), (3, (100, 4095)), (2, (0, 60000)), (4, (7, 900))])
+def test_a_16_bit_colour_png_reads_all_16_bits(tmp_path, channels, values):
+    # what OpenCV's and MATLAB's imwrite save of a uint16 (H, W, 3) array: Pillow kept the high byte only, so
+    # 8-bit data in a 16-bit file read as 0 and trained on blank images
+    import imagecodecs
+
+    from unetkit.data.io import plane_shape
+
+    rng = np.random.default_rng(0)
+    array = rng.integers(*values, size=(20, 30, channels)).astype(np.uint16)
+    if channels in (2, 4):
+        array[..., -1] = 65535  # an opaque alpha: dropped, as an 8-bit PNG's is
+    (tmp_path / "a.png").write_bytes(imagecodecs.png_encode(array))
+    plane = read_planes(tmp_path / "a.png")[0]
+    expected = np.squeeze(array[..., :-1]) if channels in (2, 4) else array
+    assert plane.dtype == np.uint16 and np.array_equal(plane, expected)
+    shape = plane_shape(tmp_path / "a.png")
+    assert (shape.dtype, shape.channels, shape.height, shape.width) == ("uint16", 1 if channels == 2 else 3, 20, 30)

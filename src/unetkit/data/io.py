@@ -158,6 +158,9 @@ def plane_shape(path: str | Path) -> PlaneShape:
             channels = int(np.prod([shape[i] for i, a in enumerate(axes) if a in CHANNEL_AXES], dtype=np.int64))
             count = int(np.prod([shape[i] for i in _stack_axes(axes)], dtype=np.int64)) * len(all_series)
             return PlaneShape(count, int(sizes["Y"]), int(sizes["X"]), channels, np.dtype(dtype).name)
+        if sixteen_bit_colour_png(path):  # Pillow would say 8 bits (and 4 bands for grey + alpha)
+            read = _read_pil(path)
+            return PlaneShape(1, read.shape[0], read.shape[1], 1 if read.ndim == 2 else read.shape[-1], "uint16")
         with Image.open(path) as image:
             width, height = image.size
             bands = len(image.getbands())
@@ -201,10 +204,41 @@ def an_alpha_to_drop(last: np.ndarray) -> bool:
     >>> an_alpha_to_drop(opaque), an_alpha_to_drop(np.arange(100, dtype=np.uint8).reshape(10, 10))
     (True, False)
     """
-    return bool(np.all(last == last.flat[0]) or np.mean(last == 255) >= OPAQUE_SHARE)
+    opaque = np.iinfo(last.dtype).max if last.dtype.kind in "ui" else 255  # 65535 in a 16-bit PNG
+    return bool(np.all(last == last.flat[0]) or np.mean(last == opaque) >= OPAQUE_SHARE)
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def sixteen_bit_colour_png(path: str | Path) -> bool:
+    """True for a PNG of 16 bits a sample in colour or with alpha (PNG colour types 2, 4 and 6: what OpenCV's
+    and MATLAB's ``imwrite`` save of a 16-bit RGB array). Pillow reads only the high byte of each of their
+    samples (8-bit data in a 16-bit file reads as 0), so :func:`read_planes` decodes them with imagecodecs.
+
+    >>> import tempfile, imagecodecs
+    >>> path = Path(tempfile.mkdtemp()) / "rgb16.png"
+    >>> _ = path.write_bytes(imagecodecs.png_encode(np.full((4, 4, 3), 200, np.uint16)))
+    >>> sixteen_bit_colour_png(path), read_planes(path)[0][0, 0].tolist()
+    (True, [200, 200, 200])
+    """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(26)
+    except OSError:
+        return False
+    return len(head) == 26 and head[:8] == PNG_SIGNATURE and head[12:16] == b"IHDR" and head[24] == 16 \
+        and head[25] in (2, 4, 6)
 
 
 def _read_pil(path: Path) -> np.ndarray:
+    if sixteen_bit_colour_png(path):
+        import imagecodecs
+
+        array = imagecodecs.png_decode(path.read_bytes())
+        if array.ndim == 3 and array.shape[-1] in (2, 4) and an_alpha_to_drop(array[..., -1]):
+            array = _squeezed(array[..., :-1])
+        return array
     try:
         with Image.open(path) as image:
             image.load()
