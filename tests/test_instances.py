@@ -667,3 +667,29 @@ def test_matched_pairs_match_object_by_object_without_a_matrix_of_all_objects():
     pairs = matched_pairs(truth, found, threshold=0.3)
     assert [tuple(p) for p in np.transpose(pairs)] == [(1, 5), (2, 6)]
     assert match_instances(truth, found, threshold=0.3).tp == 2
+
+
+def test_a_distance_models_outputs_through_a_softmax_are_refused_not_made_into_objects(tmp_path):
+    # the README's Python recipe gave a bare network to predict_tiled, which put a distance model's two outputs
+    # through a softmax: 26 objects where there were 4, silently; load_predictor applies the task's sigmoids
+    import unetkit
+    from unetkit.checkpoint import make_checkpoint, save_checkpoint
+    from unetkit.model import UNet, UNetConfig
+
+    torch.manual_seed(0)
+    model = UNet(UNetConfig(depth=2, base_width=4, num_classes=2))
+    image = np.random.default_rng(0).random((1, 64, 64), dtype=np.float32)
+    with torch.no_grad():  # logits centred with a spread of 3: outputs that vary across the image, as a trained model's
+        logits = model.eval()(torch.from_numpy(image)[None])
+        centre, scale = logits.mean(dim=(0, 2, 3)), logits.std(dim=(0, 2, 3)) / 3
+        model.head.weight.div_(scale[:, None, None, None])
+        model.head.bias.sub_(centre).div_(scale)
+    save_checkpoint(tmp_path / "m.pt", make_checkpoint(model, task=InstanceTask(method="distance")))
+    bare, _ = unetkit.load_model(tmp_path / "m.pt")
+    through_softmax = predict_tiled(bare, image, TileOptions(tile_size=64))
+    with pytest.raises(ValueError, match="load_predictor"):
+        instances_from_probabilities(through_softmax)
+    loaded = unetkit.load_predictor(tmp_path / "m.pt", precision="fp32")
+    outputs = predict_tiled(loaded.predictor, image, TileOptions(tile_size=64))
+    assert np.ptp(outputs[0]) > 0.2 and np.abs(outputs.sum(0) - 1).max() > 1e-3  # two sigmoids
+    assert loaded.task.labels(outputs).shape == (64, 64)

@@ -234,7 +234,13 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Loa
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[UNet, DataOptions]:
-    """Rebuild the model of a checkpoint, in eval mode, with its data options."""
+    """Rebuild the model of a checkpoint, in eval mode, with its data options.
+
+    The bare network: its outputs are logits. :func:`unetkit.predict_tiled` runs a bare network with a
+    sigmoid for one output and a softmax over several, right for pixel models only; an object model's
+    outputs take the activation of its task (two sigmoids for the ``distance`` method), which
+    :func:`unetkit.load_predictor` applies, with the task that turns outputs into labels.
+    """
     loaded = load_checkpoint(path, device)
     return loaded.model, loaded.data_options
 

@@ -80,6 +80,7 @@ def labels_from_distance(
     outputs: np.ndarray, threshold: float = 0.5, seed_height: float = 0.1, min_size: int = 10
 ) -> np.ndarray:
     """Objects from (2, H, W) foreground probability and scaled distance to the boundary."""
+    check_not_a_softmax(outputs)
     foreground_probability, distance = outputs
     foreground = foreground_probability > threshold
     distance = np.nan_to_num(distance, nan=0.0, posinf=1.0, neginf=0.0)  # h-maxima never returns on NaN or inf
@@ -87,6 +88,26 @@ def labels_from_distance(
     seeds, _ = ndi.label(hill_tops(smooth, seed_height) & foreground, structure=FOUR_CONNECTED)
     labels = watershed(-smooth, seeds, mask=foreground)
     return finish(add_unseeded(labels, foreground), min_size)
+
+
+def check_not_a_softmax(outputs: np.ndarray) -> None:
+    """Refuse a distance model's two outputs put through a softmax (they sum to 1 at every pixel), which is what a
+    bare network given to :func:`unetkit.predict_tiled` gets: the objects found in them are nonsense.
+
+    >>> foreground = np.linspace(0, 1, 64, dtype=np.float32).reshape(8, 8)
+    >>> check_not_a_softmax(np.stack([foreground, 1 - foreground]))
+    Traceback (most recent call last):
+    ...
+    ValueError: a distance model's outputs are two sigmoids (foreground, distance to the boundary), but these sum to 1 at every pixel, as a softmax over them does: predict with unetkit.load_predictor(PATH).predictor, which applies the model's own activation, rather than the bare network of unetkit.load_model
+    """
+    outputs = np.asarray(outputs)
+    if outputs.shape[0] != 2 or outputs[0].size < 64 or np.ptp(outputs[0]) < 0.2:  # an untrained network says 0.5
+        return
+    if float(np.abs(outputs[0] + outputs[1] - 1).max()) < 1e-4:
+        raise ValueError("a distance model's outputs are two sigmoids (foreground, distance to the boundary), but these "
+                         "sum to 1 at every pixel, as a softmax over them does: predict with "
+                         "unetkit.load_predictor(PATH).predictor, which applies the model's own activation, rather "
+                         "than the bare network of unetkit.load_model")
 
 
 def hill_tops(height_map: np.ndarray, height: float) -> np.ndarray:
