@@ -67,6 +67,34 @@ def test_an_image_far_beyond_a_scale_models_divisor_is_predicted_and_said(tmp_pa
     assert len(warned) == 1 and warned[0].startswith("sixteen.tif: pixels reach 235.3 times the 255"), said
 
 
+def test_an_8_bit_image_for_a_16_bit_scale_model_is_said_by_predict_and_evaluate(tmp_path, capsys):
+    # a model whose training images were divided by 65535, given 8-bit frames: every input below 0.004, masks
+    # empty, and evaluate scored 0 on every image without a word
+    from unetkit.cli import main
+
+    torch.manual_seed(0)
+    model_path = tmp_path / "scale16.pt"
+    options = DataOptions(normalization=Normalization("scale", high=65535.0))
+    save_checkpoint(model_path, make_checkpoint(UNet(depth=2, base_width=4), options))
+    (tmp_path / "data" / "images").mkdir(parents=True)
+    (tmp_path / "data" / "masks").mkdir()
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 255, (40, 48), dtype=np.uint8)).save(tmp_path / "data" / "images" / "eight.png")
+    tifffile.imwrite(tmp_path / "data" / "images" / "sixteen.tif", rng.integers(0, 60000, (40, 48), dtype=np.uint16))
+    for name in ("eight", "sixteen"):
+        mask = np.zeros((40, 48), np.uint8)
+        mask[10:20, 10:20] = 1
+        Image.fromarray(mask).save(tmp_path / "data" / "masks" / f"{name}.png")
+    said: list[str] = []
+    predict_files(model_path, [tmp_path / "data" / "images"], tmp_path / "out", report=said.append)
+    warned = [text for text in said if "8-bit image" in text]
+    assert len(warned) == 1 and warned[0].startswith("eight.png: an 8-bit image (values up to 255) for a model "
+                                                     "whose training images were divided by 65535"), said
+    assert main(["evaluate", str(model_path), str(tmp_path / "data"), "--csv", str(tmp_path / "e.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "note: images/eight.png: an 8-bit image" in err and "sixteen" not in err
+
+
 def test_predict_refuses_to_overwrite_and_writes_nothing(tmp_path, checkpoint):
     predict_files(checkpoint, ["sample:heldout"], tmp_path / "out", PredictOptions(overlay=False), QUIET)
     (tmp_path / "out" / "hela_001_labels.png").unlink()

@@ -366,6 +366,8 @@ def _run_evaluate(args: argparse.Namespace, argv: Sequence[str], stops: Received
                                  args.backend, pictures=args.report_images if args.report else 0,
                                  ignore_border_objects=args.ignore_border_objects,
                                  min_object_size=args.min_object_size)
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
     print(report.table())
     report.write_csv(csv_path, overwrite=args.overwrite)
     print(f"per-image scores: {csv_path}")

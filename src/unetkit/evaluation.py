@@ -22,9 +22,12 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from .data.dataset import load_labelled
-from .data.io import PlaneShape, atomic_write
+from .data.io import PlaneShape, atomic_write, plane_shape
 from .data.sample import resolve_data_source, resolve_mask_mode
+from .inference.input_notes import input_notes
 from .inference.loading import load_predictor, with_object_options
 from .inference.predictor import check_fits_predictor
 from .instances.scores import COUNT_COLUMNS
@@ -47,6 +50,7 @@ class EvaluationReport:
     data: str | None = None
     pictures: dict[int, ImagePictures] = field(default_factory=dict)
     score_name: str = "dice"  # the task's main score: worst images are those lowest in it
+    notes: list[str] = field(default_factory=list)  # what reading the data and the inputs' range said
 
     def rows(self) -> list[dict[str, str]]:
         """The table's rows: each image's scores, then their means; a model of several classes adds each
@@ -138,14 +142,21 @@ def evaluate_checkpoint(
     source, _ = resolve_data_source(data)
     mask_mode = resolve_mask_mode(data, loaded.data_options.mask_mode)
     data_options = dataclasses.replace(loaded.data_options, mask_mode=mask_mode)
-    samples = load_labelled(source, data_options, in_channels=loaded.predictor.in_channels, options_can_change=False)
+    notes: list[str] = []
+    samples = load_labelled(source, data_options, in_channels=loaded.predictor.in_channels, options_can_change=False,
+                            notes=notes)
+    file_types: dict[Path, np.dtype] = {}
     for sample in samples:  # what predict refuses is not scored either: below the minimum side the output is noise
         channels, height, width = sample.image.shape
         check_fits_predictor(PlaneShape(1, height, width, channels), loaded.predictor,
                              sample.files[0] if sample.files else sample.name)
+        if sample.files:  # a model of another image type scores near 0 everywhere: say why (as predict does)
+            image_file = sample.files[0]
+            file_types.setdefault(image_file, np.dtype(plane_shape(image_file).dtype))
+            notes += input_notes(data_options.normalization, sample.name, sample.image, file_types[image_file])
     keep = WorstImagePictures(pictures, image_score(loaded.task, data_options.ignore_index),
                               error_finder(loaded.task, data_options.ignore_index))
     accumulator = evaluate_samples(loaded.predictor, samples, tile_options, data_options.ignore_index,
                                    on_image=keep, task=loaded.task)
     return EvaluationReport([s.name for s in samples], accumulator, str(checkpoint), str(data), keep.pictures(),
-                            loaded.task.score_name)
+                            loaded.task.score_name, notes)

@@ -45,13 +45,12 @@ from .data.io import (
     plane_shape,
 )
 from .data.memory import check_fits_in_memory, fits_in_memory
-from .data.normalize import Normalization
 from .data.pairing import image_files
 from .data.partials import sweep_stale
 from .data.sample import resolve_data_source
 from .errors import ConfigError, InputError, OutputExistsError, UnetkitError
 from .inference.loading import BACKENDS, LoadedPredictor, load_predictor, with_object_options
-from .inference.bioimageio_ops import PackagePreprocessing
+from .inference.input_notes import input_notes
 from .inference.predictor import Predictor, check_fits_predictor
 from .instances.task import InstanceTask
 from .signals import Interrupted, raise_on_stop_signals
@@ -94,9 +93,6 @@ class PredictOptions:
         if self.overwrite and self.skip_existing:
             raise ConfigError("--overwrite and --skip-existing contradict each other", fix="choose one")
 
-
-#: normalised inputs beyond this (percentile normalisation gives about 0 to 1) come from a division by almost nothing
-FLAT_IMAGE_INPUT = 1e3
 
 
 @dataclass
@@ -505,7 +501,8 @@ class _Pipeline:
             name, raw, image = self._planes(job, upcoming)[job.plane_index]
             height, width = image.shape[-2:]
             self._say_tiles(name, height, width)
-            self._say_if_beyond_scale(name, image)
+            for note in input_notes(self.loaded.data_options.normalization, name, image, raw.dtype):
+                self.report(note)
             outputs = predict_tiled(self.loaded.predictor, image, options.tile)
             labels = self.loaded.task.labels(outputs)
             if "labels" in record.kept:  # the overlay and object table added now describe the labels kept
@@ -528,43 +525,6 @@ class _Pipeline:
         if geometry.tile_count > 1:
             self.report(f"{name}: {height}x{width}, predicted in {geometry.tile_count} tiles of "
                         f"{geometry.tile_height}x{geometry.tile_width} px (--tile-size, --overlap)")
-
-    def _say_if_beyond_scale(self, name: str, image: np.ndarray) -> None:
-        """A model trained with ``--normalization scale`` saw inputs up to 1: an image far
-        brighter (16-bit frames for an 8-bit model) gets predicted, and said so."""
-        normalization = self.loaded.data_options.normalization
-        if isinstance(normalization, PackagePreprocessing):
-            self._say_if_divided_by_nothing(name, image, normalization)
-            steps = [(step, kwargs) for step, kwargs in normalization.steps if step != "ensure_dtype"]
-            if len(steps) == 1 and steps[0][0] == "scale_linear" and not np.any(steps[0][1].get("offset", 0.0)) \
-                    and 0 < float(np.max(steps[0][1].get("gain", 1.0))) < 1:
-                # a division (a scale model's package, 1/255 say), not a standardisation: inputs were up to 1
-                self._say_if_brighter_than_trained(name, image, "the package's scale_linear")
-            return
-            return
-        if not isinstance(normalization, Normalization) or normalization.mode != "scale":
-            return
-        self._say_if_brighter_than_trained(name, image, f"the {normalization.high:g} that the model's training "
-                                                        "images were divided by (--normalization scale)")
-
-    def _say_if_brighter_than_trained(self, name: str, image: np.ndarray, divisor: str) -> None:
-        brightest = float(image.max())
-        if brightest > 1.5:
-            self.report(f"{name}: pixels reach {brightest:.1f} times {divisor}: an image of another type or camera? "
-                        "Predictions may be wrong")
-
-    def _say_if_divided_by_nothing(self, name: str, image: np.ndarray, preprocessing: PackagePreprocessing) -> None:
-        """A bioimage.io package maps percentiles to 0 and 1 with ``scale_range``, which divides by almost nothing
-        where both percentiles are equal (a background-subtracted frame: most pixels at one value); unetkit's own
-        normalisation takes the image's maximum there, the format has no way to say so: said, not silent."""
-        if not any(step == "scale_range" for step, _ in preprocessing.steps):
-            return
-        brightest = float(np.abs(image).max(initial=0.0))
-        if brightest > FLAT_IMAGE_INPUT:
-            self.report(f"{name}: the package's normalisation gives inputs up to {brightest:.3g}: the image's lower "
-                        "and upper percentiles are equal (most pixels hold one value), and scale_range divides by "
-                        "almost 0 there, in every tool that runs the package; predict such images with the "
-                        "checkpoint (.pt) or ONNX file, whose normalisation takes the image's maximum instead")
 
     def _say_if_size_emptied(self, name: str, outputs: np.ndarray, labels: np.ndarray) -> None:
         """An instance image left without objects by the minimum object size says so (it is not silent)."""
