@@ -228,6 +228,25 @@ def test_objects_measured_band_by_band_equal_regionprops():
             assert float(row[ours]) == pytest.approx(float(table[theirs][index]), abs=0.006), (ours, index)
 
 
+def test_objects_in_micrometres_equal_regionprops_with_the_pixel_spacing():
+    # the table gave pixels only (its eccentricity that of the pixel grid), while the pixel size was read and kept
+    from scipy import ndimage as ndi
+    from skimage.measure import regionprops_table
+
+    rng = np.random.default_rng(1)
+    labels = ndi.label(ndi.gaussian_filter(rng.random((200, 160)), 3) > 0.52)[0].astype(np.uint16)
+    rows = measure_objects(labels, labels, band=64, pixel_size=(0.25, 0.5, "micrometer"))
+    table = regionprops_table(labels.astype(int), spacing=(0.25, 0.5), properties=(
+        "area", "centroid", "equivalent_diameter_area", "eccentricity"))
+    assert len(rows) == len(table["area"]) > 10
+    pairs = [("area_um2", "area"), ("centroid_y_um", "centroid-0"), ("centroid_x_um", "centroid-1"),
+             ("equivalent_diameter_um", "equivalent_diameter_area"), ("eccentricity", "eccentricity")]
+    for index, row in enumerate(rows):
+        for ours, theirs in pairs:
+            assert float(row[ours]) == pytest.approx(float(table[theirs][index]), abs=0.002), (ours, index)
+    assert "area_um2" not in measure_objects(labels, labels, pixel_size=(1.0, 1.0, "pixel"))[0]
+
+
 def test_objects_found_block_by_block_equal_those_of_the_whole_image():
     from test_instances import ideal_outputs
 

@@ -355,6 +355,22 @@ def test_predict_writes_instances_objects_table_and_outlined_overlay(tmp_path, t
     assert overlay.shape == (64, 160, 3) and (overlay == 255).all(axis=-1).sum() > 20  # white outlines
 
 
+def test_a_calibrated_images_objects_table_adds_micrometres_and_an_empty_one_has_the_same_header(
+        tmp_path, trained_instance_model):
+    data = instance_dataset(tmp_path / "d", count=1)
+    image = np.asarray(Image.open(data / "images" / "n0.png"))
+    tifffile.imwrite(tmp_path / "cal.tif", image, imagej=True, resolution=(1 / 0.5, 1 / 0.25), metadata={"unit": "um"})
+    tifffile.imwrite(tmp_path / "blank.tif", np.zeros_like(image))
+    assert main(["predict", str(trained_instance_model), str(tmp_path / "cal.tif"), str(tmp_path / "blank.tif"),
+                 "--out", str(tmp_path / "out")]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "out" / "cal_objects.csv")))
+    assert rows and all(float(r["area_um2"]) == pytest.approx(int(r["area"]) * 0.25 * 0.5, abs=1e-3) for r in rows)
+    assert all(float(r["centroid_x_um"]) == pytest.approx(float(r["centroid_x"]) * 0.5, abs=0.01) for r in rows)
+    with open(tmp_path / "out" / "blank_objects.csv") as handle:  # no objects, no calibration: the plain header
+        assert handle.read().strip().split(",") == list(csv.DictReader(open(tmp_path / "out" / "cal_objects.csv"))
+                                                        .fieldnames)[:13]
+
+
 def test_evaluate_reports_object_metrics_with_pixel_dice(tmp_path, trained_instance_model, capsys):
     data = instance_dataset(tmp_path / "d", count=2)
     assert main(["evaluate", str(trained_instance_model), str(data), "--csv", str(tmp_path / "e.csv")]) == 0

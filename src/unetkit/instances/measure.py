@@ -7,6 +7,11 @@ in bounded memory. The quantities are scikit-image's ``regionprops`` definitions
 bounding box with an exclusive end, mean and max intensity, ``equivalent_diameter_area``,
 eccentricity from the second central moments); a test checks them against it.
 
+Positions and sizes are in pixels. Where the image file records its pixel size, the table adds
+the area, equivalent diameter and centroid in micrometres (``area_um2``, ...), and the
+eccentricity is that of the object's physical shape (a round cell imaged with pixels twice as
+tall as wide is round, not 0.87 eccentric in pixels).
+
 >>> labels = np.zeros((6, 8), np.uint16); labels[1:3, 1:4] = 1; labels[3:6, 5:8] = 2
 >>> image = np.arange(48, dtype=np.uint16).reshape(6, 8)
 >>> rows = measure_objects(labels, image)
@@ -24,6 +29,25 @@ COLUMNS = (
     "label", "area", "centroid_y", "centroid_x", "bbox_min_y", "bbox_min_x", "bbox_max_y", "bbox_max_x",
     "mean_intensity", "max_intensity", "equivalent_diameter", "eccentricity", "touches_border",
 )
+#: added where the pixel size is known, in micrometres
+CALIBRATED_COLUMNS = ("area_um2", "equivalent_diameter_um", "centroid_y_um", "centroid_x_um")
+
+
+def object_columns(channels: int = 1, calibrated: bool = False) -> list[str]:
+    """The table's columns: :data:`COLUMNS`, the intensities per channel for a multi-channel image
+    (``mean_intensity_c0``, ...), and :data:`CALIBRATED_COLUMNS` where the pixel size is known.
+
+    >>> object_columns(2, calibrated=True)[8:12], object_columns(2, calibrated=True)[-1]
+    (['mean_intensity_c0', 'max_intensity_c0', 'mean_intensity_c1', 'max_intensity_c1'], 'centroid_x_um')
+    """
+    columns: list[str] = []
+    for name in COLUMNS:
+        if name in ("mean_intensity", "max_intensity") and channels > 1:
+            continue
+        if name == "equivalent_diameter" and channels > 1:
+            columns += [f"{kind}_intensity_c{c}" for c in range(channels) for kind in ("mean", "max")]
+        columns.append(name)
+    return columns + (list(CALIBRATED_COLUMNS) if calibrated else [])
 
 
 class _Sums:
@@ -68,25 +92,39 @@ class _Sums:
             np.maximum.at(self.intensity_max[:, c], ids, pixels[:, c])
 
 
-def measure_objects(labels: Any, image: Any, band: int = 2048) -> list[dict[str, object]]:
-    """Rows of :data:`COLUMNS` for every object of ``labels`` (channels get ``mean_intensity_c0``,
-    ... for a multi-channel image). Both are ``(H, W)`` / ``(H, W[, C])`` arrays or array-likes
-    read in bands of ``band`` rows."""
+def measure_objects(labels: Any, image: Any, band: int = 2048,
+                    pixel_size: tuple[float, float, str] | None = None) -> list[dict[str, object]]:
+    """Rows of :func:`object_columns` for every object of ``labels``. Both are ``(H, W)`` /
+    ``(H, W[, C])`` arrays or array-likes read in bands of ``band`` rows. ``pixel_size``: ``(y, x,
+    unit)`` as :func:`unetkit.data.chunked.pixel_size` reads it; in micrometres, it adds the
+    calibrated columns.
+
+    >>> labels = np.zeros((24, 64), np.uint16); labels[2:22, 2:62] = 1    # 20 rows of 60 pixels
+    >>> row = measure_objects(labels, labels, pixel_size=(1.5, 0.5, "micrometer"))[0]
+    >>> row["area"], row["area_um2"], row["eccentricity"] < 0.05        # 30 x 30 micrometres: a square
+    (1200, 900.0, True)
+    >>> measure_objects(labels, labels)[0]["eccentricity"]               # in pixels: 3 times as wide
+    0.9429
+    """
     height, width = labels.shape
     channels = 1 if len(image.shape) == 2 else image.shape[2]
     sums = _Sums(channels)
     for top in range(0, height, band):
         bottom = min(top + band, height)
         sums.add(np.asarray(labels[top:bottom]), np.asarray(image[top:bottom]), top)
-    return _rows(sums, height, width, channels)
+    calibration = pixel_size[:2] if pixel_size is not None and pixel_size[2] == "micrometer" else None
+    return _rows(sums, height, width, channels, calibration)
 
 
-def _rows(sums: _Sums, height: int, width: int, channels: int) -> list[dict[str, object]]:
+def _rows(sums: _Sums, height: int, width: int, channels: int,
+          calibration: tuple[float, float] | None = None) -> list[dict[str, object]]:
+    size_y, size_x = calibration or (1.0, 1.0)
     rows = []
     for label in np.flatnonzero(sums.moments[:, 0]):
         n, sy, sx, syy, sxx, sxy = sums.moments[label]
         cy, cx = sy / n, sx / n
         covariance = np.array([[syy / n - cy * cy, sxy / n - cy * cx], [sxy / n - cy * cx, sxx / n - cx * cx]])
+        covariance *= np.outer((size_y, size_x), (size_y, size_x))  # the physical shape's (the pixels' if unknown)
         small, large = np.clip(np.linalg.eigvalsh(covariance), 0, None)
         (min_y, min_x), (max_y, max_x) = sums.low[label], sums.high[label] + 1
         row: dict[str, object] = {
@@ -102,5 +140,10 @@ def _rows(sums: _Sums, height: int, width: int, channels: int) -> list[dict[str,
         row["equivalent_diameter"] = round(float(np.sqrt(4 * n / np.pi)), 3)
         row["eccentricity"] = round(float(np.sqrt(1 - small / large)) if large > 0 else 0.0, 4)
         row["touches_border"] = bool(min_y == 0 or min_x == 0 or max_y == height or max_x == width)
+        if calibration is not None:
+            area = n * size_y * size_x
+            row["area_um2"] = round(float(area), 4)
+            row["equivalent_diameter_um"] = round(float(np.sqrt(4 * area / np.pi)), 4)
+            row["centroid_y_um"], row["centroid_x_um"] = round(float(cy * size_y), 4), round(float(cx * size_x), 4)
         rows.append(row)
     return rows

@@ -39,7 +39,7 @@ from ..losses import bce_loss, build_loss, dice_loss
 from ..options import check_choices
 from ..visualize import overlay_picture
 from . import postprocess, targets
-from .measure import measure_objects
+from .measure import measure_objects, object_columns
 from .scores import ObjectAccumulator
 
 InstanceMethod = Literal["distance", "three-class", "border-weights"]
@@ -153,7 +153,9 @@ class InstanceTask:
         if "labels" in files:
             write_label_file(files["labels"], labels, pixel_size=pixel_size, overwrite=replace)
         if "objects" in files:
-            write_objects_csv(files["objects"], measure_objects(labels, raw), replace)
+            calibrated = pixel_size is not None and pixel_size[2] == "micrometer"
+            columns = object_columns(1 if np.ndim(raw) == 2 else np.shape(raw)[2], calibrated)
+            write_objects_csv(files["objects"], measure_objects(labels, raw, pixel_size=pixel_size), replace, columns)
         if "overlay" in files:
             write_image(files["overlay"], overlay_picture(image, labels, objects=True), overwrite=replace)
 
@@ -187,11 +189,10 @@ def distance_loss(logits: torch.Tensor, batch: tuple[torch.Tensor, ...]) -> torc
     return dice_loss(fg_logits, foreground) + bce_loss(fg_logits, foreground) + distance_term
 
 
-def write_objects_csv(path: Path, rows: list[dict[str, object]], replace: bool) -> None:
-    """The per-object table, atomically (a header only when there is no object)."""
-    from .measure import COLUMNS
-
-    fields = list(rows[0]) if rows else list(COLUMNS)
+def write_objects_csv(path: Path, rows: list[dict[str, object]], replace: bool, columns: list[str]) -> None:
+    """The per-object table of :func:`~unetkit.instances.measure.object_columns`, atomically (a header only when
+    there is no object: the same header as the tables of images with objects, so that tables concatenate)."""
+    fields = columns
 
     def write(target: Path) -> None:
         with open(target, "w", newline="") as handle:
