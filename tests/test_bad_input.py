@@ -293,3 +293,29 @@ def test_predict_refuses_complex_pixels_rather_than_dropping_their_imaginary_par
     error = capsys.readouterr().err
     assert code == 2 and "fft.tif" in error and "complex numbers" in error and "numpy.abs" in error
     assert not (tmp_path / "out").exists()  # not even an empty folder
+
+
+def test_a_tiff_saved_without_axes_says_how_its_planes_were_read(tmp_path, capsys):
+    # numpy stacks saved with a plain tifffile.imwrite: 3 or 4 planes become one RGB image's colour samples, 2 stay
+    # planes; the messages said "colour channels" and "channel(s)" with no word of why
+    import warnings
+
+    data = tmp_path / "movie"
+    (data / "images").mkdir(parents=True)
+    (data / "masks").mkdir()
+    rng = np.random.default_rng(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tifffile.imwrite(data / "images" / "m.tif", rng.integers(0, 4000, (3, 48, 64), dtype=np.uint16))
+        masks = np.zeros((3, 48, 64), np.uint8)
+        masks[0, 5:20, 5:20], masks[1, 20:40, 10:30], masks[2, 10:30, 30:50] = 1, 1, 1
+        tifffile.imwrite(data / "masks" / "m.tif", masks)
+    assert main(["inspect", str(data)]) == 2
+    said = capsys.readouterr().out
+    assert "3 planes as the colour samples of one RGB image" in said and "photometric='minisblack'" in said, said
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "two.pt", make_checkpoint(UNet(in_channels=2, depth=2, base_width=4)))
+    tifffile.imwrite(tmp_path / "cyx.tif", rng.integers(0, 4000, (2, 48, 64), dtype=np.uint16))
+    assert main(["predict", str(tmp_path / "two.pt"), str(tmp_path / "cyx.tif"), "--out", str(tmp_path / "o")]) == 2
+    said = capsys.readouterr().err
+    assert "read as a stack of 2 planes" in said and "'axes': 'CYX'" in said, said

@@ -20,7 +20,8 @@ from typing import Iterable, Literal, Sequence, cast
 import numpy as np
 
 from ..errors import InputError
-from .io import LOSSY_SUFFIXES, check_not_a_colour_palette, check_pixel_type, plane_shape, read_planes
+from .io import (LOSSY_SUFFIXES, check_not_a_colour_palette, check_pixel_type, layout_hint, plane_shape,
+                 read_planes)
 from .memory import check_fits_in_memory
 from .masks import MaskMode, check_mask_matches_image, prepare_mask
 from .normalize import FULL_SCALE_TYPES, ImageNormalizer, Normalization, full_scale_of, to_channels_first
@@ -111,7 +112,8 @@ def check_channels(samples: list[Sample], expected: int | None, source: str | Pa
         if sample.image.shape[0] != channels:
             raise InputError(
                 f"image has {sample.image.shape[0]} channel(s) but "
-                + (f"the model expects {channels}" if expected is not None else f"{samples[0].name} has {channels}"),
+                + (f"the model expects {channels}" if expected is not None else f"{samples[0].name} has {channels}")
+                + (layout_hint(sample.files[0]) if sample.files else ""),
                 path=sample.files[0] if sample.files else sample.name,  # the file itself, wherever DATA is
                 fix="convert all images to the same number of channels (grey or RGB)",
             )
@@ -164,7 +166,8 @@ def read_pair(
     masks = read_planes(pair.mask)
     if len(masks) != len(images):
         raise InputError(
-            f"mask has {len(masks)} plane(s) but its image {pair.image} has {len(images)}",
+            f"mask has {len(masks)} plane(s) but its image {pair.image} has {len(images)}"
+            f"{layout_hint(pair.image) or layout_hint(pair.mask)}",
             path=pair.mask,
             fix="give every image plane exactly one mask plane",
         )

@@ -298,6 +298,43 @@ def check_not_a_colour_palette(path: str | Path) -> None:
                          fix="save it as grey or RGB (in Fiji: Image > Type > 8-bit or RGB Color)")
 
 
+def layout_hint(path: str | Path) -> str:
+    """A sentence on how a TIFF that records no axes was read, for messages about its channels or planes ("" for
+    other files): tifffile saves a ``(3, Y, X)`` or ``(4, Y, X)`` array as one RGB(A) image whose colour samples
+    are the planes, and a ``(2, Y, X)`` one as two planes; either may have been meant the other way.
+
+    >>> import tempfile, warnings
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     tifffile.imwrite(folder / "three.tif", np.zeros((3, 8, 8), np.uint16))
+    >>> layout_hint(folder / "three.tif")[:63]
+    ' (the file stores 3 planes as the colour samples of one RGB ima'
+    """
+    path = Path(path)
+    if path.suffix.lower() not in TIFF_SUFFIXES:
+        return ""
+    try:
+        with tifffile.TiffFile(path) as tif:
+            if tif.is_imagej or tif.is_ome:
+                return ""  # its axes are recorded
+            series, page = tif.series[0], tif.pages[0]
+            axes, shape = series_axes(series), tuple(series.shape)
+            planar_colour = page.planarconfig == 2 and page.photometric == 2 and page.samplesperpixel in (3, 4)
+    except Exception:
+        return ""
+    if planar_colour:
+        count = shape[axes.index("S")]
+        return (f" (the file stores {count} planes as the colour samples of one RGB image, which is what "
+                f"tifffile.imwrite writes for a ({count}, Y, X) array; if they are frames or slices, save them with "
+                "photometric='minisblack', or as an ImageJ stack: imagej=True)")
+    if len(shape) == 3 and axes[0] not in CHANNEL_AXES and 2 <= shape[0] <= MAX_UNLABELLED_CHANNELS:
+        return (f" (read as a stack of {shape[0]} planes: the file records no axes, and a first axis is read as "
+                "planes; if they are the channels of one image, save it as (Y, X, C), or with ImageJ axes: "
+                "imagej=True, metadata={'axes': 'CYX'})")
+    return ""
+
+
 def uniform_series(tif: tifffile.TiffFile, path: Path) -> list:
     """Every image series of a TIFF file; they must share shape, axes and type.
 

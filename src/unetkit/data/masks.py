@@ -29,6 +29,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 
 from ..errors import ConfigError, InputError
+from .io import layout_hint
 
 MaskMode = Literal["classes", "instances", "labels"]
 MASK_MODES: tuple[str, ...] = get_args(MaskMode)
@@ -46,7 +47,7 @@ def _single_channel(mask: np.ndarray, path: str | Path) -> np.ndarray:
     if mask.ndim == 3 and all(np.array_equal(mask[..., 0], mask[..., c]) for c in range(1, mask.shape[2])):
         return mask[..., 0]  # a grey mask saved as RGB
     raise InputError(
-        f"mask has {mask.shape[2] if mask.ndim == 3 else mask.ndim} colour channels that differ",
+        f"mask has {mask.shape[2] if mask.ndim == 3 else mask.ndim} colour channels that differ{layout_hint(path)}",
         path=path,
         fix="save masks as single-channel label images (one integer class per pixel)",
     )

@@ -21,7 +21,7 @@ from typing import Callable, Protocol, runtime_checkable
 
 import torch
 
-from ..data.io import PlaneShape
+from ..data.io import PlaneShape, layout_hint
 from ..errors import InputError
 from ..mirror import pad_bottom_right
 from ..model import UNet, probabilities_from_logits
@@ -126,7 +126,7 @@ def check_fits_predictor(shape: PlaneShape, predictor: Predictor, path: str | Pa
     """
     if shape.channels != predictor.in_channels:
         raise InputError(
-            f"image has {shape.channels} channel(s), the model takes {predictor.in_channels}",
+            f"image has {shape.channels} channel(s), the model takes {predictor.in_channels}{layout_hint(path)}",
             path=path,
             fix=f"give images of {predictor.in_channels} channel(s), as the training images were, or use a model "
                 "trained on such images",
