@@ -319,3 +319,16 @@ def test_a_tiff_saved_without_axes_says_how_its_planes_were_read(tmp_path, capsy
     assert main(["predict", str(tmp_path / "two.pt"), str(tmp_path / "cyx.tif"), "--out", str(tmp_path / "o")]) == 2
     said = capsys.readouterr().err
     assert "read as a stack of 2 planes" in said and "'axes': 'CYX'" in said, said
+
+
+def test_an_alpha_channel_kept_as_a_channel_is_named_in_the_channel_message(tmp_path, capsys):
+    # an RGB tile with a transparent margin read as 4 channels, "the model takes 3", with no word of the alpha
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "rgb.pt", make_checkpoint(UNet(in_channels=3, depth=2, base_width=4)))
+    rgba = np.random.default_rng(0).integers(0, 255, (48, 64, 4), dtype=np.uint8)
+    rgba[..., 3] = 255
+    rgba[:, :16, 3] = 0  # a quarter transparent
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "tile.png")
+    assert main(["predict", str(tmp_path / "rgb.pt"), str(tmp_path / "tile.png"), "--out", str(tmp_path / "o")]) == 2
+    said = capsys.readouterr().err
+    assert "4 channel(s), the model takes 3" in said and "its last channel is its alpha" in said, said

@@ -313,12 +313,16 @@ def layout_hint(path: str | Path) -> str:
     """
     path = Path(path)
     if path.suffix.lower() not in TIFF_SUFFIXES:
-        return ""
+        return _alpha_hint(path)
     try:
         with tifffile.TiffFile(path) as tif:
+            page = tif.pages[0]
+            if any(kind in (1, 2) for kind in np.atleast_1d(getattr(page, "extrasamples", ()) or ())):
+                return (" (its last channel is an alpha channel, which a TIFF's channels keep; save the image "
+                        "without it)")
             if tif.is_imagej or tif.is_ome:
                 return ""  # its axes are recorded
-            series, page = tif.series[0], tif.pages[0]
+            series = tif.series[0]
             axes, shape = series_axes(series), tuple(series.shape)
             planar_colour = page.planarconfig == 2 and page.photometric == 2 and page.samplesperpixel in (3, 4)
     except Exception:
@@ -333,6 +337,22 @@ def layout_hint(path: str | Path) -> str:
                 "planes; if they are the channels of one image, save it as (Y, X, C), or with ImageJ axes: "
                 "imagej=True, metadata={'axes': 'CYX'})")
     return ""
+
+
+def _alpha_hint(path: Path) -> str:
+    """For a PNG whose alpha channel the reader kept (:func:`an_alpha_to_drop`): why it counts as a channel."""
+    try:
+        with Image.open(path) as image:
+            alpha = image.mode in ALPHA_MODES
+    except Exception:
+        return ""
+    if not alpha:
+        return ""
+    read = _read_pil(path)
+    if read.ndim == 2 or read.shape[-1] not in (2, 4):
+        return ""  # dropped
+    return (f" (its last channel is its alpha, kept because under {OPAQUE_SHARE:.0%} of its pixels are opaque: "
+            "transparent margins, say; flatten the image onto a background, or save it without alpha)")
 
 
 def uniform_series(tif: tifffile.TiffFile, path: Path) -> list:
