@@ -615,3 +615,22 @@ def _outline_pixels(overlay: np.ndarray) -> int:
     """Pixels of an overlay that are not grey: the coloured outlines or fills of labels."""
     rgb = overlay[..., :3].astype(int)
     return int(np.count_nonzero((np.abs(rgb[..., 0] - rgb[..., 1]) > 20) | (np.abs(rgb[..., 1] - rgb[..., 2]) > 20)))
+
+
+def test_evaluate_piped_into_head_writes_its_csv_and_ends_without_an_error(tmp_path, checkpoint, monkeypatch, capsys):
+    # `unetkit evaluate ... | head` ended "error: Broken pipe — fix: check ... the free space on its disk", and the
+    # table was printed before the CSV was written, so the CSV was lost with it
+    import unetkit.cli as cli
+
+    def closed_pipe(*args, **kwargs):
+        if kwargs.get("file") in (None, sys.stdout):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    out = open(tmp_path / "stdout.txt", "w")
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setattr("builtins.print", closed_pipe)
+    code = cli.main(["evaluate", str(checkpoint), "sample:heldout", "--csv", str(tmp_path / "e.csv")])
+    monkeypatch.undo()
+    out.close()
+    assert code == 141 and (tmp_path / "e.csv").is_file()
+    assert "error" not in capsys.readouterr().err

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .cores import threads_within_cores, usable_cores
-from .errors import EXIT_INTERRUPTED, EXIT_USER_ERROR, ConfigError, UnetkitError
+from .errors import EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, EXIT_USER_ERROR, ConfigError, UnetkitError
 from .inference import BACKENDS
 from .options import finite_float, positive_int
 from .signals import ReceivedStops, not_ignored, raise_on_stop_signals
@@ -366,15 +366,16 @@ def _run_evaluate(args: argparse.Namespace, argv: Sequence[str], stops: Received
                                  args.backend, pictures=args.report_images if args.report else 0,
                                  ignore_border_objects=args.ignore_border_objects,
                                  min_object_size=args.min_object_size)
-    for note in report.notes:
-        print(f"note: {note}", file=sys.stderr)
-    print(report.table())
-    report.write_csv(csv_path, overwrite=args.overwrite)
-    print(f"per-image scores: {csv_path}")
+    report.write_csv(csv_path, overwrite=args.overwrite)  # written before anything is printed: `| head` loses none
     if args.report:
         from .report import write_report
 
         write_report(report, args.report, overwrite=args.overwrite)
+    for note in report.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(report.table())
+    print(f"per-image scores: {csv_path}")
+    if args.report:
         print(f"report: {args.report}")
     return 0
 
@@ -483,6 +484,9 @@ def _reported(command: str, error: Exception) -> int:
     if isinstance(error, UnetkitError):
         print(f"unetkit {command}: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
+    if isinstance(error, BrokenPipeError):  # `unetkit evaluate ... | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error as Python flushes at exit
+        return EXIT_BROKEN_PIPE
     if isinstance(error, OSError):  # the machine's, not a bug: a full disk, a folder that cannot be made or written
         where = f"{error.filename}: " if error.filename else ""
         print(f"unetkit {command}: error: {where}{error.strerror or error}\n"

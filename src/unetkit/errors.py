@@ -15,6 +15,7 @@ from pathlib import Path
 
 EXIT_USER_ERROR = 2  # the command's exit code for a UnetkitError
 EXIT_INTERRUPTED = 130  # ... for a stop by SIGINT or SIGTERM, as a shell reports Ctrl-C
+EXIT_BROKEN_PIPE = 141  # ... when the program reading its output stopped (`| head`), as a shell reports SIGPIPE
 
 
 class UnetkitError(Exception):
