@@ -516,3 +516,23 @@ def test_a_16_bit_colour_png_reads_all_16_bits(tmp_path, channels, values):
     assert plane.dtype == np.uint16 and np.array_equal(plane, expected)
     shape = plane_shape(tmp_path / "a.png")
     assert (shape.dtype, shape.channels, shape.height, shape.width) == ("uint16", 1 if channels == 2 else 3, 20, 30)
+
+
+def test_a_mask_in_a_grey_palette_png_reads_as_its_indices(tmp_path, capsys):
+    # class masks {0, 1, 2} saved as an indexed PNG with a black / grey / white palette read as {0, 128, 255}, and
+    # the advice was to threshold them, which merges two classes
+    from unetkit.cli import main
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "masks").mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(2):
+        classes = np.zeros((40, 48), np.uint8)
+        classes[5:20, 5:20], classes[22:35, 25:45] = 1, 2
+        mask = Image.fromarray(classes, "P")
+        mask.putpalette([0, 0, 0, 128, 128, 128, 255, 255, 255] + [0] * 759)
+        mask.save(tmp_path / "masks" / f"m{index}.png")
+        Image.fromarray(rng.integers(0, 255, (40, 48), dtype=np.uint8)).save(tmp_path / "images" / f"m{index}.png")
+        assert np.array_equal(read_planes(tmp_path / "masks" / f"m{index}.png", mask=True)[0], classes)
+    assert read_planes(tmp_path / "masks" / "m0.png")[0].max() == 255  # as an image: what it shows
+    assert main(["inspect", str(tmp_path), "--classes", "3"]) == 0, capsys.readouterr().out

@@ -163,7 +163,7 @@ def read_pair(
                          fix="crop it into smaller images for training")
     check_not_a_colour_palette(pair.image)
     images = read_planes(pair.image)
-    masks = read_planes(pair.mask)
+    masks = read_planes(pair.mask, mask=True)
     if len(masks) != len(images):
         raise InputError(
             f"mask has {len(masks)} plane(s) but its image {pair.image} has {len(images)}"

@@ -54,8 +54,10 @@ def image_stem(path: str | Path) -> str:
     return stem
 
 
-def read_planes(path: str | Path) -> list[np.ndarray]:
-    """The 2D images in a file: one per page, each (H, W) or (H, W, C).
+def read_planes(path: str | Path, mask: bool = False) -> list[np.ndarray]:
+    """The 2D images in a file: one per page, each (H, W) or (H, W, C). A palette image (an indexed PNG)
+    reads as its grey levels where its palette is grey, unless ``mask``: a mask's palette indices are its
+    classes or objects, whatever colours the palette shows them in.
 
     Raises :class:`InputError` for a missing, unreadable, truncated or non-image file,
     an empty image, or a file with more than one stack axis (a 3D time-lapse, say).
@@ -75,7 +77,7 @@ def read_planes(path: str | Path) -> list[np.ndarray]:
                          fix="save or copy it again, or remove it from the folder")
     suffix = path.suffix.lower()
     try:
-        planes = _read_tiff(path) if suffix in TIFF_SUFFIXES else [_read_pil(path)]
+        planes = _read_tiff(path) if suffix in TIFF_SUFFIXES else [_read_pil(path, mask)]
     except InputError:
         raise
     except PermissionError as exc:
@@ -231,7 +233,7 @@ def sixteen_bit_colour_png(path: str | Path) -> bool:
         and head[25] in (2, 4, 6)
 
 
-def _read_pil(path: Path) -> np.ndarray:
+def _read_pil(path: Path, mask: bool = False) -> np.ndarray:
     if sixteen_bit_colour_png(path):
         import imagecodecs
 
@@ -244,8 +246,8 @@ def _read_pil(path: Path) -> np.ndarray:
             image.load()
             if image.mode in ("I;16", "I;16B", "I;16L"):
                 return np.asarray(image).astype(np.uint16)
-            if image.mode == "P" and has_grey_palette(image):
-                image = image.convert("L")  # its grey levels (a mask's indices where the palette is the identity)
+            if image.mode == "P" and has_grey_palette(image) and not mask:
+                image = image.convert("L")  # its grey levels
             array = np.asarray(image)  # a palette in colour reads as its indices: for masks, those are the labels
             mode = image.mode
     except UnidentifiedImageError as exc:

@@ -132,7 +132,7 @@ class FileSource:
         try:
             return open_image(path, self.plane).read(top, bottom, left, right)
         except InputError:  # PNG, JPEG: the plane whole, then cropped
-            plane = read_planes(path)[self.plane]
+            plane = read_planes(path, mask=path == self.mask_path)[self.plane]
             plane = plane if plane.ndim == 3 else plane[..., None]
             return plane[top:bottom, left:right]
 
@@ -189,7 +189,7 @@ def scan_file_sources(
                              f"{layout_hint(pair.image) or layout_hint(pair.mask)}",
                              path=pair.mask, fix="give every image plane exactly one mask plane")
         for plane in range(image_shape.count):
-            mask = _plane_of(pair.mask, plane)
+            mask = _plane_of(pair.mask, plane, mask=True)
             rule = mask_rule(mask, pair.mask, num_classes=options.num_classes, mode=options.mask_mode,
                              ignore_index=options.ignore_index, notes=notes)
             labels = rule.apply(mask)
@@ -215,13 +215,13 @@ def scan_file_sources(
     return sources
 
 
-def _plane_of(path: Path, plane: int) -> np.ndarray:
+def _plane_of(path: Path, plane: int, mask: bool = False) -> np.ndarray:
     try:
         reader = open_image(path, plane)
         region = reader.read(0, reader.height, 0, reader.width)
         return region[..., 0] if region.shape[-1] == 1 else region
     except InputError:
-        return read_planes(path)[plane]
+        return read_planes(path, mask)[plane]
 
 
 def _sample_of(path: Path, plane: int, max_pixels: int) -> np.ndarray:
