@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -634,3 +635,30 @@ def test_evaluate_piped_into_head_writes_its_csv_and_ends_without_an_error(tmp_p
     out.close()
     assert code == 141 and (tmp_path / "e.csv").is_file()
     assert "error" not in capsys.readouterr().err
+
+
+def test_a_pixel_model_is_evaluated_on_object_labels_with_instance_masks(tmp_path, checkpoint, capsys):
+    # evaluate had no --instance-masks: label masks were refused with "evaluate it on masks of that kind"
+    from unetkit.cli import main
+    from unetkit.evaluation import evaluate_checkpoint
+
+    data = tmp_path / "labels"
+    (data / "images").mkdir(parents=True)
+    (data / "masks").mkdir()
+    rng = np.random.default_rng(0)
+    labels = np.zeros((48, 64), np.uint16)
+    labels[5:20, 5:20], labels[25:40, 30:50], labels[5:15, 40:60] = 3, 7, 12
+    Image.fromarray(rng.integers(0, 255, (48, 64), dtype=np.uint8)).save(data / "images" / "a.png")
+    tifffile.imwrite(data / "masks" / "a.tif", labels)
+    assert main(["evaluate", str(checkpoint), str(data), "--csv", str(tmp_path / "x.csv")]) == 2
+    assert "pass --instance-masks" in capsys.readouterr().err
+    report = evaluate_checkpoint(checkpoint, data, precision="fp32", instance_masks=True)
+    as_foreground = evaluate_checkpoint(checkpoint, _binary_copy(data, labels, tmp_path / "binary"), precision="fp32")
+    assert report.rows()[0]["dice"] == as_foreground.rows()[0]["dice"]  # the labels scored as their foreground
+
+
+def _binary_copy(data: Path, labels: np.ndarray, out: Path) -> Path:
+    (out / "masks").mkdir(parents=True)
+    shutil.copytree(data / "images", out / "images")
+    tifffile.imwrite(out / "masks" / "a.tif", (labels > 0).astype(np.uint8))
+    return out

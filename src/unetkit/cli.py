@@ -116,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ignore-border-objects", action="store_true",
                    help="instance models: leave objects that touch the image border out of both the truth and the "
                    "prediction (for labels that omit the objects the border cuts, as the embedded sample's do)")
+    p.add_argument("--instance-masks", action="store_true",
+                   help="one-class pixel models: the masks are object labels (0 background, objects 1..N), scored "
+                   "as foreground (as train --instance-masks reads them)")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--backend", choices=BACKENDS, default="torch")
     _object_arguments(p)
@@ -365,7 +368,7 @@ def _run_evaluate(args: argparse.Namespace, argv: Sequence[str], stops: Received
     report = evaluate_checkpoint(args.checkpoint, args.data, _tile_options(args), args.precision, args.device,
                                  args.backend, pictures=args.report_images if args.report else 0,
                                  ignore_border_objects=args.ignore_border_objects,
-                                 min_object_size=args.min_object_size)
+                                 min_object_size=args.min_object_size, instance_masks=args.instance_masks)
     report.write_csv(csv_path, overwrite=args.overwrite)  # written before anything is printed: `| head` loses none
     if args.report:
         from .report import write_report

@@ -27,6 +27,7 @@ import numpy as np
 from .data.dataset import load_labelled
 from .data.io import PlaneShape, atomic_write, plane_shape
 from .data.sample import resolve_data_source, resolve_mask_mode
+from .errors import ConfigError
 from .inference.input_notes import input_notes
 from .inference.loading import load_predictor, with_object_options
 from .inference.predictor import check_fits_predictor
@@ -124,6 +125,7 @@ def evaluate_checkpoint(
     pictures: int = 0,
     ignore_border_objects: bool = False,
     min_object_size: int | None = None,
+    instance_masks: bool = False,
 ) -> EvaluationReport:
     """Scores of a model file on a labelled folder, CSV or ``sample:SPLIT``.
 
@@ -135,12 +137,17 @@ def evaluate_checkpoint(
     models): objects touching the image border are left out of the truth and the prediction
     before matching, for labels that omit the objects the border cuts (the embedded sample's do).
     ``min_object_size`` (instance models): drop predicted objects under this many pixels
-    instead of the model's setting.
+    instead of the model's setting. ``instance_masks`` (one-class pixel models): the masks are object
+    labels, scored as foreground.
     """
     loaded = load_predictor(checkpoint, backend=backend, device=device, precision=precision)
     loaded = with_object_options(loaded, checkpoint, min_object_size, ignore_border_objects)
     source, _ = resolve_data_source(data)
-    mask_mode = resolve_mask_mode(data, loaded.data_options.mask_mode)
+    if instance_masks and (not loaded.task.pixelwise or loaded.data_options.num_classes > 2):
+        raise ConfigError("--instance-masks is for one-class pixel models (foreground against background); "
+                          f"{checkpoint} is {'an instance' if not loaded.task.pixelwise else 'a several-class'} model",
+                          fix="leave --instance-masks out")
+    mask_mode = resolve_mask_mode(data, "instances" if instance_masks else loaded.data_options.mask_mode)
     data_options = dataclasses.replace(loaded.data_options, mask_mode=mask_mode)
     notes: list[str] = []
     samples = load_labelled(source, data_options, in_channels=loaded.predictor.in_channels, options_can_change=False,
