@@ -653,6 +653,20 @@ def test_inspect_names_an_image_of_another_channel_count_and_takes_the_ignored_v
     assert code == 0 and "class 255 covers" not in said, said
 
 
+def test_inspect_notes_images_of_several_types_and_prints_no_empty_lines(tmp_path, capsys):
+    # inspect said "ready to train" where train --normalization scale refuses, and printed "channels: " with nothing
+    data = write_dataset(tmp_path / "d", count=3)
+    tifffile.imwrite(data / "images" / "img1.tif", np.zeros((64, 80), np.uint16) + 300)
+    (data / "images" / "img1.png").unlink()
+    code, said = run_cli(["inspect", str(data)], capsys)
+    assert code == 0 and "the images are of 2 types: train --normalization scale would refuse them" in said, said
+    assert run_cli(["train", str(data), "--out", str(tmp_path / "run"), "--normalization", "scale", *TINY],
+                   capsys)[0] == 2
+    (data / "masks" / "img0.png").write_bytes(b"")  # every mask fails: no statistics to show
+    code, said = run_cli(["inspect", str(data)], capsys)
+    assert code == 2 and not [line for line in said.splitlines() if line.rstrip().endswith(":")], said
+
+
 def test_inspect_says_what_train_says_of_masks_without_background(tmp_path, capsys):
     data = write_dataset(tmp_path / "d", count=3)
     for path in (data / "masks").iterdir():  # ilastik's Simple Segmentation: 1 background, 2 objects

@@ -63,14 +63,18 @@ class DatasetReport:
             + (f" ({', '.join(self.images_without_mask[:5])})" if self.images_without_mask else ""),
             f"  masks without an image: {len(self.masks_without_image)}"
             + (f" ({', '.join(self.masks_without_image[:5])})" if self.masks_without_image else ""),
-            "  sizes (HxW): " + ", ".join(f"{s} x{n}" for s, n in self.sizes.most_common(6)),
-            "  image dtypes: " + ", ".join(f"{d} x{n}" for d, n in self.dtypes.items()),
-            "  channels: " + ", ".join(f"{c} x{n}" for c, n in self.channels.items()),
-            "  class pixel fractions: "
-            + ", ".join(f"class {c}: {n / total:.3f}" for c, n in sorted(self.class_pixels.items())),
         ]
+        lines += ["  sizes (HxW): " + ", ".join(f"{s} x{n}" for s, n in self.sizes.most_common(6))] if self.sizes else []
+        lines += ["  image dtypes: " + ", ".join(f"{d} x{n}" for d, n in self.dtypes.items())] if self.dtypes else []
+        lines += ["  channels: " + ", ".join(f"{c} x{n}" for c, n in self.channels.items())] if self.channels else []
+        lines += ["  class pixel fractions: " + ", ".join(f"class {c}: {n / total:.3f}"
+                                                        for c, n in sorted(self.class_pixels.items()))] \
+            if self.class_pixels else []
         lines += [f"  objects: {self.objects} (label ids, counted per image)"] if self.objects is not None else []
         lines += [f"  validation: {self.validation}"] if self.validation else []
+        if len(self.dtypes) > 1:  # percentile normalisation takes them all; one divisor cannot
+            lines.append(f"  note: the images are of {len(self.dtypes)} types: train --normalization scale would refuse "
+                         "them (one divisor for all); the default percentile normalisation takes them")
         lines += [f"  note: {n}" for n in self.notes]
         lines += [f"  warning: {w}" for w in self.warnings]
         lines += [f"  error: {e}" for e in self.errors]
