@@ -332,3 +332,19 @@ def test_an_alpha_channel_kept_as_a_channel_is_named_in_the_channel_message(tmp_
     assert main(["predict", str(tmp_path / "rgb.pt"), str(tmp_path / "tile.png"), "--out", str(tmp_path / "o")]) == 2
     said = capsys.readouterr().err
     assert "4 channel(s), the model takes 3" in said and "its last channel is its alpha" in said, said
+
+
+@pytest.mark.parametrize(("values", "advice"), [((0, 128), "binary mask whose foreground is 128"),
+                                                 ((0, 50, 100), "number them 0..2 and pass --classes 3"),
+                                                 ((0, 1, 2, 4), "if these are 5 classes, pass --classes 5")])
+def test_the_advice_for_unexpected_mask_values_fits_them(tmp_path, values, advice):
+    # {0, 128} was advised "if these are 129 classes, pass --classes 129"
+    from unetkit.data.masks import mask_rule
+    from unetkit.errors import InputError
+
+    mask = np.zeros((20, 20), np.uint8)
+    for index, value in enumerate(values):
+        mask[index * 4 : index * 4 + 4] = value
+    with pytest.raises(InputError) as error:
+        mask_rule(mask, tmp_path / "m.png", num_classes=1)
+    assert advice in str(error.value), str(error.value)

@@ -1389,3 +1389,22 @@ def test_objects_that_tile_the_image_train_an_object_model_and_a_multiclass_run_
         Image.fromarray(((squares % 2) + 1).astype(np.uint8)).save(path)  # classes 1 and 2 only
     code, said = run_cli(["train", str(data), "--classes", "3", "--out", str(tmp_path / "classes"), *TINY], capsys)
     assert code == 0 and "class 0 is in no mask" in said, said
+
+
+def test_unmatched_files_say_why_they_may_have_been_meant_as_pairs(tmp_path, capsys):
+    # masks named img0_mask.png, names differing in case, masks in a subfolder: "N image(s) without a mask" only
+    data = write_dataset(tmp_path / "d", count=2)
+    for path in sorted((data / "masks").iterdir()):
+        path.rename(path.with_name(path.stem + "_mask.png"))
+    code, said = run_cli(["train", str(data), "--out", str(tmp_path / "r"), *TINY], capsys)
+    assert code == 2 and "masks are named with '_mask' added (img0_mask.png for img0.png)" in said, said
+    code, said = run_cli(["inspect", str(data)], capsys)
+    assert code == 2 and "masks are named with '_mask' added" in said, said
+    (data / "masks" / "img0_mask.png").rename(data / "masks" / "IMG0.png")
+    code, said = run_cli(["inspect", str(data)], capsys)
+    assert "names differ in case only (img0.png, IMG0.png)" in said, said
+    (data / "masks" / "labels").mkdir()
+    for path in [p for p in (data / "masks").iterdir() if p.is_file()]:
+        path.rename(data / "masks" / "labels" / path.name)
+    code, said = run_cli(["train", str(data), "--out", str(tmp_path / "r"), *TINY], capsys)
+    assert code == 2 and "its subfolder labels/ holds some" in said and ".bmp" in said, said

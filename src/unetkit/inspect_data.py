@@ -22,7 +22,7 @@ import numpy as np
 from .data.dataset import (DataOptions, Sample, ValSplit, absent_classes, held_out_foreground_note, read_pair,
                            source_file_of, split_validation)
 from .data.masks import NO_BACKGROUND_FIX, learnable_foreground, missing_background
-from .data.pairing import find_pairs
+from .data.pairing import find_pairs, pairing_hint
 from .errors import UnetkitError
 
 
@@ -115,6 +115,9 @@ def inspect_dataset(source: str | Path, options: DataOptions, split: SplitPrevie
                             (report.masks_without_image, "mask(s) without an image")):
         if unmatched:
             report.errors.append(f"{len(unmatched)} {what}: {', '.join(unmatched[:5])} (training refuses them)")
+    hint = pairing_hint(listing.images_without_mask, listing.masks_without_image)
+    if hint:
+        report.errors.append(hint)
     _add_warnings(report, options)
     if not report.errors:
         _preview_split(report, stand_ins, foreground, split)

@@ -25,7 +25,7 @@ from .io import (LOSSY_SUFFIXES, check_not_a_colour_palette, check_pixel_type, l
 from .memory import check_fits_in_memory
 from .masks import MaskMode, check_mask_matches_image, prepare_mask
 from .normalize import FULL_SCALE_TYPES, ImageNormalizer, Normalization, full_scale_of, to_channels_first
-from .pairing import Pair, PairListing, find_pairs
+from .pairing import Pair, PairListing, find_pairs, pairing_hint
 
 
 @dataclass
@@ -131,13 +131,14 @@ class LabelledPlane:
 
 def check_all_matched(listing: PairListing) -> None:
     """Raise if an image has no mask or a mask no image."""
+    hint = pairing_hint(listing.images_without_mask, listing.masks_without_image)
     for unmatched, what, other in (
         (listing.images_without_mask, "image(s) without a mask", "masks/"),
         (listing.masks_without_image, "mask(s) without an image", "images/"),
     ):
         if unmatched:
             raise InputError(
-                f"{len(unmatched)} {what}: " + ", ".join(p.name for p in unmatched[:5]),
+                f"{len(unmatched)} {what}: " + ", ".join(p.name for p in unmatched[:5]) + (f"; {hint}" if hint else ""),
                 path=unmatched[0].parent,
                 fix=f"add the missing files to {other} under the same name, or move these out "
                 "('unetkit inspect' lists every unmatched file)",

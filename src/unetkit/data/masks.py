@@ -527,6 +527,12 @@ def _suggest_fix(values: np.ndarray, num_classes: int) -> str:
             f"it looks like an instance label image ({len(positive)} objects): pass "
             "--instance-masks to use every object as foreground"
         )
+    if len(values) == 2 and values.min() == 0:  # {0, 128}, say: one foreground value, neither 1 nor 255
+        return (f"it looks like a binary mask whose foreground is {int(values.max())}: save it as 0/1 (or 0/255, "
+                "which is read as binary)")
+    if values.max() < 256 and len(values) <= 32 and values.min() >= 0 and 2 * len(values) < values.max() + 1:
+        return (f"if these {len(values)} values are classes, number them 0..{len(values) - 1} and pass "
+                f"--classes {len(values)}; if they are instance labels, pass --instance-masks")
     if values.max() < 256 and len(values) <= 32 and values.min() >= 0:
         return (
             f"if these are {int(values.max()) + 1} classes, pass --classes {int(values.max()) + 1}; "

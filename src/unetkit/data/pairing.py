@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
-from .io import image_stem, is_image_file
+from .io import IMAGE_SUFFIXES, image_stem, is_image_file
 
 
 @dataclass(frozen=True)
@@ -65,12 +65,43 @@ def image_files(folder: Path) -> list[Path]:
     files = sorted(p for p in entries if (p.is_file() and is_image_file(p))
                    or (p.is_dir() and p.name.lower().endswith(".zarr")))
     if not files:
+        inside = sorted(p for p in entries if p.is_dir() and not p.name.startswith(".")
+                        and any(is_image_file(q) for q in p.iterdir() if q.is_file()))
         raise InputError(
-            "folder holds no images (.png, .tif, .tiff, .jpg, .jpeg, .ome.zarr)",
+            f"folder holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}, .ome.zarr)"
+            + (f"; its subfolder {inside[0].name}/ holds some" if inside else ""),
             path=folder,
-            fix="point at the folder that holds the images",
+            fix="point at the folder that holds the images" + (", or move them up into this one" if inside else ""),
         )
     return files
+
+
+#: what annotation tools add to an image's name for its mask (matched without regard to case)
+MASK_AFFIXES = ("_mask", "_masks", "-mask", "_label", "_labels", "-label", "_seg", "_gt", "_annotation", "mask_",
+                "label_")
+
+
+def pairing_hint(images: list[Path], masks: list[Path]) -> str:
+    """Why unmatched images and masks may have been meant as pairs: names that differ in case only, or masks named
+    with an affix (``a_mask.png`` for ``a.png``); "" when nothing suggests it.
+
+    >>> pairing_hint([Path("S0.png")], [Path("s0.png")])
+    'names differ in case only (S0.png, s0.png): pairs need the same name, case included'
+    >>> pairing_hint([Path("a.tif")], [Path("a_mask.tif")])
+    "masks are named with '_mask' added (a_mask.tif for a.tif): give each mask its image's name"
+    """
+    by_lower = {image_stem(i).lower(): i for i in images}
+    for mask in masks:
+        image = by_lower.get(image_stem(mask).lower())
+        if image is not None:
+            return f"names differ in case only ({image.name}, {mask.name}): pairs need the same name, case included"
+        stem = image_stem(mask).lower()
+        for affix in MASK_AFFIXES:
+            bare = stem[: -len(affix)] if stem.endswith(affix) else stem[len(affix):] if stem.startswith(affix) else None
+            if bare and bare in by_lower:
+                return (f"masks are named with '{affix}' added ({mask.name} for {by_lower[bare].name}): give each "
+                        "mask its image's name")
+    return ""
 
 
 def _by_stem(files: list[Path]) -> dict[str, Path]:
@@ -111,8 +142,9 @@ def find_pairs(source: str | Path) -> PairListing:
         masks_without_image=[masks[s] for s in sorted(masks) if s not in images],
     )
     if not listing.pairs:
+        hint = pairing_hint(listing.images_without_mask, listing.masks_without_image)
         raise InputError(
-            "no image in images/ has a mask of the same name in masks/",
+            "no image in images/ has a mask of the same name in masks/" + (f"; {hint}" if hint else ""),
             path=source,
             fix="name each mask like its image (a.tif pairs with a.png)",
         )
