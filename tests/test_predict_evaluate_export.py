@@ -662,3 +662,24 @@ def _binary_copy(data: Path, labels: np.ndarray, out: Path) -> Path:
     shutil.copytree(data / "images", out / "images")
     tifffile.imwrite(out / "masks" / "a.tif", (labels > 0).astype(np.uint8))
     return out
+
+
+def test_skip_existing_refuses_outputs_a_stacks_plane_and_a_file_both_write(tmp_path, checkpoint, capsys):
+    # plane 1 of a.tif writes a_001_*; a file a_001.tif predicted later with --skip-existing kept them as its own
+    from unetkit.cli import main
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    tifffile.imwrite(folder / "a.tif", rng.integers(0, 255, (5, 48, 64), dtype=np.uint8))
+    tifffile.imwrite(folder / "a_001.tif", rng.integers(0, 255, (48, 64), dtype=np.uint8))
+    out = str(tmp_path / "out")
+    assert main(["predict", str(checkpoint), str(folder / "a.tif"), "--out", out]) == 0
+    before = snapshot(tmp_path / "out")
+    assert main(["predict", str(checkpoint), str(folder / "a_001.tif"), "--out", out, "--skip-existing"]) == 2
+    said = capsys.readouterr().err
+    assert "plane 1 of a.tif beside this image writes outputs of that name too" in said, said
+    assert snapshot(tmp_path / "out") == before
+    assert main(["predict", str(checkpoint), str(folder / "a.tif"), "--out", out, "--skip-existing"]) == 2  # either
+    (folder / "a_001.tif").unlink()  # no other writer of the name: its own outputs, kept
+    assert main(["predict", str(checkpoint), str(folder / "a.tif"), "--out", out, "--skip-existing"]) == 0

@@ -26,6 +26,7 @@ import concurrent.futures
 import contextlib
 import dataclasses
 import os
+import re
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ from .data.io import (
     check_output_folder,
     ensure_can_write,
     image_stem,
+    is_image_file,
     plane_shape,
 )
 from .data.memory import check_fits_in_memory, fits_in_memory
@@ -204,6 +206,52 @@ def _plan_jobs(files: list[Path], predictor: Predictor) -> list[_Job]:
     return jobs
 
 
+#: the stem of a stack's plane output: the file's stem, ``_``, the plane's number (``a_001``)
+PLANE_STEM = re.compile(r"^(?P<base>.+)_(?P<plane>\d{3,})$")
+
+
+def check_kept_outputs_are_this_images(jobs: list[_Job], records: list[PredictionRecord]) -> None:
+    """Refuse to keep (``--skip-existing``) outputs that another image beside this one writes under the same name:
+    plane 1 of a stack ``a.tif`` and a file ``a_001.tif`` both write ``a_001_*``, and predicted by two commands
+    into one folder, the second would keep the first's outputs as its own. (Within one command
+    :func:`check_unique_stems` refuses them already.)"""
+    listings: dict[Path, dict[str, list[Path]]] = {}
+    for job, record in zip(jobs, records):
+        if not record.existing():
+            continue
+        folder = job.image_path.parent
+        if folder not in listings:
+            by_stem: dict[str, list[Path]] = collections.defaultdict(list)
+            for sibling in folder.iterdir():
+                if is_image_file(sibling) or is_zarr(sibling):
+                    by_stem[image_stem(sibling)].append(sibling)
+            listings[folder] = by_stem
+        other = _other_writer(job, listings[folder])
+        if other is not None:
+            raise InputError(
+                f"outputs named {job.stem} exist, and {other} beside this image writes outputs of that name too: "
+                "which of the two wrote them cannot be told", path=job.image_path,
+                fix="predict these images into separate --out folders (or remove the outputs and predict again)")
+
+
+def _other_writer(job: _Job, by_stem: dict[str, list[Path]]) -> str | None:
+    """The other image (a stack's plane, or a file) whose outputs take ``job``'s name, or None."""
+    if job.shape.count > 1:  # a stack's plane: a file named as the plane is
+        files = [path for path in by_stem.get(job.stem, []) if path != job.image_path]
+        return files[0].name if files else None
+    match = PLANE_STEM.match(job.stem)
+    if match is None:
+        return None
+    plane = int(match["plane"])
+    for stack in by_stem.get(match["base"], []):
+        try:
+            if plane_shape(stack).count > plane:
+                return f"plane {plane} of {stack.name}"
+        except UnetkitError:
+            continue
+    return None
+
+
 def is_large(job: _Job, options: PredictOptions) -> bool:
     """Whether a plane is predicted region by region (:mod:`unetkit.predict_large`): above
     :data:`~unetkit.data.writers.LARGE_PIXELS` pixels (8,192 x 8,192), in a file whose planes together do not fit
@@ -314,6 +362,8 @@ def predict_files(
     records = [_record(job, out_dir, options, loaded.task) for job in jobs]
     check_outputs_are_not_inputs(records, files)
     check_out_is_not_an_input_folder(inputs, out_dir)
+    if options.skip_existing:
+        check_kept_outputs_are_this_images(jobs, records)
     todo = _select(records, options, report)
     if count > 1:
         report(f"shard {index + 1} of {count}: {len(mine)} of {len(files)} file(s)")
