@@ -561,7 +561,7 @@ def test_an_interruption_while_reading_is_not_mistaken_for_a_bad_file(tmp_path, 
 
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "fine.png")
 
-    def interrupted_read(path):
+    def interrupted_read(path, mask=False):
         raise Interrupted("interrupted by signal SIGTERM")
 
     monkeypatch.setattr(io, "_read_pil", interrupted_read)

@@ -822,7 +822,7 @@ def test_permission_denied_is_not_reported_as_a_corrupt_file(tmp_path, monkeypat
     from unetkit.errors import InputError
 
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "x.png")
-    monkeypatch.setattr(io, "_read_pil", lambda path: (_ for _ in ()).throw(PermissionError(errno.EACCES, "denied")))
+    monkeypatch.setattr(io, "_read_pil", lambda path, mask=False: (_ for _ in ()).throw(PermissionError(errno.EACCES, "denied")))
     with pytest.raises(InputError, match="permission denied") as error:
         io.read_planes(tmp_path / "x.png")
     assert "corrupt" not in str(error.value)

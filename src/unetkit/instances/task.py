@@ -154,7 +154,7 @@ class InstanceTask:
             write_label_file(files["labels"], labels, pixel_size=pixel_size, overwrite=replace)
         if "objects" in files:
             calibrated = pixel_size is not None and pixel_size[2] == "micrometer"
-            columns = object_columns(1 if np.ndim(raw) == 2 else np.shape(raw)[2], calibrated)
+            columns = object_columns(1 if len(raw.shape) == 2 else raw.shape[2], calibrated)
             write_objects_csv(files["objects"], measure_objects(labels, raw, pixel_size=pixel_size), replace, columns)
         if "overlay" in files:
             write_image(files["overlay"], overlay_picture(image, labels, objects=True), overwrite=replace)
