@@ -180,6 +180,7 @@ def pixel_size(path: str | Path) -> tuple[float, float, str] | None:
     if found is None:
         return None
     (y, y_unit), (x, x_unit) = found
+    y_unit, x_unit = y_unit or x_unit, x_unit or y_unit  # an axis without a unit shares the other's
     y_factor, x_factor = MICROMETRES_PER_UNIT.get(_ome_unit(y_unit)), MICROMETRES_PER_UNIT.get(_ome_unit(x_unit))
     if y_factor is not None and x_factor is not None:
         return y * y_factor, x * x_factor, "micrometer"
