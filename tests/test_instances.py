@@ -709,3 +709,17 @@ def test_a_distance_models_outputs_through_a_softmax_are_refused_not_made_into_o
     outputs = predict_tiled(loaded.predictor, image, TileOptions(tile_size=64))
     assert np.ptp(outputs[0]) > 0.2 and np.abs(outputs.sum(0) - 1).max() > 1e-3  # two sigmoids
     assert loaded.task.labels(outputs).shape == (64, 64)
+
+
+def test_an_object_model_saved_again_keeps_its_task_or_is_refused(tmp_path, trained_instance_model):
+    # make_checkpoint(*load_model(path)) saved an object model as a 2-class pixel model: Dice 0 on every image
+    import unetkit
+
+    model, data_options = unetkit.load_model(trained_instance_model)
+    with pytest.raises(ValueError, match="pass its task too"):
+        unetkit.make_checkpoint(model, data_options)
+    loaded = unetkit.load_checkpoint(trained_instance_model)
+    unetkit.save_checkpoint(tmp_path / "again.pt", unetkit.make_checkpoint(loaded.model, loaded.data_options,
+                                                                          task=loaded.task))
+    again = unetkit.load_checkpoint(tmp_path / "again.pt")
+    assert again.task == loaded.task and again.data_options == loaded.data_options

@@ -77,8 +77,27 @@ def make_checkpoint(
     training: dict[str, Any] | None = None,
     task: Task | None = None,
 ) -> dict[str, Any]:
-    """The checkpoint dictionary of a model (weights copied to the CPU)."""
+    """The checkpoint dictionary of a model (weights copied to the CPU).
+
+    ``data_options``: how its images were normalised and masks read (default: unetkit's defaults, for a new
+    network); ``task``: how its outputs become labels (default: a pixel model of its outputs). To save a model
+    loaded and changed (fine-tuned, say), pass both as :func:`load_checkpoint` gave them back: an object model
+    saved without its task is refused, not turned into a pixel model.
+
+    >>> from unetkit.model import UNet, UNetConfig
+    >>> make_checkpoint(UNet(UNetConfig(depth=2, base_width=4, num_classes=2)), DataOptions(mask_mode="labels"))
+    Traceback (most recent call last):
+    ...
+    ValueError: these data options are an object model's (masks read as object labels; the network has 2 outputs for 1 class): pass its task too, task=unetkit.load_checkpoint(PATH).task, or it would be saved as a pixel model
+    """
     unet = unwrap_model(model)
+    if task is None and data_options is not None and (data_options.mask_mode == "labels"
+                                                      or data_options.num_classes != unet.config.num_classes):
+        raise ValueError(
+            "these data options are an object model's (masks read as object labels; the network has "
+            f"{unet.config.num_classes} outputs for {data_options.num_classes} class"
+            f"{'es' if data_options.num_classes > 1 else ''}): pass its task too, "
+            "task=unetkit.load_checkpoint(PATH).task, or it would be saved as a pixel model")
     data_options = data_options or DataOptions(num_classes=unet.config.num_classes)
     payload: dict[str, Any] = {
         "format": FORMAT,
@@ -234,7 +253,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Loa
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[UNet, DataOptions]:
-    """Rebuild the model of a checkpoint, in eval mode, with its data options.
+    """``(network, data options)``: the model of a checkpoint, in eval mode, and how its images are normalised.
+    :func:`load_checkpoint` gives its task as well (needed to save it again: :func:`make_checkpoint`).
 
     The bare network: its outputs are logits. :func:`unetkit.predict_tiled` runs a bare network with a
     sigmoid for one output and a softmax over several, right for pixel models only; an object model's
