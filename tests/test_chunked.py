@@ -185,6 +185,18 @@ def test_an_ome_pixel_size_is_read_in_micrometres_whatever_unit_each_axis_record
     assert pixel_size(record.labels) == (pytest.approx(0.5), pytest.approx(0.5), "micrometer")
 
 
+def test_a_screen_resolution_is_no_pixel_size_and_fijis_own_y_unit_is_read(tmp_path):
+    # 72 dpi from an image editor read as 353 micrometre pixels (object areas in millions of square micrometres);
+    # Fiji's yunit ignored: Y 1000 times too large
+    tifffile.imwrite(tmp_path / "dpi.tif", image((16, 16)), resolution=(72, 72), resolutionunit="INCH")
+    assert pixel_size(tmp_path / "dpi.tif") is None
+    tifffile.imwrite(tmp_path / "cm.tif", image((16, 16)), resolution=(1e4 / 0.65, 1e4 / 0.65), resolutionunit="CENTIMETER")
+    assert pixel_size(tmp_path / "cm.tif") == (pytest.approx(0.65), pytest.approx(0.65), "micrometer")
+    tifffile.imwrite(tmp_path / "ij.tif", image((16, 16)), imagej=True, resolution=(1 / 0.5, 1 / 500),
+                     metadata={"unit": "um", "yunit": "nm"})
+    assert pixel_size(tmp_path / "ij.tif") == (pytest.approx(0.5), pytest.approx(0.5), "micrometer")
+
+
 def test_ome_zarr_labels_open_in_the_ome_ngff_reader_of_the_registry(tmp_path, model_file):
     ome_zarr = pytest.importorskip("ome_zarr")
     from ome_zarr.io import parse_url

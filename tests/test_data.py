@@ -536,3 +536,7 @@ def test_a_mask_in_a_grey_palette_png_reads_as_its_indices(tmp_path, capsys):
         assert np.array_equal(read_planes(tmp_path / "masks" / f"m{index}.png", mask=True)[0], classes)
     assert read_planes(tmp_path / "masks" / "m0.png")[0].max() == 255  # as an image: what it shows
     assert main(["inspect", str(tmp_path), "--classes", "3"]) == 0, capsys.readouterr().out
+    binary = np.zeros((40, 48), np.uint8)
+    binary[:12, :12] = 255
+    Image.fromarray(binary).convert("RGB").quantize(2).save(tmp_path / "white_first.png")  # palette: white, black
+    assert np.array_equal(read_planes(tmp_path / "white_first.png", mask=True)[0] > 0, binary > 0)  # not inverted

@@ -226,24 +226,40 @@ def _recorded_pixel_size(path: Path) -> tuple[tuple[float, str], tuple[float, st
                         (x, x_unit)
             page = tif.pages[0]
             tags = page.tags
-            imagej_unit = _ome_unit(str((tif.imagej_metadata or {}).get("unit", ""))) if tif.is_imagej else ""
+            imagej = (tif.imagej_metadata or {}) if tif.is_imagej else {}
+            imagej_unit = _ome_unit(str(imagej.get("unit", "")))
+            y_unit = _ome_unit(str(imagej.get("yunit", imagej_unit)))  # Fiji may give Y its own unit
             if imagej_unit in IMAGEJ_UNITS:  # Fiji: pixels per its own unit (ResolutionUnit NONE)
                 per_unit, unit = 1.0, imagej_unit
             else:  # pixels per inch or per centimetre
                 resolution_unit = int(tags["ResolutionUnit"].value) if "ResolutionUnit" in tags else 0
                 per_unit, unit = {2: 25400.0, 3: 10000.0}.get(resolution_unit, 0.0), "micrometer"
+                y_unit = unit
             if "XResolution" in tags and per_unit:
                 numerator, denominator = tags["XResolution"].value
                 y_num, y_den = tags["YResolution"].value if "YResolution" in tags else (numerator, denominator)
-                if numerator:
+                if numerator and not (per_unit > 1 and _screen_resolution(numerator / denominator, per_unit)):
                     size = denominator / numerator * per_unit
-                    return ((y_den / y_num * per_unit if y_num else size), unit), (size, unit)
+                    return ((y_den / y_num * per_unit if y_num else size), y_unit), (size, unit)
     except Exception:
         return None
     return None
 
 
 IMAGEJ_UNITS = ("micrometer", "nanometer", "millimeter", "centimeter", "meter")
+#: dots per inch that image editors and screenshots record (GIMP, Photoshop, PIL's ``dpi=``): a print or screen
+#: setting, not a microscope's pixel size (72 dpi would be 353 micrometres a pixel)
+SCREEN_DPI = (72, 96, 100, 120, 144, 150, 200, 240, 300, 350, 400, 600, 720, 1200, 2400)
+
+
+def _screen_resolution(pixels_per_unit: float, micrometres_per_unit: float) -> bool:
+    """True if a resolution tag (pixels per inch or per centimetre) is one of :data:`SCREEN_DPI`.
+
+    >>> _screen_resolution(72.0, 25400.0), _screen_resolution(118.11, 10000.0), _screen_resolution(39077.0, 25400.0)
+    (True, True, False)
+    """
+    dpi = pixels_per_unit * 25400.0 / micrometres_per_unit
+    return any(abs(dpi - common) < 0.05 for common in SCREEN_DPI)
 
 
 def _ome_unit(symbol: str) -> str:
