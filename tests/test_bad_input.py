@@ -348,3 +348,27 @@ def test_the_advice_for_unexpected_mask_values_fits_them(tmp_path, values, advic
     with pytest.raises(InputError) as error:
         mask_rule(mask, tmp_path / "m.png", num_classes=1)
     assert advice in str(error.value), str(error.value)
+
+
+def test_four_planes_saved_without_axes_are_not_called_an_alpha_channel_to_delete(tmp_path):
+    # tifffile marks the 4th sample of a (4, Y, X) array as alpha: the hint said "save the image without it"
+    import warnings
+
+    from unetkit.data.io import layout_hint
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tifffile.imwrite(tmp_path / "four.tif", np.zeros((4, 48, 64), np.uint16))
+    hint = layout_hint(tmp_path / "four.tif")
+    assert "4 planes as the colour samples" in hint and "without it" not in hint, hint
+
+
+def test_the_binary_advice_is_for_one_class_models_only(tmp_path):
+    from unetkit.data.masks import mask_rule
+    from unetkit.errors import InputError
+
+    mask = np.zeros((20, 20), np.uint8)
+    mask[5:10] = 20
+    with pytest.raises(InputError) as error:
+        mask_rule(mask, tmp_path / "m.png", num_classes=3)
+    assert "0/255" not in str(error.value), str(error.value)

@@ -252,11 +252,13 @@ def test_objects_in_micrometres_equal_regionprops_with_the_pixel_spacing():
         "area", "centroid", "equivalent_diameter_area", "eccentricity"))
     assert len(rows) == len(table["area"]) > 10
     pairs = [("area_um2", "area"), ("centroid_y_um", "centroid-0"), ("centroid_x_um", "centroid-1"),
-             ("equivalent_diameter_um", "equivalent_diameter_area"), ("eccentricity", "eccentricity")]
+             ("equivalent_diameter_um", "equivalent_diameter_area"), ("eccentricity_physical", "eccentricity")]
     for index, row in enumerate(rows):
         for ours, theirs in pairs:
             assert float(row[ours]) == pytest.approx(float(table[theirs][index]), abs=0.002), (ours, index)
     assert "area_um2" not in measure_objects(labels, labels, pixel_size=(1.0, 1.0, "pixel"))[0]
+    nanometres = measure_objects(labels, labels, pixel_size=(0.001, 0.001, "micrometer"))  # an electron microscope's
+    assert all(float(row["area_um2"]) == pytest.approx(int(row["area"]) * 1e-6, rel=1e-5) for row in nanometres)
 
 
 def test_objects_found_block_by_block_equal_those_of_the_whole_image():

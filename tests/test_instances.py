@@ -366,9 +366,18 @@ def test_a_calibrated_images_objects_table_adds_micrometres_and_an_empty_one_has
     rows = list(csv.DictReader(open(tmp_path / "out" / "cal_objects.csv")))
     assert rows and all(float(r["area_um2"]) == pytest.approx(int(r["area"]) * 0.25 * 0.5, abs=1e-3) for r in rows)
     assert all(float(r["centroid_x_um"]) == pytest.approx(float(r["centroid_x"]) * 0.5, abs=0.01) for r in rows)
-    with open(tmp_path / "out" / "blank_objects.csv") as handle:  # no objects, no calibration: the plain header
-        assert handle.read().strip().split(",") == list(csv.DictReader(open(tmp_path / "out" / "cal_objects.csv"))
-                                                        .fieldnames)[:13]
+    from unetkit.instances.measure import object_columns
+    from unetkit.instances.task import write_objects_csv
+
+    write_objects_csv(tmp_path / "empty.csv", [], False, object_columns(3, calibrated=True))  # an RGB image's, none
+    rgb = np.dstack([image] * 3)
+    tifffile.imwrite(tmp_path / "rgb.tif", rgb, imagej=True, resolution=(1 / 0.5, 1 / 0.25), metadata={"unit": "um"})
+    labels = tifffile.imread(tmp_path / "out" / "cal_instances.tif")
+    rows = InstanceTask().write_outputs  # the same writer predict uses, on an RGB calibrated image with objects
+    rows({"objects": tmp_path / "full.csv"}, rgb, None, labels, False, pixel_size=(0.25, 0.5, "micrometer"))
+    header = lambda path: open(path).readline().strip().split(",")  # noqa: E731
+    assert header(tmp_path / "empty.csv") == header(tmp_path / "full.csv")
+    assert "mean_intensity_c2" in header(tmp_path / "full.csv") and "area_um2" in header(tmp_path / "full.csv")
 
 
 def test_evaluate_reports_object_metrics_with_pixel_dice(tmp_path, trained_instance_model, capsys):

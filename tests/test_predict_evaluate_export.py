@@ -23,7 +23,7 @@ from unetkit.cli import main
 from unetkit.data.dataset import DataOptions
 from unetkit.data.io import read_planes
 from unetkit.data.normalize import Normalization
-from unetkit.errors import OutputExistsError, UnetkitError
+from unetkit.errors import ConfigError, OutputExistsError, UnetkitError
 from unetkit.model import probabilities_from_logits
 
 from helpers import snapshot, write_dataset
@@ -94,6 +94,11 @@ def test_an_8_bit_image_for_a_16_bit_scale_model_is_said_by_predict_and_evaluate
     assert main(["evaluate", str(model_path), str(tmp_path / "data"), "--csv", str(tmp_path / "e.csv")]) == 0
     err = capsys.readouterr().err
     assert "note: images/eight.png: an 8-bit image" in err and "sixteen" not in err
+    tifffile.imwrite(tmp_path / "eight.tif", rng.integers(0, 255, (40, 48), dtype=np.uint8))  # region by region too
+    said.clear()
+    predict_files(model_path, [tmp_path / "eight.tif"], tmp_path / "large", PredictOptions(probabilities_on_disk=True),
+                  report=said.append)
+    assert [text for text in said if text.startswith("eight.tif: an 8-bit image")], said
 
 
 def test_predict_refuses_to_overwrite_and_writes_nothing(tmp_path, checkpoint):
@@ -637,6 +642,19 @@ def test_evaluate_piped_into_head_writes_its_csv_and_ends_without_an_error(tmp_p
     assert "error" not in capsys.readouterr().err
 
 
+def test_a_broken_pipe_elsewhere_is_not_taken_for_head_closing_the_output(tmp_path, checkpoint, monkeypatch, capsys):
+    # every BrokenPipeError ended the command with 141 and no message, a dead worker's included
+    import unetkit.cli as cli
+    import unetkit.evaluation
+
+    def broken(*args, **kwargs):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(unetkit.evaluation, "evaluate_checkpoint", broken)
+    code = cli.main(["evaluate", str(checkpoint), "sample:heldout", "--csv", str(tmp_path / "e.csv")])
+    assert code == 2 and "Broken pipe" in capsys.readouterr().err
+
+
 def test_a_pixel_model_is_evaluated_on_object_labels_with_instance_masks(tmp_path, checkpoint, capsys):
     # evaluate had no --instance-masks: label masks were refused with "evaluate it on masks of that kind"
     from unetkit.cli import main
@@ -652,6 +670,10 @@ def test_a_pixel_model_is_evaluated_on_object_labels_with_instance_masks(tmp_pat
     tifffile.imwrite(data / "masks" / "a.tif", labels)
     assert main(["evaluate", str(checkpoint), str(data), "--csv", str(tmp_path / "x.csv")]) == 2
     assert "pass --instance-masks" in capsys.readouterr().err
+    two_classes = tmp_path / "two.pt"
+    save_checkpoint(two_classes, make_checkpoint(UNet(depth=3, base_width=4, num_classes=2)))
+    with pytest.raises(ConfigError, match="one-class pixel models"):
+        evaluate_checkpoint(two_classes, data, precision="fp32", instance_masks=True)
     report = evaluate_checkpoint(checkpoint, data, precision="fp32", instance_masks=True)
     as_foreground = evaluate_checkpoint(checkpoint, _binary_copy(data, labels, tmp_path / "binary"), precision="fp32")
     assert report.rows()[0]["dice"] == as_foreground.rows()[0]["dice"]  # the labels scored as their foreground
@@ -683,3 +705,6 @@ def test_skip_existing_refuses_outputs_a_stacks_plane_and_a_file_both_write(tmp_
     assert main(["predict", str(checkpoint), str(folder / "a.tif"), "--out", out, "--skip-existing"]) == 2  # either
     (folder / "a_001.tif").unlink()  # no other writer of the name: its own outputs, kept
     assert main(["predict", str(checkpoint), str(folder / "a.tif"), "--out", out, "--skip-existing"]) == 0
+    tifffile.imwrite(folder / "a_0001.tif", rng.integers(0, 255, (48, 64), dtype=np.uint8))  # no plane is a_0001
+    assert main(["predict", str(checkpoint), str(folder / "a_0001.tif"), "--out", out]) == 0
+    assert main(["predict", str(checkpoint), str(folder / "a_0001.tif"), "--out", out, "--skip-existing"]) == 0

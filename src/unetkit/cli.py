@@ -376,11 +376,24 @@ def _run_evaluate(args: argparse.Namespace, argv: Sequence[str], stops: Received
         write_report(report, args.report, overwrite=args.overwrite)
     for note in report.notes:
         print(f"note: {note}", file=sys.stderr)
-    print(report.table())
-    print(f"per-image scores: {csv_path}")
-    if args.report:
-        print(f"report: {args.report}")
+    try:
+        print(report.table())
+        print(f"per-image scores: {csv_path}")
+        if args.report:
+            print(f"report: {args.report}")
+        sys.stdout.flush()
+    except BrokenPipeError:  # `unetkit evaluate ... | head`: the reader has all it wanted, the files are written
+        _stop_writing_stdout()
+        return EXIT_BROKEN_PIPE
     return 0
+
+
+def _stop_writing_stdout() -> None:
+    """Point standard output at nothing, so that Python's flush at exit raises no second broken pipe."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no file descriptor behind it (a notebook, a StringIO)
+        pass
 
 
 def _run_inspect(args: argparse.Namespace, argv: Sequence[str], stops: ReceivedStops) -> int:
@@ -487,9 +500,6 @@ def _reported(command: str, error: Exception) -> int:
     if isinstance(error, UnetkitError):
         print(f"unetkit {command}: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
-    if isinstance(error, BrokenPipeError):  # `unetkit evaluate ... | head`: the reader has all it wanted
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error as Python flushes at exit
-        return EXIT_BROKEN_PIPE
     if isinstance(error, OSError):  # the machine's, not a bug: a full disk, a folder that cannot be made or written
         where = f"{error.filename}: " if error.filename else ""
         print(f"unetkit {command}: error: {where}{error.strerror or error}\n"

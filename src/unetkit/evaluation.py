@@ -143,7 +143,7 @@ def evaluate_checkpoint(
     loaded = load_predictor(checkpoint, backend=backend, device=device, precision=precision)
     loaded = with_object_options(loaded, checkpoint, min_object_size, ignore_border_objects)
     source, _ = resolve_data_source(data)
-    if instance_masks and (not loaded.task.pixelwise or loaded.data_options.num_classes > 2):
+    if instance_masks and (not loaded.task.pixelwise or loaded.data_options.num_classes != 1):
         raise ConfigError("--instance-masks is for one-class pixel models (foreground against background); "
                           f"{checkpoint} is {'an instance' if not loaded.task.pixelwise else 'a several-class'} model",
                           fix="leave --instance-masks out")
@@ -166,4 +166,4 @@ def evaluate_checkpoint(
     accumulator = evaluate_samples(loaded.predictor, samples, tile_options, data_options.ignore_index,
                                    on_image=keep, task=loaded.task)
     return EvaluationReport([s.name for s in samples], accumulator, str(checkpoint), str(data), keep.pictures(),
-                            loaded.task.score_name, notes)
+                            loaded.task.score_name, list(dict.fromkeys(notes)))

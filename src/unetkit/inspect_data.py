@@ -73,8 +73,9 @@ class DatasetReport:
         lines += [f"  objects: {self.objects} (label ids, counted per image)"] if self.objects is not None else []
         lines += [f"  validation: {self.validation}"] if self.validation else []
         if len(self.dtypes) > 1:  # percentile normalisation takes them all; one divisor cannot
-            lines.append(f"  note: the images are of {len(self.dtypes)} types: train --normalization scale would refuse "
-                         "them (one divisor for all); the default percentile normalisation takes them")
+            lines.append(f"  note: the images are of {len(self.dtypes)} types: train --normalization scale refuses them "
+                         "unless --scale-divisor gives the one divisor for all; the default percentile normalisation "
+                         "takes them")
         lines += [f"  note: {n}" for n in self.notes]
         lines += [f"  warning: {w}" for w in self.warnings]
         lines += [f"  error: {e}" for e in self.errors]

@@ -96,7 +96,6 @@ class PredictOptions:
             raise ConfigError("--overwrite and --skip-existing contradict each other", fix="choose one")
 
 
-
 @dataclass
 class PredictionRecord:
     """One image plane's source and its output files, by kind (labels, overlay, probabilities)."""
@@ -211,7 +210,7 @@ PLANE_STEM = re.compile(r"^(?P<base>.+)_(?P<plane>\d{3,})$")
 
 
 def check_kept_outputs_are_this_images(jobs: list[_Job], records: list[PredictionRecord]) -> None:
-    """Refuse to keep (``--skip-existing``) outputs that another image beside this one writes under the same name:
+    """Refuse to keep (``--skip-existing``) outputs that another image in the same folder writes under the same name:
     plane 1 of a stack ``a.tif`` and a file ``a_001.tif`` both write ``a_001_*``, and predicted by two commands
     into one folder, the second would keep the first's outputs as its own. (Within one command
     :func:`check_unique_stems` refuses them already.)"""
@@ -243,6 +242,8 @@ def _other_writer(job: _Job, by_stem: dict[str, list[Path]]) -> str | None:
     if match is None:
         return None
     plane = int(match["plane"])
+    if job.stem != f"{match['base']}_{plane:03d}":  # a_0001 is no plane's name: planes are a_001, a_1000
+        return None
     for stack in by_stem.get(match["base"], []):
         try:
             if plane_shape(stack).count > plane:

@@ -43,11 +43,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.chunked import NormalizedImage, is_zarr, open_image, pixel_size
+from .data.chunked import NormalizedImage, is_zarr, open_image, pixel_size, sample_pixels
 from .data.io import TIFF_SUFFIXES, read_planes
 from .data.partials import temporary_folder
 from .data.writers import write_ome_zarr, write_tiled_tiff
 from .errors import InputError
+from .inference.input_notes import input_notes
 from .inference.loading import LoadedPredictor
 from .instances.blocks import label_in_blocks
 from .tiling import TileOptions, tiled_bands
@@ -88,6 +89,9 @@ def predict_large(
     predictor, task = loaded.predictor, loaded.task
     reader = open_image(path, plane)
     image = NormalizedImage(reader, loaded.data_options.normalization)
+    probe = image.scaling.apply(sample_pixels(reader, 2**16)[:, :, None])  # what the inputs' range looks like
+    for note in input_notes(loaded.data_options.normalization, path.name, probe, reader.dtype):
+        report(note)
     height, width = reader.height, reader.width
     size = pixel_size(path)
     kept = _kept_label_view(kept_labels, (height, width)) if kept_labels is not None else None

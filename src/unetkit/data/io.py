@@ -330,15 +330,14 @@ def layout_hint(path: str | Path) -> str:
     try:
         with tifffile.TiffFile(path) as tif:
             page = tif.pages[0]
-            if any(kind in (1, 2) for kind in np.atleast_1d(getattr(page, "extrasamples", ()) or ())):
-                return (" (its last channel is an alpha channel, which a TIFF's channels keep; save the image "
-                        "without it)")
-            if tif.is_imagej or tif.is_ome:
-                return ""  # its axes are recorded
+            alpha = any(kind in (1, 2) for kind in np.atleast_1d(getattr(page, "extrasamples", ()) or ()))
+            recorded = tif.is_imagej or tif.is_ome  # its axes are recorded
             series = tif.series[0]
             axes, shape = series_axes(series), tuple(series.shape)
             planar_colour = page.planarconfig == 2 and page.photometric == 2 and page.samplesperpixel in (3, 4)
     except Exception:
+        return ""
+    if recorded:
         return ""
     if planar_colour:
         count = shape[axes.index("S")]
@@ -349,6 +348,9 @@ def layout_hint(path: str | Path) -> str:
         return (f" (read as a stack of {shape[0]} planes: the file records no axes, and a first axis is read as "
                 "planes; if they are the channels of one image, save it as (Y, X, C), or with ImageJ axes: "
                 "imagej=True, metadata={'axes': 'CYX'})")
+    if alpha:
+        return (" (the file marks its last channel as alpha: if it is transparency, save the image without it; "
+                "if it is a measurement, save it with extrasamples unspecified)")
     return ""
 
 

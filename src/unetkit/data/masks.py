@@ -527,7 +527,7 @@ def _suggest_fix(values: np.ndarray, num_classes: int) -> str:
             f"it looks like an instance label image ({len(positive)} objects): pass "
             "--instance-masks to use every object as foreground"
         )
-    if len(values) == 2 and values.min() == 0:  # {0, 128}, say: one foreground value, neither 1 nor 255
+    if len(values) == 2 and values.min() == 0 and num_classes == 1:  # {0, 128}: one foreground value, not 1 or 255
         return (f"it looks like a binary mask whose foreground is {int(values.max())}: save it as 0/1 (or 0/255, "
                 "which is read as binary)")
     if values.max() < 256 and len(values) <= 32 and values.min() >= 0 and 2 * len(values) < values.max() + 1:

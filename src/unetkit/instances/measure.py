@@ -8,9 +8,10 @@ bounding box with an exclusive end, mean and max intensity, ``equivalent_diamete
 eccentricity from the second central moments); a test checks them against it.
 
 Positions and sizes are in pixels. Where the image file records its pixel size, the table adds
-the area, equivalent diameter and centroid in micrometres (``area_um2``, ...), and the
-eccentricity is that of the object's physical shape (a round cell imaged with pixels twice as
-tall as wide is round, not 0.87 eccentric in pixels).
+the area, equivalent diameter and centroid in micrometres (``area_um2``, ...; six significant
+digits, so that nanometre pixels keep their areas), and ``eccentricity_physical``, that of the
+object's physical shape (a round cell imaged with pixels twice as tall as wide is round, though
+0.87 eccentric in pixels).
 
 >>> labels = np.zeros((6, 8), np.uint16); labels[1:3, 1:4] = 1; labels[3:6, 5:8] = 2
 >>> image = np.arange(48, dtype=np.uint16).reshape(6, 8)
@@ -30,7 +31,7 @@ COLUMNS = (
     "mean_intensity", "max_intensity", "equivalent_diameter", "eccentricity", "touches_border",
 )
 #: added where the pixel size is known, in micrometres
-CALIBRATED_COLUMNS = ("area_um2", "equivalent_diameter_um", "centroid_y_um", "centroid_x_um")
+CALIBRATED_COLUMNS = ("area_um2", "equivalent_diameter_um", "centroid_y_um", "centroid_x_um", "eccentricity_physical")
 
 
 def object_columns(channels: int = 1, calibrated: bool = False) -> list[str]:
@@ -38,7 +39,7 @@ def object_columns(channels: int = 1, calibrated: bool = False) -> list[str]:
     (``mean_intensity_c0``, ...), and :data:`CALIBRATED_COLUMNS` where the pixel size is known.
 
     >>> object_columns(2, calibrated=True)[8:12], object_columns(2, calibrated=True)[-1]
-    (['mean_intensity_c0', 'max_intensity_c0', 'mean_intensity_c1', 'max_intensity_c1'], 'centroid_x_um')
+    (['mean_intensity_c0', 'max_intensity_c0', 'mean_intensity_c1', 'max_intensity_c1'], 'eccentricity_physical')
     """
     columns: list[str] = []
     for name in COLUMNS:
@@ -101,9 +102,9 @@ def measure_objects(labels: Any, image: Any, band: int = 2048,
 
     >>> labels = np.zeros((24, 64), np.uint16); labels[2:22, 2:62] = 1    # 20 rows of 60 pixels
     >>> row = measure_objects(labels, labels, pixel_size=(1.5, 0.5, "micrometer"))[0]
-    >>> row["area"], row["area_um2"], row["eccentricity"] < 0.05        # 30 x 30 micrometres: a square
+    >>> row["area"], row["area_um2"], row["eccentricity_physical"] < 0.05   # 30 x 30 micrometres: a square
     (1200, 900.0, True)
-    >>> measure_objects(labels, labels)[0]["eccentricity"]               # in pixels: 3 times as wide
+    >>> row["eccentricity"]                                              # in pixels: 3 times as wide
     0.9429
     """
     height, width = labels.shape
@@ -118,14 +119,11 @@ def measure_objects(labels: Any, image: Any, band: int = 2048,
 
 def _rows(sums: _Sums, height: int, width: int, channels: int,
           calibration: tuple[float, float] | None = None) -> list[dict[str, object]]:
-    size_y, size_x = calibration or (1.0, 1.0)
     rows = []
     for label in np.flatnonzero(sums.moments[:, 0]):
         n, sy, sx, syy, sxx, sxy = sums.moments[label]
         cy, cx = sy / n, sx / n
         covariance = np.array([[syy / n - cy * cy, sxy / n - cy * cx], [sxy / n - cy * cx, sxx / n - cx * cx]])
-        covariance *= np.outer((size_y, size_x), (size_y, size_x))  # the physical shape's (the pixels' if unknown)
-        small, large = np.clip(np.linalg.eigvalsh(covariance), 0, None)
         (min_y, min_x), (max_y, max_x) = sums.low[label], sums.high[label] + 1
         row: dict[str, object] = {
             "label": int(label), "area": int(n), "centroid_y": round(float(cy), 2), "centroid_x": round(float(cx), 2),
@@ -138,12 +136,25 @@ def _rows(sums: _Sums, height: int, width: int, channels: int,
             for c in range(channels):
                 row[f"mean_intensity_c{c}"], row[f"max_intensity_c{c}"] = round(float(means[c]), 4), float(maxima[c])
         row["equivalent_diameter"] = round(float(np.sqrt(4 * n / np.pi)), 3)
-        row["eccentricity"] = round(float(np.sqrt(1 - small / large)) if large > 0 else 0.0, 4)
+        row["eccentricity"] = round(_eccentricity(covariance), 4)
         row["touches_border"] = bool(min_y == 0 or min_x == 0 or max_y == height or max_x == width)
         if calibration is not None:
+            size_y, size_x = calibration
             area = n * size_y * size_x
-            row["area_um2"] = round(float(area), 4)
-            row["equivalent_diameter_um"] = round(float(np.sqrt(4 * area / np.pi)), 4)
-            row["centroid_y_um"], row["centroid_x_um"] = round(float(cy * size_y), 4), round(float(cx * size_x), 4)
+            row["area_um2"] = _significant(area)
+            row["equivalent_diameter_um"] = _significant(np.sqrt(4 * area / np.pi))
+            row["centroid_y_um"], row["centroid_x_um"] = _significant(cy * size_y), _significant(cx * size_x)
+            row["eccentricity_physical"] = round(_eccentricity(covariance * np.outer(calibration, calibration)), 4)
         rows.append(row)
     return rows
+
+
+def _eccentricity(covariance: np.ndarray) -> float:
+    """Of the ellipse with the same second moments (scikit-image's): 0 for a circle, towards 1 for a line."""
+    small, large = np.clip(np.linalg.eigvalsh(covariance), 0, None)
+    return float(np.sqrt(1 - small / large)) if large > 0 else 0.0
+
+
+def _significant(value: float) -> float:
+    """``value`` to six significant digits: micrometres of nanometre pixels keep their size (0.000123 um2)."""
+    return float(f"{float(value):.6g}")

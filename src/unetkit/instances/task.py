@@ -192,11 +192,9 @@ def distance_loss(logits: torch.Tensor, batch: tuple[torch.Tensor, ...]) -> torc
 def write_objects_csv(path: Path, rows: list[dict[str, object]], replace: bool, columns: list[str]) -> None:
     """The per-object table of :func:`~unetkit.instances.measure.object_columns`, atomically (a header only when
     there is no object: the same header as the tables of images with objects, so that tables concatenate)."""
-    fields = columns
-
     def write(target: Path) -> None:
         with open(target, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=fields)
+            writer = csv.DictWriter(handle, fieldnames=columns)
             writer.writeheader()
             writer.writerows(rows)
 
