@@ -516,6 +516,10 @@ def test_a_16_bit_colour_png_reads_all_16_bits(tmp_path, channels, values):
     assert plane.dtype == np.uint16 and np.array_equal(plane, expected)
     shape = plane_shape(tmp_path / "a.png")
     assert (shape.dtype, shape.channels, shape.height, shape.width) == ("uint16", 1 if channels == 2 else 3, 20, 30)
+    if channels == 3:  # its header says all: the pixels are not decoded to answer (before the memory check)
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(imagecodecs, "png_decode", lambda data: pytest.fail("decoded"))
+            assert plane_shape(tmp_path / "a.png").channels == 3
 
 
 def test_a_mask_in_a_grey_palette_png_reads_as_its_indices(tmp_path, capsys):

@@ -161,8 +161,11 @@ def plane_shape(path: str | Path) -> PlaneShape:
             count = int(np.prod([shape[i] for i in _stack_axes(axes)], dtype=np.int64)) * len(all_series)
             return PlaneShape(count, int(sizes["Y"]), int(sizes["X"]), channels, np.dtype(dtype).name)
         if sixteen_bit_colour_png(path):  # Pillow would say 8 bits (and 4 bands for grey + alpha)
+            width, height, colour_type = _png_header(path)
+            if colour_type == 2:  # RGB: no alpha to decide on, no pixels to decode
+                return PlaneShape(1, height, width, 3, "uint16")
             read = _read_pil(path)
-            return PlaneShape(1, read.shape[0], read.shape[1], 1 if read.ndim == 2 else read.shape[-1], "uint16")
+            return PlaneShape(1, height, width, 1 if read.ndim == 2 else read.shape[-1], "uint16")
         with Image.open(path) as image:
             width, height = image.size
             bands = len(image.getbands())
@@ -231,6 +234,13 @@ def sixteen_bit_colour_png(path: str | Path) -> bool:
         return False
     return len(head) == 26 and head[:8] == PNG_SIGNATURE and head[12:16] == b"IHDR" and head[24] == 16 \
         and head[25] in (2, 4, 6)
+
+
+def _png_header(path: Path) -> tuple[int, int, int]:
+    """A PNG's width, height and colour type, from its header."""
+    with open(path, "rb") as handle:
+        head = handle.read(26)
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big"), head[25]
 
 
 def _read_pil(path: Path, mask: bool = False) -> np.ndarray:
