@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import math
 
 import numpy as np
@@ -112,3 +114,15 @@ def test_accumulator_reports_per_image_mean_and_pooled_scores():
 def test_ignore_index_in_metrics():
     scores = dice_iou(np.array([[1, 0]]), np.array([[1, 255]]), 2, ignore_index=255)
     assert scores.dice[1] == 1.0
+
+
+@pytest.mark.parametrize(("truth", "words"), [(np.array([[0, 7], [12, 0]]), "values {0, 7, 12}"),
+                                              (np.array([[0, 255], [255, 0]]), "values {0, 255}"),
+                                              (np.array([[0.2, 0.9], [0.7, 0.1]]), "holds fractions")])
+def test_scores_refuse_what_is_not_class_indices(truth, words):
+    # object labels, a {0, 255} mask or probabilities scored a plausible-looking 0 (values cut or dropped)
+    from unetkit.metrics import dice_iou
+
+    with pytest.raises(ValueError, match=re.escape(words)):
+        dice_iou(np.array([[0, 1], [1, 0]]), truth, 2)
+    assert dice_iou(np.array([[0, 1], [1, 0]]), np.asarray(truth) > 0, 2).dice[1] > 0.3  # as foreground, scored

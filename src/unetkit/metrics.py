@@ -52,12 +52,37 @@ def class_counts(
             f"prediction {prediction.shape} and truth {truth.shape} must have the same shape"
         )
     valid = np.ones(truth.shape, bool) if ignore_index is None else truth != ignore_index
-    prediction, truth = prediction[valid].astype(np.int64), truth[valid].astype(np.int64)
+    prediction, truth = prediction[valid], truth[valid]
+    for name, values in (("prediction", prediction), ("truth", truth)):
+        _check_class_indices(values, num_classes, name)
+    prediction, truth = prediction.astype(np.int64), truth.astype(np.int64)
     pred_hist = np.bincount(prediction, minlength=num_classes)[:num_classes]
     true_hist = np.bincount(truth, minlength=num_classes)[:num_classes]
     agree = prediction[prediction == truth]
     inter_hist = np.bincount(agree, minlength=num_classes)[:num_classes]
     return np.stack([inter_hist, pred_hist, true_hist], axis=1).astype(np.int64)
+
+
+def _check_class_indices(values: np.ndarray, num_classes: int, name: str) -> None:
+    """Raise unless ``values`` are class indices 0..num_classes-1: probabilities, object ids or a {0, 255} mask
+    would otherwise be cut to integers or past the last class and score a plausible-looking 0.
+
+    >>> _check_class_indices(np.array([0.2, 0.9]), 2, "prediction")
+    Traceback (most recent call last):
+    ...
+    ValueError: prediction holds fractions, not class indices: threshold probabilities first (probabilities > 0.5)
+    """
+    if values.size == 0 or values.dtype == np.bool_:
+        return
+    if values.dtype.kind == "f" and not np.array_equal(values, np.round(values)):
+        raise ValueError(f"{name} holds fractions, not class indices: threshold probabilities first "
+                         "(probabilities > 0.5)")
+    low, high = values.min(), values.max()
+    if low < 0 or high >= num_classes:
+        found = np.unique(values)
+        shown = ", ".join(str(v) for v in found[:8].tolist()) + (", ..." if found.size > 8 else "")
+        raise ValueError(f"{name} holds values {{{shown}}}, outside the class indices 0..{num_classes - 1}: object "
+                         "labels or a {0, 255} mask? compare foreground as (mask > 0), or give the number of classes")
 
 
 def scores_from_counts(counts: np.ndarray) -> Scores:
