@@ -708,3 +708,28 @@ def test_skip_existing_refuses_outputs_a_stacks_plane_and_a_file_both_write(tmp_
     tifffile.imwrite(folder / "a_0001.tif", rng.integers(0, 255, (48, 64), dtype=np.uint8))  # no plane is a_0001
     assert main(["predict", str(checkpoint), str(folder / "a_0001.tif"), "--out", out]) == 0
     assert main(["predict", str(checkpoint), str(folder / "a_0001.tif"), "--out", out, "--skip-existing"]) == 0
+
+
+def test_the_python_api_refuses_what_it_would_get_wrong_and_leaves_no_global_state(tmp_path, checkpoint):
+    # a channels-last image normalised row by row, predict_tiled's error in terms of padded tiles, a single path
+    # read character by character, epochs=2.0 failing in the loop after claiming the run folder, and train()
+    # leaving torch's global generator at its own seed
+    import unetkit
+    from unetkit.data.normalize import Normalization
+    from unetkit.tiling import predict_tiled
+
+    with pytest.raises(ValueError, match="channels last"):
+        Normalization().apply(np.zeros((64, 48, 1)))
+    with pytest.raises(ValueError, match=r"channels last\? np.moveaxis"):
+        predict_tiled(unetkit.load_model(checkpoint)[0], np.zeros((48, 64, 1), np.float32))
+    Image.fromarray(np.zeros((40, 48), np.uint8)).save(tmp_path / "one.png")
+    assert len(predict_files(checkpoint, str(tmp_path / "one.png"), tmp_path / "out", report=lambda text: None)) == 1
+    with pytest.raises(ConfigError, match="epochs must be a whole number"):
+        unetkit.TrainConfig(out=str(tmp_path / "run"), epochs=2.0)
+    assert not (tmp_path / "run").exists()
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    unetkit.train(unetkit.TrainConfig(out=str(tmp_path / "run"), epochs=1, steps_per_epoch=2, depth=2, base_width=4,
+                                      batch_size=2, progress=False), report=lambda text: None)
+    assert torch.equal(torch.rand(3), expected)

@@ -659,7 +659,7 @@ def test_inspect_notes_images_of_several_types_and_prints_no_empty_lines(tmp_pat
     tifffile.imwrite(data / "images" / "img1.tif", np.zeros((64, 80), np.uint16) + 300)
     (data / "images" / "img1.png").unlink()
     code, said = run_cli(["inspect", str(data)], capsys)
-    assert code == 0 and "the images are of 2 types: train --normalization scale would refuse them" in said, said
+    assert code == 0 and "the images are of 2 types: train --normalization scale refuses them" in said, said
     assert run_cli(["train", str(data), "--out", str(tmp_path / "run"), "--normalization", "scale", *TINY],
                    capsys)[0] == 2
     (data / "masks" / "img0.png").write_bytes(b"")  # every mask fails: no statistics to show

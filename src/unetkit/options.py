@@ -108,6 +108,33 @@ def check_choices(instance: Any) -> None:
             )
 
 
+def check_number_types(instance: Any) -> None:
+    """Raise :class:`ConfigError` for a field declared ``int`` or ``float`` (or either or None) holding another
+    type: ``epochs=2.0`` or ``lr="1e-3"`` from Python got as far as the training loop, as a bare TypeError.
+
+    >>> @dataclasses.dataclass
+    ... class Example:
+    ...     epochs: int | None = None
+    ...     lr: float = 1e-3
+    >>> check_number_types(Example(epochs=2, lr=1))
+    >>> check_number_types(Example(epochs=2.0))
+    Traceback (most recent call last):
+    ...
+    unetkit.errors.ConfigError: epochs must be a whole number (an int), got 2.0 (float)
+    """
+    hints = _type_hints(type(instance))
+    for field in dataclasses.fields(instance):
+        value, allowed = getattr(instance, field.name), typing.get_args(hints[field.name]) or (hints[field.name],)
+        if value is None or isinstance(value, bool) or not ({int, float} & set(allowed)):
+            continue
+        if float in allowed and isinstance(value, (int, float)):
+            continue
+        if int in allowed and isinstance(value, int):
+            continue
+        kind = "a whole number (an int)" if float not in allowed else "a number"
+        raise ConfigError(f"{field.name.replace('_', ' ')} must be {kind}, got {value!r} ({type(value).__name__})")
+
+
 def to_dict(instance: Any) -> dict[str, Any]:
     """The fields as plain values (nested option dataclasses become dicts)."""
     return dataclasses.asdict(instance)

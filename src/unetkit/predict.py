@@ -338,7 +338,7 @@ def _select(records: list[PredictionRecord], options: PredictOptions,
 
 def predict_files(
     checkpoint: str | Path,
-    inputs: list[str | Path],
+    inputs: list[str | Path] | str | Path,
     out_dir: str | Path,
     options: PredictOptions = PredictOptions(),
     report: Report = lambda text: tqdm.write(text, file=sys.stderr),
@@ -351,6 +351,8 @@ def predict_files(
     otherwise). Under ``torchrun`` (or with ``options.shard``) this process
     predicts its share of the files only: files ``i, i + N, i + 2N, ...`` for shard i of N.
     """
+    if isinstance(inputs, (str, Path)):  # one image or folder: not a list of its characters
+        inputs = [inputs]
     out_dir = Path(out_dir)
     check_output_folder(out_dir)
     loaded = load_predictor(checkpoint, backend=options.backend, device=options.device, precision=options.precision)

@@ -286,6 +286,11 @@ def tiled_bands(
     predictor = as_predictor(predictor)
     if len(image.shape) != 3:
         raise ValueError(f"expected a (C, H, W) image, got shape {tuple(image.shape)}")
+    if image.shape[0] != predictor.in_channels:
+        last = " (channels last? np.moveaxis(image, -1, 0) puts them first)" \
+            if image.shape[-1] == predictor.in_channels else ""
+        raise ValueError(f"expected a (C, H, W) image of {predictor.in_channels} channel(s), the model's, got shape "
+                         f"{tuple(image.shape)}{last}")
     height, width = image.shape[-2:]
     geometry = plan_tiles(predictor.size_rule, height, width, options)
     weights_h = blend_weights(geometry.tile_height, options.blend)

@@ -63,7 +63,14 @@ class Normalization:
             check_scale_divisor(self.high, "the scale normalisation's divisor")
 
     def apply(self, image: np.ndarray) -> np.ndarray:
-        """Normalise a ``(C, H, W)`` image; returns float32 of the same shape."""
+        """Normalise a ``(C, H, W)`` image; returns float32 of the same shape.
+
+        >>> Normalization().apply(np.zeros((64, 48, 3)))
+        Traceback (most recent call last):
+        ...
+        ValueError: expected a (C, H, W) image, got shape (64, 48, 3): channels last? np.moveaxis(image, -1, 0) puts them first
+        """
+        check_channels_first(image)
         return self.fitted(image).apply(image)
 
     def fitted(self, sample: np.ndarray, scratch: bool = False) -> FixedScaling:
@@ -156,6 +163,17 @@ def narrowest_span(low: np.ndarray, high: np.ndarray, precision: type = np.float
 
 FULL_SCALE_TYPES = ("uint8", "int8", "uint16", "int16")
 MIN_SCALE_DIVISOR, MAX_SCALE_DIVISOR = 1e-6, 1e30  # well inside float32, with room for the pixel values
+
+
+def check_channels_first(image: np.ndarray) -> None:
+    """Raise unless ``image`` is ``(C, H, W)`` with a channel axis that looks like one (a handful of channels): an
+    ``(H, W)`` or ``(H, W, C)`` array would be normalised row by row as if each row were a channel."""
+    shape = np.shape(image)
+    if len(shape) != 3:
+        raise ValueError(f"expected a (C, H, W) image, got shape {shape}: a grey (H, W) image is image[None]")
+    if shape[0] > 16 and shape[2] <= 4:
+        raise ValueError(f"expected a (C, H, W) image, got shape {shape}: channels last? np.moveaxis(image, -1, 0) "
+                         "puts them first")
 
 
 def check_scale_divisor(value: float, name: str = "--scale-divisor") -> None:

@@ -25,7 +25,7 @@ from ..data.sample import SAMPLE_PREFIX
 from ..errors import ConfigError
 from ..losses import LossName
 from ..model import Padding, PresetName, Upsampling, preset, size_rule
-from ..options import check_choices, from_dict, option, parse_duration, positive_int, to_dict
+from ..options import check_choices, check_number_types, from_dict, option, parse_duration, positive_int, to_dict
 from ..precision import Precision
 from ..weight_init import WeightInit
 from .averaging import check_decay
@@ -220,6 +220,7 @@ class TrainConfig:
             if isinstance(getattr(self, name), os.PathLike):
                 object.__setattr__(self, name, os.fspath(getattr(self, name)))
         check_choices(self)
+        check_number_types(self)
         if self.normalization != "percentile":
             self._check_no_percentile_options()
             object.__setattr__(self, "upper_percentile", Normalization.high)

@@ -482,8 +482,15 @@ def train(
 
     ``stop``: an event another thread may set (a GUI's stop button) to end the run after the
     current step, as SIGINT/SIGTERM do in the main thread; ``on_epoch`` receives each epoch's
-    log row (``log.csv``'s columns) as it is written.
+    log row (``log.csv``'s columns) as it is written. torch's global random state is as it was
+    before the call (the run seeds its own), so that later draws in a notebook do not repeat.
     """
+    with torch.random.fork_rng(devices=[]):  # the CPU generator; CUDA's is seeded per run and left alone
+        return _train(config, resume, report, stop, on_epoch)
+
+
+def _train(config: TrainConfig, resume: bool, report: Report, stop: threading.Event | None,
+           on_epoch: EpochCallback | None) -> TrainResult:
     context = init_distributed(config.device)
     run_dir = Path(config.out)
     report = report if context.is_main else (lambda text: None)
