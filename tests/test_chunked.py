@@ -190,6 +190,8 @@ def test_a_screen_resolution_is_no_pixel_size_and_fijis_own_y_unit_is_read(tmp_p
     # Fiji's yunit ignored: Y 1000 times too large
     tifffile.imwrite(tmp_path / "dpi.tif", image((16, 16)), resolution=(72, 72), resolutionunit="INCH")
     assert pixel_size(tmp_path / "dpi.tif") is None
+    tifffile.imwrite(tmp_path / "scan.tif", image((16, 16)), resolution=(600, 600), resolutionunit="INCH")
+    assert pixel_size(tmp_path / "scan.tif")[0] == pytest.approx(25400 / 600)  # a scanner's: a real size
     tifffile.imwrite(tmp_path / "cm.tif", image((16, 16)), resolution=(1e4 / 0.65, 1e4 / 0.65), resolutionunit="CENTIMETER")
     assert pixel_size(tmp_path / "cm.tif") == (pytest.approx(0.65), pytest.approx(0.65), "micrometer")
     tifffile.imwrite(tmp_path / "ij.tif", image((16, 16)), imagej=True, resolution=(1 / 0.5, 1 / 500),
@@ -259,6 +261,9 @@ def test_objects_in_micrometres_equal_regionprops_with_the_pixel_spacing():
     assert "area_um2" not in measure_objects(labels, labels, pixel_size=(1.0, 1.0, "pixel"))[0]
     nanometres = measure_objects(labels, labels, pixel_size=(0.001, 0.001, "micrometer"))  # an electron microscope's
     assert all(float(row["area_um2"]) == pytest.approx(int(row["area"]) * 1e-6, rel=1e-5) for row in nanometres)
+    far = np.zeros((4, 60010), np.uint8)
+    far[1:3, 60000:60004] = 1  # centroid x 60001.5 px, 18000.45 micrometres at 0.3
+    assert measure_objects(far, far, pixel_size=(0.3, 0.3, "micrometer"))[0]["centroid_x_um"] == 18000.45
 
 
 def test_objects_found_block_by_block_equal_those_of_the_whole_image():

@@ -544,3 +544,17 @@ def test_a_mask_in_a_grey_palette_png_reads_as_its_indices(tmp_path, capsys):
     binary[:12, :12] = 255
     Image.fromarray(binary).convert("RGB").quantize(2).save(tmp_path / "white_first.png")  # palette: white, black
     assert np.array_equal(read_planes(tmp_path / "white_first.png", mask=True)[0] > 0, binary > 0)  # not inverted
+
+
+def test_a_palette_mask_reads_as_its_indices_whatever_indices_a_file_uses(tmp_path):
+    # the reading was decided from the indices each file used: one file of a set read as classes, its sibling as
+    # grey levels {0, 128, 255} and refused
+    palette = [0, 0, 0, 255, 255, 255, 128, 128, 128] + [0] * 759
+    for name, used in (("a", (0, 1, 2)), ("b", (0, 1))):
+        classes = np.zeros((12, 12), np.uint8)
+        for index, value in enumerate(used):
+            classes[index * 4 : index * 4 + 4] = value
+        mask = Image.fromarray(classes, "P")
+        mask.putpalette(palette)
+        mask.save(tmp_path / f"{name}.png")
+        assert np.array_equal(read_planes(tmp_path / f"{name}.png", mask=True)[0], classes), name

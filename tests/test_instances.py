@@ -727,6 +727,11 @@ def test_an_object_model_saved_again_keeps_its_task_or_is_refused(tmp_path, trai
     model, data_options = unetkit.load_model(trained_instance_model)
     with pytest.raises(ValueError, match="pass its task too"):
         unetkit.make_checkpoint(model, data_options)
+    from unetkit.data.dataset import DataOptions
+    from unetkit.model import UNet, UNetConfig
+
+    with pytest.raises(ValueError, match="the data options say 2 classes, the network has 1 output:"):
+        unetkit.make_checkpoint(UNet(UNetConfig(depth=2, base_width=4)), DataOptions(num_classes=2))
     loaded = unetkit.load_checkpoint(trained_instance_model)
     unetkit.save_checkpoint(tmp_path / "again.pt", unetkit.make_checkpoint(loaded.model, loaded.data_options,
                                                                           task=loaded.task))

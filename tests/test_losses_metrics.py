@@ -126,3 +126,11 @@ def test_scores_refuse_what_is_not_class_indices(truth, words):
     with pytest.raises(ValueError, match=re.escape(words)):
         dice_iou(np.array([[0, 1], [1, 0]]), truth, 2)
     assert dice_iou(np.array([[0, 1], [1, 0]]), np.asarray(truth) > 0, 2).dice[1] > 0.3  # as foreground, scored
+
+
+def test_one_class_scores_count_background_and_foreground_for_bool_masks_too():
+    # num_classes=1 (a one-class model's) scored the background only for bool masks: Dice 0.8 for 0.667
+    from unetkit.metrics import dice_iou
+
+    scores = dice_iou(np.array([[1, 1, 0, 0]], bool), np.array([[1, 0, 0, 0]], bool), 1)
+    assert scores.dice[1] == pytest.approx(2 / 3)

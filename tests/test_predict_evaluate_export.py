@@ -726,6 +726,9 @@ def test_the_python_api_refuses_what_it_would_get_wrong_and_leaves_no_global_sta
     assert len(predict_files(checkpoint, str(tmp_path / "one.png"), tmp_path / "out", report=lambda text: None)) == 1
     with pytest.raises(ConfigError, match="epochs must be a whole number"):
         unetkit.TrainConfig(out=str(tmp_path / "run"), epochs=2.0)
+    with pytest.raises(ConfigError, match="batch size must be a whole number"):
+        unetkit.TrainConfig(out=str(tmp_path / "run"), batch_size=True)
+    assert type(unetkit.TrainConfig(out=str(tmp_path / "run"), epochs=np.int64(3)).epochs) is int  # a notebook's
     assert not (tmp_path / "run").exists()
     torch.manual_seed(123)
     expected = torch.rand(3)
@@ -733,3 +736,20 @@ def test_the_python_api_refuses_what_it_would_get_wrong_and_leaves_no_global_sta
     unetkit.train(unetkit.TrainConfig(out=str(tmp_path / "run"), epochs=1, steps_per_epoch=2, depth=2, base_width=4,
                                       batch_size=2, progress=False), report=lambda text: None)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_any_command_piped_into_a_reader_that_stopped_ends_quietly(monkeypatch, capsys):
+    # `unetkit inspect DATA | head`: "error: Broken pipe — fix: check ... the free space on its disk"
+    import unetkit.cli as cli
+
+    class ClosedPipe:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    code = cli.main(["inspect", "sample:heldout"])
+    monkeypatch.undo()
+    assert code == 141 and "error" not in capsys.readouterr().err

@@ -88,16 +88,19 @@ def make_checkpoint(
     >>> make_checkpoint(UNet(UNetConfig(depth=2, base_width=4, num_classes=2)), DataOptions(mask_mode="labels"))
     Traceback (most recent call last):
     ...
-    ValueError: these data options are an object model's (masks read as object labels; the network has 2 outputs for 1 class): pass its task too, task=unetkit.load_checkpoint(PATH).task, or it would be saved as a pixel model
+    ValueError: these data options are an object model's (masks read as object labels): pass its task too, task=unetkit.load_checkpoint(PATH).task, or it would be saved as a pixel model
     """
     unet = unwrap_model(model)
-    if task is None and data_options is not None and (data_options.mask_mode == "labels"
-                                                      or data_options.num_classes != unet.config.num_classes):
+    if task is None and data_options is not None and data_options.mask_mode == "labels":
         raise ValueError(
-            "these data options are an object model's (masks read as object labels; the network has "
-            f"{unet.config.num_classes} outputs for {data_options.num_classes} class"
-            f"{'es' if data_options.num_classes > 1 else ''}): pass its task too, "
+            "these data options are an object model's (masks read as object labels): pass its task too, "
             "task=unetkit.load_checkpoint(PATH).task, or it would be saved as a pixel model")
+    if task is None and data_options is not None and data_options.num_classes != unet.config.num_classes:
+        outputs = unet.config.num_classes
+        raise ValueError(
+            f"the data options say {data_options.num_classes} classes, the network has {outputs} output"
+            f"{'s' if outputs > 1 else ''}: pass the data options and task it was trained with "
+            "(unetkit.load_checkpoint(PATH) gives both)")
     data_options = data_options or DataOptions(num_classes=unet.config.num_classes)
     payload: dict[str, Any] = {
         "format": FORMAT,

@@ -388,6 +388,17 @@ def _run_evaluate(args: argparse.Namespace, argv: Sequence[str], stops: Received
     return 0
 
 
+def _stdout_closed() -> bool:
+    """Whether standard output's reader has gone (a broken pipe there, not one of a worker or a peer)."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        return True
+    except (OSError, ValueError):
+        return False
+    return False
+
+
 def _stop_writing_stdout() -> None:
     """Point standard output at nothing, so that Python's flush at exit raises no second broken pipe."""
     try:
@@ -500,6 +511,9 @@ def _reported(command: str, error: Exception) -> int:
     if isinstance(error, UnetkitError):
         print(f"unetkit {command}: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
+    if isinstance(error, BrokenPipeError) and _stdout_closed():  # `unetkit inspect ... | head`: the reader is done
+        _stop_writing_stdout()
+        return EXIT_BROKEN_PIPE
     if isinstance(error, OSError):  # the machine's, not a bug: a full disk, a folder that cannot be made or written
         where = f"{error.filename}: " if error.filename else ""
         print(f"unetkit {command}: error: {where}{error.strerror or error}\n"

@@ -45,7 +45,9 @@ def _as_numpy(labels: ArrayLike) -> np.ndarray:
 def class_counts(
     prediction: ArrayLike, truth: ArrayLike, num_classes: int, ignore_index: int | None = None
 ) -> np.ndarray:
-    """Per class: [intersection, predicted pixels, true pixels], shape (num_classes, 3)."""
+    """Per class: [intersection, predicted pixels, true pixels], shape (num_classes, 3). A ``num_classes`` of 1 (a
+    one-class model's: foreground against background) counts the two, background and foreground."""
+    num_classes = max(2, num_classes)
     prediction, truth = _as_numpy(prediction), _as_numpy(truth)
     if prediction.shape != truth.shape:
         raise ValueError(
@@ -72,7 +74,7 @@ def _check_class_indices(values: np.ndarray, num_classes: int, name: str) -> Non
     ...
     ValueError: prediction holds fractions, not class indices: threshold probabilities first (probabilities > 0.5)
     """
-    if values.size == 0 or values.dtype == np.bool_:
+    if values.size == 0:
         return
     if values.dtype.kind == "f" and not np.array_equal(values, np.round(values)):
         raise ValueError(f"{name} holds fractions, not class indices: threshold probabilities first "

@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import numbers
 import re
 import types
 import typing
@@ -111,12 +112,15 @@ def check_choices(instance: Any) -> None:
 def check_number_types(instance: Any) -> None:
     """Raise :class:`ConfigError` for a field declared ``int`` or ``float`` (or either or None) holding another
     type: ``epochs=2.0`` or ``lr="1e-3"`` from Python got as far as the training loop, as a bare TypeError.
+    numpy's numbers (``np.int64(3)`` from a notebook) are welcome and become Python's (config.json stores them).
 
     >>> @dataclasses.dataclass
     ... class Example:
     ...     epochs: int | None = None
     ...     lr: float = 1e-3
-    >>> check_number_types(Example(epochs=2, lr=1))
+    >>> import numpy as np
+    >>> example = Example(epochs=np.int64(2), lr=1); check_number_types(example); example
+    Example(epochs=2, lr=1.0)
     >>> check_number_types(Example(epochs=2.0))
     Traceback (most recent call last):
     ...
@@ -125,14 +129,18 @@ def check_number_types(instance: Any) -> None:
     hints = _type_hints(type(instance))
     for field in dataclasses.fields(instance):
         value, allowed = getattr(instance, field.name), typing.get_args(hints[field.name]) or (hints[field.name],)
-        if value is None or isinstance(value, bool) or not ({int, float} & set(allowed)):
+        if value is None or not ({int, float} & set(allowed)) or bool in allowed:
             continue
-        if float in allowed and isinstance(value, (int, float)):
-            continue
-        if int in allowed and isinstance(value, int):
-            continue
-        kind = "a whole number (an int)" if float not in allowed else "a number"
-        raise ConfigError(f"{field.name.replace('_', ' ')} must be {kind}, got {value!r} ({type(value).__name__})")
+        if int in allowed and isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            object.__setattr__(instance, field.name, int(value))
+        elif float in allowed and isinstance(value, numbers.Real) and not isinstance(value, bool):
+            object.__setattr__(instance, field.name, float(value))
+        else:
+            kind = "a whole number (an int)" if float not in allowed else "a number"
+            also = " (a duration such as 5m is read by the command line's --max-time; in Python, give seconds)" \
+                if isinstance(value, str) and field.name.endswith("_s") else ""
+            raise ConfigError(
+                f"{field.name.replace('_', ' ')} must be {kind}, got {value!r} ({type(value).__name__}){also}")
 
 
 def to_dict(instance: Any) -> dict[str, Any]:

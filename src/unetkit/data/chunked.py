@@ -247,15 +247,15 @@ def _recorded_pixel_size(path: Path) -> tuple[tuple[float, str], tuple[float, st
 
 
 IMAGEJ_UNITS = ("micrometer", "nanometer", "millimeter", "centimeter", "meter")
-#: dots per inch that image editors and screenshots record (GIMP, Photoshop, PIL's ``dpi=``): a print or screen
-#: setting, not a microscope's pixel size (72 dpi would be 353 micrometres a pixel)
-SCREEN_DPI = (72, 96, 100, 120, 144, 150, 200, 240, 300, 350, 400, 600, 720, 1200, 2400)
+#: dots per inch that screens, screenshots and image editors' defaults record (GIMP, Photoshop, PIL's ``dpi=``):
+#: no microscope's pixel size (72 dpi would be 353 micrometres a pixel); a scanner's 300 or 600 dpi is kept
+SCREEN_DPI = (72, 96)
 
 
 def _screen_resolution(pixels_per_unit: float, micrometres_per_unit: float) -> bool:
     """True if a resolution tag (pixels per inch or per centimetre) is one of :data:`SCREEN_DPI`.
 
-    >>> _screen_resolution(72.0, 25400.0), _screen_resolution(118.11, 10000.0), _screen_resolution(39077.0, 25400.0)
+    >>> _screen_resolution(72.0, 25400.0), _screen_resolution(37.795, 10000.0), _screen_resolution(600.0, 25400.0)
     (True, True, False)
     """
     dpi = pixels_per_unit * 25400.0 / micrometres_per_unit

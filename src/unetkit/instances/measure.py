@@ -8,8 +8,8 @@ bounding box with an exclusive end, mean and max intensity, ``equivalent_diamete
 eccentricity from the second central moments); a test checks them against it.
 
 Positions and sizes are in pixels. Where the image file records its pixel size, the table adds
-the area, equivalent diameter and centroid in micrometres (``area_um2``, ...; six significant
-digits, so that nanometre pixels keep their areas), and ``eccentricity_physical``, that of the
+the area, equivalent diameter and centroid in micrometres (``area_um2``, ...; below 1, to six
+significant digits, so that nanometre pixels keep their areas), and ``eccentricity_physical``, that of the
 object's physical shape (a round cell imaged with pixels twice as tall as wide is round, though
 0.87 eccentric in pixels).
 
@@ -156,5 +156,7 @@ def _eccentricity(covariance: np.ndarray) -> float:
 
 
 def _significant(value: float) -> float:
-    """``value`` to six significant digits: micrometres of nanometre pixels keep their size (0.000123 um2)."""
-    return float(f"{float(value):.6g}")
+    """``value`` to 4 decimals, or six significant digits where that keeps more: micrometres of nanometre pixels
+    keep their size (0.000123 um2), and a centroid far from the origin its fraction (18000.45)."""
+    value = float(value)
+    return round(value, 4) if abs(value) >= 1 else float(f"{value:.6g}")

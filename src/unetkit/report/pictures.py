@@ -198,7 +198,8 @@ class WorstImagePictures:
         find_errors: ErrorFinder | None = None,
     ):
         self.limit = limit
-        self.score = score or (lambda labels, truth: dice_iou(labels, truth, max(2, int(truth.max()) + 1)).mean_dice)
+        self.score = score or (lambda labels, truth: dice_iou(labels, truth,
+                                                              int(max(truth.max(), labels.max())) + 1).mean_dice)
         self.find_errors = find_errors or error_finder(None)
         self._seen = 0
         self._kept: list[tuple[float, int, ImagePictures]] = []  # a heap: the best kept image first

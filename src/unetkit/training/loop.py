@@ -482,10 +482,12 @@ def train(
 
     ``stop``: an event another thread may set (a GUI's stop button) to end the run after the
     current step, as SIGINT/SIGTERM do in the main thread; ``on_epoch`` receives each epoch's
-    log row (``log.csv``'s columns) as it is written. torch's global random state is as it was
-    before the call (the run seeds its own), so that later draws in a notebook do not repeat.
+    log row (``log.csv``'s columns) as it is written. torch's CPU random generator (and the current
+    GPU's, if CUDA was in use before the call) is as it was before the call (the run seeds its own),
+    so that later draws in a notebook do not repeat the run's seed.
     """
-    with torch.random.fork_rng(devices=[]):  # the CPU generator; CUDA's is seeded per run and left alone
+    in_use = [torch.cuda.current_device()] if torch.cuda.is_available() and torch.cuda.is_initialized() else []
+    with torch.random.fork_rng(devices=in_use):  # not every GPU: that would open a context on each (under DDP)
         return _train(config, resume, report, stop, on_epoch)
 
 
