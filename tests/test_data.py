@@ -550,7 +550,7 @@ def test_a_palette_mask_reads_as_its_indices_whatever_indices_a_file_uses(tmp_pa
     # the reading was decided from the indices each file used: one file of a set read as classes, its sibling as
     # grey levels {0, 128, 255} and refused
     palette = [0, 0, 0, 255, 255, 255, 128, 128, 128] + [0] * 759
-    for name, used in (("a", (0, 1, 2)), ("b", (0, 1))):
+    for name, used in (("a", (0, 1, 2)), ("b", (0, 1)), ("c", (1, 2))):
         classes = np.zeros((12, 12), np.uint8)
         for index, value in enumerate(used):
             classes[index * 4 : index * 4 + 4] = value
@@ -558,3 +558,13 @@ def test_a_palette_mask_reads_as_its_indices_whatever_indices_a_file_uses(tmp_pa
         mask.putpalette(palette)
         mask.save(tmp_path / f"{name}.png")
         assert np.array_equal(read_planes(tmp_path / f"{name}.png", mask=True)[0], classes), name
+
+
+@pytest.mark.parametrize("levels", [(0, 127, 254), (255,), (0, 255)])
+def test_a_mask_saved_by_quantize_reads_as_its_grey_levels(tmp_path, levels):
+    # quantize() orders its palette white first: a 3-class mask read as indices swapped background and class 2
+    mask = np.full((12, 12), levels[0], np.uint8)  # (255,): all foreground
+    for index, level in enumerate(levels):
+        mask[index * 4 : index * 4 + 4] = level
+    Image.fromarray(mask).convert("RGB").quantize(len(levels)).save(tmp_path / "q.png")
+    assert np.array_equal(read_planes(tmp_path / "q.png", mask=True)[0], mask)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import contextlib
 import os
 import signal
 import subprocess
@@ -742,14 +743,14 @@ def test_any_command_piped_into_a_reader_that_stopped_ends_quietly(monkeypatch, 
     # `unetkit inspect DATA | head`: "error: Broken pipe — fix: check ... the free space on its disk"
     import unetkit.cli as cli
 
-    class ClosedPipe:
-        def write(self, text):
-            raise BrokenPipeError(32, "Broken pipe")
-
-        def flush(self):
-            raise BrokenPipeError(32, "Broken pipe")
-
-    monkeypatch.setattr(sys, "stdout", ClosedPipe())
-    code = cli.main(["inspect", "sample:heldout"])
-    monkeypatch.undo()
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone, as head does after its lines
+    closed = os.fdopen(write_end, "w", buffering=1)  # line-buffered: the first line meets the closed pipe
+    monkeypatch.setattr(sys, "stdout", closed)
+    try:
+        code = cli.main(["inspect", "sample:heldout"])
+    finally:
+        monkeypatch.undo()
+        with contextlib.suppress(OSError):
+            closed.close()
     assert code == 141 and "error" not in capsys.readouterr().err

@@ -96,11 +96,11 @@ def make_checkpoint(
             "these data options are an object model's (masks read as object labels): pass its task too, "
             "task=unetkit.load_checkpoint(PATH).task, or it would be saved as a pixel model")
     if task is None and data_options is not None and data_options.num_classes != unet.config.num_classes:
-        outputs = unet.config.num_classes
+        outputs, classes = unet.config.num_classes, data_options.num_classes
         raise ValueError(
-            f"the data options say {data_options.num_classes} classes, the network has {outputs} output"
-            f"{'s' if outputs > 1 else ''}: pass the data options and task it was trained with "
-            "(unetkit.load_checkpoint(PATH) gives both)")
+            f"the data options say {classes} class{'es' if classes > 1 else ''}, the network has {outputs} "
+            f"output{'s' if outputs > 1 else ''}: pass the data options and task it was trained with "
+            f"(unetkit.load_checkpoint(PATH) gives both), or, for a new network, DataOptions(num_classes={outputs})")
     data_options = data_options or DataOptions(num_classes=unet.config.num_classes)
     payload: dict[str, Any] = {
         "format": FORMAT,

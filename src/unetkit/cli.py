@@ -389,14 +389,16 @@ def _run_evaluate(args: argparse.Namespace, argv: Sequence[str], stops: Received
 
 
 def _stdout_closed() -> bool:
-    """Whether standard output's reader has gone (a broken pipe there, not one of a worker or a peer)."""
+    """Whether standard output's reader has gone (a broken pipe there, not one of a worker or a peer): asked of
+    its file descriptor, since once a write has failed Python's flush succeeds."""
+    import select
+
     try:
-        sys.stdout.flush()
-    except BrokenPipeError:
-        return True
-    except (OSError, ValueError):
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no descriptor behind it (a notebook), or no poll here
         return False
-    return False
 
 
 def _stop_writing_stdout() -> None:

@@ -57,7 +57,8 @@ def image_stem(path: str | Path) -> str:
 def read_planes(path: str | Path, mask: bool = False) -> list[np.ndarray]:
     """The 2D images in a file: one per page, each (H, W) or (H, W, C). A palette image (an indexed PNG)
     reads as its grey levels where its palette is grey, unless ``mask``: a mask's indices are its classes ({0, 1, 2}
-    shown as black, grey and white), except a binary mask whose palette puts white first (Pillow's ``quantize()``).
+    shown as black, grey and white), except where its palette's levels fall with the index (Pillow's ``quantize()``
+    puts white first).
 
     Raises :class:`InputError` for a missing, unreadable, truncated or non-image file,
     an empty image, or a file with more than one stack axis (a 3D time-lapse, say).
@@ -256,9 +257,9 @@ def _read_pil(path: Path, mask: bool = False) -> np.ndarray:
             image.load()
             if image.mode in ("I;16", "I;16B", "I;16L"):
                 return np.asarray(image).astype(np.uint16)
-            if image.mode == "P" and has_grey_palette(image) and (not mask or _white_first_binary(image)):
-                image = image.convert("L")  # its grey levels (for a mask, only a binary one whose palette puts
-                # white first, as Pillow's quantize() does: its indices would swap foreground and background)
+            if image.mode == "P" and has_grey_palette(image) and (not mask or _palette_levels_fall(image)):
+                image = image.convert("L")  # its grey levels (for a mask, only where they fall with the index, as
+                # Pillow's quantize() orders them, white first: its indices would swap the classes)
             array = np.asarray(image)  # a palette in colour reads as its indices: for masks, those are the labels
             mode = image.mode
     except UnidentifiedImageError as exc:
@@ -272,13 +273,16 @@ def _read_pil(path: Path, mask: bool = False) -> np.ndarray:
     return array
 
 
-def _white_first_binary(image: Image.Image) -> bool:
-    """True if a grey palette image uses two entries and shows the first brighter than the second: a binary mask
-    as Pillow's ``quantize()`` writes one (white at index 0), whose grey levels, not indices, are what it means.
-    Every other palette mask is read as its indices (its classes, whatever grey the palette shows them in)."""
-    used = np.unique(np.asarray(image))
-    levels = np.frombuffer(image.palette.tobytes(), np.uint8).reshape(-1, 3)[:, 0]
-    return len(used) == 2 and int(used[1]) < len(levels) and int(levels[used[0]]) > int(levels[used[1]])
+def _palette_levels_fall(image: Image.Image) -> bool:
+    """True if a grey palette's entries fall from the first on (as Pillow's ``quantize()`` orders them, white first,
+    or an inverted display): such a mask means its grey levels, and its indices would swap the classes. Every other
+    palette mask is read as its indices. The entries are the palette's own (black padding after its last grey
+    dropped, up to the highest index the file uses), the same for every file of one palette whichever indices each
+    uses."""
+    levels = np.frombuffer(image.palette.tobytes(), np.uint8).reshape(-1, 3)[:, 0].astype(int)
+    grey = np.flatnonzero(levels)
+    end = max(int(np.asarray(image).max()) + 1, int(grey[-1]) + 1 if grey.size else 1)
+    return bool(np.all(np.diff(levels[:end]) < 0))
 
 
 def has_grey_palette(image: Image.Image) -> bool:

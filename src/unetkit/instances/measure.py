@@ -159,4 +159,5 @@ def _significant(value: float) -> float:
     """``value`` to 4 decimals, or six significant digits where that keeps more: micrometres of nanometre pixels
     keep their size (0.000123 um2), and a centroid far from the origin its fraction (18000.45)."""
     value = float(value)
-    return round(value, 4) if abs(value) >= 1 else float(f"{value:.6g}")
+    decimals, significant = round(value, 4), float(f"{value:.6g}")
+    return decimals if abs(decimals - value) <= abs(significant - value) else significant
