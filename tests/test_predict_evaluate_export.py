@@ -723,6 +723,10 @@ def test_the_python_api_refuses_what_it_would_get_wrong_and_leaves_no_global_sta
         Normalization().apply(np.zeros((64, 48, 1)))
     with pytest.raises(ValueError, match=r"channels last\? np.moveaxis"):
         predict_tiled(unetkit.load_model(checkpoint)[0], np.zeros((48, 64, 1), np.float32))
+    with pytest.raises(ValueError, match="smaller than the network's minimum side"):  # predict refuses it too
+        predict_tiled(unetkit.load_model(checkpoint)[0], np.zeros((1, 3, 3), np.float32))
+    with pytest.raises(ValueError, match=r"logits\[None\]"):  # a (K, H, W) tensor was softmaxed over H
+        unetkit.probabilities_from_logits(torch.zeros(2, 8, 8))
     Image.fromarray(np.zeros((40, 48), np.uint8)).save(tmp_path / "one.png")
     assert len(predict_files(checkpoint, str(tmp_path / "one.png"), tmp_path / "out", report=lambda text: None)) == 1
     with pytest.raises(ConfigError, match="epochs must be a whole number"):

@@ -343,7 +343,15 @@ def probabilities_from_logits(logits: torch.Tensor) -> torch.Tensor:
 
     >>> probabilities_from_logits(torch.zeros(1, 1, 2, 2)).flatten().tolist()
     [0.5, 0.5, 0.5, 0.5]
+    >>> probabilities_from_logits(torch.zeros(3, 8, 8))
+    Traceback (most recent call last):
+    ...
+    ValueError: expected (N, K, H, W) logits, got shape (3, 8, 8): one image's are logits[None]
     """
+    if not isinstance(logits, torch.Tensor) or logits.ndim != 4:  # (K, H, W) would be softmaxed over H
+        shape = tuple(getattr(logits, "shape", ()))
+        raise ValueError(f"expected (N, K, H, W) logits, got shape {shape}: one image's are logits[None]"
+                         + ("" if isinstance(logits, torch.Tensor) else " (a torch tensor: torch.from_numpy)"))
     if logits.shape[1] == 1:
         return torch.sigmoid(logits)
     return torch.softmax(logits, dim=1)

@@ -292,6 +292,9 @@ def tiled_bands(
         raise ValueError(f"expected a (C, H, W) image of {predictor.in_channels} channel(s), the model's, got shape "
                          f"{tuple(image.shape)}{last}")
     height, width = image.shape[-2:]
+    if min(height, width) < predictor.size_rule.step:  # mirrored up to one pooling window it works; below, noise
+        raise ValueError(f"image is {height}x{width}, smaller than the network's minimum side "
+                         f"{predictor.size_rule.step} (predict and evaluate refuse it too)")
     geometry = plan_tiles(predictor.size_rule, height, width, options)
     weights_h = blend_weights(geometry.tile_height, options.blend)
     weights_w = blend_weights(geometry.tile_width, options.blend)
