@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, cast
 
 import numpy as np
 import tifffile
@@ -162,11 +162,11 @@ def plane_shape(path: str | Path) -> PlaneShape:
             count = int(np.prod([shape[i] for i in _stack_axes(axes)], dtype=np.int64)) * len(all_series)
             return PlaneShape(count, int(sizes["Y"]), int(sizes["X"]), channels, np.dtype(dtype).name)
         if sixteen_bit_colour_png(path):  # Pillow would say 8 bits (and 4 bands for grey + alpha)
-            width, height, colour_type = _png_header(path)
-            if colour_type == 2:  # RGB: no alpha to decide on, no pixels to decode
-                return PlaneShape(1, height, width, 3, "uint16")
+            header = cast(PngHeader, _png_header(path))
+            if header.colour_type == 2:  # RGB: no alpha to decide on, no pixels to decode
+                return PlaneShape(1, header.height, header.width, 3, "uint16")
             read = _read_pil(path)
-            return PlaneShape(1, height, width, 1 if read.ndim == 2 else read.shape[-1], "uint16")
+            return PlaneShape(1, header.height, header.width, 1 if read.ndim == 2 else read.shape[-1], "uint16")
         with Image.open(path) as image:
             width, height = image.size
             bands = len(image.getbands())
@@ -228,20 +228,28 @@ def sixteen_bit_colour_png(path: str | Path) -> bool:
     >>> sixteen_bit_colour_png(path), read_planes(path)[0][0, 0].tolist()
     (True, [200, 200, 200])
     """
+    header = _png_header(path)
+    return header is not None and header.bit_depth == 16 and header.colour_type in (2, 4, 6)
+
+
+@dataclass(frozen=True)
+class PngHeader:
+    width: int
+    height: int
+    bit_depth: int
+    colour_type: int  # 0 grey, 2 RGB, 3 palette, 4 grey + alpha, 6 RGBA
+
+
+def _png_header(path: str | Path) -> PngHeader | None:
+    """A PNG's IHDR fields; None for a file that is no PNG (or cannot be read)."""
     try:
         with open(path, "rb") as handle:
             head = handle.read(26)
     except OSError:
-        return False
-    return len(head) == 26 and head[:8] == PNG_SIGNATURE and head[12:16] == b"IHDR" and head[24] == 16 \
-        and head[25] in (2, 4, 6)
-
-
-def _png_header(path: Path) -> tuple[int, int, int]:
-    """A PNG's width, height and colour type, from its header."""
-    with open(path, "rb") as handle:
-        head = handle.read(26)
-    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big"), head[25]
+        return None
+    if len(head) < 26 or head[:8] != PNG_SIGNATURE or head[12:16] != b"IHDR":
+        return None
+    return PngHeader(int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big"), head[24], head[25])
 
 
 def _read_pil(path: Path, mask: bool = False) -> np.ndarray:
