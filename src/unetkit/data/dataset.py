@@ -145,6 +145,17 @@ def check_all_matched(listing: PairListing) -> None:
             )
 
 
+def check_same_plane_count(pair: Pair, image_planes: int, mask_planes: int) -> None:
+    """Raise unless the pair's image and mask hold as many planes (saying how a TIFF without axes was read)."""
+    if image_planes != mask_planes:
+        raise InputError(
+            f"mask has {mask_planes} plane(s) but its image {pair.image} has {image_planes}"
+            f"{layout_hint(pair.image) or layout_hint(pair.mask)}",
+            path=pair.mask,
+            fix="give every image plane exactly one mask plane",
+        )
+
+
 def read_pair(
     pair: Pair, options: DataOptions, notes: list[str] | None = None, options_can_change: bool = True
 ) -> list[LabelledPlane]:
@@ -165,13 +176,7 @@ def read_pair(
     check_not_a_colour_palette(pair.image)
     images = read_planes(pair.image)
     masks = read_planes(pair.mask, mask=True)
-    if len(masks) != len(images):
-        raise InputError(
-            f"mask has {len(masks)} plane(s) but its image {pair.image} has {len(images)}"
-            f"{layout_hint(pair.image) or layout_hint(pair.mask)}",
-            path=pair.mask,
-            fix="give every image plane exactly one mask plane",
-        )
+    check_same_plane_count(pair, len(images), len(masks))
     planes = []
     for index, (raw, mask_plane) in enumerate(zip(images, masks)):
         check_image_values(raw, pair.image)

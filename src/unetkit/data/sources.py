@@ -34,8 +34,9 @@ import torch
 from ..errors import InputError
 from ..mirror import mirror_indices
 from .chunked import open_image, sample_pixels
-from .dataset import DataOptions, Sample, check_all_matched, check_image_values, note_blank_image, plane_name
-from .io import check_not_a_colour_palette, layout_hint, plane_shape, read_planes
+from .dataset import (DataOptions, Sample, check_all_matched, check_image_values, check_same_plane_count,
+                      note_blank_image, plane_name)
+from .io import check_not_a_colour_palette, plane_shape, read_planes
 from .jitter import quantile_table
 from .masks import MaskRule, check_mask_matches_image, learnable_foreground, mask_rule
 from .normalize import FixedScaling, to_channels_first
@@ -184,10 +185,7 @@ def scan_file_sources(
     for pair in listing.pairs:
         check_not_a_colour_palette(pair.image)
         image_shape, mask_shape = plane_shape(pair.image), plane_shape(pair.mask)
-        if image_shape.count != mask_shape.count:
-            raise InputError(f"mask has {mask_shape.count} plane(s) but its image {pair.image} has {image_shape.count}"
-                             f"{layout_hint(pair.image) or layout_hint(pair.mask)}",
-                             path=pair.mask, fix="give every image plane exactly one mask plane")
+        check_same_plane_count(pair, image_shape.count, mask_shape.count)
         for plane in range(image_shape.count):
             mask = _plane_of(pair.mask, plane, mask=True)
             rule = mask_rule(mask, pair.mask, num_classes=options.num_classes, mode=options.mask_mode,
