@@ -108,13 +108,26 @@ def measure_objects(labels: Any, image: Any, band: int = 2048,
     0.9429
     """
     height, width = labels.shape
-    channels = 1 if len(image.shape) == 2 else image.shape[2]
+    channels = _channels(image)
     sums = _Sums(channels)
     for top in range(0, height, band):
         bottom = min(top + band, height)
         sums.add(np.asarray(labels[top:bottom]), np.asarray(image[top:bottom]), top)
-    calibration = pixel_size[:2] if pixel_size is not None and pixel_size[2] == "micrometer" else None
-    return _rows(sums, height, width, channels, calibration)
+    return _rows(sums, height, width, channels, _calibration(pixel_size))
+
+
+def table_columns(image: Any, pixel_size: tuple[float, float, str] | None = None) -> list[str]:
+    """The columns :func:`measure_objects` gives for ``image`` and ``pixel_size``, objects or none."""
+    return object_columns(_channels(image), _calibration(pixel_size) is not None)
+
+
+def _channels(image: Any) -> int:
+    return 1 if len(image.shape) == 2 else image.shape[2]
+
+
+def _calibration(pixel_size: tuple[float, float, str] | None) -> tuple[float, float] | None:
+    """The (y, x) pixel size in micrometres, or None where it is unknown or in no length unit."""
+    return pixel_size[:2] if pixel_size is not None and pixel_size[2] == "micrometer" else None
 
 
 def _rows(sums: _Sums, height: int, width: int, channels: int,

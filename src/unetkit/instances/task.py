@@ -39,7 +39,7 @@ from ..losses import bce_loss, build_loss, dice_loss
 from ..options import check_choices
 from ..visualize import overlay_picture
 from . import postprocess, targets
-from .measure import measure_objects, object_columns
+from .measure import measure_objects, table_columns
 from .scores import ObjectAccumulator
 
 InstanceMethod = Literal["distance", "three-class", "border-weights"]
@@ -153,9 +153,8 @@ class InstanceTask:
         if "labels" in files:
             write_label_file(files["labels"], labels, pixel_size=pixel_size, overwrite=replace)
         if "objects" in files:
-            calibrated = pixel_size is not None and pixel_size[2] == "micrometer"
-            columns = object_columns(1 if len(raw.shape) == 2 else raw.shape[2], calibrated)
-            write_objects_csv(files["objects"], measure_objects(labels, raw, pixel_size=pixel_size), replace, columns)
+            write_objects_csv(files["objects"], measure_objects(labels, raw, pixel_size=pixel_size), replace,
+                              table_columns(raw, pixel_size))
         if "overlay" in files:
             write_image(files["overlay"], overlay_picture(image, labels, objects=True), overwrite=replace)
 
