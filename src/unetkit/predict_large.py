@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.chunked import NormalizedImage, is_zarr, open_image, pixel_size, sample_pixels
+from .data.chunked import NormalizedImage, is_zarr, open_image, pixel_size
 from .data.io import TIFF_SUFFIXES, read_planes
 from .data.partials import temporary_folder
 from .data.writers import write_ome_zarr, write_tiled_tiff
@@ -89,8 +89,7 @@ def predict_large(
     predictor, task = loaded.predictor, loaded.task
     reader = open_image(path, plane)
     image = NormalizedImage(reader, loaded.data_options.normalization)
-    probe = image.scaling.apply(sample_pixels(reader, 2**16)[:, :, None])  # what the inputs' range looks like
-    for note in input_notes(loaded.data_options.normalization, path.name, probe, reader.dtype):
+    for note in input_notes(loaded.data_options.normalization, path.name, image.input_range, reader.dtype):
         report(note)
     height, width = reader.height, reader.width
     size = pixel_size(path)

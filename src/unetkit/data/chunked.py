@@ -333,7 +333,11 @@ class NormalizedImage:
                 "this model's preprocessing needs the whole image at once, so the image cannot be read in chunks",
                 path=reader.path, fix="crop the image, or use a unetkit model (its normalisation works on a sample)")
         self.reader = reader
-        self.scaling = fit(sample_pixels(reader, max_pixels)[:, :, None], scratch=True)
+        sample = sample_pixels(reader, max_pixels)
+        extremes = np.stack([sample.min(axis=1), sample.max(axis=1)], axis=1)[:, :, None]
+        self.scaling = fit(sample[:, :, None], scratch=True)
+        #: ``(C, 2, 1)``: the sample's lowest and highest pixel of each channel, normalised (the inputs' range)
+        self.input_range = self.scaling.apply(extremes)
         self.shape = (reader.channels, reader.height, reader.width)
 
     def __getitem__(self, key: tuple[slice, slice, slice]) -> np.ndarray:
