@@ -201,6 +201,8 @@ CASES = [
       for flags in ((), ("--instance-masks",), ("--task", "instances"))),
     BadInput("file that is not a checkpoint", lambda r: predict(r, not_a_checkpoint(r), Path("sample:heldout")),
              ("notes.pt", "not a PyTorch checkpoint")),
+    BadInput("a missing ONNX file", lambda r: predict(r, r / "typo.onnx", Path("sample:heldout")),
+             ("typo.onnx", "ONNX file not found")),
     BadInput("a TorchScript export given to predict", lambda r: predict(r, torchscript_program(r), Path("sample:heldout")),
              ("exported.pt", "a TorchScript program", "--format onnx")),
     BadInput("an object model given as --init to a pixel run", lambda r: train(dataset(r), "--init", str(object_model(r))),

@@ -83,6 +83,9 @@ class OnnxRuntimePredictor:
             import onnx
         except ImportError as exc:
             raise ConfigError("reading ONNX files needs onnx", fix="pip install 'unetkit[export]'") from exc
+        if not Path(path).is_file():
+            raise CheckpointError("ONNX file not found" if not Path(path).exists() else "is a folder, not an ONNX file",
+                                  path=path)
         try:
             proto = onnx.load(str(path))
         except Exception as exc:
