@@ -124,6 +124,13 @@ def predict(root: Path, model: Path, *inputs: Path) -> list[str]:
     return ["predict", str(model), *map(str, inputs), "--out", str(root / "out")]
 
 
+def unpacked_package(root: Path) -> Path:
+    """A folder that holds a package's description (its other files do not matter to the message)."""
+    (root / "package").mkdir()
+    (root / "package" / "rdf.yaml").write_text("type: model\n")
+    return root / "package"
+
+
 def tiny_png(root: Path) -> Path:
     Image.fromarray(np.zeros((5, 40), np.uint8)).save(root / "tiny.png")
     return root / "tiny.png"
@@ -201,6 +208,8 @@ CASES = [
       for flags in ((), ("--instance-masks",), ("--task", "instances"))),
     BadInput("file that is not a checkpoint", lambda r: predict(r, not_a_checkpoint(r), Path("sample:heldout")),
              ("notes.pt", "not a PyTorch checkpoint")),
+    BadInput("an unpacked bioimage.io package's folder", lambda r: predict(r, unpacked_package(r), Path("sample:heldout")),
+             ("is a folder, not a checkpoint file", "package/rdf.yaml")),
     BadInput("a missing ONNX file", lambda r: predict(r, r / "typo.onnx", Path("sample:heldout")),
              ("typo.onnx", "ONNX file not found")),
     BadInput("a TorchScript export given to predict", lambda r: predict(r, torchscript_program(r), Path("sample:heldout")),
