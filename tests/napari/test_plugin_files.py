@@ -115,6 +115,26 @@ def test_training_data_refuse_labels_of_another_shape_and_non_integer_labels(tmp
         write_training_folder(np.zeros((24, 32)), -np.ones((24, 32), np.int32), False, tmp_path / "c")
 
 
+def test_segmenting_a_layer_gives_the_notes_predict_prints_once_per_layer(tmp_path):
+    # An 8-bit stack for a model whose training images were divided by 65535: predict says so, napari was silent.
+    from unetkit import UNet, make_checkpoint, save_checkpoint, load_predictor
+    from unetkit.data.dataset import DataOptions
+    from unetkit.data.normalize import Normalization
+    from unetkit.napari_plugin.segment import TileOptions, segment_layer_data
+
+    save_checkpoint(tmp_path / "m.pt", make_checkpoint(UNet(depth=2, base_width=2),
+                                                       DataOptions(normalization=Normalization("scale", high=65535.0))))
+    loaded = load_predictor(tmp_path / "m.pt", precision="fp32")
+    notes: list[str] = []
+    segment_layer_data(loaded, np.full((2, 32, 32), 200, np.uint8), False, TileOptions(tile_size=32), "cells",
+                       notes=notes.append)
+    assert len(notes) == 1 and notes[0].startswith("cells: an 8-bit image") and "divided by 65535" in notes[0]
+    notes.clear()
+    segment_layer_data(loaded, np.full((32, 32), 20000, np.uint16), False, TileOptions(tile_size=32), "cells",
+                       notes=notes.append)
+    assert notes == []
+
+
 def test_drawing_the_training_curve_leaves_the_gui_s_matplotlib_backend_alone(tmp_path):
     # Training in napari's worker thread must not switch the process's backend (which closes every pyplot figure).
     code = (

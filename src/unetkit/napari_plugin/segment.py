@@ -45,6 +45,7 @@ from ..data.dataset import check_image_values
 from ..data.io import PlaneShape
 from ..data.normalize import to_channels_first
 from ..errors import ConfigError
+from ..inference.input_notes import input_notes
 from ..inference.loading import LoadedPredictor, with_object_options
 from ..inference.predictor import check_fits_predictor
 from ..tiling import TileOptions, plan_tiles, predict_tiled
@@ -89,11 +90,14 @@ def segment_layer_data(
     options: TileOptions,
     name: str,
     progress: Callable[[int], None] | None = None,
+    notes: Callable[[str], None] | None = None,
 ) -> np.ndarray:
     """Labels of every plane of ``data``: shape ``(..., H, W)``, one label image per plane.
 
     ``name`` (the layer's) stands for the file in error messages; ``progress`` is called
-    with the number of tiles done after each batch of tiles.
+    with the number of tiles done after each batch of tiles; ``notes`` with each note that
+    ``unetkit predict`` prints on such an image (:func:`~unetkit.inference.input_notes.input_notes`:
+    an 8-bit image for a model of 16-bit ones, say), once per layer.
     """
     shape = tuple(data.shape)
     height, width = spatial_shape(shape, rgb)
@@ -101,9 +105,14 @@ def segment_layer_data(
         PlaneShape(plane_count(shape, rgb), height, width, channel_count(shape, rgb)), loaded.predictor, name
     )
     labels: np.ndarray | None = None
+    noted: set[str] = set()
     for index, plane in iter_planes(data, rgb):
         check_image_values(plane, name)
         image = loaded.data_options.normalization.apply(to_channels_first(plane))
+        for note in input_notes(loaded.data_options.normalization, name, image, plane.dtype):
+            if notes is not None and note not in noted:
+                notes(note)
+            noted.add(note)
         plane_labels = loaded.task.labels(predict_tiled(loaded.predictor, image, options, progress=progress))
         if labels is None:
             labels = np.zeros((*leading_shape(shape, rgb), height, width), plane_labels.dtype)

@@ -37,6 +37,7 @@ class _Progress(QObject):
 
     total = Signal(int)
     advanced = Signal(int)
+    noted = Signal(str)
 
 
 def _segment(path: str, data: Any, rgb: bool, options: TileOptions, min_object_size: int, name: str,
@@ -45,8 +46,15 @@ def _segment(path: str, data: Any, rgb: bool, options: TileOptions, min_object_s
     None for a semantic model)."""
     loaded = with_min_object_size(load_predictor(path), path, min_object_size)
     relay.total.emit(count_tiles(loaded, tuple(data.shape), rgb, options))
-    labels = segment_layer_data(loaded, data, rgb, options, name, progress=relay.advanced.emit)
+    labels = segment_layer_data(loaded, data, rgb, options, name, progress=relay.advanced.emit, notes=relay.noted.emit)
     return labels, None if loaded.task.pixelwise else count_objects(labels)
+
+
+def _warn(note: str) -> None:
+    """A note on the image (what ``unetkit predict`` prints) as a napari warning."""
+    from napari.utils.notifications import show_warning
+
+    show_warning(note)
 
 
 class SegmentWidget(QWidget):
@@ -118,6 +126,7 @@ class SegmentWidget(QWidget):
         relay = _Progress()
         relay.total.connect(self._start_progress)
         relay.advanced.connect(self._advance)
+        relay.noted.connect(_warn)
         self._relay, self._layer = relay, layer
         self.progress.reset()  # empty until the model is loaded and the tiles counted
         self.run_button.setEnabled(False)
