@@ -8,7 +8,8 @@ import os
 def build_reference_keras_unet(height: int = 96, width: int = 96, channels: int = 1, *, activation: str = "relu",
                                skip_first: bool = False, outputs: int = 1, head: str = "sigmoid",
                                use_bias: bool = True, filters_by_level: tuple[int, ...] = (32, 64, 128, 256, 512),
-                               relu_layers: bool = False, extra_tanh: bool = False):
+                               relu_layers: bool = False, extra_tanh: bool = False,
+                               dilation: int = 1):
     """The reference (the defaults), or a variant that differs in one way the import must notice."""
     os.environ.setdefault("KERAS_BACKEND", "torch")
     from keras import Input, Model
@@ -17,7 +18,8 @@ def build_reference_keras_unet(height: int = 96, width: int = 96, channels: int 
     def conv(filters: int, x):  # a ReLU convolution, as the reference writes it or as a layer of its own
         if relu_layers:
             return layers.ReLU()(layers.Conv2D(filters, (3, 3), padding="same", use_bias=use_bias)(x))
-        return layers.Conv2D(filters, (3, 3), activation=activation, padding="same", use_bias=use_bias)(x)
+        return layers.Conv2D(filters, (3, 3), activation=activation, padding="same", use_bias=use_bias,
+                             dilation_rate=dilation)(x)
 
     Conv2DTranspose, MaxPooling2D, concatenate = layers.Conv2DTranspose, layers.MaxPooling2D, layers.concatenate
 

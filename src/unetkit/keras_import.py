@@ -152,6 +152,17 @@ def _check_concatenation_order(keras_model: Any) -> None:
                                   "[up-sampled, skip] (the up-convolution first), the order unetkit's U-Net uses")
 
 
+def _check_sampling(layer: Any, kind: str, path: Path) -> None:
+    """The reference's convolutions step 1 pixel and its up-convolutions 2, neither dilated; a dilated or strided
+    kernel has the same shape, so it would load, and compute something else."""
+    strides = (2, 2) if kind == "Conv2DTranspose" else (1, 1)
+    found = tuple(getattr(layer, "strides", strides)), tuple(getattr(layer, "dilation_rate", (1, 1)))
+    if found != (strides, (1, 1)):
+        raise CheckpointError(f"layer {layer.name} ({kind}) has strides {found[0]} and dilation {found[1]} where the "
+                              f"reference U-Net has strides {strides} and dilation (1, 1), as unetkit's U-Net computes",
+                              path=path)
+
+
 def unet_from_keras(path: str | Path) -> UNet:
     """A :class:`UNet` holding the weights of a reference Keras U-Net (.h5 or .keras)."""
     path = Path(path)
@@ -171,6 +182,7 @@ def unet_from_keras(path: str | Path) -> UNet:
             expected = "ConvTranspose2d" if kind == "Conv2DTranspose" else "Conv2d"
             if type(target).__name__ != expected:
                 raise CheckpointError(f"layer {layer.name} ({kind}) sits where the U-Net has a {type(target).__name__}", path=path)
+            _check_sampling(layer, kind, path)
             kernel, *bias = [np.asarray(w) for w in layer.get_weights()]
             weight = torch.from_numpy(np.ascontiguousarray(kernel.transpose(3, 2, 0, 1)))
             if weight.shape != target.weight.shape:
