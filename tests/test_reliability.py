@@ -262,6 +262,21 @@ def test_data_loaded_at_the_start_and_streamed_at_the_resume_is_the_same_data(tm
     assert read_checkpoint(run / "last.pt")["training"]["global_step"] == 4
 
 
+def test_the_memory_budget_the_data_refusal_asks_for_is_taken_by_the_resume(tmp_path, capsys, monkeypatch):
+    # the refusal said "give the budget of the machine the run started on", and --memory-budget was then refused
+    data = write_dataset(tmp_path / "d", count=22, size=(32, 32))
+    run = tmp_path / "run"
+    code, error = run_cli(["train", str(data), "--out", str(run), *TINY, "--val-fraction", "0.9"], capsys)
+    assert code == 0 and "patches are read from the files" not in error, error  # loaded, 19 validation images
+    machine = lambda self: 1 if self.memory_budget_gib is None else int(self.memory_budget_gib * 2**30)  # noqa: E731
+    monkeypatch.setattr(TrainConfig, "memory_budget_bytes", property(machine))  # a smaller machine
+    code, error = run_cli(["train", "--resume", str(run), "--epochs", "2"], capsys)
+    assert code == 2 and "--memory-budget" in error, error  # streamed, it would validate on 16
+    code, error = run_cli(["train", "--resume", str(run), "--epochs", "2", "--memory-budget", "1"], capsys)
+    assert code == 0, error
+    assert read_checkpoint(run / "last.pt")["training"]["global_step"] == 4
+
+
 def test_a_refusal_that_comes_from_the_memory_budget_says_so():
     from unetkit.errors import ConfigError
     from unetkit.training.data_identity import check_same_data

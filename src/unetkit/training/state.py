@@ -291,6 +291,8 @@ def resume_config(run_dir: str | Path, **given: Any) -> TrainConfig:
                 refused.append(f"--out {value} (the run is {run_dir})")
         elif name in ("data", "val_data") and checks_data:
             changes[name] = value  # the data moved, say: restore() refuses it unless it is the same data
+        elif name == "memory_budget_gib" and checks_data:  # loaded or streamed: restore() refuses it unless the
+            changes[name] = value  # run reads the same data (what its refusal asks for: the first machine's budget)
         elif not _same_option(name, getattr(config, name), value):
             refused.append(f"{name.replace('_', '-')} {value!r} (the run has {getattr(config, name)!r})")
     if refused:
