@@ -192,6 +192,15 @@ def test_resume_refuses_options_that_would_break_exact_resume(finished_run, caps
 
 
 
+def test_a_resume_refusal_names_the_flags_as_they_are_typed(finished_run, capsys):
+    # it named fields: "num-classes 2", "init-checkpoint ...", "memory-budget-gib 3.0", flags that do not exist
+    code, error = run_cli(["train", "--resume", str(finished_run), "--classes", "2", "--init", "m.pt",
+                           "--memory-budget", "3", "--lr", "0.1"], capsys)
+    assert code == 2 and "cannot change when a run resumes" in error, error
+    assert "--classes 2 (the run has 1)" in error and "--init 'm.pt'" in error and "--lr 0.1" in error, error
+    assert "num-classes" not in error and "init-checkpoint" not in error and "budget-gib" not in error, error
+
+
 def test_a_hand_edited_log_is_named_before_a_resume_changes_anything(finished_run, capsys):
     # a note appended to log.csv crashed the resume with a ValueError traceback, after config.json was rewritten
     with open(finished_run / "log.csv", "a") as log:

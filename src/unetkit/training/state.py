@@ -25,6 +25,7 @@ from ..checkpoint import check_same_config, make_checkpoint, read_checkpoint, sa
 from ..data.io import atomic_write
 from ..data.sample import SAMPLE_PREFIX
 from ..errors import CheckpointError, ConfigError, TrainingDiverged
+from ..options import field_cli, flag_of
 from ..tasks import task_from_dict
 from .config import TrainConfig
 from .data_identity import check_same_data
@@ -294,7 +295,7 @@ def resume_config(run_dir: str | Path, **given: Any) -> TrainConfig:
         elif name == "memory_budget_gib" and checks_data:  # loaded or streamed: restore() refuses it unless the
             changes[name] = value  # run reads the same data (what its refusal asks for: the first machine's budget)
         elif not _same_option(name, getattr(config, name), value):
-            refused.append(f"{name.replace('_', '-')} {value!r} (the run has {getattr(config, name)!r})")
+            refused.append(f"{_typed_as(name)} {value!r} (the run has {getattr(config, name)!r})")
     if refused:
         raise ConfigError(
             "these options cannot change when a run resumes, because the resumed run would no longer "
@@ -356,6 +357,13 @@ def check_data_still_there(run_dir: str | Path, name: str, path: str | None, che
             f"move it back to {path}: this run was saved before runs kept their data's identity, so a resume "
             "cannot check data at another path",
     )
+
+
+def _typed_as(name: str) -> str:
+    """How an option of :class:`TrainConfig` is typed on the command line: its flag (``--classes``, not the
+    field's name), or the positional argument's name (data)."""
+    field = next(field for field in dataclasses.fields(TrainConfig) if field.name == name)
+    return name if (field_cli(field) or {}).get("positional") else flag_of(field)
 
 
 def _same_option(name: str, stored: Any, given: Any) -> bool:
