@@ -65,6 +65,14 @@ def masks_of(root: Path, change: Callable[[np.ndarray], np.ndarray], keep: str |
     return data
 
 
+def one_mask_unlabelled(root: Path, name: str, ignore_index: int) -> Path:
+    """A five-pair dataset whose mask ``name`` is ``ignore_index`` everywhere (a frame nobody annotated)."""
+    data = write_dataset(root / "d", count=5)
+    mask = np.asarray(Image.open(data / "masks" / name))
+    Image.fromarray(np.full_like(mask, ignore_index)).save(data / "masks" / name)
+    return data
+
+
 def truncated(root: Path, suffix: str) -> Path:
     data = dataset(root)
     if suffix == ".tif":
@@ -226,6 +234,10 @@ CASES = [
     BadInput("the one mask with foreground held out for validation",
              lambda r: train(masks_of(r, lambda mask: mask * 0, keep="img2.png")),
              ("every mask with foreground was held out for validation (images/img2.png)", "--val-fraction 0", "--seed")),
+    BadInput("the held-out mask all --ignore-index: nothing to validate on",
+             lambda r: train(one_mask_unlabelled(r, "img2.png", 255), "--ignore-index", "255"),
+             ("every validation mask is --ignore-index 255 everywhere (images/img2.png)", "no pixel to score",
+              "--val-data")),
 ]
 
 

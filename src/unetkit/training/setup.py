@@ -210,6 +210,7 @@ def load_samples(config: TrainConfig, options: DataOptions, report: Report) -> t
         val_samples = val_samples[:MAX_STREAMED_VALIDATION_IMAGES]
         foreground = any(s.learnable for s in train_samples)
         val_foreground = any(s.learnable for s in val_samples)
+        val_scored = any(s.learnable or s.has_background for s in val_samples)
         background = any(s.has_background for s in train_samples + val_samples)
     else:
         train_samples, val_samples = load_training_data(
@@ -219,6 +220,7 @@ def load_samples(config: TrainConfig, options: DataOptions, report: Report) -> t
         held_note = None if val_source is not None else _held_out_note(train_samples, val_samples, options)
         foreground = any(np.any(learnable_foreground(s.mask, options.ignore_index)) for s in train_samples)
         val_foreground = any(np.any(learnable_foreground(s.mask, options.ignore_index)) for s in val_samples)
+        val_scored = val_foreground or any(np.any(s.mask == 0) for s in val_samples)
         background = any(np.any(s.mask == 0) for s in train_samples + val_samples)
         report_absent_classes(train_samples, options, report)
     for note in notes:
@@ -249,6 +251,16 @@ def load_samples(config: TrainConfig, options: DataOptions, report: Report) -> t
         if refused:
             raise InputError(problem, path=source, fix=NO_BACKGROUND_FIX)
         report(f"warning: {problem}")
+    if val_samples and not val_scored:
+        held = [s.name for s in val_samples]
+        raise InputError(
+            f"every validation mask is --ignore-index {options.ignore_index} everywhere ("
+            + ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "")
+            + "): there is no pixel to score, so the stopping rule and best.pt would read a score of nothing",
+            path=val_source or source,
+            fix="hold out labelled images with --val-data, draw another split with --seed, or train on them all "
+                "with --val-fraction 0",
+        )
     if val_samples and not val_foreground:
         report("warning: no validation mask has any foreground; an empty prediction scores Dice 1.0 there, "
                "so the validation score says little (pass --val-data with labelled objects)")
