@@ -152,6 +152,14 @@ def beyond_float32(root: Path) -> Path:
     return root / "huge.tif"
 
 
+def onnx_file(root: Path) -> Path:
+    """An ONNX export of a tiny model."""
+    from unetkit.export import export_onnx
+
+    export_onnx(UNet(depth=2, base_width=2), root / "m.onnx")
+    return root / "m.onnx"
+
+
 def not_a_checkpoint(root: Path) -> Path:
     (root / "notes.pt").write_text("hello")
     return root / "notes.pt"
@@ -220,6 +228,9 @@ CASES = [
              ("is a folder, not a checkpoint file", "package/rdf.yaml")),
     BadInput("a missing ONNX file", lambda r: predict(r, r / "typo.onnx", Path("sample:heldout")),
              ("typo.onnx", "ONNX file not found")),
+    BadInput("a GPU and bf16 asked of an ONNX file", lambda r: predict(r, onnx_file(r), Path("sample:heldout"))
+             + ["--device", "cuda", "--precision", "bf16"],
+             ("an ONNX file runs with ONNX Runtime on the CPU in fp32", "not with --device cuda and --precision bf16")),
     BadInput("a TorchScript export given to predict", lambda r: predict(r, torchscript_program(r), Path("sample:heldout")),
              ("exported.pt", "a TorchScript program", "--format onnx")),
     BadInput("an object model given as --init to a pixel run", lambda r: train(dataset(r), "--init", str(object_model(r))),

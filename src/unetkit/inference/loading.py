@@ -61,6 +61,10 @@ def load_predictor(
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}", fix=f"choose one of {', '.join(BACKENDS)}")
     path = Path(path)
+    exported = "a bioimage.io package" if is_package(path) else "an ONNX file" if path.suffix.lower() == ".onnx" \
+        else "--backend onnxruntime" if backend == "onnxruntime" else None
+    if exported is not None:
+        check_runs_on_cpu_in_fp32(exported, device, precision)
     if is_package(path):
         package = BioimageioPredictor.from_package(path)
         return LoadedPredictor(package, package.data_options, package.task)
@@ -79,6 +83,28 @@ def load_predictor(
     model = loaded.model.to(memory_format=torch.channels_last)
     predictor = TorchPredictor(model, resolve_precision(precision, torch_device), loaded.task.activation)
     return LoadedPredictor(predictor, loaded.data_options, loaded.task)
+
+
+def check_runs_on_cpu_in_fp32(exported: str, device: str, precision: str) -> None:
+    """Refuse a ``device`` or ``precision`` that ONNX Runtime would not honour: ``exported`` models run on
+    the CPU in fp32 here, and an explicit GPU or bf16 would otherwise be dropped without a word.
+
+    >>> check_runs_on_cpu_in_fp32("an ONNX file", "auto", "fp32")
+    >>> check_runs_on_cpu_in_fp32("an ONNX file", "cuda", "auto")
+    Traceback (most recent call last):
+    ...
+    unetkit.errors.ConfigError: an ONNX file runs with ONNX Runtime on the CPU in fp32 here, not with --device cuda
+      fix: leave --device and --precision out, or predict with the .pt checkpoint for another device or precision
+    """
+    asked = []
+    if device not in ("auto", "cpu"):
+        asked.append(f"--device {device}")
+    if precision not in ("auto", "fp32"):
+        asked.append(f"--precision {precision}")
+    if asked:
+        raise ConfigError(f"{exported} runs with ONNX Runtime on the CPU in fp32 here, not with {' and '.join(asked)}",
+                          fix="leave --device and --precision out, or predict with the .pt checkpoint for another "
+                              "device or precision")
 
 
 def with_object_options(loaded: LoadedPredictor, path: str | Path, min_object_size: int | None = None,
