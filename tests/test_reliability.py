@@ -201,6 +201,17 @@ def test_a_resume_refusal_names_the_flags_as_they_are_typed(finished_run, capsys
     assert "num-classes" not in error and "init-checkpoint" not in error and "budget-gib" not in error, error
 
 
+def test_a_resume_takes_the_values_a_run_left_to_its_defaults(finished_run, capsys):
+    # options the run never gave were stored as None, so giving their value at the resume was refused:
+    # "--dropout 0.0 (the run has None)" for the dropout the run trained with
+    code, error = run_cli(["train", "--resume", str(finished_run), "--epochs", "2", "--dropout", "0",
+                           "--padding", "same", "--mask-mode", "classes", "--schedule", "cosine"], capsys)
+    assert code == 0, error
+    assert read_checkpoint(finished_run / "last.pt")["training"]["global_step"] == 4
+    code, error = run_cli(["train", "--resume", str(finished_run), "--epochs", "3", "--dropout", "0.5"], capsys)
+    assert code == 2 and "--dropout 0.5 (the run has 0.0, its default)" in error, error
+
+
 def test_a_hand_edited_log_is_named_before_a_resume_changes_anything(finished_run, capsys):
     # a note appended to log.csv crashed the resume with a ValueError traceback, after config.json was rewritten
     with open(finished_run / "log.csv", "a") as log:

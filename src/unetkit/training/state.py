@@ -210,9 +210,14 @@ def stored_config(run_dir: str | Path) -> TrainConfig:
     return _stored_run(run_dir)[0]
 
 
-def _stored_run(run_dir: str | Path) -> tuple[TrainConfig, bool]:
-    """:func:`stored_config`, and whether a resume of the run checks its data (``last.pt`` holds the data's identity,
-    as runs since 2026-12-07 do, or there is no ``last.pt`` and the run starts again from step 0): one read of
+#: options that a run may leave to the model preset (stored as None), whose value last.pt's model records
+MODEL_OPTIONS = ("base_width", "depth", "padding", "upsampling", "batch_norm", "dropout")
+
+
+def _stored_run(run_dir: str | Path) -> tuple[TrainConfig, bool, dict[str, Any]]:
+    """:func:`stored_config`; whether a resume of the run checks its data (``last.pt`` holds the data's identity,
+    as runs since 2026-12-07 do, or there is no ``last.pt`` and the run starts again from step 0); and the values
+    the run computes with for the options it left to the preset or the data (stored as None): one read of
     ``last.pt``, which holds the weights and the optimiser's state too."""
     run_dir = Path(run_dir)
     if (run_dir / LAST).is_file():
@@ -220,10 +225,15 @@ def _stored_run(run_dir: str | Path) -> tuple[TrainConfig, bool]:
         if "training" not in payload:
             raise CheckpointError("holds no training state to resume (it is a best.pt-style checkpoint)",
                                   path=run_dir / LAST, fix="start a new run with --init")
-        return _with_old_defaults(payload["training"]["config"]), "data_identity" in payload["training"]
+        model, data = payload.get("model_config") or {}, payload.get("data") or {}
+        effective = {name: model[name] for name in MODEL_OPTIONS if name in model}
+        if data.get("mask_mode") in ("classes", "instances"):
+            effective["mask_mode"] = data["mask_mode"]
+        config = _with_old_defaults(payload["training"]["config"])
+        return config, "data_identity" in payload["training"], effective
     if (run_dir / CONFIG).is_file():
         try:
-            return _with_old_defaults(json.loads((run_dir / CONFIG).read_text())), True
+            return _with_old_defaults(json.loads((run_dir / CONFIG).read_text())), True, {}
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"cannot read the run's options ({exc})", path=run_dir / CONFIG) from exc
     if run_dir.is_file():
@@ -279,7 +289,8 @@ def resume_config(run_dir: str | Path, **given: Any) -> TrainConfig:
     decided its own length runs exactly N epochs in all (the stopping rule's patience, stored
     with the run, is dropped unless ``--early-stopping`` is given again).
     """
-    config, checks_data = _stored_run(run_dir)
+    config, checks_data, effective = _stored_run(run_dir)
+    effective["schedule"] = config.resolved_schedule
     changes = {}
     refused = []
     for name, value in given.items():
@@ -294,8 +305,10 @@ def resume_config(run_dir: str | Path, **given: Any) -> TrainConfig:
             changes[name] = value  # the data moved, say: restore() refuses it unless it is the same data
         elif name == "memory_budget_gib" and checks_data:  # loaded or streamed: restore() refuses it unless the
             changes[name] = value  # run reads the same data (what its refusal asks for: the first machine's budget)
-        elif not _same_option(name, getattr(config, name), value):
-            refused.append(f"{_typed_as(name)} {value!r} (the run has {getattr(config, name)!r})")
+        elif not _same_option(name, getattr(config, name), value, effective.get(name)):
+            stored = getattr(config, name)
+            has = f"{stored!r}" if stored is not None or name not in effective else f"{effective[name]!r}, its default"
+            refused.append(f"{_typed_as(name)} {value!r} (the run has {has})")
     if refused:
         raise ConfigError(
             "these options cannot change when a run resumes, because the resumed run would no longer "
@@ -366,7 +379,11 @@ def _typed_as(name: str) -> str:
     return name if (field_cli(field) or {}).get("positional") else flag_of(field)
 
 
-def _same_option(name: str, stored: Any, given: Any) -> bool:
+def _same_option(name: str, stored: Any, given: Any, effective: Any = None) -> bool:
+    """True when ``given`` is what the run computes with: its stored value, or where it left the option to the
+    preset or the data (None), the ``effective`` value that followed."""
+    if stored is None and effective is not None:
+        return given == effective
     if name in ("data", "val_data", "init_checkpoint") and stored is not None and given is not None:
         if str(stored).startswith("sample:") or str(given).startswith("sample:"):
             return str(stored) == str(given)
