@@ -145,8 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "export", help="export a checkpoint to ONNX, TorchScript or a bioimage.io package",
         description="An .onnx or TorchScript .pt file is the network alone: it takes image sides that are multiples "
-                    "of 2^(depth - 1) (16 for the reference network), and of another size returns the top-left part that is "
-                    "one; unetkit predict "
+                    "of 2^(depth - 1) (16 for the reference network); of another size it drops rows and columns on the way "
+                    "and returns a smaller map that is not a proper prediction of any crop; unetkit predict "
                     "pads them by mirroring and crops back, other tools must do the same, and normalise as the file's "
                     "metadata says. A bioimage.io package (.zip) declares the sizes it takes and carries its "
                     "normalisation.")
