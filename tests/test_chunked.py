@@ -384,6 +384,20 @@ def test_a_stack_that_does_not_fit_in_memory_whole_is_predicted_plane_by_plane_r
         assert np.array_equal(read_planes(a.labels)[0], read_planes(b.labels)[0])
 
 
+def test_the_free_memory_does_not_change_the_names_of_a_movies_outputs(tmp_path, model_file, monkeypatch):
+    from unetkit.data import memory
+
+    tifffile.imwrite(tmp_path / "movie.tif", np.stack([image((96, 128), seed=index) for index in range(6)]))
+    first = predict_files(model_file, [tmp_path / "movie.tif"], tmp_path / "out", PredictOptions(overlay=False), QUIET)
+    first[-1].labels.unlink()  # a batch stopped before its last plane, resumed on a busier machine
+    plane = memory.decoded_bytes(plane_shape(tmp_path / "movie.tif"), np.dtype(np.uint16), 3) / 6
+    monkeypatch.setattr(memory, "available_memory_bytes", lambda: int(10 * plane))  # region by region now
+    resumed = predict_files(model_file, [tmp_path / "movie.tif"], tmp_path / "out",
+                            PredictOptions(overlay=False, skip_existing=True), QUIET)
+    assert [record.labels for record in resumed] == [first[-1].labels]  # the missing plane, under its own name
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == sorted(r.labels.name for r in first)
+
+
 # --- many files: sharded, resumed ------------------------------------------------------------------
 
 def small_inputs(folder: Path, count: int) -> Path:

@@ -265,8 +265,11 @@ def is_large(job: _Job, options: PredictOptions) -> bool:
 
 def _record(job: _Job, out_dir: Path, options: PredictOptions, task: Task) -> PredictionRecord:
     label_format = options.label_format
-    if label_format == "png" and is_large(job, options):
-        label_format = "tif"  # a PNG is written whole; a tiled TIFF band by band
+    if label_format == "png" and (options.probabilities_on_disk or job.shape.height * job.shape.width > LARGE_PIXELS):
+        # a PNG is written whole; a tiled TIFF band by band. Not by the memory free now (a movie that does not fit
+        # is predicted region by region): the same command must name its outputs the same, or a --skip-existing
+        # resume on a busier machine redoes them beside the first ones
+        label_format = "tif"
     files = task.output_files(job.stem, label_format, options.overlay)
     outputs = {kind: out_dir / name for kind, name in files.items()}
     if options.probabilities or options.probabilities_on_disk:
