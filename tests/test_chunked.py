@@ -345,6 +345,17 @@ def test_skip_existing_region_by_region_describes_the_label_image_it_keeps(tmp_p
     assert [int(row["label"]) for row in rows] == list(range(1, 196)) and {row["area"] for row in rows} == {"144"}
 
 
+def test_an_image_the_minimum_object_size_empties_says_so_region_by_region_too(tmp_path, instance_model_file):
+    tifffile.imwrite(tmp_path / "in.tif", image((300, 260)), tile=(128, 128))
+    said: dict[bool, list[str]] = {False: [], True: []}
+    for on_disk in (False, True):
+        options = PredictOptions(tile=TileOptions(tile_size=128), probabilities_on_disk=on_disk, min_object_size=10**6)
+        predict_files(instance_model_file, [tmp_path / "in.tif"], tmp_path / f"out{on_disk}", options,
+                      said[on_disk].append)
+    assert [line for line in said[False] if "no objects left" in line]  # the model finds objects, all too small
+    assert [line for line in said[True] if "no objects left" in line]
+
+
 def test_the_work_folder_is_removed_even_while_a_write_in_flight_lands_in_it(tmp_path):
     import threading
 

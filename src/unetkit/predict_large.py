@@ -36,6 +36,7 @@ command peaked at 0.96 GiB on a 16,384 x 16,384 uint16 image (BENCHMARKS.md, "Be
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 from collections.abc import Callable
@@ -117,6 +118,13 @@ def predict_large(
         elif not task.pixelwise:
             count = label_in_blocks(outputs, labels, task, notes=notes)
             written = labels if count >= 2**16 else _AsType(labels, np.uint16)  # as in memory: uint16 if it fits
+            if count == 0 and task.min_size > 1:  # as in memory: an image the minimum size emptied says so
+                unfiltered = zarr.open_array(str(work / "unfiltered.zarr"), mode="w", shape=(height, width),
+                                             dtype=np.uint32, chunks=chunks)
+                found = label_in_blocks(outputs, unfiltered, dataclasses.replace(task, min_size=1))
+                if found:
+                    report(f"{path}: no objects left: the {found} found are all smaller than the minimum object "
+                           f"size of {task.min_size} px (--min-object-size)")
             for note in notes:
                 report(f"{path}: {note}")
         task_files = {kind: path for kind, path in files.items() if kind != "probabilities"}
