@@ -254,18 +254,26 @@ def _other_writer(job: _Job, by_stem: dict[str, list[Path]]) -> str | None:
 
 
 def is_large(job: _Job, options: PredictOptions) -> bool:
-    """Whether a plane is predicted region by region (:mod:`unetkit.predict_large`): above
-    :data:`~unetkit.data.writers.LARGE_PIXELS` pixels (8,192 x 8,192), in a file whose planes together do not fit
-    in free memory (a long movie: the in-memory path reads a file's planes at once), or on request, for files
-    that can be read in chunks (TIFF, OME-Zarr)."""
-    chunkable = job.image_path.suffix.lower() in (".tif", ".tiff") or is_zarr(job.image_path)
-    return chunkable and (options.probabilities_on_disk or job.shape.height * job.shape.width > LARGE_PIXELS
-                          or not job.file_fits)
+    """Whether a plane is predicted region by region (:mod:`unetkit.predict_large`): on every machine
+    (:func:`is_large_anywhere`), or in a file whose planes together do not fit in free memory (a long movie: the
+    in-memory path reads a file's planes at once)."""
+    return is_large_anywhere(job, options) or (_chunkable(job) and not job.file_fits)
+
+
+def is_large_anywhere(job: _Job, options: PredictOptions) -> bool:
+    """Whether a plane is predicted region by region whatever the machine's free memory: above
+    :data:`~unetkit.data.writers.LARGE_PIXELS` pixels (8,192 x 8,192), or on request (``--probabilities-on-disk``),
+    in a file that can be read in chunks (TIFF, OME-Zarr)."""
+    return _chunkable(job) and (options.probabilities_on_disk or job.shape.height * job.shape.width > LARGE_PIXELS)
+
+
+def _chunkable(job: _Job) -> bool:
+    return job.image_path.suffix.lower() in (".tif", ".tiff") or is_zarr(job.image_path)
 
 
 def _record(job: _Job, out_dir: Path, options: PredictOptions, task: Task) -> PredictionRecord:
     label_format = options.label_format
-    if label_format == "png" and (options.probabilities_on_disk or job.shape.height * job.shape.width > LARGE_PIXELS):
+    if label_format == "png" and is_large_anywhere(job, options):
         # a PNG is written whole; a tiled TIFF band by band. Not by the memory free now (a movie that does not fit
         # is predicted region by region): the same command must name its outputs the same, or a --skip-existing
         # resume on a busier machine redoes them beside the first ones
