@@ -143,11 +143,12 @@ def precision_study(args: argparse.Namespace) -> None:
 
 
 def step_seconds(precision: str, channels_last: bool, side: int = 128, batch: int = 4, base_width: int = 32,
-                 steps: int = 10) -> float:
+                 steps: int = 10, batch_norm: bool = False) -> float:
     """Median seconds of a training step (forward, BCE loss, backward, Adam) of the reference network of
-    ``base_width`` on random data, after 2 steps of warm-up; ``precision`` as ``--precision`` takes it."""
+    ``base_width`` (with batch normalisation if ``batch_norm``) on random data, after 2 steps of warm-up;
+    ``precision`` as ``--precision`` takes it."""
     torch.manual_seed(0)
-    model = UNet(preset("keras-reference", base_width=base_width))
+    model = UNet(preset("keras-reference", base_width=base_width, batch_norm=batch_norm))
     images = torch.randn(batch, 1, side, side)
     if channels_last:
         model, images = model.to(memory_format=torch.channels_last), images.to(memory_format=torch.channels_last)
@@ -170,12 +171,13 @@ def step_seconds(precision: str, channels_last: bool, side: int = 128, batch: in
 
 
 def step_time_study(args: argparse.Namespace) -> None:
-    settings = {"fp32": ("fp32", False), "channels_last": ("fp32", True), "bf16": ("bf16", False),
-                "bf16 + channels_last": ("bf16", True)}
+    settings = {"fp32": ("fp32", False, False), "channels_last": ("fp32", True, False), "bf16": ("bf16", False, False),
+                "bf16 + channels_last": ("bf16", True, False),
+                "bf16 + channels_last, batch norm": ("bf16", True, True)}
     rounds: dict[str, list[float]] = {label: [] for label in settings}
     for _ in range(3):
-        for label, (precision, channels_last) in settings.items():
-            rounds[label].append(step_seconds(precision, channels_last))
+        for label, (precision, channels_last, batch_norm) in settings.items():
+            rounds[label].append(step_seconds(precision, channels_last, batch_norm=batch_norm))
     auto = resolve_precision("auto", torch.device("cpu"))
     print(f"CPU: {cpu_model()}; {torch.get_num_threads()} threads; torch {torch.__version__}; "
           f"--precision auto picks {'bf16' if auto == torch.bfloat16 else 'fp32'} here")
