@@ -133,6 +133,13 @@ def test_segmenting_a_layer_gives_the_notes_predict_prints_once_per_layer(tmp_pa
     segment_layer_data(loaded, np.full((32, 32), 20000, np.uint16), False, TileOptions(tile_size=32), "cells",
                        notes=notes.append)
     assert notes == []
+    # a 16-bit stack for a model of 8-bit images: each plane's note names its own brightness; one pop-up, not one a plane
+    save_checkpoint(tmp_path / "m8.pt", make_checkpoint(UNet(depth=2, base_width=2),
+                                                        DataOptions(normalization=Normalization("scale", high=255.0))))
+    stack = (1000 + 37 * np.arange(5, dtype=np.uint16))[:, None, None] * np.ones((1, 32, 32), np.uint16)
+    segment_layer_data(load_predictor(tmp_path / "m8.pt", precision="fp32"), stack, False, TileOptions(tile_size=32),
+                       "cells", notes=notes.append)
+    assert len(notes) == 1 and "cells" in notes[0], notes
 
 
 def test_drawing_the_training_curve_leaves_the_gui_s_matplotlib_backend_alone(tmp_path):

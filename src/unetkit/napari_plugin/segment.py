@@ -97,7 +97,7 @@ def segment_layer_data(
     ``name`` (the layer's) stands for the file in error messages; ``progress`` is called
     with the number of tiles done after each batch of tiles; ``notes`` with each note that
     ``unetkit predict`` prints on such an image (:func:`~unetkit.inference.input_notes.input_notes`:
-    an 8-bit image for a model of 16-bit ones, say), once per layer.
+    an 8-bit image for a model of 16-bit ones, say), those of the first plane that has any: once per layer.
     """
     shape = tuple(data.shape)
     height, width = spatial_shape(shape, rgb)
@@ -105,14 +105,15 @@ def segment_layer_data(
         PlaneShape(plane_count(shape, rgb), height, width, channel_count(shape, rgb)), loaded.predictor, name
     )
     labels: np.ndarray | None = None
-    noted: set[str] = set()
+    noted = notes is None
     for index, plane in iter_planes(data, rgb):
         check_image_values(plane, name)
         image = loaded.data_options.normalization.apply(to_channels_first(plane))
-        for note in input_notes(loaded.data_options.normalization, name, image, plane.dtype):
-            if notes is not None and note not in noted:
+        if not noted:  # the first plane that has notes says them: a stack's planes repeat them, with other numbers
+            plane_notes = input_notes(loaded.data_options.normalization, name, image, plane.dtype)
+            for note in plane_notes:
                 notes(note)
-            noted.add(note)
+            noted = bool(plane_notes)
         plane_labels = loaded.task.labels(predict_tiled(loaded.predictor, image, options, progress=progress))
         if labels is None:
             labels = np.zeros((*leading_shape(shape, rgb), height, width), plane_labels.dtype)
