@@ -9,7 +9,7 @@ def build_reference_keras_unet(height: int = 96, width: int = 96, channels: int 
                                skip_first: bool = False, outputs: int = 1, head: str = "sigmoid",
                                use_bias: bool = True, filters_by_level: tuple[int, ...] = (32, 64, 128, 256, 512),
                                relu_layers: bool = False, extra_tanh: bool = False,
-                               dilation: int = 1):
+                               dilation: int = 1, pool: int = 2):
     """The reference (the defaults), or a variant that differs in one way the import must notice."""
     os.environ.setdefault("KERAS_BACKEND", "torch")
     from keras import Input, Model
@@ -32,7 +32,7 @@ def build_reference_keras_unet(height: int = 96, width: int = 96, channels: int 
         x = layers.Activation("tanh")(x) if extra_tanh and not skips else x
         x = conv(filters, x)
         skips.append(x)
-        x = MaxPooling2D(pool_size=(2, 2))(x)
+        x = MaxPooling2D(pool_size=(2, 2))(x) if pool == 2 else MaxPooling2D((pool, pool), strides=2, padding="same")(x)
     x = conv(bottom, conv(bottom, x))
     for filters, skip in zip(reversed(down), reversed(skips)):
         up = Conv2DTranspose(filters, (2, 2), strides=(2, 2), padding="same", use_bias=use_bias)(x)

@@ -504,6 +504,7 @@ def test_keras_reference_weights_import_with_parity(tmp_path, suffix):
     (dict(outputs=2, head="sigmoid"), "a U-Net of 2 outputs ends in 'sigmoid'"),
     (dict(extra_tanh=True), "(Activation, 'tanh') follows no linear convolution"),
     (dict(dilation=2), "dilation (2, 2) where the reference U-Net has strides (1, 1) and dilation (1, 1)"),
+    (dict(pool=3), "pools (3, 3) with strides (2, 2) where the reference U-Net pools (2, 2)"),
 ])
 def test_keras_u_nets_that_differ_from_the_reference_in_what_shapes_cannot_show_are_refused(tmp_path, capsys,
                                                                                             variant, message):

@@ -132,9 +132,20 @@ def _check_hidden_activations(keras_model: Any, layers: list[Any]) -> None:
         if kind in _ACTIVATION_LAYERS and id(layer) not in follows_linear_conv:
             raise CheckpointError(f"layer {layer.name} ({kind}, {_activation(layer)!r}) follows no linear convolution: "
                                   "the reference U-Net holds no such activation")
+        if kind == "MaxPooling2D":
+            _check_pooling(layer)
         if kind not in _PASSIVE_LAYERS | _ACTIVATION_LAYERS and not layer.weights:
             raise CheckpointError(f"layer {layer.name} ({kind}) is not in the reference U-Net: unetkit's U-Net "
                                   "would not compute it")
+
+
+def _check_pooling(layer: Any) -> None:
+    """The reference pools 2 x 2 pixels with a step of 2; another window or step (3 x 3 'same', say) has no weights
+    to tell it apart, so it would load and compute something else."""
+    window, step = tuple(layer.pool_size), tuple(layer.strides or layer.pool_size)
+    if (window, step) != ((2, 2), (2, 2)):
+        raise CheckpointError(f"layer {layer.name} (MaxPooling2D) pools {window} with strides {step} where the "
+                              "reference U-Net pools (2, 2) with strides (2, 2), as unetkit's U-Net computes")
 
 
 def _check_concatenation_order(keras_model: Any) -> None:
