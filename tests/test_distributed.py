@@ -56,6 +56,24 @@ def test_two_processes_with_batch_b_reach_the_weights_of_one_with_batch_2b(tmp_p
     assert (tmp_path / "ddp" / "log.csv").read_text().count("\n") == 3  # header + 2 epochs
 
 
+@pytest.mark.slow
+def test_the_validation_score_of_two_processes_is_that_of_the_batch_norm_model_best_pt_keeps(tmp_path):
+    # each rank's batch-norm statistics are its own after its last step: rank 1 scored its half of the
+    # validation images with its own, so log.csv and best.pt's score belonged to no model (0.9814 against 0.9808)
+    data = write_dataset(tmp_path / "d", count=4, size=(80, 80))
+    val = write_dataset(tmp_path / "v", count=4, size=(80, 80), seed=10)
+    out = tmp_path / "run"
+    subprocess.run(torchrun(2, str(data), "--out", str(out), "--val-data", str(val), "--batch-size", "2", *COMMON,
+                            "--batch-norm", "--ema", "0", "--lr", "0.01", "--epochs", "1", "--steps-per-epoch", "30"),
+                   check=True, capture_output=True, env=environment(), timeout=300)
+    logged = float((out / "log.csv").read_text().splitlines()[1].split(",")[3])
+    from unetkit.evaluation import evaluate_checkpoint
+    from unetkit.tiling import TileOptions
+
+    scored = evaluate_checkpoint(out / "best.pt", val, TileOptions(tile_size=512), precision="fp32", device="cpu")
+    assert 0.1 < logged < 1 and abs(scored.accumulator.means()["dice"] - logged) < 1e-5
+
+
 def worker_pids(parent: int) -> list[int]:
     """Processes whose parent is ``parent`` (torchrun's workers)."""
     children = []

@@ -169,6 +169,9 @@ def validate(parts: RunParts) -> dict[str, float]:
         return {}
     shard = (as_sample(s) for s in parts.val_samples[parts.context.rank :: parts.context.world_size])  # one at a time
     model = parts.evaluated_model
+    # batch-norm statistics are each rank's own since its last forward (DDP sends rank 0's at the next one):
+    # every rank scores with rank 0's, those of the model that best.pt keeps (the weight average's already are)
+    parts.context.broadcast_from_main(list(model.buffers()))
     predictor = TorchPredictor(model, parts.autocast_dtype, parts.task.activation)
     calibration = calibration_for(parts.task, parts.config.min_object_size)
     task = parts.task if calibration is None else replace_options(parts.task, min_size=1)
