@@ -10,12 +10,13 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from unetkit.checkpoint import read_checkpoint
 
-from helpers import write_dataset
+from helpers import write_dataset, write_tiff
 
 COMMON = ["--depth", "3", "--base-width", "4", "--epochs", "2", "--steps-per-epoch", "4", "--patch-size", "48",
           "--loss", "bce", "--precision", "fp32", "--no-progress", "--seed", "7", "--ema", "0.9"]
@@ -72,6 +73,23 @@ def test_the_validation_score_of_two_processes_is_that_of_the_batch_norm_model_b
 
     scored = evaluate_checkpoint(out / "best.pt", val, TileOptions(tile_size=512), precision="fp32", device="cpu")
     assert 0.1 < logged < 1 and abs(scored.accumulator.means()["dice"] - logged) < 1e-5
+
+
+@pytest.mark.slow
+def test_a_loss_that_is_not_finite_on_one_rank_alone_stops_every_rank_with_the_message(tmp_path):
+    # the rank whose loss was NaN skipped its backward pass alone: the other waited in DDP's gradient all-reduce
+    # while it joined the step's all-reduce, and gloo aborted on the mismatch (nccl: a hang until the timeout)
+    data = write_dataset(tmp_path / "d", count=8, size=(64, 64))
+    poisoned = np.full((64, 64), 3e38, np.float32)  # finite, but its convolutions overflow: inf - inf
+    poisoned[::2, ::2] = poisoned[1::2, 1::2] = -3e38
+    (data / "images" / "img5.png").unlink()
+    write_tiff(data / "images" / "img5.tif", poisoned)
+    finished = subprocess.run(torchrun(2, str(data), "--out", str(tmp_path / "run"), "--val-fraction", "0",
+                                       "--normalization", "none", "--batch-size", "1", *COMMON,
+                                       "--epochs", "1", "--steps-per-epoch", "30"),
+                              capture_output=True, text=True, env=environment(), timeout=300)
+    assert "the loss became NaN or infinite at step" in finished.stderr, finished.stderr[-3000:]
+    assert "mismatch" not in finished.stderr and "Connection reset" not in finished.stderr
 
 
 def worker_pids(parent: int) -> list[int]:

@@ -136,7 +136,7 @@ def centre_crop(tensor: torch.Tensor, size: tuple[int, int] | torch.Size) -> tor
 
 
 def train_step(parts: RunParts, images: torch.Tensor, targets: tuple[torch.Tensor, ...]) -> float:
-    """One optimiser step on a batch; returns the loss (NaN if it was not finite: no update)."""
+    """One optimiser step on a batch; returns the loss (NaN if it was not finite on any rank: no update)."""
     images = images.to(parts.device, non_blocking=True).contiguous(memory_format=parts.memory_format)
     targets = tuple(t.to(parts.device, non_blocking=True) for t in targets)
     parts.optimizer.zero_grad(set_to_none=True)
@@ -144,7 +144,9 @@ def train_step(parts: RunParts, images: torch.Tensor, targets: tuple[torch.Tenso
         logits = parts.network(images)
     targets = tuple(centre_crop(target, logits.shape[-2:]) for target in targets)  # valid padding: the centre
     loss = parts.loss_fn(logits.float(), targets)
-    if not torch.isfinite(loss):
+    # decided by all ranks before the backward pass: a rank that skipped it alone would leave the others waiting
+    # in DDP's gradient all-reduce while it joins the step's all-reduce (a collective mismatch, not this message)
+    if parts.context.any(not bool(torch.isfinite(loss))):
         return math.nan
     parts.scaler.scale(loss).backward()
     if parts.config.grad_clip:
