@@ -205,7 +205,8 @@ def test_a_resume_takes_the_values_a_run_left_to_its_defaults(finished_run, caps
     # options the run never gave were stored as None, so giving their value at the resume was refused:
     # "--dropout 0.0 (the run has None)" for the dropout the run trained with
     code, error = run_cli(["train", "--resume", str(finished_run), "--epochs", "2", "--dropout", "0",
-                           "--padding", "same", "--mask-mode", "classes", "--schedule", "cosine"], capsys)
+                           "--padding", "same", "--mask-mode", "classes", "--schedule", "cosine",
+                           "--loss", "dice+bce"], capsys)
     assert code == 0, error
     assert read_checkpoint(finished_run / "last.pt")["training"]["global_step"] == 4
     code, error = run_cli(["train", "--resume", str(finished_run), "--epochs", "3", "--dropout", "0.5"], capsys)

@@ -25,6 +25,7 @@ from ..checkpoint import check_same_config, make_checkpoint, read_checkpoint, sa
 from ..data.io import atomic_write
 from ..data.sample import SAMPLE_PREFIX
 from ..errors import CheckpointError, ConfigError, TrainingDiverged
+from ..losses import default_loss_name
 from ..options import field_cli, flag_of
 from ..tasks import task_from_dict
 from .config import TrainConfig
@@ -291,6 +292,8 @@ def resume_config(run_dir: str | Path, **given: Any) -> TrainConfig:
     """
     config, checks_data, effective = _stored_run(run_dir)
     effective["schedule"] = config.resolved_schedule
+    if config.task == "semantic":
+        effective["loss"] = default_loss_name(config.num_classes)
     changes = {}
     refused = []
     for name, value in given.items():
