@@ -73,6 +73,14 @@ def one_mask_unlabelled(root: Path, name: str, ignore_index: int) -> Path:
     return data
 
 
+def unlabelled_val_data(root: Path) -> list[str]:
+    """``--val-data`` of one pair whose mask is all 255, beside a labelled training set."""
+    val = one_mask_unlabelled(root / "v", "img0.png", 255)
+    for path in [*(val / "images").glob("img[1-9].png"), *(val / "masks").glob("img[1-9].png")]:
+        path.unlink()
+    return train(dataset(root), "--val-data", str(val), "--ignore-index", "255")
+
+
 def truncated(root: Path, suffix: str) -> Path:
     data = dataset(root)
     if suffix == ".tif":
@@ -249,6 +257,9 @@ CASES = [
              lambda r: train(one_mask_unlabelled(r, "img2.png", 255), "--ignore-index", "255"),
              ("every validation mask is --ignore-index 255 everywhere (images/img2.png)", "no pixel to score",
               "--val-data")),
+    BadInput("the --val-data masks all --ignore-index", unlabelled_val_data,
+             ("every validation mask is --ignore-index 255 everywhere (images/img0.png)",
+              "give a --val-data whose masks hold pixels other than --ignore-index")),
 ]
 
 

@@ -258,8 +258,9 @@ def load_samples(config: TrainConfig, options: DataOptions, report: Report) -> t
             + ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "")
             + "): there is no pixel to score, so the stopping rule and best.pt would read a score of nothing",
             path=val_source or source,
-            fix="hold out labelled images with --val-data, draw another split with --seed, or train on them all "
-                "with --val-fraction 0",
+            fix="give a --val-data whose masks hold pixels other than --ignore-index, or leave --val-data out"
+            if val_source is not None else "hold out labelled images with --val-data, draw another split with --seed, "
+                                           "or train on them all with --val-fraction 0",
         )
     if val_samples and not val_foreground:
         report("warning: no validation mask has any foreground; an empty prediction scores Dice 1.0 there, "
