@@ -233,12 +233,16 @@ CASES = [
     BadInput("file that is not a checkpoint", lambda r: predict(r, not_a_checkpoint(r), Path("sample:heldout")),
              ("notes.pt", "not a PyTorch checkpoint")),
     BadInput("an unpacked bioimage.io package's folder", lambda r: predict(r, unpacked_package(r), Path("sample:heldout")),
-             ("is a folder, not a checkpoint file", "package/rdf.yaml")),
+             ("is a folder, not a checkpoint file", "predict and evaluate take the package's", "package/rdf.yaml")),
     BadInput("a missing ONNX file", lambda r: predict(r, r / "typo.onnx", Path("sample:heldout")),
              ("typo.onnx", "ONNX file not found")),
     BadInput("a GPU and bf16 asked of an ONNX file", lambda r: predict(r, onnx_file(r), Path("sample:heldout"))
              + ["--device", "cuda", "--precision", "bf16"],
-             ("an ONNX file runs with ONNX Runtime on the CPU in fp32", "not with --device cuda and --precision bf16")),
+             ("m.onnx", "an ONNX file runs with ONNX Runtime on the CPU in fp32",
+              "not with --device cuda and --precision bf16", "the .pt checkpoint it was exported from")),
+    BadInput("bf16 asked with --backend onnxruntime", lambda r: predict(r, checkpoint(r, depth=2), Path("sample:heldout"))
+             + ["--backend", "onnxruntime", "--precision", "bf16"],
+             ("m.pt", "--backend onnxruntime runs with ONNX Runtime", "leave --backend onnxruntime out for --precision bf16")),
     BadInput("a TorchScript export given to predict", lambda r: predict(r, torchscript_program(r), Path("sample:heldout")),
              ("exported.pt", "a TorchScript program", "--format onnx")),
     BadInput("an object model given as --init to a pixel run", lambda r: train(dataset(r), "--init", str(object_model(r))),

@@ -162,8 +162,10 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if path.is_dir():
         description = next((path / name for name in ("rdf.yaml", "bioimageio.yaml") if (path / name).is_file()), None)
-        raise CheckpointError("is a folder, not a checkpoint file", path=path,
-                              fix=f"give a file in it, such as {description or path / 'best.pt'}")
+        fix = f"give a file in it, such as {path / 'best.pt'}" if description is None else (
+            f"predict and evaluate take the package's {description}; export and --init need the .pt checkpoint "
+            "that the package was made from")
+        raise CheckpointError("is a folder, not a checkpoint file", path=path, fix=fix)
     if not path.is_file():
         raise CheckpointError("checkpoint not found", path=path)
     if is_torchscript(path):  # before torch.load, which would hand it to torch.jit.load

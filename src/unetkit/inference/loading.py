@@ -64,7 +64,7 @@ def load_predictor(
     exported = "a bioimage.io package" if is_package(path) else "an ONNX file" if path.suffix.lower() == ".onnx" \
         else "--backend onnxruntime" if backend == "onnxruntime" else None
     if exported is not None:
-        check_runs_on_cpu_in_fp32(exported, device, precision)
+        check_runs_on_cpu_in_fp32(exported, device, precision, path)
     if is_package(path):
         package = BioimageioPredictor.from_package(path)
         return LoadedPredictor(package, package.data_options, package.task)
@@ -85,16 +85,17 @@ def load_predictor(
     return LoadedPredictor(predictor, loaded.data_options, loaded.task)
 
 
-def check_runs_on_cpu_in_fp32(exported: str, device: str, precision: str) -> None:
-    """Refuse a ``device`` or ``precision`` that ONNX Runtime would not honour: ``exported`` models run on
-    the CPU in fp32 here, and an explicit GPU or bf16 would otherwise be dropped without a word.
+def check_runs_on_cpu_in_fp32(exported: str, device: str, precision: str, path: str | Path = "model") -> None:
+    """Refuse a ``device`` or ``precision`` that ONNX Runtime would not honour: ``exported`` models (a package, an
+    ONNX file, or a checkpoint with ``--backend onnxruntime``) run on the CPU in fp32 here, and an explicit GPU or
+    bf16 would otherwise be dropped without a word.
 
     >>> check_runs_on_cpu_in_fp32("an ONNX file", "auto", "fp32")
-    >>> check_runs_on_cpu_in_fp32("an ONNX file", "cuda", "auto")
+    >>> check_runs_on_cpu_in_fp32("an ONNX file", "cuda", "auto", "m.onnx")
     Traceback (most recent call last):
     ...
-    unetkit.errors.ConfigError: an ONNX file runs with ONNX Runtime on the CPU in fp32 here, not with --device cuda
-      fix: leave --device and --precision out, or predict with the .pt checkpoint for another device or precision
+    unetkit.errors.ConfigError: m.onnx: an ONNX file runs with ONNX Runtime on the CPU in fp32 here, not with --device cuda
+      fix: leave --device and --precision out, or predict with the .pt checkpoint it was exported from
     """
     asked = []
     if device not in ("auto", "cpu"):
@@ -102,9 +103,10 @@ def check_runs_on_cpu_in_fp32(exported: str, device: str, precision: str) -> Non
     if precision not in ("auto", "fp32"):
         asked.append(f"--precision {precision}")
     if asked:
+        fix = ("leave --backend onnxruntime out for " + " and ".join(asked) if exported == "--backend onnxruntime"
+               else "leave --device and --precision out, or predict with the .pt checkpoint it was exported from")
         raise ConfigError(f"{exported} runs with ONNX Runtime on the CPU in fp32 here, not with {' and '.join(asked)}",
-                          fix="leave --device and --precision out, or predict with the .pt checkpoint for another "
-                              "device or precision")
+                          path=path, fix=fix)
 
 
 def with_object_options(loaded: LoadedPredictor, path: str | Path, min_object_size: int | None = None,
