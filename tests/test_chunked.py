@@ -409,6 +409,20 @@ def test_the_free_memory_does_not_change_the_names_of_a_movies_outputs(tmp_path,
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == sorted(r.labels.name for r in first)
 
 
+def test_a_large_plane_s_labels_are_a_tiff_only_where_it_is_predicted_region_by_region(tmp_path, model_file,
+                                                                                       monkeypatch):
+    # a plane past LARGE_PIXELS is predicted region by region (a tiled TIFF, written band by band) in a TIFF, but
+    # whole in a PNG, which cannot be read in chunks: its labels stay a PNG, as before
+    import unetkit.predict as predict_module
+
+    monkeypatch.setattr(predict_module, "LARGE_PIXELS", 64 * 64)
+    Image.fromarray((image((96, 128)) // 256).astype(np.uint8)).save(tmp_path / "big.png")
+    tifffile.imwrite(tmp_path / "huge.tif", image((96, 128)))
+    records = predict_files(model_file, [tmp_path / "big.png", tmp_path / "huge.tif"], tmp_path / "out",
+                            PredictOptions(overlay=False), QUIET)
+    assert [record.labels.name for record in records] == ["big_labels.png", "huge_labels.tif"]
+
+
 # --- many files: sharded, resumed ------------------------------------------------------------------
 
 def small_inputs(folder: Path, count: int) -> Path:
