@@ -592,13 +592,10 @@ class _Pipeline:
 
     def _say_if_size_emptied(self, name: str, outputs: np.ndarray, labels: np.ndarray) -> None:
         """An instance image left without objects by the minimum object size says so (it is not silent)."""
-        task = self.loaded.task
-        if not isinstance(task, InstanceTask) or task.min_size <= 1 or labels.any():
-            return
-        found = task.objects_before_size_filter(outputs)
-        if found:
-            self.report(f"{name}: no objects left: the {found} found are all smaller than the minimum object "
-                        f"size of {task.min_size} px (--min-object-size)")
+        if isinstance(self.loaded.task, InstanceTask):
+            note = self.loaded.task.emptied_note(name, outputs, labels)
+            if note is not None:
+                self.report(note)
 
     def _finish_write(self) -> None:
         """Wait for the write in progress; an error there stops the batch, naming that image."""

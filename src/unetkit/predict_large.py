@@ -52,6 +52,7 @@ from .errors import InputError
 from .inference.input_notes import input_notes
 from .inference.loading import LoadedPredictor
 from .instances.blocks import label_in_blocks
+from .instances.task import size_emptied_note
 from .tiling import TileOptions, tiled_bands
 
 
@@ -123,8 +124,7 @@ def predict_large(
                                              dtype=np.uint32, chunks=chunks)
                 found = label_in_blocks(outputs, unfiltered, dataclasses.replace(task, min_size=1))
                 if found:
-                    report(f"{path}: no objects left: the {found} found are all smaller than the minimum object "
-                           f"size of {task.min_size} px (--min-object-size)")
+                    report(size_emptied_note(str(path), found, task.min_size))
             for note in notes:
                 report(f"{path}: {note}")
         task_files = {kind: path for kind, path in files.items() if kind != "probabilities"}

@@ -142,6 +142,26 @@ def test_segmenting_a_layer_gives_the_notes_predict_prints_once_per_layer(tmp_pa
     assert len(notes) == 1 and "cells" in notes[0], notes
 
 
+def test_segmenting_a_layer_says_when_the_minimum_object_size_left_a_plane_empty(tmp_path):
+    # predict said "no objects left: the N found are all smaller than ..."; napari showed "0 objects" alone
+    import torch
+
+    from unetkit import UNet, make_checkpoint, save_checkpoint, load_predictor
+    from unetkit.instances.task import InstanceTask
+    from unetkit.napari_plugin.segment import TileOptions, segment_layer_data
+
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "m.pt", make_checkpoint(UNet(depth=3, base_width=4, num_classes=3),
+                                                       task=InstanceTask(method="three-class", min_size=10**6)))
+    notes: list[str] = []
+    image = np.random.default_rng(0).integers(0, 60000, (2, 96, 96)).astype(np.uint16)
+    labels = segment_layer_data(load_predictor(tmp_path / "m.pt", precision="fp32"), image, False,
+                                TileOptions(tile_size=96), "cells", notes=notes.append)
+    assert not labels.any()
+    emptied = [note for note in notes if "no objects left" in note]
+    assert len(emptied) == 2 and emptied[0].startswith("cells") and "1000000 px (--min-object-size)" in emptied[0]
+
+
 def test_drawing_the_training_curve_leaves_the_gui_s_matplotlib_backend_alone(tmp_path):
     # Training in napari's worker thread must not switch the process's backend (which closes every pyplot figure).
     code = (

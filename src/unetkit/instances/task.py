@@ -94,6 +94,14 @@ class InstanceTask:
         image came out empty under a large ``min_size``)."""
         return int(replace(self, min_size=1).labels(outputs).max(initial=0))
 
+    def emptied_note(self, name: str, outputs: np.ndarray, labels: np.ndarray) -> str | None:
+        """What to say of ``name`` when :meth:`labels` left it without objects that the minimum size dropped
+        (None: it has objects, or had none to drop)."""
+        if self.min_size <= 1 or labels.any():
+            return None
+        found = self.objects_before_size_filter(outputs)
+        return size_emptied_note(name, found, self.min_size) if found else None
+
     def mask_mode(self, requested: str | None) -> str:
         return "labels"  # object ids, kept
 
@@ -198,3 +206,13 @@ def write_objects_csv(path: Path, rows: list[dict[str, object]], replace: bool, 
             writer.writerows(rows)
 
     atomic_write(path, write, overwrite=replace)
+
+
+def size_emptied_note(name: str, found: int, min_size: int) -> str:
+    """The note on an image whose ``found`` objects the minimum object size all dropped.
+
+    >>> size_emptied_note("a.tif", 3, 400)
+    'a.tif: no objects left: the 3 found are all smaller than the minimum object size of 400 px (--min-object-size)'
+    """
+    return (f"{name}: no objects left: the {found} found are all smaller than the minimum object size of "
+            f"{min_size} px (--min-object-size)")

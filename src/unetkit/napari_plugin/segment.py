@@ -97,7 +97,8 @@ def segment_layer_data(
     ``name`` (the layer's) stands for the file in error messages; ``progress`` is called
     with the number of tiles done after each batch of tiles; ``notes`` with each note that
     ``unetkit predict`` prints on such an image (:func:`~unetkit.inference.input_notes.input_notes`:
-    an 8-bit image for a model of 16-bit ones, say), those of the first plane that has any: once per layer.
+    an 8-bit image for a model of 16-bit ones, say), those of the first plane that has any: once per layer;
+    and for each plane that an object model's minimum object size left without objects, that it did.
     """
     shape = tuple(data.shape)
     height, width = spatial_shape(shape, rgb)
@@ -114,7 +115,12 @@ def segment_layer_data(
             for note in plane_notes:
                 notes(note)
             noted = bool(plane_notes)
-        plane_labels = loaded.task.labels(predict_tiled(loaded.predictor, image, options, progress=progress))
+        outputs = predict_tiled(loaded.predictor, image, options, progress=progress)
+        plane_labels = loaded.task.labels(outputs)
+        emptied = getattr(loaded.task, "emptied_note", None)  # an object model's minimum size left it empty
+        note = None if notes is None or emptied is None else emptied(name, outputs, plane_labels)
+        if note is not None:
+            notes(note)
         if labels is None:
             labels = np.zeros((*leading_shape(shape, rgb), height, width), plane_labels.dtype)
         elif np.promote_types(labels.dtype, plane_labels.dtype) != labels.dtype:
