@@ -48,6 +48,7 @@ from ..errors import ConfigError
 from ..inference.input_notes import input_notes
 from ..inference.loading import LoadedPredictor, with_object_options
 from ..inference.predictor import check_fits_predictor
+from ..instances.task import InstanceTask, size_emptied_note
 from ..tiling import TileOptions, plan_tiles, predict_tiled
 from .layers import channel_count, iter_planes, leading_shape, plane_count, spatial_shape
 
@@ -98,7 +99,7 @@ def segment_layer_data(
     with the number of tiles done after each batch of tiles; ``notes`` with each note that
     ``unetkit predict`` prints on such an image (:func:`~unetkit.inference.input_notes.input_notes`:
     an 8-bit image for a model of 16-bit ones, say), those of the first plane that has any: once per layer;
-    and for each plane that an object model's minimum object size left without objects, that it did.
+    and, once, which planes an object model's minimum object size left without objects.
     """
     shape = tuple(data.shape)
     height, width = spatial_shape(shape, rgb)
@@ -107,6 +108,7 @@ def segment_layer_data(
     )
     labels: np.ndarray | None = None
     noted = notes is None
+    emptied: list[tuple[tuple[int, ...], int]] = []  # planes the minimum object size emptied, objects found there
     for index, plane in iter_planes(data, rgb):
         check_image_values(plane, name)
         image = loaded.data_options.normalization.apply(to_channels_first(plane))
@@ -117,14 +119,33 @@ def segment_layer_data(
             noted = bool(plane_notes)
         outputs = predict_tiled(loaded.predictor, image, options, progress=progress)
         plane_labels = loaded.task.labels(outputs)
-        emptied = getattr(loaded.task, "emptied_note", None)  # an object model's minimum size left it empty
-        note = None if notes is None or emptied is None else emptied(name, outputs, plane_labels)
-        if note is not None:
-            notes(note)
+        if notes is not None and isinstance(loaded.task, InstanceTask) and loaded.task.min_size > 1 \
+                and not plane_labels.any():  # the minimum object size may have left it empty
+            found = loaded.task.objects_before_size_filter(outputs)
+            if found:
+                emptied.append((index, found))
         if labels is None:
             labels = np.zeros((*leading_shape(shape, rgb), height, width), plane_labels.dtype)
         elif np.promote_types(labels.dtype, plane_labels.dtype) != labels.dtype:
             labels = labels.astype(np.promote_types(labels.dtype, plane_labels.dtype))
         labels[index] = plane_labels
     assert labels is not None  # a layer has at least one plane
+    if emptied:
+        notes(emptied_planes_note(name, emptied, loaded.task.min_size))
     return labels
+
+
+def emptied_planes_note(name: str, emptied: list[tuple[tuple[int, ...], int]], min_size: int) -> str:
+    """One note for all the planes of layer ``name`` that the minimum object size left without objects (their
+    index, and the objects found there before it): a pop-up a layer, not a plane.
+
+    >>> emptied_planes_note("cells", [((0,), 3), ((4,), 2)], 400)
+    'cells (planes 0, 4): no objects left: the 5 found are all smaller than the minimum object size of 400 px (--min-object-size)'
+    >>> emptied_planes_note("cells", [((), 3)], 400)[:25]
+    'cells: no objects left: t'
+    """
+    where = [str(index[0]) if len(index) == 1 else str(index) for index, _ in emptied if index]
+    if where:
+        listed = ", ".join(where[:5]) + (f" and {len(where) - 5} more" if len(where) > 5 else "")
+        name = f"{name} (plane{'s' if len(where) > 1 else ''} {listed})"
+    return size_emptied_note(name, sum(found for _, found in emptied), min_size)
