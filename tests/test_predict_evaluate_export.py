@@ -514,7 +514,9 @@ def test_keras_u_nets_that_differ_from_the_reference_in_what_shapes_cannot_show_
 
     build_reference_keras_unet(32, 32, filters_by_level=(4, 8, 16), **variant).save(tmp_path / "variant.keras")
     assert main(["import-keras", str(tmp_path / "variant.keras"), "--out", str(tmp_path / "m.pt")]) == 2
-    assert message in capsys.readouterr().err and not (tmp_path / "m.pt").exists()
+    error = capsys.readouterr().err
+    assert message in error and not (tmp_path / "m.pt").exists()
+    assert "variant.keras" in error and "fix:" in error, error  # the file, and what to do
 
 
 def test_a_keras_u_net_ending_in_a_softmax_layer_imports_as_a_softmax_head(tmp_path):

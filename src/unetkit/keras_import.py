@@ -94,6 +94,10 @@ def _activation(layer: Any) -> str:
     return getattr(layer.activation, "__name__", str(layer.activation))
 
 
+#: what to do with a Keras model that is not the reference U-Net
+NOT_THE_REFERENCE_FIX = ("import-keras takes the reference Keras U-Net (two 3x3 ReLU convolutions a level, 2x2 "
+                         "max-pooling, 2x2 stride-2 up-convolutions); train a model of this data with unetkit instead")
+
 #: layers without weights that the reference U-Net holds or that compute nothing at inference
 _PASSIVE_LAYERS = {"InputLayer", "MaxPooling2D", "Concatenate", "Dropout", "SpatialDropout2D"}
 _ACTIVATION_LAYERS = {"Activation", "ReLU", "Softmax"}
@@ -171,34 +175,41 @@ def _check_sampling(layer: Any, kind: str, path: Path) -> None:
     if found != (strides, (1, 1)):
         raise CheckpointError(f"layer {layer.name} ({kind}) has strides {found[0]} and dilation {found[1]} where the "
                               f"reference U-Net has strides {strides} and dilation (1, 1), as unetkit's U-Net computes",
-                              path=path)
+                              path=path, fix=NOT_THE_REFERENCE_FIX)
 
 
 def unet_from_keras(path: str | Path) -> UNet:
     """A :class:`UNet` holding the weights of a reference Keras U-Net (.h5 or .keras)."""
     path = Path(path)
     keras_model = _load_keras_model(path)
-    config = infer_config(keras_model)
+    try:
+        config = infer_config(keras_model)
+    except CheckpointError as error:  # the structure's refusals know no file: name it, and what to do
+        if error.path is not None:
+            raise
+        raise CheckpointError(error.problem, path=path, fix=error.fix or NOT_THE_REFERENCE_FIX) from None
     model = UNet(config)
     targets = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
     sources = _weighted_layers(keras_model)
     if len(targets) != len(sources):
         raise CheckpointError(
             f"the Keras model has {len(sources)} convolution layers, a U-Net of depth "
-            f"{config.depth} has {len(targets)}", path=path,
+            f"{config.depth} has {len(targets)}", path=path, fix=NOT_THE_REFERENCE_FIX,
         )
     with torch.no_grad():
         for target, layer in zip(targets, sources):
             kind = type(layer).__name__
             expected = "ConvTranspose2d" if kind == "Conv2DTranspose" else "Conv2d"
             if type(target).__name__ != expected:
-                raise CheckpointError(f"layer {layer.name} ({kind}) sits where the U-Net has a {type(target).__name__}", path=path)
+                raise CheckpointError(f"layer {layer.name} ({kind}) sits where the U-Net has a "
+                                      f"{type(target).__name__}", path=path, fix=NOT_THE_REFERENCE_FIX)
             _check_sampling(layer, kind, path)
             kernel, *bias = [np.asarray(w) for w in layer.get_weights()]
             weight = torch.from_numpy(np.ascontiguousarray(kernel.transpose(3, 2, 0, 1)))
             if weight.shape != target.weight.shape:
                 raise CheckpointError(
-                    f"layer {layer.name}: kernel {tuple(weight.shape)} does not fit {tuple(target.weight.shape)}", path=path
+                    f"layer {layer.name}: kernel {tuple(weight.shape)} does not fit {tuple(target.weight.shape)}",
+                    path=path, fix=NOT_THE_REFERENCE_FIX,
                 )
             target.weight.copy_(weight)
             if bias:
