@@ -140,10 +140,10 @@ def predict(root: Path, model: Path, *inputs: Path) -> list[str]:
     return ["predict", str(model), *map(str, inputs), "--out", str(root / "out")]
 
 
-def unpacked_package(root: Path) -> Path:
+def unpacked_package(root: Path, description: str = "rdf.yaml") -> Path:
     """A folder that holds a package's description (its other files do not matter to the message)."""
     (root / "package").mkdir()
-    (root / "package" / "rdf.yaml").write_text("type: model\n")
+    (root / "package" / description).write_text("type: model\n")
     return root / "package"
 
 
@@ -234,6 +234,9 @@ CASES = [
              ("notes.pt", "not a PyTorch checkpoint")),
     BadInput("an unpacked bioimage.io package's folder", lambda r: predict(r, unpacked_package(r), Path("sample:heldout")),
              ("is a folder, not a checkpoint file", "predict and evaluate take the package's", "package/rdf.yaml")),
+    BadInput("an unpacked package whose description is NAME.bioimageio.yaml",
+             lambda r: predict(r, unpacked_package(r, "cells.bioimageio.yaml"), Path("sample:heldout")),
+             ("is a folder, not a checkpoint file", "package/cells.bioimageio.yaml")),
     BadInput("a missing ONNX file", lambda r: predict(r, r / "typo.onnx", Path("sample:heldout")),
              ("typo.onnx", "ONNX file not found")),
     BadInput("a GPU and bf16 asked of an ONNX file", lambda r: predict(r, onnx_file(r), Path("sample:heldout"))

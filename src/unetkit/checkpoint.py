@@ -157,11 +157,20 @@ def is_torchscript(path: Path) -> bool:
         return False
 
 
+def package_description_in(folder: Path) -> Path | None:
+    """The bioimage.io description in ``folder`` (an unpacked package): ``rdf.yaml``, ``bioimageio.yaml`` or
+    ``NAME.bioimageio.yaml``; None if there is none."""
+    from .inference.bioimageio_backend import is_package
+
+    return next((entry for entry in sorted(folder.iterdir()) if entry.is_file() and entry.suffix == ".yaml"
+                 and is_package(entry)), None)
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checkpoint dictionary; never runs code from the file."""
     path = Path(path)
     if path.is_dir():
-        description = next((path / name for name in ("rdf.yaml", "bioimageio.yaml") if (path / name).is_file()), None)
+        description = package_description_in(path)
         fix = f"give a file in it, such as {path / 'best.pt'}" if description is None else (
             f"predict and evaluate take the package's {description}; export and --init need the .pt checkpoint "
             "that the package was made from")
