@@ -344,9 +344,22 @@ def test_two_runs_started_at_once_into_one_folder_do_not_both_run(tmp_path):
     codes = sorted(code for code, _ in results)
     assert codes == [0, 2], results
     refused = next(error for code, error in results if code == 2)
-    assert "claimed it" in refused or "run directory exists" in refused
+    assert any(words in refused for words in ("claimed it", "run directory exists", "claiming this folder")), refused
     epochs = [row["epoch"] for row in csv.DictReader(open(tmp_path / "run" / "log.csv"))]
     assert epochs == ["1"]
+
+
+def test_a_run_that_finds_another_s_claim_half_written_says_so(tmp_path, capsys):
+    # the race of the test above, caught while the first run's config.json was still a temporary: the second
+    # was told "--out is a folder of other files (.config.json...partial.json), not a run"
+    from unetkit.data.partials import temporary_file
+
+    (tmp_path / "run").mkdir()
+    claim = temporary_file(tmp_path / "run" / "config.json", suffix=".partial.json")
+    code, error = run_cli(["train", str(write_dataset(tmp_path / "d", count=2)), "--out", str(tmp_path / "run"),
+                           *TINY], capsys)
+    assert code == 2 and "another run is claiming this folder" in error and claim.name in error, error
+    assert [path.name for path in (tmp_path / "run").iterdir()] == [claim.name]
 
 
 def test_an_output_that_appears_while_writing_is_never_replaced(tmp_path):

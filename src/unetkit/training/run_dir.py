@@ -36,6 +36,11 @@ def check_new_run_dir(run_dir: Path) -> None:
             raise OutputExistsError("run directory exists and is not empty", path=run_dir,
                                     fix=f"continue it with --resume {run_dir}, or choose another --out")
         held = sorted(path.name for path in run_dir.iterdir())
+        if all(name.startswith(f".{CONFIG}.") and ".partial" in name for name in held):
+            raise OutputExistsError(  # a run that started at the same moment is writing its claim
+                f"another run is claiming this folder at this moment (it is writing {CONFIG}: {held[0]})",
+                path=run_dir, fix=f"give each run its own --out; if no other run is starting, remove {held[0]}",
+            )
         raise OutputExistsError(
             f"--out is a folder of other files ({', '.join(held[:3])}{', ...' if len(held) > 3 else ''}), not a run",
             path=run_dir, fix="choose a new or empty folder for --out",
