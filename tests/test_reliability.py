@@ -360,6 +360,13 @@ def test_a_run_that_finds_another_s_claim_half_written_says_so(tmp_path, capsys)
                            *TINY], capsys)
     assert code == 2 and "another run is claiming this folder" in error and claim.name in error, error
     assert [path.name for path in (tmp_path / "run").iterdir()] == [claim.name]
+    # the claim of a run killed while it claimed the folder (a process of this machine that is gone) is no live run
+    from unetkit.data.partials import HOST
+
+    claim.rename(tmp_path / "run" / f".config.json.{HOST}-999999999.abcdefgh.partial.json")
+    code, error = run_cli(["train", str(tmp_path / "d"), "--out", str(tmp_path / "run"), *TINY], capsys)
+    assert code == 2 and "a run killed while it claimed this folder left .config.json." in error, error
+    assert "remove " + str(tmp_path / "run" / ".config.json.*.partial*") in error, error
 
 
 def test_an_output_that_appears_while_writing_is_never_replaced(tmp_path):

@@ -78,8 +78,7 @@ def sweep_stale(folder: Path) -> list[Path]:
     except OSError:
         return removed
     for entry in entries:
-        owner = _OWNER.match(entry.name)
-        if owner is None or owner["host"] != HOST or _running(int(owner["pid"])) or _touched_lately(entry):
+        if not left_by_a_gone_process(entry.name) or _touched_lately(entry):
             continue
         try:
             shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
@@ -87,6 +86,16 @@ def sweep_stale(folder: Path) -> list[Path]:
             continue  # not ours to remove after all (permissions): leave it
         removed.append(entry)
     return removed
+
+
+def left_by_a_gone_process(name: str) -> bool:
+    """True if ``name`` is a temporary of a process of this machine that no longer runs.
+
+    >>> left_by_a_gone_process(f".a.tif.{HOST}-999999999.abcdefgh.partial"), left_by_a_gone_process("a.tif")
+    (True, False)
+    """
+    owner = _OWNER.match(name)
+    return owner is not None and owner["host"] == HOST and not _running(int(owner["pid"]))
 
 
 def _touched_lately(entry: Path) -> bool:

@@ -23,28 +23,37 @@ from pathlib import Path
 from typing import Callable
 
 from ..data.io import atomic_write, check_output_folder
+from ..data.partials import left_by_a_gone_process
 from ..errors import ConfigError, OutputExistsError
 from .config import TrainConfig
 from .state import CONFIG
 
 
 def check_new_run_dir(run_dir: Path) -> None:
-    """A run directory is never silently reused: it must be absent or empty."""
+    """A run directory is never silently reused: it must be absent or empty. A folder that holds only another
+    run's claim in the making (``config.json``'s temporary) is named as such: claimed at this moment, or left by a
+    run killed while it claimed the folder."""
     check_output_folder(run_dir)
-    if run_dir.is_dir() and any(run_dir.iterdir()):
-        if (run_dir / CONFIG).is_file():
-            raise OutputExistsError("run directory exists and is not empty", path=run_dir,
-                                    fix=f"continue it with --resume {run_dir}, or choose another --out")
-        held = sorted(path.name for path in run_dir.iterdir())
-        if all(name.startswith(f".{CONFIG}.") and ".partial" in name for name in held):
-            raise OutputExistsError(  # a run that started at the same moment is writing its claim
-                f"another run is claiming this folder at this moment (it is writing {CONFIG}: {held[0]})",
-                path=run_dir, fix=f"give each run its own --out; if no other run is starting, remove {held[0]}",
-            )
-        raise OutputExistsError(
-            f"--out is a folder of other files ({', '.join(held[:3])}{', ...' if len(held) > 3 else ''}), not a run",
-            path=run_dir, fix="choose a new or empty folder for --out",
-        )
+    held = sorted(path.name for path in run_dir.iterdir()) if run_dir.is_dir() else []  # listed once: a claim
+    if not held:  # in the making may land (or vanish) meanwhile
+        return
+    if CONFIG in held:
+        raise OutputExistsError("run directory exists and is not empty", path=run_dir,
+                                fix=f"continue it with --resume {run_dir}, or choose another --out")
+    claims = [name for name in held if name.startswith(f".{CONFIG}.") and ".partial" in name]
+    if claims and len(claims) == len(held):
+        remove = f"remove {run_dir / f'.{CONFIG}.*.partial*'}"
+        if all(left_by_a_gone_process(name) for name in claims):
+            raise OutputExistsError(f"a run killed while it claimed this folder left {claims[0]}"
+                                    + (f" and {len(claims) - 1} more" if len(claims) > 1 else ""),
+                                    path=run_dir, fix=f"{remove} (a claim that never finished), or choose another --out")
+        raise OutputExistsError(f"another run is claiming this folder at this moment (it is writing {CONFIG}: "
+                                f"{claims[0]})", path=run_dir,
+                                fix=f"give each run its own --out; if no other run is starting, {remove}")
+    raise OutputExistsError(
+        f"--out is a folder of other files ({', '.join(held[:3])}{', ...' if len(held) > 3 else ''}), not a run",
+        path=run_dir, fix="choose a new or empty folder for --out",
+    )
 
 
 def claim_run_dir(run_dir: Path, config: TrainConfig) -> None:
