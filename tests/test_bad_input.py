@@ -250,8 +250,8 @@ CASES = [
              ("exported.pt", "a TorchScript program", "--format onnx")),
     BadInput("an object model given as --init to a pixel run", lambda r: train(dataset(r), "--init", str(object_model(r))),
              ("m.pt", "a model of --task instances (2 outputs)", "pass --task instances --instance-method distance")),
-    BadInput("a run folder given as --init", lambda r: train(dataset(r), "--init", str(checkpoint(r).parent)),
-             ("is a folder, not a checkpoint file", "best.pt")),
+    BadInput("a folder given as --init", lambda r: train(dataset(r), "--init", str(checkpoint(r).parent)),
+             ("is a folder, not a checkpoint file", "m.pt")),  # names the model file that is there
     BadInput("masks without background: ilastik's 1 and 2, as objects",
              lambda r: train(masks_of(r, lambda mask: (mask > 0) + 1), "--instance-masks"),
              ("no mask has any background (0)", "subtract 1")),

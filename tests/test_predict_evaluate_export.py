@@ -502,6 +502,8 @@ def test_keras_reference_weights_import_with_parity(tmp_path, suffix):
     (dict(activation="elu"), "activation 'elu' where the reference U-Net has 'relu'"),
     (dict(skip_first=True), "concatenates ['Conv2D', 'Conv2DTranspose']"),
     (dict(outputs=2, head="sigmoid"), "a U-Net of 2 outputs ends in 'sigmoid'"),
+    (dict(outputs=1, head="softmax"), "a softmax over one output is 1 everywhere"),
+    (dict(filters_by_level=(4, 8, 12)), "twice the channels of the one above"),
     (dict(extra_tanh=True), "(Activation, 'tanh') follows no linear convolution"),
     (dict(dilation=2), "dilation (2, 2) where the reference U-Net has strides (1, 1) and dilation (1, 1)"),
     (dict(pool=3), "pools (3, 3) with strides (2, 2) where the reference U-Net pools (2, 2)"),
@@ -512,7 +514,7 @@ def test_keras_u_nets_that_differ_from_the_reference_in_what_shapes_cannot_show_
     pytest.importorskip("keras", reason="Keras is not installed: pip install 'unetkit[keras]'")
     from keras_reference import build_reference_keras_unet
 
-    build_reference_keras_unet(32, 32, filters_by_level=(4, 8, 16), **variant).save(tmp_path / "variant.keras")
+    build_reference_keras_unet(32, 32, **{"filters_by_level": (4, 8, 16), **variant}).save(tmp_path / "variant.keras")
     assert main(["import-keras", str(tmp_path / "variant.keras"), "--out", str(tmp_path / "m.pt")]) == 2
     error = capsys.readouterr().err
     assert message in error and not (tmp_path / "m.pt").exists()

@@ -159,11 +159,26 @@ def is_torchscript(path: Path) -> bool:
 
 def package_description_in(folder: Path) -> Path | None:
     """The bioimage.io description in ``folder`` (an unpacked package): ``rdf.yaml``, ``bioimageio.yaml`` or
-    ``NAME.bioimageio.yaml``; None if there is none."""
+    ``NAME.bioimageio.yaml``; None if there is none (or the folder cannot be listed)."""
     from .inference.bioimageio_backend import is_package
 
-    return next((entry for entry in sorted(folder.iterdir()) if entry.is_file() and entry.suffix == ".yaml"
-                 and is_package(entry)), None)
+    try:
+        names = sorted(entry.name for entry in folder.iterdir() if entry.name.endswith(".yaml"))
+    except OSError:
+        names = ["rdf.yaml", "bioimageio.yaml"]
+    return next((folder / name for name in names if is_package(name) and (folder / name).is_file()), None)
+
+
+def _model_file_in(folder: Path) -> Path:
+    """A model file in ``folder`` to name in a hint (``best.pt`` if there is none: a run's folder, say)."""
+    for name in ("best.pt", "last.pt"):
+        if (folder / name).is_file():
+            return folder / name
+    try:
+        found = sorted(entry for entry in folder.iterdir() if entry.suffix.lower() in (".pt", ".onnx", ".zip"))
+    except OSError:
+        found = []
+    return found[0] if found else folder / "best.pt"
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -171,7 +186,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if path.is_dir():
         description = package_description_in(path)
-        fix = f"give a file in it, such as {path / 'best.pt'}" if description is None else (
+        fix = f"give a file in it, such as {_model_file_in(path)}" if description is None else (
             f"predict and evaluate take the package's {description}; export and --init need the .pt checkpoint "
             "that the package was made from")
         raise CheckpointError("is a folder, not a checkpoint file", path=path, fix=fix)

@@ -71,10 +71,13 @@ def infer_config(keras_model: Any) -> UNetConfig:
     num_outputs = int(last.filters)
     activation, _ = _computed_activation(last)  # Conv2D(..., 1x1, "sigmoid"), or then Activation("sigmoid") ...
     if num_outputs == 1 and activation not in ("sigmoid", "linear"):
-        raise CheckpointError(f"a one-output U-Net should end in a sigmoid, this one ends in {activation!r}")
+        raise CheckpointError(f"a one-output U-Net should end in a sigmoid, this one ends in {activation!r}"
+                              + (" (a softmax over one output is 1 everywhere)" if activation == "softmax" else ""),
+                              fix=HEAD_FIX)
     if num_outputs > 1 and activation not in ("softmax", "linear"):
         raise CheckpointError(f"a U-Net of {num_outputs} outputs ends in {activation!r}, but unetkit's classes are "
-                              "exclusive, one per pixel: a softmax (several sigmoids are several yes/no maps)")
+                              "exclusive, one per pixel: a softmax (several sigmoids are several yes/no maps)",
+                              fix=HEAD_FIX)
     _check_hidden_activations(keras_model, layers)
     _check_concatenation_order(keras_model)
     return UNetConfig(
@@ -95,8 +98,12 @@ def _activation(layer: Any) -> str:
 
 
 #: what to do with a Keras model that is not the reference U-Net
-NOT_THE_REFERENCE_FIX = ("import-keras takes the reference Keras U-Net (two 3x3 ReLU convolutions a level, 2x2 "
-                         "max-pooling, 2x2 stride-2 up-convolutions); train a model of this data with unetkit instead")
+NOT_THE_REFERENCE_FIX = ("import-keras takes the reference Keras U-Net (two 3x3 ReLU convolutions a level, each level "
+                         "twice the channels of the one above, 2x2 max-pooling, 2x2 stride-2 up-convolutions, a 1x1 "
+                         "head); train a model of this data with unetkit instead")
+#: what to do with a head that unetkit's tasks do not compute
+HEAD_FIX = ("the reference ends in a 1x1 convolution with a sigmoid for one class or a softmax over several exclusive "
+            "classes (unetkit has no multi-label head): for overlapping labels, train one model per label")
 
 #: layers without weights that the reference U-Net holds or that compute nothing at inference
 _PASSIVE_LAYERS = {"InputLayer", "MaxPooling2D", "Concatenate", "Dropout", "SpatialDropout2D"}
