@@ -94,12 +94,17 @@ class InstanceTask:
         image came out empty under a large ``min_size``)."""
         return int(replace(self, min_size=1).labels(outputs).max(initial=0))
 
+    def objects_the_size_emptied(self, outputs: np.ndarray, labels: np.ndarray) -> int:
+        """How many objects the minimum size dropped where it left ``labels`` (those of ``outputs``) without any
+        (0: the labels hold objects, there was nothing to drop, or no minimum size)."""
+        if self.min_size <= 1 or labels.any():
+            return 0
+        return self.objects_before_size_filter(outputs)
+
     def emptied_note(self, name: str, outputs: np.ndarray, labels: np.ndarray) -> str | None:
         """What to say of ``name`` when :meth:`labels` left it without objects that the minimum size dropped
         (None: it has objects, or had none to drop)."""
-        if self.min_size <= 1 or labels.any():
-            return None
-        found = self.objects_before_size_filter(outputs)
+        found = self.objects_the_size_emptied(outputs, labels)
         return size_emptied_note(name, found, self.min_size) if found else None
 
     def mask_mode(self, requested: str | None) -> str:

@@ -119,9 +119,8 @@ def segment_layer_data(
             noted = bool(plane_notes)
         outputs = predict_tiled(loaded.predictor, image, options, progress=progress)
         plane_labels = loaded.task.labels(outputs)
-        if notes is not None and isinstance(loaded.task, InstanceTask) and loaded.task.min_size > 1 \
-                and not plane_labels.any():  # the minimum object size may have left it empty
-            found = loaded.task.objects_before_size_filter(outputs)
+        if notes is not None and isinstance(loaded.task, InstanceTask):
+            found = loaded.task.objects_the_size_emptied(outputs, plane_labels)
             if found:
                 emptied.append((index, found))
         if labels is None:
