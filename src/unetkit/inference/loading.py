@@ -61,20 +61,20 @@ def load_predictor(
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}", fix=f"choose one of {', '.join(BACKENDS)}")
     path = Path(path)
-    exported = "a bioimage.io package" if is_package(path) else "an ONNX file" if path.suffix.lower() == ".onnx" \
-        else "--backend onnxruntime" if backend == "onnxruntime" else None
-    if exported is not None:
-        check_runs_on_cpu_in_fp32(exported, device, precision, path)
     if is_package(path):
+        check_runs_on_cpu_in_fp32("a bioimage.io package", device, precision, path)
         package = BioimageioPredictor.from_package(path)
         return LoadedPredictor(package, package.data_options, package.task)
     if path.suffix.lower() == ".onnx":
         from .onnx_backend import OnnxRuntimePredictor
 
+        check_runs_on_cpu_in_fp32("an ONNX file", device, precision, path)
         runtime = OnnxRuntimePredictor.from_file(path)
         return LoadedPredictor(runtime, runtime.data_options, runtime.task)
     if backend == "onnxruntime":
         from .onnx_backend import OnnxRuntimePredictor
+
+        check_runs_on_cpu_in_fp32("--backend onnxruntime", device, precision, path)
 
         runtime = OnnxRuntimePredictor.from_checkpoint(path)
         return LoadedPredictor(runtime, runtime.data_options, runtime.task)
