@@ -53,6 +53,17 @@ def test_nothing_predicted_where_objects_are_has_precision_zero_not_one():
     assert (stats.tp, stats.fn, stats.precision, stats.recall, stats.f1) == (0, 1, 0.0, 0.0, 0.0)
 
 
+def test_negative_or_fractional_labels_are_refused_not_matched_as_objects():
+    # a -1 used to shift the ids so that the background (0) became an object: a perfect match of 3 "objects"
+    truth = np.zeros((4, 4), np.int64)
+    truth[0, 0] = -1
+    truth[2:4, 2:4] = 1
+    with pytest.raises(ValueError, match="negative"):
+        match_instances(truth, truth)
+    with pytest.raises(ValueError, match="fractions"):
+        match_instances(truth.clip(0), np.full((4, 4), 0.7))
+
+
 def test_a_merge_of_two_objects_matches_at_most_one():
     truth = np.array([[1, 1, 1, 2, 2, 0]])  # object 1 (3 px), object 2 (2 px)
     merged = np.array([[5, 5, 5, 5, 5, 0]])

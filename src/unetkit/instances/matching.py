@@ -69,10 +69,31 @@ def _relabel(labels: np.ndarray) -> tuple[np.ndarray, int]:
     return inverse + 1, ids.size
 
 
+def _check_labels(labels: np.ndarray, name: str) -> None:
+    """Raise unless ``labels`` are object ids (whole numbers, 0 = background): with a negative id, 0 would be
+    renumbered as an object and the background matched like one; fractions are probabilities, not objects.
+
+    >>> _check_labels(np.array([[0, -1]]), "truth")
+    Traceback (most recent call last):
+    ...
+    ValueError: truth holds negative values (down to -1): object labels are 0 (background) and positive ids
+    """
+    if labels.size == 0 or labels.dtype == bool:
+        return
+    if labels.dtype.kind == "f" and not np.array_equal(labels, np.round(labels)):
+        raise ValueError(f"{name} holds fractions, not object labels: label objects first "
+                         "(unetkit.instances_from_probabilities)")
+    if labels.min() < 0:
+        raise ValueError(f"{name} holds negative values (down to {labels.min()}): object labels are 0 (background) "
+                         "and positive ids")
+
+
 def overlaps(truth: np.ndarray, prediction: np.ndarray) -> tuple[sparse.csr_matrix, np.ndarray, np.ndarray]:
     """Sparse intersection counts (n_true x n_pred) and the areas of the objects."""
     if truth.shape != prediction.shape:
         raise ValueError(f"truth {truth.shape} and prediction {prediction.shape} must have the same shape")
+    _check_labels(np.asarray(truth), "truth")
+    _check_labels(np.asarray(prediction), "prediction")
     truth, n_true = _relabel(np.asarray(truth))
     prediction, n_pred = _relabel(np.asarray(prediction))
     true_area = np.bincount(truth.ravel(), minlength=n_true + 1)[1:]
