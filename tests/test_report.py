@@ -104,6 +104,20 @@ def test_pictures_are_bounded_in_size_however_large_the_image():
     assert pictures.size < 3_000_000
 
 
+def test_an_image_without_a_score_does_not_push_the_worst_image_out_of_the_pictures():
+    # its NaN rank compared false with everything: with one picture to keep, the n/a image took the Dice-0 one's place
+    from unetkit.data.dataset import Sample
+    from unetkit.report.pictures import WorstImagePictures
+    from unetkit.scoring import image_score
+    from unetkit.tasks import SemanticTask
+
+    keep = WorstImagePictures(1, image_score(SemanticTask(1), ignore_index=255))
+    image = np.zeros((1, 8, 8), np.float32)
+    keep(Sample("missed", image, np.ones((8, 8), np.uint8)), np.zeros((8, 8), int))  # Dice 0
+    keep(Sample("all ignored", image, np.full((8, 8), 255, np.uint8)), np.zeros((8, 8), int))  # n/a
+    assert list(keep.pictures()) == [0]
+
+
 # --- the page ---------------------------------------------------------------------------
 
 def hand_made_report(dice_targets: dict[str, int]) -> EvaluationReport:

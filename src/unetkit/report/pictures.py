@@ -181,7 +181,7 @@ def image_pictures(
 class WorstImagePictures:
     """An ``on_image`` callback for :func:`~unetkit.scoring.evaluate_samples` that keeps the
     pictures of the ``limit`` images of lowest score (``score(labels, truth)``: the task's
-    main score, Dice by default; ties by their order of arrival).
+    main score, Dice by default; ties by their order of arrival; images without a score, n/a, last).
 
     Only images that may be kept are drawn, and at most ``limit`` are held, so memory and the
     report's size stay bounded however many images are scored.
@@ -208,7 +208,10 @@ class WorstImagePictures:
         index, self._seen = self._seen, self._seen + 1
         if self.limit <= 0 or sample.mask is None:
             return
-        rank = (-self.score(labels, sample.mask), -index)
+        score = self.score(labels, sample.mask)
+        if score != score:  # n/a (a mask all --ignore-index, objects all on the border): last, as the table sorts it;
+            score = float("inf")  # a NaN rank compares false with everything and pushed the worst image out
+        rank = (-score, -index)
         if len(self._kept) >= self.limit and rank <= self._kept[0][:2]:
             return
         entry = (*rank, image_pictures(sample.image, labels, sample.mask, self.find_errors))
