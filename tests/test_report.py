@@ -118,6 +118,21 @@ def test_an_image_without_a_score_does_not_push_the_worst_image_out_of_the_pictu
     assert list(keep.pictures()) == [0]
 
 
+def test_the_header_and_captions_say_n_a_for_an_undefined_score_not_nan():
+    from unetkit.instances.scores import ObjectAccumulator
+    from unetkit.report.page import report_html
+
+    accumulator = ObjectAccumulator(ignore_border_objects=True)
+    strip = np.zeros((8, 8), np.uint16)
+    strip[0, :3] = 1  # its only object is on the border: nothing left to score
+    accumulator.update(strip, strip)
+    evaluation = EvaluationReport(["edge.tif"], accumulator, score_name="f1")
+    evaluation.pictures[0] = image_pictures(np.zeros((1, 8, 8), np.float32), strip, strip)
+    html = report_html(evaluation)
+    assert "mean F1 <b>n/a</b>" in html and "Dice n/a · IoU n/a" in html
+    assert ">nan<" not in html and " nan" not in html
+
+
 # --- the page ---------------------------------------------------------------------------
 
 def hand_made_report(dice_targets: dict[str, int]) -> EvaluationReport:

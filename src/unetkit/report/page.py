@@ -122,7 +122,7 @@ def _pooled(evaluation: EvaluationReport) -> dict[str, float] | None:
 def _header(title: str, evaluation: EvaluationReport) -> str:
     means = evaluation.accumulator.means()
     facts = [("images", str(len(evaluation.names)))]
-    facts += [(f"mean {COLUMN_TITLES.get(name, name)}", f"{means[name]:.4f}")
+    facts += [(f"mean {COLUMN_TITLES.get(name, name)}", format_score(means[name]))
               for name in ("dice", "iou", "f1", "ap50") if name in means]
     pooled = _pooled(evaluation)
     if pooled is not None:
@@ -226,7 +226,7 @@ def _card(index: int, evaluation: EvaluationReport) -> str:
     pictures = evaluation.pictures[index]
     name = evaluation.names[index]
     scores = image_columns(evaluation)[index]
-    score_text = " · ".join(f"{column} {value:.4f}" for column, value in list(scores.items())[:2])
+    score_text = " · ".join(f"{column} {format_score(value)}" for column, value in list(scores.items())[:2])
     caption = f"{name} — {score_text}"
     return (f'<figure class="card" id="image-{index}" data-name="{escape(name)}" data-caption="{escape(caption)}" '
             f'data-errors="{pictures.errors}" data-image="{pictures.image}">'
