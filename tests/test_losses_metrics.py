@@ -111,6 +111,17 @@ def test_accumulator_reports_per_image_mean_and_pooled_scores():
     assert accumulator.pooled().dice[1] == pytest.approx(4 / 6)
 
 
+def test_an_image_mean_leaves_out_a_class_in_neither_truth_nor_prediction():
+    # class 1: Dice 2/3; class 2 absent from both: n/a in evaluate's table, so not a free 1.0 in the image's mean
+    truth = np.array([[1, 1, 0, 0]])
+    prediction = np.array([[1, 0, 0, 0]])
+    accumulator = MetricAccumulator(num_classes=3)
+    accumulator.update(prediction, truth)
+    assert accumulator.rows()[0]["dice"] == pytest.approx(2 / 3)
+    assert accumulator.rows()[0]["iou"] == pytest.approx(1 / 2)
+    assert dice_iou(truth * 0, truth * 0, 3).mean_dice == 1.0  # no foreground class anywhere: nothing to find
+
+
 def test_ignore_index_in_metrics():
     scores = dice_iou(np.array([[1, 0]]), np.array([[1, 255]]), 2, ignore_index=255)
     assert scores.dice[1] == 1.0

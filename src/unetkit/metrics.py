@@ -22,18 +22,30 @@ ArrayLike = np.ndarray | torch.Tensor
 
 @dataclass(frozen=True)
 class Scores:
-    """Dice and IoU per class (index = class); ``mean_*`` averages the foreground classes."""
+    """Dice and IoU per class (index = class); ``mean_*`` averages the foreground classes that are in the truth or
+    the prediction (``present``; None: all), 1.0 where none is: a class in neither would add its 1.0 to the mean.
+
+    >>> Scores(dice=(1.0, 0.5, 1.0), iou=(1.0, 0.25, 1.0), present=(True, True, False)).mean_dice
+    0.5
+    """
 
     dice: tuple[float, ...]
     iou: tuple[float, ...]
+    present: tuple[bool, ...] | None = None
 
     @property
     def mean_dice(self) -> float:
-        return float(np.mean(self.dice[1:])) if len(self.dice) > 1 else self.dice[0]
+        return self._foreground_mean(self.dice)
 
     @property
     def mean_iou(self) -> float:
-        return float(np.mean(self.iou[1:])) if len(self.iou) > 1 else self.iou[0]
+        return self._foreground_mean(self.iou)
+
+    def _foreground_mean(self, values: tuple[float, ...]) -> float:
+        if len(values) == 1:
+            return values[0]
+        scored = [v for c, v in enumerate(values) if c > 0 and (self.present is None or self.present[c])]
+        return float(np.mean(scored)) if scored else 1.0
 
 
 def _as_numpy(labels: ArrayLike) -> np.ndarray:
@@ -95,7 +107,7 @@ def scores_from_counts(counts: np.ndarray) -> Scores:
     with np.errstate(divide="ignore", invalid="ignore"):
         dice = np.where(empty, 1.0, 2 * intersection / np.maximum(predicted + true, 1))
         iou = np.where(empty, 1.0, intersection / np.maximum(union, 1))
-    return Scores(tuple(float(v) for v in dice), tuple(float(v) for v in iou))
+    return Scores(tuple(float(v) for v in dice), tuple(float(v) for v in iou), tuple(bool(v) for v in ~empty))
 
 
 def dice_iou(

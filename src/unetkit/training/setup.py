@@ -287,7 +287,7 @@ def foreground_amount(sample: Sample | FileSource, ignore_index: int | None) -> 
 
 def report_absent_classes(samples: list[Sample], options: DataOptions, report: Report) -> None:
     """Warn of the classes of ``--classes K`` that no training mask holds (:func:`~unetkit.data.dataset.absent_classes`):
-    the model cannot learn them, and the mean Dice makes it look better than it is."""
+    the model cannot learn them."""
     if options.mask_mode != "classes":
         return
     present = {k for k in range(1, options.num_classes)
@@ -296,8 +296,7 @@ def report_absent_classes(samples: list[Sample], options: DataOptions, report: R
     if absent:
         report(f"warning: class{'es' if len(absent) > 1 else ''} {', '.join(map(str, absent))} of --classes "
                f"{options.num_classes} (0 to {options.num_classes - 1}) {'are' if len(absent) > 1 else 'is'} in no "
-               "training mask: the model cannot learn them, and the mean Dice scores each as 1.0 where prediction "
-               "and mask both lack it; check --classes against the masks' values")
+               "training mask: the model cannot learn them; check --classes against the masks' values")
 
 
 def report_dim_scale(samples: list, divisor: float, report: Report) -> None:
