@@ -125,6 +125,18 @@ def test_mask_values_get_the_fix_that_fits_them(values, dtype, fix):
     assert fix in str(error.value) and "--classes 256" not in str(error.value)
 
 
+def test_a_negative_ignore_index_stays_itself_and_trains():
+    # the fix above offers --ignore-index -1; as uint8 the -1 became 255, which the loss does not ignore and
+    # one-hot encoding refused with a torch traceback ("Class values must be smaller than num_classes")
+    import torch
+    from unetkit.losses import build_loss
+
+    mask = prepare_mask(np.array([[-1, 0], [1, 2]], np.int16), "m.tif", num_classes=3, ignore_index=-1)
+    assert mask.tolist() == [[-1, 0], [1, 2]]
+    loss = build_loss("dice+ce", 3, ignore_index=-1)(torch.zeros(1, 3, 2, 2), torch.from_numpy(mask)[None])
+    assert torch.isfinite(loss)
+
+
 def test_float_masks_are_refused():
     with pytest.raises(InputError, match="floating point"):
         prepare_mask(np.zeros((2, 2), np.float32), "m.tif", num_classes=1)

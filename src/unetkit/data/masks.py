@@ -76,7 +76,8 @@ class MaskRule:
             return (mask == self.value).astype(np.uint8)
         if self.kind == "labels":
             return label_ids(mask)
-        return mask.astype(np.uint8) if mask.max(initial=0) < 256 else mask.astype(np.int64)
+        # int64 where uint8 would wrap a value: past 255, or a negative --ignore-index (-1 would become 255)
+        return mask.astype(np.uint8) if 0 <= mask.min(initial=0) and mask.max(initial=0) < 256 else mask.astype(np.int64)
 
 
 def prepare_mask(mask: np.ndarray, path: str | Path, **options: Any) -> np.ndarray:
