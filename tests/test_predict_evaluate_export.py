@@ -400,6 +400,26 @@ def test_evaluate_leaves_an_image_whose_mask_is_all_ignored_out_of_the_means(tmp
     assert rows[1]["dice"] == rows[1]["iou"] == "n/a"  # scored 1.0 before, lifting the mean
     assert rows[-1]["dice"] == before[0]["dice"]
 
+def test_evaluate_ignore_index_scores_test_masks_with_unlabelled_regions(tmp_path, capsys):
+    # evaluate took the ignore value from the model only: a model trained on clean masks could not be scored on
+    # test masks with an unlabelled (255) region, and the refusal's fix offered no way to
+    data = write_dataset(tmp_path / "d", count=1)
+    save_checkpoint(tmp_path / "all.pt", make_checkpoint(all_foreground_model()))
+    path = data / "masks" / "img0.png"
+    mask = np.asarray(Image.open(path)).copy()
+    mask[:10] = 255
+    Image.fromarray(mask).save(path)
+    csv_path = tmp_path / "e.csv"
+    assert main(["evaluate", str(tmp_path / "all.pt"), str(data), "--csv", str(csv_path)]) == 2
+    assert "--ignore-index V" in capsys.readouterr().err
+    assert main(["evaluate", str(tmp_path / "all.pt"), str(data), "--csv", str(csv_path), "--ignore-index", "255"]) == 0
+    scored = mask[10:]
+    expected = 2 * scored.sum() / (scored.sum() + scored.size)  # every pixel predicted foreground; the band left out
+    assert float(csv_path.read_text().splitlines()[1].split(",")[1]) == pytest.approx(expected, abs=1e-4)
+    with pytest.raises(ConfigError, match="is the background"):
+        evaluate_checkpoint(tmp_path / "all.pt", data, ignore_index=0)
+
+
 def test_evaluate_refuses_an_image_that_predict_refuses(tmp_path, capsys):
     data = write_dataset(tmp_path / "d", count=2)
     save_checkpoint(tmp_path / "m.pt", make_checkpoint(UNet(depth=4, base_width=2)))  # minimum side 8

@@ -119,6 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--instance-masks", action="store_true",
                    help="one-class pixel models: the masks are object labels (0 background, objects 1..N), scored "
                    "as foreground (as train --instance-masks reads them)")
+    p.add_argument("--ignore-index", type=int, metavar="V",
+                   help="pixel models: mask value whose pixels no score counts (unlabelled regions), instead of the "
+                   "one the model was trained with")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--backend", choices=BACKENDS, default="torch")
     _object_arguments(p)
@@ -368,7 +371,8 @@ def _run_evaluate(args: argparse.Namespace, argv: Sequence[str], stops: Received
     report = evaluate_checkpoint(args.checkpoint, args.data, _tile_options(args), args.precision, args.device,
                                  args.backend, pictures=args.report_images if args.report else 0,
                                  ignore_border_objects=args.ignore_border_objects,
-                                 min_object_size=args.min_object_size, instance_masks=args.instance_masks)
+                                 min_object_size=args.min_object_size, instance_masks=args.instance_masks,
+                                 ignore_index=args.ignore_index)
     report.write_csv(csv_path, overwrite=args.overwrite)  # written before anything is printed: `| head` loses none
     if args.report:
         from .report import write_report

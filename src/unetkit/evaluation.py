@@ -26,6 +26,7 @@ import numpy as np
 
 from .data.dataset import load_labelled
 from .data.io import PlaneShape, atomic_write, plane_shape
+from .data.masks import check_ignore_index
 from .data.sample import resolve_data_source, resolve_mask_mode
 from .errors import ConfigError
 from .inference.input_notes import input_notes
@@ -126,6 +127,7 @@ def evaluate_checkpoint(
     ignore_border_objects: bool = False,
     min_object_size: int | None = None,
     instance_masks: bool = False,
+    ignore_index: int | None = None,
 ) -> EvaluationReport:
     """Scores of a model file on a labelled folder, CSV or ``sample:SPLIT``.
 
@@ -138,7 +140,8 @@ def evaluate_checkpoint(
     before matching, for labels that omit the objects the border cuts (the embedded sample's do).
     ``min_object_size`` (instance models): drop predicted objects under this many pixels
     instead of the model's setting. ``instance_masks`` (one-class pixel models): the masks are object
-    labels, scored as foreground.
+    labels, scored as foreground. ``ignore_index`` (pixel models): the mask value whose pixels no score counts,
+    instead of the one the model was trained with (test masks with unlabelled regions).
     """
     loaded = load_predictor(checkpoint, backend=backend, device=device, precision=precision)
     loaded = with_object_options(loaded, checkpoint, min_object_size, ignore_border_objects)
@@ -149,6 +152,12 @@ def evaluate_checkpoint(
                           fix="leave --instance-masks out")
     mask_mode = resolve_mask_mode(data, "instances" if instance_masks else loaded.data_options.mask_mode)
     data_options = dataclasses.replace(loaded.data_options, mask_mode=mask_mode)
+    if ignore_index is not None:
+        if not loaded.task.pixelwise:
+            raise ConfigError(f"--ignore-index is for pixel models; {checkpoint} is an instance model, whose masks are "
+                              "object labels (every id an object)", fix="leave --ignore-index out")
+        check_ignore_index(ignore_index, data_options.num_classes, mask_mode)
+        data_options = dataclasses.replace(data_options, ignore_index=ignore_index)
     notes: list[str] = []
     samples = load_labelled(source, data_options, in_channels=loaded.predictor.in_channels, options_can_change=False,
                             notes=notes)

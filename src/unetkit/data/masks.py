@@ -149,9 +149,9 @@ def mask_rule(
         path=path,
         fix=_suggest_fix(values, num_classes) if options_can_change else
         f"the model was trained on masks of {num_classes} class{'es' if num_classes > 1 else ''}; "
-        "evaluate it on masks of that kind" + (", or, if these are object labels (0 background, objects 1..N), "
-                                               "pass --instance-masks to score them as foreground"
-                                               if num_classes == 1 and mode == "classes" else ""),
+        "evaluate it on masks of that kind (--ignore-index V leaves out pixels of a value V that marks them "
+        "unlabelled)" + (", or, if these are object labels (0 background, objects 1..N), pass --instance-masks to "
+                         "score them as foreground" if num_classes == 1 and mode == "classes" else ""),
     )
 
 
