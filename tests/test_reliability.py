@@ -707,6 +707,7 @@ def test_inspect_names_an_image_of_another_channel_count_and_takes_the_ignored_v
     Image.fromarray(mask).save(data / "masks" / "img0.png")
     code, said = run_cli(["inspect", str(data), "--ignore-index", "255"], capsys)
     assert code == 0 and "class 255 covers" not in said, said
+    assert "ignored (--ignore-index 255): 0.0" in said and "class 255:" not in said, said  # listed as a class before
 
 
 def test_inspect_notes_images_of_several_types_and_prints_no_empty_lines(tmp_path, capsys):

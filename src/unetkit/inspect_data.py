@@ -48,6 +48,7 @@ class DatasetReport:
     channels: Counter = field(default_factory=Counter)
     channel_examples: dict = field(default_factory=dict)  # a channel count: the first image that has it
     class_pixels: Counter = field(default_factory=Counter)
+    ignore_index: int | None = None  # the --ignore-index value: its pixels are shown apart, not as a class
     objects: int | None = None  # label ids over all masks, when they are read as objects (--task instances)
     validation: str = ""  # the images the split holds out, in words ("" where there is no split)
     notes: list[str] = field(default_factory=list)
@@ -67,7 +68,7 @@ class DatasetReport:
         lines += ["  sizes (HxW): " + ", ".join(f"{s} x{n}" for s, n in self.sizes.most_common(6))] if self.sizes else []
         lines += ["  image dtypes: " + ", ".join(f"{d} x{n}" for d, n in self.dtypes.items())] if self.dtypes else []
         lines += ["  channels: " + ", ".join(f"{c} x{n}" for c, n in self.channels.items())] if self.channels else []
-        lines += ["  class pixel fractions: " + ", ".join(f"class {c}: {n / total:.3f}"
+        lines += ["  class pixel fractions: " + ", ".join(f"{self._value_name(c)}: {n / total:.3f}"
                                                         for c, n in sorted(self.class_pixels.items()))] \
             if self.class_pixels else []
         lines += [f"  objects: {self.objects} (label ids, counted per image)"] if self.objects is not None else []
@@ -82,11 +83,14 @@ class DatasetReport:
         lines.append("  ready to train" if not self.errors else f"  {len(self.errors)} error(s): fix them before training")
         return "\n".join(lines)
 
+    def _value_name(self, value: int) -> str:
+        return f"ignored (--ignore-index {value})" if value == self.ignore_index else f"class {value}"
+
 
 def inspect_dataset(source: str | Path, options: DataOptions, split: SplitPreview = SplitPreview()) -> DatasetReport:
     """Read and check every pair; collect (rather than raise) per-file problems; preview the validation split."""
     listing = find_pairs(source)
-    report = DatasetReport(str(source), pair_count=len(listing.pairs))
+    report = DatasetReport(str(source), pair_count=len(listing.pairs), ignore_index=options.ignore_index)
     listing.note_subfolders(report.notes)
     report.images_without_mask = [p.name for p in listing.images_without_mask]
     report.masks_without_image = [p.name for p in listing.masks_without_image]
