@@ -31,6 +31,17 @@ def train_widget(viewer, run_dir, epochs: int, steps: int) -> TrainWidget:
     return widget
 
 
+def train_widget_from(viewer, run_dir, qtbot) -> TrainWidget:
+    """The widget on a viewer model (no canvas), set for a tiny run in ``run_dir``."""
+    widget = TrainWidget(viewer)
+    qtbot.addWidget(widget)
+    for box, value in ((widget.epochs, 1), (widget.steps, 1), (widget.patch_size, 32), (widget.depth, 2),
+                       (widget.width, 4)):
+        box.setValue(value)
+    widget.run_dir.setText(str(run_dir))
+    return widget
+
+
 def open_crop_of_the_sample(viewer, size: int = 96) -> None:
     """The held-out frames, cropped where both hold nuclei (image + labels layers)."""
     from unetkit.napari_plugin.sample import hela_heldout
@@ -149,3 +160,28 @@ def test_problems_are_shown_in_the_widget_not_raised(make_napari_viewer, qtbot, 
     assert expected in failed.args[0] and expected in widget.status.text()
     qtbot.waitUntil(widget.train_button.isEnabled, timeout=TIMEOUT_MS)
     assert widget.result is None and not widget.use_button.isEnabled()
+
+
+@pytest.mark.parametrize("problem", ["object ids read as classes", "NaN in the image"])
+def test_data_problems_name_the_layers_and_the_widgets_options(qtbot, tmp_path, problem):
+    # they named the temporary copy (/tmp/unetkit-napari-.../masks/layer.tif, gone by then) and the
+    # command line's options (pass --instance-masks)
+    from napari.components import ViewerModel
+
+    viewer = ViewerModel()
+    image = np.zeros((2, 48, 48), np.float32)
+    labels = np.zeros((2, 48, 48), np.uint16)
+    labels[:, 4:14, 4:14], labels[:, 20:30, 20:30] = 1, 7
+    if problem == "NaN in the image":
+        image[0, 0, 0], labels = np.nan, labels > 0
+    viewer.add_image(image, name="cells")
+    viewer.add_labels(labels.astype(np.uint16), name="nuclei")
+    widget = train_widget_from(viewer, tmp_path / "run", qtbot)
+    expected = {"object ids read as classes": ("labels layer 'nuclei': mask has values {0, 1, 7}",
+                                               'tick "labels are object ids"'),
+                "NaN in the image": ("image layer 'cells': image holds 1 NaN", "")}[problem]
+    with qtbot.waitSignal(widget.failed, timeout=TIMEOUT_MS) as failed:
+        widget.start()
+    assert all(part in failed.args[0] for part in expected), failed.args[0]
+    assert "unetkit-napari-" not in failed.args[0] and "--" not in failed.args[0]
+    qtbot.waitUntil(widget.train_button.isEnabled, timeout=TIMEOUT_MS)

@@ -216,7 +216,7 @@ class TrainWidget(QWidget):
         image_data = image.data[0] if image.multiscale else image.data
         self._worker = create_worker(
             train_from_layers, image_data, np.array(labels.data), bool(image.rgb), config,  # labels copied: painting goes on
-            stop=stop, on_epoch=relay.row.emit, report=relay.message.emit,
+            stop=stop, on_epoch=relay.row.emit, report=relay.message.emit, names=(image.name, labels.name),
             _connect={"returned": self._done, "errored": self._fail, "finished": self._finished},
         )
         return self._worker

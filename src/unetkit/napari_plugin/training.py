@@ -24,6 +24,7 @@ removed folder, so resuming from the command line needs the data saved as files 
 from __future__ import annotations
 
 import itertools
+import re
 import tempfile
 import threading
 from datetime import datetime
@@ -33,7 +34,7 @@ from typing import Any, Callable
 import numpy as np
 import tifffile
 
-from ..errors import InputError
+from ..errors import InputError, UnetkitError
 from ..training.config import TrainConfig
 from ..training.loop import EpochCallback, Report, TrainResult, train
 from .layers import spatial_shape, stack_planes
@@ -41,6 +42,16 @@ from .layers import spatial_shape, stack_planes
 __all__ = ["TrainConfig", "default_run_dir", "train_from_layers", "write_training_folder"]
 
 RUNS_HOME = "unetkit-runs"
+LAYER_FILE = "layer"  # the stem of the temporary image and mask files
+
+#: the command line's options in unetkit's messages, as the Train widget names them (first match first)
+WIDGET_TERMS = (
+    ("pass --instance-masks", 'tick "labels are object ids"'), ("--instance-masks", '"labels are object ids"'),
+    ("leave --task instances out", 'learn pixels'), ("--task instances", "learn objects"),
+    ("--classes", "classes"), ("continue it with --resume", "continue it on the command line: unetkit train --resume"),
+    ("a folder for --out", "a folder as the run folder"), ("another --out", "another run folder"),
+    ("--out", "the run folder"),
+)
 
 
 def default_run_dir(now: datetime | None = None, home: Path | None = None) -> Path:
@@ -95,6 +106,26 @@ def write_training_folder(image: Any, labels: Any, rgb: bool, folder: Path, name
     return folder
 
 
+def in_layer_terms(error: UnetkitError, folder: Path, names: tuple[str, str]) -> UnetkitError:
+    """``error`` as the widget's user reads it: the temporary files (removed by then) named by their layers
+    (``names``: the image's and the labels'), the command line's options by the widget's.
+
+    >>> error = InputError("mask has values {0, 7}", path="/tmp/x/masks/layer.tif", fix="pass --instance-masks")
+    >>> print(in_layer_terms(error, Path("/tmp/x"), ("cells", "cells labels")))
+    labels layer 'cells labels': mask has values {0, 7}
+      fix: tick "labels are object ids"
+    """
+    path = error.path
+    if path is not None and (path == LAYER_FILE or Path(path) == folder or folder in Path(path).parents):
+        part = Path(path).relative_to(folder).parts[:1] if folder in Path(path).parents else ()
+        path = (f"image layer {names[0]!r}" if part == ("images",) else f"labels layer {names[1]!r}"
+                if part == ("masks",) or path == LAYER_FILE else f"layers {names[0]!r} and {names[1]!r}")
+    problem, fix = error.problem, error.fix
+    for option, term in WIDGET_TERMS:
+        problem, fix = (text and re.sub(re.escape(option) + r"\b", term, text) for text in (problem, fix))
+    return type(error)(problem, path=path, fix=fix)
+
+
 def train_from_layers(
     image: Any,
     labels: Any,
@@ -104,11 +135,17 @@ def train_from_layers(
     stop: threading.Event | None = None,
     on_epoch: EpochCallback | None = None,
     report: Report | None = None,
+    names: tuple[str, str] = ("image", "labels"),
 ) -> TrainResult:
-    """Train ``config`` (its ``data`` is replaced) on layer data; see :func:`unetkit.train`."""
+    """Train ``config`` (its ``data`` is replaced) on layer data; see :func:`unetkit.train`.
+
+    ``names``: the image and labels layers', which errors name instead of the temporary files."""
     with tempfile.TemporaryDirectory(prefix="unetkit-napari-") as folder:
-        write_training_folder(image, labels, rgb, Path(folder))
-        options: dict[str, Callable[..., Any] | threading.Event | None] = {"stop": stop, "on_epoch": on_epoch}
-        if report is not None:
-            options["report"] = report
-        return train(config.replace(data=folder, val_data=None), **options)  # type: ignore[arg-type]
+        try:
+            write_training_folder(image, labels, rgb, Path(folder), LAYER_FILE)
+            options: dict[str, Callable[..., Any] | threading.Event | None] = {"stop": stop, "on_epoch": on_epoch}
+            if report is not None:
+                options["report"] = report
+            return train(config.replace(data=folder, val_data=None), **options)  # type: ignore[arg-type]
+        except UnetkitError as error:
+            raise in_layer_terms(error, Path(folder), names) from error
