@@ -104,6 +104,23 @@ def test_training_data_from_layers_are_a_folder_that_training_reads(tmp_path):
     assert all(sorted(np.unique(s.mask).tolist()) == [0, 1] for s in samples)
 
 
+def test_a_stack_painted_on_some_planes_trains_on_those_planes_only(tmp_path):
+    # the frames of a time series left unpainted were trained on, and validated, as all background
+    from unetkit.data.io import read_planes
+    from unetkit.napari_plugin.training import write_training_folder
+
+    image = np.arange(4 * 8 * 8, dtype=np.uint16).reshape(4, 8, 8)
+    labels = np.zeros((4, 8, 8), np.uint8)
+    labels[1, 2:5, 2:5] = labels[3, 0, 0] = 1
+    said = []
+    folder = write_training_folder(image, labels, rgb=False, folder=tmp_path / "data", report=said.append)
+    assert [plane[0, 0] for plane in read_planes(folder / "images" / "layer.tif")] == [64, 192]
+    assert len(read_planes(folder / "masks" / "layer.tif")) == 2
+    assert said == ["training on the 2 of 4 planes that hold labels (the others are not painted)"]
+    write_training_folder(image, labels > -1, rgb=False, folder=tmp_path / "all", report=said.append)
+    assert len(read_planes(tmp_path / "all" / "masks" / "layer.tif")) == 4 and len(said) == 1  # all painted
+
+
 def test_training_data_refuse_labels_of_another_shape_and_non_integer_labels(tmp_path):
     from unetkit.napari_plugin.training import write_training_folder
 

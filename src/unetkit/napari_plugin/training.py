@@ -82,11 +82,13 @@ def mask_array(labels: Any, name: str) -> np.ndarray:
     return labels.astype(np.uint16 if top < 2**16 else np.uint32)
 
 
-def write_training_folder(image: Any, labels: Any, rgb: bool, folder: Path, name: str = "layer") -> Path:
+def write_training_folder(image: Any, labels: Any, rgb: bool, folder: Path, name: str = "layer",
+                          report: Report | None = None) -> Path:
     """``folder/images/<name>.tif`` and ``folder/masks/<name>.tif`` from layer data; returns ``folder``.
 
     Every leading axis of the image (time, z) counts planes; the labels must have the
-    image's shape without its channels.
+    image's shape without its channels. Of a stack painted on some planes, only those are
+    written (the others are not painted, not background), as ``report`` is told.
     """
     image = np.asarray(image)
     labels = mask_array(labels, name)
@@ -98,11 +100,16 @@ def write_training_folder(image: Any, labels: Any, rgb: bool, folder: Path, name
             path=name, fix="choose the labels layer drawn on this image (same size and planes)",
         )
     spatial_shape(image.shape, rgb)  # a 1D layer says so here
+    images, masks = stack_planes(image, rgb), stack_planes(labels, False)
+    painted = masks.reshape(len(masks), -1).any(axis=1)
+    if painted.any() and not painted.all():
+        images, masks = images[painted], masks[painted]
+        if report is not None:
+            report(f"training on the {len(masks)} of {len(painted)} planes that hold labels (the others are not painted)")
     for sub in ("images", "masks"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
-    tifffile.imwrite(folder / "images" / f"{name}.tif", stack_planes(image, rgb),
-                     photometric="rgb" if rgb else "minisblack")
-    tifffile.imwrite(folder / "masks" / f"{name}.tif", stack_planes(labels, False), photometric="minisblack")
+    tifffile.imwrite(folder / "images" / f"{name}.tif", images, photometric="rgb" if rgb else "minisblack")
+    tifffile.imwrite(folder / "masks" / f"{name}.tif", masks, photometric="minisblack")
     return folder
 
 
@@ -142,7 +149,7 @@ def train_from_layers(
     ``names``: the image and labels layers', which errors name instead of the temporary files."""
     with tempfile.TemporaryDirectory(prefix="unetkit-napari-") as folder:
         try:
-            write_training_folder(image, labels, rgb, Path(folder), LAYER_FILE)
+            write_training_folder(image, labels, rgb, Path(folder), LAYER_FILE, report)
             options: dict[str, Callable[..., Any] | threading.Event | None] = {"stop": stop, "on_epoch": on_epoch}
             if report is not None:
                 options["report"] = report
