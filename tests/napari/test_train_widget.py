@@ -185,3 +185,30 @@ def test_data_problems_name_the_layers_and_the_widgets_options(qtbot, tmp_path, 
     assert all(part in failed.args[0] for part in expected), failed.args[0]
     assert "unetkit-napari-" not in failed.args[0] and "--" not in failed.args[0]
     qtbot.waitUntil(widget.train_button.isEnabled, timeout=TIMEOUT_MS)
+
+
+def test_after_a_run_that_failed_in_its_folder_the_next_run_gets_a_new_one(qtbot, tmp_path, monkeypatch):
+    # the default folder was renewed only after a run that ended well: Train again said "run directory exists"
+    from napari.components import ViewerModel
+
+    from unetkit.errors import TrainingDiverged
+    from unetkit.napari_plugin import train_widget as module
+
+    def diverges(image, labels, rgb, config, **options):
+        Path(config.out).mkdir(parents=True)
+        (Path(config.out) / "log.csv").write_text("epoch\n")
+        raise TrainingDiverged("the loss became NaN", fix="lower the learning rate")
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr(module, "train_from_layers", diverges)
+    viewer = ViewerModel()
+    viewer.add_image(np.zeros((32, 32), np.float32), name="img")
+    viewer.add_labels(np.ones((32, 32), np.uint8), name="lab")
+    widget = TrainWidget(viewer)
+    qtbot.addWidget(widget)
+    first = Path(widget.run_dir.text())
+    with qtbot.waitSignal(widget.failed, timeout=TIMEOUT_MS):
+        widget.start()
+    qtbot.waitUntil(widget.train_button.isEnabled, timeout=TIMEOUT_MS)
+    assert (first / "log.csv").is_file() and Path(widget.run_dir.text()) != first
+    assert not Path(widget.run_dir.text()).exists()

@@ -249,14 +249,14 @@ class TrainWidget(QWidget):
         show_status(self.status, f"{ending} after {result.length}{score}; "
                                  + (f"model: {best}" if best.is_file() else f"no best.pt yet; {result.run_dir} holds last.pt"))
         self.use_button.setEnabled(best.is_file())
-        if self.run_dir.text() == self._default_dir:  # the next run gets a new folder
-            self._default_dir = str(default_run_dir())
-            self.run_dir.setText(self._default_dir)
         self.trained.emit(result)
 
     def _finished(self) -> None:
         self.train_button.setEnabled(True)
         self.stop_button.setEnabled(False)
+        if self.run_dir.text() == self._default_dir and Path(self._default_dir).exists():  # also after an error
+            self._default_dir = str(default_run_dir())  # the next run gets a new folder
+            self.run_dir.setText(self._default_dir)
 
     def _fail(self, error: BaseException) -> None:
         self.failed.emit(show_error(self.status, error))
