@@ -212,3 +212,20 @@ def test_after_a_run_that_failed_in_its_folder_the_next_run_gets_a_new_one(qtbot
     qtbot.waitUntil(widget.train_button.isEnabled, timeout=TIMEOUT_MS)
     assert (first / "log.csv").is_file() and Path(widget.run_dir.text()) != first
     assert not Path(widget.run_dir.text()).exists()
+
+
+def test_the_epoch_count_shown_is_the_running_runs_not_the_boxs(qtbot, tmp_path):
+    # the status read the epochs box at each epoch: set to 9 during a 2-epoch run, it said "epoch 1/9"
+    from napari.components import ViewerModel
+
+    viewer = ViewerModel()
+    open_crop_of_the_sample(viewer, size=48)
+    widget = train_widget_from(viewer, tmp_path / "run", qtbot)
+    widget.epochs.setValue(2)
+    shown = []
+    widget.epoch_finished.connect(lambda row: shown.append(widget.status.text().split(":")[0]))
+    with qtbot.waitSignal(widget.trained, timeout=TIMEOUT_MS):
+        widget.start()
+        widget.epochs.setValue(9)
+    assert shown == ["epoch 1/2", "epoch 2/2"]
+    qtbot.waitUntil(widget.train_button.isEnabled, timeout=TIMEOUT_MS)

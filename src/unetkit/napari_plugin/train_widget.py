@@ -114,6 +114,7 @@ class TrainWidget(QWidget):
         self.use_button.clicked.connect(self.use_model)
         self.result: TrainResult | None = None
         self._default_dir = self.run_dir.text()
+        self._epochs: int | None = None  # the running run's (the box may change meanwhile)
         self._stop_event: threading.Event | None = None
         self._worker: FunctionWorker | None = None
         self._relay: _Relay | None = None
@@ -207,7 +208,7 @@ class TrainWidget(QWidget):
         relay.row.connect(self._epoch_done)
         relay.message.connect(self._message)
         self.destroyed.connect(stop.set)  # the viewer closes: the run saves and ends
-        self._stop_event, self._relay, self.result = stop, relay, None
+        self._stop_event, self._relay, self.result, self._epochs = stop, relay, None, config.epochs
         self.curve.clear()
         self.train_button.setEnabled(False)
         self.stop_button.setEnabled(True)
@@ -234,7 +235,7 @@ class TrainWidget(QWidget):
     def _epoch_done(self, row: dict[str, str]) -> None:
         self.curve.add_row(row)
         dice = f", validation Dice {float(row['val_dice']):.3f}" if row.get("val_dice") else " (no validation: one plane)"
-        limit = f"/{self.epochs.value()}" if self.epochs.value() else ""
+        limit = f"/{self._epochs}" if self._epochs else ""
         show_status(self.status, f"epoch {row['epoch']}{limit}: loss {float(row['loss']):.4f}{dice}")
         self.epoch_finished.emit(row)
 
