@@ -72,7 +72,10 @@ def test_the_reader_declines_other_files(tmp_path):
     write_image(tmp_path / "cells_overlay.png", np.zeros((8, 8, 3), np.uint8))  # predict's overlay
     write_image(tmp_path / "photo_labels.png", np.zeros((8, 8, 3), np.uint8))  # the name, but colour
     (tmp_path / "broken_labels.tif").write_bytes(b"not a tiff")
-    for name in ("cells.png", "cells_overlay.png", "photo_labels.png", "broken_labels.tif", "missing_labels.png"):
+    # the name, but float pixels (a probability map): it was accepted, then failed to open instead of falling back
+    write_image(tmp_path / "probability_labels.tif", np.zeros((8, 8), np.float32))
+    for name in ("cells.png", "cells_overlay.png", "photo_labels.png", "broken_labels.tif", "missing_labels.png",
+                 "probability_labels.tif"):
         assert get_reader(str(tmp_path / name)) is None, name
     assert get_reader([str(tmp_path / "cells.png"), str(tmp_path / "photo_labels.png")]) is None
 

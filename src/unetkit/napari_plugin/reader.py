@@ -48,11 +48,12 @@ def label_kind(path: str | Path) -> str | None:
 
 
 def is_label_image(path: str | Path) -> bool:
-    """A unetkit label file name, holding one channel (read from the header only)."""
+    """A unetkit label file name, holding one channel of integers (read from the header only)."""
     if label_kind(path) is None:
         return False
     try:
-        return plane_shape(path).channels == 1
+        shape = plane_shape(path)
+        return shape.channels == 1 and np.dtype(shape.dtype).kind in "uib"
     except UnetkitError:
         return False
 
