@@ -162,7 +162,7 @@ def test_problems_are_shown_in_the_widget_not_raised(make_napari_viewer, qtbot, 
     assert widget.result is None and not widget.use_button.isEnabled()
 
 
-@pytest.mark.parametrize("problem", ["object ids read as classes", "NaN in the image"])
+@pytest.mark.parametrize("problem", ["object ids read as classes", "NaN in the image", "patches too small"])
 def test_data_problems_name_the_layers_and_the_widgets_options(qtbot, tmp_path, problem):
     # they named the temporary copy (/tmp/unetkit-napari-.../masks/layer.tif, gone by then) and the
     # command line's options (pass --instance-masks)
@@ -172,14 +172,19 @@ def test_data_problems_name_the_layers_and_the_widgets_options(qtbot, tmp_path, 
     image = np.zeros((2, 48, 48), np.float32)
     labels = np.zeros((2, 48, 48), np.uint16)
     labels[:, 4:14, 4:14], labels[:, 20:30, 20:30] = 1, 7
+    if problem != "object ids read as classes":
+        labels = labels > 0
     if problem == "NaN in the image":
-        image[0, 0, 0], labels = np.nan, labels > 0
+        image[0, 0, 0] = np.nan
     viewer.add_image(image, name="cells")
     viewer.add_labels(labels.astype(np.uint16), name="nuclei")
     widget = train_widget_from(viewer, tmp_path / "run", qtbot)
+    if problem == "patches too small":
+        widget.depth.setValue(8)
     expected = {"object ids read as classes": ("labels layer 'nuclei': mask has values {0, 1, 7}",
                                                'tick "labels are object ids"'),
-                "NaN in the image": ("image layer 'cells': image holds 1 NaN", "")}[problem]
+                "NaN in the image": ("image layer 'cells': image holds 1 NaN", ""),
+                "patches too small": ("patch size 128 or more, or a smaller depth",)}[problem]
     with qtbot.waitSignal(widget.failed, timeout=TIMEOUT_MS) as failed:
         widget.start()
     assert all(part in failed.args[0] for part in expected), failed.args[0]

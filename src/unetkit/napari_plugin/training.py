@@ -50,7 +50,8 @@ WIDGET_TERMS = (
     ("leave --task instances out", 'learn pixels'), ("--task instances", "learn objects"),
     ("--classes", "classes"), ("continue it with --resume", "continue it on the command line: unetkit train --resume"),
     ("a folder for --out", "a folder as the run folder"), ("another --out", "another run folder"),
-    ("--out", "the run folder"),
+    ("--out", "the run folder"), ("--patch-size", "patch size"), ("--depth", "depth"), ("--epochs", "epochs"),
+    ("--steps-per-epoch", "steps per epoch"), ("--lr", "learning rate"), ("--max-time", "time budget"),
 )
 
 
