@@ -234,3 +234,15 @@ def test_the_epoch_count_shown_is_the_running_runs_not_the_boxs(qtbot, tmp_path)
         widget.epochs.setValue(9)
     assert shown == ["epoch 1/2", "epoch 2/2"]
     qtbot.waitUntil(widget.train_button.isEnabled, timeout=TIMEOUT_MS)
+
+
+def test_without_labels_the_fix_names_the_sample_as_the_menu_shows_it(qtbot, tmp_path):
+    # it said "File > Open Sample > HeLa nuclei": the menu has a unetkit submenu and two HeLa entries
+    from napari.components import ViewerModel
+
+    viewer = ViewerModel()
+    viewer.add_image(np.zeros((32, 32), np.float32), name="img")
+    widget = train_widget_from(viewer, tmp_path / "run", qtbot)
+    with qtbot.waitSignal(widget.failed, timeout=TIMEOUT_MS) as failed:
+        widget.start()
+    assert "File > Open Sample > unetkit > HeLa nuclei (training frames)" in failed.args[0]

@@ -197,7 +197,8 @@ class TrainWidget(QWidget):
         try:
             if image is None or labels is None:
                 raise InputError("training needs an image layer and a labels layer drawn on it",
-                                 fix="open both (File > Open Sample > HeLa nuclei shows the form), or paint labels")
+                                 fix="open both (File > Open Sample > unetkit > HeLa nuclei (training frames) "
+                                     "shows the form), or paint labels")
             if not self.run_dir.text().strip():
                 raise InputError("no run folder", fix="choose a new or empty folder for the run")
             config = self.config()
