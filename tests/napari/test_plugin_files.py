@@ -107,6 +107,13 @@ def test_training_data_from_layers_are_a_folder_that_training_reads(tmp_path):
     assert all(sorted(np.unique(s.mask).tolist()) == [0, 1] for s in samples)
 
 
+def test_object_ids_beyond_32_bits_stay_distinct():
+    # they were cast to uint32: id 2**32 + 1 became 1, two objects one
+    from unetkit.napari_plugin.training import mask_array
+
+    assert np.unique(mask_array(np.array([[0, 1, 2**32 + 1]], np.int64), "labels")).tolist() == [0, 1, 2**32 + 1]
+
+
 def test_a_stack_painted_on_some_planes_trains_on_those_planes_only(tmp_path):
     # the frames of a time series left unpainted were trained on, and validated, as all background
     from unetkit.data.io import read_planes

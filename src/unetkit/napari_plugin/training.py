@@ -80,7 +80,7 @@ def mask_array(labels: Any, name: str) -> np.ndarray:
         raise InputError(f"labels layer holds negative values (down to {labels.min()})", path=name,
                          fix="use 0 for background and 1.. for classes or objects")
     top = int(labels.max()) if labels.size else 0
-    return labels.astype(np.uint16 if top < 2**16 else np.uint32)
+    return labels.astype(np.uint16 if top < 2**16 else np.uint32 if top < 2**32 else np.uint64)
 
 
 def write_training_folder(image: Any, labels: Any, rgb: bool, folder: Path, name: str = "layer",
