@@ -120,3 +120,17 @@ def test_problems_are_shown_in_the_widget_not_raised(make_napari_viewer, qtbot, 
     assert "Traceback" not in widget.status.text() and "unexpected" not in widget.status.text()
     assert len(viewer.layers) == 1
     qtbot.waitUntil(widget.run_button.isEnabled, timeout=TIMEOUT_MS)
+
+
+def test_a_pasted_quoted_path_is_the_file_it_names(qtbot, foreground_model):
+    # Windows' "Copy as path" pastes "C:\...\best.pt" with its quotes: 'checkpoint not found'
+    from napari.components import ViewerModel
+
+    viewer = ViewerModel()
+    viewer.add_image(np.zeros((32, 32), np.float32), name="img")
+    widget = SegmentWidget(viewer)
+    qtbot.addWidget(widget)
+    widget.set_model_path(f' "{foreground_model}" ')
+    with qtbot.waitSignal(widget.segmented, timeout=TIMEOUT_MS):
+        widget.segment()
+    qtbot.waitUntil(widget.run_button.isEnabled, timeout=TIMEOUT_MS)

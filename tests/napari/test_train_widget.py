@@ -246,3 +246,11 @@ def test_without_labels_the_fix_names_the_sample_as_the_menu_shows_it(qtbot, tmp
     with qtbot.waitSignal(widget.failed, timeout=TIMEOUT_MS) as failed:
         widget.start()
     assert "File > Open Sample > unetkit > HeLa nuclei (training frames)" in failed.args[0]
+
+
+def test_a_pasted_quoted_run_folder_is_the_folder_it_names(qtbot, tmp_path):
+    # the quotes were kept: a relative folder named '"' in napari's working directory
+    from napari.components import ViewerModel
+
+    widget = train_widget_from(ViewerModel(), f"'{tmp_path / 'run'}'", qtbot)
+    assert widget.config().out == str(tmp_path / "run")

@@ -54,6 +54,16 @@ def status_label(lines: int = 3) -> QLabel:
     return label
 
 
+def typed_path(text: str) -> str:
+    """A path as typed or pasted: without surrounding spaces and quotes (a file manager's "Copy as path" adds them).
+
+    >>> typed_path(' "C:/runs/a/best.pt" ')
+    'C:/runs/a/best.pt'
+    """
+    text = text.strip()
+    return text[1:-1].strip() if len(text) > 1 and text[0] == text[-1] and text[0] in "\"'" else text
+
+
 def show_status(status: QLabel, text: str) -> None:
     status.setStyleSheet("")
     status.setText(text)

@@ -22,7 +22,7 @@ from qtpy.QtWidgets import (
 
 from ..errors import InputError
 from ..inference.loading import load_predictor
-from .common_widget import LayerChoice, show_error, show_status, spin_box, status_label
+from .common_widget import LayerChoice, show_error, show_status, spin_box, status_label, typed_path
 from .segment import MODELS_OWN, TileOptions, count_objects, count_tiles, segment_layer_data, with_min_object_size
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ class SegmentWidget(QWidget):
         from napari.qt.threading import create_worker
 
         layer = self.image_choice.current_layer()
-        path = self.model_path.text().strip()
+        path = typed_path(self.model_path.text())
         if layer is None:
             self._fail(InputError("no image layer", fix="open an image (File > Open, or File > Open Sample)"))
             return None

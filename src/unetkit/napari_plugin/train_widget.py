@@ -30,7 +30,7 @@ from ..errors import InputError, UnetkitError
 from ..model import PRESETS
 from ..training.config import TASK_DEFAULTS
 from ..training.loop import BEST, TrainResult
-from .common_widget import LayerChoice, show_error, show_status, spin_box, status_label
+from .common_widget import LayerChoice, show_error, show_status, spin_box, status_label, typed_path
 from .curve_widget import TrainingCurve
 from .reader import MASK_MODE_KEY
 from .training import TrainConfig, default_run_dir, train_from_layers
@@ -183,7 +183,7 @@ class TrainWidget(QWidget):
             task_options = {"mask_mode": "instances" if self.instances.isChecked() else "classes",
                             "num_classes": self.classes.value()}
         return TrainConfig(
-            out=str(Path(self.run_dir.text().strip()).expanduser()), **task_options,
+            out=str(Path(typed_path(self.run_dir.text())).expanduser()), **task_options,
             epochs=self.epochs.value() or None, max_time_s=60.0 * self.minutes.value() or None,
             steps_per_epoch=self.steps.value(), patch_size=self.patch_size.value(), lr=self.learning_rate.value(),
             depth=self.depth.value(), base_width=self.width.value(), progress=False,
@@ -199,7 +199,7 @@ class TrainWidget(QWidget):
                 raise InputError("training needs an image layer and a labels layer drawn on it",
                                  fix="open both (File > Open Sample > unetkit > HeLa nuclei (training frames) "
                                      "shows the form), or paint labels")
-            if not self.run_dir.text().strip():
+            if not typed_path(self.run_dir.text()):
                 raise InputError("no run folder", fix="choose a new or empty folder for the run")
             config = self.config()
         except UnetkitError as error:
