@@ -120,6 +120,20 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any], overwrite: bool =
 
     A failed write (disk full, say) raises :class:`CheckpointError` and leaves an existing
     file at ``path`` as it was.
+
+    >>> import tempfile
+    >>> from unetkit.model import UNet
+    >>> path = Path(tempfile.mkdtemp()) / "model.pt"
+    >>> payload = make_checkpoint(UNet(depth=2, base_width=2))
+    >>> save_checkpoint(path, payload)
+    >>> save_checkpoint(path, payload)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    unetkit.errors.OutputExistsError: .../model.pt: output exists already
+      fix: pass --overwrite, or choose another --out
+    >>> save_checkpoint(path, payload, overwrite=True)
+    >>> [file.name for file in path.parent.iterdir()]  # replaced in one step: no temporary file left beside it
+    ['model.pt']
     """
     try:
         atomic_write(path, lambda target: target.write_bytes(serialized(payload)), overwrite=overwrite)
@@ -268,7 +282,23 @@ class LoadedModel:
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
-    """Rebuild the model of a checkpoint, refusing damaged or non-finite weights."""
+    """Rebuild the model of a checkpoint, refusing damaged or non-finite weights.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> save_checkpoint(folder / "m.pt", make_checkpoint(UNet(UNetConfig(depth=2, base_width=2, num_classes=3))))
+    >>> loaded = load_checkpoint(folder / "m.pt")
+    >>> loaded.model.config.num_classes, loaded.model.training, loaded.task.name, loaded.data_options.mask_mode
+    (3, False, 'semantic', 'classes')
+    >>> diverged = make_checkpoint(UNet(UNetConfig(depth=2, base_width=2)))
+    >>> _ = diverged["model_state"]["inc.block.0.weight"].fill_(float("nan"))
+    >>> save_checkpoint(folder / "diverged.pt", diverged)
+    >>> load_checkpoint(folder / "diverged.pt")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    unetkit.errors.CheckpointError: .../diverged.pt: checkpoint holds NaN or infinite weights (inc.block.0.weight): the training that wrote it diverged
+      fix: use an earlier checkpoint, or train again with a lower --lr
+    """
     payload = read_checkpoint(path)
     try:
         config = UNetConfig.from_dict(payload["model_config"])
@@ -290,6 +320,17 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[UN
     sigmoid for one output and a softmax over several, right for pixel models only; an object model's
     outputs take the activation of its task (two sigmoids for the ``distance`` method), which
     :func:`unetkit.load_predictor` applies, with the task that turns outputs into labels.
+
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from unetkit.model import labels_from_logits
+    >>> path = Path(tempfile.mkdtemp()) / "m.pt"
+    >>> save_checkpoint(path, make_checkpoint(UNet(UNetConfig(depth=2, base_width=2))))
+    >>> network, data_options = load_model(path)
+    >>> image = data_options.normalization.apply(np.arange(256, dtype=np.uint8).reshape(1, 16, 16))
+    >>> logits = network(torch.from_numpy(image)[None])
+    >>> tuple(logits.shape), tuple(labels_from_logits(logits).shape)
+    ((1, 1, 16, 16), (1, 16, 16))
     """
     loaded = load_checkpoint(path, device)
     return loaded.model, loaded.data_options
