@@ -373,5 +373,13 @@ def labels_from_probabilities(probabilities: torch.Tensor) -> torch.Tensor:
 
 
 def labels_from_logits(logits: torch.Tensor) -> torch.Tensor:
-    """Integer labels straight from logits; the same answer as via probabilities."""
+    """Integer labels straight from logits; the same answer as via probabilities.
+
+    >>> labels_from_logits(torch.tensor([[[[-1.0, 2.0]]]])).tolist()  # one class: foreground where the logit is > 0
+    [[[0, 1]]]
+    >>> three_classes = torch.tensor([[[[0.1, 3.0]], [[2.0, -1.0]], [[0.5, 0.0]]]])  # (N, K, H, W) = (1, 3, 1, 2)
+    >>> labels = labels_from_logits(three_classes)
+    >>> labels.tolist(), labels.dtype
+    ([[[1, 0]]], torch.int64)
+    """
     return labels_from_probabilities(probabilities_from_logits(logits))

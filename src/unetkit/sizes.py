@@ -25,7 +25,18 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class SizeRule:
-    """Input sides ``minimum + n * step`` (n >= 0); output side = input side - 2 * halo."""
+    """Input sides ``minimum + n * step`` (n >= 0); output side = input side - 2 * halo.
+
+    Every network has one: 'same' padding takes any multiple of its pooling factor, 'valid'
+    padding loses a border (the halo) that the tiler feeds as context.
+
+    >>> from unetkit.model import UNet, UNetConfig
+    >>> UNet(UNetConfig(depth=3, base_width=2)).size_rule
+    SizeRule(minimum=4, step=4, halo=0)
+    >>> valid = UNet(UNetConfig(depth=3, base_width=2, padding="valid")).size_rule
+    >>> valid.halo, valid.accepts(64), valid.output_size(64)
+    (20, True, 24)
+    """
 
     minimum: int
     step: int

@@ -107,7 +107,16 @@ class Task(Protocol):
 
 @dataclass(frozen=True)
 class SemanticTask:
-    """Pixels into classes: ``num_classes`` outputs (1: sigmoid, foreground/background)."""
+    """Pixels into classes: ``num_classes`` outputs (1: sigmoid, foreground/background).
+
+    >>> task = SemanticTask(num_classes=3)
+    >>> probabilities = np.array([[[0.7, 0.1]], [[0.2, 0.3]], [[0.1, 0.6]]], np.float32)  # (K, H, W)
+    >>> labels = task.labels(probabilities)
+    >>> labels.tolist(), labels.dtype
+    ([[0, 2]], dtype('uint8'))
+    >>> task.output_files("cells", "tif", overlay=True)
+    {'labels': 'cells_labels.tif', 'overlay': 'cells_overlay.png'}
+    """
 
     num_classes: int = 1
     name: ClassVar[str] = "semantic"
