@@ -55,6 +55,13 @@ class TileOptions:
     the image by this many mirrored pixels for 'same'-padding models, so that border pixels
     see mirrored context rather than zero padding (valid models always get the context
     their output needs).
+
+    >>> TileOptions(tile_size=256).overlap_pixels(256), TileOptions(tile_size=256, overlap=32).overlap_pixels(256)
+    (64, 32)
+    >>> TileOptions(blend="linear")
+    Traceback (most recent call last):
+    ...
+    unetkit.errors.ConfigError: blend must be 'gaussian' or 'uniform', got 'linear'
     """
 
     tile_size: int = 512
@@ -251,6 +258,16 @@ def predict_tiled(
     run in fp32). ``output``, if given, is a ``(K, H, W)`` float32 array to fill (a memory
     map, say) and is returned; ``progress`` is called with the number of tiles done after
     each batch. For outputs that should not be held at all, see :func:`tiled_bands`.
+
+    >>> from unetkit.model import UNet
+    >>> model, image = UNet(depth=2, base_width=2), np.zeros((1, 100, 60), np.float32)
+    >>> done = []  # progress gets each batch's count of tiles
+    >>> outputs = predict_tiled(model, image, TileOptions(tile_size=32), progress=done.append)
+    >>> outputs.shape, outputs.dtype, bool(0 <= outputs.min() and outputs.max() <= 1), sum(done)
+    ((1, 100, 60), dtype('float32'), True, 12)
+    >>> held = np.zeros((1, 100, 60), np.float32)  # a memory map (np.lib.format.open_memmap), say
+    >>> predict_tiled(model, image, TileOptions(tile_size=32), output=held) is held
+    True
     """
     predictor = as_predictor(predictor)
     height, width = image.shape[-2:]

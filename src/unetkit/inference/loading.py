@@ -57,7 +57,26 @@ def load_predictor(
     device: str = "auto",
     precision: str = "auto",
 ) -> LoadedPredictor:
-    """The predictor of a checkpoint or exported model, with its data options and task."""
+    """The predictor of a checkpoint or exported model, with its data options and task.
+
+    An object model's predictor applies its task's activation, and its task turns the outputs into labels:
+
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from unetkit.checkpoint import make_checkpoint, save_checkpoint
+    >>> from unetkit.instances import InstanceTask
+    >>> from unetkit.model import UNet, UNetConfig
+    >>> from unetkit.tiling import predict_tiled
+    >>> path = Path(tempfile.mkdtemp()) / "cells.pt"
+    >>> network = UNet(UNetConfig(depth=2, base_width=2, num_classes=2))  # the distance method's two outputs
+    >>> save_checkpoint(path, make_checkpoint(network, DataOptions(mask_mode="labels"), task=InstanceTask()))
+    >>> loaded = load_predictor(path, device="cpu", precision="fp32")
+    >>> loaded.task.name, loaded.predictor.num_outputs, loaded.data_options.mask_mode
+    ('instances', 2, 'labels')
+    >>> labels = loaded.task.labels(predict_tiled(loaded.predictor, np.zeros((1, 32, 32), np.float32)))
+    >>> labels.shape, labels.dtype
+    ((32, 32), dtype('uint16'))
+    """
     if backend not in BACKENDS:
         raise ConfigError(f"unknown backend {backend!r}", fix=f"choose one of {', '.join(BACKENDS)}")
     path = Path(path)

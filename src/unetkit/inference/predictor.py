@@ -33,7 +33,24 @@ Activation = Callable[[torch.Tensor], torch.Tensor]
 
 @runtime_checkable
 class Predictor(Protocol):
-    """What the tiler, evaluation and prediction need of a network, whatever runs it."""
+    """What the tiler, evaluation and prediction need of a network, whatever runs it.
+
+    Any object with these attributes and a call will do; this one thresholds its input:
+
+    >>> import numpy as np
+    >>> from unetkit.tiling import TileOptions, predict_tiled
+    >>> class Threshold:
+    ...     size_rule = SizeRule(minimum=1, step=1)
+    ...     in_channels = num_outputs = 1
+    ...     device = torch.device("cpu")
+    ...     def __call__(self, batch):
+    ...         return (batch > 0.5).float()
+    >>> isinstance(Threshold(), Predictor)
+    True
+    >>> image = np.zeros((1, 40, 50), np.float32); image[0, 10:30, 5:25] = 1
+    >>> np.allclose(predict_tiled(Threshold(), image, TileOptions(tile_size=16)), image)
+    True
+    """
 
     size_rule: SizeRule
     in_channels: int
@@ -77,6 +94,12 @@ class TorchPredictor:
     Runs under ``torch.inference_mode`` with the given autocast dtype (None: the model's own type), in eval mode
     (a model left in training mode is put back in it after), and turns logits into outputs with ``activation``
     (by default sigmoid or softmax).
+
+    >>> model = UNet(depth=2, base_width=2)  # in training mode, as made
+    >>> predictor = TorchPredictor(model, activation=torch.sigmoid)
+    >>> outputs = predictor(torch.rand(2, 1, 16, 16))
+    >>> tuple(outputs.shape), bool(((outputs >= 0) & (outputs <= 1)).all()), model.training
+    ((2, 1, 16, 16), True, True)
     """
 
     def __init__(
