@@ -180,7 +180,18 @@ def _ratio(numerator: float, denominator: float, empty: bool = True) -> float:
 
 
 def match_instances(truth: np.ndarray, prediction: np.ndarray, threshold: float = 0.5) -> MatchStats:
-    """Object-level scores of ``prediction`` against ``truth`` (label images, 0 = background)."""
+    """Object-level scores of ``prediction`` against ``truth`` (label images, 0 = background).
+
+    A predicted object matches a true one where their IoU is at least ``threshold``; the ids need not agree.
+
+    >>> truth = np.zeros((6, 12), int); truth[1:5, 1:5] = 1; truth[1:5, 7:11] = 2
+    >>> prediction = np.zeros((6, 12), int); prediction[1:5, 2:5] = 7  # object 1 at IoU 0.75, object 2 missed
+    >>> stats = match_instances(truth, prediction)
+    >>> stats.tp, stats.fp, stats.fn, stats.precision, stats.recall, stats.mean_matched_iou
+    (1, 0, 1, 1.0, 0.5, 0.75)
+    >>> match_instances(truth, prediction, threshold=0.8).tp
+    0
+    """
     intersection, true_area, pred_area = overlaps(truth, prediction)
     iou = _iou_matrix(intersection, true_area, pred_area)
     n_true, n_pred = true_area.size, pred_area.size

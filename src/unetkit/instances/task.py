@@ -49,7 +49,24 @@ OUTPUTS = {"distance": 2, "three-class": 3, "border-weights": 1}
 
 @dataclass(frozen=True)
 class InstanceTask:
-    """Objects from instance label masks; ``threshold`` and ``min_size`` tune the post-processing."""
+    """Objects from instance label masks; ``threshold`` and ``min_size`` tune the post-processing.
+
+    :meth:`encode` makes the targets a network learns from a label mask; :meth:`labels` turns its outputs back
+    into objects. Outputs as good as the targets give the touching cells back apart:
+
+    >>> from unetkit.instances.matching import match_instances
+    >>> cells = np.zeros((10, 18), np.int32); cells[2:8, 2:9] = 1; cells[2:8, 9:16] = 2
+    >>> task = InstanceTask(method="distance", min_size=20)
+    >>> task.num_outputs, [target.shape for target in task.encode(cells)]
+    (2, [(10, 18), (10, 18)])
+    >>> match_instances(cells, task.labels(np.stack(task.encode(cells)))).f1
+    1.0
+    >>> InstanceTask(method="watershed")
+    Traceback (most recent call last):
+    ...
+    unetkit.errors.ConfigError: unknown method 'watershed'
+      fix: choose one of distance, three-class, border-weights
+    """
 
     method: InstanceMethod = DEFAULT_METHOD
     threshold: float = 0.5  # foreground probability (and interior probability for three-class)
