@@ -142,6 +142,17 @@ def evaluate_checkpoint(
     instead of the model's setting. ``instance_masks`` (one-class pixel models): the masks are object
     labels, scored as foreground. ``ignore_index`` (pixel models): the mask value whose pixels no score counts,
     instead of the one the model was trained with (test masks with unlabelled regions).
+
+    >>> import tempfile
+    >>> from unetkit.checkpoint import make_checkpoint, save_checkpoint
+    >>> from unetkit.model import UNet
+    >>> path = Path(tempfile.mkdtemp()) / "m.pt"
+    >>> save_checkpoint(path, make_checkpoint(UNet(depth=2, base_width=2)))
+    >>> report = evaluate_checkpoint(path, "sample:heldout", TileOptions(tile_size=128), device="cpu")
+    >>> report.names, report.score_name, [row["image"] for row in report.rows()]
+    (['images/hela.tif[0]', 'images/hela.tif[1]'], 'dice', ['images/hela.tif[0]', 'images/hela.tif[1]', 'mean'])
+    >>> 0 <= report.accumulator.mean_dice() <= 1
+    True
     """
     loaded = load_predictor(checkpoint, backend=backend, device=device, precision=precision)
     loaded = with_object_options(loaded, checkpoint, min_object_size, ignore_border_objects)

@@ -67,6 +67,18 @@ Report = Callable[[str], None]
 
 @dataclass(frozen=True)
 class PredictOptions:
+    """How :func:`predict_files` tiles, runs and writes: ``unetkit predict``'s options (each field's comment
+    says what it does). Options that contradict each other are refused when made.
+
+    >>> PredictOptions(tile=TileOptions(tile_size=256), label_format="tif").tile.overlap_pixels(256)
+    64
+    >>> PredictOptions(overwrite=True, skip_existing=True)
+    Traceback (most recent call last):
+    ...
+    unetkit.errors.ConfigError: --overwrite and --skip-existing contradict each other
+      fix: choose one
+    """
+
     tile: TileOptions = field(default_factory=TileOptions)
     overlay: bool = True
     probabilities: bool = False
@@ -361,6 +373,21 @@ def predict_files(
     the network's threads leave idle (:func:`spare_core`; ``options.overlap`` decides
     otherwise). Under ``torchrun`` (or with ``options.shard``) this process
     predicts its share of the files only: files ``i, i + N, i + 2N, ...`` for shard i of N.
+
+    >>> import tempfile, tifffile
+    >>> from unetkit.checkpoint import make_checkpoint, save_checkpoint
+    >>> from unetkit.model import UNet
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> save_checkpoint(folder / "m.pt", make_checkpoint(UNet(depth=2, base_width=2)))
+    >>> tifffile.imwrite(folder / "cells.tif", np.random.default_rng(0).integers(0, 255, (2, 48, 64), np.uint8))
+    >>> options = PredictOptions(label_format="tif", overlay=False, progress=False)
+    >>> records = predict_files(folder / "m.pt", folder / "cells.tif", folder / "out", options)
+    >>> [record.labels.name for record in records], tifffile.imread(records[0].labels).shape
+    (['cells_000_labels.tif', 'cells_001_labels.tif'], (48, 64))
+    >>> again = dataclasses.replace(options, skip_existing=True)  # continue a stopped batch: nothing left to do
+    >>> predict_files(folder / "m.pt", folder / "cells.tif", folder / "out", again, report=print)
+    skipping 2 image(s) whose outputs all exist (--skip-existing)
+    []
     """
     if isinstance(inputs, (str, Path)):  # one image or folder: not a list of its characters
         inputs = [inputs]

@@ -67,6 +67,21 @@ def evaluate_samples(
 
     A :class:`~unetkit.model.UNet` is run in eval mode (fp32) and put back as it was (by its
     :class:`~unetkit.inference.predictor.TorchPredictor`).
+
+    A predictor that thresholds its input scores 1.0 on an image that is its own mask:
+
+    >>> import torch
+    >>> from unetkit.sizes import SizeRule
+    >>> class Threshold:
+    ...     size_rule, in_channels, num_outputs, device = SizeRule(1, 1), 1, 1, torch.device("cpu")
+    ...     def __call__(self, batch):
+    ...         return (batch > 0.5).float()
+    >>> image = np.zeros((1, 20, 30), np.float32); image[0, 5:15, 5:25] = 1
+    >>> seen = []  # on_image gets each sample and its predicted labels
+    >>> scores = evaluate_samples(Threshold(), [Sample("square", image, image[0].astype(np.uint8))],
+    ...                           on_image=lambda sample, labels: seen.append((sample.name, labels.shape)))
+    >>> scores.rows(), seen
+    ([{'dice': 1.0, 'iou': 1.0}], [('square', (20, 30))])
     """
     predictor = as_predictor(predictor)
     task = task or SemanticTask(predictor.num_outputs)
