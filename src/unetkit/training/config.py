@@ -90,6 +90,15 @@ class TrainConfig:
     Options left at None that follow the task (and ``early_stopping`` without ``epochs``) are
     resolved when the config is made, so ``config.json`` records what the run used; change a
     config with :meth:`replace`, which resolves them again, not ``dataclasses.replace``.
+
+    >>> semantic, instances = TrainConfig(out="runs/a"), TrainConfig(out="runs/b", task="instances")
+    >>> (semantic.patch_size, semantic.steps_per_epoch), (instances.patch_size, instances.steps_per_epoch)
+    ((128, 200), (256, 50))
+    >>> TrainConfig(out="runs/c", min_object_size=20)
+    Traceback (most recent call last):
+    ...
+    unetkit.errors.ConfigError: --min-object-size is for --task instances
+      fix: leave it out, or add --task instances
     """
 
     out: str = field(metadata=option("run directory (must be new; required unless --resume)"))

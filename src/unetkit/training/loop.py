@@ -490,6 +490,20 @@ def train(
     log row (``log.csv``'s columns) as it is written. torch's CPU random generator (and the current
     GPU's, if CUDA was in use before the call) is as it was before the call (the run seeds its own),
     so that later draws in a notebook do not repeat the run's seed.
+
+    A run stopped after its first step, then resumed to its end:
+
+    >>> import tempfile
+    >>> config = TrainConfig(out=tempfile.mkdtemp() + "/run", depth=2, base_width=4, epochs=1, steps_per_epoch=2,
+    ...                      batch_size=1, patch_size=32, progress=False, val_tile_size=64)
+    >>> stop = threading.Event(); stop.set()  # as a GUI's stop button would
+    >>> first = train(config, report=lambda text: None, stop=stop)
+    >>> first.global_step, first.stopped.value, (first.run_dir / "last.pt").is_file()
+    (1, 'signal', True)
+    >>> rows = []
+    >>> done = train(config, resume=True, report=lambda text: None, on_epoch=rows.append)
+    >>> done.global_step, done.stopped.value, [(row["epoch"], row["step"]) for row in rows]
+    (2, 'completed', [('1', '2')])
     """
     in_use = [torch.cuda.current_device()] if torch.cuda.is_available() and torch.cuda.is_initialized() else []
     with torch.random.fork_rng(devices=in_use):  # not every GPU: that would open a context on each (under DDP)
