@@ -142,6 +142,38 @@ def test_training_data_refuse_labels_of_another_shape_and_non_integer_labels(tmp
         write_training_folder(np.zeros((24, 32)), -np.ones((24, 32), np.int32), False, tmp_path / "c")
 
 
+def test_a_layer_holding_channels_on_an_axis_trains_and_segments_a_model_of_that_many_channels(tmp_path):
+    # a (C, H, W) layer was C planes: its labels' shape was refused, and a 2-channel model could not segment it
+    from unetkit import TrainConfig, load_predictor
+    from unetkit.data.io import read_planes
+    from unetkit.napari_plugin.segment import TileOptions, segment_layer_data
+    from unetkit.napari_plugin.training import train_from_layers, write_training_folder
+
+    rng = np.random.default_rng(0)
+    labels = np.zeros((48, 64), np.uint8)
+    labels[10:30, 8:40] = 1
+    image = np.stack([rng.integers(0, 50, (48, 64)), 200 * labels]).astype(np.uint8)  # C, H, W: objects in channel 1
+    said: list[str] = []
+    folder = write_training_folder(image, labels, rgb=False, folder=tmp_path / "data", report=said.append)
+    planes = read_planes(folder / "images" / "layer.tif")
+    assert len(planes) == 1 and np.array_equal(planes[0], np.moveaxis(image, 0, -1))
+    assert said == ["the image layer's axis 0 (of size 2), which the labels lack, is read as its channels"]
+    config = TrainConfig(out=str(tmp_path / "run"), depth=2, base_width=4, epochs=1, steps_per_epoch=2, batch_size=1,
+                         patch_size=32, progress=False)
+    result = train_from_layers(image, labels, rgb=False, config=config, report=lambda text: None)
+    loaded = load_predictor(result.run_dir / "best.pt", precision="fp32")
+    assert loaded.predictor.in_channels == 2
+    notes: list[str] = []
+    stack = np.stack([image, image, image])  # Z, C, Y, X
+    segmented = segment_layer_data(loaded, stack, False, TileOptions(tile_size=32), "cells", notes=notes.append)
+    alone = segment_layer_data(loaded, image, False, TileOptions(tile_size=32), "cells")
+    assert segmented.shape == (3, 48, 64) and alone.shape == (48, 64) and np.array_equal(segmented[2], alone)
+    assert notes == ["cells: the model's 2 channels are read from the layer's axis 1 (of size 2)"]
+    with pytest.raises(InputError, match=r"the model takes 2 channels, and the layer \(shape \(3, 48, 64\)\) has no "
+                                         "axis of 2"):
+        segment_layer_data(loaded, image[[0, 1, 1]], False, TileOptions(tile_size=32), "cells")
+
+
 def test_segmenting_a_layer_gives_the_notes_predict_prints_once_per_layer(tmp_path):
     # An 8-bit stack for a model whose training images were divided by 65535: predict says so, napari was silent.
     from unetkit import UNet, make_checkpoint, save_checkpoint, load_predictor

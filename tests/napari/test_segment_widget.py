@@ -54,6 +54,22 @@ def test_rgb_stacks_become_one_label_image_per_plane(make_napari_viewer, qtbot, 
     assert widget.progress.value() == widget.progress.maximum() == 2
 
 
+def test_a_layer_of_channels_on_an_axis_gives_labels_without_that_axis(make_napari_viewer, qtbot, tmp_path,
+                                                                       make_constant_model):
+    viewer = make_napari_viewer()
+    viewer.add_image(np.zeros((3, 2, 40, 48), np.uint8), name="zcyx", scale=(2.0, 1.0, 0.5, 0.25),
+                     translate=(4.0, 0.0, 1.0, 1.0))
+    widget = segment_widget(viewer)
+    widget.set_model_path(make_constant_model(tmp_path / "two.pt", bias=10.0, in_channels=2))
+    with qtbot.waitSignal(widget.segmented, timeout=TIMEOUT_MS) as done:
+        widget.segment()
+    labels = done.args[0]
+    assert labels.data.shape == (3, 40, 48) and labels.data.all()
+    np.testing.assert_array_equal(labels.scale, (2.0, 0.5, 0.25))  # the channels' axis dropped, Z, Y and X kept
+    np.testing.assert_array_equal(labels.translate, (4.0, 1.0, 1.0))
+    assert widget.progress.value() == widget.progress.maximum() == 3
+
+
 def test_an_onnx_export_segments_like_its_checkpoint(make_napari_viewer, qtbot, trained_model, tmp_path):
     pytest.importorskip("onnxruntime", reason='the export extra is not installed: pip install -e ".[export]"')
     from unetkit.export import export_checkpoint

@@ -2,6 +2,9 @@
 
 A napari image layer holds ``(..., H, W)`` (grey) or ``(..., H, W, C)`` (``rgb=True``,
 channels last); every leading axis (time, z) counts planes, as pages of a TIFF stack do.
+A grey layer may also hold the channels of a several-channel model on a leading axis
+(``(C, H, W)``, ImageJ's ``(Z, C, Y, X)``): :func:`channel_axis` finds it and
+:class:`ChannelsLast` reads such a layer plane by plane as channels-last planes.
 
 >>> import numpy as np
 >>> data = np.zeros((3, 5, 7, 3), np.uint8)
@@ -57,3 +60,58 @@ def stack_planes(data: Any, rgb: bool) -> np.ndarray:
     """All planes as one ``(N, H, W)`` or ``(N, H, W, C)`` array (N = 1 for a 2D image)."""
     array = np.asarray(data)
     return array.reshape((-1, *array.shape[len(array.shape) - plane_axes(array.ndim, rgb):]))
+
+
+def channel_axis(shape: tuple[int, ...], rgb: bool, channels: int) -> int | None:
+    """The leading axis of a grey layer that holds a model's ``channels`` (more than one): the last of that size,
+    next to Y and X as in ImageJ's order (``Z, C, Y, X``); None for a one-channel model, an RGB layer or none.
+
+    >>> channel_axis((5, 2, 64, 64), rgb=False, channels=2), channel_axis((5, 64, 64), rgb=False, channels=2)
+    (1, None)
+    """
+    if channels == 1 or rgb:
+        return None
+    sizes = leading_shape(shape, rgb=False)
+    return max((axis for axis, size in enumerate(sizes) if size == channels), default=None)
+
+
+def without_axis(shape: tuple[int, ...], axis: int | None) -> tuple[int, ...]:
+    """``shape`` without ``axis`` (as it is for None).
+
+    >>> without_axis((5, 2, 64, 64), 1)
+    (5, 64, 64)
+    """
+    return shape if axis is None else shape[:axis] + shape[axis + 1:]
+
+
+def labels_channel_axis(image_shape: tuple[int, ...], labels_shape: tuple[int, ...]) -> int | None:
+    """The leading axis of a grey image layer that its labels layer lacks: the image's channels (the last such
+    axis, as :func:`channel_axis` takes it); None where the labels have the image's shape or lack no one axis.
+
+    >>> labels_channel_axis((2, 64, 64), (64, 64)), labels_channel_axis((5, 64, 64), (5, 64, 64))
+    (0, None)
+    """
+    if len(image_shape) != len(labels_shape) + 1:
+        return None
+    return max((axis for axis in range(len(image_shape) - 2)
+                if without_axis(tuple(image_shape), axis) == tuple(labels_shape)), default=None)
+
+
+class ChannelsLast:
+    """A grey layer's ``data`` with the channels on leading ``axis`` read as channels-last planes (as an RGB
+    layer's), one plane at a time: lazy data (dask, zarr) stays lazy.
+
+    >>> data = np.arange(2 * 3 * 4 * 5).reshape(2, 3, 4, 5)     # Z, C, Y, X
+    >>> view = ChannelsLast(data, axis=1)
+    >>> view.shape, np.array_equal(view[(1,)], np.moveaxis(data[1], 0, -1))
+    ((2, 4, 5, 3), True)
+    """
+
+    def __init__(self, data: Any, axis: int):
+        self.data, self.axis = data, axis
+        shape = tuple(int(size) for size in data.shape)
+        self.shape = (*without_axis(shape, axis), shape[axis])
+
+    def __getitem__(self, index: tuple[int, ...]) -> np.ndarray:
+        full = (*index[: self.axis], slice(None), *index[self.axis:])
+        return np.moveaxis(np.asarray(self.data[full]), 0, -1)

@@ -44,13 +44,15 @@ import numpy as np
 from ..data.dataset import check_image_values
 from ..data.io import PlaneShape
 from ..data.normalize import to_channels_first
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError
 from ..inference.input_notes import input_notes
 from ..inference.loading import LoadedPredictor, with_object_options
 from ..inference.predictor import check_fits_predictor
 from ..instances.task import InstanceTask, size_emptied_note
 from ..tiling import TileOptions, plan_tiles, predict_tiled
-from .layers import channel_count, iter_planes, leading_shape, plane_count, spatial_shape
+from .layers import (
+    ChannelsLast, channel_axis, channel_count, iter_planes, leading_shape, plane_count, spatial_shape, without_axis,
+)
 
 __all__ = ["TileOptions", "count_tiles", "count_objects", "segment_layer_data", "with_min_object_size"]
 
@@ -81,7 +83,7 @@ def count_tiles(loaded: LoadedPredictor, shape: tuple[int, ...], rgb: bool, opti
     """How many tiles :func:`segment_layer_data` predicts for layer data of this shape (a progress total)."""
     height, width = spatial_shape(shape, rgb)
     per_plane = plan_tiles(loaded.predictor.size_rule, height, width, options).tile_count
-    return per_plane * plane_count(shape, rgb)
+    return per_plane * plane_count(without_axis(shape, channel_axis(shape, rgb, loaded.predictor.in_channels)), rgb)
 
 
 def segment_layer_data(
@@ -100,7 +102,21 @@ def segment_layer_data(
     ``unetkit predict`` prints on such an image (:func:`~unetkit.inference.input_notes.input_notes`:
     an 8-bit image for a model of 16-bit ones, say), those of the first plane that has any: once per layer;
     and, once, which planes an object model's minimum object size left without objects.
+
+    For a model of several channels, a grey layer's leading axis of that size holds them (:func:`channel_axis`;
+    ``notes`` is told which), and the labels have the layer's shape without it.
     """
+    channels = loaded.predictor.in_channels
+    axis = channel_axis(tuple(data.shape), rgb, channels)
+    if axis is not None:
+        data, rgb = ChannelsLast(data, axis), True
+        if notes is not None:
+            notes(f"{name}: the model's {channels} channels are read from the layer's axis {axis} (of size {channels})")
+    elif channels > 1 and not rgb:
+        raise InputError(f"the model takes {channels} channels, and the layer (shape {tuple(data.shape)}) has no "
+                         f"axis of {channels} before Y and X", path=name,
+                         fix=f"give one layer holding the {channels} channels on an axis before Y and X (as a "
+                             "several-channel TIFF opens without a channel axis), or use a model of one channel")
     shape = tuple(data.shape)
     height, width = spatial_shape(shape, rgb)
     check_fits_predictor(

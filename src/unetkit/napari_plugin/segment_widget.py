@@ -23,6 +23,7 @@ from qtpy.QtWidgets import (
 from ..errors import InputError
 from ..inference.loading import load_predictor
 from .common_widget import LayerChoice, show_error, show_status, spin_box, status_label, typed_path
+from .layers import channel_axis
 from .segment import MODELS_OWN, TileOptions, count_objects, count_tiles, segment_layer_data, with_min_object_size
 
 if TYPE_CHECKING:
@@ -41,13 +42,14 @@ class _Progress(QObject):
 
 
 def _segment(path: str, data: Any, rgb: bool, options: TileOptions, min_object_size: int, name: str,
-             relay: _Progress) -> tuple[np.ndarray, int | None]:
+             relay: _Progress) -> tuple[np.ndarray, int | None, int | None]:
     """Runs in the worker thread: load, count tiles, predict every plane; (labels, objects found:
-    None for a semantic model)."""
+    None for a semantic model, the layer's axis that held a several-channel model's channels: None if none)."""
     loaded = with_min_object_size(load_predictor(path), path, min_object_size)
     relay.total.emit(count_tiles(loaded, tuple(data.shape), rgb, options))
     labels = segment_layer_data(loaded, data, rgb, options, name, progress=relay.advanced.emit, notes=relay.noted.emit)
-    return labels, None if loaded.task.pixelwise else count_objects(labels)
+    axis = channel_axis(tuple(data.shape), rgb, loaded.predictor.in_channels)
+    return labels, None if loaded.task.pixelwise else count_objects(labels), axis
 
 
 def _warn(note: str) -> None:
@@ -148,10 +150,12 @@ class SegmentWidget(QWidget):
     def _finished(self) -> None:
         self.run_button.setEnabled(True)
 
-    def _add_labels(self, result: tuple[np.ndarray, int | None]) -> None:
-        labels, count = result
+    def _add_labels(self, result: tuple[np.ndarray, int | None, int | None]) -> None:
+        labels, count, axis = result
         layer = self._layer
-        added = self.viewer.add_labels(labels, name=f"{layer.name} prediction", scale=layer.scale, translate=layer.translate)
+        scale, translate = ((layer.scale, layer.translate) if axis is None  # the channels' axis has no labels
+                            else (np.delete(layer.scale, axis), np.delete(layer.translate, axis)))
+        added = self.viewer.add_labels(labels, name=f"{layer.name} prediction", scale=scale, translate=translate)
         foreground = float(np.count_nonzero(labels)) / max(labels.size, 1)
         objects = "" if count is None else f"{count} object{'' if count == 1 else 's'}, "
         show_status(self.status, f"added {added.name}: {objects}{foreground:.1%} of pixels labelled")

@@ -37,7 +37,7 @@ import tifffile
 from ..errors import InputError, UnetkitError
 from ..training.config import TrainConfig
 from ..training.loop import EpochCallback, Report, TrainResult, train
-from .layers import spatial_shape, stack_planes
+from .layers import labels_channel_axis, spatial_shape, stack_planes
 
 __all__ = ["TrainConfig", "default_run_dir", "train_from_layers", "write_training_folder"]
 
@@ -88,20 +88,29 @@ def write_training_folder(image: Any, labels: Any, rgb: bool, folder: Path, name
     """``folder/images/<name>.tif`` and ``folder/masks/<name>.tif`` from layer data; returns ``folder``.
 
     Every leading axis of the image (time, z) counts planes; the labels must have the
-    image's shape without its channels. Of a stack painted on some planes, only those are
-    written (the others are not painted, not background), as ``report`` is told.
+    image's shape without its channels: RGB's, or a grey layer's leading axis that the labels
+    lack (:func:`~unetkit.napari_plugin.layers.labels_channel_axis`). Of a stack painted on
+    some planes, only those are written (the others are not painted, not background). ``report``
+    is told of both.
     """
     image = np.asarray(image)
     labels = mask_array(labels, name)
-    expected = image.shape[:-1] if rgb else image.shape
+    axis = None if rgb else labels_channel_axis(image.shape, labels.shape)
+    if axis is not None:  # a grey layer holding channels on an axis the labels lack: channels last, as RGB's
+        image = np.moveaxis(image, axis, -1)
+        if report is not None:
+            report(f"the image layer's axis {axis} (of size {image.shape[-1]}), which the labels lack, is read as its "
+                   "channels")
+    channels_last = rgb or axis is not None
+    expected = image.shape[:-1] if channels_last else image.shape
     if labels.shape != expected:
         raise InputError(
             f"labels layer has shape {labels.shape}, the image layer {expected}"
             + (" (without its colour channels)" if rgb else ""),
             path=name, fix="choose the labels layer drawn on this image (same size and planes)",
         )
-    spatial_shape(image.shape, rgb)  # a 1D layer says so here
-    images, masks = stack_planes(image, rgb), stack_planes(labels, False)
+    spatial_shape(image.shape, channels_last)  # a 1D layer says so here
+    images, masks = stack_planes(image, channels_last), stack_planes(labels, False)
     painted = masks.reshape(len(masks), -1).any(axis=1)
     if painted.any() and not painted.all():
         images, masks = images[painted], masks[painted]
@@ -109,7 +118,9 @@ def write_training_folder(image: Any, labels: Any, rgb: bool, folder: Path, name
             report(f"training on the {len(masks)} of {len(painted)} planes that hold labels (the others are not painted)")
     for sub in ("images", "masks"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
-    tifffile.imwrite(folder / "images" / f"{name}.tif", images, photometric="rgb" if rgb else "minisblack")
+    channels = {"photometric": "rgb"} if rgb else {"photometric": "minisblack"} if axis is None else \
+        {"photometric": "minisblack", "planarconfig": "contig", "metadata": {"axes": "QYXS"}}  # planes of C channels
+    tifffile.imwrite(folder / "images" / f"{name}.tif", images, **channels)
     tifffile.imwrite(folder / "masks" / f"{name}.tif", masks, photometric="minisblack")
     return folder
 
