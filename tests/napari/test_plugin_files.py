@@ -131,6 +131,20 @@ def test_a_stack_painted_on_some_planes_trains_on_those_planes_only(tmp_path):
     assert len(read_planes(tmp_path / "all" / "masks" / "layer.tif")) == 4 and len(said) == 1  # all painted
 
 
+def test_widget_terms_replace_whole_options_not_option_like_text_in_paths():
+    # '--lr' in a run folder 'unet--lr-0.01' became 'unetlearning rate-0.01' in the fix to copy
+    from unetkit.errors import OutputExistsError
+    from unetkit.napari_plugin.training import in_layer_terms
+
+    error = OutputExistsError("run directory exists and is not empty", path="/data/unet--lr-0.01",
+                              fix="continue it with --resume /data/unet--lr-0.01, or choose another --out")
+    said = str(in_layer_terms(error, Path("/tmp/unetkit-napari-x"), ("cells", "nuclei")))
+    assert "unetkit train --resume /data/unet--lr-0.01, or choose another run folder" in said, said
+    error = OutputExistsError("--out is a folder of other files (a--depth.txt), not a run", path="/d")
+    said = str(in_layer_terms(error, Path("/tmp/unetkit-napari-x"), ("cells", "nuclei")))
+    assert said.startswith("/d: the run folder is a folder of other files (a--depth.txt)"), said
+
+
 def test_training_data_refuse_labels_of_another_shape_and_non_integer_labels(tmp_path):
     from unetkit.napari_plugin.training import write_training_folder
 

@@ -140,8 +140,9 @@ def in_layer_terms(error: UnetkitError, folder: Path, names: tuple[str, str]) ->
         path = (f"image layer {names[0]!r}" if part == ("images",) else f"labels layer {names[1]!r}"
                 if part == ("masks",) or path == LAYER_FILE else f"layers {names[0]!r} and {names[1]!r}")
     problem, fix = error.problem, error.fix
-    for option, term in WIDGET_TERMS:
-        problem, fix = (text and re.sub(re.escape(option) + r"\b", term, text) for text in (problem, fix))
+    for option, term in WIDGET_TERMS:  # a whole option only: not the '--lr' of a folder 'unet--lr-0.01' in a message
+        pattern = r"(?<![\w./-])" + re.escape(option) + r"(?![\w-])"
+        problem, fix = (text and re.sub(pattern, term, text) for text in (problem, fix))
     return type(error)(problem, path=path, fix=fix)
 
 
