@@ -118,6 +118,18 @@ def test_an_image_without_a_score_does_not_push_the_worst_image_out_of_the_pictu
     assert list(keep.pictures()) == [0]
 
 
+def test_the_pooled_row_says_n_a_for_a_class_in_no_image_as_the_mean_row_does():
+    # class 2 is in no mask and no prediction: the mean row said n/a, the pooled row 1.0000
+    from unetkit.report.page import report_html
+
+    accumulator = MetricAccumulator(num_classes=3)
+    accumulator.update(np.array([[1, 0]]), np.array([[1, 1]]))
+    accumulator.update(np.array([[0, 0]]), np.array([[1, 0]]))
+    foot = re.search(r"<tfoot>.*</tfoot>", report_html(EvaluationReport(["a", "b"], accumulator)), re.S).group(0)
+    pooled = re.findall(r"<td>([^<]*)</td>", foot.split("pooled (all pixels together)")[1])
+    assert pooled == ["0.5000", "0.3333", "0.5000", "n/a", "0.3333", "n/a"], pooled
+
+
 def test_the_header_and_captions_say_n_a_for_an_undefined_score_not_nan():
     from unetkit.instances.scores import ObjectAccumulator
     from unetkit.report.page import report_html

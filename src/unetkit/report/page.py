@@ -59,8 +59,10 @@ def score_columns(row: dict[str, float], scores: Scores | None = None) -> dict[s
     """
     columns = {COLUMN_TITLES.get(name, name): float(value) for name, value in row.items()}
     if scores is not None and len(scores.dice) > 2:
-        columns.update({f"Dice {c}": scores.dice[c] for c in range(1, len(scores.dice))})
-        columns.update({f"IoU {c}": scores.iou[c] for c in range(1, len(scores.iou))})
+        # n/a for a class in neither truth nor prediction, as the table's per-image columns say
+        scored = [scores.present is None or scores.present[c] for c in range(len(scores.dice))]
+        columns.update({f"Dice {c}": scores.dice[c] if scored[c] else float("nan") for c in range(1, len(scores.dice))})
+        columns.update({f"IoU {c}": scores.iou[c] if scored[c] else float("nan") for c in range(1, len(scores.iou))})
     return columns
 
 
@@ -179,7 +181,7 @@ def _table_section(evaluation: EvaluationReport, order: list[int]) -> str:
         foot = f"<tfoot><tr><td>mean of {len(columns)} images</td>{means}</tr>"
         pooled = _pooled(evaluation)
         if pooled is not None:
-            cells = "".join(f"<td>{value:.4f}</td>" for value in pooled.values())
+            cells = "".join(f"<td>{format_score(value)}</td>" for value in pooled.values())
             foot += f"<tr><td>pooled (all pixels together)</td>{cells}</tr>"
         foot += "</tfoot>"
     return (f'<section id="table"><h2>Scores per image</h2>'
