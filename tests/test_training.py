@@ -890,3 +890,13 @@ def test_a_run_trains_on_ome_zarr_images_and_resumes_on_them(tmp_path):
     assert first.epochs_completed == 1
     again = train(resume_config(tmp_path / "run", epochs=2), resume=True, report=QUIET)
     assert again.epochs_completed == 2 and again.global_step > first.global_step
+
+
+def test_adam_is_fused_on_the_cpu_only_where_torch_has_the_kernel(monkeypatch):
+    # torch 2.3 (pyproject.toml allows it) has fused Adam on CUDA only: fused=True on the CPU raised at every run's start
+    from unetkit.training.optim import build_optimizer
+
+    parameters = [torch.nn.Parameter(torch.zeros(2))]
+    assert build_optimizer("adamw", parameters, lr=1e-3).defaults["fused"] is True
+    monkeypatch.setattr(torch, "__version__", "2.3.1")
+    assert build_optimizer("adam", parameters, lr=1e-3).defaults["fused"] is None

@@ -18,11 +18,19 @@ import math
 from typing import Iterable
 
 import torch
+from torch.torch_version import TorchVersion
 
 from ..errors import ConfigError
 
 
-FUSED_ADAM_DEVICES = ("cpu", "cuda")
+def fused_adam_devices(version: str | None = None) -> tuple[str, ...]:
+    """The devices on which unetkit asks for Adam's fused kernel: CUDA, and the CPU from torch 2.4 on (2.3, which
+    pyproject.toml allows, has it on CUDA only and refuses ``fused=True`` for a CPU parameter).
+
+    >>> fused_adam_devices("2.3.1"), fused_adam_devices("2.4.0")
+    (('cuda',), ('cpu', 'cuda'))
+    """
+    return ("cpu", "cuda") if TorchVersion(version or torch.__version__) >= (2, 4) else ("cuda",)
 
 
 def build_optimizer(
@@ -34,7 +42,7 @@ def build_optimizer(
     momentum: float = 0.99,
 ) -> torch.optim.Optimizer:
     """The optimizer ``name`` over ``parameters``. Adam and AdamW use PyTorch's fused kernel (one pass
-    over each tensor) where every parameter lies on a device that has it (CPU, CUDA): the same update to
+    over each tensor) where every parameter lies on a device that has it (CPU from torch 2.4, CUDA): the same update to
     rounding, 4 % off the reference network's step on a 2-core CPU in bf16 (BENCHMARKS.md, "Adam's fused kernel").
 
     >>> build_optimizer("adam", [torch.nn.Parameter(torch.zeros(2))], lr=1e-3).defaults["fused"]
@@ -42,7 +50,7 @@ def build_optimizer(
     """
     parameters = list(parameters)
     if name in ("adam", "adamw"):
-        fused = all(parameter.device.type in FUSED_ADAM_DEVICES for parameter in parameters) or None
+        fused = all(parameter.device.type in fused_adam_devices() for parameter in parameters) or None
         adam = torch.optim.Adam if name == "adam" else torch.optim.AdamW
         return adam(parameters, lr=lr, weight_decay=weight_decay, fused=fused)
     if name == "sgd":
