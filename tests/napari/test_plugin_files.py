@@ -126,7 +126,8 @@ def test_a_stack_painted_on_some_planes_trains_on_those_planes_only(tmp_path):
     folder = write_training_folder(image, labels, rgb=False, folder=tmp_path / "data", report=said.append)
     assert [plane[0, 0] for plane in read_planes(folder / "images" / "layer.tif")] == [64, 192]
     assert len(read_planes(folder / "masks" / "layer.tif")) == 2
-    assert said == ["training on the 2 of 4 planes that hold labels (the others are not painted)"]
+    assert said == ["training on the 2 of 4 planes that hold labels: a plane without any is left out, not trained as "
+                    "background (for a truly empty frame, train on files: unetkit train)"]
     write_training_folder(image, labels > -1, rgb=False, folder=tmp_path / "all", report=said.append)
     assert len(read_planes(tmp_path / "all" / "masks" / "layer.tif")) == 4 and len(said) == 1  # all painted
 

@@ -115,7 +115,8 @@ def write_training_folder(image: Any, labels: Any, rgb: bool, folder: Path, name
     if painted.any() and not painted.all():
         images, masks = images[painted], masks[painted]
         if report is not None:
-            report(f"training on the {len(masks)} of {len(painted)} planes that hold labels (the others are not painted)")
+            report(f"training on the {len(masks)} of {len(painted)} planes that hold labels: a plane without any is "
+                   "left out, not trained as background (for a truly empty frame, train on files: unetkit train)")
     for sub in ("images", "masks"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     channels = {"photometric": "rgb"} if rgb else {"photometric": "minisblack"} if axis is None else \
