@@ -900,3 +900,27 @@ def test_adam_is_fused_on_the_cpu_only_where_torch_has_the_kernel(monkeypatch):
     assert build_optimizer("adamw", parameters, lr=1e-3).defaults["fused"] is True
     monkeypatch.setattr(torch, "__version__", "2.3.1")
     assert build_optimizer("adam", parameters, lr=1e-3).defaults["fused"] is None
+
+
+def test_a_several_class_run_saved_when_absent_classes_scored_1_resumes_with_a_new_bar(tmp_path):
+    # an image's mean Dice counted a class in neither mask nor prediction as 1.0 until 2026-12-07: a run saved then
+    # resumed with that higher best score as the bar, which no epoch scored today could pass
+    from unetkit.training.state import resume_config
+
+    data = write_dataset(tmp_path / "d", count=3)
+    for path in (data / "masks").iterdir():
+        mask = np.asarray(Image.open(path)).copy()
+        mask[:, 40:] *= 2  # objects on the right are class 2
+        Image.fromarray(mask).save(path)
+    config = TrainConfig(out=str(tmp_path / "run"), data=str(data), num_classes=3, depth=2, base_width=4, epochs=1,
+                         steps_per_epoch=2, batch_size=2, patch_size=32, progress=False, val_tile_size=64)
+    train(config, report=lambda text: None)
+    last = tmp_path / "run" / "last.pt"
+    payload = read_checkpoint(last)
+    assert payload["training"].pop("class_mean") == "present"  # as saved before: no record of the mean
+    payload["training"]["best_score"] = payload["training"]["reference_score"] = 0.999
+    save_checkpoint(last, payload, overwrite=True)
+    train(resume_config(tmp_path / "run", epochs=2), resume=True, report=lambda text: None)
+    rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
+    assert float(rows[-1]["best"]) == pytest.approx(float(rows[-1]["val_dice"]), abs=1e-5)  # not the old 0.999
+    assert read_checkpoint(last)["training"]["class_mean"] == "present"

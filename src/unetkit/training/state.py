@@ -54,6 +54,9 @@ class Position:
     lr_drops: int = 0  # ... up to here
     elapsed_s: float = 0.0
     score_name: str | None = None  # the validation column best_score and reference_score are in
+    # how an image's Dice of several classes was averaged: over the classes in its mask or prediction ("present"),
+    # or, in states saved before 2026-12-07 (from_state), over every class, an absent one as 1.0
+    class_mean: str = "present"
     epoch_loss_sum: float = 0.0  # the epoch in progress: the sum of its steps' losses (mean over ranks) ...
     epoch_loss_steps: int = 0  # ... and their number, so that a resumed epoch's mean counts every step
     # best_score, kept_score and kept_step as they were before a time limit cut an epoch and its part-epoch model
@@ -79,6 +82,7 @@ class Position:
         values = dict(state)
         if "best_dice" in values:  # last.pt of unetkit 0.1
             values["best_score"] = values.pop("best_dice")
+        values.setdefault("class_mean", "every")  # saved before an image's mean left absent classes out
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 
@@ -198,10 +202,12 @@ def restore(parts: RunParts, run_dir: Path) -> tuple[Position, TrainConfig]:
     position = Position.from_state(state)
     # runs saved before score_name was stored kept best.pt by the task's main score (instances: F1)
     stored = position.score_name or parts.task.score_name
-    if stored != parts.task.selection_score:  # an F1 is no bar for a Dice: the comparison starts again
+    several_classes = parts.task.pixelwise and parts.task.num_outputs > 2
+    if stored != parts.task.selection_score or (several_classes and position.class_mean != Position.class_mean):
+        # an F1 is no bar for a Dice, nor a mean that counted absent classes as 1.0: the comparison starts again
         position.best_score = position.reference_score = position.kept_score = position.kept_step = None
         position.epochs_without_improvement = 0
-    position.score_name = parts.task.selection_score
+    position.score_name, position.class_mean = parts.task.selection_score, Position.class_mean
     return position, _with_old_defaults(state["config"])
 
 
