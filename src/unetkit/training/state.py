@@ -207,6 +207,7 @@ def restore(parts: RunParts, run_dir: Path) -> tuple[Position, TrainConfig]:
         # an F1 is no bar for a Dice, nor a mean that counted absent classes as 1.0: the comparison starts again
         position.best_score = position.reference_score = position.kept_score = position.kept_step = None
         position.epochs_without_improvement = 0
+        position.selection_before_cut = None  # a cut epoch's scores from before would bring the old bar back
     position.score_name, position.class_mean = parts.task.selection_score, Position.class_mean
     return position, _with_old_defaults(state["config"])
 
