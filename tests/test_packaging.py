@@ -7,6 +7,8 @@ template, the napari manifest) would be missing only for users of the wheel.
 
 from __future__ import annotations
 
+import importlib.util
+import re
 import shutil
 import subprocess
 import sys
@@ -26,8 +28,29 @@ def tracked_package_files() -> list[str]:
     return [name.removeprefix("src/") for name in listing.stdout.split()]
 
 
+def builds_wheels(setuptools_version: str, has_wheel: bool) -> bool:
+    """Whether this setuptools builds the wheel with no build isolation: pyproject.toml's setuptools>=68, and
+    bdist_wheel, its own from 70.1, before that the wheel package's (pip does not check either without isolation).
+
+    >>> builds_wheels("66.1.1", has_wheel=False), builds_wheels("69.5.1", has_wheel=True), builds_wheels("84.2.1", False)
+    (False, True, True)
+    """
+    major, minor = (int(part) for part in re.findall(r"\d+", setuptools_version)[:2])
+    return (major, minor) >= (70, 1) or ((major, minor) >= (68, 0) and has_wheel)
+
+
+def test_wheels_are_built_only_by_a_setuptools_that_can():
+    # a Python 3.11 venv holds setuptools 66 without the wheel package: pip wheel failed with
+    # "invalid command 'bdist_wheel'" where the test meant to skip
+    assert not builds_wheels("66.1.1", has_wheel=False) and not builds_wheels("67.8.0", has_wheel=True)
+    assert builds_wheels("68.2.2", has_wheel=True) and builds_wheels("70.1.0", has_wheel=False)
+
+
 def test_the_wheel_holds_every_file_of_the_package_and_its_entry_points(tmp_path):
-    pytest.importorskip("setuptools", reason="building the wheel without network needs setuptools in this environment")
+    setuptools = pytest.importorskip("setuptools", reason="building the wheel without network needs setuptools here")
+    if not builds_wheels(setuptools.__version__, importlib.util.find_spec("wheel") is not None):
+        pytest.skip(f"setuptools {setuptools.__version__} without the wheel package cannot build a wheel without "
+                    "network (a Python 3.11 venv's own): pyproject.toml asks for setuptools>=68")
     project = tmp_path / "project"  # a copy: a build/ folder left in the checkout would supply files package-data lost
     shutil.copytree(ROOT / "src", project / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     for name in ("pyproject.toml", "README.md"):
