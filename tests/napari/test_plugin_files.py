@@ -184,6 +184,8 @@ def test_a_layer_holding_channels_on_an_axis_trains_and_segments_a_model_of_that
     alone = segment_layer_data(loaded, image, False, TileOptions(tile_size=32), "cells")
     assert segmented.shape == (3, 48, 64) and alone.shape == (48, 64) and np.array_equal(segmented[2], alone)
     assert notes == ["cells: the model's 2 channels are read from the layer's axis 1 (of size 2)"]
+    again = write_training_folder(stack, segmented[:, None], rgb=False, folder=tmp_path / "again")  # labels as Segment
+    assert [plane.shape for plane in read_planes(again / "images" / "layer.tif")] == [(48, 64, 2)] * 3  # adds them
     with pytest.raises(InputError, match=r"the model takes 2 channels, and the layer \(shape \(3, 48, 64\)\) has no "
                                          "axis of 2"):
         segment_layer_data(loaded, image[[0, 1, 1]], False, TileOptions(tile_size=32), "cells")

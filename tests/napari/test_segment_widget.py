@@ -63,10 +63,14 @@ def test_a_layer_of_channels_on_an_axis_gives_labels_without_that_axis(make_napa
     widget.set_model_path(make_constant_model(tmp_path / "two.pt", bias=10.0, in_channels=2))
     with qtbot.waitSignal(widget.segmented, timeout=TIMEOUT_MS) as done:
         widget.segment()
-    labels = done.args[0]
-    assert labels.data.shape == (3, 40, 48) and labels.data.all()
-    np.testing.assert_array_equal(labels.scale, (2.0, 0.5, 0.25))  # the channels' axis dropped, Z, Y and X kept
-    np.testing.assert_array_equal(labels.translate, (4.0, 1.0, 1.0))
+    labels, image = done.args[0], viewer.layers["zcyx"]
+    assert labels.data.shape == (3, 1, 40, 48) and labels.data.all()
+    # napari lines a layer of fewer axes up with the last ones: (Z, Y, X) labels moved with the channel slider;
+    # the channels' axis at size 1, stretched over both channels, shows them at every channel and their own Z
+    for z in range(3):
+        for c in range(2):
+            point = np.round(labels.world_to_data(image.data_to_world((z, c, 7, 9)))).astype(int).tolist()
+            assert point == [z, 0, 7, 9], (z, c, point)
     assert widget.progress.value() == widget.progress.maximum() == 3
 
 

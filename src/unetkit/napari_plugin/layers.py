@@ -85,16 +85,41 @@ def without_axis(shape: tuple[int, ...], axis: int | None) -> tuple[int, ...]:
 
 
 def labels_channel_axis(image_shape: tuple[int, ...], labels_shape: tuple[int, ...]) -> int | None:
-    """The leading axis of a grey image layer that its labels layer lacks: the image's channels (the last such
+    """The leading axis of a grey image layer that its labels layer lacks, or holds at size 1 (as the Segment
+    widget adds a several-channel model's labels, :func:`channels_placed`): the image's channels (the last such
     axis, as :func:`channel_axis` takes it); None where the labels have the image's shape or lack no one axis.
 
-    >>> labels_channel_axis((2, 64, 64), (64, 64)), labels_channel_axis((5, 64, 64), (5, 64, 64))
-    (0, None)
+    >>> labels_channel_axis((2, 64, 64), (64, 64)), labels_channel_axis((3, 2, 64, 64), (3, 1, 64, 64))
+    (0, 1)
+    >>> labels_channel_axis((5, 64, 64), (5, 64, 64)) is None
+    True
     """
-    if len(image_shape) != len(labels_shape) + 1:
+    image_shape, labels_shape = tuple(image_shape), tuple(labels_shape)
+    if len(image_shape) == len(labels_shape):
+        candidates = [axis for axis in range(len(image_shape) - 2) if labels_shape[axis] == 1 < image_shape[axis]
+                      and without_axis(image_shape, axis) == without_axis(labels_shape, axis)]
+    elif len(image_shape) == len(labels_shape) + 1:
+        candidates = [axis for axis in range(len(image_shape) - 2) if without_axis(image_shape, axis) == labels_shape]
+    else:
         return None
-    return max((axis for axis in range(len(image_shape) - 2)
-                if without_axis(tuple(image_shape), axis) == tuple(labels_shape)), default=None)
+    return max(candidates, default=None)
+
+
+def channels_placed(labels: np.ndarray, axis: int, channels: int, scale: Any, translate: Any
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels that lack a layer's channel ``axis`` (of size ``channels``), with the layer's ``scale`` and
+    ``translate``, as a Labels layer to add beside it: napari lines a layer of fewer axes up with the image's
+    last ones (Z labels would move with the channel slider), so the axis comes back at size 1, stretched over
+    the channels and centred on them: the labels show at every channel, and at their own Z.
+
+    >>> labels, scale, translate = channels_placed(np.zeros((3, 8, 8)), 1, 2, (2.0, 1.0, 0.5, 0.5), (0, 0, 0, 0))
+    >>> labels.shape, scale.tolist(), translate.tolist()
+    ((3, 1, 8, 8), [2.0, 2.0, 0.5, 0.5], [0.0, 0.5, 0.0, 0.0])
+    """
+    scale, translate = np.array(scale, dtype=float), np.array(translate, dtype=float)
+    translate[axis] += (channels - 1) * scale[axis] / 2
+    scale[axis] *= channels
+    return np.expand_dims(labels, axis), scale, translate
 
 
 class ChannelsLast:

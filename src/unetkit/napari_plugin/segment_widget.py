@@ -23,7 +23,7 @@ from qtpy.QtWidgets import (
 from ..errors import InputError
 from ..inference.loading import load_predictor
 from .common_widget import LayerChoice, show_error, show_status, spin_box, status_label, typed_path
-from .layers import channel_axis
+from .layers import channel_axis, channels_placed
 from .segment import MODELS_OWN, TileOptions, count_objects, count_tiles, segment_layer_data, with_min_object_size
 
 if TYPE_CHECKING:
@@ -153,8 +153,9 @@ class SegmentWidget(QWidget):
     def _add_labels(self, result: tuple[np.ndarray, int | None, int | None]) -> None:
         labels, count, axis = result
         layer = self._layer
-        scale, translate = ((layer.scale, layer.translate) if axis is None  # the channels' axis has no labels
-                            else (np.delete(layer.scale, axis), np.delete(layer.translate, axis)))
+        scale, translate = layer.scale, layer.translate
+        if axis is not None:  # the channels' axis comes back at size 1, so that the labels line up with the image
+            labels, scale, translate = channels_placed(labels, axis, layer.data.shape[axis], scale, translate)
         added = self.viewer.add_labels(labels, name=f"{layer.name} prediction", scale=scale, translate=translate)
         foreground = float(np.count_nonzero(labels)) / max(labels.size, 1)
         objects = "" if count is None else f"{count} object{'' if count == 1 else 's'}, "

@@ -32,6 +32,7 @@ from ..training.config import TASK_DEFAULTS
 from ..training.loop import BEST, TrainResult
 from .common_widget import LayerChoice, show_error, show_status, spin_box, status_label, typed_path
 from .curve_widget import TrainingCurve
+from .layers import labels_channel_axis
 from .reader import MASK_MODE_KEY
 from .training import TrainConfig, default_run_dir, train_from_layers
 
@@ -216,6 +217,13 @@ class TrainWidget(QWidget):
         self.use_button.setEnabled(False)
         show_status(self.status, f"preparing {image.name} and {labels.name} ...")
         image_data = image.data[0] if image.multiscale else image.data
+        axis = None if image.rgb else labels_channel_axis(tuple(image_data.shape), tuple(labels.data.shape))
+        if axis is not None:  # a z-stack with 2D labels would read as channels too: a notification, not only a status
+            from napari.utils.notifications import show_warning
+
+            show_warning(f"image layer {image.name!r}: its axis {axis} (of size {image_data.shape[axis]}), which labels "
+                         f"layer {labels.name!r} lacks, is read as the image's channels: the model takes "
+                         f"{image_data.shape[axis]} channels")
         self._worker = create_worker(
             train_from_layers, image_data, np.array(labels.data), bool(image.rgb), config,  # labels copied: painting goes on
             stop=stop, on_epoch=relay.row.emit, report=relay.message.emit, names=(image.name, labels.name),

@@ -98,6 +98,7 @@ def write_training_folder(image: Any, labels: Any, rgb: bool, folder: Path, name
     axis = None if rgb else labels_channel_axis(image.shape, labels.shape)
     if axis is not None:  # a grey layer holding channels on an axis the labels lack: channels last, as RGB's
         image = np.moveaxis(image, axis, -1)
+        labels = labels.squeeze(axis) if labels.ndim == image.ndim else labels  # at size 1, as Segment adds them
         if report is not None:
             report(f"the image layer's axis {axis} (of size {image.shape[-1]}), which the labels lack, is read as its "
                    "channels")
