@@ -247,3 +247,16 @@ def test_a_stop_while_the_nproc_command_starts_exits_130_without_a_traceback(tmp
         assert "Traceback" not in output, (delay, output)
         time.sleep(0.5)
         assert processes_mentioning(str(out)) == []
+
+
+def test_the_torchrun_wrapper_imports_where_signal_has_no_sigkill(monkeypatch):
+    # Windows has no signal.SIGKILL: importing unetkit.torchrun (train --nproc) raised AttributeError there
+    import importlib
+
+    import unetkit.torchrun
+
+    monkeypatch.delattr(signal, "SIGKILL")
+    reloaded = importlib.reload(unetkit.torchrun)
+    assert reloaded.SHUTDOWN_CODES == {-signal.SIGTERM}
+    monkeypatch.undo()
+    assert -signal.SIGKILL in importlib.reload(unetkit.torchrun).SHUTDOWN_CODES

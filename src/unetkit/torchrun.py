@@ -33,7 +33,8 @@ from typing import Callable, Sequence
 from .errors import EXIT_INTERRUPTED, EXIT_USER_ERROR
 from .signals import STOP_SIGNALS as HANDLED_STOP_SIGNALS, not_ignored
 
-SHUTDOWN_CODES = {-signal.SIGTERM, -signal.SIGKILL}  # how torchrun ends the other workers after a failure
+# how torchrun ends the other workers after a failure (Windows has no SIGKILL: `--nproc` failed to import there)
+SHUTDOWN_CODES = {-signal.SIGTERM} | ({-signal.SIGKILL} if hasattr(signal, "SIGKILL") else set())
 STOP_SIGNALS = [*HANDLED_STOP_SIGNALS] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])  # + a closed terminal
 
 
