@@ -622,7 +622,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None], overwrite: boo
     try:
         write(temporary_path)
         os.chmod(temporary_path, 0o666 & ~current_umask())
-        with open(temporary_path, "rb") as written:
+        with open(temporary_path, "r+b") as written:  # Windows flushes only a handle open for writing (EBADF)
             os.fsync(written.fileno())
         if overwrite:
             os.replace(temporary_path, path)
