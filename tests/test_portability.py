@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,3 +28,35 @@ def test_atomic_write_syncs_through_a_handle_windows_can_flush(tmp_path, monkeyp
     atomic_write(tmp_path / "a.txt", lambda target: target.write_bytes(b"done"))
     assert (tmp_path / "a.txt").read_bytes() == b"done"
     assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
+
+
+def _run_where_text_files_are_not_utf8(code: str, folder: Path) -> None:
+    """Run ``code`` with a locale whose default encoding is not UTF-8, as Windows' cp1252 is (here ASCII, which
+    fails where cp1252 would fail on names beyond Western European letters, and would write other bytes anyway)."""
+    source = str(Path(__file__).parents[1] / "src")
+    environment = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0",
+                   "PYTHONPATH": os.pathsep.join([source, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", code, str(folder)], env=environment, capture_output=True, text=True,
+                          encoding="utf-8", timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_evaluation_table_is_utf8_whatever_the_locale(tmp_path):
+    _run_where_text_files_are_not_utf8(
+        "import sys; from pathlib import Path; from unetkit.evaluation import EvaluationReport\n"
+        "EvaluationReport.rows = lambda self: [{'image': 'Zelle_\\u00fc_\\u7d30\\u80de.tif', 'dice': '0.5'}]\n"
+        "EvaluationReport(names=[], accumulator=None).write_csv(Path(sys.argv[1]) / 'evaluation.csv')\n", tmp_path)
+    assert (tmp_path / "evaluation.csv").read_text(encoding="utf-8").splitlines()[1] == "Zelle_ü_細胞.tif,0.5"
+
+
+def test_the_bioimageio_readme_is_utf8_whatever_the_locale(tmp_path):
+    _run_where_text_files_are_not_utf8(
+        "import sys; from pathlib import Path; from types import SimpleNamespace as N; import numpy as np\n"
+        "import unetkit.bioimageio_export as export\n"
+        "export.export_torchscript = lambda *args, **kwargs: None\n"
+        "export.onnx_bytes = lambda *args: b''\n"
+        "export._cover = lambda *args: np.zeros((4, 8, 3), np.uint8)\n"
+        "plane = np.zeros((1, 4, 4), np.float32)\n"
+        "export._write_files(Path(sys.argv[1]), N(model=N(size_rule=N(halo=0)), data_options=None, task=None),\n"
+        "                    N(raw=plane, output=plane), '# Ma\\u0161ka \\u7d30\\u80de')\n", tmp_path)
+    assert (tmp_path / "README.md").read_text(encoding="utf-8") == "# Maška 細胞"

@@ -182,7 +182,7 @@ def _write_files(folder: Path, loaded: LoadedModel, tensors: _TestTensors, readm
     for name, array in (("sample_input.tif", tensors.raw), ("sample_output.tif", tensors.output)):
         tifffile.imwrite(files[name], array[0] if array.shape[0] == 1 else array, photometric="minisblack")
     write_image(files["cover.png"], _cover(tensors, model.size_rule.halo))
-    files["README.md"].write_text(readme)
+    files["README.md"].write_text(readme, encoding="utf-8")  # not Windows' cp1252: names, "Maška" of the sample
     return files
 
 

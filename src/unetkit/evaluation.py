@@ -89,7 +89,7 @@ class EvaluationReport:
         rows = self.rows()
 
         def write(target: Path) -> None:
-            with open(target, "w", newline="") as handle:
+            with open(target, "w", newline="", encoding="utf-8") as handle:  # not Windows' cp1252: image names
                 writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
                 writer.writeheader()
                 writer.writerows(rows)
