@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from unetkit.data.io import atomic_write
+from unetkit.precision import to_device
 
 
 def test_atomic_write_syncs_through_a_handle_windows_can_flush(tmp_path, monkeypatch):
@@ -60,3 +62,13 @@ def test_the_bioimageio_readme_is_utf8_whatever_the_locale(tmp_path):
         "export._write_files(Path(sys.argv[1]), N(model=N(size_rule=N(halo=0)), data_options=None, task=None),\n"
         "                    N(raw=plane, output=plane), '# Ma\\u0161ka \\u7d30\\u80de')\n", tmp_path)
     assert (tmp_path / "README.md").read_text(encoding="utf-8") == "# Maška 細胞"
+
+
+@pytest.mark.parametrize("device, waits", [("mps", True), ("cuda", False), ("cpu", True)])
+def test_batches_go_to_an_mps_device_by_a_blocking_copy(monkeypatch, device, waits):
+    """A non-blocking copy to MPS from pageable memory can silently give wrong values (pytorch issue 139550):
+    training's and prediction's batches went that way."""
+    copies = []
+    monkeypatch.setattr(torch.Tensor, "to", lambda self, *args, **kwargs: copies.append(kwargs) or self)
+    to_device(torch.zeros(2), torch.device(device))
+    assert copies == [{"non_blocking": not waits}]

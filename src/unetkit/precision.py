@@ -62,6 +62,12 @@ def autocast_context(device: torch.device, dtype: torch.dtype | None) -> Context
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``tensor`` on ``device``, copied without waiting on CUDA only: on MPS a non-blocking copy from ordinary
+    (pageable) memory can read it after it is freed, and gives wrong values silently (pytorch issue 139550)."""
+    return tensor.to(device, non_blocking=device.type == "cuda")
+
+
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto``: the CUDA device of this process if there is one, else the CPU.
 

@@ -25,7 +25,7 @@ from ..data.io import PlaneShape, layout_hint
 from ..errors import InputError
 from ..mirror import pad_bottom_right
 from ..model import UNet, probabilities_from_logits
-from ..precision import autocast_context
+from ..precision import autocast_context, to_device
 from ..sizes import SizeRule
 
 Activation = Callable[[torch.Tensor], torch.Tensor]
@@ -121,7 +121,7 @@ class TorchPredictor:
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         parameter = next(self.model.parameters())
-        batch = batch.to(parameter.device, non_blocking=True)
+        batch = to_device(batch, parameter.device)
         if self.autocast_dtype is None and parameter.is_floating_point():
             batch = batch.to(parameter.dtype)  # a model in float64 or half takes its own type
         was_training = self.model.training

@@ -40,7 +40,7 @@ from ..data.sources import as_sample
 from ..errors import ConfigError, TrainingDiverged
 from ..inference.predictor import TorchPredictor
 from ..instances.calibrate import calibration_for
-from ..precision import autocast_context
+from ..precision import autocast_context, to_device
 from ..scoring import evaluate_samples
 from ..signals import flag_on_stop_signals
 from ..tasks import replace_options
@@ -137,8 +137,8 @@ def centre_crop(tensor: torch.Tensor, size: tuple[int, int] | torch.Size) -> tor
 
 def train_step(parts: RunParts, images: torch.Tensor, targets: tuple[torch.Tensor, ...]) -> float:
     """One optimiser step on a batch; returns the loss (NaN if it was not finite on any rank: no update)."""
-    images = images.to(parts.device, non_blocking=True).contiguous(memory_format=parts.memory_format)
-    targets = tuple(t.to(parts.device, non_blocking=True) for t in targets)
+    images = to_device(images, parts.device).contiguous(memory_format=parts.memory_format)
+    targets = tuple(to_device(t, parts.device) for t in targets)
     parts.optimizer.zero_grad(set_to_none=True)
     with autocast_context(parts.device, parts.autocast_dtype):
         logits = parts.network(images)
