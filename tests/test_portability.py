@@ -12,6 +12,8 @@ import pytest
 import torch
 
 from unetkit.data.io import atomic_write
+from unetkit.errors import InputError
+from unetkit.predict import check_unique_stems
 from unetkit.precision import to_device
 
 
@@ -72,3 +74,11 @@ def test_batches_go_to_an_mps_device_by_a_blocking_copy(monkeypatch, device, wai
     monkeypatch.setattr(torch.Tensor, "to", lambda self, *args, **kwargs: copies.append(kwargs) or self)
     to_device(torch.zeros(2), torch.device(device))
     assert copies == [{"non_blocking": not waits}]
+
+
+def test_inputs_whose_outputs_differ_in_case_only_are_refused():
+    """On macOS' and Windows' file systems A_labels.tif and a_labels.tif are one file: the second image's
+    outputs replaced the first's."""
+    with pytest.raises(InputError, match="several inputs would write outputs named"):
+        check_unique_stems([Path("day1/A.tif"), Path("day2/a.tif")])
+    check_unique_stems([Path("day1/A.tif"), Path("day2/B.tif")])

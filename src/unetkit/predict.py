@@ -189,11 +189,12 @@ def collect_inputs(inputs: list[str | Path]) -> list[Path]:
 def check_unique_stems(files_or_stems: list[Path] | list[str]) -> None:
     """Raise if two inputs (files, or image planes by their stems) would write outputs of the same name."""
     stems = [image_stem(item) if isinstance(item, Path) else item for item in files_or_stems]
-    counts = collections.Counter(stems)
-    duplicates = sorted(stem for stem, count in counts.items() if count > 1)
+    counts = collections.Counter(stem.casefold() for stem in stems)  # macOS and Windows: A_labels.tif is a_labels.tif
+    duplicates = sorted({stem for stem in stems if counts[stem.casefold()] > 1})
     if not duplicates:
         return
-    files = [item for item in files_or_stems if isinstance(item, Path) and image_stem(item) == duplicates[0]]
+    files = [item for item in files_or_stems
+             if isinstance(item, Path) and image_stem(item).casefold() == duplicates[0].casefold()]
     if len(files) > 1 and len({same.resolve() for same in files}) == 1:
         raise InputError(f"the same image is given {len(files)} times", path=files[0],
                          fix="name each image once (a folder and a file in it name that file twice)")
