@@ -198,8 +198,10 @@ def check_unique_stems(files_or_stems: list[Path] | list[str]) -> None:
     if len(files) > 1 and len({same.resolve() for same in files}) == 1:
         raise InputError(f"the same image is given {len(files)} times", path=files[0],
                          fix="name each image once (a folder and a file in it name that file twice)")
+    in_case_only = len(set(duplicates)) > len({stem.casefold() for stem in duplicates})
     raise InputError(
-        f"several inputs would write outputs named {duplicates[:3]}",
+        f"several inputs would write outputs named {duplicates[:3]}"
+        + (" (names that differ in case only are one file on macOS and Windows)" if in_case_only else ""),
         fix="predict files with the same name into different --out folders",
     )
 

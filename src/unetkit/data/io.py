@@ -621,9 +621,9 @@ def atomic_write(path: str | Path, write: Callable[[Path], None], overwrite: boo
     temporary_path = temporary_file(path, suffix=f".partial{path.suffix}")  # the writer may read the suffix
     try:
         write(temporary_path)
-        os.chmod(temporary_path, 0o666 & ~current_umask())
         with open(temporary_path, "r+b") as written:  # Windows flushes only a handle open for writing (EBADF)
             os.fsync(written.fileno())
+        os.chmod(temporary_path, 0o666 & ~current_umask())  # after: a umask without the owner's write bit
         if overwrite:
             os.replace(temporary_path, path)
         else:
