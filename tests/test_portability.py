@@ -80,6 +80,6 @@ def test_inputs_whose_outputs_differ_in_case_only_are_refused():
     """On macOS' and Windows' file systems A_labels.tif and a_labels.tif are one file: the second image's
     outputs replaced the first's."""
     with pytest.raises(InputError, match=r"several inputs would write outputs named \['A', 'a'\] \(names that differ "
-                                         "in case only are one file on macOS and Windows\)"):
+                                         r"in case only are one file on macOS and Windows\)"):
         check_unique_stems([Path("day1/A.tif"), Path("day2/a.tif")])
     check_unique_stems([Path("day1/A.tif"), Path("day2/B.tif")])
