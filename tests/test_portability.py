@@ -83,3 +83,19 @@ def test_inputs_whose_outputs_differ_in_case_only_are_refused():
                                          r"in case only are one file on macOS and Windows\)"):
         check_unique_stems([Path("day1/A.tif"), Path("day2/a.tif")])
     check_unique_stems([Path("day1/A.tif"), Path("day2/B.tif")])
+
+
+def test_a_name_the_output_encoding_cannot_hold_is_escaped_not_an_error(tmp_path):
+    # Windows writes redirected output in cp1252: a Chinese folder name ended the command with an encoding error
+    import os
+    import subprocess
+    import sys
+
+    from helpers import write_dataset
+
+    data = write_dataset(tmp_path / "细胞", count=2)
+    environment = {**os.environ, "PYTHONIOENCODING": "ascii"}  # stdout that cannot hold the name
+    done = subprocess.run([sys.executable, "-m", "unetkit", "inspect", str(data)], capture_output=True, text=True,
+                          encoding="ascii", errors="strict", env=environment)
+    assert done.returncode == 0, done.stderr
+    assert "\\u7ec6\\u80de" in done.stdout and "ready to train" in done.stdout

@@ -487,7 +487,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def entry_point() -> int:
     """The ``unetkit`` program: :func:`main`, then stop signals ignored while the interpreter shuts down (a second
-    Ctrl-C there printed a traceback from a library's exit handler; the command's work is done by then)."""
+    Ctrl-C there printed a traceback from a library's exit handler; the command's work is done by then).
+    Output that its stream's encoding cannot hold is escaped, not an error: a Chinese file name printed to a file
+    on Windows (cp1252) failed the command after its work was done."""
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     code = main()
     for sig in not_ignored((signal.SIGINT, signal.SIGTERM)):
         signal.signal(sig, signal.SIG_IGN)
