@@ -83,6 +83,14 @@ def test_inputs_whose_outputs_differ_in_case_only_are_refused():
                                          r"in case only are one file on macOS and Windows\)"):
         check_unique_stems([Path("day1/A.tif"), Path("day2/a.tif")])
     check_unique_stems([Path("day1/A.tif"), Path("day2/B.tif")])
+    with pytest.raises(InputError, match="differ in case only"):  # a stack's plane and a file: both write A_001_*
+        check_unique_stems(["a_000", "a_001", "A_001"])
+
+
+def test_names_that_a_case_insensitive_file_system_holds_apart_are_not_refused():
+    # str.casefold folds ß into ss (and ligatures into letters): Straße.tif and STRASSE.tif were refused as one
+    # name "differing in case only", where Windows keeps both
+    check_unique_stems([Path("Straße.tif"), Path("STRASSE.tif"), Path("\ufb01le.tif"), Path("FILE.tif")])
 
 
 def test_a_name_the_output_encoding_cannot_hold_is_escaped_not_an_error(tmp_path):

@@ -186,19 +186,30 @@ def collect_inputs(inputs: list[str | Path]) -> list[Path]:
     return files
 
 
+def case_key(name: str) -> str:
+    """``name`` as a case-insensitive file system compares it: each letter by its one-letter capital (Windows'
+    upcase table), not by ``str.casefold``, which also folds ß into ss and ligatures into letters: Windows holds
+    Straße.tif and STRASSE.tif apart.
+
+    >>> case_key("a_001") == case_key("A_001"), case_key("Straße") == case_key("STRASSE")
+    (True, False)
+    """
+    return "".join(letter.upper() if len(letter.upper()) == 1 else letter for letter in name)
+
+
 def check_unique_stems(files_or_stems: list[Path] | list[str]) -> None:
     """Raise if two inputs (files, or image planes by their stems) would write outputs of the same name."""
     stems = [image_stem(item) if isinstance(item, Path) else item for item in files_or_stems]
-    counts = collections.Counter(stem.casefold() for stem in stems)  # macOS and Windows: A_labels.tif is a_labels.tif
-    duplicates = sorted({stem for stem in stems if counts[stem.casefold()] > 1})
+    counts = collections.Counter(case_key(stem) for stem in stems)  # macOS and Windows: A_labels.tif is a_labels.tif
+    duplicates = sorted({stem for stem in stems if counts[case_key(stem)] > 1})
     if not duplicates:
         return
     files = [item for item in files_or_stems
-             if isinstance(item, Path) and image_stem(item).casefold() == duplicates[0].casefold()]
+             if isinstance(item, Path) and case_key(image_stem(item)) == case_key(duplicates[0])]
     if len(files) > 1 and len({same.resolve() for same in files}) == 1:
         raise InputError(f"the same image is given {len(files)} times", path=files[0],
                          fix="name each image once (a folder and a file in it name that file twice)")
-    in_case_only = len(set(duplicates)) > len({stem.casefold() for stem in duplicates})
+    in_case_only = len(set(duplicates)) > len({case_key(stem) for stem in duplicates})
     raise InputError(
         f"several inputs would write outputs named {duplicates[:3]}"
         + (" (names that differ in case only are one file on macOS and Windows)" if in_case_only else ""),
