@@ -172,7 +172,8 @@ def test_a_layer_holding_channels_on_an_axis_trains_and_segments_a_model_of_that
     folder = write_training_folder(image, labels, rgb=False, folder=tmp_path / "data", report=said.append)
     planes = read_planes(folder / "images" / "layer.tif")
     assert len(planes) == 1 and np.array_equal(planes[0], np.moveaxis(image, 0, -1))
-    assert said == ["the image layer's axis 0 (of size 2), which the labels lack, is read as its channels"]
+    assert said == ["the image layer's axis 0 (of size 2), which the labels lack or hold at size 1, is read as its "
+                    "channels"]
     config = TrainConfig(out=str(tmp_path / "run"), depth=2, base_width=4, epochs=1, steps_per_epoch=2, batch_size=1,
                          patch_size=32, progress=False)
     result = train_from_layers(image, labels, rgb=False, config=config, report=lambda text: None)

@@ -54,8 +54,8 @@ def test_rgb_stacks_become_one_label_image_per_plane(make_napari_viewer, qtbot, 
     assert widget.progress.value() == widget.progress.maximum() == 2
 
 
-def test_a_layer_of_channels_on_an_axis_gives_labels_without_that_axis(make_napari_viewer, qtbot, tmp_path,
-                                                                       make_constant_model):
+def test_a_layer_of_channels_on_an_axis_gives_labels_of_that_axis_at_size_1(make_napari_viewer, qtbot, tmp_path,
+                                                                            make_constant_model):
     viewer = make_napari_viewer()
     viewer.add_image(np.zeros((3, 2, 40, 48), np.uint8), name="zcyx", scale=(2.0, 1.0, 0.5, 0.25),
                      translate=(4.0, 0.0, 1.0, 1.0))

@@ -221,9 +221,9 @@ class TrainWidget(QWidget):
         if axis is not None:  # a z-stack with 2D labels would read as channels too: a notification, not only a status
             from napari.utils.notifications import show_warning
 
-            show_warning(f"image layer {image.name!r}: its axis {axis} (of size {image_data.shape[axis]}), which labels "
-                         f"layer {labels.name!r} lacks, is read as the image's channels: the model takes "
-                         f"{image_data.shape[axis]} channels")
+            show_warning(f"image layer {image.name!r}: its axis {axis} (of size {image_data.shape[axis]}), which "
+                         f"labels layer {labels.name!r} lacks or holds at size 1, is read as the image's channels: "
+                         f"the model takes {image_data.shape[axis]} channels")
         self._worker = create_worker(
             train_from_layers, image_data, np.array(labels.data), bool(image.rgb), config,  # labels copied: painting goes on
             stop=stop, on_epoch=relay.row.emit, report=relay.message.emit, names=(image.name, labels.name),

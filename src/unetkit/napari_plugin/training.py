@@ -100,8 +100,8 @@ def write_training_folder(image: Any, labels: Any, rgb: bool, folder: Path, name
         image = np.moveaxis(image, axis, -1)
         labels = labels.squeeze(axis) if labels.ndim == image.ndim else labels  # at size 1, as Segment adds them
         if report is not None:
-            report(f"the image layer's axis {axis} (of size {image.shape[-1]}), which the labels lack, is read as its "
-                   "channels")
+            report(f"the image layer's axis {axis} (of size {image.shape[-1]}), which the labels lack or hold at "
+                   "size 1, is read as its channels")
     channels_last = rgb or axis is not None
     expected = image.shape[:-1] if channels_last else image.shape
     if labels.shape != expected:
