@@ -902,33 +902,11 @@ def test_adam_is_fused_on_the_cpu_only_where_torch_has_the_kernel(monkeypatch):
     assert build_optimizer("adam", parameters, lr=1e-3).defaults["fused"] is None
 
 
-def test_a_several_class_run_saved_when_absent_classes_scored_1_resumes_with_a_new_bar(tmp_path):
+@pytest.mark.parametrize("cut", [False, True])
+def test_a_several_class_run_saved_when_absent_classes_scored_1_resumes_with_a_new_bar(tmp_path, cut):
     # an image's mean Dice counted a class in neither mask nor prediction as 1.0 until 2026-12-07: a run saved then
-    # resumed with that higher best score as the bar, which no epoch scored today could pass
-    from unetkit.training.state import resume_config
-
-    data = write_dataset(tmp_path / "d", count=3)
-    for path in (data / "masks").iterdir():
-        mask = np.asarray(Image.open(path)).copy()
-        mask[:, 40:] *= 2  # objects on the right are class 2
-        Image.fromarray(mask).save(path)
-    config = TrainConfig(out=str(tmp_path / "run"), data=str(data), num_classes=3, depth=2, base_width=4, epochs=1,
-                         steps_per_epoch=2, batch_size=2, patch_size=32, progress=False, val_tile_size=64)
-    train(config, report=lambda text: None)
-    last = tmp_path / "run" / "last.pt"
-    payload = read_checkpoint(last)
-    assert payload["training"].pop("class_mean") == "present"  # as saved before: no record of the mean
-    payload["training"]["best_score"] = payload["training"]["reference_score"] = 0.999
-    save_checkpoint(last, payload, overwrite=True)
-    train(resume_config(tmp_path / "run", epochs=2), resume=True, report=lambda text: None)
-    rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
-    assert float(rows[-1]["best"]) == pytest.approx(float(rows[-1]["val_dice"]), abs=1e-5)  # not the old 0.999
-    assert read_checkpoint(last)["training"]["class_mean"] == "present"
-
-
-def test_a_several_class_run_cut_by_a_time_limit_when_absent_classes_scored_1_resumes_with_a_new_bar(tmp_path):
-    # a time limit cut an epoch of a run saved before 2026-12-07: its selection from before the cut, put back when the
-    # resume trains on (undo_cut_selection), still held the best score that counted absent classes as 1.0
+    # resumed with that higher best score as the bar, which no epoch scored today could pass; where a time limit had
+    # cut its last epoch, the selection from before the cut (put back by undo_cut_selection) brought it back
     from unetkit.training.state import resume_config
 
     data = write_dataset(tmp_path / "d", count=3)
@@ -942,10 +920,12 @@ def test_a_several_class_run_cut_by_a_time_limit_when_absent_classes_scored_1_re
     last = tmp_path / "run" / "last.pt"
     payload = read_checkpoint(last)
     training = payload["training"]
-    training.pop("class_mean")  # as saved before: no record of the mean
+    assert training.pop("class_mean") == "present"  # as saved before: no record of the mean
     training["best_score"] = training["reference_score"] = 0.999
-    training["selection_before_cut"] = [0.999, 0.999, training["global_step"]]
+    if cut:
+        training["selection_before_cut"] = [0.999, 0.999, training["global_step"]]
     save_checkpoint(last, payload, overwrite=True)
     train(resume_config(tmp_path / "run", epochs=2), resume=True, report=lambda text: None)
     rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
     assert float(rows[-1]["best"]) == pytest.approx(float(rows[-1]["val_dice"]), abs=1e-5)  # not the old 0.999
+    assert read_checkpoint(last)["training"]["class_mean"] == "present"
