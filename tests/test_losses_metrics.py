@@ -145,3 +145,13 @@ def test_one_class_scores_count_background_and_foreground_for_bool_masks_too():
 
     scores = dice_iou(np.array([[1, 1, 0, 0]], bool), np.array([[1, 0, 0, 0]], bool), 1)
     assert scores.dice[1] == pytest.approx(2 / 3)
+
+
+def test_an_overlay_tints_nineteen_classes_each_in_its_own_colour():
+    # eight colours repeated: class 9 was tinted as class 1, so a 10-class overlay could not be read
+    from unetkit.visualize import overlay
+
+    labels = np.arange(20).reshape(1, 20)
+    picture = overlay(np.zeros((1, 1, 20), np.float32), labels, alpha=1.0, bounds=(0.0, 1.0))
+    tints = {tuple(colour) for colour in picture[0, 1:].tolist()}
+    assert len(tints) == 19 and tuple(picture[0, 0]) == (0, 0, 0)  # background untinted

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
-# One colour per class (class 0, background, is left uncoloured).
+# One colour per class (class 0, background, is left uncoloured): 19 apart, then they repeat.
 CLASS_COLOURS = np.array(
     [[0, 0, 0], [255, 64, 64], [64, 200, 64], [64, 128, 255], [255, 200, 0],
-     [200, 64, 255], [0, 220, 220], [255, 128, 0], [160, 160, 160]],
+     [200, 64, 255], [0, 220, 220], [255, 128, 0], [160, 160, 160],
+     [255, 105, 180], [128, 128, 0], [0, 128, 128], [140, 86, 75], [40, 60, 160], [170, 255, 80],
+     [128, 0, 0], [180, 160, 255], [250, 160, 120], [0, 110, 50], [220, 210, 120]],
     dtype=np.float32,
 )
 
