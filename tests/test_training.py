@@ -929,3 +929,43 @@ def test_a_several_class_run_saved_when_absent_classes_scored_1_resumes_with_a_n
     rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
     assert float(rows[-1]["best"]) == pytest.approx(float(rows[-1]["val_dice"]), abs=1e-5)  # not the old 0.999
     assert read_checkpoint(last)["training"]["class_mean"] == "present"
+
+
+def test_a_log_another_program_holds_open_is_said_and_its_rows_written_after_the_next_epoch(tmp_path, monkeypatch):
+    # Excel locks a CSV it shows (Windows): the rewrite of log.csv after an epoch failed and ended the run
+    import unetkit.training.history as history
+
+    write_rows, refusals = history._write_rows, [2]  # the first two writes (epochs 1 and 2) meet the lock
+
+    def locked_twice(path, rows):
+        if refusals[0]:
+            refusals[0] -= 1
+            raise PermissionError(13, "Permission denied", str(path))
+        write_rows(path, rows)
+
+    monkeypatch.setattr(history, "_write_rows", locked_twice)
+    said: list[str] = []
+    config = TrainConfig(out=str(tmp_path / "run"), data=str(write_dataset(tmp_path / "d", count=2)), depth=2,
+                         base_width=4, epochs=3, steps_per_epoch=1, batch_size=1, patch_size=32, progress=False,
+                         val_tile_size=64)
+    result = train(config, report=said.append)
+    assert result.stopped.value == "completed"
+    assert [row["epoch"] for row in read_rows(tmp_path / "run" / "log.csv")] == ["1", "2", "3"]
+    warnings = [line for line in said if "cannot be written" in line]
+    assert len(warnings) == 1 and "open in another program?" in warnings[0], said
+    assert (tmp_path / "run" / "curves.png").is_file()
+
+
+def test_a_log_locked_to_the_end_of_the_run_names_the_epochs_it_lacks(tmp_path, monkeypatch):
+    import unetkit.training.history as history
+
+    def locked(path, rows):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(history, "_write_rows", locked)
+    said: list[str] = []
+    log = history.EpochLog(tmp_path, said.append)
+    log.add({"epoch": 1, "step": 1, "loss": 0.5})
+    log.add({"epoch": 2, "step": 2, "loss": 0.4})
+    log.close()
+    assert len(said) == 2 and said[-1].endswith("it lacks the rows of epoch(s) 1, 2")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -48,6 +48,49 @@ def _write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
 def append_row(path: Path, row: dict[str, Any]) -> None:
     """Add one epoch's row (the file is rewritten atomically: small, and never torn)."""
     _write_rows(path, read_rows(path) + [row])
+
+
+class EpochLog:
+    """``log.csv`` and ``curves.png`` of a run, a row added after every epoch. A log that another program
+    holds open (Excel locks a CSV it shows, on Windows) is said once, not an error that ends the run: its rows
+    are kept and written with the next epoch's (:meth:`close` tries a last time at the run's end).
+
+    >>> import tempfile
+    >>> run = Path(tempfile.mkdtemp())
+    >>> log = EpochLog(run, report=print)
+    >>> log.add({"epoch": 1, "step": 200, "loss": 0.5})
+    >>> len(read_rows(run / LOG)), (run / CURVE).is_file()
+    (1, True)
+    """
+
+    def __init__(self, run_dir: Path, report: Callable[[str], None]):
+        self.path, self.curves, self.report = run_dir / LOG, run_dir / CURVE, report
+        self.unwritten: list[dict[str, Any]] = []
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.unwritten.append(row)
+        try:
+            _write_rows(self.path, read_rows(self.path) + self.unwritten)
+        except PermissionError as error:  # another program's lock: the rows wait for the next epoch
+            if len(self.unwritten) == 1:
+                self.report(f"warning: {self.path} cannot be written ({error.strerror or error}; open in another "
+                            "program?): its rows are kept and written after the next epoch")
+            return
+        self.unwritten.clear()
+        plot_curves(self.path, self.curves)
+
+    def close(self) -> None:
+        """Write the rows still kept, or say which epochs the log lacks (last.pt and result.json hold the run)."""
+        if not self.unwritten:
+            return
+        try:
+            _write_rows(self.path, read_rows(self.path) + self.unwritten)
+        except PermissionError:
+            epochs = ", ".join(str(row.get("epoch")) for row in self.unwritten)
+            self.report(f"warning: {self.path} could not be written: it lacks the rows of epoch(s) {epochs}")
+            return
+        self.unwritten.clear()
+        plot_curves(self.path, self.curves)
 
 
 def check_rows(path: Path) -> None:

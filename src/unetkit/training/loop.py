@@ -48,7 +48,7 @@ from ..tiling import TileOptions
 from .averaging import follow
 from .config import TrainConfig
 from .distributed import init_distributed
-from .history import CURVE, LOG, RESULT, append_row, check_rows, note_last_row, plot_curves, truncate_after, write_result
+from .history import LOG, RESULT, EpochLog, check_rows, note_last_row, truncate_after, write_result
 from .optim import scale_learning_rate
 from .progress import RunBar
 from .run_dir import check_new_run_dir, claim_run_dir, hold_run_dir, update_config_file
@@ -258,7 +258,7 @@ class EpochOutcome:
 
 
 def end_epoch(
-    parts: RunParts, position: Position, meter: EpochMeter, run_dir: Path, report: Report,
+    parts: RunParts, position: Position, meter: EpochMeter, run_dir: Path, log: EpochLog, report: Report,
     on_epoch: EpochCallback | None = None, ending: str = "",
 ) -> EpochOutcome:
     """Validate, keep the model (best.pt) as ``--keep-within`` says, apply the stopping rule, log, tell
@@ -306,8 +306,7 @@ def end_epoch(
         "note": outcome.note,
     }
     if parts.context.is_main:
-        append_row(run_dir / LOG, row)
-        plot_curves(run_dir / LOG, run_dir / CURVE)
+        log.add(row)
         if kept:
             save_best(parts, run_dir)
         if on_epoch is not None:
@@ -431,6 +430,7 @@ def run(
     prefetcher = BatchPrefetcher(parts.sampler, positions, indices)
     parts.network.train()
     bar = _run_bar(parts, position)
+    log = EpochLog(run_dir, report)
     try:
         while position.epoch < planned:
             meter, reason = run_epoch(parts, position, prefetcher, stop_requested, run_dir, bar)
@@ -442,7 +442,7 @@ def run(
                     and position.epoch + 1 == planned:
                 reason = None  # the budget ran out with the last step planned: the run is complete, not cut
             ending = _ending(config, position, reason)
-            outcome = end_epoch(parts, position, meter, run_dir, report, on_epoch, ending)
+            outcome = end_epoch(parts, position, meter, run_dir, log, report, on_epoch, ending)
             bar.set_postfix_str(f"epoch {position.epoch + 1}, best {parts.task.selection_score} "
                                 + ("n/a" if position.best_score is None else f"{position.best_score:.4f}"))
             if position.step == config.steps_per_epoch:  # a time limit mid-epoch keeps the position
@@ -465,6 +465,7 @@ def run(
     finally:
         bar.close()
         prefetcher.close()
+        log.close()
 
 
 def _counted(samples: list, named: int = 5) -> str:
