@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import signal
 import subprocess
@@ -969,3 +970,43 @@ def test_a_log_locked_to_the_end_of_the_run_names_the_epochs_it_lacks(tmp_path, 
     log.add({"epoch": 2, "step": 2, "loss": 0.4})
     log.close()
     assert len(said) == 2 and said[-1].endswith("it lacks the rows of epoch(s) 1, 2")
+
+
+def test_a_resume_names_the_epochs_a_run_killed_with_its_log_locked_never_wrote(tmp_path):
+    # rows kept in memory while the log was locked die with a killed run: the resume said nothing of the gap
+    config = TrainConfig(out=str(tmp_path / "run"), data=str(write_dataset(tmp_path / "d", count=2)), depth=2,
+                         base_width=4, epochs=2, steps_per_epoch=1, batch_size=1, patch_size=32, progress=False,
+                         val_tile_size=64)
+    train(config, report=lambda text: None)
+    log = tmp_path / "run" / "log.csv"
+    rows = read_rows(log)
+    with open(log, "w", newline="") as handle:  # epoch 2's row was never written when the run was killed
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerow(rows[0])
+    said: list[str] = []
+    train(dataclasses.replace(config, epochs=3), resume=True, report=said.append)
+    assert any("lacks the rows of epoch(s) 2" in line for line in said), said
+
+
+def test_closing_a_log_that_cannot_be_written_raises_nothing_that_would_hide_the_error_ending_the_run(tmp_path,
+                                                                                                   monkeypatch):
+    # close() runs in run()'s finally: a disk-full OSError there replaced the error that was ending the run
+    import errno
+
+    import unetkit.training.history as history
+
+    def refused(path, rows):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(history, "_write_rows", refused)
+    said: list[str] = []
+    log = history.EpochLog(tmp_path, said.append)
+    log.add({"epoch": 1, "step": 1, "loss": 0.5})
+
+    def full(path, rows):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(history, "_write_rows", full)
+    log.close()
+    assert said[-1].endswith("it lacks the rows of epoch(s) 1") and "No space left" in said[-1]

@@ -83,14 +83,18 @@ class EpochLog:
         """Write the rows still kept, or say which epochs the log lacks (last.pt and result.json hold the run)."""
         if not self.unwritten:
             return
-        try:
+        try:  # any OSError: close runs in run()'s finally, where raising would hide the error that ends the run
             _write_rows(self.path, read_rows(self.path) + self.unwritten)
-        except PermissionError:
+        except OSError as error:
             epochs = ", ".join(str(row.get("epoch")) for row in self.unwritten)
-            self.report(f"warning: {self.path} could not be written: it lacks the rows of epoch(s) {epochs}")
+            self.report(f"warning: {self.path} could not be written ({error.strerror or error}): it lacks the rows "
+                        f"of epoch(s) {epochs}")
             return
         self.unwritten.clear()
-        plot_curves(self.path, self.curves)
+        try:
+            plot_curves(self.path, self.curves)
+        except OSError as error:
+            self.report(f"warning: {self.curves} could not be written ({error.strerror or error})")
 
 
 def check_rows(path: Path) -> None:
@@ -139,6 +143,13 @@ def note_last_row(path: Path, note: str) -> None:
     kept = [part for part in (rows[-1].get("note") or "").split("; ") if part and not part.startswith("stopped:")]
     rows[-1]["note"] = "; ".join([*kept, note])  # "plateau: ..." stays; an earlier stop's reason gives way
     _write_rows(path, rows)
+
+
+def missing_epochs(path: Path, epoch: int) -> list[int]:
+    """Epochs 1 to ``epoch`` that have no row in the log (a run killed while the log was locked kept them only in
+    memory)."""
+    present = {int(row["epoch"]) for row in read_rows(path) if (row.get("epoch") or "").strip().isdigit()}
+    return [number for number in range(1, epoch + 1) if number not in present]
 
 
 def truncate_after(path: Path, epoch: int) -> None:

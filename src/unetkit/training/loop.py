@@ -48,7 +48,7 @@ from ..tiling import TileOptions
 from .averaging import follow
 from .config import TrainConfig
 from .distributed import init_distributed
-from .history import LOG, RESULT, EpochLog, check_rows, note_last_row, truncate_after, write_result
+from .history import LOG, RESULT, EpochLog, check_rows, missing_epochs, note_last_row, truncate_after, write_result
 from .optim import scale_learning_rate
 from .progress import RunBar
 from .run_dir import check_new_run_dir, claim_run_dir, hold_run_dir, update_config_file
@@ -488,7 +488,8 @@ def train(
 
     ``stop``: an event another thread may set (a GUI's stop button) to end the run after the
     current step, as SIGINT/SIGTERM do in the main thread; ``on_epoch`` receives each epoch's
-    log row (``log.csv``'s columns) as it is written. torch's CPU random generator (and the current
+    log row (``log.csv``'s columns) as each epoch ends, also while a locked log.csv waits for it.
+    torch's CPU random generator (and the current
     GPU's, if CUDA was in use before the call) is as it was before the call (the run seeds its own),
     so that later draws in a notebook do not repeat the run's seed.
 
@@ -544,6 +545,10 @@ def _train(config: TrainConfig, resume: bool, report: Report, stop: threading.Ev
                 update_config_file(run_dir, config)
                 if not _budget_spent(config, position):  # else the cut epoch's row stays: it is the last
                     truncate_after(run_dir / LOG, position.epoch)
+                lacking = missing_epochs(run_dir / LOG, position.epoch)
+                if lacking:  # a run killed while another program held the log open: its rows were in memory only
+                    report(f"warning: {run_dir / LOG} lacks the rows of epoch(s) {', '.join(map(str, lacking))} "
+                           "(a run killed while the log was locked?); the resumed run adds its own after them")
             else:
                 claim_run_dir(run_dir, config)
                 release = hold_run_dir(run_dir)
