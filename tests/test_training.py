@@ -1010,3 +1010,17 @@ def test_closing_a_log_that_cannot_be_written_raises_nothing_that_would_hide_the
     monkeypatch.setattr(history, "_write_rows", full)
     log.close()
     assert said[-1].endswith("it lacks the rows of epoch(s) 1") and "No space left" in said[-1]
+
+
+def test_curves_another_program_holds_open_are_said_not_an_error(tmp_path, monkeypatch):
+    import unetkit.training.history as history
+
+    def locked(log_path, png_path):
+        raise PermissionError(13, "Permission denied", str(png_path))
+
+    monkeypatch.setattr(history, "plot_curves", locked)
+    said: list[str] = []
+    log = history.EpochLog(tmp_path, said.append)
+    log.add({"epoch": 1, "step": 1, "loss": 0.5})
+    assert len(history.read_rows(tmp_path / "log.csv")) == 1
+    assert len(said) == 1 and "curves.png cannot be written" in said[0]

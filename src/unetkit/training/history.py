@@ -77,7 +77,14 @@ class EpochLog:
                             "program?): its rows are kept and written after the next epoch")
             return
         self.unwritten.clear()
-        plot_curves(self.path, self.curves)
+        self._draw()
+
+    def _draw(self) -> None:
+        try:
+            plot_curves(self.path, self.curves)
+        except PermissionError as error:  # an image viewer's lock: the next epoch draws them again
+            self.report(f"warning: {self.curves} cannot be written ({error.strerror or error}; open in another "
+                        "program?): drawn again after the next epoch")
 
     def close(self) -> None:
         """Write the rows still kept, or say which epochs the log lacks (last.pt and result.json hold the run)."""
@@ -91,7 +98,7 @@ class EpochLog:
                         f"of epoch(s) {epochs}")
             return
         self.unwritten.clear()
-        try:
+        try:  # as above: not in place of the error that ends the run
             plot_curves(self.path, self.curves)
         except OSError as error:
             self.report(f"warning: {self.curves} could not be written ({error.strerror or error})")
