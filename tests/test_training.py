@@ -957,13 +957,20 @@ def test_a_log_another_program_holds_open_is_said_and_its_rows_written_after_the
     assert (tmp_path / "run" / "curves.png").is_file()
 
 
+def raising(error: OSError):
+    """A stand-in for a writer that fails with ``error``: another program's lock, a full disk."""
+    def write(*args):
+        raise error
+    return write
+
+
+LOCKED = PermissionError(13, "Permission denied")
+
+
 def test_a_log_locked_to_the_end_of_the_run_names_the_epochs_it_lacks(tmp_path, monkeypatch):
     import unetkit.training.history as history
 
-    def locked(path, rows):
-        raise PermissionError(13, "Permission denied", str(path))
-
-    monkeypatch.setattr(history, "_write_rows", locked)
+    monkeypatch.setattr(history, "_write_rows", raising(LOCKED))
     said: list[str] = []
     log = history.EpochLog(tmp_path, said.append)
     log.add({"epoch": 1, "step": 1, "loss": 0.5})
@@ -996,18 +1003,11 @@ def test_closing_a_log_that_cannot_be_written_raises_nothing_that_would_hide_the
 
     import unetkit.training.history as history
 
-    def refused(path, rows):
-        raise PermissionError(13, "Permission denied", str(path))
-
-    monkeypatch.setattr(history, "_write_rows", refused)
+    monkeypatch.setattr(history, "_write_rows", raising(LOCKED))
     said: list[str] = []
     log = history.EpochLog(tmp_path, said.append)
     log.add({"epoch": 1, "step": 1, "loss": 0.5})
-
-    def full(path, rows):
-        raise OSError(errno.ENOSPC, "No space left on device", str(path))
-
-    monkeypatch.setattr(history, "_write_rows", full)
+    monkeypatch.setattr(history, "_write_rows", raising(OSError(errno.ENOSPC, "No space left on device")))
     log.close()
     assert said[-1].endswith("it lacks the rows of epoch(s) 1") and "No space left" in said[-1]
 
@@ -1015,10 +1015,7 @@ def test_closing_a_log_that_cannot_be_written_raises_nothing_that_would_hide_the
 def test_curves_another_program_holds_open_are_said_not_an_error(tmp_path, monkeypatch):
     import unetkit.training.history as history
 
-    def locked(log_path, png_path):
-        raise PermissionError(13, "Permission denied", str(png_path))
-
-    monkeypatch.setattr(history, "plot_curves", locked)
+    monkeypatch.setattr(history, "plot_curves", raising(LOCKED))
     said: list[str] = []
     log = history.EpochLog(tmp_path, said.append)
     log.add({"epoch": 1, "step": 1, "loss": 0.5})
