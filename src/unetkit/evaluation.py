@@ -72,10 +72,8 @@ class EvaluationReport:
         per_image = getattr(self.accumulator, "per_image", None) or []
         if not per_image or not isinstance(per_image[0], Scores) or len(per_image[0].dice) <= 2:
             return [{} for _ in self.names]
-        nan = float("nan")
-        return [{**{f"dice_{c}": s.dice[c] if present[c] else nan for c in range(1, len(s.dice))},
-                 **{f"iou_{c}": s.iou[c] if present[c] else nan for c in range(1, len(s.iou))}}
-                for s, present in zip(per_image, self.accumulator.present)]
+        return [{**{f"dice_{c}": dice for c, (dice, _) in s.foreground_classes().items()},
+                 **{f"iou_{c}": iou for c, (_, iou) in s.foreground_classes().items()}} for s in per_image]
 
     def table(self) -> str:
         rows = self.rows()

@@ -41,10 +41,23 @@ class Scores:
     def mean_iou(self) -> float:
         return self._foreground_mean(self.iou)
 
+    def is_scored(self, c: int) -> bool:
+        """Whether class ``c`` is in the truth or the prediction (else its 1.0 is a convention, not a score)."""
+        return self.present is None or self.present[c]
+
+    def foreground_classes(self) -> dict[int, tuple[float, float]]:
+        """Each foreground class's (Dice, IoU), NaN (n/a) for a class in neither the truth nor the prediction.
+
+        >>> Scores(dice=(1.0, 0.5, 1.0), iou=(1.0, 0.25, 1.0), present=(True, True, False)).foreground_classes()
+        {1: (0.5, 0.25), 2: (nan, nan)}
+        """
+        nan = float("nan")
+        return {c: (self.dice[c], self.iou[c]) if self.is_scored(c) else (nan, nan) for c in range(1, len(self.dice))}
+
     def _foreground_mean(self, values: tuple[float, ...]) -> float:
         if len(values) == 1:
             return values[0]
-        scored = [v for c, v in enumerate(values) if c > 0 and (self.present is None or self.present[c])]
+        scored = [v for c, v in enumerate(values) if c > 0 and self.is_scored(c)]
         return float(np.mean(scored)) if scored else 1.0
 
 
@@ -131,9 +144,6 @@ class MetricAccumulator:
     num_classes: int
     ignore_index: int | None = None
     per_image: list[Scores] = field(default_factory=list)
-    #: per image, per class: whether the class is in the truth or the prediction (where not, its Dice is 1.0 by
-    #: convention: nothing to find, nothing found); no class at all: every pixel was --ignore-index
-    present: list[np.ndarray] = field(default_factory=list)
     _counts: np.ndarray | None = None
 
     def update(self, prediction: ArrayLike, truth: ArrayLike) -> Scores:
@@ -141,7 +151,6 @@ class MetricAccumulator:
         self._counts = counts if self._counts is None else self._counts + counts
         scores = scores_from_counts(counts)
         self.per_image.append(scores)
-        self.present.append((counts[:, 1] + counts[:, 2]) > 0)
         return scores
 
     def mean_dice(self) -> float:
@@ -167,9 +176,9 @@ class MetricAccumulator:
         >>> acc.rows()[1], acc.means()
         ({'dice': nan, 'iou': nan}, {'dice': 1.0, 'iou': 1.0})
         """
-        nan = float("nan")
-        return [{"dice": s.mean_dice, "iou": s.mean_iou} if present.any() else {"dice": nan, "iou": nan}
-                for s, present in zip(self.per_image, self.present)]
+        nan = float("nan")  # no class in truth or prediction, background included: every pixel was ignored
+        return [{"dice": s.mean_dice, "iou": s.mean_iou} if any(map(s.is_scored, range(len(s.dice))))
+                else {"dice": nan, "iou": nan} for s in self.per_image]
 
     def means(self) -> dict[str, float]:
         """Each column's mean over images (NaN entries skipped)."""

@@ -59,10 +59,9 @@ def score_columns(row: dict[str, float], scores: Scores | None = None) -> dict[s
     """
     columns = {COLUMN_TITLES.get(name, name): float(value) for name, value in row.items()}
     if scores is not None and len(scores.dice) > 2:
-        # n/a for a class in neither truth nor prediction, as the table's per-image columns say
-        scored = [scores.present is None or scores.present[c] for c in range(len(scores.dice))]
-        columns.update({f"Dice {c}": scores.dice[c] if scored[c] else float("nan") for c in range(1, len(scores.dice))})
-        columns.update({f"IoU {c}": scores.iou[c] if scored[c] else float("nan") for c in range(1, len(scores.iou))})
+        classes = scores.foreground_classes()  # n/a for a class in neither truth nor prediction, as the table says
+        columns.update({f"Dice {c}": dice for c, (dice, _) in classes.items()})
+        columns.update({f"IoU {c}": iou for c, (_, iou) in classes.items()})
     return columns
 
 
