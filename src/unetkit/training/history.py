@@ -70,38 +70,32 @@ class EpochLog:
     def add(self, row: dict[str, Any]) -> None:
         self.unwritten.append(row)
         try:
-            _write_rows(self.path, read_rows(self.path) + self.unwritten)
-        except PermissionError as error:  # another program's lock: the rows wait for the next epoch
-            if len(self.unwritten) == 1:
+            self._write()
+        except PermissionError as error:  # another program's lock: what it kept out is written after the next epoch
+            if not self.unwritten:
+                self.report(f"warning: {self.curves} cannot be written ({error.strerror or error}; open in another "
+                            "program?): drawn again after the next epoch")
+            elif len(self.unwritten) == 1:
                 self.report(f"warning: {self.path} cannot be written ({error.strerror or error}; open in another "
                             "program?): its rows are kept and written after the next epoch")
-            return
-        self.unwritten.clear()
-        self._draw()
-
-    def _draw(self) -> None:
-        try:
-            plot_curves(self.path, self.curves)
-        except PermissionError as error:  # an image viewer's lock: the next epoch draws them again
-            self.report(f"warning: {self.curves} cannot be written ({error.strerror or error}; open in another "
-                        "program?): drawn again after the next epoch")
 
     def close(self) -> None:
         """Write the rows still kept, or say which epochs the log lacks (last.pt and result.json hold the run)."""
         if not self.unwritten:
             return
-        try:  # any OSError: close runs in run()'s finally, where raising would hide the error that ends the run
-            _write_rows(self.path, read_rows(self.path) + self.unwritten)
-        except OSError as error:
+        try:
+            self._write()
+        except OSError as error:  # any: close runs in run()'s finally, where raising would hide the error ending it
             epochs = ", ".join(str(row.get("epoch")) for row in self.unwritten)
-            self.report(f"warning: {self.path} could not be written ({error.strerror or error}): it lacks the rows "
-                        f"of epoch(s) {epochs}")
-            return
+            self.report(f"warning: {self.curves} could not be written ({error.strerror or error})" if not self.unwritten
+                        else f"warning: {self.path} could not be written ({error.strerror or error}): it lacks the "
+                             f"rows of epoch(s) {epochs}")
+
+    def _write(self) -> None:
+        """The kept rows after the log's, then the curves; raises what the file system raises."""
+        _write_rows(self.path, read_rows(self.path) + self.unwritten)
         self.unwritten.clear()
-        try:  # as above: not in place of the error that ends the run
-            plot_curves(self.path, self.curves)
-        except OSError as error:
-            self.report(f"warning: {self.curves} could not be written ({error.strerror or error})")
+        plot_curves(self.path, self.curves)
 
 
 def check_rows(path: Path) -> None:
