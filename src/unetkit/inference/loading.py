@@ -94,7 +94,6 @@ def load_predictor(
         from .onnx_backend import OnnxRuntimePredictor
 
         check_runs_on_cpu_in_fp32("--backend onnxruntime", device, precision, path)
-
         runtime = OnnxRuntimePredictor.from_checkpoint(path)
         return LoadedPredictor(runtime, runtime.data_options, runtime.task)
     torch_device = resolve_device(device)
