@@ -1021,3 +1021,25 @@ def test_curves_another_program_holds_open_are_said_not_an_error(tmp_path, monke
     log.add({"epoch": 1, "step": 1, "loss": 0.5})
     assert len(history.read_rows(tmp_path / "log.csv")) == 1
     assert len(said) == 1 and "curves.png cannot be written" in said[0]
+
+
+def test_a_resumed_drop_out_run_draws_the_masks_of_an_uncut_one_whatever_generator_state_last_pt_holds(tmp_path):
+    # drop-out masks now come from the seed, the rank and the step (each rank its own); the generator state in
+    # last.pt (rank 0's only) no longer decides them
+    import threading
+
+    data = write_dataset(tmp_path / "d", count=3, size=(72, 72))
+    straight = train(tiny_config(data, tmp_path / "straight", epochs=1, steps_per_epoch=4, dropout=0.5), report=QUIET)
+    stop = threading.Event()
+    stop.set()
+    cut = train(tiny_config(data, tmp_path / "cut", epochs=1, steps_per_epoch=4, dropout=0.5), report=QUIET, stop=stop)
+    assert cut.global_step == 1
+    payload = read_checkpoint(tmp_path / "cut" / "last.pt")
+    torch.manual_seed(12345)
+    payload["training"]["rng"]["torch"] = torch.get_rng_state()  # as if another rank's state had been saved
+    save_checkpoint(tmp_path / "cut" / "last.pt", payload, overwrite=True)
+    resumed = train(tiny_config(data, tmp_path / "cut", epochs=1, steps_per_epoch=4, dropout=0.5), resume=True,
+                    report=QUIET)
+    assert straight.global_step == resumed.global_step == 4
+    first, second = weights(tmp_path / "straight" / "last.pt"), weights(tmp_path / "cut" / "last.pt")
+    assert all(torch.equal(first[name], second[name]) for name in first)

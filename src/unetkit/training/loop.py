@@ -54,7 +54,7 @@ from .progress import RunBar
 from .run_dir import check_new_run_dir, claim_run_dir, hold_run_dir, update_config_file
 from .setup import RunParts, build_run
 from .selection import keeps
-from .state import (BEST, LAST, Position, remember_selection_before_cut, restore, save_best, save_last,
+from .state import (BEST, LAST, Position, remember_selection_before_cut, restore, save_best, save_last, seed_step,
                     stretched_schedule_note, undo_cut_selection)
 from .stopping import DROP_LR, STOP
 
@@ -215,6 +215,7 @@ def run_epoch(
         step_start = time.perf_counter()
         images, *targets = prefetcher.next()
         meter.data_wait_s += time.perf_counter() - step_start
+        seed_step(config.seed, parts.context.rank, position.global_step)
         loss = train_step(parts, images, tuple(targets))
         step_seconds = time.perf_counter() - step_start
         # every rank counts the same time and loss (the ranks' means), so that all stop at the same

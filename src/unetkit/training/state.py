@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..checkpoint import check_same_config, make_checkpoint, read_checkpoint, save_checkpoint
@@ -85,6 +86,23 @@ class Position:
         values.setdefault("class_mean", "every")  # saved before an image's mean left absent classes out
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def seed_step(seed: int, rank: int, global_step: int) -> None:
+    """Seed torch's generators for one training step's random layers (drop-out) from the run's seed, the
+    process's rank and the step.
+
+    Every rank draws its own masks (seeded once with the run's seed, all ranks drew the same ones, which
+    is one mask on a batch ``world size`` times larger), and a resumed run draws those an uncut run
+    draws without relying on the generator state that ``last.pt`` carries (rank 0's alone).
+
+    >>> seed_step(0, rank=0, global_step=5); a = torch.rand(2)
+    >>> seed_step(0, rank=1, global_step=5); b = torch.rand(2)
+    >>> seed_step(0, rank=0, global_step=5); bool((torch.rand(2) == a).all()), bool((a == b).all())
+    (True, False)
+    """
+    entropy = np.random.SeedSequence((seed, rank, global_step)).generate_state(1, np.uint64)[0]
+    torch.manual_seed(int(entropy) >> 1)  # manual_seed takes up to 2**64 - 1; a positive int64 is safe everywhere
 
 
 def rng_state(device: torch.device) -> dict[str, Any]:
