@@ -1043,3 +1043,43 @@ def test_a_resumed_drop_out_run_draws_the_masks_of_an_uncut_one_whatever_generat
     assert straight.global_step == resumed.global_step == 4
     first, second = weights(tmp_path / "straight" / "last.pt"), weights(tmp_path / "cut" / "last.pt")
     assert all(torch.equal(first[name], second[name]) for name in first)
+
+
+def test_a_resume_whose_log_another_program_holds_open_is_refused_naming_it_before_anything_changes(tmp_path,
+                                                                                                     monkeypatch):
+    # the resume cuts the log back to last.pt's epoch: a lock there ended it with a bare PermissionError after
+    # config.json had been rewritten
+    import unetkit.training.history as history
+
+    config = TrainConfig(out=str(tmp_path / "run"), data=str(write_dataset(tmp_path / "d", count=2)), depth=2,
+                         base_width=4, epochs=2, steps_per_epoch=2, batch_size=1, patch_size=32, progress=False,
+                         val_tile_size=64, checkpoint_every=1)
+    train(config, report=QUIET)
+    last = tmp_path / "run" / "last.pt"
+    payload = read_checkpoint(last)  # as if killed in epoch 2 after its row was written: the resume redoes it
+    payload["training"].update(epoch=1, step=1, global_step=3)
+    save_checkpoint(last, payload, overwrite=True)
+    before = snapshot(tmp_path / "run")
+    monkeypatch.setattr(history, "_write_rows", raising(LOCKED))
+    with pytest.raises(ConfigError) as caught:
+        train(dataclasses.replace(config, epochs=3), resume=True, report=QUIET)
+    assert "log.csv" in str(caught.value) and "open in another program?" in str(caught.value)
+    assert "close the log" in str(caught.value)
+    assert snapshot(tmp_path / "run") == before
+
+
+def test_a_resume_that_ends_at_once_with_its_log_locked_warns_and_still_ends(tmp_path, monkeypatch):
+    # the log's last row takes the stop's reason: a lock there raised a bare PermissionError
+    import unetkit.training.history as history
+    from unetkit.training.state import resume_config
+
+    monkeypatch.setattr("unetkit.training.stopping.MAX_EPOCHS", 2)
+    data = write_dataset(tmp_path / "d", count=3)
+    first = train(tiny_config(data, tmp_path / "run", epochs=None, lr=1e-9, steps_per_epoch=2), report=QUIET)
+    assert first.stopped == "epoch-limit"
+    monkeypatch.setattr(history, "_write_rows", raising(LOCKED))
+    said: list[str] = []
+    again = train(resume_config(tmp_path / "run", early_stopping=1), resume=True, report=said.append)
+    assert again.stopped == "early-stopping"
+    assert any("log.csv cannot be written" in line and "open in another program?" in line for line in said), said
+    assert "no validation improvement" in json.loads((tmp_path / "run" / "result.json").read_text())["why"]

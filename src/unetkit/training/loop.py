@@ -409,7 +409,11 @@ def run(
         further = "--epochs N" if config.decides_length else "a larger --early-stopping"
         report(f"{run_dir} had already stopped ({why}); pass {further} to train it further")
         if parts.context.is_main:  # a smaller --early-stopping given to the resume ends it here: its last row says so
-            note_last_row(run_dir / LOG, f"stopped: {why}")
+            try:
+                note_last_row(run_dir / LOG, f"stopped: {why}")
+            except PermissionError as error:  # the run is over either way: result.json says why
+                report(f"warning: {run_dir / LOG} cannot be written ({error.strerror or error}; open in another "
+                       "program?): its last row does not say why the run stopped")
         return StopReason.EARLY_STOPPING, why
     if _budget_spent(config, position):  # a resume within a spent budget
         report(f"{run_dir} has had its {config.max_time_s:g} s of training already ({position.elapsed_s:.1f} s); "
@@ -467,6 +471,19 @@ def run(
         bar.close()
         prefetcher.close()
         log.close()
+
+
+def _cut_log_back(log: Path, epoch: int) -> None:
+    """Drop the log's rows after ``epoch`` (the resumed run redoes them); a log another program holds open is
+    refused before anything of the run changes, since the rows it keeps would stand twice."""
+    try:
+        truncate_after(log, epoch)
+    except PermissionError as error:
+        raise ConfigError(
+            f"the log cannot be rewritten ({error.strerror or error}; open in another program?), and the resumed "
+            f"run must drop its rows after epoch {epoch}, which it trains again",
+            path=log, fix="close the log in that program (Excel locks a CSV it shows), then resume again",
+        ) from None
 
 
 def _counted(samples: list, named: int = 5) -> str:
@@ -542,10 +559,10 @@ def _train(config: TrainConfig, resume: bool, report: Report, stop: threading.Ev
         if context.is_main:
             if resume:
                 check_rows(run_dir / LOG)  # a hand-edited log is named before anything of the run changes
+                if not _budget_spent(config, position):  # else the cut epoch's row stays: it is the last
+                    _cut_log_back(run_dir / LOG, position.epoch)
                 sweep_stale(run_dir)  # a checkpoint half-written when the run was killed outright
                 update_config_file(run_dir, config)
-                if not _budget_spent(config, position):  # else the cut epoch's row stays: it is the last
-                    truncate_after(run_dir / LOG, position.epoch)
                 lacking = missing_epochs(run_dir / LOG, position.epoch)
                 if lacking:  # a run killed while another program held the log open: its rows were in memory only
                     report(f"warning: {run_dir / LOG} lacks the rows of epoch(s) {', '.join(map(str, lacking))} "
