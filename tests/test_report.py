@@ -130,6 +130,20 @@ def test_the_pooled_row_says_n_a_for_a_class_in_no_image_as_the_mean_row_does():
     assert pooled == ["0.5000", "0.3333", "0.5000", "n/a", "0.3333", "n/a"], pooled
 
 
+@pytest.mark.parametrize("classes", [2, 3])
+def test_the_pooled_scores_say_n_a_where_every_pixel_of_every_image_is_ignored(classes):
+    # the images' rows said n/a, the header's pooled Dice and the pooled row 1.0000
+    from unetkit.report.page import report_html
+
+    accumulator = MetricAccumulator(num_classes=classes, ignore_index=255)
+    accumulator.update(np.array([[1, 0]]), np.array([[255, 255]]))
+    html = report_html(EvaluationReport(["a"], accumulator))
+    assert "pooled Dice <b>n/a</b>" in html
+    foot = re.search(r"<tfoot>.*</tfoot>", html, re.S).group(0)
+    pooled = re.findall(r"<td>([^<]*)</td>", foot.split("pooled (all pixels together)")[1])
+    assert pooled == ["n/a"] * (2 if classes == 2 else 6), pooled
+
+
 def test_the_header_and_captions_say_n_a_for_an_undefined_score_not_nan():
     from unetkit.instances.scores import ObjectAccumulator
     from unetkit.report.page import report_html

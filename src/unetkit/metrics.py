@@ -45,6 +45,11 @@ class Scores:
         """Whether class ``c`` is in the truth or the prediction (else its 1.0 is a convention, not a score)."""
         return self.present is None or self.present[c]
 
+    def scores_any_pixel(self) -> bool:
+        """Whether any class, background included, was in the truth or the prediction (else every pixel was
+        ignored, and the 1.0 scores say nothing)."""
+        return any(map(self.is_scored, range(len(self.dice))))
+
     def foreground_classes(self) -> dict[int, tuple[float, float]]:
         """Each foreground class's (Dice, IoU), NaN (n/a) for a class in neither the truth nor the prediction.
 
@@ -177,8 +182,8 @@ class MetricAccumulator:
         ({'dice': nan, 'iou': nan}, {'dice': 1.0, 'iou': 1.0})
         """
         nan = float("nan")  # no class in truth or prediction, background included: every pixel was ignored
-        return [{"dice": s.mean_dice, "iou": s.mean_iou} if any(map(s.is_scored, range(len(s.dice))))
-                else {"dice": nan, "iou": nan} for s in self.per_image]
+        return [{"dice": s.mean_dice, "iou": s.mean_iou} if s.scores_any_pixel() else {"dice": nan, "iou": nan}
+                for s in self.per_image]
 
     def means(self) -> dict[str, float]:
         """Each column's mean over images (NaN entries skipped)."""

@@ -117,6 +117,8 @@ def _pooled(evaluation: EvaluationReport) -> dict[str, float] | None:
     if pooled is None or not evaluation.accumulator.rows():
         return None
     scores = pooled()
+    if not scores.scores_any_pixel():  # every pixel of every image ignored: the 1.0s would be conventions
+        return score_columns({"dice": float("nan"), "iou": float("nan")}, scores)  # (its classes: n/a too)
     return score_columns({"dice": scores.mean_dice, "iou": scores.mean_iou}, scores)
 
 
@@ -127,7 +129,7 @@ def _header(title: str, evaluation: EvaluationReport) -> str:
               for name in ("dice", "iou", "f1", "ap50") if name in means]
     pooled = _pooled(evaluation)
     if pooled is not None:
-        facts.append(("pooled Dice", f"{pooled['Dice']:.4f}"))
+        facts.append(("pooled Dice", format_score(pooled["Dice"])))
     created = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     items = "".join(f"<li>{escape(name)} <b>{value}</b></li>" for name, value in facts)
     source = " on ".join(escape(str(part)) for part in (evaluation.checkpoint, evaluation.data) if part)
