@@ -1083,3 +1083,37 @@ def test_a_resume_that_ends_at_once_with_its_log_locked_warns_and_still_ends(tmp
     assert again.stopped == "early-stopping"
     assert any("log.csv cannot be written" in line and "open in another program?" in line for line in said), said
     assert "no validation improvement" in json.loads((tmp_path / "run" / "result.json").read_text())["why"]
+
+
+def test_an_optimizer_state_saved_by_adam_s_loop_resumes_fused_and_a_fused_one_resumes_where_fusing_is_missing():
+    # the saved parameter group's "fused" came back with the state: a run saved before unetkit fused Adam kept the
+    # loop for good, and a fused one would be fused where torch refuses it (2.3 on a CPU)
+    import copy
+
+    from unetkit.training.optim import build_optimizer, load_optimizer_state
+
+    torch.manual_seed(0)
+    start = [torch.randn(4, 3), torch.randn(5)]
+    gradients = [[torch.randn_like(p) for p in start] for _ in range(3)]
+
+    def stepped(optimizer, params, steps):
+        for step in steps:
+            for parameter, gradient in zip(params, gradients[step]):
+                parameter.grad = gradient.clone()
+            optimizer.step()
+
+    looped_params = [torch.nn.Parameter(p.clone()) for p in start]
+    looped = torch.optim.Adam(looped_params, lr=1e-2, fused=None)
+    stepped(looped, looped_params, [0, 1])
+    resumed_params = [torch.nn.Parameter(p.detach().clone()) for p in looped_params]
+    fused = build_optimizer("adam", resumed_params, lr=1e-2)
+    load_optimizer_state(fused, copy.deepcopy(looped.state_dict()))  # as read from last.pt: no tensor shared
+    assert fused.param_groups[0]["fused"] is True
+    stepped(looped, looped_params, [2])
+    stepped(fused, resumed_params, [2])
+    for a, b in zip(looped_params, resumed_params):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+    back = torch.optim.Adam([torch.nn.Parameter(p.detach().clone()) for p in start], lr=1e-2, fused=None)
+    load_optimizer_state(back, copy.deepcopy(fused.state_dict()))
+    assert not back.param_groups[0]["fused"]
+    assert back.state_dict()["state"][0]["step"] == 3

@@ -58,6 +58,28 @@ def build_optimizer(
     raise ConfigError(f"unknown optimizer {name!r}", fix="choose adam, adamw or sgd")
 
 
+#: the parameter-group settings that pick an implementation of the same update, not the update itself
+KERNEL_CHOICES = ("fused", "foreach", "capturable")
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, saved: dict) -> None:
+    """Load a checkpoint's optimizer state, keeping the kernel ``optimizer`` was built with (:data:`KERNEL_CHOICES`):
+    that is this machine's choice, not the run's. A run saved with Adam's loop (before unetkit fused it, or on a
+    device without the fused kernel) resumes fused here, and a run saved fused resumes where the fused kernel is
+    missing (torch 2.3 on a CPU) with the loop; the moments and step counts carry over either way.
+
+    >>> parameters = [torch.nn.Parameter(torch.zeros(2))]
+    >>> looped = torch.optim.Adam(parameters, lr=1e-3, fused=None)
+    >>> fused = build_optimizer("adam", parameters, lr=1e-3)
+    >>> load_optimizer_state(fused, looped.state_dict())
+    >>> fused.param_groups[0]["fused"]
+    True
+    """
+    groups = [{**group, **{key: built[key] for key in KERNEL_CHOICES if key in built}}
+              for group, built in zip(saved["param_groups"], optimizer.param_groups)]
+    optimizer.load_state_dict({**saved, "param_groups": groups})  # torch moves each step count where the kernel wants it
+
+
 WARMUP_STEPS = 25
 
 

@@ -32,6 +32,7 @@ from ..tasks import task_from_dict
 from .config import TrainConfig
 from .data_identity import check_same_data
 from .history import CONFIG
+from .optim import load_optimizer_state
 from .setup import RunParts
 
 LAST = "last.pt"
@@ -206,7 +207,7 @@ def restore(parts: RunParts, run_dir: Path) -> tuple[Position, TrainConfig]:
         )
     check_same_data(state.get("data_identity"), parts.data_identity, path, parts.config.data or "sample:train")
     parts.model.load_state_dict(payload["model_state"])
-    parts.optimizer.load_state_dict(state["optimizer"])
+    load_optimizer_state(parts.optimizer, state["optimizer"])
     parts.scheduler.load_state_dict(state["scheduler"])
     parts.scaler.load_state_dict(state["scaler"])
     if parts.averaged is not None and "averaged" in state:
