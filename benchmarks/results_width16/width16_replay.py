@@ -38,13 +38,13 @@ def yardstick(name: str, seed: int) -> float | None:
     return RECORDED_YARDSTICKS.get((name, seed))
 
 
-def row(path: Path) -> str:
+def row(path: Path, checkpoints: tuple[int, ...] = CHECKPOINTS) -> str:
     logged = json.loads(path.read_text())
     epochs = logged["epochs"]
     name, seed = path.stem.rsplit("_seed", 1)
     reference = yardstick(name, int(seed))
     cells = []
-    for count in CHECKPOINTS:
+    for count in checkpoints:
         if count > len(epochs):
             cells.append("-")
             continue
@@ -64,15 +64,17 @@ def row(path: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--curves", type=Path, nargs="+", default=[HERE])
+    parser.add_argument("--checkpoints", type=int, nargs="+", default=list(CHECKPOINTS),
+                        help="epochs of 200 steps after which to read what best.pt keeps")
     args = parser.parse_args()
-    print(f"Test Dice of what best.pt keeps (--keep-within {KEEP_WITHIN}) after 1,000 / 2,000 / 3,000 steps, and where "
+    steps = [f"{200 * count:,} steps" for count in args.checkpoints]
+    print(f"Test Dice of what best.pt keeps (--keep-within {KEEP_WITHIN}) after {' / '.join(steps)}, and where "
           f"the rule (patience {PATIENCE}) ends the run; in brackets: minus the reference network's 40 epochs.\n")
-    print("| set, seed | changes | 1,000 steps | 2,000 steps | 3,000 steps | the rule: epochs, Dice | "
-          "reference, 40 epochs |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"| set, seed | changes | {' | '.join(steps)} | the rule: epochs, Dice | reference, 40 epochs |")
+    print("|---|---|" + "---|" * len(steps) + "---|---|")
     for folder in args.curves:
-        for path in sorted(folder.glob("*_seed*.json")):
-            print(row(path))
+        for path in sorted(folder.rglob("*_seed*.json")):
+            print(row(path, tuple(args.checkpoints)))
 
 
 if __name__ == "__main__":
