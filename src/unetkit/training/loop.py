@@ -215,7 +215,7 @@ def run_epoch(
         step_start = time.perf_counter()
         images, *targets = prefetcher.next()
         meter.data_wait_s += time.perf_counter() - step_start
-        seed_step(config.seed, parts.context.rank, position.global_step)
+        seed_step(config.seed, parts.context.rank, position.global_step, parts.device)
         loss = train_step(parts, images, tuple(targets))
         step_seconds = time.perf_counter() - step_start
         # every rank counts the same time and loss (the ranks' means), so that all stop at the same

@@ -89,9 +89,9 @@ class Position:
         return cls(**{k: v for k, v in values.items() if k in known})
 
 
-def seed_step(seed: int, rank: int, global_step: int) -> None:
-    """Seed torch's generators for one training step's random layers (drop-out) from the run's seed, the
-    process's rank and the step.
+def seed_step(seed: int, rank: int, global_step: int, device: torch.device | None = None) -> None:
+    """Seed torch's generators of the CPU and of ``device`` (the one the process trains on; other GPUs are left
+    alone) for one training step's random layers (drop-out), from the run's seed, the process's rank and the step.
 
     Every rank draws its own masks (seeded once with the run's seed, all ranks drew the same ones, which
     is one mask on a batch ``world size`` times larger), and a resumed run draws those an uncut run
@@ -103,7 +103,13 @@ def seed_step(seed: int, rank: int, global_step: int) -> None:
     (True, False)
     """
     entropy = np.random.SeedSequence((seed, rank, global_step)).generate_state(1, np.uint64)[0]
-    torch.manual_seed(int(entropy) >> 1)  # manual_seed takes up to 2**64 - 1; a positive int64 is safe everywhere
+    value = int(entropy) >> 1  # a positive int64: every generator takes it
+    torch.default_generator.manual_seed(value)
+    if device is not None and device.type == "cuda":
+        with torch.cuda.device(device):
+            torch.cuda.manual_seed(value)
+    elif device is not None and device.type == "mps":
+        torch.mps.manual_seed(value)
 
 
 def rng_state(device: torch.device) -> dict[str, Any]:
