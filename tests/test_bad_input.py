@@ -424,3 +424,20 @@ def test_the_binary_advice_is_for_one_class_models_only(tmp_path):
     with pytest.raises(InputError) as error:
         mask_rule(mask, tmp_path / "m.png", num_classes=3)
     assert "0/255" not in str(error.value), str(error.value)
+
+
+@pytest.mark.parametrize("make, extra, said", [
+    (lambda r: one_mask_unlabelled(r, "img2.png", 255), ["--ignore-index", "255"],
+     "every validation mask is --ignore-index 255 everywhere (images/img2.png)"),
+    (lambda r: masks_of(r, lambda mask: mask * 0, keep="img2.png"), [],
+     "every mask with foreground would be held out for validation (images/img2.png)"),
+])
+def test_inspect_refuses_the_split_that_train_refuses(tmp_path, capsys, make, extra, said):
+    # a time-lapse whose one unannotated frame (all 255) is the one the seed holds out: inspect said "ready to
+    # train" and train then stopped with "every validation mask is --ignore-index 255 everywhere"
+    data = make(tmp_path)
+    assert main(["inspect", str(data), *extra]) == 2
+    out = capsys.readouterr().out
+    assert said in out and "ready to train" not in out, out
+    assert main(["inspect", str(data), *extra, "--val-fraction", "0"]) == 0, capsys.readouterr().out
+    assert main(train(data, *extra)) == 2  # what inspect foretold

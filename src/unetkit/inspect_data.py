@@ -96,6 +96,7 @@ def inspect_dataset(source: str | Path, options: DataOptions, split: SplitPrevie
     report.masks_without_image = [p.name for p in listing.masks_without_image]
     stand_ins: list[Sample] = []  # a name and files for each plane: what the split draws from (no pixels kept)
     foreground: dict[str, int] = {}  # learnable foreground pixels of each plane, by name
+    scored: dict[str, bool] = {}  # whether a plane holds any pixel other than --ignore-index, by name
     for pair in listing.pairs:
         try:
             planes = read_pair(pair, options, report.notes)
@@ -116,6 +117,7 @@ def inspect_dataset(source: str | Path, options: DataOptions, split: SplitPrevie
                 report.objects = (report.objects or 0) + int(np.unique(plane.mask[plane.mask > 0]).size)
             stand_ins.append(Sample(plane.name, np.zeros((1, 1, 1), np.float32), None, files=(pair.image, pair.mask)))
             foreground[plane.name] = int(np.count_nonzero(learnable_foreground(plane.mask, options.ignore_index)))
+            scored[plane.name] = bool(foreground[plane.name]) or bool(np.any(plane.mask == 0))
     for unmatched, what in ((report.images_without_mask, "image(s) without a mask"),
                             (report.masks_without_image, "mask(s) without an image")):
         if unmatched:
@@ -125,13 +127,15 @@ def inspect_dataset(source: str | Path, options: DataOptions, split: SplitPrevie
         report.errors.append(hint)
     _add_warnings(report, options)
     if not report.errors:
-        _preview_split(report, stand_ins, foreground, split)
+        _preview_split(report, stand_ins, foreground, scored, split, options.ignore_index)
     return report
 
 
-def _preview_split(report: DatasetReport, planes: list[Sample], foreground: dict[str, int],
-                   split: SplitPreview) -> None:
-    """Name the images training would hold out for validation, and say so if they hold much of the foreground."""
+def _preview_split(report: DatasetReport, planes: list[Sample], foreground: dict[str, int], scored: dict[str, bool],
+                   split: SplitPreview, ignore_index: int | None = None) -> None:
+    """Name the images training would hold out for validation, and say so if they hold much of the foreground;
+    a split that training refuses (every training mask background, every validation mask ``ignore_index``
+    everywhere) is an error, as there."""
     if split.fraction <= 0 or len(planes) < 2:
         return
     train, val = split_validation(planes, split.fraction, split.seed, report.notes, by=split.by)
@@ -142,6 +146,14 @@ def _preview_split(report: DatasetReport, planes: list[Sample], foreground: dict
                                     [source_file_of(s) for s in val])
     if note is not None:
         report.notes.append(note)
+    held = ", ".join(s.name for s in val[:5]) + (f" and {len(val) - 5} more" if len(val) > 5 else "")
+    if val and not any(foreground[s.name] for s in train) and any(foreground[s.name] for s in val):
+        report.errors.append(f"every mask with foreground would be held out for validation ({held}): the training "
+                             "masks are all background (training refuses this; draw another split with --seed)")
+    if val and not any(scored[s.name] for s in val):
+        report.errors.append(f"every validation mask is --ignore-index {ignore_index} everywhere ({held}): there is "
+                             "no pixel to score (training refuses this; draw another split with --seed, or hold out "
+                             "labelled images with --val-data)")
 
 
 def _add_warnings(report: DatasetReport, options: DataOptions) -> None:
