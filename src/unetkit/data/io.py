@@ -469,11 +469,15 @@ def check_axes(axes: str, shape: tuple[int, ...], path: Path) -> None:
     channel_axes = [a for a, size in zip(axes, shape) if a in CHANNEL_AXES and size > 1]
     stack_axes = [i for i in _stack_axes(axes) if shape[i] > 1]  # an axis of one (numpy's (N, H, W, 1)) counts none
     if len(stack_axes) > 1 or len(channel_axes) > 1:
+        unnamed = sum(axes[i] in "QI" for i in stack_axes) > 1  # no axes recorded: numpy's (T, C, Y, X) reads so
         raise InputError(
             f"a {len(shape)}D stack (axes {axes}, shape {tuple(shape)}) where 2D images "
-            "(or one stack of them) were expected",
+            "(or one stack of them) were expected"
+            + (" (the file records no axes, so none of them is read as channels)" if unnamed else ""),
             path=path,
-            fix="save each 2D plane (or one time/z series of 2D planes) as its own file",
+            fix="save each 2D plane (or one time/z series of 2D planes) as its own file"
+            + ("; a time series of multi-channel frames, a (T, C, Y, X) array, reads as one with its axes recorded: "
+               "tifffile.imwrite(path, array, imagej=True, metadata={'axes': 'TCYX'})" if unnamed else ""),
         )
 
 
