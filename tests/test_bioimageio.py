@@ -473,3 +473,33 @@ def test_an_instance_model_package_passes_the_model_test_and_predicts_the_same_o
     theirs = predict_tiled(from_package.predictor, image)
     assert np.abs(ours - theirs).max() < 1e-4
     assert np.array_equal(task.labels(ours), from_package.task.labels(theirs))
+
+
+@pytest.mark.parametrize("instances", [False, True], ids=["semantic", "objects"])
+def test_a_package_predicts_region_by_region_as_in_memory(instances, tmp_path):
+    # a package's preprocessing was refused region by region: a plane past 8192 x 8192 could not be predicted at all
+    torch.manual_seed(0)
+    from unetkit.instances.task import InstanceTask
+
+    task = InstanceTask(method="distance", min_size=1) if instances else SemanticTask(3)
+    network = UNet(depth=2, base_width=4, num_classes=task.num_outputs).eval()
+    save_checkpoint(tmp_path / "m.pt", make_checkpoint(network, task=task))
+    package = export_bioimageio(tmp_path / "m.pt", tmp_path / "m.zip")
+    frame = read_planes(sample_path("heldout") / "images" / "hela.tif")[0]
+    (tmp_path / "in").mkdir()
+    tifffile.imwrite(tmp_path / "in" / "a crop.tif", frame[:150, :260])
+    outputs = {}
+    for on_disk in (False, True):
+        options = PredictOptions(probabilities=not on_disk, probabilities_on_disk=on_disk, label_format="tif",
+                                 overlay=False, tile=TileOptions(tile_size=64))
+        said: list[str] = []
+        [record] = predict_files(package, [tmp_path / "in"], tmp_path / str(on_disk), options, said.append)
+        assert any("region by region" in line for line in said) == on_disk
+        outputs[on_disk] = {kind: tifffile.imread(path) if path.suffix == ".tif" else path.read_text()
+                            for kind, path in record.outputs.items()}
+    assert outputs[True].keys() == outputs[False].keys() and ("objects" in outputs[True]) == instances
+    for kind, expected in outputs[False].items():
+        if isinstance(expected, str):
+            assert outputs[True][kind] == expected
+        else:
+            np.testing.assert_allclose(outputs[True][kind], expected, atol=1e-5)

@@ -150,3 +150,19 @@ def test_an_instance_model_is_packaged_with_its_probabilities_and_the_post_proce
     assert "rises at least 0.2 above" in tuned and "probability above 0.4" in tuned  # the task's own values
     three = package_outputs(InstanceTask(method="three-class"), 3)
     assert three.postprocessing == (("softmax", {"axis": "channel"}),) and three.channel_names[2] == "boundary"
+
+
+@pytest.mark.parametrize("steps", [
+    (("ensure_dtype", {"dtype": "float32"}), ("scale_range", {"axes": ["x", "y"], "min_percentile": 1.0,
+                                                              "max_percentile": 99.0})),
+    (("zero_mean_unit_variance", {"axes": ["channel", "y", "x"]}),),
+    (("clip", {"axes": ["y", "x"], "min_percentile": 5.0, "max_percentile": 95.0}),
+     ("zero_mean_unit_variance", {"axes": ["y", "x"], "eps": 1e-4})),
+], ids=["scale_range", "joint-zero-mean", "clip-then-zero-mean"])
+def test_package_preprocessing_fitted_to_the_images_pixels_preprocesses_any_region_as_the_whole(steps):
+    # what lets a package predict an image region by region (--probabilities-on-disk, planes past 8192 x 8192)
+    image = sample_crop(96, in_channels=2)
+    image[1] = image[1] * 0.5 + 100
+    whole = PackagePreprocessing(steps).apply(image)
+    fitted = PackagePreprocessing(steps).fitted(image.reshape(2, -1, 1).astype(np.float64), scratch=True)
+    np.testing.assert_allclose(fitted.apply(image[:, 10:40, 20:70]), whole[:, 10:40, 20:70], rtol=1e-5, atol=1e-5)

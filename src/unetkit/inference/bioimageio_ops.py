@@ -166,6 +166,44 @@ class PackagePreprocessing:
     def apply(self, image: np.ndarray) -> np.ndarray:
         return _run(self.steps, np.asarray(image, np.float32), IMAGE_AXES, "preprocessing")
 
+    def fitted(self, sample: np.ndarray, scratch: bool = False) -> PackagePreprocessing:
+        """The same steps with their statistics taken from ``sample`` (``(C, N, 1)``: the image's pixels, or a
+        bounded sample of a huge one) and fixed, so that any region of the image is preprocessed as the whole:
+        what lets a package predict an image region by region. ``scale_range`` and ``zero_mean_unit_variance``
+        become a ``scale_linear``, ``clip`` by percentiles a ``clip`` by values (``scratch``: unused, as
+        :meth:`~unetkit.data.normalize.Normalization.fitted` takes it).
+
+        >>> steps = (("scale_range", {"axes": ["x", "y"], "min_percentile": 0.0, "max_percentile": 100.0}),)
+        >>> fixed = PackagePreprocessing(steps).fitted(np.array([[[2.0], [4.0]]]))
+        >>> fixed.steps[0][0], fixed.apply(np.array([[[3.0]]])).round(4).tolist()
+        ('scale_linear', [[[0.5]]])
+        """
+        problems = unsupported_steps(self.steps, "preprocessing")
+        if problems:
+            raise ValueError(f"unsupported preprocessing: {'; '.join(problems)}")
+        array, fixed = np.asarray(sample, np.float32), []
+        for name, kwargs in self.steps:
+            if name == "scale_range":
+                low = _percentile(array, kwargs.get("min_percentile", 0.0), kwargs, IMAGE_AXES)
+                high = _percentile(array, kwargs.get("max_percentile", 100.0), kwargs, IMAGE_AXES)
+                gain = 1 / (high - low + np.float32(kwargs.get("eps", EPS)))
+                name, kwargs = "scale_linear", {"gain": gain, "offset": -low * gain}
+            elif name == "zero_mean_unit_variance":
+                reduced = _reduced(kwargs.get("axes"), IMAGE_AXES)
+                mean = array.mean(axis=reduced, keepdims=True, dtype=np.float64)
+                gain = 1 / (array.std(axis=reduced, keepdims=True, dtype=np.float64) + kwargs.get("eps", EPS))
+                name, kwargs = "scale_linear", {"gain": gain.astype(np.float32), "offset": (-mean * gain).astype(np.float32)}
+            elif name == "clip" and (kwargs.get("min_percentile") is not None or kwargs.get("max_percentile") is not None):
+                low, high = kwargs.get("min"), kwargs.get("max")
+                if kwargs.get("min_percentile") is not None:
+                    low = _percentile(array, kwargs["min_percentile"], kwargs, IMAGE_AXES)
+                if kwargs.get("max_percentile") is not None:
+                    high = _percentile(array, kwargs["max_percentile"], kwargs, IMAGE_AXES)
+                name, kwargs = "clip", {"min": low, "max": high}
+            array = SUPPORTED["preprocessing"][name](array, kwargs, IMAGE_AXES)
+            fixed.append((name, kwargs))
+        return PackagePreprocessing(tuple(fixed))
+
 
 def postprocess(steps: Sequence[Step], outputs: np.ndarray) -> np.ndarray:
     """A package's postprocessing of network outputs ``(N, C, H, W)``, float32."""
