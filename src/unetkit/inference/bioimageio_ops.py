@@ -182,27 +182,34 @@ class PackagePreprocessing:
         if problems:
             raise ValueError(f"unsupported preprocessing: {'; '.join(problems)}")
         array, fixed = np.asarray(sample, np.float32), []
-        for name, kwargs in self.steps:
-            if name == "scale_range":
-                low = _percentile(array, kwargs.get("min_percentile", 0.0), kwargs, IMAGE_AXES)
-                high = _percentile(array, kwargs.get("max_percentile", 100.0), kwargs, IMAGE_AXES)
-                gain = 1 / (high - low + np.float32(kwargs.get("eps", EPS)))
-                name, kwargs = "scale_linear", {"gain": gain, "offset": -low * gain}
-            elif name == "zero_mean_unit_variance":
-                reduced = _reduced(kwargs.get("axes"), IMAGE_AXES)
-                mean = array.mean(axis=reduced, keepdims=True, dtype=np.float64)
-                gain = 1 / (array.std(axis=reduced, keepdims=True, dtype=np.float64) + kwargs.get("eps", EPS))
-                name, kwargs = "scale_linear", {"gain": gain.astype(np.float32), "offset": (-mean * gain).astype(np.float32)}
-            elif name == "clip" and (kwargs.get("min_percentile") is not None or kwargs.get("max_percentile") is not None):
-                low, high = kwargs.get("min"), kwargs.get("max")
-                if kwargs.get("min_percentile") is not None:
-                    low = _percentile(array, kwargs["min_percentile"], kwargs, IMAGE_AXES)
-                if kwargs.get("max_percentile") is not None:
-                    high = _percentile(array, kwargs["max_percentile"], kwargs, IMAGE_AXES)
-                name, kwargs = "clip", {"min": low, "max": high}
-            array = SUPPORTED["preprocessing"][name](array, kwargs, IMAGE_AXES)
+        for step in self.steps:
+            name, kwargs = _with_statistics_fixed(*step, array)
+            array = SUPPORTED["preprocessing"][name](array, kwargs, IMAGE_AXES)  # the next step's statistics see this
             fixed.append((name, kwargs))
         return PackagePreprocessing(tuple(fixed))
+
+
+def _with_statistics_fixed(name: str, kwargs: dict, array: np.ndarray) -> Step:
+    """A preprocessing step whose statistics come from the image (``array``: its pixels as the step meets them) as one
+    with those numbers written in; other steps as they are."""
+    if name == "scale_range":
+        low = _percentile(array, kwargs.get("min_percentile", 0.0), kwargs, IMAGE_AXES)
+        high = _percentile(array, kwargs.get("max_percentile", 100.0), kwargs, IMAGE_AXES)
+        gain = 1 / (high - low + np.float32(kwargs.get("eps", EPS)))
+        return "scale_linear", {"gain": gain, "offset": -low * gain}
+    if name == "zero_mean_unit_variance":
+        reduced = _reduced(kwargs.get("axes"), IMAGE_AXES)
+        mean = array.mean(axis=reduced, keepdims=True, dtype=np.float64)
+        gain = 1 / (array.std(axis=reduced, keepdims=True, dtype=np.float64) + kwargs.get("eps", EPS))
+        return "scale_linear", {"gain": gain.astype(np.float32), "offset": (-mean * gain).astype(np.float32)}
+    if name == "clip" and (kwargs.get("min_percentile") is not None or kwargs.get("max_percentile") is not None):
+        low, high = kwargs.get("min"), kwargs.get("max")
+        if kwargs.get("min_percentile") is not None:
+            low = _percentile(array, kwargs["min_percentile"], kwargs, IMAGE_AXES)
+        if kwargs.get("max_percentile") is not None:
+            high = _percentile(array, kwargs["max_percentile"], kwargs, IMAGE_AXES)
+        return "clip", {"min": low, "max": high}
+    return name, kwargs
 
 
 def postprocess(steps: Sequence[Step], outputs: np.ndarray) -> np.ndarray:
