@@ -430,7 +430,7 @@ def test_the_binary_advice_is_for_one_class_models_only(tmp_path):
     (lambda r: one_mask_unlabelled(r, "img2.png", 255), ["--ignore-index", "255"],
      "every validation mask is --ignore-index 255 everywhere (images/img2.png)"),
     (lambda r: masks_of(r, lambda mask: mask * 0, keep="img2.png"), [],
-     "every mask with foreground would be held out for validation (images/img2.png)"),
+     "every mask with foreground was held out for validation (images/img2.png)"),
 ])
 def test_inspect_refuses_the_split_that_train_refuses(tmp_path, capsys, make, extra, said):
     # a time-lapse whose one unannotated frame (all 255) is the one the seed holds out: inspect said "ready to

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.dataset import (DataOptions, Sample, ValSplit, absent_classes, held_out_foreground_note, read_pair,
+from .data.dataset import (DataOptions, Sample, ValSplit, absent_classes, foreground_all_held_out,
+                           held_out_foreground_note, nothing_to_score, read_pair,
                            source_file_of, split_validation)
 from .data.masks import NO_BACKGROUND_FIX, learnable_foreground, missing_background
 from .data.pairing import find_pairs, pairing_hint
@@ -146,14 +147,12 @@ def _preview_split(report: DatasetReport, planes: list[Sample], foreground: dict
                                     [source_file_of(s) for s in val])
     if note is not None:
         report.notes.append(note)
-    held = ", ".join(s.name for s in val[:5]) + (f" and {len(val) - 5} more" if len(val) > 5 else "")
-    if val and not any(foreground[s.name] for s in train) and any(foreground[s.name] for s in val):
-        report.errors.append(f"every mask with foreground would be held out for validation ({held}): the training "
-                             "masks are all background (training refuses this; draw another split with --seed)")
-    if val and not any(scored[s.name] for s in val):
-        report.errors.append(f"every validation mask is --ignore-index {ignore_index} everywhere ({held}): there is "
-                             "no pixel to score (training refuses this; draw another split with --seed, or hold out "
-                             "labelled images with --val-data)")
+    held = [s.name for s in val]
+    for refusal in (foreground_all_held_out(any(foreground[s.name] for s in train),
+                                            any(foreground[s.name] for s in val), held),
+                    nothing_to_score(any(scored[s.name] for s in val), held, ignore_index, val_given=False)):
+        if refusal is not None:
+            report.errors.append(f"{refusal[0]}; training refuses this split: {refusal[1]}")
 
 
 def _add_warnings(report: DatasetReport, options: DataOptions) -> None:

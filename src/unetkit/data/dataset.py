@@ -346,6 +346,41 @@ names other images to validate on, and --val-fraction 0 trains on all of them (w
             "draws another split (and start), --val-data names other images to validate on, and --val-fraction 0 "
             "trains on all of them (without a validation score)")
 
+def _named(names: Sequence[str], shown: int = 5) -> str:
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
+def foreground_all_held_out(train_foreground: bool, val_foreground: bool, held: Sequence[str]) -> tuple[str, str] | None:
+    """The problem and fix of a split that holds out every mask with foreground (training would learn nothing),
+    else None: refused by ``train`` and by ``inspect`` alike.
+
+    >>> foreground_all_held_out(False, True, ["b.tif"])[0]
+    'every mask with foreground was held out for validation (b.tif): the training masks are all background'
+    """
+    if train_foreground or not val_foreground:
+        return None
+    return (f"every mask with foreground was held out for validation ({_named(held)}): the training masks are all "
+            "background", "train on them all with --val-fraction 0, hold out other images with --val-data, or draw "
+                          "another split with --seed")
+
+
+def nothing_to_score(val_scored: bool, held: Sequence[str], ignore_index: int | None,
+                     val_given: bool) -> tuple[str, str] | None:
+    """The problem and fix of validation images none of whose pixels is scored (every mask ``ignore_index``
+    everywhere), else None: refused by ``train`` and by ``inspect`` alike.
+
+    >>> nothing_to_score(True, ["a.tif"], 255, val_given=False) is None
+    True
+    """
+    if val_scored or not held:
+        return None
+    fix = ("give a --val-data whose masks hold pixels other than --ignore-index, or leave --val-data out" if val_given
+           else "hold out labelled images with --val-data, draw another split with --seed, or train on them all "
+                "with --val-fraction 0")
+    return (f"every validation mask is --ignore-index {ignore_index} everywhere ({_named(held)}): there is no pixel "
+            "to score, so the stopping rule and best.pt would read a score of nothing", fix)
+
+
 def source_file_of(sample: Sample) -> str:
     """The image file a :class:`Sample` (or a :class:`~unetkit.data.sources.FileSource`) was read from; for a
     sample made in memory, its name without a stack's ``[k]``.

@@ -22,9 +22,9 @@ import torch
 
 from ..checkpoint import check_finite_weights, check_same_config, read_checkpoint
 from ..data.augment import augment_preset
-from ..data.dataset import (DataOptions, Sample, absent_classes, decoded_dataset_bytes, load_training_data,
-                            held_out_foreground_note, scale_divisor_of, source_file_of,
-                            split_validation)
+from ..data.dataset import (DataOptions, Sample, absent_classes, decoded_dataset_bytes, foreground_all_held_out,
+                            held_out_foreground_note, load_training_data, nothing_to_score, scale_divisor_of,
+                            source_file_of, split_validation)
 from ..data.sources import GRID, FileSource, scan_file_sources
 from ..data.masks import NO_BACKGROUND_FIX, check_ignore_index, learnable_foreground, missing_background
 from ..data.memory import readable_bytes
@@ -228,15 +228,10 @@ def load_samples(config: TrainConfig, options: DataOptions, report: Report) -> t
     if val_source is not None and Path(val_source).resolve() == Path(source).resolve():
         report("warning: --val-data is DATA itself: the validation score says how well the model fits its training "
                "images, not how it does on others, so the stopping rule and best.pt read a flattering score")
-    if not foreground and val_foreground and val_source is None:
-        held = [s.name for s in val_samples]
-        raise InputError(
-            "every mask with foreground was held out for validation (" + ", ".join(held[:5])
-            + (f" and {len(held) - 5} more" if len(held) > 5 else "") + "): the training masks are all background",
-            path=source,
-            fix="train on them all with --val-fraction 0, hold out other images with --val-data, or draw "
-                "another split with --seed",
-        )
+    held = [s.name for s in val_samples]
+    refusal = None if val_source is not None else foreground_all_held_out(foreground, val_foreground, held)
+    if refusal is not None:
+        raise InputError(refusal[0], path=source, fix=refusal[1])
     if not foreground:
         raise InputError(
             "no training mask has any foreground: every pixel is background"
@@ -251,17 +246,9 @@ def load_samples(config: TrainConfig, options: DataOptions, report: Report) -> t
         if refused:
             raise InputError(problem, path=source, fix=NO_BACKGROUND_FIX)
         report(f"warning: {problem}")
-    if val_samples and not val_scored:
-        held = [s.name for s in val_samples]
-        raise InputError(
-            f"every validation mask is --ignore-index {options.ignore_index} everywhere ("
-            + ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "")
-            + "): there is no pixel to score, so the stopping rule and best.pt would read a score of nothing",
-            path=val_source or source,
-            fix="give a --val-data whose masks hold pixels other than --ignore-index, or leave --val-data out"
-            if val_source is not None else "hold out labelled images with --val-data, draw another split with --seed, "
-                                           "or train on them all with --val-fraction 0",
-        )
+    refusal = nothing_to_score(val_scored, held, options.ignore_index, val_given=val_source is not None)
+    if refusal is not None:
+        raise InputError(refusal[0], path=val_source or source, fix=refusal[1])
     if val_samples and not val_foreground:
         report("warning: no validation mask has any foreground; an empty prediction scores Dice 1.0 there, "
                "so the validation score says little (pass --val-data with labelled objects)")
