@@ -107,3 +107,26 @@ def test_a_name_the_output_encoding_cannot_hold_is_escaped_not_an_error(tmp_path
                           encoding="ascii", errors="strict", env=environment)
     assert done.returncode == 0, done.stderr
     assert "\\u7ec6\\u80de" in done.stdout and "ready to train" in done.stdout
+
+
+@pytest.mark.parametrize("avx512_bf16, amx, expected", [(True, False, True), (False, True, True), (False, False, False)])
+def test_native_bf16_is_found_without_proc_cpuinfo(monkeypatch, avx512_bf16, amx, expected):
+    # Windows and macOS have no /proc/cpuinfo: --precision auto trained a Zen 4 or an AMX Xeon there in fp32
+    from unetkit import precision
+
+    real_read = Path.read_text
+
+    def no_proc(path, *args, **kwargs):
+        if str(path) == "/proc/cpuinfo":
+            raise FileNotFoundError(2, "No such file or directory", str(path))
+        return real_read(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", no_proc)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    precision.cpu_has_native_bf16.cache_clear()
+    try:
+        assert precision.cpu_has_native_bf16() is expected
+        assert (precision.resolve_precision("auto", torch.device("cpu")) == torch.bfloat16) is expected
+    finally:
+        precision.cpu_has_native_bf16.cache_clear()
