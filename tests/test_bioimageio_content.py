@@ -166,3 +166,28 @@ def test_package_preprocessing_fitted_to_the_images_pixels_preprocesses_any_regi
     whole = PackagePreprocessing(steps).apply(image)
     fitted = PackagePreprocessing(steps).fitted(image.reshape(2, -1, 1).astype(np.float64), scratch=True)
     np.testing.assert_allclose(fitted.apply(image[:, 10:40, 20:70]), whole[:, 10:40, 20:70], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("steps", [
+    (("zero_mean_unit_variance", {"axes": ["y", "x"]}),),
+    (("scale_range", {"axes": ["y", "x"], "min_percentile": 1.0, "max_percentile": 99.0}),),
+    (("zero_mean_unit_variance", {"axes": ["channel"]}),),
+    (("clip", {"axes": ["channel"], "max_percentile": 50.0}), ("scale_range", {"axes": ["channel", "y", "x"]})),
+], ids=["zero-mean", "scale_range", "each-pixel's-channels", "clip-by-each-pixel's-channels"])
+def test_a_fitted_package_preprocessing_is_the_in_memory_one_to_float32_rounding(steps):
+    # a 16-bit image far from 0 (mean 30000, spread 100): the fitted gain and offset in float32 left the values
+    # 3e-5 off; statistics of each pixel's channels came out one per sampled pixel, and a region failed to broadcast
+    image = np.random.default_rng(0).normal(30000, 100, (2, 96, 120)).astype(np.float32)
+    whole = PackagePreprocessing(steps).apply(image)
+    fitted = PackagePreprocessing(steps).fitted(image.reshape(2, -1, 1).astype(np.float64), scratch=True)
+    np.testing.assert_allclose(fitted.apply(image[:, 10:40, 20:70]), whole[:, 10:40, 20:70], rtol=1e-6, atol=1e-6)
+
+
+def test_package_statistics_of_each_row_are_refused_region_by_region_with_a_fix():
+    # a sample of the image's pixels has no rows: the fitted step's numbers, one per sampled pixel, failed to
+    # broadcast on the first region with a bare numpy ValueError
+    from unetkit.errors import InputError
+
+    with pytest.raises(InputError) as caught:
+        PackagePreprocessing((("scale_range", {"axes": ["x"]}),)).fitted(np.zeros((1, 50, 1)))
+    assert "along x alone (of each row)" in str(caught.value) and "without --probabilities-on-disk" in str(caught.value)

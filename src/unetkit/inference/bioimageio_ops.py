@@ -34,6 +34,8 @@ from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 
+from ..errors import InputError
+
 Step = tuple[str, dict[str, Any]]
 Stage = Literal["preprocessing", "postprocessing"]
 
@@ -191,17 +193,34 @@ class PackagePreprocessing:
 
 def _with_statistics_fixed(name: str, kwargs: dict, array: np.ndarray) -> Step:
     """A preprocessing step whose statistics come from the image (``array``: its pixels as the step meets them) as one
-    with those numbers written in; other steps as they are."""
+    with those numbers written in; other steps as they are, and so are statistics of each pixel's channels alone
+    (over neither y nor x: the same on any region). Statistics of each row (or column) alone cannot be taken from
+    a sample of pixels: refused."""
+    takes_statistics = name in WITH_STATISTICS or (name == "clip" and (
+        kwargs.get("min_percentile") is not None or kwargs.get("max_percentile") is not None))
+    if takes_statistics:
+        over = {IMAGE_AXES[i] for i in _reduced(kwargs.get("axes"), IMAGE_AXES)} & {"y", "x"}
+        if not over:
+            return name, kwargs
+        if len(over) == 1:
+            along = over.pop()
+            raise InputError(f"the package's preprocessing '{name}' takes statistics along {along} alone (of each "
+                             f"{'row' if along == 'x' else 'column'}), which a sample of the image's pixels cannot "
+                             "give: it cannot be predicted region by region",
+                             fix="predict the image whole (without --probabilities-on-disk), or crop it to 8192 x "
+                                 "8192 or less")
     if name == "scale_range":
         low = _percentile(array, kwargs.get("min_percentile", 0.0), kwargs, IMAGE_AXES)
         high = _percentile(array, kwargs.get("max_percentile", 100.0), kwargs, IMAGE_AXES)
-        gain = 1 / (high - low + np.float32(kwargs.get("eps", EPS)))
-        return "scale_linear", {"gain": gain, "offset": -low * gain}
+        # in float64, as the in-memory step's subtraction comes first: an offset of 30000 on a span of 100 in float32
+        # was 3e-5 off
+        gain = 1 / (high - low + np.float32(kwargs.get("eps", EPS))).astype(np.float64)
+        return "scale_linear", {"gain": gain, "offset": -low.astype(np.float64) * gain}
     if name == "zero_mean_unit_variance":
         reduced = _reduced(kwargs.get("axes"), IMAGE_AXES)
         mean = array.mean(axis=reduced, keepdims=True, dtype=np.float64)
         gain = 1 / (array.std(axis=reduced, keepdims=True, dtype=np.float64) + kwargs.get("eps", EPS))
-        return "scale_linear", {"gain": gain.astype(np.float32), "offset": (-mean * gain).astype(np.float32)}
+        return "scale_linear", {"gain": gain, "offset": -mean * gain}
     if name == "clip" and (kwargs.get("min_percentile") is not None or kwargs.get("max_percentile") is not None):
         low, high = kwargs.get("min"), kwargs.get("max")
         if kwargs.get("min_percentile") is not None:
