@@ -19,7 +19,8 @@ def main(rank: int, port: str, data: str, out: str) -> None:
     def recording(layer: torch.nn.Dropout2d, features: torch.Tensor) -> torch.Tensor:
         dropped = forward(layer, features)
         if layer.training:  # the first sample's channels that came out all zero (its input is not)
-            masks.append([bool((channel == 0).all()) for channel in dropped[0]])
+            masks.append([bool((channel == 0).all() and (given != 0).any())
+                          for channel, given in zip(dropped[0], features[0])])
         return dropped
 
     torch.nn.Dropout2d.forward = recording
