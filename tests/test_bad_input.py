@@ -447,14 +447,15 @@ def test_a_four_d_stack_without_axes_says_how_to_record_them(tmp_path, capsys):
     # numpy's (T, C, Y, X) of two-channel frames saved with a plain tifffile.imwrite reads as axes QQYX, and the
     # fix said only "save each 2D plane as its own file", which splits the channels apart; with its axes
     # recorded the same array is a stack of two-channel planes
-    movie = np.random.default_rng(0).integers(0, 4000, (3, 2, 48, 64), dtype=np.uint16)
+    movie = np.random.default_rng(0).random((3, 2, 48, 64))  # float64, numpy's own: ImageJ's format refuses it
     tifffile.imwrite(tmp_path / "bare.tif", movie)
     torch.manual_seed(0)
     save_checkpoint(tmp_path / "two.pt", make_checkpoint(UNet(in_channels=2, depth=2, base_width=4)))
     assert main(["predict", str(tmp_path / "two.pt"), str(tmp_path / "bare.tif"), "--out", str(tmp_path / "o")]) == 2
     said = capsys.readouterr().err
-    assert "bare.tif" in said and "records no axes" in said and "'axes': 'TCYX'" in said, said
-    tifffile.imwrite(tmp_path / "named.tif", movie, imagej=True, metadata={"axes": "TCYX"})  # what the fix says
+    assert "bare.tif" in said and "records no axes" in said, said
+    assert "tifffile.imwrite(path, array, metadata={'axes': 'TCYX'})" in said, said  # imagej=True failed on floats
+    tifffile.imwrite(tmp_path / "named.tif", movie, metadata={"axes": "TCYX"})  # what the fix says
     assert main(["predict", str(tmp_path / "two.pt"), str(tmp_path / "named.tif"), "--out", str(tmp_path / "o"),
                  "--no-progress"]) == 0, capsys.readouterr().err
     assert len(list((tmp_path / "o").glob("named_*_labels.png"))) == 3

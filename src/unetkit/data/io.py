@@ -477,7 +477,7 @@ def check_axes(axes: str, shape: tuple[int, ...], path: Path) -> None:
             path=path,
             fix="save each 2D plane (or one time/z series of 2D planes) as its own file"
             + ("; a time series of multi-channel frames, a (T, C, Y, X) array, reads as one with its axes recorded: "
-               "tifffile.imwrite(path, array, imagej=True, metadata={'axes': 'TCYX'})" if unnamed else ""),
+               "tifffile.imwrite(path, array, metadata={'axes': 'TCYX'})" if unnamed else ""),  # ImageJ's format: 8/16-bit, float32
         )
 
 
