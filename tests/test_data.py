@@ -470,6 +470,23 @@ def test_an_alpha_channel_is_dropped_and_a_numpy_arrays_last_channel_kept(tmp_pa
     assert np.array_equal(read_planes(tmp_path / "two.png")[0], two) and plane_shape(tmp_path / "two.png").channels == 2
 
 
+def test_the_odd_image_out_of_a_colour_set_is_the_one_named_with_its_alpha_hint(tmp_path):
+    # an RGBA tile with transparent margins (its alpha kept) sorted first among RGB tiles: the error named an RGB tile
+    # as the one of "3 channel(s)" and the RGBA tile as the norm, and so gave no word on its alpha
+    root = write_dataset(tmp_path / "d", count=4)
+    rng = np.random.default_rng(0)
+    for index in range(4):
+        Image.fromarray(rng.integers(0, 255, (64, 80, 3), dtype=np.uint8)).save(root / "images" / f"img{index}.png")
+    alpha = np.full((64, 80), 255, np.uint8)
+    alpha[:, :20] = 0  # a transparent margin: a quarter of the pixels
+    rgb = np.asarray(Image.open(root / "images" / "img0.png"))
+    Image.fromarray(np.dstack([rgb, alpha]), "RGBA").save(root / "images" / "img0.png")
+    with pytest.raises(InputError) as error:
+        load_labelled(root, DataOptions())
+    said = str(error.value)
+    assert "img0.png: image has 4 channel(s) but images/img1.png has 3" in said and "its alpha" in said, said
+
+
 @pytest.mark.parametrize("mode", ["percentile", "minmax"])
 def test_an_images_normalisation_does_not_depend_on_its_scale_or_offset(mode, tmp_path):
     from unetkit.data.chunked import open_image, sample_pixels

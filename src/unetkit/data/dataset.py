@@ -104,15 +104,20 @@ def load_image_planes(
 
 
 def check_channels(samples: list[Sample], expected: int | None, source: str | Path) -> int:
-    """All samples must have the same channel count (and ``expected``, if given)."""
+    """All samples must have the same channel count (and ``expected``, if given). Without ``expected`` the count
+    most images have is the norm, so that the odd image is the one named (an RGBA tile among RGB ones, a grey
+    tile among colour ones, wherever it sorts), with the hint on how its file was read."""
     if not samples:
         raise InputError("no images found", path=source)
-    channels = expected if expected is not None else samples[0].image.shape[0]
+    counts = [sample.image.shape[0] for sample in samples]
+    channels = expected if expected is not None else max(counts, key=lambda count: (counts.count(count),
+                                                                                    -counts.index(count)))
+    usual = next(sample for sample in samples if sample.image.shape[0] == channels) if expected is None else None
     for sample in samples:
         if sample.image.shape[0] != channels:
             raise InputError(
                 f"image has {sample.image.shape[0]} channel(s) but "
-                + (f"the model expects {channels}" if expected is not None else f"{samples[0].name} has {channels}")
+                + (f"the model expects {channels}" if usual is None else f"{usual.name} has {channels}")
                 + (layout_hint(sample.files[0]) if sample.files else ""),
                 path=sample.files[0] if sample.files else sample.name,  # the file itself, wherever DATA is
                 fix="convert all images to the same number of channels (grey or RGB)",
