@@ -104,6 +104,41 @@ def test_pictures_are_bounded_in_size_however_large_the_image():
     assert pictures.size < 3_000_000
 
 
+def he_tile(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An H&E-like RGB tile (dark purple nuclei on pink) saved as PNG: (tile, its channels normalised one by one,
+    its nuclei mask)."""
+    from unetkit.data.normalize import Normalization, to_channels_first
+
+    mask = disks((48, 64), 0)[1].astype(np.uint8)
+    tile = np.where(mask[..., None] > 0, np.array([90, 40, 130], np.uint8), np.array([235, 190, 210], np.uint8))
+    tile = np.clip(tile + np.random.default_rng(0).normal(0, 8, tile.shape), 0, 255).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(tile).save(path)
+    return tile, Normalization().apply(to_channels_first(tile)), mask
+
+
+def test_an_rgb_tiles_report_picture_and_overlay_keep_its_colours(tmp_path):
+    # each channel normalised on its own turned the pink background beige-grey and the purple nuclei black in the
+    # report's pictures and predict's overlays: an H&E tile is shown as it is stored
+    from unetkit.data.dataset import Sample
+    from unetkit.report.pictures import WorstImagePictures
+    from unetkit.tasks import SemanticTask
+
+    tile, normalised, mask = he_tile(tmp_path / "images" / "he.png")
+    background = mask == 0
+    keep = WorstImagePictures(1)
+    keep(Sample("he.png", normalised, mask, files=(tmp_path / "images" / "he.png",)), np.zeros_like(mask))
+    plain = np.asarray(decode_data_uri(keep.pictures()[0].image).convert("RGB"), np.float32)
+    expected = tile[background].mean(axis=0)
+    assert np.abs(plain[background].mean(axis=0) - expected).max() < 4, (plain[background].mean(axis=0), expected)
+    task = SemanticTask(1)
+    files = {"overlay": tmp_path / "out" / "he_overlay.png"}
+    files["overlay"].parent.mkdir()
+    task.write_outputs(files, tile, normalised, np.zeros_like(mask), replace=False)
+    overlay = np.asarray(Image.open(files["overlay"]), np.float32)
+    assert np.abs(overlay[background].mean(axis=0) - expected).max() < 1, overlay[background].mean(axis=0)
+
+
 def test_an_image_without_a_score_does_not_push_the_worst_image_out_of_the_pictures():
     # its NaN rank compared false with everything: with one picture to keep, the n/a image took the Dice-0 one's place
     from unetkit.data.dataset import Sample

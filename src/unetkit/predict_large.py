@@ -61,6 +61,7 @@ class _RawView:
 
     def __init__(self, reader):
         self.reader = reader
+        self.dtype = reader.dtype
         self.shape = (reader.height, reader.width) if reader.channels == 1 else \
             (reader.height, reader.width, reader.channels)
 

@@ -161,7 +161,7 @@ class SemanticTask:
         if "labels" in files:
             write_label_file(files["labels"], labels, pixel_size=pixel_size, overwrite=replace)
         if "overlay" in files:
-            write_image(files["overlay"], overlay_picture(image, labels), overwrite=replace)
+            write_image(files["overlay"], overlay_picture(image, labels, raw=raw), overwrite=replace)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name}

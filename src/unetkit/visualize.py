@@ -104,12 +104,56 @@ def object_overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.4,
     return picture.astype(np.uint8)
 
 
-def overlay_picture(image, labels, objects: bool = False, max_side: int = 8192, band_pixels: int = 2**24) -> np.ndarray:
+def colour_picture(raw) -> bool:
+    """True for an image as read that is an 8-bit RGB picture, ``(H, W, 3)`` uint8 (a brightfield or H&E tile, a
+    photograph): it is shown as it is stored, since normalising each channel on its own changes its colours (pink
+    and purple turn beige and black)."""
+    shape, dtype = getattr(raw, "shape", ()), getattr(raw, "dtype", None)
+    return len(shape) == 3 and shape[2] == 3 and dtype is not None and np.dtype(dtype) == np.uint8
+
+
+def shown_image(image, raw=None) -> tuple[object, tuple[float, float] | None]:
+    """What a picture of a normalised (C, H, W) image is drawn from, and its display bounds (None: from its
+    percentiles): an 8-bit RGB picture as read (``raw``, (H, W, 3)), 0 to 255, so its colours stay; else ``image``.
+
+    >>> rgb = np.zeros((2, 3, 3), np.uint8); rgb[..., 0] = 200
+    >>> shown, bounds = shown_image(np.zeros((3, 2, 3), np.float32), rgb)
+    >>> np.asarray(shown[:, 0:1, :])[:, 0, 0].tolist(), bounds
+    ([200, 0, 0], (0.0, 255.0))
+    """
+    if raw is not None and colour_picture(raw):
+        return _ChannelsFirst(raw), (0.0, 255.0)
+    return image, None
+
+
+def display_picture(image: np.ndarray, raw: np.ndarray | None = None) -> np.ndarray:
+    """:func:`display_image` of a normalised (C, H, W) image, or of an 8-bit RGB picture its own colours (``raw``,
+    (H, W, 3) as read: :func:`colour_picture`)."""
+    shown, bounds = shown_image(image, raw)
+    return display_image(np.asarray(shown[:, :, :]), bounds)
+
+
+class _ChannelsFirst:
+    """An (H, W, C) array-like that reads by rows (``raw[top:bottom]``) seen as (C, H, W), for ``[c, rows, x]``."""
+
+    def __init__(self, raw):
+        self.raw = raw
+        height, width, channels = raw.shape
+        self.shape = (channels, height, width)
+
+    def __getitem__(self, key):
+        channels, rows, columns = key
+        return np.moveaxis(np.asarray(self.raw[rows]), -1, 0)[channels, :, columns]
+
+
+def overlay_picture(image, labels, objects: bool = False, max_side: int = 8192, band_pixels: int = 2**24,
+                    raw=None) -> np.ndarray:
     """An overlay of array-likes too large to hold (a (C, H, W) normalised image and its (H, W)
     labels), drawn band by band; images longer than ``max_side`` are shown downscaled by a
     whole factor (every n-th pixel, outlines found at that scale), so that the picture stays
     small enough to view. Each band of about ``band_pixels`` input pixels is subsampled as it
-    is read, so memory is one band and the picture, whatever the image's size.
+    is read, so memory is one band and the picture, whatever the image's size. ``raw``: the
+    image as read ((H, W[, C]), by rows), on which an 8-bit RGB picture is drawn in its own colours.
 
     >>> labels = np.zeros((40, 30), np.uint8); labels[5:9, 5:9] = 1
     >>> overlay_picture(np.zeros((1, 40, 30), np.float32), labels, max_side=20).shape
@@ -118,7 +162,9 @@ def overlay_picture(image, labels, objects: bool = False, max_side: int = 8192, 
     height, width = labels.shape[-2:]
     factor = max(1, -(-max(height, width) // max_side))
     band = max(factor, band_pixels // width // factor * factor)  # a whole number of picture rows
-    bounds = display_bounds(_Subsampled(image))
+    image, bounds = shown_image(image, raw)
+    if bounds is None:
+        bounds = display_bounds(_Subsampled(image))
     draw = object_overlay if objects else overlay
     picture = np.empty((-(-height // factor), -(-width // factor), 3), np.uint8)
     for top in range(0, height, band):

@@ -186,7 +186,8 @@ class InstanceTask:
             write_objects_csv(files["objects"], measure_objects(labels, raw, pixel_size=pixel_size), replace,
                               table_columns(raw, pixel_size))
         if "overlay" in files:
-            write_image(files["overlay"], overlay_picture(image, labels, objects=True), overwrite=replace)
+            write_image(files["overlay"], overlay_picture(image, labels, objects=True, raw=raw),
+                        overwrite=replace)
 
     def to_dict(self) -> dict[str, Any]:
         """What a model stores: the post-processing, not how one command scores (border objects).

@@ -29,8 +29,10 @@ import numpy as np
 from PIL import Image
 
 from ..data.dataset import Sample
+from ..data.io import read_planes
+from ..errors import InputError
 from ..metrics import dice_iou
-from ..visualize import display_image
+from ..visualize import colour_picture, display_picture
 
 LARGE_SIDE = 1024
 THUMBNAIL_SIDE = 256
@@ -97,14 +99,15 @@ def error_finder(task: object, ignore_index: int | None = None) -> ErrorFinder:
     return lambda predicted, truth: pixel_errors(predicted, truth, ignore_index)
 
 
-def error_picture(image: np.ndarray, errors: ErrorMasks) -> np.ndarray:
-    """The (C, H, W) image in grey (or colour), each error mask tinted in its colour: (H, W, 3) uint8.
+def error_picture(image: np.ndarray, errors: ErrorMasks, raw: np.ndarray | None = None) -> np.ndarray:
+    """The (C, H, W) image in grey (or colour; an 8-bit RGB picture ``raw`` in its own colours), each error mask
+    tinted in its colour: (H, W, 3) uint8.
 
     >>> errors = pixel_errors(np.array([[1, 0]]), np.array([[0, 1]]))
     >>> error_picture(np.zeros((1, 1, 2), np.float32), errors).tolist()
     [[[204, 0, 204], [0, 204, 204]]]
     """
-    picture = display_image(image) * 255
+    picture = display_picture(image, raw) * 255
     for name, (colour, opacity, _) in ERROR_STYLE.items():
         where = getattr(errors, name)
         if where is not None:
@@ -158,9 +161,11 @@ class ImagePictures:
 
 
 def image_pictures(
-    image: np.ndarray, predicted: np.ndarray, truth: np.ndarray, find_errors: ErrorFinder = pixel_errors
+    image: np.ndarray, predicted: np.ndarray, truth: np.ndarray, find_errors: ErrorFinder = pixel_errors,
+    raw: np.ndarray | None = None,
 ) -> ImagePictures:
-    """The report's pictures of one normalised (C, H, W) image and its labels.
+    """The report's pictures of one normalised (C, H, W) image and its labels (``raw``: the image as read, which
+    an 8-bit RGB picture is shown as, in its own colours).
 
     Errors are coloured at full resolution, then shrunk, so that a thin error stays visible.
 
@@ -169,13 +174,27 @@ def image_pictures(
     (True, 3)
     """
     errors = find_errors(predicted, truth)
-    coloured = error_picture(image, errors)
+    coloured = error_picture(image, errors, raw)
     return ImagePictures(
         thumbnail=jpeg_data_uri(coloured, THUMBNAIL_SIDE),
         errors=jpeg_data_uri(coloured, LARGE_SIDE),
-        image=jpeg_data_uri((display_image(image) * 255).astype(np.uint8), LARGE_SIDE),
+        image=jpeg_data_uri((display_picture(image, raw) * 255).astype(np.uint8), LARGE_SIDE),
         legend=legend(errors),
     )
+
+
+def colour_as_read(sample: Sample) -> np.ndarray | None:
+    """A sample's image as its file stores it where that is one 8-bit RGB picture (an H&E tile: shown in its own
+    colours, not as its channels normalised one by one); None otherwise."""
+    if not sample.files or sample.image.shape[0] != 3:
+        return None
+    try:
+        planes = read_planes(sample.files[0])
+    except (OSError, InputError):
+        return None
+    if len(planes) != 1 or not colour_picture(planes[0]) or planes[0].shape[:2] != sample.image.shape[1:]:
+        return None
+    return planes[0]
 
 
 class WorstImagePictures:
@@ -214,7 +233,7 @@ class WorstImagePictures:
         rank = (-score, -index)
         if len(self._kept) >= self.limit and rank <= self._kept[0][:2]:
             return
-        entry = (*rank, image_pictures(sample.image, labels, sample.mask, self.find_errors))
+        entry = (*rank, image_pictures(sample.image, labels, sample.mask, self.find_errors, colour_as_read(sample)))
         if len(self._kept) < self.limit:
             heapq.heappush(self._kept, entry)
         else:
