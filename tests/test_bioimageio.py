@@ -261,6 +261,7 @@ def test_export_checks_its_output_before_building_and_never_overwrites(same_run,
     (["--format", "bioimageio", "--out", "{tmp}/m.zip", "--name", "a/b"], "package name"),
     (["--format", "bioimageio", "--out", "{tmp}/m.onnx"], "a bioimage.io package's name ends in .zip"),
     (["--out", "{tmp}/m.onnx", "--author", "Ada"], "bioimage.io packages only"),
+    (["--out", "{tmp}/m.onnx", "--test-image", "{tmp}/../tile.png"], "bioimage.io packages only"),
 ])
 def test_export_refuses_bad_package_options_with_exit_2_and_writes_nothing(same_run, tmp_path, capsys, arguments,
                                                                            message):
@@ -268,6 +269,46 @@ def test_export_refuses_bad_package_options_with_exit_2_and_writes_nothing(same_
     assert main(["export", str(same_run / "best.pt"), *arguments]) == 2
     error = capsys.readouterr().err
     assert message in error and "Traceback" not in error and not list(tmp_path.iterdir())
+
+
+@pytest.fixture(scope="module")
+def colour_run(tmp_path_factory) -> Path:
+    """best.pt of a tiny three-channel (RGB) U-Net, and a pink-and-purple tile beside it."""
+    from PIL import Image
+
+    run = tmp_path_factory.mktemp("colour")
+    torch.manual_seed(0)
+    save_checkpoint(run / "best.pt", make_checkpoint(UNet(in_channels=3, depth=2, base_width=4)))
+    tile = np.zeros((80, 96, 3), np.uint8)
+    tile[...] = (235, 190, 210)
+    tile[20:50, 30:60] = (90, 40, 130)
+    Image.fromarray(tile).save(run / "tile.png")
+    return run
+
+
+def test_a_package_s_test_input_and_cover_are_cut_from_the_test_image_given(colour_run, tmp_path, capsys):
+    # an RGB histology model's test input and cover were the grey HeLa sample repeated to three channels
+    out = tmp_path / "colour.zip"
+    assert main(["export", str(colour_run / "best.pt"), "--out", str(out), "--test-image",
+                 str(colour_run / "tile.png")]) == 0
+    assert "note:" not in capsys.readouterr().err
+    test_input = np.load(io.BytesIO(_member(out, "test_input.npy")))
+    assert test_input.shape[:2] == (1, 3) and test_input.shape[2] <= 80
+    assert set(map(tuple, test_input[0].reshape(3, -1).T.tolist())) == {(235.0, 190.0, 210.0), (90.0, 40.0, 130.0)}
+    assert "a crop of tile.png, chosen by the package's authors" in _member(out, "README.md").decode()
+    assert "Fluo-N2DL-HeLa" not in _member(out, "README.md").decode()
+    again = tmp_path / "grey.zip"  # without it: the sample, and a note that says how to do better
+    assert main(["export", str(colour_run / "best.pt"), "--out", str(again)]) == 0
+    assert "--test-image IMAGE" in capsys.readouterr().err
+
+
+def test_a_test_image_of_other_channels_is_refused_naming_it_and_nothing_is_written(same_run, colour_run, tmp_path,
+                                                                                    capsys):
+    assert main(["export", str(same_run / "best.pt"), "--out", str(tmp_path / "m.zip"), "--test-image",
+                 str(colour_run / "tile.png")]) == 2
+    error = capsys.readouterr().err
+    assert "tile.png" in error and "has 3 channel(s) and the model takes 1" in error and "Traceback" not in error
+    assert not list(tmp_path.iterdir())
 
 
 def test_missing_extra_is_named_with_the_install_command(same_package, monkeypatch):

@@ -264,6 +264,7 @@ class ReadmeFacts:
     unetkit_version: str
     training: dict[str, Any] | None = None
     log_rows: tuple[dict[str, str], ...] = ()
+    test_image: str | None = None  # the file the test input was cut from (--test-image); None: the HeLa sample
 
 
 def _sizes(rule: SizeRule) -> str:
@@ -344,5 +345,7 @@ def package_readme(facts: ReadmeFacts) -> str:
     ]
     if data is not None:
         lines += [f"- Training data: {text} doi:{doi}" for text, doi in data.citations]
-    lines += ["", "## Terms", "", SAMPLE_TERMS, ""]
+    terms = SAMPLE_TERMS if facts.test_image is None else (
+        f"The test, sample and cover images are a crop of {facts.test_image}, chosen by the package's authors.")
+    lines += ["", "## Terms", "", terms, ""]
     return "\n".join(lines)

@@ -28,7 +28,7 @@ import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import tifffile
@@ -74,6 +74,9 @@ class PackageOptions:
     authors: tuple[str, ...] = ("unetkit user",)
     license: str = "CC-BY-4.0"
     name: str | None = None  # default: "unetkit U-Net <run folder>"
+    #: an image of the model's own kind (its channels, its microscope) that the test input, the sample and the cover
+    #: are cut from; default: the embedded HeLa sample (grey, repeated to the model's channels)
+    test_image: str | None = None
 
 
 def package_name(options: PackageOptions, checkpoint: Path) -> str:
@@ -115,6 +118,32 @@ def _run_options(checkpoint: Path) -> dict[str, Any] | None:
     return None
 
 
+def image_crop(path: str | Path, rule_input_side: int, in_channels: int) -> np.ndarray:
+    """A centred square of the first plane of the image at ``path`` as recorded, ``(C, side, side)`` float32: the
+    package's test input cut from an image of the model's own kind (``--test-image``), where the HeLa sample would
+    be grey channels repeated (an RGB histology model's cover would show nothing of what it does).
+
+    >>> import tempfile
+    >>> from PIL import Image
+    >>> tile = Path(tempfile.mkdtemp()) / "tile.png"
+    >>> Image.fromarray(np.full((40, 50, 3), (230, 180, 200), np.uint8)).save(tile)
+    >>> crop = image_crop(tile, 32, in_channels=3)
+    >>> crop.shape, crop[:, 0, 0].tolist()
+    ((3, 32, 32), [230.0, 180.0, 200.0])
+    """
+    path = Path(path)
+    frame = read_planes(path)[0]
+    image = to_channels_first(frame)
+    if image.shape[0] != in_channels:
+        raise ConfigError(f"the test image has {image.shape[0]} channel(s) and the model takes {in_channels}",
+                          path=path, fix=f"give an image of {in_channels} channel(s), of the kind the model was "
+                                          "trained on, or leave --test-image out")
+    height, width = image.shape[1:]
+    side = min(rule_input_side, height, width)
+    top, left = (height - side) // 2, (width - side) // 2
+    return image[:, top : top + side, left : left + side].astype(np.float32)
+
+
 def sample_crop(rule_input_side: int, in_channels: int, normalization: Normalization = Normalization()) -> np.ndarray:
     """A centred square of frame 15 of the HeLa held-out sample, ``(C, side, side)`` float32; grey repeated to
     ``in_channels``. As recorded (16-bit values) for a model that normalises each image itself (percentile, minmax);
@@ -148,12 +177,18 @@ class _TestTensors:
     labels: np.ndarray  # (H', W'): the task's labels, for the cover
 
 
-def _test_tensors(loaded: LoadedModel, preprocessing: PackagePreprocessing, outputs: PackageOutputs) -> _TestTensors:
-    """Run the checkpoint in fp32 PyTorch on the crop: the answer each weight format must reproduce."""
+def _test_tensors(loaded: LoadedModel, preprocessing: PackagePreprocessing, outputs: PackageOutputs,
+                  test_image: str | Path | None = None) -> _TestTensors:
+    """Run the checkpoint in fp32 PyTorch on the crop (of ``test_image``, else of the HeLa sample): the answer each
+    weight format must reproduce."""
     model, task = loaded.model, loaded.task
     rule = model.size_rule
-    raw = sample_crop(rule.input_size_for(TEST_OUTPUT_SIDE), model.config.in_channels,
-                      loaded.data_options.normalization)
+    wanted = rule.input_size_for(TEST_OUTPUT_SIDE)
+    raw = sample_crop(wanted, model.config.in_channels, loaded.data_options.normalization) if test_image is None \
+        else image_crop(test_image, wanted, model.config.in_channels)
+    if raw.shape[-1] < rule.minimum:
+        raise ConfigError(f"the test image is {raw.shape[-1]} pixels on its shorter side, below the model's smallest "
+                          f"input ({rule.minimum})", path=test_image, fix="give a larger image")
     side = rule.round_down(raw.shape[-1])
     raw = raw[:, :side, :side]
     image = preprocessing.apply(raw)
@@ -255,29 +290,37 @@ def _description(v0_5: Any, *, name: str, loaded: LoadedModel, files: dict[str, 
 
 def export_bioimageio(
     checkpoint: str | Path, out: str | Path, options: PackageOptions = PackageOptions(), overwrite: bool = False,
+    report: Callable[[str], None] = lambda text: None,
 ) -> Path:
-    """Write ``checkpoint`` as a bioimage.io model package ``out`` (.zip), validated; returns ``out``."""
+    """Write ``checkpoint`` as a bioimage.io model package ``out`` (.zip), validated; returns ``out``. ``report``
+    receives a note when a several-channel model's test input and cover come from the grey HeLa sample."""
     from . import __version__
     from .bioimageio_content import normalization_steps
 
     checkpoint, out = Path(checkpoint), Path(out)
     if out.suffix.lower() != ".zip":
         raise ConfigError("a bioimage.io package is a .zip file", path=out, fix=f"--out {out.with_suffix('.zip')}")
-    ensure_can_write(out, overwrite, inputs=[checkpoint])
+    test_image = [] if options.test_image is None else [Path(options.test_image)]
+    ensure_can_write(out, overwrite, inputs=[checkpoint, *test_image])
     spec, v0_5 = spec_module()
     _check_options(options, v0_5)
     loaded = load_checkpoint(checkpoint)
     training = _run_options(checkpoint)
     outputs = package_outputs(loaded.task, loaded.model.config.num_classes)
     preprocessing = PackagePreprocessing(tuple(normalization_steps(loaded.data_options.normalization)))
-    tensors = _test_tensors(loaded, preprocessing, outputs)
+    tensors = _test_tensors(loaded, preprocessing, outputs, options.test_image)
+    if options.test_image is None and loaded.model.config.in_channels > 1:
+        report(f"the package's test input and cover are the grey HeLa sample repeated to the model's "
+               f"{loaded.model.config.in_channels} channels, which shows little of what it does: --test-image IMAGE "
+               "cuts them from an image of the model's own kind")
     name = package_name(options, checkpoint)
     readme = package_readme(ReadmeFacts(
         name=name, config=loaded.model.config, parameters=count_parameters(loaded.model),
         data_options=loaded.data_options, task=loaded.task, outputs=outputs, size_rule=loaded.model.size_rule,
         test_shape=tuple(tensors.raw[None].shape), tolerance=TOLERANCE, source=checkpoint.name,
         unetkit_version=__version__, training=training,
-        log_rows=tuple(read_rows(checkpoint.parent / "log.csv"))))
+        log_rows=tuple(read_rows(checkpoint.parent / "log.csv")),
+        test_image=None if options.test_image is None else Path(options.test_image).name))
     with tempfile.TemporaryDirectory(prefix="unetkit-package-") as folder:
         files = _write_files(Path(folder), loaded, tensors, readme)
         description = _description(v0_5, name=name, loaded=loaded, files=files, options=options, outputs=outputs,

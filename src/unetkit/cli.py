@@ -163,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bioimageio: an author of the model (repeat for several; default: 'unetkit user')")
     p.add_argument("--license", help="bioimageio: the model's SPDX licence (default: CC-BY-4.0)")
     p.add_argument("--name", help="bioimageio: the model's name (default: 'unetkit U-Net RUN_FOLDER')")
+    p.add_argument("--test-image", metavar="IMAGE",
+                   help="bioimageio: an image of the model's kind (its channels) to cut the test input and the cover "
+                        "from (default: the embedded HeLa sample, grey; it goes into the package)")
     p.set_defaults(handler=_run_export)
 
     p = subparsers.add_parser("import-keras", help="import reference Keras U-Net weights (.h5/.keras)")
@@ -438,13 +441,15 @@ def _run_export(args: argparse.Namespace, argv: Sequence[str], stops: ReceivedSt
     from .export import export_checkpoint
 
     stops.raise_if_any()
-    export_checkpoint(args.checkpoint, args.out, args.format, overwrite=args.overwrite, package=_package_options(args))
+    export_checkpoint(args.checkpoint, args.out, args.format, overwrite=args.overwrite, package=_package_options(args),
+                      report=lambda text: print(f"note: {text}", file=sys.stderr))
     print(f"wrote {args.out}")
     return 0
 
 
 def _package_options(args: argparse.Namespace):  # -> PackageOptions | None
-    given = {"authors": tuple(args.authors) if args.authors else None, "license": args.license, "name": args.name}
+    given = {"authors": tuple(args.authors) if args.authors else None, "license": args.license, "name": args.name,
+             "test_image": args.test_image}
     given = {key: value for key, value in given.items() if value is not None}
     if not given:
         return None

@@ -22,7 +22,7 @@ import io
 import json
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import torch
 from torch import nn
@@ -163,23 +163,26 @@ def export_format_for(out: str | Path, format: str | None = None) -> str:
 
 def export_checkpoint(
     checkpoint: str | Path, out: str | Path, format: str | None = None, overwrite: bool = False,
-    package: PackageOptions | None = None,
+    package: PackageOptions | None = None, report: Callable[[str], None] = lambda text: None,
 ) -> None:
     """``unetkit export``: a checkpoint to ONNX, TorchScript or a bioimage.io package (.zip).
 
     ``format`` None: the one ``out``'s name says (:func:`export_format_for`). ``package``
-    (authors, licence, name) describes a bioimage.io package; see :mod:`unetkit.bioimageio_export`.
+    (authors, licence, name, test image) describes a bioimage.io package; see :mod:`unetkit.bioimageio_export`.
+    ``report`` receives notes (a package's test input cut from the grey HeLa sample for a several-channel model).
     """
-    ensure_can_write(Path(out), overwrite, inputs=[checkpoint])  # before the work, and before the name's format
+    test_image = [package.test_image] if package is not None and package.test_image is not None else []
+    ensure_can_write(Path(out), overwrite, inputs=[checkpoint, *test_image])  # before the work and the name's format
     format = export_format_for(out, format)
     if format == "bioimageio":
         from .bioimageio_export import PackageOptions, export_bioimageio
 
-        export_bioimageio(checkpoint, out, package or PackageOptions(), overwrite)
+        export_bioimageio(checkpoint, out, package or PackageOptions(), overwrite, report)
         return
     if package is not None:
-        raise ConfigError("authors, licence and name describe bioimage.io packages only",
-                          fix="end --out in .zip (a bioimage.io package), or leave out --author, --license and --name")
+        raise ConfigError("authors, licence, name and test image describe bioimage.io packages only",
+                          fix="end --out in .zip (a bioimage.io package), or leave out --author, --license, --name "
+                              "and --test-image")
     loaded = load_checkpoint(checkpoint)
     if format == "onnx":
         export_onnx(loaded.model, out, loaded.data_options, overwrite, loaded.task)
