@@ -163,11 +163,10 @@ def free_port() -> str:
         return str(probe.getsockname()[1])
 
 
-def test_ranks_whose_clocks_disagree_stop_at_the_same_step_of_a_time_budget(tmp_path):
-    # each rank used to stop when its own clock passed --max-time: a slower rank left the others
-    # waiting in a collective it never joined; now they count the same time (their mean)
+def two_gloo_ranks(worker_name: str, tmp_path: Path) -> tuple[object, object]:
+    """Run ``tests/WORKER_NAME`` as ranks 0 and 1 of a gloo job on a small dataset; what each wrote (JSON)."""
     data = write_dataset(tmp_path / "d", count=4, size=(64, 64))
-    worker = Path(__file__).with_name("ddp_time_worker.py")
+    worker = Path(__file__).with_name(worker_name)
     port, out = free_port(), str(tmp_path / "run")
     ranks = [subprocess.Popen([sys.executable, str(worker), str(rank), port, str(data), out], env=environment(),
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for rank in (0, 1)]
@@ -178,24 +177,20 @@ def test_ranks_whose_clocks_disagree_stop_at_the_same_step_of_a_time_budget(tmp_
             rank.kill()
     assert codes == [0, 0], [rank.stderr.read().decode()[-2000:] for rank in ranks]
     first, second = (json.loads(Path(f"{out}.rank{rank}.json").read_text()) for rank in (0, 1))
+    return first, second
+
+
+def test_ranks_whose_clocks_disagree_stop_at_the_same_step_of_a_time_budget(tmp_path):
+    # each rank used to stop when its own clock passed --max-time: a slower rank left the others
+    # waiting in a collective it never joined; now they count the same time (their mean)
+    first, second = two_gloo_ranks("ddp_time_worker.py", tmp_path)
     assert first == second and first["stopped"] == "time-limit" and first["steps"] < 4000
 
 
 def test_each_rank_draws_its_own_drop_out_masks(tmp_path):
     # every rank was seeded with the run's seed and drew the same masks: one mask over a batch world-size
     # times larger, not the drop-out asked for
-    data = write_dataset(tmp_path / "d", count=4, size=(64, 64))
-    worker = Path(__file__).with_name("ddp_dropout_worker.py")
-    port, out = free_port(), str(tmp_path / "run")
-    ranks = [subprocess.Popen([sys.executable, str(worker), str(rank), port, str(data), out], env=environment(),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for rank in (0, 1)]
-    try:
-        codes = [rank.wait(timeout=120) for rank in ranks]
-    finally:
-        for rank in ranks:
-            rank.kill()
-    assert codes == [0, 0], [rank.stderr.read().decode()[-2000:] for rank in ranks]
-    first, second = (json.loads(Path(f"{out}.rank{rank}.json").read_text()) for rank in (0, 1))
+    first, second = two_gloo_ranks("ddp_dropout_worker.py", tmp_path)
     assert len(first) == len(second) == 3 and all(len(mask) == 16 for mask in first)
     assert any(any(mask) for mask in first)  # drop-out zeroed channels
     assert first != second
