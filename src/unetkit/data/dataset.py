@@ -351,6 +351,7 @@ names other images to validate on, and --val-fraction 0 trains on all of them (w
             "draws another split (and start), --val-data names other images to validate on, and --val-fraction 0 "
             "trains on all of them (without a validation score)")
 
+
 def _named(names: Sequence[str], shown: int = 5) -> str:
     return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
