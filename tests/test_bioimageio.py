@@ -544,3 +544,23 @@ def test_a_package_predicts_region_by_region_as_in_memory(instances, tmp_path):
             assert outputs[True][kind] == expected
         else:
             np.testing.assert_allclose(outputs[True][kind], expected, atol=1e-5)
+
+
+def test_a_test_image_whose_first_plane_is_blank_is_refused_naming_it_not_a_spec_traceback(same_run, tmp_path, capsys):
+    # bioimageio.spec refuses test tensors of values all within 1e-4 of 0: a pydantic traceback, after the work
+    tifffile.imwrite(tmp_path / "stack.tif", np.zeros((2, 48, 48), np.uint8), photometric="minisblack")
+    out = tmp_path / "m.zip"
+    assert main(["export", str(same_run / "best.pt"), "--out", str(out), "--test-image",
+                 str(tmp_path / "stack.tif")]) == 2
+    error = capsys.readouterr().err
+    assert "stack.tif" in error and "0 everywhere" in error and "Traceback" not in error and not out.exists()
+
+
+def test_a_16_bit_test_image_for_a_model_of_8_bit_images_is_noted(tmp_path, capsys):
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "scale.pt", make_checkpoint(UNet(depth=2, base_width=2), data_options=DataOptions(
+        normalization=Normalization("scale", high=255.0))))
+    tifffile.imwrite(tmp_path / "frame.tif", np.full((48, 48), 30000, np.uint16), photometric="minisblack")
+    assert main(["export", str(tmp_path / "scale.pt"), "--out", str(tmp_path / "m.zip"), "--test-image",
+                 str(tmp_path / "frame.tif")]) == 0
+    assert "note: the package's test input and cover: frame.tif: pixels reach" in capsys.readouterr().err

@@ -43,19 +43,22 @@ from .bioimageio_content import (
     training_data,
 )
 from .checkpoint import LoadedModel, data_options_to_dict, load_checkpoint, read_checkpoint
-from .data.io import atomic_write, ensure_can_write, read_planes, write_image
+from .data.io import atomic_write, ensure_can_write, layout_hint, plane_shape, read_planes, write_image
 from .data.normalize import Normalization, to_channels_first
 from .data.sample import sample_path
 from .errors import ConfigError
 from .export import ONNX_OPSET, export_torchscript, onnx_bytes
 from .inference.bioimageio_backend import PACKAGE_FORMAT, PACKAGE_VERSION, spec_module
 from .inference.bioimageio_ops import PackagePreprocessing
+from .inference.input_notes import input_notes
 from .inference.predictor import TorchPredictor
 from .model import count_parameters
 from .tasks import task_to_dict
 from .training.history import read_rows
 from .visualize import display_image, overlay
 
+#: bioimage.io.spec refuses a test tensor whose every value lies within this of 0 ("too small for reliable testing")
+SPEC_SMALLEST = 1e-4
 #: what test_model allows between the packaged test output and each weight format's answer
 TOLERANCE = (1e-3, 1e-4)  # (relative, absolute); no element may miss it
 TEST_OUTPUT_SIDE = 256
@@ -135,7 +138,8 @@ def image_crop(path: str | Path, rule_input_side: int, in_channels: int) -> np.n
     frame = read_planes(path)[0]
     image = to_channels_first(frame)
     if image.shape[0] != in_channels:
-        raise ConfigError(f"the test image has {image.shape[0]} channel(s) and the model takes {in_channels}",
+        raise ConfigError(f"the test image has {image.shape[0]} channel(s) and the model takes {in_channels}"
+                          f"{layout_hint(path)}",
                           path=path, fix=f"give an image of {in_channels} channel(s), of the kind the model was "
                                           "trained on, or leave --test-image out")
     height, width = image.shape[1:]
@@ -195,6 +199,12 @@ def _test_tensors(loaded: LoadedModel, preprocessing: PackagePreprocessing, outp
     logits = TorchPredictor(model, None, activation=lambda x: x)(torch.from_numpy(image)[None])
     activated = task.activation(logits)
     output = (logits if outputs.raw else activated)[0].numpy().astype(np.float32)
+    for what, tensor in (("the crop of the test image", raw), ("the model's output on that crop", output)):
+        if test_image is not None and np.abs(tensor).max(initial=0.0) < SPEC_SMALLEST:  # the spec's own test
+            raise ConfigError(f"{what} is 0 everywhere (every value below {SPEC_SMALLEST:g}), which "
+                              "a bioimage.io package's test tensors may not be", path=test_image,
+                              fix="give an image with objects in its centre (the crop is cut from the centre of "
+                                  "its first plane)")
     return _TestTensors(raw, image, output, task.labels(activated[0].numpy()))
 
 
@@ -309,6 +319,10 @@ def export_bioimageio(
     outputs = package_outputs(loaded.task, loaded.model.config.num_classes)
     preprocessing = PackagePreprocessing(tuple(normalization_steps(loaded.data_options.normalization)))
     tensors = _test_tensors(loaded, preprocessing, outputs, options.test_image)
+    if options.test_image is not None:  # what unetkit predict would say of it: a 16-bit image for an 8-bit model, say
+        for note in input_notes(preprocessing, Path(options.test_image).name, tensors.image,
+                                np.dtype(plane_shape(options.test_image).dtype)):
+            report(f"the package's test input and cover: {note}")
     if options.test_image is None and loaded.model.config.in_channels > 1:
         report(f"the package's test input and cover are the grey HeLa sample repeated to the model's "
                f"{loaded.model.config.in_channels} channels, which shows little of what it does: --test-image IMAGE "
