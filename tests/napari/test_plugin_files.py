@@ -192,6 +192,32 @@ def test_a_layer_holding_channels_on_an_axis_trains_and_segments_a_model_of_that
         segment_layer_data(loaded, image[[0, 1, 1]], False, TileOptions(tile_size=32), "cells")
 
 
+def test_an_rgba_layer_segments_with_an_rgb_model_and_trains_one_as_its_png_file_would(tmp_path):
+    # napari opens an RGBA PNG as a (Y, X, 4) layer: Segment refused a 3-channel model ("image has 4 channel(s)"),
+    # which unetkit predict runs on that PNG (alpha dropped), and Train made a 4-channel model that predict refuses
+    from unetkit import UNet, load_predictor, make_checkpoint, save_checkpoint
+    from unetkit.data.io import read_planes
+    from unetkit.napari_plugin.segment import TileOptions, segment_layer_data
+    from unetkit.napari_plugin.training import write_training_folder
+
+    rgb = np.random.default_rng(0).integers(0, 255, (2, 32, 40, 3), dtype=np.uint8)
+    rgba = np.concatenate([rgb, np.full((2, 32, 40, 1), 255, np.uint8)], axis=-1)
+    save_checkpoint(tmp_path / "rgb.pt", make_checkpoint(UNet(in_channels=3, depth=2, base_width=2)))
+    loaded = load_predictor(tmp_path / "rgb.pt", precision="fp32")
+    notes: list[str] = []
+    labels = segment_layer_data(loaded, rgba, True, TileOptions(tile_size=32), "tile", notes=notes.append)
+    assert np.array_equal(labels, segment_layer_data(loaded, rgb, True, TileOptions(tile_size=32), "tile"))
+    assert notes == ["tile: the layer's 4th channel (alpha) is left out: the model takes 3 (RGB)"]
+    said: list[str] = []
+    folder = write_training_folder(rgba, labels, rgb=True, folder=tmp_path / "data", report=said.append)
+    assert [plane.shape for plane in read_planes(folder / "images" / "layer.tif")] == [(32, 40, 3)] * 2
+    assert len(said) == 1 and "alpha" in said[0]
+    measured = rgba.copy()
+    measured[..., 3] = rgb[..., 0]  # a fourth measurement, not transparency: kept, as the reader keeps it
+    folder = write_training_folder(measured, labels, rgb=True, folder=tmp_path / "four")
+    assert [plane.shape for plane in read_planes(folder / "images" / "layer.tif")] == [(32, 40, 4)] * 2
+
+
 def test_segmenting_a_layer_gives_the_notes_predict_prints_once_per_layer(tmp_path):
     # An 8-bit stack for a model whose training images were divided by 65535: predict says so, napari was silent.
     from unetkit import UNet, make_checkpoint, save_checkpoint, load_predictor

@@ -117,6 +117,10 @@ def segment_layer_data(
                          f"axis of {channels} before Y and X", path=name,
                          fix=f"give one layer holding the {channels} channels on an axis before Y and X (as a "
                              "several-channel TIFF opens without a channel axis), or use a model of one channel")
+    elif rgb and channels == 3 and channel_count(tuple(data.shape), rgb) == 4:  # RGBA: unetkit predict drops alpha too
+        data = data[..., :3]
+        if notes is not None:
+            notes(f"{name}: the layer's 4th channel (alpha) is left out: the model takes 3 (RGB)")
     shape = tuple(data.shape)
     height, width = spatial_shape(shape, rgb)
     check_fits_predictor(

@@ -34,6 +34,7 @@ from typing import Any, Callable
 import numpy as np
 import tifffile
 
+from ..data.io import an_alpha_to_drop
 from ..errors import InputError, UnetkitError
 from ..training.config import TrainConfig
 from ..training.loop import EpochCallback, Report, TrainResult, train
@@ -90,8 +91,9 @@ def write_training_folder(image: Any, labels: Any, rgb: bool, folder: Path, name
     Every leading axis of the image (time, z) counts planes; the labels must have the
     image's shape without its channels: RGB's, or a grey layer's leading axis that the labels
     lack (:func:`~unetkit.napari_plugin.layers.labels_channel_axis`). Of a stack painted on
-    some planes, only those are written (the others are not painted, not background). ``report``
-    is told of both.
+    some planes, only those are written (the others are not painted, not background). An RGBA layer's
+    alpha that is transparency is left out, as the reader leaves it out of an image file. ``report``
+    is told of all three.
     """
     image = np.asarray(image)
     labels = mask_array(labels, name)
@@ -102,6 +104,11 @@ def write_training_folder(image: Any, labels: Any, rgb: bool, folder: Path, name
         if report is not None:
             report(f"the image layer's axis {axis} (of size {image.shape[-1]}), which the labels lack or hold at "
                    "size 1, is read as its channels")
+    if rgb and image.shape[-1] == 4 and an_alpha_to_drop(image[..., -1]):  # as unetkit train reads an RGBA PNG
+        image = image[..., :3]
+        if report is not None:
+            report("the image layer's alpha (4th channel), opaque nearly everywhere, is left out: the model takes 3 "
+                   "channels (RGB), as one trained on the image file would")
     channels_last = rgb or axis is not None
     expected = image.shape[:-1] if channels_last else image.shape
     if labels.shape != expected:
