@@ -285,3 +285,21 @@ def test_the_readme_shows_the_napari_screenshot_and_it_is_small():
     assert "](docs/images/napari.png)" in readme and "## Segment and train in napari" in readme
     picture = ROOT / "docs" / "images" / "napari.png"
     assert picture.read_bytes()[:4] == b"\x89PNG" and picture.stat().st_size < 300_000
+
+
+def test_the_training_notes_the_train_widget_shows_name_the_layers_not_the_removed_temporary_files(tmp_path):
+    # "validation holds out planes of /tmp/unetkit-napari-.../images/layer.tif ..." named a folder gone by then
+    from unetkit.napari_plugin.training import train_from_layers
+    from unetkit.training.config import TrainConfig
+
+    labels = np.zeros((4, 48, 64), np.uint8)
+    labels[:, 10:30, 8:40] = 1
+    said: list[str] = []
+    config = TrainConfig(out=str(tmp_path / "run"), depth=2, base_width=4, epochs=1, steps_per_epoch=2, batch_size=1,
+                         patch_size=32, progress=False)
+    train_from_layers((200 * labels + 5).astype(np.uint8), labels, rgb=False, config=config, report=said.append,
+                      names=("cells", "cells labels"))
+    held = [line for line in said if "validation holds out planes of" in line]
+    assert held and "image layer 'cells'" in held[0], said
+    assert any("validating on 1 (image layer 'cells'[" in line for line in said), said
+    assert not any("unetkit-napari-" in line or "layer.tif" in line for line in said), said

@@ -148,11 +148,27 @@ def in_layer_terms(error: UnetkitError, folder: Path, names: tuple[str, str]) ->
         part = Path(path).relative_to(folder).parts[:1] if folder in Path(path).parents else ()
         path = (f"image layer {names[0]!r}" if part == ("images",) else f"labels layer {names[1]!r}"
                 if part == ("masks",) or path == LAYER_FILE else f"layers {names[0]!r} and {names[1]!r}")
-    problem, fix = error.problem, error.fix
-    for option, term in WIDGET_TERMS:  # a whole option only: not the '--lr' of a folder 'unet--lr-0.01' in a message
-        pattern = r"(?<![\w./-])" + re.escape(option) + r"(?![\w-])"
-        problem, fix = (text and re.sub(pattern, term, text) for text in (problem, fix))
+    problem, fix = (text and text_in_layer_terms(text, folder, names) for text in (error.problem, error.fix))
     return type(error)(problem, path=path, fix=fix)
+
+
+def text_in_layer_terms(text: str, folder: Path, names: tuple[str, str]) -> str:
+    """A message of the training run (an error's problem or fix, a note it reports) as the widget's user reads it:
+    the temporary files named by their layers, the command line's options by the widget's.
+
+    >>> print(text_in_layer_terms("note: validation holds out /tmp/x/images/layer.tif[2]; raise --epochs",
+    ...                           Path("/tmp/x"), ("cells", "cells labels")))
+    note: validation holds out image layer 'cells'[2]; raise epochs
+    >>> print(text_in_layer_terms("validating on 1 (images/layer.tif[2])", Path("/tmp/x"), ("cells", "labels")))
+    validating on 1 (image layer 'cells'[2])
+    """
+    for part, layer in (("images", f"image layer {names[0]!r}"), ("masks", f"labels layer {names[1]!r}")):
+        text = re.sub(re.escape(str(folder / part)) + r"[/\\][^\s\[\],;:()]+", lambda _: layer, text)
+        text = re.sub(r"(?<![\w./\\-])" + part + r"[/\\]" + LAYER_FILE + r"\.tif\b", lambda _: layer, text)  # a plane's name
+    text = text.replace(str(folder), f"layers {names[0]!r} and {names[1]!r}")
+    for option, term in WIDGET_TERMS:  # a whole option only: not the '--lr' of a folder 'unet--lr-0.01' in a message
+        text = re.sub(r"(?<![\w./-])" + re.escape(option) + r"(?![\w-])", lambda _, term=term: term, text)
+    return text
 
 
 def train_from_layers(
@@ -173,8 +189,8 @@ def train_from_layers(
         try:
             write_training_folder(image, labels, rgb, Path(folder), LAYER_FILE, report)
             options: dict[str, Callable[..., Any] | threading.Event | None] = {"stop": stop, "on_epoch": on_epoch}
-            if report is not None:
-                options["report"] = report
+            if report is not None:  # its notes name the temporary files (gone by then) and the command line's options
+                options["report"] = lambda text: report(text_in_layer_terms(text, Path(folder), names))
             return train(config.replace(data=folder, val_data=None), **options)  # type: ignore[arg-type]
         except UnetkitError as error:
             raise in_layer_terms(error, Path(folder), names) from error
