@@ -303,3 +303,15 @@ def test_the_training_notes_the_train_widget_shows_name_the_layers_not_the_remov
     assert held and "image layer 'cells'" in held[0], said
     assert any("validating on 1 (image layer 'cells'[" in line for line in said), said
     assert not any("unetkit-napari-" in line or "layer.tif" in line for line in said), said
+
+
+def test_layer_terms_keep_the_punctuation_after_a_file_and_options_in_windows_paths():
+    # a file's name ran on through a closing quote and a sentence's full stop ("see 'image layer 'cells'"), and
+    # the '--epochs' of a folder C:\runs\--epochs became 'epochs'
+    from unetkit.napari_plugin.training import text_in_layer_terms
+
+    folder, names = Path("/tmp/unetkit-napari-x"), ("cells", "nuclei")
+    said = text_in_layer_terms("see '/tmp/unetkit-napari-x/images/layer.tif'. Held out /tmp/unetkit-napari-x/masks/"
+                               "layer.tif.", folder, names)
+    assert said == "see 'image layer 'cells''. Held out labels layer 'nuclei'.", said
+    assert text_in_layer_terms(r"wrote C:\runs\--epochs\best.pt", folder, names) == r"wrote C:\runs\--epochs\best.pt"

@@ -163,11 +163,13 @@ def text_in_layer_terms(text: str, folder: Path, names: tuple[str, str]) -> str:
     validating on 1 (image layer 'cells'[2])
     """
     for part, layer in (("images", f"image layer {names[0]!r}"), ("masks", f"labels layer {names[1]!r}")):
-        text = re.sub(re.escape(str(folder / part)) + r"[/\\][^\s\[\],;:()]+", lambda _: layer, text)
+        # the file's name up to a space, bracket or quote, less a full stop that ends the sentence
+        text = re.sub(re.escape(str(folder / part)) + r"[/\\][^\s\[\],;:()'\"]*[^\s\[\],;:()'\".]", lambda _: layer,
+                      text)
         text = re.sub(r"(?<![\w./\\-])" + part + r"[/\\]" + LAYER_FILE + r"\.tif\b", lambda _: layer, text)  # a plane's name
     text = text.replace(str(folder), f"layers {names[0]!r} and {names[1]!r}")
-    for option, term in WIDGET_TERMS:  # a whole option only: not the '--lr' of a folder 'unet--lr-0.01' in a message
-        text = re.sub(r"(?<![\w./-])" + re.escape(option) + r"(?![\w-])", lambda _, term=term: term, text)
+    for option, term in WIDGET_TERMS:  # a whole option only: not the '--lr' of a folder 'unet--lr-0.01' or C:\runs\--lr
+        text = re.sub(r"(?<![\w./\\-])" + re.escape(option) + r"(?![\w-])", lambda _, term=term: term, text)
     return text
 
 
