@@ -556,6 +556,20 @@ def test_a_test_image_whose_first_plane_is_blank_is_refused_naming_it_not_a_spec
     assert "stack.tif" in error and "0 everywhere" in error and "Traceback" not in error and not out.exists()
 
 
+def test_a_test_image_predict_would_refuse_is_refused_naming_it(same_run, tmp_path, capsys):
+    # a colour-palette PNG went in as its indices, a float image of NaN as NaN: test tensors unetkit predict refuses
+    picture = Image.fromarray((np.arange(48 * 48).reshape(48, 48) % 3).astype(np.uint8), "P")
+    picture.putpalette([235, 190, 210, 90, 40, 130, 255, 0, 0] + [0] * 759)
+    picture.save(tmp_path / "indexed.png")
+    tifffile.imwrite(tmp_path / "nan.tif", np.full((48, 48), np.nan, np.float32))
+    for name, said in (("indexed.png", "palette indices"), ("nan.tif", "NaN")):
+        out = tmp_path / "m.zip"
+        assert main(["export", str(same_run / "best.pt"), "--out", str(out), "--test-image",
+                     str(tmp_path / name)]) == 2
+        error = capsys.readouterr().err
+        assert name in error and said in error and "Traceback" not in error and not out.exists(), error
+
+
 def test_a_16_bit_test_image_for_a_model_of_8_bit_images_is_noted(tmp_path, capsys):
     torch.manual_seed(0)
     save_checkpoint(tmp_path / "scale.pt", make_checkpoint(UNet(depth=2, base_width=2), data_options=DataOptions(

@@ -43,7 +43,9 @@ from .bioimageio_content import (
     training_data,
 )
 from .checkpoint import LoadedModel, data_options_to_dict, load_checkpoint, read_checkpoint
-from .data.io import atomic_write, ensure_can_write, layout_hint, plane_shape, read_planes, write_image
+from .data.dataset import check_image_values
+from .data.io import (atomic_write, check_not_a_colour_palette, ensure_can_write, layout_hint, plane_shape,
+                      read_planes, write_image)
 from .data.normalize import Normalization, to_channels_first
 from .data.sample import sample_path
 from .errors import ConfigError
@@ -135,7 +137,9 @@ def image_crop(path: str | Path, rule_input_side: int, in_channels: int) -> np.n
     ((3, 32, 32), [230.0, 180.0, 200.0])
     """
     path = Path(path)
+    check_not_a_colour_palette(path)  # as unetkit predict refuses it: its indices are no image
     frame = read_planes(path)[0]
+    check_image_values(frame, path)  # NaN or infinite pixels: a test input no weight format reproduces
     image = to_channels_first(frame)
     if image.shape[0] != in_channels:
         raise ConfigError(f"the test image has {image.shape[0]} channel(s) and the model takes {in_channels}"
