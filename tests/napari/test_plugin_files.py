@@ -216,6 +216,8 @@ def test_an_rgba_layer_segments_with_an_rgb_model_and_trains_one_as_its_png_file
     measured[..., 3] = rgb[..., 0]  # a fourth measurement, not transparency: kept, as the reader keeps it
     folder = write_training_folder(measured, labels, rgb=True, folder=tmp_path / "four")
     assert [plane.shape for plane in read_planes(folder / "images" / "layer.tif")] == [(32, 40, 4)] * 2
+    with pytest.raises(InputError, match="4 channel"):  # nor does Segment drop it for an RGB model, as predict would not
+        segment_layer_data(loaded, measured, True, TileOptions(tile_size=32), "tile")
 
 
 def test_segmenting_a_layer_gives_the_notes_predict_prints_once_per_layer(tmp_path):

@@ -42,7 +42,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..data.dataset import check_image_values
-from ..data.io import PlaneShape
+from ..data.io import PlaneShape, an_alpha_to_drop
 from ..data.normalize import to_channels_first
 from ..errors import ConfigError, InputError
 from ..inference.input_notes import input_notes
@@ -117,7 +117,8 @@ def segment_layer_data(
                          f"axis of {channels} before Y and X", path=name,
                          fix=f"give one layer holding the {channels} channels on an axis before Y and X (as a "
                              "several-channel TIFF opens without a channel axis), or use a model of one channel")
-    elif rgb and channels == 3 and channel_count(tuple(data.shape), rgb) == 4:  # RGBA: unetkit predict drops alpha too
+    elif rgb and channels == 3 and channel_count(tuple(data.shape), rgb) == 4 and an_alpha_to_drop(
+            np.asarray(data[(0,) * (data.ndim - 3)][..., 3])):  # transparency (of the first plane): predict drops it too
         data = data[..., :3]
         if notes is not None:
             notes(f"{name}: the layer's 4th channel (alpha) is left out: the model takes 3 (RGB)")
