@@ -43,9 +43,8 @@ from .bioimageio_content import (
     training_data,
 )
 from .checkpoint import LoadedModel, data_options_to_dict, load_checkpoint, read_checkpoint
-from .data.dataset import check_image_values
-from .data.io import (atomic_write, check_not_a_colour_palette, ensure_can_write, layout_hint, plane_shape,
-                      read_planes, write_image)
+from .data.dataset import load_image_planes
+from .data.io import atomic_write, ensure_can_write, layout_hint, plane_shape, read_planes, write_image
 from .data.normalize import Normalization, to_channels_first
 from .data.sample import sample_path
 from .errors import ConfigError
@@ -137,17 +136,20 @@ def image_crop(path: str | Path, rule_input_side: int, in_channels: int) -> np.n
     ((3, 32, 32), [230.0, 180.0, 200.0])
     """
     path = Path(path)
-    check_not_a_colour_palette(path)  # as unetkit predict refuses it: its indices are no image
-    frame = read_planes(path)[0]
-    check_image_values(frame, path)  # NaN or infinite pixels: a test input no weight format reproduces
-    image = to_channels_first(frame)
+    # read as predict reads it: a colour palette's indices and NaN or infinite pixels are refused
+    _, _, image = load_image_planes(path, Normalization("none"))[0]
     if image.shape[0] != in_channels:
         raise ConfigError(f"the test image has {image.shape[0]} channel(s) and the model takes {in_channels}"
                           f"{layout_hint(path)}",
                           path=path, fix=f"give an image of {in_channels} channel(s), of the kind the model was "
                                           "trained on, or leave --test-image out")
+    return _centred_square(image, rule_input_side)
+
+
+def _centred_square(image: np.ndarray, side: int) -> np.ndarray:
+    """The centred square of a (C, H, W) image, ``side`` or its shorter side if less, as float32."""
     height, width = image.shape[1:]
-    side = min(rule_input_side, height, width)
+    side = min(side, height, width)
     top, left = (height - side) // 2, (width - side) // 2
     return image[:, top : top + side, left : left + side].astype(np.float32)
 
@@ -167,10 +169,7 @@ def sample_crop(rule_input_side: int, in_channels: int, normalization: Normaliza
     True
     """
     frame = read_planes(sample_path("heldout") / "images" / "hela.tif")[0]
-    height, width = frame.shape[:2]
-    side = min(rule_input_side, height, width)
-    top, left = (height - side) // 2, (width - side) // 2
-    crop = to_channels_first(frame[top : top + side, left : left + side]).astype(np.float32)
+    crop = _centred_square(to_channels_first(frame), rule_input_side)
     if normalization.mode in ("scale", "none"):  # the model divides by a fixed number, or not at all
         unit = np.clip(Normalization().apply(crop), 0.0, 1.0)
         crop = unit * (normalization.high if normalization.mode == "scale" else 1.0)
