@@ -107,7 +107,12 @@ def error_picture(image: np.ndarray, errors: ErrorMasks, raw: np.ndarray | None 
     >>> error_picture(np.zeros((1, 1, 2), np.float32), errors).tolist()
     [[[204, 0, 204], [0, 204, 204]]]
     """
-    picture = display_picture(image, raw) * 255
+    return _tinted(display_picture(image, raw), errors)
+
+
+def _tinted(shown: np.ndarray, errors: ErrorMasks) -> np.ndarray:
+    """A displayed picture (``(H, W, 3)`` in [0, 1]) with each error mask tinted in its colour, as uint8."""
+    picture = shown * 255
     for name, (colour, opacity, _) in ERROR_STYLE.items():
         where = getattr(errors, name)
         if where is not None:
@@ -174,11 +179,12 @@ def image_pictures(
     (True, 3)
     """
     errors = find_errors(predicted, truth)
-    coloured = error_picture(image, errors, raw)
+    shown = display_picture(image, raw)  # once: the plain picture and the tinted one start from it
+    coloured = _tinted(shown, errors)
     return ImagePictures(
         thumbnail=jpeg_data_uri(coloured, THUMBNAIL_SIDE),
         errors=jpeg_data_uri(coloured, LARGE_SIDE),
-        image=jpeg_data_uri((display_picture(image, raw) * 255).astype(np.uint8), LARGE_SIDE),
+        image=jpeg_data_uri((shown * 255).astype(np.uint8), LARGE_SIDE),
         legend=legend(errors),
     )
 
