@@ -12,6 +12,8 @@ count), so a bad file stops the run at once with its name, not after an hour.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,9 +111,8 @@ def check_channels(samples: list[Sample], expected: int | None, source: str | Pa
     tile among colour ones, wherever it sorts), with the hint on how its file was read."""
     if not samples:
         raise InputError("no images found", path=source)
-    counts = [sample.image.shape[0] for sample in samples]
-    channels = expected if expected is not None else max(counts, key=lambda count: (counts.count(count),
-                                                                                    -counts.index(count)))
+    # the most common count; of equally common ones, the first met (most_common keeps the order of insertion)
+    channels = expected if expected is not None else Counter(s.image.shape[0] for s in samples).most_common(1)[0][0]
     usual = next(sample for sample in samples if sample.image.shape[0] == channels) if expected is None else None
     for sample in samples:
         if sample.image.shape[0] != channels:
