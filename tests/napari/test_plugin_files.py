@@ -317,3 +317,34 @@ def test_layer_terms_keep_the_punctuation_after_a_file_and_options_in_windows_pa
                                "layer.tif.", folder, names)
     assert said == "see 'image layer 'cells''. Held out labels layer 'nuclei'.", said
     assert text_in_layer_terms(r"wrote C:\runs\--epochs\best.pt", folder, names) == r"wrote C:\runs\--epochs\best.pt"
+
+
+def test_labels_of_a_zcyx_layers_whole_shape_are_merged_over_the_chosen_channel_axis_and_said_otherwise(tmp_path):
+    # "new labels" on a (Z, C, Y, X) layer have its whole shape; without a chosen axis every channel plane was an
+    # image of its own, silently
+    from unetkit.data.io import read_planes
+    from unetkit.napari_plugin.training import write_training_folder
+
+    image = np.arange(3 * 2 * 8 * 8, dtype=np.uint16).reshape(3, 2, 8, 8)
+    labels = np.zeros(image.shape, np.uint8)
+    labels[0, 1, 2:5, 2:5] = 4  # z 0 painted on channel 1, z 2 on channel 0
+    labels[2, 0, 0, :] = 2
+    said: list[str] = []
+    folder = write_training_folder(image, labels, rgb=False, folder=tmp_path / "auto", report=said.append)
+    assert [plane.shape for plane in read_planes(folder / "images" / "layer.tif")] == [(8, 8)] * 2  # 2 painted planes
+    assert said[0] == ("the image layer's axes (3, 2) are all read as planes: each 8 x 8 plane trains as a "
+                       'one-channel image; if one of them holds channels, choose it under "channels"')
+    said.clear()
+    folder = write_training_folder(image, labels, rgb=False, folder=tmp_path / "chosen", report=said.append,
+                                   channel_axis=1)
+    planes, masks = read_planes(folder / "images" / "layer.tif"), read_planes(folder / "masks" / "layer.tif")
+    assert [plane.shape for plane in planes] == [(8, 8, 2)] * 2 and np.array_equal(planes[1], np.moveaxis(image[2], 0, -1))
+    assert np.array_equal(masks[0], labels[0, 1]) and np.array_equal(masks[1], labels[2, 0])
+    assert not any("all read as planes" in text for text in said)
+    labels[0, 0, 2, 2] = 9  # another id on the other channel at a painted pixel
+    with pytest.raises(InputError, match=r"different ids on different channels \(axis 1\) of the same plane, at 1 "):
+        write_training_folder(image, labels, rgb=False, folder=tmp_path / "clash", channel_axis=1)
+    with pytest.raises(InputError, match="axis 2 cannot hold the channels"):
+        write_training_folder(image, labels, rgb=False, folder=tmp_path / "bad", channel_axis=2)
+    assert write_training_folder(image[:, 0], labels[:, 0], rgb=False, folder=tmp_path / "z", report=said.append)
+    assert not any("all read as planes" in text for text in said)  # (Z, Y, X) with its labels: nothing to choose

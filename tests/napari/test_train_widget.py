@@ -254,3 +254,37 @@ def test_a_pasted_quoted_run_folder_is_the_folder_it_names(qtbot, tmp_path):
 
     widget = train_widget_from(ViewerModel(), f"'{tmp_path / 'run'}'", qtbot)
     assert widget.config().out == str(tmp_path / "run")
+
+
+def test_a_zcyx_layer_with_new_labels_trains_a_model_of_its_channels_once_its_channel_axis_is_chosen(qtbot, tmp_path):
+    # napari's "new labels" on a (Z, C, Y, X) layer have its whole shape: every channel plane trained as an image of
+    # its own, a one-channel model for a two-channel stack, and nothing said; the axis can now be chosen
+    from napari.components import ViewerModel
+
+    from unetkit import load_predictor
+
+    viewer = ViewerModel()
+    rng = np.random.default_rng(0)
+    objects = np.zeros((3, 48, 64), np.uint8)
+    objects[:, 10:30, 8:40] = 1
+    image = np.stack([rng.integers(0, 50, (3, 48, 64)), 200 * objects], axis=1).astype(np.uint8)  # Z, C, Y, X
+    viewer.add_image(image, name="stack")
+    labels = np.zeros(image.shape, np.uint8)
+    labels[:, 1] = objects  # painted with the channel slider at 1
+    viewer.add_labels(labels, name="stack labels")
+    widget = train_widget_from(viewer, tmp_path / "run", qtbot)
+    choices = [widget.channels.itemText(i) for i in range(widget.channels.count())]
+    assert choices[1:] == ["axis 0 (of size 3)", "axis 1 (of size 2)"] and widget.channel_axis() is None
+    with qtbot.waitSignal(widget.trained, timeout=TIMEOUT_MS) as auto:
+        widget.start()
+    assert load_predictor(auto.args[0].run_dir / "best.pt", precision="fp32").predictor.in_channels == 1
+    qtbot.waitUntil(widget.train_button.isEnabled, timeout=TIMEOUT_MS)
+    widget.run_dir.setText(str(tmp_path / "run2"))
+    widget.channels.setCurrentIndex(2)
+    with qtbot.waitSignal(widget.trained, timeout=TIMEOUT_MS) as chosen:
+        widget.start()
+    assert load_predictor(chosen.args[0].run_dir / "best.pt", precision="fp32").predictor.in_channels == 2
+    qtbot.waitUntil(widget.train_button.isEnabled, timeout=TIMEOUT_MS)
+    viewer.add_image(image[0, 0], name="plane")  # a plane has no leading axis to choose
+    widget.image_choice.set_layer(viewer.layers["plane"])
+    assert widget.channels.count() == 1 and widget.channel_axis() is None

@@ -105,6 +105,31 @@ def labels_channel_axis(image_shape: tuple[int, ...], labels_shape: tuple[int, .
     return max(candidates, default=None)
 
 
+def labels_over_channels(labels: np.ndarray, image_shape: tuple[int, ...], axis: int, name: str) -> np.ndarray:
+    """``labels`` for a grey image layer whose leading ``axis`` holds channels, without that axis: as they are
+    where they lack it, squeezed where they hold it at size 1, and where they have the image's whole shape (napari's
+    *new labels* on a ``(Z, C, Y, X)`` layer, painted on one channel's slider position), what was painted on any
+    channel. Two channels painted with different ids at one pixel are refused (``name``: the labels layer's).
+
+    >>> labels = np.zeros((3, 2, 4, 4), np.uint8); labels[1, 0, :2] = 5; labels[2, 1, 2:] = 7   # Z, C, Y, X
+    >>> merged = labels_over_channels(labels, (3, 2, 4, 4), 1, "cells")
+    >>> merged.shape, merged[1, 0].tolist(), merged[2, 3].tolist()
+    ((3, 4, 4), [5, 5, 5, 5], [7, 7, 7, 7])
+    """
+    labels, image_shape = np.asarray(labels), tuple(image_shape)
+    if labels.shape != image_shape:
+        squeezed = labels.ndim == len(image_shape) and labels.shape[axis] == 1
+        return labels.squeeze(axis) if squeezed else labels  # lacking the axis, or a shape the caller refuses
+    top = labels.max(axis=axis)
+    lowest_painted = np.where(labels == 0, top[(slice(None),) * axis + (None,)], labels).min(axis=axis)
+    clashes = int(np.count_nonzero(lowest_painted != top))
+    if clashes:
+        raise InputError(f"labels painted with different ids on different channels (axis {axis}) of the same plane, "
+                         f"at {clashes} pixel(s)", path=name,
+                         fix="paint each plane's labels on one channel, or erase the others")
+    return top
+
+
 def channels_placed(labels: np.ndarray, axis: int, channels: int, scale: Any, translate: Any
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Labels that lack a layer's channel ``axis`` (of size ``channels``), with the layer's ``scale`` and

@@ -34,7 +34,7 @@ from .common_widget import LayerChoice, show_error, show_status, spin_box, statu
 from .curve_widget import TrainingCurve
 from .layers import labels_channel_axis
 from .reader import MASK_MODE_KEY
-from .training import TrainConfig, default_run_dir, train_from_layers
+from .training import TrainConfig, default_run_dir, train_from_layers, unchosen_channels_note
 
 if TYPE_CHECKING:
     import napari
@@ -70,6 +70,10 @@ class TrainWidget(QWidget):
         defaults = TrainConfig(out="")
         network = PRESETS[defaults.preset]
         self.image_choice = LayerChoice(napari_viewer, Image)
+        self.channels = QComboBox()
+        self.channels.setToolTip("auto: a leading axis of a grey image that the labels lack holds its channels; "
+                                 "or the axis that holds them (the labels may then have the image's whole shape)")
+        self.image_choice.currentIndexChanged.connect(self._image_chosen)
         self.labels_choice = LayerChoice(napari_viewer, Labels)
         self.labels_choice.currentIndexChanged.connect(self._labels_chosen)
         self.learn = QComboBox()
@@ -120,6 +124,7 @@ class TrainWidget(QWidget):
         self._worker: FunctionWorker | None = None
         self._relay: _Relay | None = None
         self._layout()
+        self._image_chosen()
         self._labels_chosen()
 
     def _layout(self) -> None:
@@ -128,7 +133,8 @@ class TrainWidget(QWidget):
         run_row.addWidget(self.choose_button)
         form = QFormLayout()
         for label, widget in (
-            ("image", self.image_choice), ("labels", self.labels_choice), ("learn", self.learn),
+            ("image", self.image_choice), ("channels", self.channels), ("labels", self.labels_choice),
+            ("learn", self.learn),
             ("", self.instances), ("classes", self.classes), ("epochs", self.epochs),
             ("time budget", self.minutes), ("steps per epoch", self.steps),
             ("patch size", self.patch_size), ("learning rate", self.learning_rate),
@@ -150,6 +156,20 @@ class TrainWidget(QWidget):
         folder = QFileDialog.getExistingDirectory(self, "Run folder (new or empty)", str(Path.home()))
         if folder:
             self.run_dir.setText(folder)
+
+    def _image_chosen(self, index: int = -1) -> None:
+        """The channel choices of the chosen image: auto, or one of a grey layer's leading axes."""
+        layer = self.image_choice.current_layer()
+        self.channels.clear()
+        self.channels.addItem("auto (the image's axis the labels lack)", None)
+        if layer is not None and not layer.rgb:
+            shape = tuple((layer.data[0] if layer.multiscale else layer.data).shape)
+            for axis, size in enumerate(shape[:-2]):
+                self.channels.addItem(f"axis {axis} (of size {size})", axis)
+
+    def channel_axis(self) -> int | None:
+        """The image axis chosen to hold its channels (None: auto)."""
+        return self.channels.currentData()
 
     def _labels_chosen(self, index: int = -1) -> None:
         """Labels that say how they are meant (the sample's, unetkit's _instances files) set the checkbox."""
@@ -217,16 +237,22 @@ class TrainWidget(QWidget):
         self.use_button.setEnabled(False)
         show_status(self.status, f"preparing {image.name} and {labels.name} ...")
         image_data = image.data[0] if image.multiscale else image.data
-        axis = None if image.rgb else labels_channel_axis(tuple(image_data.shape), tuple(labels.data.shape))
-        if axis is not None:  # a z-stack with 2D labels would read as channels too: a notification, not only a status
-            from napari.utils.notifications import show_warning
+        chosen = None if image.rgb else self.channel_axis()
+        axis = chosen if chosen is not None or image.rgb else labels_channel_axis(tuple(image_data.shape),
+                                                                                   tuple(labels.data.shape))
+        from napari.utils.notifications import show_warning
 
+        if axis is not None and chosen is None:  # a z-stack with 2D labels would read as channels too: a notification
             show_warning(f"image layer {image.name!r}: its axis {axis} (of size {image_data.shape[axis]}), which "
                          f"labels layer {labels.name!r} lacks or holds at size 1, is read as the image's channels: "
                          f"the model takes {image_data.shape[axis]} channels")
+        unchosen = unchosen_channels_note(tuple(image_data.shape), tuple(labels.data.shape), bool(image.rgb))
+        if axis is None and unchosen is not None:  # (Z, C, Y, X) with new labels: channel planes as images of their own
+            show_warning(f"image layer {image.name!r}, labels layer {labels.name!r}: {unchosen}")
         self._worker = create_worker(
             train_from_layers, image_data, np.array(labels.data), bool(image.rgb), config,  # labels copied: painting goes on
             stop=stop, on_epoch=relay.row.emit, report=relay.message.emit, names=(image.name, labels.name),
+            channel_axis=chosen,
             _connect={"returned": self._done, "errored": self._fail, "finished": self._finished},
         )
         return self._worker

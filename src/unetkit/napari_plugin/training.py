@@ -38,7 +38,7 @@ from ..data.io import an_alpha_to_drop
 from ..errors import InputError, UnetkitError
 from ..training.config import TrainConfig
 from ..training.loop import EpochCallback, Report, TrainResult, train
-from .layers import labels_channel_axis, spatial_shape, stack_planes
+from .layers import labels_channel_axis, labels_over_channels, spatial_shape, stack_planes
 
 __all__ = ["TrainConfig", "default_run_dir", "train_from_layers", "write_training_folder"]
 
@@ -85,19 +85,30 @@ def mask_array(labels: Any, name: str) -> np.ndarray:
 
 
 def write_training_folder(image: Any, labels: Any, rgb: bool, folder: Path, name: str = "layer",
-                          report: Report | None = None) -> Path:
+                          report: Report | None = None, channel_axis: int | None = None) -> Path:
     """``folder/images/<name>.tif`` and ``folder/masks/<name>.tif`` from layer data; returns ``folder``.
 
     Every leading axis of the image (time, z) counts planes; the labels must have the
     image's shape without its channels: RGB's, or a grey layer's leading axis that the labels
-    lack (:func:`~unetkit.napari_plugin.layers.labels_channel_axis`). Of a stack painted on
+    lack (:func:`~unetkit.napari_plugin.layers.labels_channel_axis`), or ``channel_axis`` where
+    it is given (then labels of the image's whole shape count what was painted on any channel:
+    :func:`~unetkit.napari_plugin.layers.labels_over_channels`). Of a stack painted on
     some planes, only those are written (the others are not painted, not background). An RGBA layer's
     alpha that is transparency is left out, as the reader leaves it out of an image file. ``report``
-    is told of all three.
+    is told of all three, and of a grey layer of several leading axes read without channels
+    (:func:`unchosen_channels_note`).
     """
     image = np.asarray(image)
     labels = mask_array(labels, name)
-    axis = None if rgb else labels_channel_axis(image.shape, labels.shape)
+    if channel_axis is not None and not rgb:
+        if not 0 <= channel_axis < image.ndim - 2:
+            raise InputError(f"axis {channel_axis} cannot hold the channels of an image layer of shape {image.shape} "
+                             "(its last two axes are Y and X)", path=name, fix="choose one of its leading axes")
+        labels = labels_over_channels(labels, image.shape, channel_axis, name)
+    axis = None if rgb else labels_channel_axis(image.shape, labels.shape) if channel_axis is None else channel_axis
+    note = unchosen_channels_note(image.shape, labels.shape, rgb) if axis is None else None
+    if note is not None and report is not None:
+        report(note)
     if axis is not None:  # a grey layer holding channels on an axis the labels lack: channels last, as RGB's
         image = np.moveaxis(image, axis, -1)
         labels = labels.squeeze(axis) if labels.ndim == image.ndim else labels  # at size 1, as Segment adds them
@@ -132,6 +143,23 @@ def write_training_folder(image: Any, labels: Any, rgb: bool, folder: Path, name
     tifffile.imwrite(folder / "images" / f"{name}.tif", images, **channels)
     tifffile.imwrite(folder / "masks" / f"{name}.tif", masks, photometric="minisblack")
     return folder
+
+
+def unchosen_channels_note(image_shape: tuple[int, ...], labels_shape: tuple[int, ...], rgb: bool) -> str | None:
+    """What training says of a grey image layer of several leading axes whose labels have its whole shape (napari's
+    *new labels* on a ``(Z, C, Y, X)`` layer): every plane becomes a one-channel image, which is right for time and z
+    but not for channels, and only the user knows which axis is which. None for other layers.
+
+    >>> print(unchosen_channels_note((5, 2, 64, 64), (5, 2, 64, 64), rgb=False))
+    the image layer's axes (5, 2) are all read as planes: each 64 x 64 plane trains as a one-channel image; if one of them holds channels, choose it under "channels"
+    >>> unchosen_channels_note((5, 64, 64), (5, 64, 64), rgb=False) is None
+    True
+    """
+    if rgb or len(image_shape) < 4 or tuple(labels_shape) != tuple(image_shape):
+        return None
+    height, width = image_shape[-2:]
+    return (f"the image layer's axes {tuple(image_shape[:-2])} are all read as planes: each {height} x {width} plane "
+            'trains as a one-channel image; if one of them holds channels, choose it under "channels"')
 
 
 def in_layer_terms(error: UnetkitError, folder: Path, names: tuple[str, str]) -> UnetkitError:
@@ -183,13 +211,15 @@ def train_from_layers(
     on_epoch: EpochCallback | None = None,
     report: Report | None = None,
     names: tuple[str, str] = ("image", "labels"),
+    channel_axis: int | None = None,
 ) -> TrainResult:
     """Train ``config`` (its ``data`` is replaced) on layer data; see :func:`unetkit.train`.
 
-    ``names``: the image and labels layers', which errors name instead of the temporary files."""
+    ``names``: the image and labels layers', which errors name instead of the temporary files. ``channel_axis``:
+    the grey image layer's axis that holds its channels, as :func:`write_training_folder` takes it."""
     with tempfile.TemporaryDirectory(prefix="unetkit-napari-") as folder:
         try:
-            write_training_folder(image, labels, rgb, Path(folder), LAYER_FILE, report)
+            write_training_folder(image, labels, rgb, Path(folder), LAYER_FILE, report, channel_axis)
             options: dict[str, Callable[..., Any] | threading.Event | None] = {"stop": stop, "on_epoch": on_epoch}
             if report is not None:  # its notes name the temporary files (gone by then) and the command line's options
                 options["report"] = lambda text: report(text_in_layer_terms(text, Path(folder), names))
