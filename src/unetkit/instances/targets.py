@@ -1,8 +1,8 @@
 """From instance label images to what the network learns: one encoder per separation method.
 
 Each encoder takes a label patch (objects numbered 1..N, 0 background; ids may skip) and
-returns the training targets of one method. They run on augmented patches, in the
-background thread that prepares batches.
+returns the training targets of one method. They run on augmented patches, where the batches are
+made (a background thread where a core is spare: :func:`unetkit.data.prefetch.batch_feed`).
 
 - :func:`three_class_target`: background 0, interior 1, boundary 2 (each object's inner
   boundary, so two touching objects are parted by two boundary pixels);

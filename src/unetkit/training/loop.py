@@ -35,7 +35,8 @@ import torch
 from tqdm import tqdm
 
 from ..data.partials import sweep_stale
-from ..data.prefetch import BatchPrefetcher
+from ..cores import spare_core
+from ..data.prefetch import BatchPrefetcher, InlineBatches, batch_feed
 from ..data.sources import as_sample
 from ..errors import ConfigError, TrainingDiverged
 from ..inference.predictor import TorchPredictor
@@ -196,14 +197,14 @@ class EpochMeter:
     """Timings of the epoch in progress, since this process started it or resumed it (its
     losses are in the :class:`Position`, which a checkpoint keeps)."""
 
-    data_wait_s: float = 0.0  # seconds spent waiting for batches ...
+    data_wait_s: float = 0.0  # seconds spent waiting for batches (making them, without a batch thread) ...
     step_s: float = 0.0  # ... out of the seconds spent in training steps
 
 
 def run_epoch(
     parts: RunParts,
     position: Position,
-    prefetcher: BatchPrefetcher,
+    prefetcher: BatchPrefetcher | InlineBatches,
     stop_requested: threading.Event,
     run_dir: Path,
     bar: RunBar,
@@ -432,7 +433,7 @@ def run(
     indices = range(parts.context.rank * per_rank, (parts.context.rank + 1) * per_rank)
     positions = [(e, s) for e in range(position.epoch, planned)
                  for s in range(position.step if e == position.epoch else 0, config.steps_per_epoch)]
-    prefetcher = BatchPrefetcher(parts.sampler, positions, indices)
+    prefetcher = batch_feed(parts.sampler, positions, indices, background=spare_core(parts.device.type))
     parts.network.train()
     bar = _run_bar(parts, position)
     log = EpochLog(run_dir, report)
