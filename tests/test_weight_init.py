@@ -60,6 +60,22 @@ def test_glorot_draws_as_keras_does_between_pytorchs_default_and_he():
     assert default_logits < glorot_logits < 0.3
 
 
+def test_glorot_with_pytorchs_biases_draws_glorots_weights_and_keeps_the_biases_pytorch_drew_from_the_seed():
+    # the laptop's 3-minute recipe: glorot's zero biases cost BBBC007 0.003, PyTorch's random ones keep it
+    from unetkit.training.setup import build_model
+
+    def built(weight_init: str) -> UNet:
+        return build_model(TrainConfig(out="x", base_width=8, depth=3, weight_init=weight_init, seed=3), 1)
+
+    mixed, glorot, pytorch = built("glorot-pytorch-bias"), built("glorot"), built("pytorch")
+    for name, weight in mixed.state_dict().items():
+        if name.endswith("bias"):
+            assert torch.equal(weight, pytorch.state_dict()[name]) and torch.count_nonzero(weight) == weight.numel()
+        else:
+            assert torch.equal(weight, glorot.state_dict()[name])  # the same draws as glorot's, in the same order
+    assert torch.count_nonzero(glorot.head.bias) == 0
+
+
 def test_he_leaves_batch_normalisation_layers_and_bias_free_convolutions_working():
     torch.manual_seed(0)
     model = initialize_weights(UNet(depth=3, base_width=4, batch_norm=True), "he")

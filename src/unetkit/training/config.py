@@ -136,7 +136,9 @@ class TrainConfig:
         "cells; glorot, the Keras reference's: PyTorch's plateau on sparse objects, sooner (5 epochs against 8 "
         "on the bacteria), but over 40 epochs, at each of three seeds, its masks on BBBC007's test frames narrowed "
         "while its validation score stayed flat: let the stopping rule decide the length with it (BENCHMARKS.md, "
-        "\"How the weights start\", \"Is BBBC007's fall glorot's\"); not used with --init",
+        "\"How the weights start\", \"Is BBBC007's fall glorot's\"); glorot-pytorch-bias, glorot's weights with "
+        "PyTorch's random biases: with --base-width 16, the laptop's 3 minutes within 0.01 of the reference's 40 "
+        "epochs on five public sets (BENCHMARKS.md, \"Glorot's weights with PyTorch's biases\"); not used with --init",
         group=MODEL))
     init_checkpoint: str | None = field(default=None, metadata=option(
         "start from these weights (a checkpoint of the same model options)", flag="--init",
