@@ -288,3 +288,25 @@ def test_a_zcyx_layer_with_new_labels_trains_a_model_of_its_channels_once_its_ch
     viewer.add_image(image[0, 0], name="plane")  # a plane has no leading axis to choose
     widget.image_choice.set_layer(viewer.layers["plane"])
     assert widget.channels.count() == 1 and widget.channel_axis() is None
+
+
+def test_the_chosen_channel_axis_stays_when_the_layer_list_changes_and_follows_a_changed_shape(qtbot, tmp_path):
+    # the image list is rebuilt on every added or removed layer (and when it opens): the chosen layer, listed again,
+    # reset the channels to auto, so a layer added after the choice (new labels, Segment's output) undid it unseen
+    from napari.components import ViewerModel
+
+    viewer = ViewerModel()
+    viewer.add_image(np.zeros((8, 8), np.uint8), name="plane")
+    viewer.add_image(np.zeros((3, 2, 8, 8), np.uint8), name="stack")
+    widget = train_widget_from(viewer, tmp_path / "run", qtbot)
+    widget.image_choice.set_layer(viewer.layers["stack"])
+    widget.channels.setCurrentIndex(2)
+    assert widget.channel_axis() == 1
+    viewer.add_labels(np.zeros((3, 2, 8, 8), np.uint8), name="stack labels")
+    widget.image_choice.refresh()  # as opening the list does
+    assert widget.image_choice.current_layer() is viewer.layers["stack"] and widget.channel_axis() == 1
+    viewer.layers["stack"].data = np.zeros((2, 8, 8), np.uint8)  # another shape: its own choices
+    widget.channels.showPopup()
+    choices = [widget.channels.itemText(i) for i in range(widget.channels.count())]
+    assert choices[1:] == ["axis 0 (of size 2)"] and widget.channel_axis() is None
+    widget.channels.hidePopup()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 from qtpy.QtCore import QObject, QSignalBlocker, Signal
@@ -55,6 +55,18 @@ class _Relay(QObject):
 LEARN_CHOICES = {"pixels (foreground or classes)": "semantic", "objects (touching ones separated)": "instances"}
 
 
+class _ChannelChoice(QComboBox):
+    """A combo box that lists its choices again when opened (``refresh``): the image layer's data may have changed."""
+
+    def __init__(self, refresh: Callable[[], None]):
+        super().__init__()
+        self._refresh = refresh
+
+    def showPopup(self) -> None:  # noqa: N802 (Qt's name)
+        self._refresh()
+        super().showPopup()
+
+
 class TrainWidget(QWidget):
     """Train on the chosen image and labels layers; watch the loss and Dice; stop at any step."""
 
@@ -70,7 +82,8 @@ class TrainWidget(QWidget):
         defaults = TrainConfig(out="")
         network = PRESETS[defaults.preset]
         self.image_choice = LayerChoice(napari_viewer, Image)
-        self.channels = QComboBox()
+        self._channels_of: Any = None  # the image layer whose axes self.channels lists
+        self.channels = _ChannelChoice(self._image_chosen)
         self.channels.setToolTip("auto: a leading axis of a grey image that the labels lack holds its channels; "
                                  "or the axis that holds them (the labels may then have the image's whole shape)")
         self.image_choice.currentIndexChanged.connect(self._image_chosen)
@@ -158,14 +171,21 @@ class TrainWidget(QWidget):
             self.run_dir.setText(folder)
 
     def _image_chosen(self, index: int = -1) -> None:
-        """The channel choices of the chosen image: auto, or one of a grey layer's leading axes."""
+        """The channel choices of the chosen image: auto, or one of a grey layer's leading axes. The choice made
+        stays while the layer and its leading axes do: the image list is rebuilt (and says so) whenever a layer is
+        added or removed, and when it is opened."""
         layer = self.image_choice.current_layer()
-        self.channels.clear()
-        self.channels.addItem("auto (the image's axis the labels lack)", None)
+        choices: list[tuple[str, int | None]] = [("auto (the image's axis the labels lack)", None)]
         if layer is not None and not layer.rgb:
             shape = tuple((layer.data[0] if layer.multiscale else layer.data).shape)
-            for axis, size in enumerate(shape[:-2]):
-                self.channels.addItem(f"axis {axis} (of size {size})", axis)
+            choices += [(f"axis {axis} (of size {size})", axis) for axis, size in enumerate(shape[:-2])]
+        listed = [(self.channels.itemText(i), self.channels.itemData(i)) for i in range(self.channels.count())]
+        if layer is self._channels_of and choices == listed:
+            return
+        self._channels_of = layer
+        self.channels.clear()
+        for text, axis in choices:
+            self.channels.addItem(text, axis)
 
     def channel_axis(self) -> int | None:
         """The image axis chosen to hold its channels (None: auto)."""
