@@ -341,6 +341,7 @@ def test_labels_of_a_zcyx_layers_whole_shape_are_merged_over_the_chosen_channel_
     assert [plane.shape for plane in planes] == [(8, 8, 2)] * 2 and np.array_equal(planes[1], np.moveaxis(image[2], 0, -1))
     assert np.array_equal(masks[0], labels[0, 1]) and np.array_equal(masks[1], labels[2, 0])
     assert not any("all read as planes" in text for text in said)
+    assert said[0] == 'the image layer\'s axis 1 (of size 2), chosen under "channels", is read as its channels', said
     labels[0, 0, 2, 2] = 9  # another id on the other channel at a painted pixel
     with pytest.raises(InputError, match=r"different ids on different channels \(axis 1\) of the same plane, at 1 "):
         write_training_folder(image, labels, rgb=False, folder=tmp_path / "clash", channel_axis=1)

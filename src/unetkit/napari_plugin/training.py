@@ -113,8 +113,9 @@ def write_training_folder(image: Any, labels: Any, rgb: bool, folder: Path, name
         image = np.moveaxis(image, axis, -1)
         labels = labels.squeeze(axis) if labels.ndim == image.ndim else labels  # at size 1, as Segment adds them
         if report is not None:
-            report(f"the image layer's axis {axis} (of size {image.shape[-1]}), which the labels lack or hold at "
-                   "size 1, is read as its channels")
+            why = ('chosen under "channels"' if channel_axis is not None
+                   else "which the labels lack or hold at size 1")
+            report(f"the image layer's axis {axis} (of size {image.shape[-1]}), {why}, is read as its channels")
     if rgb and image.shape[-1] == 4 and an_alpha_to_drop(image[..., -1]):  # as unetkit train reads an RGBA PNG
         image = image[..., :3]
         if report is not None:
