@@ -134,3 +134,14 @@ def test_the_predict_command_runs_within_the_quota_and_restores_the_threads(tmp_
                  "--no-progress"]) == 0
     assert seen == [1]
     assert torch.get_num_threads() == affinity() + 3
+
+
+def test_a_core_is_spare_for_a_helper_thread_only_beyond_every_local_ranks_threads(monkeypatch):
+    # under torchrun, two ranks of one thread each on 2 cores saw a spare core each and both started a batch thread
+    import unetkit.cores as cores
+
+    monkeypatch.setattr(cores, "usable_cores", lambda *args: 4)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
+    assert cores.spare_core("cpu", {}) and cores.spare_core("cpu", {"LOCAL_WORLD_SIZE": "3"})
+    assert not cores.spare_core("cpu", {"LOCAL_WORLD_SIZE": "4"})
+    assert cores.spare_core("cuda", {"LOCAL_WORLD_SIZE": "4"})  # the GPUs run the networks

@@ -99,10 +99,11 @@ def cpu_quota(cgroup_root: Path | None = None, proc_cgroup: Path | None = None) 
     return min(quotas, default=None)
 
 
-def spare_core(device_type: str = "cpu") -> bool:
+def spare_core(device_type: str = "cpu", environment: Mapping[str, str] | None = None) -> bool:
     """Whether a helper thread (reading ahead, writing behind, preparing the next batches) can overlap the network's
     work: it runs on a GPU (``device_type`` other than ``"cpu"``), or this process may use more cores than torch's
-    threads keep busy.
+    threads keep busy, those of every process torchrun started on this machine counted (``LOCAL_WORLD_SIZE`` in
+    ``environment``, by default the process's: two ranks of one thread on 2 cores leave none spare).
 
     Where it cannot (2 cores, both running the network), the helper takes a core from the network's threads, which
     then wait for each other, and the work is slower than doing one thing after the other: prediction of many files
@@ -114,12 +115,16 @@ def spare_core(device_type: str = "cpu") -> bool:
     (:func:`usable_cores`).
 
     >>> import torch
-    >>> spare_core("cpu") == (usable_cores() > torch.get_num_threads()), spare_core("cuda")
+    >>> spare_core("cpu", {}) == (usable_cores() > torch.get_num_threads()), spare_core("cuda")
     (True, True)
+    >>> spare_core("cpu", {"LOCAL_WORLD_SIZE": str(usable_cores())})  # a rank per core: each core runs a network
+    False
     """
     import torch
 
-    return device_type != "cpu" or usable_cores() > torch.get_num_threads()
+    environment = os.environ if environment is None else environment
+    processes_here = max(1, int(environment.get("LOCAL_WORLD_SIZE", "1") or 1))
+    return device_type != "cpu" or usable_cores() > torch.get_num_threads() * processes_here
 
 
 def usable_cores(cgroup_root: Path | None = None, proc_cgroup: Path | None = None) -> int:

@@ -347,5 +347,7 @@ def test_labels_of_a_zcyx_layers_whole_shape_are_merged_over_the_chosen_channel_
         write_training_folder(image, labels, rgb=False, folder=tmp_path / "clash", channel_axis=1)
     with pytest.raises(InputError, match="axis 2 cannot hold the channels"):
         write_training_folder(image, labels, rgb=False, folder=tmp_path / "bad", channel_axis=2)
+    with pytest.raises(InputError, match='or another axis under "channels"'):  # (Z, Y, X) labels, Z chosen
+        write_training_folder(image, labels[:, 0], rgb=False, folder=tmp_path / "wrong", channel_axis=0)
     assert write_training_folder(image[:, 0], labels[:, 0], rgb=False, folder=tmp_path / "z", report=said.append)
     assert not any("all read as planes" in text for text in said)  # (Z, Y, X) with its labels: nothing to choose

@@ -127,7 +127,8 @@ def write_training_folder(image: Any, labels: Any, rgb: bool, folder: Path, name
         raise InputError(
             f"labels layer has shape {labels.shape}, the image layer {expected}"
             + (" (without its colour channels)" if rgb else ""),
-            path=name, fix="choose the labels layer drawn on this image (same size and planes)",
+            path=name, fix="choose the labels layer drawn on this image (same size and planes)"
+            + (', or another axis under "channels"' if channel_axis is not None else ""),
         )
     spatial_shape(image.shape, channels_last)  # a 1D layer says so here
     images, masks = stack_planes(image, channels_last), stack_planes(labels, False)
