@@ -5,7 +5,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 SETS=~/.cache/unetkit-study/sets
-for run in "bacteria 1" "bacteria 2" "bbbc007 0" "hela 0" "cho 0" "cells3d 0" "bacteria 0" "bbbc007 1"; do
+runs=("$@")  # "SET SEED" pairs; by default the eight of three_minutes_new_loop.txt (the second seeds: "hela 1" "cho 1" "cells3d 1")
+[ ${#runs[@]} -gt 0 ] || runs=("bacteria 1" "bacteria 2" "bbbc007 0" "hela 0" "cho 0" "cells3d 0" "bacteria 0" "bbbc007 1")
+for run in "${runs[@]}"; do
   set -- $run
   out=$(mktemp -d)/run
   start=$(date +%s.%N)

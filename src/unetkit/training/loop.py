@@ -34,8 +34,8 @@ from typing import Callable
 import torch
 from tqdm import tqdm
 
-from ..data.partials import sweep_stale
 from ..cores import spare_core
+from ..data.partials import sweep_stale
 from ..data.prefetch import BatchPrefetcher, InlineBatches, batch_feed
 from ..data.sources import as_sample
 from ..errors import ConfigError, TrainingDiverged
