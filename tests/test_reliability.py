@@ -1465,3 +1465,22 @@ def test_unmatched_files_say_why_they_may_have_been_meant_as_pairs(tmp_path, cap
         path.rename(data / "masks" / "labels" / path.name)
     code, said = run_cli(["train", str(data), "--out", str(tmp_path / "r"), *TINY], capsys)
     assert code == 2 and "its subfolder labels/ holds some" in said and ".bmp" in said, said
+
+
+def test_a_stop_landing_in_the_import_systems_lock_callback_is_kept_for_later_not_printed_as_a_traceback():
+    # torchrun's SIGTERM reached a rank while a module lock was collected during its imports: raised there, the stop
+    # came out as "Exception ignored in ... cb" and a traceback (the command then stopped through raise_if_any)
+    from unetkit.signals import Interrupted, raise_on_stop_signals
+
+    namespace: dict = {}
+    exec(compile("def cb():\n    import sys\n    return sys._getframe()\n", "<frozen importlib._bootstrap>", "exec"),
+         namespace)
+    lock_callback = namespace["cb"]()
+    with raise_on_stop_signals() as received:
+        handler = signal.getsignal(signal.SIGTERM)
+        handler(signal.SIGTERM, lock_callback)  # no raise there ...
+        assert received == [signal.SIGTERM] and received.event.is_set()
+        with pytest.raises(Interrupted, match="SIGTERM"):
+            received.raise_if_any()  # ... but where the command looks once its imports are done
+        with pytest.raises(Interrupted):
+            handler(signal.SIGINT, sys._getframe())  # anywhere else, at once

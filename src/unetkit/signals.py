@@ -20,9 +20,13 @@ from __future__ import annotations
 import signal
 import threading
 from contextlib import contextmanager
+from types import FrameType
 from typing import Callable, Iterable, Iterator
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: where a signal may land but an exception cannot leave: Python prints it as "Exception ignored in" with a traceback
+#: and goes on (the import system's module-lock callback, run when a lock is collected during an import)
+UNRAISABLE_FRAMES = {("<frozen importlib._bootstrap>", "cb")}
 
 
 def not_ignored(signals: Iterable[signal.Signals]) -> list[signal.Signals]:
@@ -43,15 +47,25 @@ class Interrupted(KeyboardInterrupt):
     """
 
 
+def in_unraisable_frame(frame: FrameType | None) -> bool:
+    """Whether a signal handler called in ``frame`` cannot raise out of it (:data:`UNRAISABLE_FRAMES`).
+
+    >>> import sys
+    >>> in_unraisable_frame(sys._getframe())
+    False
+    """
+    return frame is not None and (frame.f_code.co_filename, frame.f_code.co_name) in UNRAISABLE_FRAMES
+
+
 @contextmanager
-def handle_stop_signals(handler: Callable[[int], None]) -> Iterator[None]:
-    """Call ``handler(signal_number)`` on SIGINT/SIGTERM inside the block; restore afterwards."""
+def handle_stop_signals(handler: Callable[[int, FrameType | None], None]) -> Iterator[None]:
+    """Call ``handler(signal_number, interrupted_frame)`` on SIGINT/SIGTERM inside the block; restore afterwards."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = {sig: signal.getsignal(sig) for sig in not_ignored(STOP_SIGNALS)}
     for sig in previous:
-        signal.signal(sig, lambda number, frame: handler(number))
+        signal.signal(sig, handler)
     try:
         yield
     finally:
@@ -87,9 +101,11 @@ def raise_on_stop_signals() -> Iterator[ReceivedStops]:
     """
     received = ReceivedStops()
 
-    def interrupt(number: int) -> None:
+    def interrupt(number: int, frame: FrameType | None) -> None:
         received.append(signal.Signals(number))
         received.event.set()
+        if in_unraisable_frame(frame):  # raised there, it is printed as a traceback and lost: raise_if_any raises it
+            return
         raise Interrupted(f"interrupted by signal {signal.Signals(number).name}")
 
     with handle_stop_signals(interrupt):
@@ -104,7 +120,7 @@ def flag_on_stop_signals(
     validation may take minutes before the run can stop), each further one acknowledged."""
     requested = event if event is not None else threading.Event()
 
-    def flag(number: int) -> None:
+    def flag(number: int, frame: FrameType | None) -> None:
         name = signal.Signals(number).name
         if requested.is_set():
             report(f"{name} again: already stopping; the run saves its checkpoint as soon as the current step or "
