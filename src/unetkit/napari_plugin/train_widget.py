@@ -32,9 +32,8 @@ from ..training.config import TASK_DEFAULTS
 from ..training.loop import BEST, TrainResult
 from .common_widget import LayerChoice, show_error, show_status, spin_box, status_label, typed_path
 from .curve_widget import TrainingCurve
-from .layers import labels_channel_axis
 from .reader import MASK_MODE_KEY
-from .training import TrainConfig, default_run_dir, train_from_layers, unchosen_channels_note
+from .training import TrainConfig, default_run_dir, image_channel_axis, train_from_layers, unchosen_channels_note
 
 if TYPE_CHECKING:
     import napari
@@ -258,8 +257,7 @@ class TrainWidget(QWidget):
         show_status(self.status, f"preparing {image.name} and {labels.name} ...")
         image_data = image.data[0] if image.multiscale else image.data
         chosen = None if image.rgb else self.channel_axis()
-        axis = chosen if chosen is not None or image.rgb else labels_channel_axis(tuple(image_data.shape),
-                                                                                   tuple(labels.data.shape))
+        axis = image_channel_axis(tuple(image_data.shape), tuple(labels.data.shape), bool(image.rgb), chosen)
         from napari.utils.notifications import show_warning
 
         if axis is not None and chosen is None:  # a z-stack with 2D labels would read as channels too: a notification

@@ -105,7 +105,7 @@ def write_training_folder(image: Any, labels: Any, rgb: bool, folder: Path, name
             raise InputError(f"axis {channel_axis} cannot hold the channels of an image layer of shape {image.shape} "
                              "(its last two axes are Y and X)", path=name, fix="choose one of its leading axes")
         labels = labels_over_channels(labels, image.shape, channel_axis, name)
-    axis = None if rgb else labels_channel_axis(image.shape, labels.shape) if channel_axis is None else channel_axis
+    axis = image_channel_axis(image.shape, labels.shape, rgb, channel_axis)
     note = unchosen_channels_note(image.shape, labels.shape, rgb) if axis is None else None
     if note is not None and report is not None:
         report(note)
@@ -145,6 +145,20 @@ def write_training_folder(image: Any, labels: Any, rgb: bool, folder: Path, name
     tifffile.imwrite(folder / "images" / f"{name}.tif", images, **channels)
     tifffile.imwrite(folder / "masks" / f"{name}.tif", masks, photometric="minisblack")
     return folder
+
+
+def image_channel_axis(image_shape: tuple[int, ...], labels_shape: tuple[int, ...], rgb: bool,
+                       chosen: int | None = None) -> int | None:
+    """The grey image layer's axis read as its channels: ``chosen`` where given, else the leading axis its labels lack
+    or hold at size 1 (:func:`~unetkit.napari_plugin.layers.labels_channel_axis`); None for an RGB layer (channels
+    last).
+
+    >>> image_channel_axis((2, 64, 64), (64, 64), False), image_channel_axis((5, 2, 64, 64), (5, 2, 64, 64), False, 1)
+    (0, 1)
+    """
+    if rgb:
+        return None
+    return chosen if chosen is not None else labels_channel_axis(tuple(image_shape), tuple(labels_shape))
 
 
 def unchosen_channels_note(image_shape: tuple[int, ...], labels_shape: tuple[int, ...], rgb: bool) -> str | None:
