@@ -155,6 +155,26 @@ def test_region_by_region_prediction_writes_what_the_in_memory_path_writes(tmp_p
     assert not [p for p in (tmp_path / "large").iterdir() if "partial" in p.name]
 
 
+@pytest.mark.parametrize("on_disk", [False, True])
+def test_a_probability_tiff_names_its_channel_axis_and_pixel_size_for_fiji_and_napari(tmp_path, on_disk):
+    # a (K, Y, X) stack written without axes opened in Fiji as K slices of a Z stack, not K channels
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "three.pt", make_checkpoint(UNet(num_classes=3, depth=2, base_width=4)))
+    tifffile.imwrite(tmp_path / "in.tif", image((70, 90)), resolution=(1e4 / 0.65, 1e4 / 0.65),
+                     resolutionunit="CENTIMETER")
+    options = PredictOptions(tile=TileOptions(tile_size=64), label_format="tif", probabilities=True,
+                             probabilities_on_disk=on_disk)
+    record = predict_files(tmp_path / "three.pt", [tmp_path / "in.tif"], tmp_path / "out", options, QUIET)[0]
+    with tifffile.TiffFile(record.probabilities) as tif:
+        assert tif.is_ome and tif.series[0].axes == "CYX" and tif.series[0].shape == (3, 70, 90)
+        pixels = tif.ome_metadata.split("<Pixels ", 1)[1].split(">", 1)[0]
+        probabilities = tif.asarray()
+    assert 'PhysicalSizeX="0.65' in pixels and 'PhysicalSizeXUnit="\u00b5m"' in pixels and 'SizeC="3"' in pixels
+    assert np.allclose(probabilities.sum(axis=0), 1.0, atol=1e-4)  # softmax over the channel axis
+    with tifffile.TiffFile(record.labels) as tif:
+        assert tif.series[0].axes == "YX" and tif.series[0].shape == (70, 90)
+
+
 @pytest.mark.parametrize("unit", ["um", "micron", "\\u00B5m"])
 def test_the_calibration_fiji_saves_is_the_pixel_size_the_outputs_carry(tmp_path, model_file, unit):
     # ImageJ records pixels per its own unit (ResolutionUnit NONE, the unit in its description)

@@ -3,8 +3,10 @@
 Both writers take the image from a zarr array (or anything that slices like one) and read
 it band by band, so the image is never in memory as a whole:
 
-- :func:`write_tiled_tiff`: a tiled (Big)TIFF, written tile by tile from bands, with the
-  pixel size in its resolution tags;
+- :func:`write_tiled_tiff`: a tiled (Big)OME-TIFF, written tile by tile from bands, with its
+  axes (``YX``, or ``CYX`` for a stack of probability maps, so that Fiji's Bio-Formats and
+  napari show channels, not slices) and the pixel size, in the OME metadata and the
+  resolution tags;
 - :func:`write_ome_zarr`: an OME-Zarr image (OME-NGFF 0.5, zarr v3, or 0.4 with zarr v2)
   with a multiscale pyramid (each level half the last: nearest for labels, mean for
   intensities) down to ``min_side`` pixels, the pixel size as the scale of level 0, and
@@ -18,6 +20,10 @@ Each writes into a temporary sibling first and moves it into place when complete
 >>> write_tiled_tiff(folder / "l.tif", labels, band=64)
 >>> bool((tifffile.imread(folder / "l.tif") == labels).all())
 True
+>>> write_tiled_tiff(folder / "p.tif", np.zeros((2, 300, 200), np.float32), pixel_size=(0.5, 0.5, "micrometer"))
+>>> with tifffile.TiffFile(folder / "p.tif") as tif:
+...     print(tif.series[0].axes, 'PhysicalSizeX="0.5"' in tif.ome_metadata)
+CYX True
 """
 
 from __future__ import annotations
@@ -47,7 +53,11 @@ def write_tiled_tiff(
     path: Path, array: Any, *, band: int = 2048, pixel_size: tuple[float, float, str] | None = None,
     overwrite: bool = False, compression: str | None = "zlib",
 ) -> None:
-    """Write a ``(H, W)`` or ``(K, H, W)`` array-like as a tiled (Big)TIFF, ``band`` rows at a time."""
+    """Write a ``(H, W)`` or ``(K, H, W)`` array-like as a tiled (Big)OME-TIFF, ``band`` rows at a time.
+
+    The OME metadata names the axes (``YX`` or ``CYX``: channels, as Fiji's Bio-Formats and napari
+    should show a stack of probability maps) and the pixel size, which the resolution tags hold as well.
+    """
     path = Path(path)
     ensure_can_write(path, overwrite)
     shape, dtype = tuple(array.shape), np.dtype(array.dtype)
@@ -66,20 +76,29 @@ def write_tiled_tiff(
 
     resolution = None
     unit = None
+    metadata: dict[str, Any] = {"axes": "YX" if len(shape) == 2 else "CYX"}
     if pixel_size is not None:
         size_y, size_x, unit_name = pixel_size
         scale = {"micrometer": 1e4, "µm": 1e4, "millimeter": 10.0, "nanometer": 1e7, "centimeter": 1.0}.get(unit_name)
         if scale is not None:
             resolution, unit = (scale / size_x, scale / size_y), "CENTIMETER"
+            ome_unit = {1e4: "µm", 10.0: "mm", 1e7: "nm", 1.0: "cm"}[scale]
+            metadata |= {"PhysicalSizeX": _decimal(size_x), "PhysicalSizeY": _decimal(size_y),
+                         "PhysicalSizeXUnit": ome_unit, "PhysicalSizeYUnit": ome_unit}
     nbytes = int(np.prod(shape)) * dtype.itemsize
     temporary = _temporary(path)
     try:
         tifffile.imwrite(temporary, tiles(), shape=shape, dtype=dtype, tile=(TILE, TILE), bigtiff=nbytes > 2**31,
                          photometric="minisblack", compression=compression, resolution=resolution,
-                         resolutionunit=unit)
+                         resolutionunit=unit, ome=True, metadata=metadata)
         _publish(temporary, path, overwrite)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _decimal(size: float) -> float:
+    """A pixel size as a person wrote it (0.65, not the 0.6499999999999999 its resolution tag gives back)."""
+    return float(f"{size:.10g}")
 
 
 class _Plane:
