@@ -192,6 +192,14 @@ def test_the_calibration_fiji_saves_is_the_pixel_size_the_outputs_carry(tmp_path
     assert pixel_size(tmp_path / "plain.tif") is None
 
 
+@pytest.mark.parametrize("unit", ["\\u00C5", "angstrom"])
+def test_a_fiji_calibration_in_angstroms_is_a_pixel_size(tmp_path, unit):
+    # an EM image calibrated in Å in Fiji: the unit was not among Fiji's lengths, so the size was lost without a word
+    tifffile.imwrite(tmp_path / "em.tif", image((16, 16)), imagej=True, resolution=(1 / 2500, 1 / 5000),
+                     metadata={"unit": unit})
+    assert pixel_size(tmp_path / "em.tif") == (pytest.approx(0.5), pytest.approx(0.25), "micrometer")
+
+
 @pytest.mark.parametrize(("y", "y_unit", "x", "x_unit"), [(500, "nm", 0.5, "µm"), (0.5e-6, "m", 5e-7, "m"),
                                                        (0.0005, "mm", 0.5, "µm")])
 def test_an_ome_pixel_size_is_read_in_micrometres_whatever_unit_each_axis_records(tmp_path, model_file, y, y_unit,

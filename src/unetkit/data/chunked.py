@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -246,7 +247,8 @@ def _recorded_pixel_size(path: Path) -> tuple[tuple[float, str], tuple[float, st
     return None
 
 
-IMAGEJ_UNITS = ("micrometer", "nanometer", "millimeter", "centimeter", "meter")
+#: the lengths a Fiji calibration may be in (its unit as :func:`_ome_unit` names it): EM's angstroms too
+IMAGEJ_UNITS = tuple(MICROMETRES_PER_UNIT)
 #: dots per inch that screens, screenshots and image editors' defaults record (GIMP, Photoshop, PIL's ``dpi=``):
 #: no microscope's pixel size (72 dpi would be 353 micrometres a pixel); a scanner's 300 or 600 dpi is kept
 SCREEN_DPI = (72, 96)
@@ -265,10 +267,11 @@ def _screen_resolution(pixels_per_unit: float, micrometres_per_unit: float) -> b
 def _ome_unit(symbol: str) -> str:
     """A unit as OME and OME-Zarr name it, from OME's or ImageJ's symbol for it.
 
-    >>> _ome_unit("micron"), _ome_unit("\\u00B5m"), _ome_unit("pixel")
-    ('micrometer', 'micrometer', 'pixel')
+    >>> _ome_unit("micron"), _ome_unit("\\u00B5m"), _ome_unit("\\u00C5"), _ome_unit("pixel")
+    ('micrometer', 'micrometer', 'angstrom', 'pixel')
     """
-    symbol = symbol.replace("\\u00B5", "µ").replace("\u03bc", "µ")
+    symbol = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m[1], 16)), symbol)  # ImageJ's escapes: µ, Å
+    symbol = symbol.replace("\u03bc", "µ")
     return {"µm": "micrometer", "um": "micrometer", "micron": "micrometer", "microns": "micrometer",
             "nm": "nanometer", "mm": "millimeter", "cm": "centimeter", "m": "meter", "Å": "angstrom"}.get(symbol, symbol)
 
