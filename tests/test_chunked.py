@@ -245,6 +245,7 @@ def test_ome_zarr_labels_open_in_the_ome_ngff_reader_of_the_registry(tmp_path, m
     assert np.array_equal(np.asarray(pyramid[1]), np.asarray(pyramid[0])[::2, ::2])
     metadata = nodes[0].metadata
     assert [axis["name"] for axis in metadata["axes"]] == ["y", "x"]
+    assert record.labels.name == "in_labels.ome.zarr" and metadata["name"] == "in_labels"  # not "in_labels.ome"
 
 
 # --- objects larger than memory ------------------------------------------------------------------

@@ -145,7 +145,8 @@ def write_ome_zarr(
         levels = [level]
         while min(levels[-1].shape[-2:]) >= 2 * min_side:
             levels.append(_downsample(root, levels[-1], str(len(levels)), labels, band))
-        _write_ngff_metadata(root, len(levels), len(shape) == 3, labels, pixel_size, name or path.stem)
+        _write_ngff_metadata(root, len(levels), len(shape) == 3, labels, pixel_size,
+                             name or path.name.removesuffix(".zarr").removesuffix(".ome"))
         if path.exists() and overwrite:
             shutil.rmtree(path) if path.is_dir() else path.unlink()
         os.replace(temporary, path)
