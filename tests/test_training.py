@@ -769,6 +769,24 @@ def test_a_stop_during_the_last_epochs_validation_leaves_a_completed_run(tmp_pat
     assert result.stopped == "completed" and result.global_step == 3  # nothing was left to stop
 
 
+def test_a_stop_in_the_step_that_spends_the_budget_ends_the_run_as_the_budget_does(tmp_path):
+    # the stop won: the part epoch was never scored, and a resume of the spent budget trains and scores nothing, so
+    # the run was left without best.pt, a log row or a best score, which an uncut run of the same budget has
+    import threading
+
+    from unetkit.training.state import resume_config
+
+    stop = threading.Event()
+    stop.set()  # Ctrl-C during the run's first step, which spends the whole budget
+    data = write_dataset(tmp_path / "d", count=3)
+    result = train(tiny_config(data, tmp_path / "run", max_time_s=1e-9), report=QUIET, stop=stop)
+    assert (result.stopped, result.global_step) == ("time-limit", 1)
+    assert (tmp_path / "run" / "best.pt").is_file() and result.best_score is not None
+    assert read_rows(tmp_path / "run" / "log.csv")[-1]["note"] == "stopped: time limit of 1e-09 s reached"
+    again = train(resume_config(tmp_path / "run"), resume=True, report=QUIET)
+    assert (again.stopped, again.best_score, again.kept_step) == ("time-limit", result.best_score, 1)
+
+
 def test_a_best_pt_set_aside_by_a_cut_never_comes_back_over_a_later_one(tmp_path):
     # a kill between a cut's copy and its last.pt left .best-before-cut.pt without a record; a later cut that kept
     # best.pt wrote none, and its resume put the stale file back over best.pt

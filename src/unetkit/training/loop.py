@@ -241,10 +241,12 @@ def run_epoch(
         position.elapsed_s += seconds_sum / parts.context.world_size
         bar.spent_s = position.elapsed_s
         bar.update(1)
-        if signal_flag:
-            return meter, StopReason.SIGNAL
+        # the budget first: a stop that came in the step that spent it ends the run as the budget does (its part
+        # epoch scored, best.pt, the log's row), since a resume of a spent budget trains and scores nothing
         if config.max_time_s is not None and position.elapsed_s >= config.max_time_s:
             return meter, StopReason.TIME_LIMIT
+        if signal_flag:
+            return meter, StopReason.SIGNAL
         if config.checkpoint_every and position.global_step % config.checkpoint_every == 0:
             save_last(parts, position, run_dir)
     return meter, None
