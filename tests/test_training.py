@@ -787,6 +787,21 @@ def test_a_stop_in_the_step_that_spends_the_budget_ends_the_run_as_the_budget_do
     assert (again.stopped, again.best_score, again.kept_step) == ("time-limit", result.best_score, 1)
 
 
+def test_a_time_limit_at_an_epoch_s_end_then_resume_logs_as_an_uninterrupted_run(tmp_path):
+    # the kept row of the epoch the budget ended still said "stopped: time limit" in the middle of the resumed log
+    from unetkit.training.state import resume_config
+
+    data = write_dataset(tmp_path / "d", count=3)
+    config = tiny_config(data, tmp_path / "straight", steps_per_epoch=1, checkpoint_every=0)
+    train(config, report=QUIET)
+    cut = train(config.replace(out=str(tmp_path / "cut"), max_time_s=1e-9), report=QUIET)
+    assert (cut.stopped, cut.global_step, cut.epochs_completed) == ("time-limit", 1, 1)  # at the end of epoch 1
+    train(resume_config(tmp_path / "cut", max_time_s=1e6), resume=True, report=QUIET)
+    rows = [[{k: v for k, v in row.items() if k not in ("seconds", "data_wait")}
+             for row in read_rows(tmp_path / run / "log.csv")] for run in ("straight", "cut")]
+    assert len(rows[0]) == 3 and rows[0] == rows[1]
+
+
 def test_a_best_pt_set_aside_by_a_cut_never_comes_back_over_a_later_one(tmp_path):
     # a kill between a cut's copy and its last.pt left .best-before-cut.pt without a record; a later cut that kept
     # best.pt wrote none, and its resume put the stale file back over best.pt

@@ -146,6 +146,25 @@ def note_last_row(path: Path, note: str) -> None:
     _write_rows(path, rows)
 
 
+def drop_time_limit_note(path: Path) -> None:
+    """Take a time limit's reason off the last row's note: a resume trains on past an epoch whose end the budget
+    ended the run at, which so is not where the run stopped, as in the log of a run never cut.
+
+    >>> import tempfile
+    >>> log = Path(tempfile.mkdtemp()) / "log.csv"
+    >>> append_row(log, {"epoch": 1, "step": 200, "loss": 0.5, "note": "stopped: time limit of 60 s reached"})
+    >>> drop_time_limit_note(log)
+    >>> read_rows(log)[-1]["note"]
+    ''
+    """
+    rows = read_rows(path)
+    if not rows or "stopped: time limit" not in (rows[-1].get("note") or ""):
+        return
+    rows[-1]["note"] = "; ".join(part for part in rows[-1]["note"].split("; ")
+                                 if part and not part.startswith("stopped: time limit"))
+    _write_rows(path, rows)
+
+
 def missing_epochs(path: Path, epoch: int) -> list[int]:
     """Epochs 1 to ``epoch`` that have no row in the log (a run killed while the log was locked kept them only in
     memory)."""

@@ -49,7 +49,8 @@ from ..tiling import TileOptions
 from .averaging import follow
 from .config import TrainConfig
 from .distributed import init_distributed
-from .history import LOG, RESULT, EpochLog, check_rows, missing_epochs, note_last_row, truncate_after, write_result
+from .history import (LOG, RESULT, EpochLog, check_rows, drop_time_limit_note, missing_epochs, note_last_row,
+                      truncate_after, write_result)
 from .optim import scale_learning_rate
 from .progress import RunBar
 from .run_dir import check_new_run_dir, claim_run_dir, hold_run_dir, update_config_file
@@ -477,10 +478,12 @@ def run(
 
 
 def _cut_log_back(log: Path, epoch: int) -> None:
-    """Drop the log's rows after ``epoch`` (the resumed run redoes them); a log another program holds open is
+    """Drop the log's rows after ``epoch`` (the resumed run redoes them), and a time limit's reason from the last
+    row it keeps (the budget, now larger, no longer ends the run there); a log another program holds open is
     refused before anything of the run changes, since the rows it keeps would stand twice."""
     try:
         truncate_after(log, epoch)
+        drop_time_limit_note(log)
     except PermissionError as error:
         raise ConfigError(
             f"the log cannot be rewritten ({error.strerror or error}; open in another program?), and the resumed "
