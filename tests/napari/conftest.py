@@ -104,3 +104,26 @@ def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     train(TrainConfig(out=str(run), depth=2, base_width=4, epochs=1, steps_per_epoch=60, patch_size=64,
                       lr=1e-2, progress=False), report=lambda text: None)
     return run / "best.pt"
+
+
+@pytest.fixture
+def predicted_probabilities():
+    """``make(folder, classes)``: the probability map ``unetkit predict --probabilities`` writes into ``folder``
+    for a random model of ``classes`` outputs and a 40 x 56 image ``cells.png``."""
+    import numpy as np
+    import torch
+
+    from unetkit import PredictOptions, TileOptions, UNet, make_checkpoint, predict_files, save_checkpoint
+    from unetkit.data.io import write_image
+
+    def make(folder: Path, classes: int) -> Path:
+        folder = folder / f"classes{classes}"
+        folder.mkdir()
+        torch.manual_seed(0)
+        save_checkpoint(folder / "m.pt", make_checkpoint(UNet(num_classes=classes, depth=2, base_width=4)))
+        write_image(folder / "cells.png", np.random.default_rng(0).integers(0, 255, (40, 56), dtype=np.uint8))
+        options = PredictOptions(tile=TileOptions(tile_size=32), probabilities=True)
+        return predict_files(folder / "m.pt", [folder / "cells.png"], folder / "out", options,
+                             lambda text: None)[0].probabilities
+
+    return make

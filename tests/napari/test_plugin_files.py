@@ -80,6 +80,27 @@ def test_the_reader_declines_other_files(tmp_path):
     assert get_reader([str(tmp_path / "cells.png"), str(tmp_path / "photo_labels.png")]) is None
 
 
+def test_the_reader_reads_a_probability_map_as_one_image_layer_per_channel(tmp_path, predicted_probabilities):
+    # a (K, Y, X) map opened with napari's own reader is one layer with a slider over the classes
+    from unetkit.napari_plugin.reader import get_reader
+
+    three, one = predicted_probabilities(tmp_path, 3), predicted_probabilities(tmp_path, 1)
+    [(data, meta, kind)] = get_reader(str(three))(str(three))
+    assert kind == "image" and meta["channel_axis"] == 0 and data.shape == (3, 40, 56)
+    assert meta["name"] == [f"cells_probabilities [{k}]" for k in range(3)]
+    np.testing.assert_array_equal(np.asarray(data), tifffile.imread(three))
+    [(data, meta, kind)] = get_reader(str(one))(str(one))
+    assert kind == "image" and "channel_axis" not in meta and meta["name"] == "cells_probabilities"
+    np.testing.assert_array_equal(np.asarray(data), tifffile.imread(one))
+    layers = get_reader([str(three), str(one)])([str(three), str(one)])  # opened together
+    assert [np.asarray(layer[0]).shape for layer in layers] == [(3, 40, 56), (40, 56)]
+    # the name, but not what predict writes: napari's own readers take these
+    tifffile.imwrite(tmp_path / "plain_probabilities.tif", np.zeros((2, 8, 8), np.float32))  # no axes
+    tifffile.imwrite(tmp_path / "ids_probabilities.tif", np.zeros((8, 8), np.uint8))
+    for name in ("plain_probabilities.tif", "ids_probabilities.tif"):
+        assert get_reader(str(tmp_path / name)) is None, name
+
+
 def test_the_sample_gives_the_hela_frames_and_their_instance_labels():
     from unetkit.napari_plugin.sample import hela_heldout, hela_train
 

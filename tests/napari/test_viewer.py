@@ -39,6 +39,17 @@ def test_the_reader_opens_a_predicted_label_image_as_a_labels_layer(make_napari_
     np.testing.assert_array_equal(layer.data, labels)
 
 
+def test_the_reader_opens_a_probability_map_as_one_image_layer_per_class(make_napari_viewer, tmp_path,
+                                                                         predicted_probabilities):
+    path = predicted_probabilities(tmp_path, 3)
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(path), plugin="unetkit")
+    assert [(layer._type_string, layer.name, layer.data.shape) for layer in layers] == [
+        ("image", f"cells_probabilities [{k}]", (40, 56)) for k in range(3)]
+    import tifffile
+    np.testing.assert_allclose(np.asarray(layers[2].data), tifffile.imread(path)[2])
+
+
 def colour_pixels(shot: np.ndarray, rgb: np.ndarray, tolerance: int = 12) -> int:
     return int((np.abs(shot[..., :3].astype(int) - rgb.astype(int)).max(axis=-1) <= tolerance).sum())
 

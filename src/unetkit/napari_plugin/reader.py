@@ -1,9 +1,11 @@
-"""Opening the label images that ``unetkit predict`` writes as napari Labels layers.
+"""Opening the files that ``unetkit predict`` writes in napari.
 
 ``<stem>_labels.png`` / ``.tif`` (class indices) and ``<stem>_instances.tif`` (object ids)
-are read as Labels layers; a multi-page TIFF becomes a stack. Any other file, or a file of
-such a name that holds colour or non-integer pixels, is declined (``None``), so napari
-offers its own readers for it.
+are read as Labels layers; a multi-page TIFF becomes a stack. ``<stem>_probabilities.tif``
+(``--probabilities``: an OME-TIFF of axes ``YX``, or ``CYX`` with one channel per output) is
+read as Image layers, one per channel, lazily (a map larger than memory stays on disk). Any
+other file, or a file of such a name that holds other pixels (colour, or non-integer labels),
+is declined (``None``), so napari offers its own readers for it.
 
 >>> import tempfile
 >>> import numpy as np
@@ -58,12 +60,67 @@ def is_label_image(path: str | Path) -> bool:
         return False
 
 
-def get_reader(path: str | list[str]) -> Reader | None:
-    """napari's reader hook: :func:`read_labels` if every path is a unetkit label image, else None."""
-    paths = [path] if isinstance(path, (str, Path)) else list(path)
-    if not paths or not all(is_label_image(p) for p in paths):
+PROBABILITY_ENDINGS = ("_probabilities.tif", "_probabilities.tiff")
+
+
+def probability_axes(path: str | Path) -> str | None:
+    """The axes (``YX`` or ``CYX``) of a probability map that ``unetkit predict --probabilities`` wrote, from its
+    name and header; None for any other file (another name, integer pixels, other axes, not a TIFF)."""
+    if not Path(path).name.lower().endswith(PROBABILITY_ENDINGS):
         return None
-    return read_labels
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]
+            axes, kind = series.axes, np.dtype(series.dtype).kind
+    except (OSError, ValueError, IndexError, tifffile.TiffFileError):
+        return None
+    return axes if axes in ("YX", "CYX") and kind == "f" else None
+
+
+def get_reader(path: str | list[str]) -> Reader | None:
+    """napari's reader hook: :func:`read_files` if every path is a unetkit label image or probability map, else
+    None."""
+    paths = [path] if isinstance(path, (str, Path)) else list(path)
+    if not paths or not all(is_label_image(p) or probability_axes(p) is not None for p in paths):
+        return None
+    return read_files
+
+
+def read_files(path: str | list[str]) -> list[LayerData]:
+    """Each file's layers: label images as :func:`read_labels` reads them, probability maps as
+    :func:`read_probabilities` does."""
+    paths = [path] if isinstance(path, (str, Path)) else list(path)
+    return [layer for file in paths
+            for layer in (read_probabilities(file) if probability_axes(file) is not None else read_labels(file))]
+
+
+def read_probabilities(path: str | Path) -> list[LayerData]:
+    """A probability map as Image layers, one per channel (``name [k]``; one layer, ``name``, for a one-class
+    model's), read lazily through zarr.
+
+    >>> import tempfile
+    >>> from unetkit.data.writers import write_tiled_tiff
+    >>> file = Path(tempfile.mkdtemp()) / "cells_probabilities.tif"
+    >>> write_tiled_tiff(file, np.stack([np.zeros((4, 6)), np.ones((4, 6))]).astype(np.float32))
+    >>> [(data, meta, kind)] = read_probabilities(file)
+    >>> data.shape, meta["name"], meta["channel_axis"], kind
+    ((2, 4, 6), ['cells_probabilities [0]', 'cells_probabilities [1]'], 0, 'image')
+    """
+    import tifffile
+    import zarr
+
+    file = Path(path)
+    axes = probability_axes(file)
+    if axes is None:
+        raise InputError("is not a probability map that unetkit predict wrote (float pixels, axes YX or CYX)",
+                         path=file, fix="open it with napari's own reader")
+    data = zarr.open(tifffile.imread(file, aszarr=True), mode="r")
+    if axes == "YX":
+        return [(data, {"name": file.stem}, "image")]
+    names = [f"{file.stem} [{k}]" for k in range(data.shape[0])]
+    return [(data, {"name": names, "channel_axis": 0}, "image")]
 
 
 def read_labels(path: str | list[str]) -> list[LayerData]:
