@@ -101,6 +101,24 @@ def test_the_reader_reads_a_probability_map_as_one_image_layer_per_channel(tmp_p
         assert get_reader(str(tmp_path / name)) is None, name
 
 
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="open files are listed in /proc")
+def test_a_probability_map_is_read_whole_and_its_file_closed(tmp_path, predicted_probabilities):
+    # read through zarr, napari still read each shown layer's whole plane (2.7 times the map's memory in all, so a
+    # map larger than memory never opened), and the store kept the file open: on Windows predict --overwrite could
+    # not replace a map that napari showed
+    import os
+
+    from unetkit.napari_plugin.reader import get_reader
+
+    path = predicted_probabilities(tmp_path, 3)
+    [(data, meta, kind)] = get_reader(str(path))(str(path))
+    np.testing.assert_array_equal(np.asarray(data[2]), tifffile.imread(path)[2])  # as napari reads a layer
+    opened = [os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
+              if os.path.exists(f"/proc/self/fd/{fd}")]
+    assert str(path.resolve()) not in opened
+    assert isinstance(data, np.ndarray) and data.shape == (3, 40, 56)
+
+
 def test_the_sample_gives_the_hela_frames_and_their_instance_labels():
     from unetkit.napari_plugin.sample import hela_heldout, hela_train
 

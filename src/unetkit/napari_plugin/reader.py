@@ -3,7 +3,8 @@
 ``<stem>_labels.png`` / ``.tif`` (class indices) and ``<stem>_instances.tif`` (object ids)
 are read as Labels layers; a multi-page TIFF becomes a stack. ``<stem>_probabilities.tif``
 (``--probabilities``: an OME-TIFF of axes ``YX``, or ``CYX`` with one channel per output) is
-read as Image layers, one per channel, lazily (a map larger than memory stays on disk). Any
+read as Image layers, one per channel, into memory (napari shows each layer's whole plane, so reading through
+zarr saved nothing: it held each shown plane again, 2.7 times the map's size in all, and kept the file open). Any
 other file, or a file of such a name that holds other pixels (colour, or non-integer labels),
 is declined (``None``), so napari offers its own readers for it.
 
@@ -98,7 +99,7 @@ def read_files(path: str | list[str]) -> list[LayerData]:
 
 def read_probabilities(path: str | Path) -> list[LayerData]:
     """A probability map as Image layers, one per channel (``name [k]``; one layer, ``name``, for a one-class
-    model's), read lazily through zarr.
+    model's), read whole: each channel's layer is a view of the one array, and the file is closed again.
 
     >>> import tempfile
     >>> from unetkit.data.writers import write_tiled_tiff
@@ -109,14 +110,13 @@ def read_probabilities(path: str | Path) -> list[LayerData]:
     ((2, 4, 6), ['cells_probabilities [0]', 'cells_probabilities [1]'], 0, 'image')
     """
     import tifffile
-    import zarr
 
     file = Path(path)
     axes = probability_axes(file)
     if axes is None:
         raise InputError("is not a probability map that unetkit predict wrote (float pixels, axes YX or CYX)",
                          path=file, fix="open it with napari's own reader")
-    data = zarr.open(tifffile.imread(file, aszarr=True), mode="r")
+    data = tifffile.imread(file)
     if axes == "YX":
         return [(data, {"name": file.stem}, "image")]
     names = [f"{file.stem} [{k}]" for k in range(data.shape[0])]
