@@ -1179,3 +1179,20 @@ def test_batches_made_in_the_training_thread_where_no_core_is_spare_train_exactl
     assert logs[0] == logs[1]
     weights = [torch.load(tmp_path / f"run_{spare}" / "last.pt", weights_only=False)["model_state"] for spare in (True, False)]
     assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
+
+
+def test_a_resume_of_a_run_killed_before_its_first_checkpoint_says_what_it_trains_on(tmp_path):
+    # it started again from step 0 without the "training on N image(s)" line a new run prints
+    from unetkit.training.state import resume_config
+
+    data = write_dataset(tmp_path / "d", count=3)
+    train(tiny_config(data, tmp_path / "run", steps_per_epoch=1, checkpoint_every=0), report=QUIET)
+    for name in ("last.pt", "best.pt", "log.csv", "result.json"):  # as a kill before the first save leaves it
+        (tmp_path / "run" / name).unlink(missing_ok=True)
+    said: list[str] = []
+    train(resume_config(tmp_path / "run"), resume=True, report=said.append)
+    assert any("stopped before its first checkpoint" in text for text in said), said
+    assert sum(text.startswith("training on 2 image(s), validating on 1") for text in said) == 1, said
+    resumed: list[str] = []
+    train(resume_config(tmp_path / "run", epochs=3), resume=True, report=resumed.append)  # a checkpoint now
+    assert not any(text.startswith("training on") for text in resumed), resumed

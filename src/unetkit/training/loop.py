@@ -550,10 +550,11 @@ def _train(config: TrainConfig, resume: bool, report: Report, stop: threading.Ev
         elif context.is_main:
             release = hold_run_dir(run_dir)  # before anything of the run is read or changed
         context.barrier()
-        parts = build_run(config, context, report, resuming=resume and (run_dir / LAST).is_file())
+        continues = resume and (run_dir / LAST).is_file()  # else a new run, or one killed before its first checkpoint
+        parts = build_run(config, context, report, resuming=continues)
         config = parts.config  # with what the data decided (a scale divisor) filled in, for config.json
         position = Position(score_name=parts.task.selection_score)
-        if resume and (run_dir / LAST).is_file():
+        if continues:
             position, trained_with = restore(parts, run_dir)
             check_not_past_the_end(config, position, run_dir)
             report(_resumed_note(run_dir, position))
@@ -577,7 +578,7 @@ def _train(config: TrainConfig, resume: bool, report: Report, stop: threading.Ev
                 claim_run_dir(run_dir, config)
                 release = hold_run_dir(run_dir)
         context.barrier()
-        if not resume:
+        if not continues:  # a run starting from step 0 says what it trains on
             report(
                 f"training on {len(parts.train_samples)} image(s), validating on {_counted(parts.val_samples)}; "
                 f"{parts.device}, precision {parts.autocast_dtype or 'fp32'}, world size {context.world_size}"
