@@ -49,6 +49,11 @@ def _bands(array: Any, band: int) -> Iterator[tuple[int, np.ndarray]]:
         yield top, np.asarray(array[..., top : min(top + band, height), :])
 
 
+#: a pixel size's unit: how many of it make a centimetre (the resolution tags' unit), and OME's symbol for it
+TIFF_UNITS = {"micrometer": (1e4, "µm"), "µm": (1e4, "µm"), "millimeter": (10.0, "mm"), "nanometer": (1e7, "nm"),
+              "centimeter": (1.0, "cm")}
+
+
 def write_tiled_tiff(
     path: Path, array: Any, *, band: int = 2048, pixel_size: tuple[float, float, str] | None = None,
     overwrite: bool = False, compression: str | None = "zlib",
@@ -79,10 +84,10 @@ def write_tiled_tiff(
     metadata: dict[str, Any] = {"axes": "YX" if len(shape) == 2 else "CYX"}
     if pixel_size is not None:
         size_y, size_x, unit_name = pixel_size
-        scale = {"micrometer": 1e4, "µm": 1e4, "millimeter": 10.0, "nanometer": 1e7, "centimeter": 1.0}.get(unit_name)
-        if scale is not None:
-            resolution, unit = (scale / size_x, scale / size_y), "CENTIMETER"
-            ome_unit = {1e4: "µm", 10.0: "mm", 1e7: "nm", 1.0: "cm"}[scale]
+        known = TIFF_UNITS.get(unit_name)
+        if known is not None:
+            per_centimetre, ome_unit = known
+            resolution, unit = (per_centimetre / size_x, per_centimetre / size_y), "CENTIMETER"
             metadata |= {"PhysicalSizeX": _decimal(size_x), "PhysicalSizeY": _decimal(size_y),
                          "PhysicalSizeXUnit": ome_unit, "PhysicalSizeYUnit": ome_unit}
     nbytes = int(np.prod(shape)) * dtype.itemsize
