@@ -138,12 +138,7 @@ def note_last_row(path: Path, note: str) -> None:
     >>> read_rows(log)[-1]["note"]
     'plateau: learning rate x0.5; stopped: no validation improvement above 0.003 for 1 epochs'
     """
-    rows = read_rows(path)
-    if not rows:
-        return
-    kept = [part for part in (rows[-1].get("note") or "").split("; ") if part and not part.startswith("stopped:")]
-    rows[-1]["note"] = "; ".join([*kept, note])  # "plateau: ..." stays; an earlier stop's reason gives way
-    _write_rows(path, rows)
+    _replace_in_last_note(path, "stopped:", note)  # "plateau: ..." stays; an earlier stop's reason gives way
 
 
 def drop_time_limit_note(path: Path) -> None:
@@ -157,12 +152,21 @@ def drop_time_limit_note(path: Path) -> None:
     >>> read_rows(log)[-1]["note"]
     ''
     """
+    _replace_in_last_note(path, "stopped: time limit", None)
+
+
+def _replace_in_last_note(path: Path, prefix: str, note: str | None) -> None:
+    """The last row's note without its parts (joined by "; ") that start with ``prefix``, and ``note`` added; the
+    log is rewritten only where that changes it."""
     rows = read_rows(path)
-    if not rows or "stopped: time limit" not in (rows[-1].get("note") or ""):
+    if not rows:
         return
-    rows[-1]["note"] = "; ".join(part for part in rows[-1]["note"].split("; ")
-                                 if part and not part.startswith("stopped: time limit"))
-    _write_rows(path, rows)
+    before = rows[-1].get("note") or ""
+    kept = [part for part in before.split("; ") if part and not part.startswith(prefix)]
+    after = "; ".join(kept + ([note] if note else []))
+    if after != before:
+        rows[-1]["note"] = after
+        _write_rows(path, rows)
 
 
 def missing_epochs(path: Path, epoch: int) -> list[int]:
