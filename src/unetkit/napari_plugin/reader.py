@@ -64,10 +64,15 @@ def is_label_image(path: str | Path) -> bool:
 PROBABILITY_ENDINGS = ("_probabilities.tif", "_probabilities.tiff")
 
 
+def is_probability_name(path: str | Path) -> bool:
+    """Whether ``path`` is named as ``unetkit predict --probabilities`` names its TIFFs (its header unread)."""
+    return Path(path).name.lower().endswith(PROBABILITY_ENDINGS)
+
+
 def probability_axes(path: str | Path) -> str | None:
     """The axes (``YX`` or ``CYX``) of a probability map that ``unetkit predict --probabilities`` wrote, from its
     name and header; None for any other file (another name, integer pixels, other axes, not a TIFF)."""
-    if not Path(path).name.lower().endswith(PROBABILITY_ENDINGS):
+    if not is_probability_name(path):
         return None
     import tifffile
 
@@ -93,8 +98,8 @@ def read_files(path: str | list[str]) -> list[LayerData]:
     """Each file's layers: label images as :func:`read_labels` reads them, probability maps as
     :func:`read_probabilities` does."""
     paths = [path] if isinstance(path, (str, Path)) else list(path)
-    return [layer for file in paths
-            for layer in (read_probabilities(file) if probability_axes(file) is not None else read_labels(file))]
+    return [layer for file in paths for layer in
+            (read_probabilities(file) if is_probability_name(file) else read_labels(file))]  # each checks its file
 
 
 def read_probabilities(path: str | Path) -> list[LayerData]:
