@@ -141,6 +141,18 @@ def note_last_row(path: Path, note: str) -> None:
     _replace_in_last_note(path, "stopped:", note)  # "plateau: ..." stays; an earlier stop's reason gives way
 
 
+def time_limit_reason(max_time_s: float) -> str:
+    """Why a run that spent its time budget stopped, in words (result.json's ``why``; a log note after "stopped: ").
+
+    >>> time_limit_reason(180.0)
+    'time limit of 180 s reached'
+    """
+    return f"{TIME_LIMIT} of {max_time_s:g} s reached"
+
+
+TIME_LIMIT = "time limit"
+
+
 def drop_time_limit_note(path: Path) -> None:
     """Take a time limit's reason off the last row's note: a resume trains on past an epoch whose end the budget
     ended the run at, which so is not where the run stopped, as in the log of a run never cut.
@@ -152,7 +164,7 @@ def drop_time_limit_note(path: Path) -> None:
     >>> read_rows(log)[-1]["note"]
     ''
     """
-    _replace_in_last_note(path, "stopped: time limit", None)
+    _replace_in_last_note(path, f"stopped: {TIME_LIMIT}", None)
 
 
 def _replace_in_last_note(path: Path, prefix: str, note: str | None) -> None:

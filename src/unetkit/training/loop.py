@@ -50,7 +50,7 @@ from .averaging import follow
 from .config import TrainConfig
 from .distributed import init_distributed
 from .history import (LOG, RESULT, EpochLog, check_rows, drop_time_limit_note, missing_epochs, note_last_row,
-                      truncate_after, write_result)
+                      time_limit_reason, truncate_after, write_result)
 from .optim import scale_learning_rate
 from .progress import RunBar
 from .run_dir import check_new_run_dir, claim_run_dir, hold_run_dir, update_config_file
@@ -332,7 +332,7 @@ def end_epoch(
 def _ending(config: TrainConfig, position: Position, reason: StopReason | None) -> str:
     """The note for an epoch after which the run ends whatever the stopping rule says."""
     if reason is StopReason.TIME_LIMIT:
-        return f"stopped: time limit of {config.max_time_s:g} s reached"
+        return f"stopped: {time_limit_reason(config.max_time_s)}"
     if config.decides_length and position.epoch + 1 == config.planned_epochs:
         return f"stopped: the limit of {config.planned_epochs} epochs"
     return ""
@@ -422,7 +422,7 @@ def run(
     if _budget_spent(config, position):  # a resume within a spent budget
         report(f"{run_dir} has had its {config.max_time_s:g} s of training already ({position.elapsed_s:.1f} s); "
                "pass a larger --max-time to train it further")
-        return StopReason.TIME_LIMIT, f"time limit of {config.max_time_s:g} s reached"
+        return StopReason.TIME_LIMIT, time_limit_reason(config.max_time_s)
     if position.epoch >= planned:  # a resume of a run that has trained every epoch it may
         if config.decides_length:
             report(f"{run_dir} had already trained {planned} epochs, the most a run that decides its length "
